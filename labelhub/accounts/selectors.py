@@ -1,0 +1,49 @@
+"""Reads about who may do what. Every organization-scoped query in LabelHub starts here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from labelhub.core.errors import Forbidden, NotFound
+
+from .models import Membership, Organization, Role
+
+
+def organization_ids_for(user: AbstractBaseUser) -> QuerySet:
+    """Ids of the organizations the user belongs to, as a subquery."""
+    return Membership.objects.filter(user=user).values("organization_id")
+
+
+def organizations_for(*, user: AbstractBaseUser) -> QuerySet[Organization]:
+    return Organization.objects.filter(id__in=organization_ids_for(user))
+
+
+def role_of(*, user: AbstractBaseUser, organization_id: int) -> str | None:
+    return (
+        Membership.objects.filter(user=user, organization_id=organization_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def role_require(*, user: AbstractBaseUser, organization_id: int, roles: Iterable[str], action: str) -> str:
+    """Return the user's role in the organization if it is one of `roles`.
+
+    Not a member: NotFound (another organization's objects do not exist for you). Wrong role: Forbidden.
+    """
+    role = role_of(user=user, organization_id=organization_id)
+    if role is None:
+        raise NotFound("Not found.")
+    allowed = set(roles)
+    if role not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise Forbidden(
+            f"Your role '{role}' may not {action}; it needs one of: {names}.", code="role_forbidden"
+        )
+    return role
+
+
+ALL_ROLES = tuple(Role.values)

@@ -1,0 +1,21 @@
+"""The Celery app: queue `gpu` for Segment Anything, queue `cpu` for geometry, imports and exports.
+
+Workers: `celery -A labelhub worker -Q gpu --concurrency 1` on GPU machines and
+`celery -A labelhub worker -Q cpu` elsewhere. Without CELERY_BROKER_URL every task runs in-process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
+
+app = Celery("labelhub")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
+# Routing by task name: every task that touches a model on the accelerator is named `*.gpu.*`.
+app.conf.task_routes = {"labelhub.*.gpu.*": {"queue": "gpu"}, "labelhub.*": {"queue": "cpu"}}
+app.autodiscover_tasks()

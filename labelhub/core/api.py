@@ -1,0 +1,11 @@
+"""Shared API pieces: pagination and the organization-scoped permission helpers."""
+
+from __future__ import annotations
+
+from rest_framework.pagination import PageNumberPagination
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500

@@ -1,0 +1,149 @@
+"""Images: upload (multipart, many files), import from a server folder, list, read, download."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, parsers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.core.errors import DomainError, NotFound
+from labelhub.projects.models import Project
+
+from . import services
+from .models import Image
+
+
+class ImageOut(serializers.ModelSerializer):
+    task = serializers.IntegerField(source="task.id", read_only=True)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "project",
+            "task",
+            "original_name",
+            "width",
+            "height",
+            "format",
+            "sha256",
+            "size_bytes",
+            "created_at",
+        ]
+
+
+class UploadIn(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(), help_text="One or more image files.")
+
+
+class UploadOut(serializers.Serializer):
+    created = ImageOut(many=True)
+    duplicates = ImageOut(many=True)
+
+
+class ImportIn(serializers.Serializer):
+    path = serializers.CharField(help_text="A folder on the server, inside LABELHUB_IMPORT_ROOTS.")
+    recursive = serializers.BooleanField(default=False)
+
+
+def project_for_write(request, project_pk) -> Project:
+    try:
+        pk = int(project_pk)
+    except (TypeError, ValueError):
+        raise NotFound("No such project.") from None
+    project = Project.objects.filter(pk=pk, organization_id__in=organization_ids_for(request.user)).first()
+    if project is None:
+        raise NotFound("No such project.")
+    role_require(
+        user=request.user, organization_id=project.organization_id, roles=MANAGING_ROLES, action="add images"
+    )
+    return project
+
+
+def _result(result: services.UploadResult) -> Response:
+    code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    return Response(UploadOut({"created": result.created, "duplicates": result.duplicates}).data, status=code)
+
+
+class ProjectImageUploadView(APIView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
+    def post(self, request, project_pk):
+        """Upload images (form field `files`, repeated). All or nothing; duplicates are reported, not stored twice."""
+        project = project_for_write(request, project_pk)
+        uploads = request.FILES.getlist("files")
+        if not uploads:
+            raise DomainError("Send images in the multipart field 'files'.", field="files", code="required")
+        files = []
+        for index, upload in enumerate(uploads):
+            if upload.size > services.settings.LABELHUB_MAX_UPLOAD_BYTES:
+                raise DomainError(
+                    f"{upload.name}: file is {upload.size} bytes; the limit is "
+                    f"{services.settings.LABELHUB_MAX_UPLOAD_BYTES}.",
+                    field=f"files[{index}]",
+                    code="file_too_large",
+                )
+            files.append(services.IncomingFile(name=upload.name or "image", data=upload.read()))
+        return _result(services.images_add(project=project, files=files, user=request.user))
+
+
+class ProjectImageImportView(APIView):
+    @extend_schema(request=ImportIn, responses={201: UploadOut, 200: UploadOut})
+    def post(self, request, project_pk):
+        """Import the images of a server-side folder (inside LABELHUB_IMPORT_ROOTS). All or nothing."""
+        project = project_for_write(request, project_pk)
+        data = ImportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _result(
+            services.images_import_folder(project=project, user=request.user, **data.validated_data)
+        )
+
+
+class ImageFilter(filters.FilterSet):
+    class Meta:
+        model = Image
+        fields = ["project", "format", "sha256"]
+
+
+class ImageViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    queryset = Image.objects.none()
+    serializer_class = ImageOut
+    filterset_class = ImageFilter
+    lookup_value_regex = r"\d+"
+    ordering_fields = ["id", "created_at", "original_name"]
+
+    def get_queryset(self):
+        return Image.objects.filter(
+            project__organization_id__in=organization_ids_for(self.request.user)
+        ).select_related("task", "project")
+
+    def destroy(self, request, *args, **kwargs):
+        image = self.get_object()
+        role_require(
+            user=request.user,
+            organization_id=image.project.organization_id,
+            roles=MANAGING_ROLES,
+            action="delete images",
+        )
+        image.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def file(self, request, pk=None):
+        """The image's bytes as uploaded."""
+        image = self.get_object()
+        ext = image.file.name.rsplit(".", 1)[-1]
+        return FileResponse(
+            image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=f"image/{ext}"
+        )

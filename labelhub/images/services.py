@@ -1,0 +1,161 @@
+"""Writes for images: upload (many files per request) and import from a server-side folder.
+
+A request is all or nothing: every file is checked before any is stored, and a failure while storing
+removes what this request already wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from labelhub.core.errors import DomainError
+from labelhub.labeling.services import task_create_for_image
+from labelhub.predictions.services import presegment_enqueue
+from labelhub.projects.models import Project
+
+from .decoding import DecodedImage, image_inspect, thumbnail_jpeg
+from .models import Image
+
+IMPORT_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class IncomingFile:
+    """An uploaded file (bytes in hand) or a server-side file (read when needed, never all at once)."""
+
+    name: str
+    data: bytes | None = None
+    path: Path | None = None
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else self.path.read_bytes()
+
+
+@dataclass
+class UploadResult:
+    created: list[Image]
+    duplicates: list[Image]
+
+
+def _inspect_all(files: list[IncomingFile], field: str, max_files: int) -> list[DecodedImage]:
+    if not files:
+        raise DomainError("Send at least one image.", field=field, code="required")
+    if len(files) > max_files:
+        raise DomainError(f"At most {max_files} files per request.", field=field, code="too_many_files")
+    decoded = []
+    for index, incoming in enumerate(files):
+        try:
+            decoded.append(
+                image_inspect(
+                    incoming.read(),
+                    max_pixels=settings.LABELHUB_MAX_IMAGE_PIXELS,
+                    max_bytes=settings.LABELHUB_MAX_UPLOAD_BYTES,
+                    field=f"{field}[{index}]",
+                )
+            )
+        except DomainError as exc:
+            exc.message = f"{incoming.name}: {exc.message}"
+            raise
+    return decoded
+
+
+def images_add(
+    *,
+    project: Project,
+    files: list[IncomingFile],
+    user=None,
+    field: str = "files",
+    max_files: int | None = None,
+) -> UploadResult:
+    """Store images in a project, one task each; the same bytes twice in a project are one image."""
+    decoded = _inspect_all(files, field, max_files or settings.LABELHUB_MAX_FILES_PER_UPLOAD)
+    stored: list[Image] = []
+    try:
+        with transaction.atomic():
+            created: list[Image] = []
+            duplicates: list[Image] = []
+            seen: dict[str, Image] = {}
+            for incoming, info in zip(files, decoded, strict=True):
+                existing = (
+                    seen.get(info.sha256) or Image.objects.filter(project=project, sha256=info.sha256).first()
+                )
+                if existing is not None:
+                    duplicates.append(existing)
+                    continue
+                image = Image(
+                    project=project,
+                    original_name=Path(incoming.name).name[:255] or "image",
+                    width=info.width,
+                    height=info.height,
+                    format=info.format,
+                    sha256=info.sha256,
+                    size_bytes=info.size_bytes,
+                    uploaded_by=user,
+                )
+                data = incoming.read()
+                image.file.save("upload", ContentFile(data), save=False)
+                stored.append(image)
+                image.thumbnail.save("thumb.jpg", ContentFile(thumbnail_jpeg(data)), save=False)
+                image.save()
+                task_create_for_image(image=image)
+                seen[info.sha256] = image
+                created.append(image)
+            presegment_enqueue(image_ids=[i.id for i in created])
+    except BaseException:
+        for image in stored:  # the rows rolled back; remove the files this request wrote
+            for f in (image.file, image.thumbnail):
+                if f.name:
+                    f.storage.delete(f.name)
+        raise
+    return UploadResult(created=created, duplicates=duplicates)
+
+
+def import_path_resolve(path: str, *, field: str = "path") -> Path:
+    """Resolve a server-side folder, refusing anything outside LABELHUB_IMPORT_ROOTS (symlinks resolved)."""
+    if not isinstance(path, str) or not path:
+        raise DomainError("path names a folder on the server.", field=field, code="required")
+    roots = settings.LABELHUB_IMPORT_ROOTS
+    if not roots:
+        raise DomainError(
+            "Server-side import is off: no LABELHUB_IMPORT_ROOTS configured.",
+            field=field,
+            code="import_disabled",
+        )
+    if "\x00" in path:
+        raise DomainError("path contains a NUL byte.", field=field)
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = roots[0] / candidate
+    resolved = candidate.resolve()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        raise DomainError(
+            "path is outside the configured import roots.", field=field, code="path_outside_import_roots"
+        )
+    if not resolved.is_dir():
+        raise DomainError("path is not a folder on the server.", field=field, code="not_a_folder")
+    return resolved
+
+
+def images_import_folder(*, project: Project, path: str, user=None, recursive: bool = False) -> UploadResult:
+    """Import every image file of a server-side folder inside LABELHUB_IMPORT_ROOTS, all or nothing."""
+    folder = import_path_resolve(path)
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    files = []
+    for entry in sorted(entries):
+        if entry.suffix.lower() not in IMPORT_SUFFIXES or not entry.is_file():
+            continue
+        # A link that leads out of the import roots is skipped, like any other file outside them.
+        real = entry.resolve()
+        if not any(real.is_relative_to(root) for root in settings.LABELHUB_IMPORT_ROOTS):
+            continue
+        files.append(IncomingFile(name=str(entry.relative_to(folder)), path=real))
+    if not files:
+        raise DomainError("The folder holds no image files.", field="path", code="empty_folder")
+    return images_add(
+        project=project, files=files, user=user, field="path", max_files=settings.LABELHUB_MAX_IMPORT_FILES
+    )

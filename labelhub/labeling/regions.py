@@ -1,0 +1,174 @@
+"""Validation of annotation regions against their image and the project's label schema.
+
+A region: {"id", "label", "kind": "polygon"|"mask", "polygons": [{"exterior": [[x, y], ...],
+"holes": [[[x, y], ...], ...]}], "rle": {"size": [h, w], "counts": str}, "source": "ai"|"human",
+"prediction_id", "score"}. Coordinates are pixels, origin at the top-left corner of the image,
+(x, y) = (column, row) measured on pixel corners, so a polygon lies within [0, width] x [0, height].
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from shapely.geometry import Polygon
+from shapely.validation import explain_validity
+
+from labelhub.core.errors import DomainError
+
+REGION_KEYS = {"id", "label", "kind", "polygons", "rle", "source", "prediction_id", "score"}
+MAX_REGIONS = 5000
+MAX_VERTICES = 200_000
+
+
+def _ring(points: Any, where: str, width: int, height: int) -> list[list[float]]:
+    if not isinstance(points, list):
+        raise DomainError("A ring is a list of [x, y] points.", field=where, code="invalid_polygon")
+    ring: list[list[float]] = []
+    for j, point in enumerate(points):
+        if (
+            not isinstance(point, list | tuple)
+            or len(point) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int | float) for v in point)
+        ):
+            raise DomainError(
+                "A point is [x, y] with two numbers.", field=f"{where}[{j}]", code="invalid_polygon"
+            )
+        x, y = float(point[0]), float(point[1])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise DomainError(
+                "Coordinates must be finite numbers.", field=f"{where}[{j}]", code="invalid_polygon"
+            )
+        if not (0.0 <= x <= width and 0.0 <= y <= height):
+            raise DomainError(
+                f"Point ({x}, {y}) lies outside the image (0..{width}, 0..{height}).",
+                field=f"{where}[{j}]",
+                code="out_of_bounds",
+            )
+        ring.append([x, y])
+    if len(ring) > 1 and ring[0] == ring[-1]:
+        ring.pop()  # accept closed rings; store them open
+    if len({(p[0], p[1]) for p in ring}) < 3:
+        raise DomainError("A ring needs at least 3 distinct points.", field=where, code="invalid_polygon")
+    return ring
+
+
+def polygons_clean(polygons: Any, where: str, width: int, height: int) -> list[dict]:
+    if not isinstance(polygons, list) or not polygons:
+        raise DomainError(
+            "polygons is a non-empty list of {exterior, holes}.", field=where, code="invalid_polygon"
+        )
+    cleaned = []
+    for i, poly in enumerate(polygons):
+        at = f"{where}[{i}]"
+        if not isinstance(poly, dict) or "exterior" not in poly:
+            raise DomainError("A polygon is {exterior, holes}.", field=at, code="invalid_polygon")
+        unknown = set(poly) - {"exterior", "holes"}
+        if unknown:
+            raise DomainError(f"Unknown keys: {sorted(unknown)}.", field=at, code="invalid_polygon")
+        exterior = _ring(poly["exterior"], f"{at}.exterior", width, height)
+        holes_in = poly.get("holes") or []
+        if not isinstance(holes_in, list):
+            raise DomainError("holes is a list of rings.", field=f"{at}.holes", code="invalid_polygon")
+        holes = [_ring(h, f"{at}.holes[{k}]", width, height) for k, h in enumerate(holes_in)]
+        shape = Polygon(exterior, holes)
+        if not shape.is_valid:
+            raise DomainError(
+                f"Polygon is not valid geometry: {explain_validity(shape)}.",
+                field=at,
+                code="self_intersection",
+            )
+        cleaned.append({"exterior": exterior, "holes": holes})
+    return cleaned
+
+
+def rle_clean(rle: Any, where: str, width: int, height: int) -> dict:
+    from workers.geometry import rle_to_mask
+
+    if not isinstance(rle, dict) or set(rle) != {"size", "counts"}:
+        raise DomainError("rle is {size: [height, width], counts}.", field=where, code="invalid_rle")
+    if rle["size"] != [height, width]:
+        raise DomainError(
+            f"rle size {rle['size']} disagrees with the image ({height}x{width}).",
+            field=f"{where}.size",
+            code="invalid_rle",
+        )
+    try:
+        rle_to_mask(rle)
+    except (ValueError, TypeError) as exc:
+        raise DomainError(f"rle does not decode: {exc}", field=f"{where}.counts", code="invalid_rle") from exc
+    return {"size": [height, width], "counts": rle["counts"]}
+
+
+def regions_clean(
+    regions: Any, *, width: int, height: int, class_names: list[str], field: str = "regions"
+) -> list[dict]:
+    """Validate and normalize a list of regions; raise DomainError naming the first bad field."""
+    if not isinstance(regions, list):
+        raise DomainError("regions is a list.", field=field)
+    if len(regions) > MAX_REGIONS:
+        raise DomainError(f"At most {MAX_REGIONS} regions per task.", field=field)
+    cleaned: list[dict] = []
+    ids: set[str] = set()
+    vertices = 0
+    for i, region in enumerate(regions):
+        at = f"{field}[{i}]"
+        if not isinstance(region, dict):
+            raise DomainError("A region is an object.", field=at)
+        unknown = set(region) - REGION_KEYS
+        if unknown:
+            raise DomainError(f"Unknown keys: {sorted(unknown)}.", field=at)
+        region_id = region.get("id") or uuid.uuid4().hex[:12]
+        if not isinstance(region_id, str) or len(region_id) > 64:
+            raise DomainError("A region id is a string of at most 64 characters.", field=f"{at}.id")
+        if region_id in ids:
+            raise DomainError(f"Region id '{region_id}' appears twice.", field=f"{at}.id")
+        ids.add(region_id)
+        label = region.get("label")
+        if label not in class_names:
+            raise DomainError(
+                f"Unknown class {label!r}; the project's classes are {class_names}.",
+                field=f"{at}.label",
+                code="unknown_class",
+            )
+        kind = region.get("kind", "polygon")
+        if kind not in ("polygon", "mask"):
+            raise DomainError("kind is 'polygon' or 'mask'.", field=f"{at}.kind")
+        out: dict[str, Any] = {"id": region_id, "label": label, "kind": kind}
+        if "polygons" in region or kind == "polygon":
+            out["polygons"] = polygons_clean(region.get("polygons"), f"{at}.polygons", width, height)
+            vertices += sum(len(p["exterior"]) + sum(map(len, p["holes"])) for p in out["polygons"])
+        if "rle" in region or kind == "mask":
+            out["rle"] = rle_clean(region.get("rle"), f"{at}.rle", width, height)
+        source = region.get("source", "human")
+        if source not in ("ai", "human"):
+            raise DomainError("source is 'ai' or 'human'.", field=f"{at}.source")
+        out["source"] = source
+        prediction_id = region.get("prediction_id")
+        if prediction_id is not None and (
+            isinstance(prediction_id, bool) or not isinstance(prediction_id, int)
+        ):
+            raise DomainError("prediction_id is an integer or null.", field=f"{at}.prediction_id")
+        out["prediction_id"] = prediction_id
+        score = region.get("score")
+        if score is not None and (
+            isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+        ):
+            raise DomainError("score is a finite number or null.", field=f"{at}.score")
+        out["score"] = score
+        cleaned.append(out)
+    if vertices > MAX_VERTICES:
+        raise DomainError(f"At most {MAX_VERTICES} vertices per annotation.", field=field)
+    return cleaned
+
+
+def regions_diff(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
+    """Which region ids were added, removed or changed between two revisions."""
+    old = {r["id"]: r for r in before}
+    new = {r["id"]: r for r in after}
+    return {
+        "added": [i for i in new if i not in old],
+        "removed": [i for i in old if i not in new],
+        "changed": [i for i in new if i in old and new[i] != old[i]],
+    }

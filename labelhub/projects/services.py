@@ -1,0 +1,118 @@
+"""Writes for projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from labelhub.accounts.models import Organization
+from labelhub.core.errors import Conflict, DomainError
+
+from .models import Project, Simplifier
+from .schema import label_schema_clean, pipeline_clean
+
+EDITABLE = {
+    "name",
+    "description",
+    "label_schema",
+    "pipeline",
+    "polygon_simplifier",
+    "polygon_min_iou",
+    "polygon_max_distance",
+}
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned = dict(values)
+    if "name" in cleaned:
+        name = cleaned["name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise DomainError("name is 1 to 200 characters.", field="name")
+        cleaned["name"] = name.strip()
+    if "label_schema" in cleaned:
+        cleaned["label_schema"] = label_schema_clean(cleaned["label_schema"])
+    if "pipeline" in cleaned:
+        cleaned["pipeline"] = pipeline_clean(cleaned["pipeline"])
+    if "polygon_simplifier" in cleaned and cleaned["polygon_simplifier"] not in Simplifier.values:
+        raise DomainError(f"polygon_simplifier is one of {Simplifier.values}.", field="polygon_simplifier")
+    if "polygon_min_iou" in cleaned:
+        iou = cleaned["polygon_min_iou"]
+        if isinstance(iou, bool) or not isinstance(iou, int | float) or not 0.5 <= iou <= 1.0:
+            raise DomainError("polygon_min_iou is a number from 0.5 to 1.", field="polygon_min_iou")
+    if cleaned.get("polygon_max_distance") is not None:
+        dist = cleaned["polygon_max_distance"]
+        if isinstance(dist, bool) or not isinstance(dist, int | float) or not 0 <= dist <= 100:
+            raise DomainError(
+                "polygon_max_distance is 0 to 100 pixels, or null.", field="polygon_max_distance"
+            )
+    return cleaned
+
+
+def _save(project: Project) -> Project:
+    try:
+        with transaction.atomic():
+            project.save()
+    except IntegrityError as exc:
+        raise Conflict("A project with this name exists in the organization.", field="name") from exc
+    return project
+
+
+def project_create(*, organization: Organization, user, **values: Any) -> Project:
+    unknown = set(values) - EDITABLE
+    if unknown:
+        raise DomainError(f"Unknown fields: {sorted(unknown)}.", field=sorted(unknown)[0])
+    if "name" not in values:
+        raise DomainError("name is required.", field="name", code="required")
+    project = Project(organization=organization, created_by=user, **_clean(values))
+    return _save(project)
+
+
+def project_update(*, project: Project, **values: Any) -> Project:
+    cleaned = _clean(values)
+    if "label_schema" in cleaned:
+        _check_classes_kept(project, cleaned["label_schema"])
+    if "pipeline" in cleaned:
+        _check_stages_kept(project, cleaned["pipeline"])
+    for key, value in cleaned.items():
+        setattr(project, key, value)
+    return _save(project)
+
+
+def _check_classes_kept(project: Project, schema: list[dict]) -> None:
+    from labelhub.labeling.models import AnnotationRevision
+
+    removed = set(project.class_names) - {c["name"] for c in schema}
+    for name in removed:
+        used = (
+            AnnotationRevision.objects.filter(
+                annotation__task__project=project, regions__contains=[{"label": name}]
+            ).exists()
+            if _json_contains_supported()
+            else _class_used_slow(project, name)
+        )
+        if used:
+            raise Conflict(
+                f"Class '{name}' is used by annotations and cannot be removed.", field="label_schema"
+            )
+
+
+def _check_stages_kept(project: Project, pipeline: list[dict]) -> None:
+    removed = set(project.stage_names) - {s["name"] for s in pipeline}
+    if removed and project.tasks.filter(stage__in=removed).exists():
+        raise Conflict(f"Tasks are in stages {sorted(removed)}; move them first.", field="pipeline")
+
+
+def _json_contains_supported() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+def _class_used_slow(project: Project, name: str) -> bool:
+    from labelhub.labeling.models import AnnotationRevision
+
+    revisions = AnnotationRevision.objects.filter(annotation__task__project=project).values_list(
+        "regions", flat=True
+    )
+    return any(r.get("label") == name for regions in revisions.iterator() for r in regions)

@@ -1,0 +1,220 @@
+"""LabelHub settings: every value comes from an environment variable, read here and nowhere else.
+
+With nothing set, LabelHub runs embedded: SQLite in ./var, media files in ./var/media and Celery tasks
+executed in-process. Every variable is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str = "", sep: str = ",") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(sep) if item.strip()]
+
+
+VAR_DIR = Path(env_str("LABELHUB_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("LABELHUB_DEBUG", False)
+SECRET_KEY = env_str("LABELHUB_SECRET_KEY", "insecure-dev-key-set-LABELHUB_SECRET_KEY-in-production")
+ALLOWED_HOSTS = env_list("LABELHUB_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("LABELHUB_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "labelhub.core",
+    "labelhub.accounts",
+    "labelhub.projects",
+    "labelhub.images",
+    "labelhub.labeling",
+    "labelhub.predictions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "labelhub.urls"
+WSGI_APPLICATION = "labelhub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'labelhub.sqlite3'}"),
+        conn_max_age=env_int("LABELHUB_DB_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite waits for a lock instead of failing at once when the server and an in-process task write together.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("LABELHUB_STATIC_ROOT", str(VAR_DIR / "static")))
+
+# --- storage -------------------------------------------------------------------------------------
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("LABELHUB_MEDIA_ROOT", str(VAR_DIR / "media")))
+LABELHUB_STORAGE = env_str("LABELHUB_STORAGE", "filesystem")
+if LABELHUB_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("LABELHUB_S3_BUCKET"),
+            "endpoint_url": env_str("LABELHUB_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("LABELHUB_S3_REGION") or None,
+            "access_key": env_str("LABELHUB_S3_ACCESS_KEY") or None,
+            "secret_key": env_str("LABELHUB_S3_SECRET_KEY") or None,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- media limits --------------------------------------------------------------------------------
+LABELHUB_MAX_UPLOAD_BYTES = env_int("LABELHUB_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+LABELHUB_MAX_IMAGE_PIXELS = env_int("LABELHUB_MAX_IMAGE_PIXELS", 100_000_000)
+LABELHUB_MAX_FILES_PER_UPLOAD = env_int("LABELHUB_MAX_FILES_PER_UPLOAD", 100)
+LABELHUB_MAX_IMPORT_FILES = env_int("LABELHUB_MAX_IMPORT_FILES", 10_000)
+LABELHUB_IMPORT_ROOTS = [Path(p).resolve() for p in env_list("LABELHUB_IMPORT_ROOTS", sep=os.pathsep)]
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LABELHUB_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = LABELHUB_MAX_FILES_PER_UPLOAD + 1
+
+# --- labeling workflow ---------------------------------------------------------------------------
+LABELHUB_LEASE_SECONDS = env_int("LABELHUB_LEASE_SECONDS", 30 * 60)
+
+# --- Segment Anything ----------------------------------------------------------------------------
+LABELHUB_SAM_MODEL = env_str("LABELHUB_SAM_MODEL", "vit_h")
+LABELHUB_SAM_CHECKPOINT = env_str("LABELHUB_SAM_CHECKPOINT")  # empty: the classical backend serves
+LABELHUB_SAM_CHECKPOINT_DIR = env_str("LABELHUB_SAM_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
+LABELHUB_SAM_DEVICE = env_str("LABELHUB_SAM_DEVICE")  # empty: CUDA when present, else CPU
+LABELHUB_SAM_COMPILE = env_bool("LABELHUB_SAM_COMPILE", False)
+LABELHUB_SAM_BATCH_SIZE = env_int("LABELHUB_SAM_BATCH_SIZE", 8)
+LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
+
+# --- cache (embedding LRU) -----------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery --------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+# No broker configured: the embedded default runs every task in-process, right after its commit.
+CELERY_TASK_ALWAYS_EAGER = env_bool("LABELHUB_TASKS_EAGER", not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- REST API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "labelhub.core.api.Pagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "labelhub.core.errors.exception_handler",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LabelHub API",
+    "DESCRIPTION": "AI-assisted image-segmentation labeling: projects, images, tasks, annotations, "
+    "reviews, predictions and dataset export.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "labelhub.accounts.models.Role",
+        "RegionKindEnum": ["polygon", "mask"],
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LABELHUB_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
+from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
+from labelhub.labeling.api import CommentViewSet, TaskViewSet
+from labelhub.predictions.api import PredictionViewSet
+from labelhub.projects.api import ProjectViewSet
+
+router = DefaultRouter()
+router.register("organizations", OrganizationViewSet, basename="organization")
+router.register(r"organizations/(?P<organization_pk>\d+)/members", MemberViewSet, basename="member")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("images", ImageViewSet, basename="image")
+router.register("tasks", TaskViewSet, basename="task")
+router.register("comments", CommentViewSet, basename="comment")
+router.register("predictions", PredictionViewSet, basename="prediction")
+
+api_v1 = [
+    path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path(
+        "projects/<int:project_pk>/images/upload/",
+        ProjectImageUploadView.as_view(),
+        name="project-image-upload",
+    ),
+    path(
+        "projects/<int:project_pk>/images/import/",
+        ProjectImageImportView.as_view(),
+        name="project-image-import",
+    ),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+handler400 = "labelhub.core.errors.json_bad_request"
+handler404 = "labelhub.core.errors.json_not_found"
+handler500 = "labelhub.core.errors.json_server_error"
