@@ -1,0 +1,137 @@
+"""Polygon rasterization consistent with :mod:`workers.geometry.contours`.
+
+A pixel ``(r, c)`` is inside iff its centre ``(c + 0.5, r + 0.5)`` is inside the region. Rings
+are re-oriented (exteriors positive, holes negative) and combined with the non-zero winding
+rule, so several polygons give their union and holes cut only their own polygon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["polygons_to_mask", "polygons_iou", "parse_polygons", "rasterize_rings"]
+
+
+def _as_ring(obj: object, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(obj, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a list of [x, y] number pairs") from exc
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{what} must be a list of [x, y] pairs, got array of shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} contains NaN or infinite coordinates")
+    if len(arr) >= 2 and np.array_equal(arr[0], arr[-1]):
+        arr = arr[:-1]  # tolerate a closed ring
+    if len(arr) < 3:
+        raise ValueError(f"{what} needs at least 3 distinct points, got {len(arr)}")
+    return arr
+
+
+def _signed_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return float(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def parse_polygons(polygons: object) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """Validate the structure of a polygon list and return oriented float rings.
+
+    Input: a list of ``{"exterior": [[x, y], ...], "holes": [...]}`` dicts (``holes`` optional).
+    Output: a list of ``(exterior, [hole, ...])`` ``(n, 2)`` float64 arrays, open, exteriors
+    with positive signed area and holes negative. Raises ``ValueError`` on a malformed input.
+    """
+    if isinstance(polygons, dict):
+        raise ValueError("polygons must be a list of polygon dicts, got a single dict")
+    if not isinstance(polygons, Sequence) or isinstance(polygons, (str, bytes)):
+        raise ValueError(f"polygons must be a list of polygon dicts, got {type(polygons).__name__}")
+    out = []
+    for i, poly in enumerate(polygons):
+        if not isinstance(poly, dict) or "exterior" not in poly:
+            raise ValueError(f"polygon {i} must be a dict with an 'exterior' key")
+        ext = _as_ring(poly["exterior"], f"polygon {i} exterior")
+        if _signed_area(ext) < 0:
+            ext = ext[::-1]
+        holes = []
+        raw_holes = poly.get("holes") or []
+        if not isinstance(raw_holes, Sequence):
+            raise ValueError(f"polygon {i} 'holes' must be a list of rings")
+        for j, hole in enumerate(raw_holes):
+            hr = _as_ring(hole, f"polygon {i} hole {j}")
+            if _signed_area(hr) > 0:
+                hr = hr[::-1]
+            holes.append(hr)
+        out.append((ext, holes))
+    return out
+
+
+def rasterize_rings(rings: Sequence[np.ndarray], x0: int, y0: int, height: int, width: int) -> np.ndarray:
+    """Rasterize oriented rings into the window ``[x0, x0+width) x [y0, y0+height)``.
+
+    ``rings`` are ``(n, 2)`` float arrays (x, y) in pixel-corner coordinates, exteriors with a
+    positive signed area and holes negative. A pixel is set iff the winding number at its centre
+    is positive. Returns a ``(height, width)`` bool array for the window only.
+    """
+    if height <= 0 or width <= 0:
+        return np.zeros((max(height, 0), max(width, 0)), dtype=bool)
+    if not rings:
+        return np.zeros((height, width), dtype=bool)
+    a = np.concatenate(rings)
+    b = np.concatenate([np.roll(r, -1, axis=0) for r in rings])
+    ya, yb = a[:, 1] - y0, b[:, 1] - y0
+    moving = ya != yb
+    a, b, ya, yb = a[moving], b[moving], ya[moving], yb[moving]
+    ylo, yhi = np.minimum(ya, yb), np.maximum(ya, yb)
+    # rows r with ylo <= r + 0.5 < yhi
+    rlo = np.clip(np.ceil(ylo - 0.5), 0, height).astype(np.int64)
+    rhi = np.clip(np.ceil(yhi - 0.5), 0, height).astype(np.int64)
+    cnt = rhi - rlo
+    keep = cnt > 0
+    if not keep.any():
+        return np.zeros((height, width), dtype=bool)
+    a, b, ya, yb, rlo, cnt = a[keep], b[keep], ya[keep], yb[keep], rlo[keep], cnt[keep]
+    seg = np.repeat(np.arange(len(cnt)), cnt)
+    offs = np.cumsum(cnt) - cnt
+    rows = np.arange(int(cnt.sum())) - offs[seg] + rlo[seg]
+    xa, xb = a[seg, 0] - x0, b[seg, 0] - x0
+    ysa, ysb = ya[seg], yb[seg]
+    x = xa + (rows + 0.5 - ysa) * (xb - xa) / (ysb - ysa)
+    col = np.clip(np.floor(x - 0.5).astype(np.int64) + 1, 0, width)
+    # Upward edges (dy < 0) have the inside on their right: +1 for the pixels right of them.
+    wgt = np.where(ysb < ysa, 1.0, -1.0)
+    acc = np.bincount(rows * (width + 1) + col, weights=wgt, minlength=height * (width + 1))
+    wind = np.cumsum(acc.reshape(height, width + 1)[:, :width], axis=1)
+    return wind > 0.5
+
+
+def _check_size(height: object, width: object) -> tuple[int, int]:
+    for name, v in (("height", height), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(height), int(width)  # type: ignore[arg-type]
+
+
+def polygons_to_mask(polygons: list[dict], height: int, width: int) -> np.ndarray:
+    """Rasterize polygons (pixel-corner coordinates) into a ``(height, width)`` bool mask.
+
+    A pixel ``(r, c)`` is True iff its centre ``(c + 0.5, r + 0.5)`` lies inside the union of
+    the polygons (each polygon = exterior minus its holes). Parts outside the image are clipped.
+    For the exact output of :func:`mask_to_polygons` the round trip is exact. Raises
+    ``ValueError`` on malformed polygons or a non-positive size.
+    """
+    height, width = _check_size(height, width)
+    parsed = parse_polygons(polygons)
+    rings = [r for ext, holes in parsed for r in (ext, *holes)]
+    return rasterize_rings(rings, 0, 0, height, width)
+
+
+def polygons_iou(a_polys: list[dict], b_polys: list[dict], height: int, width: int) -> float:
+    """Intersection over union of two polygon lists, measured on the ``height x width`` pixel
+    grid (pixel-centre rule of :func:`polygons_to_mask`). Two empty regions give 1.0."""
+    ma = polygons_to_mask(a_polys, height, width)
+    mb = polygons_to_mask(b_polys, height, width)
+    union = np.count_nonzero(ma | mb)
+    if union == 0:
+        return 1.0
+    return float(np.count_nonzero(ma & mb) / union)

@@ -1,0 +1,514 @@
+"""Polygon simplifiers and the bounded (accuracy-guaranteed) mode.
+
+All simplifiers work on closed rings in pixel-corner coordinates (see
+:mod:`workers.geometry.contours`) and only ever *delete* vertices, so every output vertex is an
+input vertex. Each ring keeps at least 3 vertices, no ring is dropped (topology: same number of
+parts and holes), and any polygon that a simplifier would make invalid (self-intersection,
+hole crossing or leaving its exterior, parts overlapping) is repaired by re-simplifying that
+part with a smaller tolerance, falling back to its unsimplified rings. Outputs are therefore
+always valid.
+
+Methods (``tolerance`` meaning and units):
+
+* ``"douglas_peucker"``: Ramer-Douglas-Peucker; ``tolerance`` = max distance in pixels from a
+  dropped vertex to the kept chord (so the Hausdorff distance to the input is <= tolerance).
+* ``"visvalingam_whyatt"``: drop the vertex whose triangle with its neighbours has the smallest
+  area, repeatedly; ``tolerance`` = minimum effective area to keep, in pixels squared. Vertices
+  that are local minima are removed in parallel rounds (vectorized), which can differ from the
+  strictly sequential algorithm on ties.
+* ``"slope"``: walk each ring from its first vertex; from the current anchor, keep extending
+  while the directions from the anchor to the following vertices (those at least 1.5 px away)
+  stay within a cone of ``tolerance`` degrees; then the last vertex inside the cone becomes
+  the next anchor. Vertices where the direction barely changes are deleted.
+* ``"ratio"``: size- and curvature-relative; a vertex's score is the height of the triangle it
+  forms with its neighbours (curvature times support length), eliminated like
+  Visvalingam-Whyatt, and compared with ``tolerance`` times the square root of the part's
+  exterior area (a unitless ratio: the same ratio simplifies large and small objects alike).
+* ``"bounded"``: given ``min_iou`` (IoU of the result against the source region, measured on
+  the pixel grid) and/or ``max_distance`` (symmetric Hausdorff distance in pixels between
+  outlines), return the valid result with the fewest vertices meeting the bound(s) among the
+  hierarchical methods (Douglas-Peucker, Visvalingam-Whyatt, ratio) with their tolerance chosen
+  by binary search. IoU is evaluated cheaply by rasterizing only the bounding box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from .raster import parse_polygons, rasterize_rings
+
+__all__ = ["SIMPLIFIERS", "simplify_polygons"]
+
+SIMPLIFIERS: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded")
+HIERARCHICAL: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "ratio")
+
+
+@dataclass
+class _Rings:
+    """All rings of a polygon list, flattened. Ring k is pts[off[k]:off[k+1]]."""
+
+    pts: np.ndarray  # (N, 2) float64
+    off: np.ndarray  # (R + 1,) int64
+    poly: np.ndarray  # (R,) polygon index of each ring
+    n_polys: int
+
+    @classmethod
+    def from_parsed(cls, parsed: list[tuple[np.ndarray, list[np.ndarray]]]) -> _Rings:
+        rings, poly = [], []
+        for i, (ext, holes) in enumerate(parsed):
+            for r in (ext, *holes):
+                rings.append(r)
+                poly.append(i)
+        lens = np.array([len(r) for r in rings], dtype=np.int64)
+        off = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        pts = np.concatenate(rings) if rings else np.zeros((0, 2))
+        return cls(pts, off, np.array(poly, dtype=np.int64), len(parsed))
+
+    @property
+    def ring_id(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.off) - 1), np.diff(self.off))
+
+    def ring_list(self, keep: np.ndarray | None = None) -> list[np.ndarray]:
+        if keep is None:
+            return [self.pts[a:b] for a, b in zip(self.off[:-1], self.off[1:], strict=True)]
+        return [self.pts[a:b][keep[a:b]] for a, b in zip(self.off[:-1], self.off[1:], strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hierarchies: per-vertex significance; the simplification at tolerance t keeps sig > t.
+# ---------------------------------------------------------------------------------------------
+
+
+def _dp_significance(R: _Rings) -> np.ndarray:
+    """Douglas-Peucker significance of every vertex, computed level by level (vectorized over
+    all segments of all rings). Keeping ``sig > t`` equals running DP with tolerance ``t``."""
+    n_r = len(R.off) - 1
+    lens = np.diff(R.off)
+    # closed layout: ring k occupies coff[k] .. coff[k] + len_k (last = copy of first)
+    coff = R.off[:-1] + np.arange(n_r)
+    cpts = np.empty((len(R.pts) + n_r, 2))
+    mask = np.ones(len(cpts), dtype=bool)
+    mask[coff + lens] = False
+    cpts[mask] = R.pts
+    cpts[coff + lens] = R.pts[R.off[:-1]]
+    sig = np.zeros(len(cpts))
+    sig[coff] = np.inf
+    sig[coff + lens] = np.inf
+    # First split: the vertex farthest from the ring's first vertex (always kept).
+    first = np.repeat(R.pts[R.off[:-1]], lens, axis=0)
+    d0 = np.sum((R.pts - first) ** 2, axis=1)
+    far = _group_argmax(d0, R.off[:-1], lens) - R.off[:-1]
+    mid = coff + far
+    sig[mid] = np.inf
+    S = np.concatenate([coff, mid])
+    E = np.concatenate([mid, coff + lens])
+    PS = np.full(len(S), np.inf)
+    forced = np.ones(len(S), dtype=bool)  # the first split of the larger half is forced kept
+    while len(S):
+        L = E - S - 1
+        ok = L > 0
+        S, E, PS, L, forced = S[ok], E[ok], PS[ok], L[ok], forced[ok]
+        if not len(S):
+            break
+        seg = np.repeat(np.arange(len(S)), L)
+        starts = np.cumsum(L) - L
+        idx = np.arange(int(L.sum())) - starts[seg] + S[seg] + 1
+        a, b, p = cpts[S][seg], cpts[E][seg], cpts[idx]
+        d2 = _seg_dist2(p, a, b)
+        k = _group_argmax(d2, starts, L)
+        dmax = np.sqrt(d2[k])
+        kidx = idx[k]
+        s = np.minimum(dmax, PS)
+        if forced.any():
+            # make sure each ring keeps >= 3 vertices: force the better of its two halves
+            fidx = np.flatnonzero(forced)
+            pair = fidx.reshape(-1, 2)
+            best = np.where(dmax[pair[:, 0]] >= dmax[pair[:, 1]], pair[:, 0], pair[:, 1])
+            s[best] = np.inf
+        sig[kidx] = s
+        S, E = np.concatenate([S, kidx]), np.concatenate([kidx, E])
+        PS = np.concatenate([s, s])
+        forced = np.zeros(len(S), dtype=bool)
+    return sig[mask]
+
+
+def _seg_dist2(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    ap = p - a
+    den = np.einsum("ij,ij->i", ab, ab)
+    t = np.einsum("ij,ij->i", ap, ab) / np.where(den > 0, den, 1.0)
+    t = np.clip(t, 0.0, 1.0)
+    q = ap - t[:, None] * ab
+    return np.einsum("ij,ij->i", q, q)
+
+
+def _group_argmax(v: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Index (into v) of the first maximum of each contiguous group."""
+    gmax = np.maximum.reduceat(v, starts)
+    seg = np.repeat(np.arange(len(starts)), lens)
+    hit = np.flatnonzero(v == gmax[seg])
+    hs = seg[hit]
+    firsts = np.flatnonzero(np.concatenate([[True], hs[1:] != hs[:-1]]))
+    return hit[firsts]
+
+
+def _elimination_significance(R: _Rings, metric: str) -> np.ndarray:
+    """Visvalingam-Whyatt style elimination in parallel rounds.
+
+    ``metric`` is ``"area"`` (triangle area, px^2) or ``"height"`` (triangle height over the
+    chord of the neighbours, px). Returns monotone effective significance per vertex; the last
+    3 vertices of each ring get ``inf``.
+    """
+    n = len(R.pts)
+    rid = R.ring_id
+    idx = np.arange(n)
+    prv = idx - 1
+    nxt = idx + 1
+    prv[R.off[:-1]] = R.off[1:] - 1
+    nxt[R.off[1:] - 1] = R.off[:-1]
+    count = np.diff(R.off).copy()
+    runmax = np.zeros(len(count))
+    sig = np.full(n, np.inf)
+    # deterministic pseudo-random tie breaker so that runs of equal metric shrink fast
+    tie = ((idx * 2654435761) % 4294967296).astype(np.float64)
+    active = idx[count[rid] > 3]
+    pts = R.pts
+    met = np.full(n, np.inf)
+    while len(active):
+        p, q, r = pts[prv[active]], pts[active], pts[nxt[active]]
+        cross = np.abs((p[:, 0] - q[:, 0]) * (r[:, 1] - q[:, 1]) - (p[:, 1] - q[:, 1]) * (r[:, 0] - q[:, 0]))
+        if metric == "area":
+            m = 0.5 * cross
+        else:
+            base = np.hypot(r[:, 0] - p[:, 0], r[:, 1] - p[:, 1])
+            m = np.where(base > 0, cross / np.where(base > 0, base, 1.0), np.hypot(*(q - p).T))
+        met[active] = m
+        mp, mn = met[prv[active]], met[nxt[active]]
+        tp, tn, ta = tie[prv[active]], tie[nxt[active]], tie[active]
+        cand = ((m < mp) | ((m == mp) & (ta < tp))) & ((m < mn) | ((m == mn) & (ta < tn)))
+        rem = active[cand]
+        if not len(rem):
+            break
+        rr = rid[rem]
+        nrem = np.bincount(rr, minlength=len(count))
+        over = (count - nrem) < 3
+        if over[rr].any():
+            # small rings: remove only their smallest candidate this round
+            bad = over[rr]
+            keep_ok = rem[~bad]
+            sub = rem[bad]
+            order = np.lexsort((tie[sub], met[sub], rid[sub]))
+            sub = sub[order]
+            sr = rid[sub]
+            firsts = np.concatenate([[True], sr[1:] != sr[:-1]])
+            rem = np.concatenate([keep_ok, sub[firsts]])
+            rr = rid[rem]
+            nrem = np.bincount(rr, minlength=len(count))
+        sig[rem] = np.maximum(met[rem], runmax[rr])
+        np.maximum.at(runmax, rr, met[rem])
+        nxt[prv[rem]] = nxt[rem]
+        prv[nxt[rem]] = prv[rem]
+        count -= nrem
+        met[rem] = np.inf
+        alive_mask = np.ones(len(active), dtype=bool)
+        alive_mask[np.flatnonzero(cand)] = False
+        # (indices removed from 'rem' by the small-ring rule stay active; recompute below)
+        active = active[np.isin(active, rem, invert=True)] if over.any() else active[alive_mask]
+        active = active[count[rid[active]] > 3]
+    return sig
+
+
+def significance(R: _Rings, method: str) -> np.ndarray:
+    """Per-vertex significance for a hierarchical method (see module docstring for units)."""
+    if method == "douglas_peucker":
+        return _dp_significance(R)
+    if method == "visvalingam_whyatt":
+        return _elimination_significance(R, "area")
+    if method == "ratio":
+        sig = _elimination_significance(R, "height")
+        ext_area = np.zeros(R.n_polys)
+        rid = R.ring_id
+        for k in range(len(R.off) - 1):
+            if ext_area[R.poly[k]] == 0:
+                ring = R.pts[R.off[k] : R.off[k + 1]]
+                x, y = ring[:, 0], ring[:, 1]
+                ext_area[R.poly[k]] = abs(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+        scale = np.sqrt(np.maximum(ext_area, 1e-12))[R.poly[rid]]
+        return sig / scale
+    raise ValueError(f"method {method!r} has no significance hierarchy")
+
+
+def _slope_keep(R: _Rings, tol_deg: float, min_len: float = 1.5, window: int = 256) -> np.ndarray:
+    tol = np.deg2rad(tol_deg)
+    keep = np.zeros(len(R.pts), dtype=bool)
+    for k in range(len(R.off) - 1):
+        a0, b0 = int(R.off[k]), int(R.off[k + 1])
+        ring = R.pts[a0:b0]
+        n = len(ring)
+        ext = np.vstack([ring, ring[:1]])
+        kept = [0]
+        a = 0
+        while a < n:
+            j1 = min(n + 1, a + 1 + window)
+            v = ext[a + 1 : j1] - ext[a]
+            dist = np.hypot(v[:, 0], v[:, 1])
+            ang = np.arctan2(v[:, 1], v[:, 0])
+            far = dist >= min_len
+            if not far.any():
+                a = j1 - 1
+                kept.append(a)
+                continue
+            ref = ang[np.argmax(far)]
+            rel = np.where(far, (ang - ref + np.pi) % (2 * np.pi) - np.pi, 0.0)
+            spread = np.maximum.accumulate(rel) - np.minimum.accumulate(rel)
+            bad = np.flatnonzero(spread > tol)
+            if len(bad):
+                j = int(bad[0])  # v[j] violates -> previous point is the new anchor
+                a = a + max(j, 1)
+            else:
+                a = j1 - 1
+            kept.append(a)
+        kept_arr = np.array([i for i in kept if i < n], dtype=np.int64)
+        if len(np.unique(kept_arr)) < 3:
+            kept_arr = np.unique(np.concatenate([kept_arr, [0, n // 3, (2 * n) // 3]]))
+        keep[a0 + kept_arr] = True
+    return keep
+
+
+# ---------------------------------------------------------------------------------------------
+# Validity and repair
+# ---------------------------------------------------------------------------------------------
+
+
+def _ring_keep_min3(R: _Rings, keep: np.ndarray, sig: np.ndarray | None) -> np.ndarray:
+    """Ensure every ring keeps >= 3 vertices (adds the most significant ones)."""
+    counts = np.add.reduceat(keep.astype(np.int64), R.off[:-1])
+    for k in np.flatnonzero(counts < 3):
+        a, b = R.off[k], R.off[k + 1]
+        order = np.argsort(-sig[a:b], kind="stable") if sig is not None else np.arange(b - a)
+        keep[a + order[:3]] = True
+    return keep
+
+
+def _polys_from_keep(R: _Rings, keep: np.ndarray) -> list[shapely.Polygon]:
+    rings = R.ring_list(keep)
+    out: list[list[np.ndarray]] = [[] for _ in range(R.n_polys)]
+    for k, r in enumerate(rings):
+        out[R.poly[k]].append(r)
+    return [shapely.Polygon(rs[0], rs[1:]) for rs in out]
+
+
+def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
+    """Indices of polygons that are invalid on their own or overlap another part."""
+    arr = np.array(geoms, dtype=object)
+    bad = ~shapely.is_valid(arr)
+    if len(arr) > 1:
+        tree = shapely.STRtree(arr)
+        pairs = tree.query(arr, predicate="intersects")
+        pairs = pairs[:, pairs[0] < pairs[1]]
+        if pairs.shape[1]:
+            i, j = pairs
+            ok = ~bad[i] & ~bad[j]
+            i, j = i[ok], j[ok]
+            if len(i):
+                # interiors overlap <=> intersection is not just points/lines
+                rel = shapely.relate_pattern(arr[i], arr[j], "2********")
+                bad[i[rel]] = True
+                bad[j[rel]] = True
+    return np.flatnonzero(bad)
+
+
+def _keep_with_repair(
+    R: _Rings, keep_fn, t: float, sig: np.ndarray | None
+) -> tuple[np.ndarray, list[shapely.Polygon]]:
+    """Simplify at tolerance t; re-simplify invalid parts at t/2, t/4, ... then exact."""
+    keep = _ring_keep_min3(R, keep_fn(t), sig)
+    geoms = _polys_from_keep(R, keep)
+    poly_of_pt = R.poly[R.ring_id]
+    for attempt in range(8):
+        bad = invalid_parts(geoms)
+        if not len(bad):
+            return keep, geoms
+        sel = np.isin(poly_of_pt, bad)
+        if attempt == 7:
+            keep[sel] = True
+        else:
+            keep[sel] = _ring_keep_min3(R, keep_fn(t / 2 ** (attempt + 1)), sig)[sel]
+        geoms = _polys_from_keep(R, keep)
+    return keep, geoms
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def _to_dicts(geoms: list[shapely.Polygon], R: _Rings, keep: np.ndarray) -> list[dict]:
+    rings = R.ring_list(keep)
+    out: list[dict] = []
+    for k, r in enumerate(rings):
+        if len(out) <= R.poly[k]:
+            out.append({"exterior": r.tolist(), "holes": []})
+        else:
+            out[R.poly[k]]["holes"].append(r.tolist())
+    return out
+
+
+def _hausdorff(geoms: list[shapely.Polygon], ref: list[shapely.Polygon]) -> float:
+    if not geoms:
+        return 0.0
+    a = shapely.boundary(np.array(geoms, dtype=object))
+    b = shapely.boundary(np.array(ref, dtype=object))
+    return float(np.max(shapely.hausdorff_distance(a, b, densify=0.25)))
+
+
+class _Evaluator:
+    """Cheap IoU of a candidate against a fixed source region, on the source bounding box."""
+
+    def __init__(self, R: _Rings, source: np.ndarray | None, frame: tuple[int, int] | None):
+        lo = np.floor(R.pts.min(axis=0)).astype(int)
+        hi = np.ceil(R.pts.max(axis=0)).astype(int)
+        if frame is not None:
+            lo = np.maximum(lo, 0)
+            hi = np.minimum(hi, [frame[1], frame[0]])
+        self.x0, self.y0 = int(lo[0]), int(lo[1])
+        self.w, self.h = max(int(hi[0] - lo[0]), 0), max(int(hi[1] - lo[1]), 0)
+        self.R = R
+        if source is None:
+            source = rasterize_rings(R.ring_list(), self.x0, self.y0, self.h, self.w)
+        self.src = source
+        self.src_area = int(np.count_nonzero(source))
+
+    def iou(self, keep: np.ndarray) -> float:
+        m = rasterize_rings(self.R.ring_list(keep), self.x0, self.y0, self.h, self.w)
+        inter = np.count_nonzero(m & self.src)
+        union = self.src_area + np.count_nonzero(m) - inter
+        return 1.0 if union == 0 else inter / union
+
+
+def _bounded(
+    R: _Rings,
+    ev: _Evaluator,
+    min_iou: float | None,
+    max_distance: float | None,
+    methods: tuple[str, ...] = HIERARCHICAL,
+) -> tuple[np.ndarray, list[shapely.Polygon]]:
+    exact_keep = np.ones(len(R.pts), dtype=bool)
+    exact_geoms = _polys_from_keep(R, exact_keep)
+    best_keep, best_geoms = exact_keep, exact_geoms
+
+    for method in methods:
+        sig = significance(R, method)
+        levels = np.unique(sig[np.isfinite(sig)])
+        if method == "douglas_peucker" and max_distance is not None:
+            levels = levels[levels <= max_distance]
+        if not len(levels):
+            continue
+
+        def keep_fn(t: float, sig: np.ndarray = sig) -> np.ndarray:
+            return sig > t
+
+        def ok(
+            t: float, sig: np.ndarray = sig, keep_fn=keep_fn, method: str = method
+        ) -> tuple[bool, np.ndarray, list]:
+            keep = _ring_keep_min3(R, keep_fn(t), sig)
+            if min_iou is not None and ev.iou(keep) < min_iou:
+                return False, keep, []
+            keep, geoms = _keep_with_repair(R, keep_fn, t, sig)
+            if min_iou is not None and ev.iou(keep) < min_iou:
+                return False, keep, []
+            if max_distance is not None and method != "douglas_peucker":
+                if _hausdorff(geoms, exact_geoms) > max_distance:
+                    return False, keep, []
+            return True, keep, geoms
+
+        # binary search for the largest level that passes (levels ascending).
+        lo, hi = -1, len(levels) - 1
+        found = None
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            good, keep, geoms = ok(float(levels[mid]))
+            if good:
+                lo = mid
+                found = (keep, geoms)
+            else:
+                hi = mid - 1
+        if found is not None and found[0].sum() < best_keep.sum():
+            best_keep, best_geoms = found
+    return best_keep, best_geoms
+
+
+def simplify_polygons(
+    polygons: list[dict],
+    *,
+    method: str = "bounded",
+    tolerance: float | None = None,
+    min_iou: float | None = None,
+    max_distance: float | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    _source: np.ndarray | None = None,
+) -> list[dict]:
+    """Simplify polygons (pixel-corner coordinates) and return valid polygons.
+
+    Args:
+        polygons: list of ``{"exterior": [[x, y], ...], "holes": [...]}`` (any orientation;
+            output exteriors have positive signed area, holes negative).
+        method: one of :data:`SIMPLIFIERS`.
+        tolerance: required for every method except ``"bounded"``; units per method:
+            Douglas-Peucker px, Visvalingam-Whyatt px^2, slope degrees, ratio unitless
+            (fraction of sqrt(part area)).
+        min_iou: ``"bounded"`` only: minimum IoU (0..1] against the input region on the pixel
+            grid (pixel-centre rule).
+        max_distance: ``"bounded"`` only: maximum Hausdorff distance in pixels between the
+            input and output outlines.
+        height, width: optional image size; IoU is then measured inside the image only.
+
+    Returns:
+        A list of valid polygons, one per input polygon (same order, same number of holes),
+        each ring with >= 3 vertices that are a subset of the input ring's vertices.
+
+    Raises:
+        ValueError: unknown method, missing/invalid tolerance or bounds, malformed polygons.
+    """
+    if method not in SIMPLIFIERS:
+        raise ValueError(f"unknown method {method!r}; expected one of {SIMPLIFIERS}")
+    parsed = parse_polygons(polygons)
+    if (height is None) != (width is None):
+        raise ValueError("height and width must be given together")
+    frame = None
+    if height is not None:
+        for name, v in (("height", height), ("width", width)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        frame = (int(height), int(width))  # type: ignore[arg-type]
+    if method == "bounded":
+        if tolerance is not None:
+            raise ValueError("tolerance is not used by method='bounded'; give min_iou/max_distance")
+        if min_iou is None and max_distance is None:
+            raise ValueError("method='bounded' needs min_iou and/or max_distance")
+        if min_iou is not None and not (0.0 < float(min_iou) <= 1.0):
+            raise ValueError(f"min_iou must be in (0, 1], got {min_iou!r}")
+        if max_distance is not None and not (np.isfinite(max_distance) and max_distance >= 0):
+            raise ValueError(f"max_distance must be a finite number >= 0, got {max_distance!r}")
+    else:
+        if min_iou is not None or max_distance is not None:
+            raise ValueError(f"min_iou/max_distance are only used by method='bounded', not {method!r}")
+        if tolerance is None or not np.isfinite(tolerance) or tolerance < 0:
+            raise ValueError(f"method {method!r} needs a finite tolerance >= 0, got {tolerance!r}")
+    if not parsed:
+        return []
+    R = _Rings.from_parsed(parsed)
+    if method == "bounded":
+        ev = _Evaluator(R, _source, frame)
+        keep, geoms = _bounded(R, ev, min_iou, max_distance)
+        return _to_dicts(geoms, R, keep)
+    if method == "slope":
+        keep, geoms = _keep_with_repair(R, lambda t: _slope_keep(R, t), float(tolerance), None)
+    else:
+        sig = significance(R, method)
+        keep, geoms = _keep_with_repair(R, lambda t: sig > t, float(tolerance), sig)
+    return _to_dicts(geoms, R, keep)
