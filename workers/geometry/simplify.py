@@ -107,10 +107,12 @@ def _dp_significance(R: _Rings) -> np.ndarray:
     E = np.concatenate([mid, coff + lens])
     PS = np.full(len(S), np.inf)
     forced = np.ones(len(S), dtype=bool)  # the first split of the larger half is forced kept
+    seg_ring = np.concatenate([np.arange(n_r), np.arange(n_r)])
     while len(S):
         L = E - S - 1
         ok = L > 0
         S, E, PS, L, forced = S[ok], E[ok], PS[ok], L[ok], forced[ok]
+        seg_ring = seg_ring[ok]
         if not len(S):
             break
         seg = np.repeat(np.arange(len(S)), L)
@@ -125,13 +127,15 @@ def _dp_significance(R: _Rings) -> np.ndarray:
         if forced.any():
             # make sure each ring keeps >= 3 vertices: force the better of its two halves
             fidx = np.flatnonzero(forced)
-            pair = fidx.reshape(-1, 2)
-            best = np.where(dmax[pair[:, 0]] >= dmax[pair[:, 1]], pair[:, 0], pair[:, 1])
-            s[best] = np.inf
+            order = np.lexsort((-dmax[fidx], seg_ring[fidx]))
+            fidx = fidx[order]
+            fr = seg_ring[fidx]
+            s[fidx[np.concatenate([[True], fr[1:] != fr[:-1]])]] = np.inf
         sig[kidx] = s
         S, E = np.concatenate([S, kidx]), np.concatenate([kidx, E])
         PS = np.concatenate([s, s])
         forced = np.zeros(len(S), dtype=bool)
+        seg_ring = np.zeros(len(S), dtype=np.int64)
     return sig[mask]
 
 
@@ -458,7 +462,8 @@ def simplify_polygons(
         polygons: list of ``{"exterior": [[x, y], ...], "holes": [...]}`` (any orientation;
             output exteriors have positive signed area, holes negative).
         method: one of :data:`SIMPLIFIERS`.
-        tolerance: required for every method except ``"bounded"``; units per method:
+        tolerance: required for every method except ``"bounded"`` (0 = no simplification,
+            the input rings are returned re-oriented); units per method:
             Douglas-Peucker px, Visvalingam-Whyatt px^2, slope degrees, ratio unitless
             (fraction of sqrt(part area)).
         min_iou: ``"bounded"`` only: minimum IoU (0..1] against the input region on the pixel
@@ -506,6 +511,9 @@ def simplify_polygons(
         ev = _Evaluator(R, _source, frame)
         keep, geoms = _bounded(R, ev, min_iou, max_distance)
         return _to_dicts(geoms, R, keep)
+    if method != "bounded" and tolerance == 0:
+        keep = np.ones(len(R.pts), dtype=bool)
+        return _to_dicts(_polys_from_keep(R, keep), R, keep)
     if method == "slope":
         keep, geoms = _keep_with_repair(R, lambda t: _slope_keep(R, t), float(tolerance), None)
     else:

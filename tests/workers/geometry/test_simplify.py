@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers.geometry import (
+    SIMPLIFIERS,
+    mask_to_polygons,
+    mask_to_simplified_polygons,
+    polygons_iou,
+    polygons_to_mask,
+    simplify_polygons,
+)
+from workers.geometry.raster import parse_polygons
+from workers.geometry.simplify import _dp_significance, _Rings
+
+from .helpers import assert_region_valid, blob_masks, disk, n_vertices, noise_masks, to_geom
+
+TOLERANCES = {"douglas_peucker": 1.0, "visvalingam_whyatt": 1.0, "slope": 15.0, "ratio": 0.05}
+
+
+def ring_shape(polys):
+    return [len(p["holes"]) for p in polys]
+
+
+def annulus() -> np.ndarray:
+    m = disk(60, 70, 30, 35, 25) & ~disk(60, 70, 30, 35, 12)
+    m |= disk(60, 70, 8, 8, 6)
+    return m
+
+
+def test_simplifier_names():
+    assert SIMPLIFIERS == ("douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded")
+
+
+@pytest.mark.parametrize("method", sorted(TOLERANCES))
+def test_each_method_reduces_and_keeps_topology(method):
+    m = annulus()
+    exact = mask_to_polygons(m)
+    out = simplify_polygons(exact, method=method, tolerance=TOLERANCES[method])
+    assert_region_valid(out)
+    assert ring_shape(out) == ring_shape(exact)
+    assert sorted(ring_shape(exact)) == [0, 1]
+    assert n_vertices(out) < 0.75 * n_vertices(exact)
+    assert polygons_iou(out, exact, *m.shape) > 0.9
+    # vertices are a subset of the input vertices
+    src = {tuple(v) for p in exact for r in [p["exterior"], *p["holes"]] for v in r}
+    assert {tuple(v) for p in out for r in [p["exterior"], *p["holes"]] for v in r} <= src
+    # zero tolerance keeps the exact region
+    np.testing.assert_array_equal(
+        polygons_to_mask(simplify_polygons(exact, method=method, tolerance=0.0), *m.shape), m
+    )
+
+
+def test_larger_tolerance_gives_fewer_vertices():
+    exact = mask_to_polygons(annulus())
+    for method in ("douglas_peucker", "visvalingam_whyatt", "ratio", "slope"):
+        small, large = (TOLERANCES[method], TOLERANCES[method] * 4)
+        a = simplify_polygons(exact, method=method, tolerance=small)
+        b = simplify_polygons(exact, method=method, tolerance=large)
+        assert n_vertices(b) <= n_vertices(a), method
+
+
+def reference_dp(pts: np.ndarray, eps: float) -> list[int]:
+    """Plain recursive Douglas-Peucker on an open polyline (segment distance)."""
+
+    def rec(i: int, j: int) -> list[int]:
+        if j <= i + 1:
+            return []
+        a, b = pts[i], pts[j]
+        best, k = -1.0, -1
+        for t in range(i + 1, j):
+            p = pts[t]
+            ab, ap = b - a, p - a
+            u = np.clip(ap @ ab / (ab @ ab), 0, 1) if ab @ ab > 0 else 0.0
+            d = float(np.hypot(*(ap - u * ab)))
+            if d > best:
+                best, k = d, t
+        if best > eps:
+            return rec(i, k) + [k] + rec(k, j)
+        return []
+
+    return [0, *rec(0, len(pts) - 1), len(pts) - 1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.1, 5.0))
+def test_dp_hierarchy_matches_recursive_dp(seed, eps):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 40))
+    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+    rad = rng.uniform(3, 10, n)
+    ring = np.round(np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1) * 2) / 2
+    ring = ring[np.any(ring != np.roll(ring, 1, axis=0), axis=1)]
+    if len(ring) < 4:
+        return
+    R = _Rings.from_parsed([(ring, [])])
+    sig = _dp_significance(R)
+    d0 = np.sum((ring - ring[0]) ** 2, axis=1)
+    far = int(np.argmax(d0))
+    closed = np.vstack([ring, ring[:1]])
+    left = reference_dp(closed[: far + 1], eps)
+    right = [far + i for i in reference_dp(closed[far:], eps)]
+    expected = sorted({i % len(ring) for i in left + right})
+    got = np.flatnonzero(sig > eps).tolist()
+    if len(expected) >= 3:
+        assert got == expected
+
+
+def test_bounded_iou_and_distance():
+    m = annulus()
+    exact = mask_to_polygons(m)
+    out = simplify_polygons(exact, min_iou=0.98, height=m.shape[0], width=m.shape[1])
+    assert_region_valid(out)
+    assert polygons_iou(out, exact, *m.shape) >= 0.98
+    assert n_vertices(out) < 0.6 * n_vertices(exact)
+    tighter = simplify_polygons(exact, min_iou=0.995)
+    assert polygons_iou(tighter, exact, *m.shape) >= 0.995
+    assert n_vertices(tighter) >= n_vertices(out)
+    far = simplify_polygons(exact, max_distance=1.0)
+    hd = shapely.hausdorff_distance(to_geom(far).boundary, to_geom(exact).boundary, densify=0.1)
+    assert hd <= 1.0 + 1e-9
+    assert n_vertices(far) < n_vertices(exact)
+
+
+def test_bounded_full_fidelity_returns_exact():
+    m = annulus()
+    exact = mask_to_polygons(m)
+    out = simplify_polygons(exact, min_iou=1.0)
+    np.testing.assert_array_equal(polygons_to_mask(out, *m.shape), m)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "nope"}, "unknown method"),
+        ({"method": "bounded"}, "min_iou"),
+        ({"method": "bounded", "min_iou": 1.5}, "min_iou"),
+        ({"method": "bounded", "min_iou": 0.9, "tolerance": 1.0}, "tolerance"),
+        ({"method": "bounded", "max_distance": -1}, "max_distance"),
+        ({"method": "douglas_peucker"}, "tolerance"),
+        ({"method": "douglas_peucker", "tolerance": -1.0}, "tolerance"),
+        ({"method": "slope", "tolerance": 5.0, "min_iou": 0.9}, "only used"),
+        ({"min_iou": 0.9, "height": 5}, "together"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    exact = mask_to_polygons(annulus())
+    with pytest.raises(ValueError, match=message):
+        simplify_polygons(exact, **kwargs)
+
+
+def test_convenience_on_edge_cases():
+    assert mask_to_simplified_polygons(np.zeros((4, 4), dtype=np.uint8)) == []
+    full = mask_to_simplified_polygons(np.ones((3, 5), dtype=bool))
+    assert n_vertices(full) == 4
+    speck = np.zeros((5, 5), dtype=bool)
+    speck[0, 4] = True
+    out = mask_to_simplified_polygons(speck)
+    assert_region_valid(out)
+    np.testing.assert_array_equal(polygons_to_mask(out, 5, 5), speck)
+    assert mask_to_simplified_polygons(speck, min_part_area=2) == []
+    with pytest.raises(ValueError, match="binary"):
+        mask_to_simplified_polygons(np.array([[0, 7]]))
+    with pytest.raises(ValueError, match="unknown method"):
+        mask_to_simplified_polygons(speck, method="x")
+    out = mask_to_simplified_polygons(annulus(), method="slope", tolerance=10.0)
+    assert_region_valid(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(noise_masks(), blob_masks()), st.sampled_from([0.9, 0.95, 0.98]))
+def test_property_bounded_valid_and_meets_iou(m, min_iou):
+    out = mask_to_simplified_polygons(m, min_iou=min_iou)
+    assert_region_valid(out)
+    if m.any():
+        back = polygons_to_mask(out, *m.shape)
+        iou = np.count_nonzero(back & m) / np.count_nonzero(back | m)
+        assert iou >= min_iou
+        assert len(out) == len(mask_to_polygons(m))
+    else:
+        assert out == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(blob_masks(), st.sampled_from([0.5, 1.0, 2.0]))
+def test_property_bounded_meets_max_distance(m, dist):
+    exact = mask_to_polygons(m)
+    out = mask_to_simplified_polygons(m, min_iou=None, max_distance=dist)
+    assert_region_valid(out)
+    if exact:
+        hd = shapely.hausdorff_distance(to_geom(out).boundary, to_geom(exact).boundary, densify=0.05)
+        assert hd <= dist + 1e-9
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.one_of(noise_masks(), blob_masks()),
+    st.sampled_from(sorted(TOLERANCES)),
+    st.floats(0.0, 3.0),
+)
+def test_property_every_method_valid_same_topology(m, method, scale):
+    exact = mask_to_polygons(m)
+    out = simplify_polygons(exact, method=method, tolerance=TOLERANCES[method] * scale)
+    assert_region_valid(out)
+    assert ring_shape(out) == ring_shape(exact)
+    parsed = parse_polygons(out)
+    assert all(len(r) >= 3 for e, hs in parsed for r in (e, *hs))
