@@ -198,6 +198,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "labelhub.core.errors.exception_handler",
     "PAGE_SIZE": 50,
+    # NaN and Infinity parse, so that region validation can name the field that holds them.
+    "STRICT_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LabelHub API",

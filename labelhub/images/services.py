@@ -71,8 +71,10 @@ def images_add(
     user=None,
     field: str = "files",
     max_files: int | None = None,
+    presegment: bool = True,
 ) -> UploadResult:
-    """Store images in a project, one task each; the same bytes twice in a project are one image."""
+    """Store images in a project, one task each; the same bytes twice in a project are one image.
+    With `presegment`, each new image is queued for pre-segmentation once the transaction commits."""
     decoded = _inspect_all(files, field, max_files or settings.LABELHUB_MAX_FILES_PER_UPLOAD)
     stored: list[Image] = []
     try:
@@ -105,7 +107,8 @@ def images_add(
                 task_create_for_image(image=image)
                 seen[info.sha256] = image
                 created.append(image)
-            presegment_enqueue(image_ids=[i.id for i in created])
+            if presegment:
+                presegment_enqueue(image_ids=[i.id for i in created])
     except BaseException:
         for image in stored:  # the rows rolled back; remove the files this request wrote
             for f in (image.file, image.thumbnail):

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from labelhub.accounts.models import Role
 from labelhub.accounts.selectors import role_require
+from labelhub.core.api import PassThroughField
 from labelhub.core.errors import Conflict, DomainError, NotFound
 
 from . import selectors, services
@@ -87,7 +88,7 @@ class AnnotationIn(serializers.Serializer):
     revision = serializers.IntegerField(
         min_value=0, help_text="The revision you read (0 when there was none)."
     )
-    regions = serializers.JSONField(help_text="The full list of regions after your change.")
+    regions = PassThroughField(help_text="The full list of regions after your change (see Region).")
 
 
 class CommentOut(serializers.ModelSerializer):
