@@ -1,0 +1,116 @@
+"""A real Celery worker process consumes pre-segmentation from Redis and writes to PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from labelhub.accounts.models import Role
+from labelhub.celery import app
+from labelhub.images.models import Image
+from labelhub.predictions.models import Prediction, PredictionStatus
+from labelhub.predictions.tasks import presegment_images
+from tests.helpers import disc_image_bytes, upload
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def broker_url() -> str:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        pytest.skip("integration tests need CELERY_BROKER_URL=redis://... (bin/test sets it)")
+    return url
+
+
+@pytest.fixture
+def worker(settings, tmp_path):
+    """Start `celery worker -Q gpu` as a separate process on the test database and media folder."""
+    url = broker_url()
+    redis.Redis.from_url(url).flushdb()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": url,
+        "LABELHUB_TASKS_EAGER": "0",
+        "LABELHUB_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "LABELHUB_SAM_CHECKPOINT": "",
+    }
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "labelhub",
+                "worker",
+                "-Q",
+                "gpu",
+                "--pool",
+                "solo",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                "test-gpu@%h",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    yield proc, log
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_worker_consumes_presegmentation_from_redis(org_a, worker, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker process needs a database it can share: PostgreSQL")
+    proc, log = worker
+    assert (
+        upload(org_a.clients[Role.MANAGER], org_a.project.id, ("disc.png", disc_image_bytes())).status_code
+        == 201
+    )
+    image = Image.objects.get()
+    always_eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        result = presegment_images.apply_async(args=[[image.id]])
+    finally:
+        app.conf.task_always_eager = always_eager
+    # The message sits in Redis on the `gpu` queue until the worker takes it.
+    deadline = time.monotonic() + 120
+    prediction = None
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        prediction = Prediction.objects.filter(image=image, status=PredictionStatus.OK).first()
+        if prediction is not None:
+            break
+        time.sleep(0.5)
+    assert prediction is not None, log.read_text()[-3000:]
+    assert prediction.model_name == "classical-grabcut" and prediction.checkpoint_sha256 == "none"
+    assert prediction.regions and all(r["source"] == "ai" for r in prediction.regions)
+    text = log.read_text()
+    assert result.id in text and "succeeded" in text
+    # The worker pre-labelled the task: revision 1 holds the AI regions, with no author.
+    revision = image.task.annotation.revisions.get(number=1)
+    assert revision.author is None
+    assert [r["prediction_id"] for r in revision.regions] == [prediction.id] * len(revision.regions)
+    assert settings.CELERY_TASK_ACKS_LATE
