@@ -1,0 +1,126 @@
+"""Segment Anything workers: framework-free compute layer for the ``gpu`` Celery queue (issue 4).
+
+No Django imports; ``torch`` / ``segment_anything`` are imported lazily, so ``import workers.sam``
+is cheap in the API process. Integration contract for the Django/Celery side:
+
+>>> backend = get_backend(settings.SAM_MODEL_TYPE, settings.SAM_CHECKPOINT)   # once per process
+>>> [emb] = backend.embed([rgb_uint8_hwc])                                     # expensive, batched
+>>> blob = emb.to_bytes()                                                      # cache (storage/Redis)
+>>> emb = Embedding.from_bytes(blob)                                           # later request
+>>> res = backend.predict(emb, points=[[x, y]], point_labels=[1])              # cheap
+>>> res.mask, res.score, res.low_res_logits, res.model_name, res.checkpoint_sha256
+>>> masks = backend.automatic(emb)                                             # "everything"
+
+* ``get_backend(model_type, checkpoint_path, *, device=None, optimized=True, compile=False)``:
+  per-process cached singleton. ``checkpoint_path=None`` (no checkpoint configured) ->
+  :class:`ClassicalBackend` (``model_name="classical-grabcut"``, ``checkpoint_sha256="none"``);
+  otherwise :class:`SamBackend` after SHA-256 verification (:class:`CheckpointError` if wrong).
+* Every :class:`Embedding`, :class:`PromptResult` and :class:`AutoMask` carries ``model_name`` and
+  ``checkpoint_sha256``: store them with the Prediction. An embedding made by another
+  model/checkpoint is refused with :class:`EmbeddingMismatchError` (recompute it).
+* Invalid prompts raise :class:`PromptError` (``.field``: "prompt", "points", "point_labels",
+  "box", "mask_input"); invalid arrays raise :class:`ImageError` (``.field``: "image[s]").
+
+Formats and coordinates: see :mod:`workers.sam.backend`. Checkpoints: :mod:`workers.sam.registry`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .backend import (
+    AutoMask,
+    Embedding,
+    EmbeddingMismatchError,
+    ImageError,
+    PromptError,
+    PromptResult,
+    SegmentationBackend,
+)
+from .classical import ClassicalBackend
+from .registry import MODEL_SPECS, CheckpointError, download_checkpoint, load_sam
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sam_backend import SamBackend
+
+__all__ = [
+    "MODEL_SPECS",
+    "AutoMask",
+    "CheckpointError",
+    "ClassicalBackend",
+    "Embedding",
+    "EmbeddingMismatchError",
+    "ImageError",
+    "PromptError",
+    "PromptResult",
+    "SamBackend",
+    "SegmentationBackend",
+    "download_checkpoint",
+    "get_backend",
+    "load_sam",
+    "reset_backends",
+]
+
+_BACKENDS: dict[tuple[Any, ...], SegmentationBackend] = {}
+_LOCK = threading.Lock()
+
+
+def get_backend(
+    model_type: str | None,
+    checkpoint_path: str | None,
+    *,
+    device: str | None = None,
+    optimized: bool = True,
+    compile: bool = False,
+) -> SegmentationBackend:
+    """Per-process cached backend (the model is loaded once per worker process).
+
+    Args:
+        model_type: ``"vit_h"`` | ``"vit_l"`` | ``"vit_b"``; required with a checkpoint.
+        checkpoint_path: official SAM checkpoint; ``None``/``""`` -> classical backend.
+        device: torch device (default: CUDA if available, else CPU).
+        optimized: SDPA attention + bf16 on CUDA; ``False`` = stock fp32 segment_anything.
+        compile: ``torch.compile`` the image encoder (optimized only).
+
+    Raises:
+        CheckpointError: missing checkpoint file or SHA-256 mismatch.
+        ValueError: checkpoint without a (known) model type.
+    """
+    if not checkpoint_path:
+        key: tuple[Any, ...] = ("classical",)
+    else:
+        if not model_type:
+            raise ValueError("a SAM checkpoint needs model_type ('vit_h', 'vit_l' or 'vit_b')")
+        key = ("sam", model_type, str(checkpoint_path), device, optimized, compile)
+    with _LOCK:
+        backend = _BACKENDS.get(key)
+        if backend is None:
+            if key[0] == "classical":
+                backend = ClassicalBackend()
+            else:
+                from .sam_backend import SamBackend
+
+                backend = SamBackend.from_checkpoint(
+                    model_type,  # type: ignore[arg-type]
+                    checkpoint_path,
+                    device=device,
+                    optimized=optimized,
+                    compile=compile,
+                )
+            _BACKENDS[key] = backend
+    return backend
+
+
+def reset_backends() -> None:
+    """Drop cached backends (tests; a worker never needs this)."""
+    with _LOCK:
+        _BACKENDS.clear()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SamBackend":  # lazy: importing it does not import torch, but keep API uniform
+        from .sam_backend import SamBackend
+
+        return SamBackend
+    raise AttributeError(name)

@@ -1,0 +1,284 @@
+"""Classical (checkpoint-free) backend with the ``SegmentationBackend`` interface.
+
+Serves when no SAM checkpoint is configured. OpenCV only (``cv2`` imported lazily).
+
+* ``embed``: nothing to precompute; the :class:`Embedding` carries the RGB image (PNG when
+  serialized) so ``predict`` needs only the embedding, exactly like SAM.
+* ``predict``: OpenCV GrabCut (``cv2.grabCut``, mask initialisation) on a crop around the prompt.
+  The box (or, with points only, a rectangle around the positive clicks and any previous mask,
+  enlarged by a margin) is "probably foreground", outside it is background; positive clicks are
+  sure-foreground disks, negative clicks sure-background disks; ``mask_input`` (previous low-res
+  logits) initialises probable FG/BG inside the rectangle. The result keeps the connected
+  components that contain positive clicks (all components when there are none).
+  ``score`` = IoU between the masks after ``iterations-1`` and ``iterations`` GrabCut iterations
+  (a stability estimate, not a calibrated probability).
+* ``automatic``: marker-based watershed superpixels on a grid (SLIC-like seeds), merged greedily
+  by mean CIE-Lab colour distance; regions of at least ``min_area_frac`` of the image are
+  returned with ``score`` = ``1 - exp(-contrast / 20)``, ``contrast`` = mean Lab distance to
+  adjacent regions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backend import (
+    AutoMask,
+    Embedding,
+    PromptResult,
+    check_embedding,
+    logits_to_mask,
+    mask_bbox_xywh,
+    mask_to_logits,
+    validate_image,
+    validate_images,
+    validate_prompt,
+)
+
+__all__ = ["ClassicalBackend"]
+
+
+class ClassicalBackend:
+    """GrabCut / watershed implementation of ``SegmentationBackend``.
+
+    Args:
+        iterations: GrabCut iterations per prompt (>= 2).
+        margin_frac: with points only, margin around the clicks as a fraction of the image's
+            long side.
+        click_radius_frac: radius of the seed disk drawn at each click, fraction of the long side.
+    """
+
+    model_name = "classical-grabcut"
+    checkpoint_sha256 = "none"
+
+    def __init__(
+        self, *, iterations: int = 5, margin_frac: float = 0.25, click_radius_frac: float = 0.01
+    ) -> None:
+        self.iterations = max(2, int(iterations))
+        self.margin_frac = margin_frac
+        self.click_radius_frac = click_radius_frac
+        self.encoder_calls = 0  # for interface parity with SamBackend (counts embed() batches)
+        self.images_encoded = 0
+
+    def embed(self, images: list[np.ndarray]) -> list[Embedding]:
+        """One :class:`Embedding` per RGB uint8 ``(H, W, 3)`` image (holds the image itself)."""
+        images = validate_images(images)
+        self.encoder_calls += 1
+        self.images_encoded += len(images)
+        return [
+            Embedding(
+                model_name=self.model_name,
+                checkpoint_sha256=self.checkpoint_sha256,
+                original_size=(im.shape[0], im.shape[1]),
+                input_size=(im.shape[0], im.shape[1]),
+                data=im.copy(),
+            )
+            for im in images
+        ]
+
+    # ------------------------------------------------------------------------------------------
+    def predict(
+        self,
+        embedding: Embedding,
+        *,
+        points: Any = None,
+        point_labels: Any = None,
+        box: Any = None,
+        mask_input: Any = None,
+        multimask_output: bool | None = None,
+    ) -> PromptResult:
+        """GrabCut mask for a prompt. ``multimask_output`` is accepted and ignored."""
+        import cv2
+
+        check_embedding(embedding, self.model_name, self.checkpoint_sha256)
+        p = validate_prompt(
+            embedding.original_size, points=points, point_labels=point_labels, box=box, mask_input=mask_input
+        )
+        img = np.asarray(embedding.data)
+        h, w = embedding.original_size
+        prev = logits_to_mask(p.mask_input, (h, w)) if p.mask_input is not None else None
+        pos = p.points[p.point_labels == 1] if p.points is not None else np.zeros((0, 2))
+        neg = p.points[p.point_labels == 0] if p.points is not None else np.zeros((0, 2))
+
+        # rectangle of "probable foreground" (x0, y0, x1, y1), inclusive-exclusive ints
+        if p.box is not None:
+            x0, y0, x1, y1 = p.box
+        else:
+            ext = [pos] if len(pos) else [p.points]
+            if prev is not None and prev.any():
+                bx, by, bw, bh = mask_bbox_xywh(prev)
+                ext.append(np.array([[bx, by], [bx + bw, by + bh]], dtype=np.float64))
+            allp = np.concatenate(ext)
+            m = self.margin_frac * max(h, w)
+            x0, y0 = allp.min(0) - m
+            x1, y1 = allp.max(0) + m
+        rx0, ry0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+        rx1, ry1 = min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1)))
+        rx1, ry1 = max(rx1, rx0 + 1), max(ry1, ry0 + 1)
+
+        # crop = rectangle + background context band (GrabCut needs background samples)
+        band = max(8, int(0.05 * max(h, w)))
+        cx0, cy0 = max(0, rx0 - band), max(0, ry0 - band)
+        cx1, cy1 = min(w, rx1 + band), min(h, ry1 + band)
+        gc = np.full((cy1 - cy0, cx1 - cx0), cv2.GC_BGD, np.uint8)
+        inner = (slice(ry0 - cy0, ry1 - cy0), slice(rx0 - cx0, rx1 - cx0))
+        gc[inner] = cv2.GC_PR_FGD
+        if prev is not None:
+            sub = prev[ry0:ry1, rx0:rx1]
+            gc[inner] = np.where(sub, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+        if (gc == cv2.GC_BGD).sum() == 0:  # rectangle covers the whole image: soft border
+            gc[[0, -1], :] = cv2.GC_PR_BGD
+            gc[:, [0, -1]] = cv2.GC_PR_BGD
+        r = max(2, int(round(self.click_radius_frac * max(h, w))))
+        for pt in neg:
+            cv2.circle(gc, (int(pt[0]) - cx0, int(pt[1]) - cy0), r, int(cv2.GC_BGD), -1)
+        for pt in pos:
+            cv2.circle(gc, (int(pt[0]) - cx0, int(pt[1]) - cy0), r, int(cv2.GC_FGD), -1)
+        fg_codes = (cv2.GC_FGD, cv2.GC_PR_FGD)
+        if not np.isin(gc, fg_codes).any() or np.isin(gc, fg_codes).all():
+            crop_mask = np.isin(gc, fg_codes)
+            score = 0.0
+        else:
+            bgr = np.ascontiguousarray(img[cy0:cy1, cx0:cx1, ::-1])
+            cv2.setRNGSeed(0)  # GrabCut's k-means init uses OpenCV's RNG: make results reproducible
+            bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+            cv2.grabCut(bgr, gc, None, bgd, fgd, self.iterations - 1, cv2.GC_INIT_WITH_MASK)
+            before = np.isin(gc, fg_codes)
+            cv2.grabCut(bgr, gc, None, bgd, fgd, 1, cv2.GC_EVAL)
+            crop_mask = np.isin(gc, fg_codes)
+            union = np.logical_or(before, crop_mask).sum()
+            score = float(np.logical_and(before, crop_mask).sum() / union) if union else 0.0
+        crop_mask = self._keep_clicked_components(crop_mask, pos - [cx0, cy0])
+        mask = np.zeros((h, w), bool)
+        mask[cy0:cy1, cx0:cx1] = crop_mask
+        return PromptResult(
+            mask=mask,
+            score=score,
+            low_res_logits=mask_to_logits(mask),
+            model_name=self.model_name,
+            checkpoint_sha256=self.checkpoint_sha256,
+        )
+
+    @staticmethod
+    def _keep_clicked_components(mask: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Keep the 8-connected components of ``mask`` that contain a positive click."""
+        import cv2
+
+        if len(pos) == 0 or not mask.any():
+            return mask
+        n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        hh, ww = mask.shape
+        ids = {int(lab[min(hh - 1, max(0, int(y))), min(ww - 1, max(0, int(x)))]) for x, y in pos} - {0}
+        if not ids:
+            return mask
+        return np.isin(lab, sorted(ids))
+
+    # ------------------------------------------------------------------------------------------
+    def automatic(
+        self,
+        image: np.ndarray | Embedding,
+        *,
+        n_segments: int = 300,
+        merge_threshold: float = 12.0,
+        min_area_frac: float = 0.005,
+    ) -> list[AutoMask]:
+        """Watershed superpixels merged by colour; returns regions sorted by descending score.
+
+        Args:
+            image: RGB uint8 ``(H, W, 3)`` or a classical :class:`Embedding`.
+            n_segments: approximate number of initial superpixels.
+            merge_threshold: merge adjacent regions whose mean Lab colours differ by less (Lab units).
+            min_area_frac: drop regions smaller than this fraction of the image.
+        """
+        import cv2
+
+        if isinstance(image, Embedding):
+            check_embedding(image, self.model_name, self.checkpoint_sha256)
+            img = np.asarray(image.data)
+        else:
+            img = validate_image(image)
+        h, w = img.shape[:2]
+        smooth = cv2.GaussianBlur(img, (5, 5), 0)
+        lab = cv2.cvtColor(smooth, cv2.COLOR_RGB2LAB).astype(np.float32)
+        grad = cv2.morphologyEx(lab, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).max(axis=2)
+
+        # grid seeds moved to the lowest gradient in their 5x5 neighbourhood
+        step = max(4, int(np.sqrt(h * w / max(1, n_segments))))
+        markers = np.zeros((h, w), np.int32)
+        label = 0
+        for y in range(step // 2, h, step):
+            for x in range(step // 2, w, step):
+                ya, yb, xa, xb = max(0, y - 2), min(h, y + 3), max(0, x - 2), min(w, x + 3)
+                iy, ix = np.unravel_index(np.argmin(grad[ya:yb, xa:xb]), (yb - ya, xb - xa))
+                label += 1
+                markers[ya + iy, xa + ix] = label
+        cv2.watershed(np.ascontiguousarray(smooth[..., ::-1]), markers)
+        # assign watershed lines (-1) to a neighbouring region
+        lines = markers <= 0
+        if lines.any():
+            filled = cv2.dilate(np.where(lines, 0, markers).astype(np.float32), np.ones((3, 3), np.uint8))
+            markers[lines] = filled[lines].astype(np.int32)
+            markers[markers <= 0] = 1
+        labels = markers - 1  # 0..label-1
+        n = int(labels.max()) + 1
+
+        flat = labels.ravel()
+        area = np.bincount(flat, minlength=n).astype(np.float64)
+        sums = np.stack([np.bincount(flat, lab[..., c].ravel(), minlength=n) for c in range(3)], 1)
+        pairs = np.concatenate(
+            [
+                np.stack([labels[:, :-1].ravel(), labels[:, 1:].ravel()], 1),
+                np.stack([labels[:-1, :].ravel(), labels[1:, :].ravel()], 1),
+            ]
+        )
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        pairs = np.unique(np.sort(pairs, 1), axis=0)
+
+        parent = list(range(n))
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        means = sums / np.maximum(area, 1)[:, None]
+        order = np.argsort(np.linalg.norm(means[pairs[:, 0]] - means[pairs[:, 1]], axis=1))
+        for a, b in pairs[order]:
+            ra, rb = find(int(a)), find(int(b))
+            if ra == rb:
+                continue
+            ma, mb = sums[ra] / area[ra], sums[rb] / area[rb]
+            if np.linalg.norm(ma - mb) < merge_threshold:
+                parent[rb] = ra
+                sums[ra] += sums[rb]
+                area[ra] += area[rb]
+        root = np.array([find(i) for i in range(n)])
+        merged = root[labels]
+        rp = np.unique(np.sort(root[pairs], 1), axis=0)
+        rp = rp[rp[:, 0] != rp[:, 1]]
+        contrast: dict[int, list[float]] = {}
+        for a, b in rp:
+            d = float(np.linalg.norm(sums[a] / area[a] - sums[b] / area[b]))
+            contrast.setdefault(int(a), []).append(d)
+            contrast.setdefault(int(b), []).append(d)
+        min_area = min_area_frac * h * w
+        out: list[AutoMask] = []
+        for r in np.unique(root):
+            if area[r] < min_area:
+                continue
+            m = merged == r
+            c = float(np.mean(contrast.get(int(r), [0.0])))
+            out.append(
+                AutoMask(
+                    mask=m,
+                    score=float(1.0 - np.exp(-c / 20.0)),
+                    bbox=mask_bbox_xywh(m),
+                    model_name=self.model_name,
+                    checkpoint_sha256=self.checkpoint_sha256,
+                )
+            )
+        out.sort(key=lambda a: -a.score)
+        return out
