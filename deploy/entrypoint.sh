@@ -1,0 +1,23 @@
+#!/bin/sh
+# api | worker-cpu | worker-gpu | fetch-checkpoints | any manage.py command
+set -e
+case "$1" in
+  api)
+    python manage.py migrate --noinput
+    python manage.py collectstatic --noinput >/dev/null
+    exec gunicorn labelhub.wsgi --bind 0.0.0.0:8000 --workers "${GUNICORN_WORKERS:-4}" --timeout 120
+    ;;
+  worker-cpu)
+    exec celery -A labelhub worker -Q cpu --concurrency "${CELERY_CONCURRENCY:-4}" -n "cpu@%h" -l INFO
+    ;;
+  worker-gpu)
+    # One process per GPU: the model is loaded once and the encoder batches across images.
+    exec celery -A labelhub worker -Q gpu --pool solo -n "gpu@%h" -l INFO
+    ;;
+  fetch-checkpoints)
+    exec python manage.py sam_checkpoints --download "${LABELHUB_SAM_MODEL:-vit_h}"
+    ;;
+  *)
+    exec python manage.py "$@"
+    ;;
+esac
