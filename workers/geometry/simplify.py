@@ -33,6 +33,7 @@ Methods (``tolerance`` meaning and units):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,17 @@ __all__ = ["SIMPLIFIERS", "simplify_polygons"]
 
 SIMPLIFIERS: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded")
 HIERARCHICAL: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "ratio")
+_FIT_MAX_SHIFT = 2.0  # px
+
+#: (base rings, method, line-fit refinement) tried by the bounded mode.
+BOUNDED_CANDIDATES: tuple[tuple[str, str, bool], ...] = (
+    ("exact", "douglas_peucker", False),
+    ("midpoint", "douglas_peucker", False),
+    ("exact", "douglas_peucker", True),
+    ("midpoint", "douglas_peucker", True),
+    ("midpoint", "visvalingam_whyatt", True),
+    ("midpoint", "ratio", True),
+)
 
 
 @dataclass
@@ -297,18 +309,19 @@ def _ring_keep_min3(R: _Rings, keep: np.ndarray, sig: np.ndarray | None) -> np.n
     return keep
 
 
-def _polys_from_keep(R: _Rings, keep: np.ndarray) -> list[shapely.Polygon]:
-    rings = R.ring_list(keep)
-    out: list[list[np.ndarray]] = [[] for _ in range(R.n_polys)]
+def _assemble(R: _Rings, rings: list[np.ndarray], polys: np.ndarray | None = None) -> list:
+    """shapely Polygons for the polygons ``polys`` (default all) from a flat ring list."""
+    groups: list[list[np.ndarray]] = [[] for _ in range(R.n_polys)]
     for k, r in enumerate(rings):
-        out[R.poly[k]].append(r)
-    return [shapely.Polygon(rs[0], rs[1:]) for rs in out]
+        groups[R.poly[k]].append(r)
+    idx = range(R.n_polys) if polys is None else polys
+    return [shapely.Polygon(groups[i][0], groups[i][1:]) for i in idx]
 
 
 def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
     """Indices of polygons that are invalid on their own or overlap another part."""
     arr = np.array(geoms, dtype=object)
-    bad = ~shapely.is_valid(arr)
+    bad = ~shapely.is_valid(arr) | (shapely.area(arr) <= 0)
     if len(arr) > 1:
         tree = shapely.STRtree(arr)
         pairs = tree.query(arr, predicate="intersects")
@@ -325,33 +338,107 @@ def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
-def _keep_with_repair(
-    R: _Rings, keep_fn, t: float, sig: np.ndarray | None
-) -> tuple[np.ndarray, list[shapely.Polygon]]:
-    """Simplify at tolerance t; re-simplify invalid parts at t/2, t/4, ... then exact."""
-    keep = _ring_keep_min3(R, keep_fn(t), sig)
-    geoms = _polys_from_keep(R, keep)
-    poly_of_pt = R.poly[R.ring_id]
-    for attempt in range(8):
+def _repair(
+    R: _Rings, make: Callable[[int], list[np.ndarray]], n_levels: int
+) -> tuple[list[np.ndarray], list[shapely.Polygon]]:
+    """Candidate ``make(0)``; every polygon that is invalid or overlaps another part is
+    replaced by its version from ``make(1)``, ``make(2)``, ... and finally by its exact rings
+    (``R``), until the whole region is valid. ``make(level)`` returns a flat ring list aligned
+    with ``R``'s rings."""
+    cache = {0: make(0)}
+    rings = list(cache[0])
+    exact = R.ring_list()
+    level = np.zeros(R.n_polys, dtype=np.int64)
+    ring_ids = [np.flatnonzero(R.poly == i) for i in range(R.n_polys)]
+    geoms = _assemble(R, rings)
+    for _ in range(n_levels + 3):
         bad = invalid_parts(geoms)
         if not len(bad):
-            return keep, geoms
-        sel = np.isin(poly_of_pt, bad)
-        if attempt == 7:
-            keep[sel] = True
-        else:
-            keep[sel] = _ring_keep_min3(R, keep_fn(t / 2 ** (attempt + 1)), sig)[sel]
-        geoms = _polys_from_keep(R, keep)
-    return keep, geoms
+            return rings, geoms
+        level[bad] += 1
+        for i in bad:
+            lv = int(level[i])
+            if lv >= n_levels:
+                src = exact
+            else:
+                if lv not in cache:
+                    cache[lv] = make(lv)
+                src = cache[lv]
+            for k in ring_ids[i]:
+                rings[k] = src[k]
+        for i, g in zip(bad, _assemble(R, rings, bad), strict=True):
+            geoms[i] = g
+    # unreachable in practice: exact pixel outlines are valid and disjoint
+    rings = exact
+    return rings, _assemble(R, rings)
 
 
-# ---------------------------------------------------------------------------------------------
-# Public API
-# ---------------------------------------------------------------------------------------------
+def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> list[np.ndarray]:
+    """Refine kept vertices: fit a total-least-squares line to the part of the base outline
+    that each simplified edge replaces (exact moments of the base edges), and move each vertex
+    to the intersection of its two fitted lines. A vertex stays put where the lines are nearly
+    parallel or the intersection is more than ``max_shift`` px away."""
+    n = len(base.pts)
+    rid = base.ring_id
+    idx = np.arange(n)
+    # base edge i goes from pts[i] to the next vertex of its ring
+    nxt = idx + 1
+    last = base.off[1:] - 1
+    nxt[last] = base.off[:-1]
+    p, q = base.pts, base.pts[nxt]
+    # simplified edge (segment) owning each base edge: index of the last kept vertex <= i,
+    # wrapping to the ring's last kept vertex for edges before the first kept one.
+    kept_idx = np.where(keep, idx, -1)
+    run = np.maximum.accumulate(kept_idx)
+    last_keep = np.full(len(base.off) - 1, -1)
+    kk = np.flatnonzero(keep)
+    np.maximum.at(last_keep, rid[kk], kk)
+    fk = np.full(len(base.off) - 1, n)
+    np.minimum.at(fk, rid[kk], kk)
+    owner = np.where((run >= base.off[:-1][rid]) & (idx >= fk[rid]), run, last_keep[rid])
+    L = np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])
+    sx = np.bincount(owner, L * (p[:, 0] + q[:, 0]) / 2, n)
+    sy = np.bincount(owner, L * (p[:, 1] + q[:, 1]) / 2, n)
+    sxx = np.bincount(owner, L * (p[:, 0] ** 2 + p[:, 0] * q[:, 0] + q[:, 0] ** 2) / 3, n)
+    syy = np.bincount(owner, L * (p[:, 1] ** 2 + p[:, 1] * q[:, 1] + q[:, 1] ** 2) / 3, n)
+    sxy = np.bincount(
+        owner,
+        L * (2 * p[:, 0] * p[:, 1] + p[:, 0] * q[:, 1] + q[:, 0] * p[:, 1] + 2 * q[:, 0] * q[:, 1]) / 6,
+        n,
+    )
+    w = np.bincount(owner, L, n)
+    seg = kk  # one fitted line per kept vertex (the edge leaving it)
+    ws = np.maximum(w[seg], 1e-12)
+    cx, cy = sx[seg] / ws, sy[seg] / ws
+    vxx = sxx[seg] / ws - cx**2
+    vyy = syy[seg] / ws - cy**2
+    vxy = sxy[seg] / ws - cx * cy
+    th = 0.5 * np.arctan2(2 * vxy, vxx - vyy)
+    ux, uy = np.cos(th), np.sin(th)
+    # previous kept vertex's line (the edge arriving at each kept vertex), per ring cyclically
+    pos = np.arange(len(kk))
+    rk = rid[kk]
+    start = np.flatnonzero(np.concatenate([[True], rk[1:] != rk[:-1]]))
+    cnt = np.diff(np.concatenate([start, [len(kk)]]))
+    prev = pos - 1
+    prev[start] = start + cnt - 1
+    c1x, c1y, u1x, u1y = cx[prev], cy[prev], ux[prev], uy[prev]
+    den = u1x * uy - u1y * ux
+    dx, dy = cx - c1x, cy - c1y
+    a = (dx * uy - dy * ux) / np.where(np.abs(den) > 1e-12, den, 1.0)
+    ix, iy = c1x + a * u1x, c1y + a * u1y
+    orig = base.pts[kk]
+    shift = np.hypot(ix - orig[:, 0], iy - orig[:, 1])
+    good = (np.abs(den) > np.sin(np.deg2rad(8))) & (shift <= max_shift)
+    new = orig.copy()
+    new[good, 0] = ix[good]
+    new[good, 1] = iy[good]
+    out_pts = base.pts.copy()
+    out_pts[kk] = new
+    return [out_pts[a0:b0][keep[a0:b0]] for a0, b0 in zip(base.off[:-1], base.off[1:], strict=True)]
 
 
-def _to_dicts(geoms: list[shapely.Polygon], R: _Rings, keep: np.ndarray) -> list[dict]:
-    rings = R.ring_list(keep)
+def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
     out: list[dict] = []
     for k, r in enumerate(rings):
         if len(out) <= R.poly[k]:
@@ -361,20 +448,36 @@ def _to_dicts(geoms: list[shapely.Polygon], R: _Rings, keep: np.ndarray) -> list
     return out
 
 
-def _hausdorff(geoms: list[shapely.Polygon], ref: list[shapely.Polygon]) -> float:
+def _boundary_lines(geoms: list[shapely.Polygon]) -> np.ndarray:
+    rings = [r for g in geoms for r in (g.exterior, *g.interiors)]
+    return np.array([shapely.LineString(r.coords) for r in rings], dtype=object)
+
+
+def _hausdorff(geoms: list[shapely.Polygon], ref: list[shapely.Polygon], step: float = 0.1) -> float:
+    """Upper bound of the symmetric Hausdorff distance (px) between the outlines: outlines are
+    densified to ``step`` px, exact point-to-segment distances are taken (via an STRtree) and
+    ``step / 2`` is added (the distance function is 1-Lipschitz along the outline)."""
     if not geoms:
         return 0.0
-    a = shapely.boundary(np.array(geoms, dtype=object))
-    b = shapely.boundary(np.array(ref, dtype=object))
-    return float(np.max(shapely.hausdorff_distance(a, b, densify=0.25)))
+    a, b = _boundary_lines(geoms), _boundary_lines(ref)
+
+    def directed(src: np.ndarray, dst: np.ndarray) -> float:
+        tree = shapely.STRtree(dst)
+        pts = shapely.points(shapely.get_coordinates(shapely.segmentize(src, step)))
+        _, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+        return float(dist.max())
+
+    return max(directed(a, b), directed(b, a)) + step / 2
 
 
 class _Evaluator:
     """Cheap IoU of a candidate against a fixed source region, on the source bounding box."""
 
     def __init__(self, R: _Rings, source: np.ndarray | None, frame: tuple[int, int] | None):
-        lo = np.floor(R.pts.min(axis=0)).astype(int)
-        hi = np.ceil(R.pts.max(axis=0)).astype(int)
+        # candidates stay within _FIT_MAX_SHIFT px of the input vertices: add a margin
+        margin = int(np.ceil(_FIT_MAX_SHIFT)) + 1
+        lo = np.floor(R.pts.min(axis=0)).astype(int) - margin
+        hi = np.ceil(R.pts.max(axis=0)).astype(int) + margin
         if frame is not None:
             lo = np.maximum(lo, 0)
             hi = np.minimum(hi, [frame[1], frame[0]])
@@ -427,57 +530,80 @@ def _bounded(
     ev: _Evaluator,
     min_iou: float | None,
     max_distance: float | None,
-    methods: tuple[str, ...] = HIERARCHICAL,
-) -> tuple[_Rings, np.ndarray, list[shapely.Polygon]]:
-    """Fewest-vertex valid result meeting the bounds; returns (rings base, keep mask, geoms)."""
-    exact_keep = np.ones(len(R.pts), dtype=bool)
-    exact_geoms = _polys_from_keep(R, exact_keep)
-    best: tuple[_Rings, np.ndarray, list[shapely.Polygon]] = (R, exact_keep, exact_geoms)
-    bases: list[tuple[_Rings, float]] = [(R, 0.0)]
-    if np.array_equal(R.pts, np.round(R.pts)):
-        bases.append((_midpoint_rings(R), 0.5))
+) -> list[np.ndarray]:
+    """Fewest-vertex valid result meeting the bounds, as a flat ring list aligned with ``R``.
 
-    for base, offset in bases:
-        for method in methods:
-            sig = significance(base, method)
-            levels = np.unique(sig[np.isfinite(sig)])
-            levels = np.concatenate([[-1.0], levels])  # -1 keeps every vertex of the base
-            if method == "douglas_peucker" and max_distance is not None:
-                levels = levels[levels <= max_distance - offset]
-            if not len(levels):
+    Candidates (see :data:`BOUNDED_CANDIDATES`): a hierarchical method on the exact rings or
+    on the crack-midpoint rings, with or without the line-fit vertex refinement. For each,
+    the largest tolerance level whose result meets the bounds is found by binary search over
+    the levels where the result changes (IoU evaluated by rasterizing the bounding box only);
+    the result is then repaired for validity and re-checked, stepping down a level if the
+    repair broke the bound. The exact rings are always a valid fallback."""
+    exact = R.ring_list()
+    exact_geoms = _assemble(R, exact)
+    best: tuple[list[np.ndarray], int] = (exact, len(R.pts))
+    integer = bool(np.array_equal(R.pts, np.round(R.pts)))
+    bases = {"exact": R}
+    sigs: dict[tuple[str, str], np.ndarray] = {}
+
+    for base_name, method, refine in BOUNDED_CANDIDATES:
+        if base_name == "midpoint":
+            if not integer:
                 continue
+            if "midpoint" not in bases:
+                bases["midpoint"] = _midpoint_rings(R)
+        base = bases[base_name]
+        if (base_name, method) not in sigs:
+            sigs[(base_name, method)] = significance(base, method)
+        sig = sigs[(base_name, method)]
+        levels = np.concatenate([[-1.0], np.unique(sig[np.isfinite(sig)])])
+        # plain Douglas-Peucker on the exact rings: Hausdorff distance <= tolerance
+        dist_by_tol = method == "douglas_peucker" and base_name == "exact" and not refine
+        if dist_by_tol and max_distance is not None:
+            levels = levels[levels <= max_distance]
 
-            def ok(
-                t: float, base: _Rings = base, sig: np.ndarray = sig, method: str = method
-            ) -> tuple[bool, np.ndarray, list]:
-                def keep_fn(tt: float) -> np.ndarray:
-                    return sig > tt
+        def make(
+            t: float, base: _Rings = base, sig: np.ndarray = sig, refine: bool = refine
+        ) -> list[np.ndarray]:
+            keep = _ring_keep_min3(base, sig > t, sig)
+            return _fit_rings(base, keep, _FIT_MAX_SHIFT) if refine and t >= 0 else base.ring_list(keep)
 
-                keep = _ring_keep_min3(base, keep_fn(t), sig)
-                if min_iou is not None and ev.iou(base.ring_list(keep)) < min_iou:
-                    return False, keep, []
-                keep, geoms = _keep_with_repair(base, keep_fn, t, sig)
-                if min_iou is not None and ev.iou(base.ring_list(keep)) < min_iou:
-                    return False, keep, []
-                if max_distance is not None and (method != "douglas_peucker" or offset):
-                    if _hausdorff(geoms, exact_geoms) > max_distance:
-                        return False, keep, []
-                return True, keep, geoms
+        def meets(rings: list[np.ndarray], geoms: list | None, dist_by_tol: bool = dist_by_tol) -> bool:
+            if min_iou is not None and ev.iou(rings) < min_iou:
+                return False
+            if max_distance is not None and not dist_by_tol:
+                if geoms is None:
+                    geoms = _assemble(R, rings)
+                if _hausdorff(geoms, exact_geoms) > max_distance:
+                    return False
+            return True
 
-            # binary search for the largest level that passes (levels ascending).
-            lo, hi = -1, len(levels) - 1
-            found = None
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                good, keep, geoms = ok(float(levels[mid]))
-                if good:
-                    lo = mid
-                    found = (keep, geoms)
-                else:
-                    hi = mid - 1
-            if found is not None and found[0].sum() < best[1].sum():
-                best = (base, found[0], found[1])
-    return best
+        lo, hi = 0, len(levels) - 1  # levels[0] = -1 keeps the base ring as is
+        if base_name == "exact" and not refine:
+            pass  # level -1 is the exact input, which meets any bound
+        elif not meets(make(-1.0), None):
+            continue
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if meets(make(float(levels[mid])), None):
+                lo = mid
+            else:
+                hi = mid - 1
+        for j in range(lo, max(lo - 4, -1), -1):
+            t = float(levels[j])
+            steps = [t / 2**i for i in range(4)] + [-1.0] if t > 0 else [t]
+            rings, geoms = _repair(R, lambda i, steps=steps, make=make: make(steps[i]), len(steps))
+            if meets(rings, geoms):
+                nv = sum(len(r) for r in rings)
+                if nv < best[1]:
+                    best = (rings, nv)
+                break
+    return best[0]
+
+
+def _signed_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return float(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
 def simplify_polygons(
@@ -544,14 +670,20 @@ def simplify_polygons(
     R = _Rings.from_parsed(parsed)
     if method == "bounded":
         ev = _Evaluator(R, _source, frame)
-        base, keep, geoms = _bounded(R, ev, min_iou, max_distance)
-        return _to_dicts(geoms, base, keep)
+        return _rings_to_dicts(R, _bounded(R, ev, min_iou, max_distance))
     if method != "bounded" and tolerance == 0:
-        keep = np.ones(len(R.pts), dtype=bool)
-        return _to_dicts(_polys_from_keep(R, keep), R, keep)
+        return _rings_to_dicts(R, R.ring_list())
+    tol = float(tolerance)  # type: ignore[arg-type]
     if method == "slope":
-        keep, geoms = _keep_with_repair(R, lambda t: _slope_keep(R, t), float(tolerance), None)
+
+        def make(i: int) -> list[np.ndarray]:
+            return R.ring_list(_slope_keep(R, tol / 2**i))
+
     else:
         sig = significance(R, method)
-        keep, geoms = _keep_with_repair(R, lambda t: sig > t, float(tolerance), sig)
-    return _to_dicts(geoms, R, keep)
+
+        def make(i: int) -> list[np.ndarray]:
+            return R.ring_list(_ring_keep_min3(R, sig > tol / 2**i, sig))
+
+    rings, _ = _repair(R, make, 6)
+    return _rings_to_dicts(R, rings)
