@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "labelhub.images",
     "labelhub.labeling",
     "labelhub.predictions",
+    "labelhub.exports",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,12 @@ DATA_UPLOAD_MAX_NUMBER_FILES = LABELHUB_MAX_FILES_PER_UPLOAD + 1
 
 # --- labeling workflow ---------------------------------------------------------------------------
 LABELHUB_LEASE_SECONDS = env_int("LABELHUB_LEASE_SECONDS", 30 * 60)
+
+# --- dataset export and import (issue 6) -------------------------------------------------------------
+LABELHUB_EXPORT_CHUNK_SIZE = env_int("LABELHUB_EXPORT_CHUNK_SIZE", 500)  # rows read per database round trip
+LABELHUB_EXPORT_TMP_DIR = env_str("LABELHUB_EXPORT_TMP_DIR")  # where archives are built; empty: system temp
+LABELHUB_IMPORT_MAX_BYTES = env_int("LABELHUB_IMPORT_MAX_BYTES", 200 * 1024 * 1024)  # uploaded import file
+LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024)
 
 # --- Segment Anything ----------------------------------------------------------------------------
 LABELHUB_SAM_MODEL = env_str("LABELHUB_SAM_MODEL", "vit_h")

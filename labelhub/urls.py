@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
+from labelhub.exports.api import ExportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, TaskViewSet
 from labelhub.predictions.api import PredictionViewSet
@@ -19,6 +20,7 @@ router.register("images", ImageViewSet, basename="image")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("predictions", PredictionViewSet, basename="prediction")
+router.register("exports", ExportViewSet, basename="export")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
@@ -32,6 +34,8 @@ api_v1 = [
         ProjectImageImportView.as_view(),
         name="project-image-import",
     ),
+    path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
+    path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
     path("", include(router.urls)),
 ]
 

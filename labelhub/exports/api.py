@@ -1,0 +1,245 @@
+"""Exports (create, read, progress, ranged download, formats) and imports (COCO, YOLO, images)."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, parsers, renderers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.core.api import PassThroughField
+from labelhub.core.errors import Conflict, DomainError, NotFound
+from labelhub.projects.models import Project
+
+from . import imports, selectors, services
+from .formats import FORMATS
+from .models import Export, ExportStatus
+from .ranges import ranged_file_response
+
+
+class ProgressOut(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Images written so far.")
+    total = serializers.IntegerField(help_text="Images in the snapshot.")
+
+
+class ExportOut(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+    filters = PassThroughField()
+    split = PassThroughField()
+
+    class Meta:
+        model = Export
+        fields = [
+            "id",
+            "project",
+            "format",
+            "status",
+            "progress",
+            "filters",
+            "split",
+            "include_images",
+            "annotations_count",
+            "size_bytes",
+            "sha256",
+            "error",
+            "download_url",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema(responses=ProgressOut)
+    def get_progress(self, obj: Export) -> dict:
+        return {"done": obj.progress_done, "total": obj.progress_total}
+
+    def get_download_url(self, obj: Export) -> str | None:
+        return f"/api/v1/exports/{obj.id}/download/" if obj.status == ExportStatus.DONE else None
+
+
+class FiltersIn(serializers.Serializer):
+    classes = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    stages = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    include_unaccepted = serializers.BooleanField(required=False, help_text="Also tasks not accepted yet.")
+
+
+class SplitIn(serializers.Serializer):
+    train = serializers.FloatField(required=False)
+    val = serializers.FloatField(required=False)
+    test = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False)
+
+
+class ExportIn(serializers.Serializer):
+    format = serializers.ChoiceField(choices=sorted(FORMATS))
+    # Validated by the service, which names the bad field (filters.classes[1], split.seed, ...).
+    filters = PassThroughField(required=False, help_text="FiltersIn: {classes, stages, include_unaccepted}.")
+    split = PassThroughField(
+        required=False, help_text="SplitIn: {train, val, test, seed}; default all train."
+    )
+    include_images = serializers.BooleanField(default=False)
+
+
+class FormatOut(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    importable = serializers.BooleanField()
+
+
+class ImportIn(serializers.Serializer):
+    file = serializers.FileField(help_text="COCO .json, a zip (labels and/or images), or a YOLO .txt.")
+    format = serializers.ChoiceField(choices=list(imports.IMPORT_FORMATS))
+    model_name = serializers.CharField(required=False, allow_blank=True, help_text="For predictions.")
+
+
+ImportIn._declared_fields["as"] = serializers.ChoiceField(  # "as" is a Python keyword
+    choices=list(imports.IMPORT_TARGETS), default="annotations", required=False
+)
+
+
+class ImportOut(serializers.Serializer):
+    format = serializers.CharField()
+    target = serializers.CharField()
+    images_created = serializers.IntegerField()
+    images_matched = serializers.IntegerField()
+    regions = serializers.IntegerField()
+    revisions = serializers.ListField(child=serializers.IntegerField())
+    predictions = serializers.ListField(child=serializers.IntegerField())
+
+
+def _project(request, project_pk, action: str) -> Project:
+    try:
+        pk = int(project_pk)
+    except (TypeError, ValueError):
+        raise NotFound("No such project.") from None
+    project = Project.objects.filter(pk=pk, organization_id__in=organization_ids_for(request.user)).first()
+    if project is None:
+        raise NotFound("No such project.")
+    role_require(
+        user=request.user, organization_id=project.organization_id, roles=MANAGING_ROLES, action=action
+    )
+    return project
+
+
+class ProjectExportView(APIView):
+    @extend_schema(request=ExportIn, responses={202: ExportOut})
+    def post(self, request, project_pk):
+        """Take a snapshot of the project's annotations (accepted tasks by default) and write it as a
+        dataset archive on the `cpu` queue. Answers 202; poll the export for progress."""
+        project = _project(request, project_pk, "export datasets")
+        data = ExportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = services.export_create(project=project, user=request.user, **data.validated_data)
+        export.refresh_from_db()
+        return Response(ExportOut(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectImportView(APIView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": ImportIn}, responses={201: ImportOut})
+    def post(self, request, project_pk):
+        """Import COCO or YOLO-seg labels (as annotations or predictions; images matched by original file
+        name) or a zip of images. All or nothing: a bad file answers 400 `invalid_import` listing every
+        problem with its place (`$.annotations[3].segmentation[0]`, `labels/a.txt:2`, `zip:../x`)."""
+        project = _project(request, project_pk, "import datasets")
+        data = ImportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > settings.LABELHUB_IMPORT_MAX_BYTES:
+            raise DomainError(
+                f"The file is {upload.size} bytes; the limit is {settings.LABELHUB_IMPORT_MAX_BYTES}.",
+                field="file",
+                code="file_too_large",
+            )
+        with upload.open("rb") as fh:
+            result = imports.import_file(
+                project=project,
+                fh=fh,
+                file_name=upload.name or "file",
+                fmt=data.validated_data["format"],
+                target=data.validated_data.get("as", "annotations"),
+                user=request.user,
+                model_name=data.validated_data.get("model_name", ""),
+            )
+        return Response(ImportOut(result).data, status=status.HTTP_201_CREATED)
+
+
+class ZipRenderer(renderers.BaseRenderer):
+    """Lets `Accept: application/zip` reach the download; errors still go out as JSON."""
+
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Export.objects.none()
+    serializer_class = ExportOut
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["project", "status", "format"]
+    ordering_fields = ["id", "created_at"]
+
+    def get_queryset(self):
+        return selectors.exports_visible(user=self.request.user)
+
+    @extend_schema(responses=FormatOut(many=True))
+    @action(detail=False, methods=["get"], pagination_class=None, filterset_fields=None)
+    def formats(self, request):
+        """The registered export formats (and which of them can be imported)."""
+        return Response(
+            FormatOut(
+                [
+                    {
+                        "name": name,
+                        "title": cls.title,
+                        "description": cls.description,
+                        "importable": name in imports.IMPORT_FORMATS,
+                    }
+                    for name, cls in sorted(FORMATS.items())
+                ],
+                many=True,
+            ).data
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Range", OpenApiTypes.STR, OpenApiParameter.HEADER, description="bytes=first-last"
+            )
+        ],
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            (206, "application/zip"): OpenApiTypes.BINARY,
+            416: None,
+        },
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, ZipRenderer])
+    def download(self, request, pk=None):
+        """The archive. Supports `Range: bytes=first-last` (206 with Content-Range; 416 past the end) and
+        `If-Range` with the ETag (the archive's sha256), so interrupted downloads resume."""
+        export = self.get_object()
+        if export.status != ExportStatus.DONE or not export.file.name:
+            raise Conflict(f"The export is not ready: it is {export.status}.", code="export_not_ready")
+        fh = export.file.open("rb")
+        return ranged_file_response(
+            fh=fh,
+            size=export.file.size,
+            range_header=request.headers.get("Range"),
+            if_range=request.headers.get("If-Range"),
+            filename=f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip",
+            content_type="application/zip",
+            etag=export.sha256,
+        )

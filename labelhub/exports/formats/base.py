@@ -1,0 +1,195 @@
+"""The format registry and what every export format shares: the record it is given per image, a
+JSON-array spool on disk (so that no format holds a whole dataset in memory) and region geometry."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+FORMATS: dict[str, type[ExportFormat]] = {}
+
+
+def register(name: str) -> Callable[[type[ExportFormat]], type[ExportFormat]]:
+    """Class decorator: make a format available under `name` (the API's `format` value)."""
+
+    def wrap(cls: type[ExportFormat]) -> type[ExportFormat]:
+        if name in FORMATS:
+            raise ValueError(f"export format {name!r} registered twice")
+        cls.name = name
+        FORMATS[name] = cls
+        return cls
+
+    return wrap
+
+
+@dataclass
+class Record:
+    """One image of an export with the regions of its snapshot revision (already filtered by class)."""
+
+    image_id: int
+    task_id: int
+    revision_number: int
+    file_name: str  # unique within the export
+    width: int
+    height: int
+    subset: str  # train | val | test
+    regions: list[dict] = field(default_factory=list)
+    sha256: str = ""
+    stage: str = ""  # the stage the snapshot revision was saved in
+    original_name: str = ""
+
+    @property
+    def stem(self) -> str:
+        return Path(self.file_name).stem
+
+
+class ExportFormat:
+    """Writes one dataset archive. `add` is called once per image in image-id order; `finish` once.
+
+    A format never keeps an archive entry open between calls (image files are written in between):
+    what it must assemble at the end it spools to files under `tmpdir`.
+    """
+
+    name: str = ""
+    title: str = ""
+    description: str = ""
+    # Where the image file of a record goes in the archive.
+    image_dir: str = "images/{subset}"
+
+    def __init__(
+        self, *, zf: zipfile.ZipFile, classes: list[str], colors: list[str], tmpdir: Path, meta: dict
+    ):
+        self.zf = zf
+        self.classes = classes
+        self.colors = colors
+        self.class_index = {name: i for i, name in enumerate(classes)}
+        self.tmpdir = tmpdir
+        self.meta = meta
+
+    def begin(self) -> None:
+        pass
+
+    def add(self, record: Record) -> int:
+        """Write what belongs to one image; return the number of regions written."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        pass
+
+    def image_path(self, record: Record) -> str:
+        return f"{self.image_dir.format(subset=record.subset)}/{record.file_name}"
+
+    def writestr(self, name: str, data: bytes | str) -> None:
+        self.zf.writestr(name, data)
+
+    def spool(self, name: str) -> JsonArraySpool:
+        return JsonArraySpool(self.tmpdir / name)
+
+
+class JsonArraySpool:
+    """Items of a JSON array appended one by one to a file on disk, copied into the archive later."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self.count = 0
+
+    def append(self, item: Any) -> None:
+        if self.count:
+            self.fh.write(",")
+        self.fh.write(json.dumps(item, separators=(",", ":")))
+        self.count += 1
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+
+    def copy_into(self, out: IO[bytes], chunk: int = 1 << 20) -> None:
+        self.close()
+        with open(self.path, "rb") as src:
+            while data := src.read(chunk):
+                out.write(data)
+        os.unlink(self.path)
+
+
+def temp_dir(base: str | None = None) -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="labelhub-export-", dir=base or None)
+
+
+# --- geometry ------------------------------------------------------------------------------------
+
+
+def region_is_mask(region: dict) -> bool:
+    return region.get("kind") == "mask" and bool(region.get("rle"))
+
+
+def region_has_holes(region: dict) -> bool:
+    return any(p.get("holes") for p in region.get("polygons") or [])
+
+
+def region_mask(region: dict, height: int, width: int) -> np.ndarray:
+    """The region's pixels: its RLE for a mask region, its rasterized polygons otherwise."""
+    from workers.geometry import polygons_to_mask, rle_to_mask
+
+    if region_is_mask(region):
+        return rle_to_mask(region["rle"])
+    return polygons_to_mask(region.get("polygons") or [], height, width)
+
+
+def region_polygons(region: dict, height: int, width: int) -> list[dict]:
+    """The region as polygons: as stored for a polygon region, traced exactly from the mask otherwise."""
+    from workers.geometry import mask_to_polygons, rle_to_mask
+
+    if region_is_mask(region):
+        return mask_to_polygons(rle_to_mask(region["rle"]))
+    return region.get("polygons") or []
+
+
+def paint(
+    regions: list[dict], height: int, width: int, value_of: Callable[[int, dict], int | None]
+) -> np.ndarray:
+    """A uint8 label image: each region painted in order (a later region covers an earlier one)."""
+    out = np.zeros((height, width), dtype=np.uint8)
+    for i, region in enumerate(regions):
+        value = value_of(i, region)
+        if value is None:
+            continue
+        out[region_mask(region, height, width)] = value
+    return out
+
+
+def png_bytes(array: np.ndarray, palette: list[int] | None = None) -> bytes:
+    """A PNG of a uint8 label image: palette mode ("P") when a palette is given, grayscale ("L") otherwise."""
+    import io
+
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))  # mode "L"
+    if palette is not None:
+        img.putpalette(palette)  # "L" becomes "P" with the same indices
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def voc_palette() -> list[int]:
+    """Pascal VOC's 256-colour palette (index 0 black, 1 maroon, ..., 255 = (224, 224, 192) void)."""
+    palette = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette

@@ -1,0 +1,78 @@
+"""Dataset exports (immutable snapshots: which revision of each task's annotation they hold) and the
+split of each item into train/val/test."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from labelhub.images.models import Image
+from labelhub.labeling.models import AnnotationRevision
+from labelhub.projects.models import Project
+
+
+def export_path(instance: Export, filename: str) -> str:
+    return f"projects/{instance.project_id}/exports/{instance.pk}-{instance.format}.zip"
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", "Snapshot taken, waiting for a worker"
+    RUNNING = "running", "Writing the archive"
+    DONE = "done", "Archive ready to download"
+    FAILED = "failed", "Failed (see error)"
+
+
+class Subset(models.TextChoices):
+    TRAIN = "train", "Training"
+    VAL = "val", "Validation"
+    TEST = "test", "Test"
+
+
+class Export(models.Model):
+    """A dataset version. Its items (ExportItem) are fixed when it is created and never change."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=32)
+    # {"classes": [names] | null, "stages": [names] | null, "include_unaccepted": bool}
+    filters = models.JSONField(default=dict)
+    # {"train": float, "val": float, "test": float, "seed": int}
+    split = models.JSONField(default=dict)
+    include_images = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    progress_done = models.PositiveIntegerField(default=0)  # items written
+    progress_total = models.PositiveIntegerField(default=0)  # items in the snapshot
+    annotations_count = models.PositiveIntegerField(default=0)  # regions written
+    file = models.FileField(upload_to=export_path, max_length=300, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of project {self.project_id} ({self.format}, {self.status})"
+
+
+class ExportItem(models.Model):
+    """One image of a dataset version and the annotation revision it holds (null: no revision saved yet)."""
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="items")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    task_id = models.BigIntegerField()
+    revision_number = models.PositiveIntegerField(default=0)
+    revision = models.ForeignKey(
+        AnnotationRevision, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    subset = models.CharField(max_length=8, choices=Subset.choices, blank=True)
+
+    class Meta:
+        ordering = ["export_id", "image_id"]
+        constraints = [models.UniqueConstraint(fields=["export", "image"], name="export_item_unique")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} at revision {self.revision_number} in export {self.export_id}"

@@ -1,0 +1,432 @@
+"""Writes for dataset exports: the snapshot (one transaction), the seeded stratified split and the
+streamed archive. Imports live in imports.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from labelhub.core.errors import DomainError
+from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
+from labelhub.projects.models import Project
+
+from .formats import FORMATS, Record
+from .formats.base import temp_dir
+from .models import Export, ExportItem, ExportStatus, Subset
+
+log = logging.getLogger(__name__)
+
+SUBSETS = (Subset.TRAIN.value, Subset.VAL.value, Subset.TEST.value)
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+def filters_clean(filters: Any, *, project: Project) -> dict:
+    """{"classes": [names] | None, "stages": [names] | None, "include_unaccepted": bool}."""
+    if filters is None:
+        filters = {}
+    if not isinstance(filters, dict):
+        raise DomainError("filters is an object.", field="filters")
+    unknown = set(filters) - {"classes", "stages", "include_unaccepted"}
+    if unknown:
+        raise DomainError(f"Unknown keys: {sorted(unknown)}.", field="filters")
+    out: dict[str, Any] = {"classes": None, "stages": None, "include_unaccepted": False}
+    for key, known in (("classes", project.class_names), ("stages", project.stage_names)):
+        value = filters.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+            raise DomainError(f"{key} is a non-empty list of names.", field=f"filters.{key}")
+        for i, name in enumerate(value):
+            if name not in known:
+                raise DomainError(
+                    f"Unknown {key[:-1] if key == 'stages' else 'class'} {name!r}; the project has {known}.",
+                    field=f"filters.{key}[{i}]",
+                    code="unknown_class" if key == "classes" else "unknown_stage",
+                )
+        out[key] = list(dict.fromkeys(value))
+    include = filters.get("include_unaccepted", False)
+    if not isinstance(include, bool):
+        raise DomainError("include_unaccepted is true or false.", field="filters.include_unaccepted")
+    out["include_unaccepted"] = include
+    return out
+
+
+def split_clean(split: Any) -> dict:
+    """{"train", "val", "test"} fractions that sum to 1 and an integer `seed`; default all train, seed 0."""
+    if split is None:
+        split = {}
+    if not isinstance(split, dict):
+        raise DomainError("split is an object.", field="split")
+    unknown = set(split) - {"train", "val", "test", "seed"}
+    if unknown:
+        raise DomainError(f"Unknown keys: {sorted(unknown)}.", field="split")
+    given = {k: split[k] for k in SUBSETS if k in split}
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value <= 1):
+            raise DomainError(f"{key} is a fraction between 0 and 1.", field=f"split.{key}")
+    if not given:
+        given = {"train": 1.0}
+    missing = [k for k in SUBSETS if k not in given]
+    rest = 1.0 - sum(given.values())
+    for k in missing:  # unnamed subsets share what is left
+        given[k] = max(rest, 0.0) / len(missing)
+    if abs(sum(given.values()) - 1.0) > 1e-6:
+        raise DomainError("train + val + test must sum to 1.", field="split")
+    seed = split.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise DomainError("seed is an integer.", field="split.seed")
+    return {
+        "train": float(given["train"]),
+        "val": float(given["val"]),
+        "test": float(given["test"]),
+        "seed": seed,
+    }
+
+
+# --- snapshot ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def export_create(
+    *,
+    project: Project,
+    user=None,
+    format: str,  # noqa: A002 - the API's name
+    filters: Any = None,
+    split: Any = None,
+    include_images: bool = False,
+) -> Export:
+    """Take a dataset snapshot: one ExportItem per selected task with the number and row of its current
+    revision, read by one statement inside this transaction. Queue the archive once it commits."""
+    if format not in FORMATS:
+        raise DomainError(
+            f"Unknown format {format!r}; one of {sorted(FORMATS)}.", field="format", code="unknown_format"
+        )
+    if not isinstance(include_images, bool):
+        raise DomainError("include_images is true or false.", field="include_images")
+    filters = filters_clean(filters, project=project)
+    split = split_clean(split)
+    export = Export.objects.create(
+        project=project,
+        format=format,
+        filters=filters,
+        split=split,
+        include_images=include_images,
+        created_by=user,
+    )
+    tasks = Task.objects.filter(project=project)
+    if not filters["include_unaccepted"]:
+        tasks = tasks.filter(status=TaskStatus.DONE)
+    if filters["stages"]:
+        tasks = tasks.filter(stage__in=filters["stages"])
+    current = AnnotationRevision.objects.filter(
+        annotation__task=OuterRef("pk"), number=OuterRef("annotation__current_revision")
+    ).values("id")[:1]
+    rows = (
+        tasks.annotate(revision_id=Subquery(current))
+        .order_by("image_id")
+        .values_list("id", "image_id", "annotation__current_revision", "revision_id")
+    )
+    batch: list[ExportItem] = []
+    total = 0
+    for task_id, image_id, number, revision_id in rows.iterator(
+        chunk_size=settings.LABELHUB_EXPORT_CHUNK_SIZE
+    ):
+        batch.append(
+            ExportItem(
+                export=export,
+                image_id=image_id,
+                task_id=task_id,
+                revision_number=number or 0,
+                revision_id=revision_id,
+                subset=Subset.TRAIN,
+            )
+        )
+        if len(batch) >= 2000:
+            ExportItem.objects.bulk_create(batch)
+            total += len(batch)
+            batch = []
+    ExportItem.objects.bulk_create(batch)
+    total += len(batch)
+    export.progress_total = total
+    export.save(update_fields=["progress_total"])
+    export_id = export.id
+    transaction.on_commit(lambda: _enqueue(export_id))
+    return export
+
+
+def _enqueue(export_id: int) -> None:
+    from .tasks import run_export
+
+    run_export.delay(export_id)
+
+
+# --- split ---------------------------------------------------------------------------------------
+
+
+def _rank(seed: int, image_id: int) -> str:
+    return hashlib.sha256(f"{seed}:{image_id}".encode()).hexdigest()
+
+
+def split_assign(
+    items: list[tuple[int, int, frozenset[str]]], split: dict, class_order: list[str]
+) -> dict[int, str]:
+    """Assign each item (item id, image id, classes in the image) to train/val/test.
+
+    Stratified by the image's rarest class (fewest images in this export hold it; ties broken by
+    schema order; images without regions form their own stratum). Within a stratum the images are
+    ordered by sha256("seed:image_id") and cut at the cumulative fractions (rounded), so the split
+    depends only on the seed and the snapshot.
+    """
+    images_with = Counter(c for _, _, classes in items for c in classes)
+    order = {name: i for i, name in enumerate(class_order)}
+    strata: dict[str, list[tuple[str, int]]] = {}
+    for item_id, image_id, classes in items:
+        key = min(classes, key=lambda c: (images_with[c], order.get(c, 1 << 30))) if classes else ""
+        strata.setdefault(key, []).append((_rank(split["seed"], image_id), item_id))
+    out: dict[int, str] = {}
+    for members in strata.values():
+        members.sort()
+        n = len(members)
+        cut_train = math.floor(n * split["train"] + 0.5)
+        cut_val = math.floor(n * (split["train"] + split["val"]) + 0.5)
+        for index, (_, item_id) in enumerate(members):
+            out[item_id] = "train" if index < cut_train else "val" if index < cut_val else "test"
+    return out
+
+
+def _split_items(export: Export, classes: set[str] | None, chunk: int) -> None:
+    split = export.split or {"train": 1.0, "val": 0.0, "test": 0.0, "seed": 0}
+    if split.get("train", 1.0) >= 1.0:
+        export.items.exclude(subset=Subset.TRAIN).update(subset=Subset.TRAIN)
+        return
+    rows = []
+    for item_id, image_id, regions in (
+        export.items.order_by("image_id")
+        .values_list("id", "image_id", "revision__regions")
+        .iterator(chunk_size=chunk)
+    ):
+        labels = frozenset(r["label"] for r in regions or [] if classes is None or r["label"] in classes)
+        rows.append((item_id, image_id, labels))
+    assigned = split_assign(rows, split, export.project.class_names)
+    del rows
+    for subset in SUBSETS:
+        ids = [i for i, s in assigned.items() if s == subset]
+        for start in range(0, len(ids), 5000):
+            ExportItem.objects.filter(id__in=ids[start : start + 5000]).update(subset=subset)
+
+
+# --- archive -------------------------------------------------------------------------------------
+
+
+def safe_name(name: str, image_id: int) -> str:
+    name = "".join(ch for ch in name.replace("\\", "_").replace("/", "_") if ch >= " ")
+    if name in ("", ".", "..") or name.startswith("."):
+        name = f"image_{image_id}{name if name not in ('.', '..') else ''}"
+    return name
+
+
+def _duplicate_stems(export: Export, chunk: int) -> set[str]:
+    counts: Counter[str] = Counter()
+    for image_id, name in export.items.values_list("image_id", "image__original_name").iterator(
+        chunk_size=chunk
+    ):
+        counts[Path(safe_name(name, image_id)).stem.lower()] += 1
+    return {stem for stem, n in counts.items() if n > 1}
+
+
+def export_file_name(original_name: str, image_id: int, duplicates: set[str]) -> str:
+    """The image's original name, made unique with `_<image id>` when another image shares its stem."""
+    name = safe_name(original_name, image_id)
+    path = Path(name)
+    if path.stem.lower() in duplicates:
+        return f"{path.stem}_{image_id}{path.suffix}"
+    return name
+
+
+def export_run(*, export_id: int) -> Export | None:
+    """Write the archive of a snapshot to storage, streaming: the items are read in chunks, each image's
+    entries are written as it comes, and the zip lives in a temporary file until it is uploaded."""
+    export = Export.objects.select_related("project").filter(id=export_id).first()
+    if export is None or export.status == ExportStatus.DONE:
+        return export
+    chunk = settings.LABELHUB_EXPORT_CHUNK_SIZE
+    Export.objects.filter(id=export.id).update(
+        status=ExportStatus.RUNNING, started_at=timezone.now(), progress_done=0, error=""
+    )
+    project = export.project
+    classes = set(export.filters["classes"]) if export.filters.get("classes") else None
+    try:
+        _split_items(export, classes, chunk)
+        duplicates = _duplicate_stems(export, chunk)
+        with temp_dir(settings.LABELHUB_EXPORT_TMP_DIR) as tmp:
+            tmpdir = Path(tmp)
+            archive = tmpdir / "export.zip"
+            done = regions_written = 0
+            last = time.monotonic()
+            meta = {
+                "export_id": export.id,
+                "description": f"LabelHub project {project.name!r}, export {export.id}",
+                "project": {
+                    "id": project.id,
+                    "name": project.name,
+                    "label_schema": project.label_schema,
+                    "pipeline": project.pipeline,
+                },
+                "export": {
+                    "id": export.id,
+                    "format": export.format,
+                    "filters": export.filters,
+                    "split": export.split,
+                    "created_at": export.created_at.isoformat(),
+                },
+            }
+            with zipfile.ZipFile(
+                archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+            ) as zf:
+                fmt = FORMATS[export.format](
+                    zf=zf,
+                    classes=project.class_names,
+                    colors=[c.get("color", "") for c in project.label_schema],
+                    tmpdir=tmpdir,
+                    meta=meta,
+                )
+                fmt.begin()
+                snapshot = open(tmpdir / "snapshot.csv", "w", encoding="utf-8")  # noqa: SIM115
+                snapshot.write("image_id,task_id,revision,subset,file_name\n")
+                items = (
+                    export.items.order_by("image_id")
+                    .select_related("image", "revision")
+                    .only(
+                        "id", "image_id", "task_id", "revision_number", "subset",
+                        "image__original_name", "image__width", "image__height", "image__sha256", "image__file",
+                        "revision__regions", "revision__stage",
+                    )
+                )  # fmt: skip
+                for item in items.iterator(chunk_size=chunk):
+                    image = item.image
+                    regions = item.revision.regions if item.revision_id else []
+                    if classes is not None:
+                        regions = [r for r in regions if r.get("label") in classes]
+                    record = Record(
+                        image_id=item.image_id,
+                        task_id=item.task_id,
+                        revision_number=item.revision_number,
+                        file_name=export_file_name(image.original_name, item.image_id, duplicates),
+                        width=image.width,
+                        height=image.height,
+                        subset=item.subset or Subset.TRAIN,
+                        regions=regions,
+                        sha256=image.sha256,
+                        stage=item.revision.stage if item.revision_id else "",
+                        original_name=image.original_name,
+                    )
+                    regions_written += fmt.add(record)
+                    if export.include_images:
+                        with (
+                            image.file.open("rb") as src,
+                            zf.open(fmt.image_path(record), "w", force_zip64=True) as dst,
+                        ):
+                            shutil.copyfileobj(src, dst, 1 << 20)
+                    snapshot.write(
+                        f"{item.image_id},{item.task_id},{item.revision_number},{record.subset},{json.dumps(record.file_name)}\n"
+                    )
+                    done += 1
+                    if time.monotonic() - last > 1.0:
+                        Export.objects.filter(id=export.id).update(progress_done=done)
+                        last = time.monotonic()
+                fmt.finish()
+                snapshot.close()
+                zf.write(snapshot.name, "labelhub/snapshot.csv")
+                zf.writestr(
+                    "labelhub/manifest.json",
+                    json.dumps(
+                        {
+                            **meta["export"],
+                            "project": meta["project"],
+                            "images": done,
+                            "regions": regions_written,
+                        },
+                        indent=2,
+                    ),
+                )
+            digest = hashlib.sha256()
+            with open(archive, "rb") as fh:
+                while data := fh.read(1 << 20):
+                    digest.update(data)
+            if export.file.name:
+                export.file.storage.delete(export.file.name)
+            with open(archive, "rb") as fh:
+                export.file.save(f"export-{export.id}.zip", File(fh), save=False)
+            export.size_bytes = archive.stat().st_size
+        export.sha256 = digest.hexdigest()
+        export.status = ExportStatus.DONE
+        export.progress_done = done
+        export.annotations_count = regions_written
+        export.finished_at = timezone.now()
+        export.error = ""
+        export.save(
+            update_fields=[
+                "file",
+                "size_bytes",
+                "sha256",
+                "status",
+                "progress_done",
+                "annotations_count",
+                "finished_at",
+                "error",
+            ]
+        )
+    except Exception as exc:  # recorded on the export; the API shows it
+        log.exception("export %s failed", export.id)
+        Export.objects.filter(id=export.id).update(
+            status=ExportStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        export.refresh_from_db()
+    export_finished_hooks(export)
+    return export
+
+
+def export_finished_hooks(export: Export) -> None:
+    """Tell the world an export finished (done or failed): the "export.finished" webhook when the QA
+    app provides `labelhub.qa.services.webhook_emit`; nothing otherwise."""
+    try:
+        from labelhub.qa.services import webhook_emit  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    try:
+        webhook_emit(
+            organization=export.project.organization,
+            event="export.finished",
+            payload={
+                "export": export.id,
+                "project": export.project_id,
+                "format": export.format,
+                "status": export.status,
+                "images": export.progress_done,
+                "regions": export.annotations_count,
+                "size_bytes": export.size_bytes,
+                "sha256": export.sha256,
+                "error": export.error,
+            },
+        )
+    except Exception:  # a webhook failure never fails the export
+        log.exception("export.finished webhook for export %s failed", export.id)
