@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "labelhub.labeling",
     "labelhub.predictions",
     "labelhub.exports",
+    "labelhub.qa",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,14 @@ DATA_UPLOAD_MAX_NUMBER_FILES = LABELHUB_MAX_FILES_PER_UPLOAD + 1
 
 # --- labeling workflow ---------------------------------------------------------------------------
 LABELHUB_LEASE_SECONDS = env_int("LABELHUB_LEASE_SECONDS", 30 * 60)
+# A gap between two heartbeats (or the last heartbeat and submit) counts as active time up to this long.
+LABELHUB_ACTIVE_GAP_SECONDS = env_int("LABELHUB_ACTIVE_GAP_SECONDS", 120)
+# How often the periodic cleanup returns expired leases to the queue (Celery beat), in seconds.
+LABELHUB_LEASE_SWEEP_SECONDS = env_int("LABELHUB_LEASE_SWEEP_SECONDS", 60)
+# Webhooks: attempts per delivery, first retry delay (doubling each time), request timeout.
+LABELHUB_WEBHOOK_MAX_ATTEMPTS = env_int("LABELHUB_WEBHOOK_MAX_ATTEMPTS", 5)
+LABELHUB_WEBHOOK_RETRY_SECONDS = env_int("LABELHUB_WEBHOOK_RETRY_SECONDS", 30)
+LABELHUB_WEBHOOK_TIMEOUT_SECONDS = env_float("LABELHUB_WEBHOOK_TIMEOUT_SECONDS", 10.0)
 
 # --- dataset export and import (issue 6) -------------------------------------------------------------
 LABELHUB_EXPORT_CHUNK_SIZE = env_int("LABELHUB_EXPORT_CHUNK_SIZE", 500)  # rows read per database round trip
@@ -190,6 +199,12 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULE = {
+    "labelhub-leases-expire": {
+        "task": "labelhub.labeling.leases_expire",
+        "schedule": float(LABELHUB_LEASE_SWEEP_SECONDS),
+    }
+}
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

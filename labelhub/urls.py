@@ -8,9 +8,10 @@ from rest_framework.routers import DefaultRouter
 from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
 from labelhub.exports.api import ExportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
-from labelhub.labeling.api import CommentViewSet, TaskViewSet
+from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
 from labelhub.predictions.api import PredictionViewSet
 from labelhub.projects.api import ProjectViewSet
+from labelhub.qa.api import ProjectMetricsView, WebhookViewSet
 
 router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
@@ -20,6 +21,7 @@ router.register("images", ImageViewSet, basename="image")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("predictions", PredictionViewSet, basename="prediction")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("exports", ExportViewSet, basename="export")
 
 api_v1 = [
@@ -36,6 +38,8 @@ api_v1 = [
     ),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
+    path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
+    path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
     path("", include(router.urls)),
 ]
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from labelhub.accounts.models import Role
-from labelhub.accounts.selectors import role_require
+from labelhub.accounts.models import MANAGING_ROLES, Role
+from labelhub.accounts.selectors import organization_ids_for, role_of, role_require
 from labelhub.core.api import PassThroughField
-from labelhub.core.errors import Conflict, DomainError, NotFound
+from labelhub.core.errors import DomainError, NotFound
+from labelhub.projects.models import Project
 
-from . import selectors, services
-from .models import AnnotationRevision, Comment, Task, TaskStatus
+from . import selectors, services, workflow
+from .models import AnnotationRevision, Comment, Task, TaskEvent
 
 # Who may write regions at all; the QA workflow narrows this to the task's current worker.
 WRITER_ROLES = (Role.OWNER, Role.MANAGER, Role.ANNOTATOR, Role.REVIEWER)
@@ -38,6 +41,10 @@ class TaskOut(serializers.ModelSerializer):
             "status",
             "assignee",
             "lease_expires_at",
+            "claimed_at",
+            "last_heartbeat_at",
+            "active_seconds",
+            "last_annotator",
             "revision",
             "created_at",
             "updated_at",
@@ -110,6 +117,52 @@ class CommentPatch(serializers.Serializer):
     resolved = serializers.BooleanField()
 
 
+class EventOut(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+    data = serializers.JSONField()
+
+    class Meta:
+        model = TaskEvent
+        fields = ["id", "kind", "from_stage", "to_stage", "actor", "revision", "data", "created_at"]
+
+
+class TimelineOut(serializers.Serializer):
+    task = TaskOut()
+    revisions = RevisionBrief(many=True)
+    events = EventOut(many=True)
+    comments = CommentOut(many=True)
+
+
+class RejectIn(serializers.Serializer):
+    comments = PassThroughField(
+        help_text="At least one {text, region_id?, x?, y?}: pinned to a region id or a point (pixels)."
+    )
+
+
+class ReassignIn(serializers.Serializer):
+    assignee = serializers.IntegerField(
+        allow_null=True, help_text="User id to reserve the task for; null returns it to the open queue."
+    )
+
+
+class GoldIn(serializers.Serializer):
+    is_gold = serializers.BooleanField()
+    regions = PassThroughField(required=False, help_text="The known-correct regions (see Region).")
+
+
+class GoldOut(serializers.Serializer):
+    task = serializers.IntegerField()
+    is_gold = serializers.BooleanField()
+    regions = RegionSerializer(many=True)
+
+
+class NextTaskIn(serializers.Serializer):
+    stage = serializers.CharField(
+        required=False,
+        help_text="Pipeline stage; default: the first stage worked by your role (the first stage for managers).",
+    )
+
+
 def annotation_payload(task: Task, revision: AnnotationRevision | None) -> dict:
     return {
         "task": task.id,
@@ -158,7 +211,8 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get", "put"])
     def annotation(self, request, pk=None):
         """Read the annotation (current or `?revision=N`); PUT the full region list with the revision you read.
-        A stale revision answers 409 and the newer revision is kept."""
+        A stale revision answers 409 and the newer revision is kept. Writing needs the task's live lease
+        (from next-task) unless you are a manager or owner; an expired lease answers 409."""
         task = self.task()
         if request.method == "GET":
             number = request.query_params.get("revision")
@@ -175,13 +229,11 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
             roles=WRITER_ROLES,
             action="edit annotations",
         )
-        if task.status == TaskStatus.DONE:
-            raise Conflict("The task is accepted; its annotation is final.", code="task_done")
         data = AnnotationIn(data=request.data)
         data.is_valid(raise_exception=True)
-        revision = services.annotation_save(
+        revision = workflow.annotation_write(
             task=task,
-            author=request.user,
+            user=request.user,
             base_revision=data.validated_data["revision"],
             regions=data.validated_data["regions"],
         )
@@ -215,6 +267,164 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         comment = services.comment_create(task=task, author=request.user, **data.validated_data)
         return Response(CommentOut(comment).data, status=status.HTTP_201_CREATED)
 
+    def _task_out(self, task: Task) -> Response:
+        return Response(TaskOut(selectors.task_get(user=self.request.user, task_id=task.pk)).data)
+
+    @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request, pk=None):
+        """Extend your lease (LABELHUB_LEASE_SECONDS from now); the time since the last heartbeat counts as
+        active if it is at most LABELHUB_ACTIVE_GAP_SECONDS. 409 if you do not hold a live lease."""
+        return self._task_out(workflow.task_heartbeat(task=self.task(), user=request.user))
+
+    @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        """Give the task you hold back to its stage's queue."""
+        return self._task_out(workflow.task_release(task=self.task(), user=request.user))
+
+    @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        """First stage: hand your annotation on to the next stage (needs your live lease)."""
+        return self._task_out(workflow.task_submit(task=self.task(), user=request.user))
+
+    @extend_schema(request=None, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        """Review stages: pass the task on (to done after the last stage). 409 if it is not in review or you
+        hold no live lease; 403 for your own work."""
+        return self._task_out(workflow.task_accept(task=self.task(), user=request.user))
+
+    @extend_schema(
+        request=RejectIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Review stages: send the task back to the stage its pipeline names (reserved for whoever worked it
+        there) with comments pinned to regions or points."""
+        data = RejectIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = workflow.task_reject(
+            task=self.task(), user=request.user, comments=data.validated_data["comments"]
+        )
+        return self._task_out(task)
+
+    @extend_schema(
+        request=AnnotationIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
+    )
+    @action(detail=True, methods=["post"], url_path="fix-accept")
+    def fix_accept(self, request, pk=None):
+        """Review stages: save your corrected regions (a revision credited to you) and accept."""
+        data = AnnotationIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = workflow.task_fix_accept(
+            task=self.task(),
+            user=request.user,
+            base_revision=data.validated_data["revision"],
+            regions=data.validated_data["regions"],
+        )
+        return self._task_out(task)
+
+    @extend_schema(
+        request=ReassignIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
+    )
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        """Managers: reserve the task for a member (they get it from next-task) or return it to the queue."""
+        task = self.task()
+        role_require(
+            user=request.user,
+            organization_id=task.project.organization_id,
+            roles=MANAGING_ROLES,
+            action="reassign tasks",
+        )
+        data = ReassignIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignee = None
+        if data.validated_data["assignee"] is not None:
+            assignee = get_user_model().objects.filter(pk=data.validated_data["assignee"]).first()
+            if assignee is None:
+                raise DomainError("No such user.", field="assignee")
+        task = workflow.task_reassign(task=task, manager=request.user, assignee=assignee)
+        return self._task_out(task)
+
+    @extend_schema(methods=["GET"], responses=GoldOut)
+    @extend_schema(methods=["PUT"], request=GoldIn, responses=GoldOut)
+    @action(detail=True, methods=["get", "put"])
+    def gold(self, request, pk=None):
+        """Managers: whether the task is a gold (honeypot) task and its known-correct regions; PUT to mark
+        or unmark it. First-stage submissions of gold tasks are scored by IoU against these regions."""
+        task = self.task()
+        role_require(
+            user=request.user,
+            organization_id=task.project.organization_id,
+            roles=MANAGING_ROLES,
+            action="see or mark gold tasks",
+        )
+        if request.method == "PUT":
+            data = GoldIn(data=request.data)
+            data.is_valid(raise_exception=True)
+            task = workflow.task_gold_set(
+                task=task,
+                manager=request.user,
+                is_gold=data.validated_data["is_gold"],
+                regions=data.validated_data.get("regions"),
+            )
+        return Response({"task": task.pk, "is_gold": task.is_gold, "regions": task.gold_regions})
+
+    @extend_schema(responses=TimelineOut)
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        """The task's whole history in one call: revisions (who, when, stage, what changed), workflow events
+        (claims, submits, accepts, rejections, reassignments, expired leases, sampling skips) and comments."""
+        task = self.task()
+        return Response(
+            {
+                "task": TaskOut(task).data,
+                "revisions": RevisionBrief(
+                    task.annotation.revisions.select_related("author").order_by("number"), many=True
+                ).data,
+                "events": EventOut(
+                    task.events.select_related("actor").order_by("created_at", "id"), many=True
+                ).data,
+                "comments": CommentOut(task.comments.select_related("author"), many=True).data,
+            }
+        )
+
+
+class ProjectNextTaskView(APIView):
+    """POST /projects/{id}/next-task/: your next task in a stage, with a lease."""
+
+    @extend_schema(
+        request=NextTaskIn,
+        parameters=[OpenApiParameter("stage", OpenApiTypes.STR, description="Stage (or in the body).")],
+        responses={200: TaskOut, 204: None, 403: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, project_pk: int):
+        """Claim your next task in `stage` (query or body): a task reserved for you first (a rejection sent
+        back to you, a manager's reassignment), then the oldest open one or one whose lease expired. Never
+        the same task to two people; in review stages never your own work. A live lease you already hold
+        in the stage is handed back. 204 when the queue is empty."""
+        project = Project.objects.filter(
+            pk=project_pk, organization_id__in=organization_ids_for(request.user)
+        ).first()
+        if project is None:
+            raise NotFound("No such project.")
+        data = NextTaskIn(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        stage = request.query_params.get("stage") or data.validated_data.get("stage")
+        if not stage:
+            role = role_of(user=request.user, organization_id=project.organization_id)
+            stage = next(
+                (s["name"] for s in project.pipeline if s["role"] == role or role in MANAGING_ROLES),
+                project.first_stage,
+            )
+        task = workflow.task_claim_next(project=project, user=request.user, stage=stage)
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(TaskOut(selectors.task_get(user=request.user, task_id=task.pk)).data)
+
 
 class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     queryset = Comment.objects.none()
@@ -223,8 +433,6 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
     http_method_names = ["get", "patch"]
 
     def get_queryset(self):
-        from labelhub.accounts.selectors import organization_ids_for
-
         return Comment.objects.filter(
             task__project__organization_id__in=organization_ids_for(self.request.user)
         )

@@ -29,6 +29,22 @@ class Task(models.Model):
         related_name="assigned_tasks",
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The current claim: when it began, the last heartbeat, and the active seconds counted from heartbeats.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    active_seconds = models.FloatField(default=0.0)
+    # Who last submitted the task from the first stage: a rejection back there returns it to them, and
+    # they never review it.
+    last_annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Gold (honeypot) tasks carry known-correct regions; first-stage submissions are scored against them.
+    is_gold = models.BooleanField(default=False)
+    gold_regions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,3 +109,39 @@ class Comment(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class EventKind(models.TextChoices):
+    CLAIMED = "claimed", "Claimed"
+    SUBMITTED = "submitted", "Submitted from the first stage"
+    ACCEPTED = "accepted", "Accepted by a reviewer"
+    FIX_ACCEPTED = "fix_accepted", "Fixed and accepted by a reviewer"
+    REJECTED = "rejected", "Rejected by a reviewer"
+    SKIPPED_BY_SAMPLING = "skipped_by_sampling", "Passed a stage that did not sample it"
+    REASSIGNED = "reassigned", "Reassigned by a manager"
+    RELEASED = "released", "Given back to the queue by its assignee"
+    LEASE_EXPIRED = "lease_expired", "Lease expired; back in the queue"
+    GOLD_MARKED = "gold_marked", "Marked as a gold task"
+
+
+class TaskEvent(models.Model):
+    """One thing that happened to a task: the timeline and the metrics read these, never rewrite them."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=24, choices=EventKind.choices)
+    from_stage = models.CharField(max_length=40, blank=True)
+    to_stage = models.CharField(max_length=40, blank=True)  # "done" once accepted after the last stage
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revision = models.PositiveIntegerField(null=True, blank=True)  # the annotation revision acted on
+    # e.g. {"claimed_at", "work_seconds", "active_seconds"} on submit/accept/reject, {"assignee"} on reassign
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["task", "created_at"]), models.Index(fields=["kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on task {self.task_id}"

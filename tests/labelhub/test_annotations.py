@@ -15,7 +15,13 @@ def task(org_a):
     assert (
         upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes(64, 48))).status_code == 201
     )
-    return Image.objects.get().task
+    task = Image.objects.get().task
+    # Annotators write the task they hold (managers write any).
+    claimed = org_a.clients[Role.ANNOTATOR].post(
+        f"/api/v1/projects/{org_a.project.id}/next-task/?stage=annotate"
+    )
+    assert claimed.status_code == 200 and claimed.json()["id"] == task.id
+    return task
 
 
 def put(client, task, revision, regions):
@@ -26,7 +32,7 @@ def put(client, task, revision, regions):
 
 @pytest.mark.django_db
 def test_stale_revision_answers_409_and_newer_revision_is_kept(org_a, task):
-    alice, bob = org_a.clients[Role.ANNOTATOR], org_a.clients[Role.REVIEWER]
+    alice, bob = org_a.clients[Role.ANNOTATOR], org_a.clients[Role.MANAGER]
     empty = alice.get(f"/api/v1/tasks/{task.id}/annotation/").json()
     assert empty["revision"] == 0 and empty["regions"] == []
 
@@ -46,7 +52,7 @@ def test_stale_revision_answers_409_and_newer_revision_is_kept(org_a, task):
     current = alice.get(f"/api/v1/tasks/{task.id}/annotation/").json()
     assert current["revision"] == 2 and current["current_revision"] == 2
     assert [r["id"] for r in current["regions"]] == ["b"]
-    assert current["author"] == "alpha-reviewer"
+    assert current["author"] == "alpha-manager"
     assert AnnotationRevision.objects.count() == 2
 
 

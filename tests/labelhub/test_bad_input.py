@@ -183,6 +183,11 @@ def test_bad_region_is_refused_and_nothing_is_saved(org_a, task, case, bad, fiel
     regions = bad if isinstance(bad, list) else [region(id="ok", polygons=[square(30, 30, 40, 40)]), bad]
     if not isinstance(bad, list):
         field = field.replace("regions[0]", "regions[1]", 1)
+    # The annotator holds the task's lease, so only the bad regions can be refused.
+    assert (
+        org_a.clients[Role.ANNOTATOR].post(f"/api/v1/projects/{org_a.project.id}/next-task/").status_code
+        == 200
+    )
     response = org_a.clients[Role.ANNOTATOR].put(
         f"/api/v1/tasks/{task.id}/annotation/", {"revision": 0, "regions": regions}, format="json"
     )

@@ -6,8 +6,9 @@ import pytest
 
 from labelhub.accounts.models import Membership, Role
 from labelhub.images.models import Image
-from labelhub.labeling.models import AnnotationRevision, Comment, Task
+from labelhub.labeling.models import AnnotationRevision, Comment, Task, TaskEvent
 from labelhub.predictions.models import Prediction
+from labelhub.qa.models import Webhook
 from tests.helpers import image_bytes, square, upload
 
 
@@ -18,6 +19,7 @@ def b_objects(org_b):
     image = Image.objects.get(project=org_b.project)
     task = image.task
     client = org_b.clients[Role.ANNOTATOR]
+    assert client.post(f"/api/v1/projects/{org_b.project.id}/next-task/").status_code == 200
     saved = client.put(
         f"/api/v1/tasks/{task.id}/annotation/",
         {
@@ -65,6 +67,21 @@ def requests_against(ids: dict) -> list[tuple[str, str, dict | None]]:
         ("get", f"/api/v1/tasks/{task}/annotation/?revision=1", None),
         ("put", f"/api/v1/tasks/{task}/annotation/", {"revision": 1, "regions": []}),
         ("get", f"/api/v1/tasks/{task}/revisions/", None),
+        ("get", f"/api/v1/tasks/{task}/timeline/", None),
+        ("post", f"/api/v1/tasks/{task}/heartbeat/", None),
+        ("post", f"/api/v1/tasks/{task}/submit/", None),
+        ("post", f"/api/v1/tasks/{task}/accept/", None),
+        ("post", f"/api/v1/tasks/{task}/release/", None),
+        ("post", f"/api/v1/tasks/{task}/reject/", {"comments": [{"text": "planted"}]}),
+        ("post", f"/api/v1/tasks/{task}/fix-accept/", {"revision": 1, "regions": []}),
+        ("post", f"/api/v1/tasks/{task}/reassign/", {"assignee": None}),
+        ("get", f"/api/v1/tasks/{task}/gold/", None),
+        ("put", f"/api/v1/tasks/{task}/gold/", {"is_gold": True, "regions": []}),
+        ("post", f"/api/v1/projects/{project}/next-task/", None),
+        ("post", f"/api/v1/projects/{project}/next-task/?stage=annotate", None),
+        ("get", f"/api/v1/projects/{project}/metrics/", None),
+        ("post", "/api/v1/webhooks/", {"organization": org, "url": "http://127.0.0.1:9/"}),
+        ("post", "/api/v1/webhooks/", {"project": project, "url": "http://127.0.0.1:9/"}),
         ("get", f"/api/v1/tasks/{task}/comments/", None),
         ("post", f"/api/v1/tasks/{task}/comments/", {"text": "planted"}),
         ("get", f"/api/v1/comments/{ids['comment']}/", None),
@@ -83,7 +100,9 @@ def test_other_organization_is_invisible_and_untouchable(org_a, b_objects, role)
         AnnotationRevision.objects.count(),
         Comment.objects.count(),
         Membership.objects.count(),
-        sorted(Task.objects.values_list("id", "stage", "status")),
+        sorted(Task.objects.values_list("id", "stage", "status", "assignee_id", "is_gold")),
+        TaskEvent.objects.count(),
+        Webhook.objects.count(),
     )
     for method, url, payload in requests_against(b_objects):
         response = (
@@ -97,7 +116,9 @@ def test_other_organization_is_invisible_and_untouchable(org_a, b_objects, role)
         AnnotationRevision.objects.count(),
         Comment.objects.count(),
         Membership.objects.count(),
-        sorted(Task.objects.values_list("id", "stage", "status")),
+        sorted(Task.objects.values_list("id", "stage", "status", "assignee_id", "is_gold")),
+        TaskEvent.objects.count(),
+        Webhook.objects.count(),
     )
     assert before == after
     assert not Comment.objects.filter(text="planted").exists()

@@ -45,13 +45,27 @@ def test_only_managers_add_images(org_a, role):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
-def test_everyone_reads_and_workers_write_annotations(org_a, role):
+def test_everyone_reads_and_lease_holders_or_managers_write_annotations(org_a, role):
     upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes()))
     task = Image.objects.get().task
     client = org_a.clients[role]
-    assert client.get(f"/api/v1/tasks/{task.id}/annotation/").status_code == 200
-    saved = client.put(f"/api/v1/tasks/{task.id}/annotation/", {"revision": 0, "regions": []}, format="json")
-    assert saved.status_code == 200
+    url = f"/api/v1/tasks/{task.id}/annotation/"
+    assert client.get(url).status_code == 200
+    if role in MANAGERS:
+        assert client.put(url, {"revision": 0, "regions": []}, format="json").status_code == 200
+        return
+    # Workers write only the task they hold: without a lease the write is refused and nothing is saved.
+    refused = client.put(url, {"revision": 0, "regions": []}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_lease_holder"
+    claimed = client.post(f"/api/v1/projects/{org_a.project.id}/next-task/?stage=annotate")
+    if role == Role.ANNOTATOR:
+        assert claimed.status_code == 200 and claimed.json()["id"] == task.id
+        assert client.put(url, {"revision": 0, "regions": []}, format="json").status_code == 200
+    else:  # the annotate stage is worked by annotators
+        assert claimed.status_code == 403 and claimed.json()["error"]["code"] == "role_forbidden"
+        assert client.put(url, {"revision": 0, "regions": []}, format="json").status_code == 409
+    task.annotation.refresh_from_db()
+    assert task.annotation.current_revision == (1 if role == Role.ANNOTATOR else 0)
 
 
 @pytest.mark.django_db

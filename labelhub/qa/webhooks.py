@@ -1,0 +1,148 @@
+"""Webhooks: signed JSON notifications of stage changes and finished exports, delivered from the `cpu`
+queue with retries, every attempt logged on its WebhookDelivery.
+
+Request: POST, body = JSON {"id": delivery id, "event", "created_at", "organization", "project", "data"}.
+Headers: X-LabelHub-Event, X-LabelHub-Delivery, X-LabelHub-Timestamp (unix seconds) and
+X-LabelHub-Signature = "sha256=" + hex HMAC-SHA256(secret, timestamp + "." + body). A receiver recomputes
+the HMAC over the raw body and compares in constant time (see `signature_verify`). Any 2xx answer counts
+as delivered; anything else (or no answer within LABELHUB_WEBHOOK_TIMEOUT_SECONDS) is retried up to
+LABELHUB_WEBHOOK_MAX_ATTEMPTS attempts in all, waiting LABELHUB_WEBHOOK_RETRY_SECONDS, doubling each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from labelhub.core.errors import DomainError
+
+from .models import WEBHOOK_EVENTS, DeliveryStatus, Webhook, WebhookDelivery
+
+
+def signature_make(*, secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def signature_verify(*, secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver does: recompute the signature over the raw body and compare in constant time."""
+    return hmac.compare_digest(signature_make(secret=secret, timestamp=timestamp, body=body), signature)
+
+
+def webhook_url_clean(url: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DomainError("A webhook URL is an http:// or https:// address.", field="url")
+    return url
+
+
+def webhook_events_clean(events) -> list[str]:
+    if events is None:
+        return []
+    if not isinstance(events, list) or any(e not in WEBHOOK_EVENTS for e in events):
+        raise DomainError(f"events is a list drawn from {list(WEBHOOK_EVENTS)} (empty: all).", field="events")
+    return list(dict.fromkeys(events))
+
+
+def webhook_emit(*, organization, event: str, payload: dict, project=None) -> list[WebhookDelivery]:
+    """Queue `event` with `payload` (JSON-serializable) for every active webhook of the organization that
+    listens to it: organization-wide webhooks, and those of `project` when one is given. Deliveries are
+    enqueued on the `cpu` queue once the current transaction commits; returns the deliveries created.
+
+    Example (exports): webhook_emit(organization=project.organization, project=project,
+    event="export.finished", payload={"export": export.id, "project": project.id, "format": "coco"}).
+    """
+    if event not in WEBHOOK_EVENTS:
+        raise ValueError(f"Unknown webhook event {event!r}; known: {WEBHOOK_EVENTS}")
+    hooks = Webhook.objects.filter(organization=organization, active=True)
+    hooks = (
+        hooks.filter(Q(project__isnull=True) | Q(project=project))
+        if project
+        else hooks.filter(project__isnull=True)
+    )
+    deliveries = []
+    for hook in hooks:
+        if hook.events and event not in hook.events:
+            continue
+        body = {
+            "event": event,
+            "created_at": timezone.now().isoformat(),
+            "organization": organization.pk,
+            "project": getattr(project, "pk", None),
+            "data": payload,
+        }
+        deliveries.append(WebhookDelivery.objects.create(webhook=hook, event=event, payload=body))
+    if deliveries:
+        from .tasks import webhook_deliver
+
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: [webhook_deliver.delay(i) for i in ids])
+    return deliveries
+
+
+def delivery_body(delivery: WebhookDelivery) -> bytes:
+    return json.dumps({"id": delivery.pk, **delivery.payload}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
+    """Make one attempt at a pending delivery and log it. Delivered or failed deliveries are left alone
+    (a message delivered twice sends nothing twice)."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").get(pk=delivery_id)
+        if delivery.status != DeliveryStatus.PENDING:
+            return delivery
+        hook = delivery.webhook
+        body = delivery_body(delivery)
+        timestamp = str(int(time.time()))
+        request = urllib.request.Request(
+            hook.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "LabelHub-Webhook/1",
+                "X-LabelHub-Event": delivery.event,
+                "X-LabelHub-Delivery": str(delivery.pk),
+                "X-LabelHub-Timestamp": timestamp,
+                "X-LabelHub-Signature": signature_make(secret=hook.secret, timestamp=timestamp, body=body),
+            },
+        )
+        started = time.monotonic()
+        status_code, error = None, ""
+        try:
+            with urllib.request.urlopen(
+                request, timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS
+            ) as response:
+                status_code = response.status
+        except urllib.error.HTTPError as exc:
+            status_code, error = exc.code, f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            error = str(getattr(exc, "reason", exc))[:500]
+        now = timezone.now()
+        delivery.attempts += 1
+        delivery.log = [
+            *delivery.log,
+            {
+                "at": now.isoformat(),
+                "status_code": status_code,
+                "error": error,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        ]
+        if status_code is not None and 200 <= status_code < 300:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = now
+        elif delivery.attempts >= settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = DeliveryStatus.FAILED
+        delivery.save(update_fields=["attempts", "log", "status", "delivered_at"])
+        return delivery
