@@ -100,13 +100,13 @@ def zip_members(zf: zipfile.ZipFile, report: Report) -> list[zipfile.ZipInfo]:
         if ".." in parts:
             report.add(where, "A path with '..' in a zip is refused (it would escape the target).")
             continue
-        if mode and stat.S_ISLNK(mode):
+        if stat.S_ISLNK(mode):
             report.add(where, "A symbolic link in a zip is refused.")
             continue
         if "\x00" in name:
             report.add(where, "A NUL byte in a zip entry name is refused.")
             continue
-        if info.is_dir() or (mode and not stat.S_ISREG(mode)):
+        if info.is_dir() or (stat.S_IFMT(mode) and not stat.S_ISREG(mode)):  # no type bits: a plain file
             continue
         if parts[0] == "__MACOSX" or PurePosixPath(name).name.startswith("._"):
             continue
