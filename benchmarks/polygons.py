@@ -105,7 +105,7 @@ def hausdorff(a: list, b: list, step: float = 0.5) -> float:
     return max(directed(sa, sb), directed(sb, sa))
 
 
-def tune(run: Callable[[float], tuple[float, object]], lo: float, hi: float, target: float, iters: int = 18):
+def tune(run: Callable[[float], tuple[float, object]], lo: float, hi: float, target: float, iters: int = 14):
     """Largest parameter in [lo, hi] whose IoU >= target (bisection, assumes monotone)."""
     best_p, best = lo, run(lo)
     if best[0] < target:
@@ -156,7 +156,9 @@ def cv_geoms(approx, hier) -> tuple[list, int, int]:
             child = hier[child][0]
         coords = [r.reshape(-1, 2).astype(float) + 0.5 for r in rings]
         if any(len(c) < 3 for c in coords):
-            geoms.append(shapely.LineString(coords[0]) if len(coords[0]) >= 2 else shapely.Point(coords[0][0]))
+            geoms.append(
+                shapely.LineString(coords[0]) if len(coords[0]) >= 2 else shapely.Point(coords[0][0])
+            )
             continue
         g = shapely.Polygon(coords[0], coords[1:])
         geoms.append(g)
@@ -185,87 +187,119 @@ def bench_set(masks: list[np.ndarray], min_iou: float, rows: dict) -> None:
         r["t"].append(dt)
 
     for m in masks:
-        h, w = m.shape
-        t0 = time.perf_counter()
-        exact = mask_to_polygons(m)
-        t_trace = time.perf_counter() - t0
-        exact_g = to_geoms(exact)
-        nv_exact = n_vertices(exact)
-        add("exact (input)", nv_exact, 1.0, 0.0, len(exact), len(exact), t_trace)
-        rows["exact (input)"].setdefault("trace_s", 0.0)
-        rows["exact (input)"]["trace_s"] += t_trace
+        bench_mask(m, min_iou, rows, add)
 
+
+def bench_mask(m: np.ndarray, min_iou: float, rows: dict, add: Callable) -> None:
+    """All methods on one mask; results accumulated into ``rows`` via ``add``."""
+    h, w = m.shape
+    t0 = time.perf_counter()
+    exact = mask_to_polygons(m)
+    t_trace = time.perf_counter() - t0
+    exact_g = to_geoms(exact)
+    nv_exact = n_vertices(exact)
+    add("exact (input)", nv_exact, 1.0, 0.0, len(exact), len(exact), t_trace)
+    rows["exact (input)"].setdefault("trace_s", 0.0)
+    rows["exact (input)"]["trace_s"] += t_trace
+
+    t0 = time.perf_counter()
+    out = simplify_polygons(exact, min_iou=min_iou, height=h, width=w)
+    dt = time.perf_counter() - t0
+    g = to_geoms(out)
+    valid = sum(bool(x.is_valid) for x in g)
+    add(
+        "ours: bounded",
+        n_vertices(out),
+        iou(polygons_to_mask(out, h, w), m),
+        hausdorff(g, exact_g),
+        valid,
+        len(g),
+        dt,
+    )
+    r = rows["ours: bounded"]
+    r["in_v"] = r.get("in_v", 0) + nv_exact
+    r["search_s"] = r.get("search_s", 0.0) + dt
+    t0 = time.perf_counter()
+    mask_to_simplified_polygons(m, min_iou=min_iou)
+    r["e2e_s"] = r.get("e2e_s", 0.0) + time.perf_counter() - t0
+
+    for method, (lo, hi) in METHODS.items():
+
+        def run(t: float, method: str = method):
+            res = simplify_polygons(exact, method=method, tolerance=t)
+            return iou(polygons_to_mask(res, h, w), m), res
+
+        tol, (iou_v, res) = tune(run, lo, hi, min_iou, iters=10 if method == "slope" else 14)
         t0 = time.perf_counter()
-        out = simplify_polygons(exact, min_iou=min_iou, height=h, width=w)
+        simplify_polygons(exact, method=method, tolerance=tol)
         dt = time.perf_counter() - t0
-        g = to_geoms(out)
-        valid = sum(bool(x.is_valid) for x in g)
-        add("ours: bounded", n_vertices(out), iou(polygons_to_mask(out, h, w), m), hausdorff(g, exact_g), valid, len(g), dt)
-        r = rows["ours: bounded"]
-        r["in_v"] = r.get("in_v", 0) + nv_exact
-        r["search_s"] = r.get("search_s", 0.0) + dt
-        t0 = time.perf_counter()
-        mask_to_simplified_polygons(m, min_iou=min_iou)
-        r["e2e_s"] = r.get("e2e_s", 0.0) + time.perf_counter() - t0
+        g = to_geoms(res)
+        add(
+            f"ours: {method}",
+            n_vertices(res),
+            iou_v,
+            hausdorff(g, exact_g),
+            sum(bool(x.is_valid) for x in g),
+            len(g),
+            dt,
+        )
 
-        for method, (lo, hi) in METHODS.items():
+    contours, hier = cv_contours(m)
 
-            def run(t: float, method: str = method):
-                res = simplify_polygons(exact, method=method, tolerance=t)
-                return iou(polygons_to_mask(res, h, w), m), res
+    def run_cv(eps: float):
+        ap = cv_simplify(contours, eps)
+        return iou(cv_raster(ap, m.shape), m), ap
 
-            tol, (iou_v, res) = tune(run, lo, hi, min_iou, iters=12 if method == "slope" else 18)
-            t0 = time.perf_counter()
-            simplify_polygons(exact, method=method, tolerance=tol)
-            dt = time.perf_counter() - t0
-            g = to_geoms(res)
-            add(f"ours: {method}", n_vertices(res), iou_v, hausdorff(g, exact_g), sum(bool(x.is_valid) for x in g), len(g), dt)
+    eps, (iou_v, ap) = tune(run_cv, 0.0, 20.0, min_iou)
+    t0 = time.perf_counter()
+    cv_simplify(contours, eps)
+    dt = time.perf_counter() - t0
+    g, valid, total = cv_geoms(ap, hier)
+    add("cv2.approxPolyDP", sum(len(a) for a in ap), iou_v, hausdorff(g, exact_g), valid, total, dt)
+    rows["cv2.approxPolyDP"]["in_v"] = rows["cv2.approxPolyDP"].get("in_v", 0) + sum(len(c) for c in contours)
 
-        contours, hier = cv_contours(m)
+    mp = shapely.MultiPolygon(exact_g)
 
-        def run_cv(eps: float):
-            ap = cv_simplify(contours, eps)
-            return iou(cv_raster(ap, m.shape), m), ap
+    def run_sh(tol: float):
+        s = shapely.simplify(mp, tol, preserve_topology=True)
+        parts = list(s.geoms) if hasattr(s, "geoms") else [s]
+        polys = [
+            {"exterior": list(p.exterior.coords)[:-1], "holes": [list(i.coords)[:-1] for i in p.interiors]}
+            for p in parts
+            if isinstance(p, shapely.Polygon) and not p.is_empty
+        ]
+        return iou(polygons_to_mask(polys, h, w), m), (s, parts)
 
-        eps, (iou_v, ap) = tune(run_cv, 0.0, 20.0, min_iou)
-        t0 = time.perf_counter()
-        cv_simplify(contours, eps)
-        dt = time.perf_counter() - t0
-        g, valid, total = cv_geoms(ap, hier)
-        add("cv2.approxPolyDP", sum(len(a) for a in ap), iou_v, hausdorff(g, exact_g), valid, total, dt)
-        rows["cv2.approxPolyDP"]["in_v"] = rows["cv2.approxPolyDP"].get("in_v", 0) + sum(len(c) for c in contours)
-
-        mp = shapely.MultiPolygon(exact_g)
-
-        def run_sh(tol: float):
-            s = shapely.simplify(mp, tol, preserve_topology=True)
-            parts = list(s.geoms) if hasattr(s, "geoms") else [s]
-            polys = [
-                {"exterior": list(p.exterior.coords)[:-1], "holes": [list(i.coords)[:-1] for i in p.interiors]}
-                for p in parts
-                if isinstance(p, shapely.Polygon) and not p.is_empty
-            ]
-            return iou(polygons_to_mask(polys, h, w), m), (s, parts)
-
-        tol, (iou_v, (s, parts)) = tune(run_sh, 0.0, 20.0, min_iou)
-        t0 = time.perf_counter()
-        shapely.simplify(mp, tol, preserve_topology=True)
-        dt = time.perf_counter() - t0
-        nv = sum(len(p.exterior.coords) - 1 + sum(len(i.coords) - 1 for i in p.interiors) for p in parts)
-        add("shapely.simplify", nv, iou_v, hausdorff(parts, exact_g), sum(bool(p.is_valid) for p in parts), len(parts), dt)
+    tol, (iou_v, (s, parts)) = tune(run_sh, 0.0, 20.0, min_iou)
+    t0 = time.perf_counter()
+    shapely.simplify(mp, tol, preserve_topology=True)
+    dt = time.perf_counter() - t0
+    nv = sum(len(p.exterior.coords) - 1 + sum(len(i.coords) - 1 for i in p.interiors) for p in parts)
+    add(
+        "shapely.simplify",
+        nv,
+        iou_v,
+        hausdorff(parts, exact_g),
+        sum(bool(p.is_valid) for p in parts),
+        len(parts),
+        dt,
+    )
 
 
 def print_table(name: str, n_masks: int, rows: dict) -> None:
     print(f"\n### {name}: {n_masks} masks")
-    print("| method | vertices kept | vs approxPolyDP | mean IoU | min IoU | mean / max Hausdorff px | valid polygons | ms / mask |")
+    print(
+        "| method | vertices kept | vs approxPolyDP | mean IoU | min IoU | mean / max Hausdorff px | valid polygons | ms / mask |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     ref = rows["cv2.approxPolyDP"]["v"]
     for meth, r in rows.items():
+        n_in = rows["cv2.approxPolyDP"]["in_v"] if meth.startswith("cv2") else rows["ours: bounded"]["in_v"]
         rel = f"{100 * (r['v'] - ref) / ref:+.1f}%"
         print(
             f"| {meth} | {r['v']} | {rel} | {np.mean(r['iou']):.4f} | {np.min(r['iou']):.4f} | "
             f"{np.nanmean(r['hd']):.2f} / {np.nanmax(r['hd']):.2f} | {r['valid']}/{r['total']} | "
-            f"{1e3 * np.mean(r['t']):.1f} |"
+            f"{1e3 * np.mean(r['t']):.1f} | {n_in / max(sum(r['t']), 1e-12) / 1e6:.2f} |"
         )
     b = rows["ours: bounded"]
     print(

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["polygons_to_mask", "polygons_iou", "parse_polygons", "rasterize_rings"]
+__all__ = [
+    "parse_polygons",
+    "polygons_iou",
+    "polygons_to_mask",
+    "rasterize_flat",
+    "rasterize_rings",
+]
 
 
 def _as_ring(obj: object, what: str) -> np.ndarray:
@@ -73,15 +79,24 @@ def rasterize_rings(rings: Sequence[np.ndarray], x0: int, y0: int, height: int, 
     positive signed area and holes negative. A pixel is set iff the winding number at its centre
     is positive. Returns a ``(height, width)`` bool array for the window only.
     """
+    rings = [r for r in rings if len(r)]
+    if not rings:
+        return np.zeros((max(height, 0), max(width, 0)), dtype=bool)
+    lens = np.array([len(r) for r in rings], dtype=np.int64)
+    off = np.concatenate([[0], np.cumsum(lens)])
+    return rasterize_flat(np.concatenate(rings), off, x0, y0, height, width)
+
+
+def rasterize_flat(pts: np.ndarray, off: np.ndarray, x0: int, y0: int, height: int, width: int) -> np.ndarray:
+    """:func:`rasterize_rings` for rings stored flat: ring k is ``pts[off[k]:off[k+1]]``."""
     if height <= 0 or width <= 0:
         return np.zeros((max(height, 0), max(width, 0)), dtype=bool)
-    if not rings:
+    if len(pts) == 0:
         return np.zeros((height, width), dtype=bool)
-    a = np.concatenate(rings)
-    b = np.concatenate([np.roll(r, -1, axis=0) for r in rings])
+    nxt = np.arange(1, len(pts) + 1)
+    nxt[off[1:] - 1] = off[:-1]
+    a, b = pts, pts[nxt]
     ya, yb = a[:, 1] - y0, b[:, 1] - y0
-    moving = ya != yb
-    a, b, ya, yb = a[moving], b[moving], ya[moving], yb[moving]
     ylo, yhi = np.minimum(ya, yb), np.maximum(ya, yb)
     # rows r with ylo <= r + 0.5 < yhi
     rlo = np.clip(np.ceil(ylo - 0.5), 0, height).astype(np.int64)
@@ -94,15 +109,19 @@ def rasterize_rings(rings: Sequence[np.ndarray], x0: int, y0: int, height: int, 
     seg = np.repeat(np.arange(len(cnt)), cnt)
     offs = np.cumsum(cnt) - cnt
     rows = np.arange(int(cnt.sum())) - offs[seg] + rlo[seg]
-    xa, xb = a[seg, 0] - x0, b[seg, 0] - x0
-    ysa, ysb = ya[seg], yb[seg]
-    x = xa + (rows + 0.5 - ysa) * (xb - xa) / (ysb - ysa)
+    slope = (b[:, 0] - a[:, 0]) / (yb - ya)
+    x = (a[seg, 0] - x0) + (rows + 0.5 - ya[seg]) * slope[seg]
     col = np.clip(np.floor(x - 0.5).astype(np.int64) + 1, 0, width)
     # Upward edges (dy < 0) have the inside on their right: +1 for the pixels right of them.
-    wgt = np.where(ysb < ysa, 1.0, -1.0)
-    acc = np.bincount(rows * (width + 1) + col, weights=wgt, minlength=height * (width + 1))
-    wind = np.cumsum(acc.reshape(height, width + 1)[:, :width], axis=1)
-    return wind > 0.5
+    wgt = np.where(yb < ya, 1, -1)[seg]
+    r0, r1 = int(rows.min()), int(rows.max()) + 1
+    acc = np.bincount((rows - r0) * (width + 1) + col, weights=wgt, minlength=(r1 - r0) * (width + 1)).astype(
+        np.int32
+    )
+    out = np.zeros((height, width), dtype=bool)
+    wind = np.cumsum(acc.reshape(r1 - r0, width + 1)[:, :width], axis=1, dtype=np.int32)
+    out[r0:r1] = wind > 0
+    return out
 
 
 def _check_size(height: object, width: object) -> tuple[int, int]:

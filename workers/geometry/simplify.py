@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from .raster import parse_polygons, rasterize_rings
+from .raster import parse_polygons, rasterize_flat, rasterize_rings
 
 __all__ = ["SIMPLIFIERS", "simplify_polygons"]
 
@@ -50,11 +50,9 @@ _FIT_MAX_SHIFT = 2.0  # px
 #: (base rings, method, line-fit refinement) tried by the bounded mode.
 BOUNDED_CANDIDATES: tuple[tuple[str, str, bool], ...] = (
     ("exact", "douglas_peucker", False),
-    ("midpoint", "douglas_peucker", False),
-    ("exact", "douglas_peucker", True),
     ("midpoint", "douglas_peucker", True),
+    ("exact", "douglas_peucker", True),
     ("midpoint", "visvalingam_whyatt", True),
-    ("midpoint", "ratio", True),
 )
 
 
@@ -373,7 +371,18 @@ def _repair(
     return rings, _assemble(R, rings)
 
 
-def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> list[np.ndarray]:
+def _flat_keep(base: _Rings, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kept vertices as a flat (pts, off) pair: ring k is pts[off[k]:off[k+1]]."""
+    counts = np.add.reduceat(keep.astype(np.int64), base.off[:-1])
+    return base.pts[keep], np.concatenate([[0], np.cumsum(counts)])
+
+
+def _split(flat: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    pts, off = flat
+    return np.split(pts, off[1:-1])
+
+
+def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
     """Refine kept vertices: fit a total-least-squares line to the part of the base outline
     that each simplified edge replaces (exact moments of the base edges), and move each vertex
     to the intersection of its two fitted lines. A vertex stays put where the lines are nearly
@@ -435,7 +444,7 @@ def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> list[np.ndar
     new[good, 1] = iy[good]
     out_pts = base.pts.copy()
     out_pts[kk] = new
-    return [out_pts[a0:b0][keep[a0:b0]] for a0, b0 in zip(base.off[:-1], base.off[1:], strict=True)]
+    return _flat_keep(_Rings(out_pts, base.off, base.poly, base.n_polys), keep)
 
 
 def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
@@ -489,8 +498,11 @@ class _Evaluator:
         self.src = source
         self.src_area = int(np.count_nonzero(source))
 
-    def iou(self, rings: list[np.ndarray]) -> float:
-        m = rasterize_rings(rings, self.x0, self.y0, self.h, self.w)
+    def iou(self, rings: list[np.ndarray] | tuple[np.ndarray, np.ndarray]) -> float:
+        if isinstance(rings, tuple):
+            m = rasterize_flat(rings[0], rings[1], self.x0, self.y0, self.h, self.w)
+        else:
+            m = rasterize_rings(rings, self.x0, self.y0, self.h, self.w)
         inter = np.count_nonzero(m & self.src)
         union = self.src_area + np.count_nonzero(m) - inter
         return 1.0 if union == 0 else inter / union
@@ -564,16 +576,18 @@ def _bounded(
 
         def make(
             t: float, base: _Rings = base, sig: np.ndarray = sig, refine: bool = refine
-        ) -> list[np.ndarray]:
+        ) -> tuple[np.ndarray, np.ndarray]:
             keep = _ring_keep_min3(base, sig > t, sig)
-            return _fit_rings(base, keep, _FIT_MAX_SHIFT) if refine and t >= 0 else base.ring_list(keep)
+            if refine and t >= 0:
+                return _fit_rings(base, keep, _FIT_MAX_SHIFT)
+            return _flat_keep(base, keep)
 
-        def meets(rings: list[np.ndarray], geoms: list | None, dist_by_tol: bool = dist_by_tol) -> bool:
+        def meets(rings, geoms: list | None, dist_by_tol: bool = dist_by_tol) -> bool:
             if min_iou is not None and ev.iou(rings) < min_iou:
                 return False
             if max_distance is not None and not dist_by_tol:
                 if geoms is None:
-                    geoms = _assemble(R, rings)
+                    geoms = _assemble(R, _split(rings) if isinstance(rings, tuple) else rings)
                 if _hausdorff(geoms, exact_geoms) > max_distance:
                     return False
             return True
@@ -592,7 +606,7 @@ def _bounded(
         for j in range(lo, max(lo - 4, -1), -1):
             t = float(levels[j])
             steps = [t / 2**i for i in range(4)] + [-1.0] if t > 0 else [t]
-            rings, geoms = _repair(R, lambda i, steps=steps, make=make: make(steps[i]), len(steps))
+            rings, geoms = _repair(R, lambda i, steps=steps, make=make: _split(make(steps[i])), len(steps))
             if meets(rings, geoms):
                 nv = sum(len(r) for r in rings)
                 if nv < best[1]:
