@@ -289,9 +289,9 @@ def bench_mask(m: np.ndarray, min_iou: float, rows: dict, add: Callable) -> None
 def print_table(name: str, n_masks: int, rows: dict) -> None:
     print(f"\n### {name}: {n_masks} masks")
     print(
-        "| method | vertices kept | vs approxPolyDP | mean IoU | min IoU | mean / max Hausdorff px | valid polygons | ms / mask |"
+        "| method | vertices kept | vs approxPolyDP | mean IoU | min IoU | mean / max Hausdorff px | valid polygons | ms / mask | M input vertices/s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     ref = rows["cv2.approxPolyDP"]["v"]
     for meth, r in rows.items():
         n_in = rows["cv2.approxPolyDP"]["in_v"] if meth.startswith("cv2") else rows["ours: bounded"]["in_v"]
