@@ -1,17 +1,19 @@
 """Polygon simplifiers and the bounded (accuracy-guaranteed) mode.
 
 All simplifiers work on closed rings in pixel-corner coordinates (see
-:mod:`workers.geometry.contours`) and only ever *delete* vertices, so every output vertex is an
-input vertex. Each ring keeps at least 3 vertices, no ring is dropped (topology: same number of
-parts and holes), and any polygon that a simplifier would make invalid (self-intersection,
-hole crossing or leaving its exterior, parts overlapping) is repaired by re-simplifying that
-part with a smaller tolerance, falling back to its unsimplified rings. Outputs are therefore
-always valid.
+:mod:`workers.geometry.contours`). The tolerance methods only *delete* vertices, so each of
+their output vertices is an input vertex. Each ring keeps at least 3 vertices, no ring is
+dropped (topology: same parts, same holes, same order), and any polygon that a simplifier would
+make invalid (self-intersection, hole crossing or leaving its exterior, zero area) or that
+would overlap another part is re-simplified with a smaller tolerance (t/2, t/4, ...) and
+finally replaced by its unsimplified rings. Outputs are therefore always valid polygons with
+pairwise disjoint interiors.
 
 Methods (``tolerance`` meaning and units):
 
 * ``"douglas_peucker"``: Ramer-Douglas-Peucker; ``tolerance`` = max distance in pixels from a
   dropped vertex to the kept chord (so the Hausdorff distance to the input is <= tolerance).
+  The whole DP hierarchy is computed level by level, vectorized over all rings.
 * ``"visvalingam_whyatt"``: drop the vertex whose triangle with its neighbours has the smallest
   area, repeatedly; ``tolerance`` = minimum effective area to keep, in pixels squared. Vertices
   that are local minima are removed in parallel rounds (vectorized), which can differ from the
@@ -25,10 +27,16 @@ Methods (``tolerance`` meaning and units):
   Visvalingam-Whyatt, and compared with ``tolerance`` times the square root of the part's
   exterior area (a unitless ratio: the same ratio simplifies large and small objects alike).
 * ``"bounded"``: given ``min_iou`` (IoU of the result against the source region, measured on
-  the pixel grid) and/or ``max_distance`` (symmetric Hausdorff distance in pixels between
-  outlines), return the valid result with the fewest vertices meeting the bound(s) among the
-  hierarchical methods (Douglas-Peucker, Visvalingam-Whyatt, ratio) with their tolerance chosen
-  by binary search. IoU is evaluated cheaply by rasterizing only the bounding box.
+  the pixel grid with the pixel-centre rule) and/or ``max_distance`` (symmetric Hausdorff
+  distance in pixels between the input and output outlines), return the valid result with the
+  fewest vertices found among :data:`BOUNDED_CANDIDATES`, each with its tolerance chosen by
+  binary search (IoU evaluated by rasterizing only the bounding box). Candidates run
+  Douglas-Peucker or Visvalingam-Whyatt on the exact rings or on the "crack-midpoint" rings
+  (each pixel-outline corner chamfered by 0.5 px, which turns staircases into straight lines),
+  optionally followed by a line-fit refinement that moves each kept vertex (by at most 2 px)
+  to the intersection of the least-squares lines of its two edges. So in this mode vertices
+  may be non-integer and need not be input vertices. Every returned result has been checked
+  against the bound(s) after the validity repair; the exact input is the fallback.
 """
 
 from __future__ import annotations
@@ -349,8 +357,11 @@ def _repair(
     level = np.zeros(R.n_polys, dtype=np.int64)
     ring_ids = [np.flatnonzero(R.poly == i) for i in range(R.n_polys)]
     geoms = _assemble(R, rings)
+    want = np.array([_signed_area(r) > 0 for r in exact])
     for _ in range(n_levels + 3):
-        bad = invalid_parts(geoms)
+        # invalid, overlapping, or a ring whose orientation flipped (degenerate shortcut)
+        flipped = np.array([_signed_area(r) > 0 for r in rings]) != want
+        bad = np.union1d(invalid_parts(geoms), R.poly[flipped])
         if not len(bad):
             return rings, geoms
         level[bad] += 1
