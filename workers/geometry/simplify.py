@@ -53,7 +53,14 @@ __all__ = ["SIMPLIFIERS", "simplify_polygons"]
 
 SIMPLIFIERS: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded")
 HIERARCHICAL: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "ratio")
-_FIT_MAX_SHIFT = 2.0  # px
+_FIT_MAX_SHIFT = 8.0  # px, hard cap on how far the line-fit refinement moves a vertex
+
+
+def _fit_shift(method: str, t: float) -> float:
+    """Max vertex shift (px) for the line-fit refinement at tolerance ``t``."""
+    scale = t if method == "douglas_peucker" else float(np.sqrt(max(t, 0.0)))
+    return float(min(max(2.0, 1.5 * scale), _FIT_MAX_SHIFT))
+
 
 #: (base rings, method, line-fit refinement) tried by the bounded mode.
 BOUNDED_CANDIDATES: tuple[tuple[str, str, bool], ...] = (
@@ -586,11 +593,15 @@ def _bounded(
             levels = levels[levels <= max_distance]
 
         def make(
-            t: float, base: _Rings = base, sig: np.ndarray = sig, refine: bool = refine
+            t: float,
+            base: _Rings = base,
+            sig: np.ndarray = sig,
+            refine: bool = refine,
+            method: str = method,
         ) -> tuple[np.ndarray, np.ndarray]:
             keep = _ring_keep_min3(base, sig > t, sig)
             if refine and t >= 0:
-                return _fit_rings(base, keep, _FIT_MAX_SHIFT)
+                return _fit_rings(base, keep, _fit_shift(method, t))
             return _flat_keep(base, keep)
 
         def meets(rings, geoms: list | None, dist_by_tol: bool = dist_by_tol) -> bool:
