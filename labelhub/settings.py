@@ -63,8 +63,8 @@ INSTALLED_APPS = [
     "labelhub.images",
     "labelhub.labeling",
     "labelhub.predictions",
-    "labelhub.exports",
     "labelhub.qa",
+    "labelhub.exports",
 ]
 
 MIDDLEWARE = [
@@ -177,7 +177,16 @@ LABELHUB_SAM_CHECKPOINT_DIR = env_str("LABELHUB_SAM_CHECKPOINT_DIR", str(VAR_DIR
 LABELHUB_SAM_DEVICE = env_str("LABELHUB_SAM_DEVICE")  # empty: CUDA when present, else CPU
 LABELHUB_SAM_COMPILE = env_bool("LABELHUB_SAM_COMPILE", False)
 LABELHUB_SAM_BATCH_SIZE = env_int("LABELHUB_SAM_BATCH_SIZE", 8)
+LABELHUB_SAM_RANDOM_SEED = env_str("LABELHUB_SAM_RANDOM_SEED")  # tests/benchmarks only: random weights
 LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
+# Where interactive prompts are decoded: "api" (in the API process, from the cached embedding) or
+# "worker" (a round trip to the `gpu` queue; needs CELERY_RESULT_BACKEND).
+LABELHUB_INTERACTIVE_DECODER = env_str("LABELHUB_INTERACTIVE_DECODER", "api")
+LABELHUB_INTERACTIVE_TIMEOUT = env_float("LABELHUB_INTERACTIVE_TIMEOUT", 10.0)
+LABELHUB_EMBEDDING_CACHE_SECONDS = env_int("LABELHUB_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)
+LABELHUB_EMBEDDING_PROCESS_LRU = env_int("LABELHUB_EMBEDDING_PROCESS_LRU", 16)
+# A pending pre-segmentation older than this is taken as lost (worker killed) and queued again.
+LABELHUB_PRESEGMENT_STALE_SECONDS = env_int("LABELHUB_PRESEGMENT_STALE_SECONDS", 15 * 60)
 
 # --- cache (embedding LRU) -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

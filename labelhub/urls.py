@@ -9,7 +9,12 @@ from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
 from labelhub.exports.api import ExportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
-from labelhub.predictions.api import PredictionViewSet
+from labelhub.predictions.api import (
+    ImagePresegmentView,
+    ImageSegmentView,
+    PredictionViewSet,
+    ProjectEmbeddingsView,
+)
 from labelhub.projects.api import ProjectViewSet
 from labelhub.qa.api import ProjectMetricsView, WebhookViewSet
 
@@ -21,8 +26,8 @@ router.register("images", ImageViewSet, basename="image")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("predictions", PredictionViewSet, basename="prediction")
-router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("exports", ExportViewSet, basename="export")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
@@ -36,10 +41,13 @@ api_v1 = [
         ProjectImageImportView.as_view(),
         name="project-image-import",
     ),
-    path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
-    path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
+    path("images/<int:image_pk>/segment/", ImageSegmentView.as_view(), name="image-segment"),
+    path("images/<int:image_pk>/presegment/", ImagePresegmentView.as_view(), name="image-presegment"),
+    path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
+    path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
+    path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
     path("", include(router.urls)),
 ]
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django_filters import rest_framework as filters
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from labelhub.accounts.selectors import organization_ids_for
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import ALL_ROLES, organization_ids_for, role_require
+from labelhub.core.api import PassThroughField
+from labelhub.core.errors import DomainError, NotFound
+from labelhub.images.models import Image
 
+from . import services
 from .models import Prediction
 
 
@@ -48,3 +57,119 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         return Prediction.objects.filter(
             image__project__organization_id__in=organization_ids_for(self.request.user)
         )
+
+
+class PromptIn(serializers.Serializer):
+    points = PassThroughField(required=False, help_text="[[x, y], ...] in pixels of the original image.")
+    point_labels = PassThroughField(required=False, help_text="[1 | 0, ...]: 1 object, 0 background.")
+    box = PassThroughField(required=False, help_text="[x0, y0, x1, y1] in pixels.")
+    mask_input_id = serializers.CharField(required=False, help_text="From the previous answer: refines it.")
+    multimask = serializers.BooleanField(required=False, allow_null=True)
+
+
+class SegmentOut(serializers.Serializer):
+    rle = serializers.DictField()
+    polygons = serializers.ListField(child=serializers.DictField())
+    score = serializers.FloatField()
+    area = serializers.IntegerField()
+    model_name = serializers.CharField()
+    checkpoint_sha256 = serializers.CharField()
+    mask_input_id = serializers.CharField()
+    embedding = serializers.CharField(
+        help_text="Where the embedding came from: process, redis, storage, computed."
+    )
+    timing_ms = serializers.DictField(child=serializers.FloatField())
+
+
+class BoxPromptIn(serializers.Serializer):
+    label = serializers.CharField()
+    box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4)
+
+
+class PresegmentIn(serializers.Serializer):
+    boxes = BoxPromptIn(many=True, required=False, help_text="Box prompts; without them, everything mode.")
+
+
+class QueuedOut(serializers.Serializer):
+    queued = serializers.IntegerField()
+
+
+def _image_for(request, image_pk: int, roles, action: str) -> Image:
+    image = (
+        Image.objects.select_related("project")
+        .filter(pk=image_pk, project__organization_id__in=organization_ids_for(request.user))
+        .first()
+    )
+    if image is None:
+        raise NotFound("No such image.")
+    role_require(user=request.user, organization_id=image.project.organization_id, roles=roles, action=action)
+    return image
+
+
+class ImageSegmentView(APIView):
+    @extend_schema(request=PromptIn, responses=SegmentOut)
+    def post(self, request, image_pk: int):
+        """Interactive segmentation: positive/negative clicks and/or a box (and `mask_input_id` from the
+        previous answer) in; a mask as COCO RLE and simplified polygons out, from the cached embedding."""
+        from .interactive import interactive_answer
+
+        image = _image_for(request, image_pk, ALL_ROLES, "segment")
+        unknown = sorted(set(request.data) - set(PromptIn().fields)) if isinstance(request.data, dict) else []
+        if unknown:
+            raise DomainError(f"Unknown prompt fields: {unknown}.", field=unknown[0])
+        data = PromptIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        prompt = {k: v for k, v in data.validated_data.items() if v is not None}
+        return Response(interactive_answer(image=image, prompt=prompt))
+
+
+class ImagePresegmentView(APIView):
+    @extend_schema(request=PresegmentIn, responses={202: QueuedOut})
+    def post(self, request, image_pk: int):
+        """Queue pre-segmentation of one image: everything mode, or masks from box prompts."""
+        from .tasks import presegment_boxes
+
+        image = _image_for(request, image_pk, MANAGING_ROLES, "queue pre-segmentation")
+        data = PresegmentIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        boxes = data.validated_data.get("boxes")
+        if boxes:
+            for i, item in enumerate(boxes):
+                if item["label"] not in image.project.class_names:
+                    raise DomainError(
+                        f"Unknown class {item['label']!r}.", field=f"boxes[{i}].label", code="unknown_class"
+                    )
+                x0, y0, x1, y1 = item["box"]
+                if not (0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height):
+                    raise DomainError(
+                        "A box is [x0, y0, x1, y1] inside the image with positive area.",
+                        field=f"boxes[{i}].box",
+                    )
+            payload = [{"label": b["label"], "box": list(b["box"])} for b in boxes]
+            transaction.on_commit(lambda: presegment_boxes.delay(image.id, payload))
+        else:
+            services.presegment_enqueue(image_ids=[image.id], force=True)
+        return Response({"queued": 1}, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectEmbeddingsView(APIView):
+    @extend_schema(request=None, responses={202: QueuedOut})
+    def post(self, request, project_pk: int):
+        """Precompute the embeddings of every image of the project (batched on the `gpu` queue)."""
+        from labelhub.projects.models import Project
+
+        from .tasks import embed_project
+
+        project = Project.objects.filter(
+            pk=project_pk, organization_id__in=organization_ids_for(request.user)
+        ).first()
+        if project is None:
+            raise NotFound("No such project.")
+        role_require(
+            user=request.user,
+            organization_id=project.organization_id,
+            roles=MANAGING_ROLES,
+            action="precompute embeddings",
+        )
+        transaction.on_commit(lambda: embed_project.delay(project.id))
+        return Response({"queued": project.images.count()}, status=status.HTTP_202_ACCEPTED)

@@ -35,3 +35,26 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name} on image {self.image_id}: {self.status}"
+
+
+def embedding_path(instance: ImageEmbedding, filename: str) -> str:
+    return f"projects/{instance.image.project_id}/embeddings/{instance.model_name}/{instance.image_id}.lhemb"
+
+
+class ImageEmbedding(models.Model):
+    """An image's encoder output, computed once per model and checkpoint and kept in storage
+    (fp16 features, about 2 MiB for SAM). Hot embeddings also sit in the Redis LRU cache."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="embeddings")
+    model_name = models.CharField(max_length=100)
+    checkpoint_sha256 = models.CharField(max_length=80)
+    file = models.FileField(upload_to=embedding_path, max_length=300)
+    nbytes = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "model_name", "checkpoint_sha256"], name="one_embedding_per_model"
+            )
+        ]

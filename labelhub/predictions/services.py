@@ -29,15 +29,18 @@ MAX_AUTOMATIC_REGIONS = 100
 
 
 def segmentation_backend():
-    """The process-wide backend: SAM when a checkpoint is configured, else the classical one."""
+    """The process-wide backend: SAM when a checkpoint is configured, else the classical one.
+    LABELHUB_SAM_RANDOM_SEED (tests and benchmarks only) builds SAM with seeded random weights."""
     from workers.sam import get_backend
 
     checkpoint = settings.LABELHUB_SAM_CHECKPOINT or None
+    seed = int(settings.LABELHUB_SAM_RANDOM_SEED) if settings.LABELHUB_SAM_RANDOM_SEED else None
     return get_backend(
-        settings.LABELHUB_SAM_MODEL if checkpoint else None,
+        settings.LABELHUB_SAM_MODEL if (checkpoint or seed is not None) else None,
         checkpoint,
         device=settings.LABELHUB_SAM_DEVICE or None,
         compile=settings.LABELHUB_SAM_COMPILE,
+        seed=seed,
     )
 
 
@@ -55,6 +58,12 @@ def region_from_mask(
     )
     if not polygons:
         return None
+    height, width = mask.shape
+    for polygon in polygons:  # rounding noise at the border (-1e-15) stays inside the image
+        for ring in [polygon["exterior"], *polygon["holes"]]:
+            for point in ring:
+                point[0] = min(max(point[0], 0.0), float(width))
+                point[1] = min(max(point[1], 0.0), float(height))
     return {
         "label": label,
         "kind": "polygon",
@@ -99,9 +108,9 @@ def prediction_fail(*, prediction: Prediction, error: str) -> None:
 
 
 def prediction_finish(*, prediction: Prediction, masks: Iterable, started: float) -> Prediction:
-    """Store the regions made from `masks` (objects with .mask and .score) and pre-label the task."""
-    image = prediction.image
-    project = image.project
+    """Store the regions made from `masks` (objects with .mask and .score) and pre-label the task.
+    Everything-mode masks carry no class: they take the project's first class."""
+    project = prediction.image.project
     label = project.class_names[0]
     ranked = sorted(masks, key=lambda m: -float(m.score))[:MAX_AUTOMATIC_REGIONS]
     regions = []
@@ -111,6 +120,11 @@ def prediction_finish(*, prediction: Prediction, masks: Iterable, started: float
         )
         if region is not None:
             regions.append(region)
+    return prediction_save_regions(prediction=prediction, regions=regions, started=started)
+
+
+def prediction_save_regions(*, prediction: Prediction, regions: list[dict], started: float) -> Prediction:
+    image = prediction.image
     with transaction.atomic():
         prediction.regions = regions
         prediction.status = PredictionStatus.OK
@@ -124,40 +138,147 @@ def prediction_finish(*, prediction: Prediction, masks: Iterable, started: float
     return prediction
 
 
-def image_presegment(*, image_id: int) -> Prediction | None:
-    """Pre-segment one image ("everything" mode). Idempotent: an image with a finished prediction from
-    the configured model is left as it is. Raises on failure after recording it, so the task retries."""
-    image = Image.objects.select_related("project").filter(id=image_id).first()
-    if image is None:
-        return None  # deleted since it was queued
-    backend = segmentation_backend()
-    done = Prediction.objects.filter(
+def _finished(*, image: Image, backend, kind: str) -> Prediction | None:
+    return Prediction.objects.filter(
         image=image,
         model_name=backend.model_name,
         checkpoint_sha256=backend.checkpoint_sha256,
-        kind="automatic",
+        kind=kind,
         status=PredictionStatus.OK,
     ).first()
+
+
+def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
+    """Pre-segment images ("everything" mode), the encoder batched across them.
+
+    Idempotent: an image that already has a finished prediction from the configured model is skipped.
+    Every other image ends with a finished prediction or a recorded failure (status "failed", error
+    text, attempts counted); the caller retries the failed ones.
+    """
+    from .embeddings import embeddings_ensure
+
+    backend = segmentation_backend()
+    images = list(Image.objects.select_related("project").filter(id__in=image_ids).order_by("id"))
+    results: dict[int, Prediction] = {}
+    todo: list[tuple[Image, Prediction]] = []
+    for image in images:
+        done = _finished(image=image, backend=backend, kind="automatic")
+        if done is not None:
+            results[image.id] = done
+        else:
+            todo.append(
+                (
+                    image,
+                    prediction_start(
+                        image=image,
+                        model_name=backend.model_name,
+                        checkpoint_sha256=backend.checkpoint_sha256,
+                    ),
+                )
+            )
+    pixels: dict[int, np.ndarray] = {}
+    for image, prediction in todo:
+        try:
+            pixels[image.id] = image_pixels(image)
+        except Exception as exc:  # unreadable file: recorded, the others go on
+            prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
+            results[image.id] = prediction
+    readable = [(i, p) for i, p in todo if i.id in pixels]
+    started = time.perf_counter()
+    try:
+        embeddings = embeddings_ensure(images=[i for i, _ in readable], backend=backend, pixels=pixels)
+    except Exception as exc:
+        log.exception("embedding a batch of %d images failed", len(readable))
+        for image, prediction in readable:
+            prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
+            results[image.id] = prediction
+        return results
+    for image, prediction in readable:
+        try:
+            masks = backend.automatic(embeddings[image.id][0])
+            results[image.id] = prediction_finish(prediction=prediction, masks=masks, started=started)
+        except Exception as exc:
+            log.exception("pre-segmentation of image %s failed", image.id)
+            prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
+            results[image.id] = prediction
+    return results
+
+
+def image_presegment(*, image_id: int) -> Prediction | None:
+    """Pre-segment one image; see images_presegment."""
+    return images_presegment(image_ids=[image_id]).get(image_id)
+
+
+def image_presegment_boxes(*, image_id: int, boxes: list[dict]) -> Prediction | None:
+    """Masks from box prompts supplied by an import: boxes [{"label": str, "box": [x0, y0, x1, y1]}].
+    The prediction's regions carry the boxes' labels. Idempotent like images_presegment."""
+    from .embeddings import embeddings_ensure
+
+    image = Image.objects.select_related("project").filter(id=image_id).first()
+    if image is None:
+        return None
+    backend = segmentation_backend()
+    done = _finished(image=image, backend=backend, kind="boxes")
     if done is not None:
         return done
     prediction = prediction_start(
-        image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256
+        image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256, kind="boxes"
     )
     started = time.perf_counter()
     try:
-        masks = backend.automatic(image_pixels(image))
-        return prediction_finish(prediction=prediction, masks=masks, started=started)
+        embedding = embeddings_ensure(images=[image], backend=backend)[image.id][0]
+        labelled = []
+        for item in boxes:
+            result = backend.predict(embedding, box=item["box"])
+            labelled.append((item["label"], result))
+        regions = []
+        for label, result in labelled:
+            region = region_from_mask(
+                mask=result.mask,
+                project=image.project,
+                label=label,
+                score=result.score,
+                prediction_id=prediction.id,
+            )
+            if region is not None:
+                regions.append(region)
+        return prediction_save_regions(prediction=prediction, regions=regions, started=started)
     except Exception as exc:
-        log.exception("pre-segmentation of image %s failed", image_id)
+        log.exception("box pre-segmentation of image %s failed", image_id)
         prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
         raise
 
 
-def presegment_enqueue(*, image_ids: list[int]) -> None:
+def presegment_sweep() -> list[int]:
+    """Queue again the images whose pre-segmentation was lost (a worker killed mid-batch leaves its
+    predictions pending) or failed with attempts left. Returns the image ids queued."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .tasks import MAX_ATTEMPTS
+
+    stale = timezone.now() - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
+    ids = sorted(
+        set(
+            Prediction.objects.filter(kind="automatic", attempts__lt=MAX_ATTEMPTS, updated_at__lt=stale)
+            .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
+            .values_list("image_id", flat=True)
+        )
+    )
+    batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
+    for start in range(0, len(ids), batch):
+        presegment_enqueue(image_ids=ids[start : start + batch], force=True)
+    return ids
+
+
+def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
     """Queue pre-segmentation once the current transaction commits (the worker must see the rows)."""
-    if not image_ids or not settings.LABELHUB_PRESEGMENT_ON_UPLOAD:
+    if not image_ids or not (force or settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
         return
     from .tasks import presegment_images
 
-    ids = list(image_ids)
-    transaction.on_commit(lambda: presegment_images.delay(ids))
+    batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
+    for start in range(0, len(image_ids), batch):
+        ids = list(image_ids[start : start + batch])
+        transaction.on_commit(lambda ids=ids: presegment_images.delay(ids))

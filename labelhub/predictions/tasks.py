@@ -1,31 +1,79 @@
-"""Celery tasks of the `gpu` queue (routed by their `*.gpu.*` names)."""
+"""Celery tasks. Names with `.gpu.` go to the `gpu` queue (see labelhub/celery.py)."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
 
 
 @shared_task(
     name="labelhub.predictions.gpu.presegment_images",
     bind=True,
     acks_late=True,
-    max_retries=3,
+    max_retries=MAX_ATTEMPTS - 1,
     default_retry_delay=10,
 )
 def presegment_images(self, image_ids: list[int]) -> dict:
-    """Pre-segment images; each is idempotent, a failure is recorded on its Prediction and retried."""
-    failed = []
-    for image_id in image_ids:
-        try:
-            services.image_presegment(image_id=image_id)
-        except Exception:  # recorded on the Prediction by the service
-            failed.append(image_id)
+    """Pre-segment a batch of images (the encoder runs batched). Images already done are skipped, so a
+    message delivered twice (acks_late: a worker killed mid-batch) costs nothing; failures are recorded on
+    their Prediction and retried."""
+    results = services.images_presegment(image_ids=image_ids)
+    failed = [i for i, p in results.items() if p.status != "ok" and p.attempts < MAX_ATTEMPTS]
     if failed and not self.request.is_eager:
         raise self.retry(args=[failed])
-    return {"done": len(image_ids) - len(failed), "failed": failed}
+    return {"done": sum(p.status == "ok" for p in results.values()), "failed": sorted(failed)}
+
+
+@shared_task(name="labelhub.predictions.gpu.presegment_boxes", acks_late=True)
+def presegment_boxes(image_id: int, boxes: list[dict]) -> int | None:
+    """Masks from box prompts (from an import) for one image."""
+    prediction = services.image_presegment_boxes(image_id=image_id, boxes=boxes)
+    return prediction.id if prediction else None
+
+
+@shared_task(name="labelhub.predictions.gpu.embed_images", acks_late=True)
+def embed_images(image_ids: list[int]) -> int:
+    """Compute and cache the embeddings of images that lack one (batched through the encoder)."""
+    from labelhub.images.models import Image
+
+    from .embeddings import embeddings_ensure
+
+    images = list(Image.objects.filter(id__in=image_ids).order_by("id"))
+    found = embeddings_ensure(images=images, backend=services.segmentation_backend())
+    return sum(tier == "computed" for _, tier in found.values())
+
+
+@shared_task(name="labelhub.predictions.embed_project", acks_late=True)
+def embed_project(project_id: int) -> int:
+    """Split a project's images into encoder batches on the `gpu` queue. Returns batches queued."""
+    from labelhub.images.models import Image
+
+    ids = list(Image.objects.filter(project_id=project_id).order_by("id").values_list("id", flat=True))
+    batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
+    for start in range(0, len(ids), batch):
+        embed_images.delay(ids[start : start + batch])
+    return (len(ids) + batch - 1) // batch
+
+
+@shared_task(name="labelhub.predictions.gpu.interactive_segment")
+def interactive_segment(image_id: int, prompt: dict) -> dict:
+    """The interactive decoder on a GPU worker (LABELHUB_INTERACTIVE_DECODER=worker)."""
+    from labelhub.images.models import Image
+
+    from .interactive import segment_prompt
+
+    return segment_prompt(image=Image.objects.select_related("project").get(id=image_id), prompt=prompt)
+
+
+@shared_task(name="labelhub.predictions.presegment_sweep")
+def presegment_sweep() -> int:
+    """Periodic: queue again pre-segmentations left pending by a killed worker, or failed."""
+    return len(services.presegment_sweep())

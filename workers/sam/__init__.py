@@ -73,6 +73,7 @@ def get_backend(
     device: str | None = None,
     optimized: bool = True,
     compile: bool = False,
+    seed: int | None = None,
 ) -> SegmentationBackend:
     """Per-process cached backend (the model is loaded once per worker process).
 
@@ -82,17 +83,19 @@ def get_backend(
         device: torch device (default: CUDA if available, else CPU).
         optimized: SDPA attention + bf16 on CUDA; ``False`` = stock fp32 segment_anything.
         compile: ``torch.compile`` the image encoder (optimized only).
+        seed: without a checkpoint, build SAM ``model_type`` with seeded random weights (tests and
+            speed benchmarks only; recorded as checkpoint ``"random-seed-<n>"``).
 
     Raises:
         CheckpointError: missing checkpoint file or SHA-256 mismatch.
         ValueError: checkpoint without a (known) model type.
     """
-    if not checkpoint_path:
+    if not checkpoint_path and seed is None:
         key: tuple[Any, ...] = ("classical",)
     else:
         if not model_type:
             raise ValueError("a SAM checkpoint needs model_type ('vit_h', 'vit_l' or 'vit_b')")
-        key = ("sam", model_type, str(checkpoint_path), device, optimized, compile)
+        key = ("sam", model_type, str(checkpoint_path or ""), seed, device, optimized, compile)
     with _LOCK:
         backend = _BACKENDS.get(key)
         if backend is None:
@@ -103,8 +106,9 @@ def get_backend(
 
                 backend = SamBackend.from_checkpoint(
                     model_type,  # type: ignore[arg-type]
-                    checkpoint_path,
+                    checkpoint_path or None,
                     device=device,
+                    seed=seed,
                     optimized=optimized,
                     compile=compile,
                 )

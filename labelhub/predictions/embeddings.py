@@ -1,0 +1,144 @@
+"""Image embeddings: computed once per image and model, then served from three tiers:
+an in-process LRU (the image a labeler is clicking on), the Redis cache (hot images, shared by all
+API processes and workers, evicted LRU by Redis) and the storage backend (every embedding ever made).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from labelhub.images.models import Image
+
+from .models import ImageEmbedding
+
+if TYPE_CHECKING:
+    from workers.sam import Embedding, SegmentationBackend
+
+log = logging.getLogger(__name__)
+
+
+class _ProcessLRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[str, Embedding] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> Embedding | None:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Embedding) -> None:
+        if self.size <= 0:
+            return
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+process_lru = _ProcessLRU(settings.LABELHUB_EMBEDDING_PROCESS_LRU)
+
+
+def cache_key(*, image_id: int, backend: SegmentationBackend) -> str:
+    return f"lh:emb:{backend.model_name}:{backend.checkpoint_sha256[:16]}:{image_id}"
+
+
+def _persistent(backend: SegmentationBackend) -> bool:
+    # A classical "embedding" is the image itself: storage already holds it.
+    return backend.checkpoint_sha256 != "none"
+
+
+def embedding_lookup(*, image: Image, backend: SegmentationBackend) -> tuple[Embedding | None, str]:
+    """The cached embedding and the tier it came from ("process", "redis", "storage"), or (None, "")."""
+    from workers.sam import Embedding, EmbeddingMismatchError
+
+    key = cache_key(image_id=image.id, backend=backend)
+    hit = process_lru.get(key)
+    if hit is not None:
+        return hit, "process"
+    blob = cache.get(key)
+    tier = "redis"
+    if blob is None and _persistent(backend):
+        row = ImageEmbedding.objects.filter(
+            image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256
+        ).first()
+        if row is not None:
+            try:
+                with row.file.open("rb") as fh:
+                    blob = fh.read()
+                tier = "storage"
+            except OSError:
+                log.warning("embedding file of image %s is missing; recomputing", image.id)
+    if blob is None:
+        return None, ""
+    try:
+        embedding = Embedding.from_bytes(blob)
+    except EmbeddingMismatchError:
+        log.warning("cached embedding of image %s is corrupt; recomputing", image.id)
+        return None, ""
+    if tier == "storage":
+        cache.set(key, blob, timeout=settings.LABELHUB_EMBEDDING_CACHE_SECONDS)
+    process_lru.put(key, embedding)
+    return embedding, tier
+
+
+def embedding_store(*, image: Image, backend: SegmentationBackend, embedding: Embedding) -> None:
+    key = cache_key(image_id=image.id, backend=backend)
+    blob = embedding.to_bytes()
+    cache.set(key, blob, timeout=settings.LABELHUB_EMBEDDING_CACHE_SECONDS)
+    process_lru.put(key, embedding)
+    if not _persistent(backend):
+        return
+    row = ImageEmbedding(
+        image=image,
+        model_name=backend.model_name,
+        checkpoint_sha256=backend.checkpoint_sha256,
+        nbytes=len(blob),
+    )
+    row.file.save("embedding", ContentFile(blob), save=False)
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:  # another worker stored it first; keep theirs
+        row.file.storage.delete(row.file.name)
+
+
+def embeddings_ensure(
+    *, images: list[Image], backend: SegmentationBackend, pixels: dict[int, object] | None = None
+) -> dict[int, tuple[Embedding, str]]:
+    """Embeddings for `images`: cached ones looked up, the rest computed in encoder batches of
+    LABELHUB_SAM_BATCH_SIZE and stored. Returns {image_id: (embedding, tier or "computed")}."""
+    from .services import image_pixels
+
+    found: dict[int, tuple[Embedding, str]] = {}
+    missing: list[Image] = []
+    for image in images:
+        embedding, tier = embedding_lookup(image=image, backend=backend)
+        if embedding is None:
+            missing.append(image)
+        else:
+            found[image.id] = (embedding, tier)
+    batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
+    for start in range(0, len(missing), batch):
+        chunk = missing[start : start + batch]
+        arrays = [pixels[i.id] if pixels and i.id in pixels else image_pixels(i) for i in chunk]
+        for image, embedding in zip(chunk, backend.embed(arrays), strict=True):
+            embedding_store(image=image, backend=backend, embedding=embedding)
+            found[image.id] = (embedding, "computed")
+    return found

@@ -1,0 +1,128 @@
+"""Interactive segmentation: a click or a box in, a mask (RLE and polygons) out, decoded from the
+image's cached embedding. The embedding is computed only when no tier of the cache holds it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+
+from labelhub.core.errors import DomainError
+from labelhub.images.models import Image
+
+from .embeddings import embeddings_ensure
+from .services import segmentation_backend
+
+MASK_INPUT_TTL = 30 * 60
+
+
+def _mask_input_store(logits: np.ndarray) -> str:
+    token = secrets.token_urlsafe(12)
+    cache.set(f"lh:mi:{token}", logits.astype(np.float16).tobytes(), timeout=MASK_INPUT_TTL)
+    return token
+
+
+def _mask_input_load(token: Any, shape: tuple[int, ...]) -> np.ndarray:
+    blob = cache.get(f"lh:mi:{token}") if isinstance(token, str) else None
+    if blob is None:
+        raise DomainError(
+            "mask_input_id is unknown or expired; send the prompt without it.", field="mask_input_id"
+        )
+    return np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(shape)
+
+
+def segment_prompt(*, image: Image, prompt: dict) -> dict:
+    """Answer one prompt: {"points": [[x, y]], "point_labels": [1|0], "box": [x0, y0, x1, y1],
+    "mask_input_id": str, "multimask": bool}. Coordinates in pixels of the original image.
+
+    Returns {"rle", "polygons", "score", "model_name", "checkpoint_sha256", "mask_input_id",
+    "embedding": tier it came from or "computed", "timing_ms": {...}}.
+    """
+    from workers.geometry import mask_to_rle, mask_to_simplified_polygons
+    from workers.sam import EmbeddingMismatchError, PromptError
+    from workers.sam.backend import LOW_RES
+
+    t0 = time.perf_counter()
+    backend = segmentation_backend()
+    embedding, tier = embeddings_ensure(images=[image], backend=backend)[image.id]
+    t1 = time.perf_counter()
+    mask_input = None
+    if prompt.get("mask_input_id"):
+        mask_input = _mask_input_load(prompt["mask_input_id"], (1, LOW_RES, LOW_RES))
+    try:
+        result = backend.predict(
+            embedding,
+            points=prompt.get("points"),
+            point_labels=prompt.get("point_labels"),
+            box=prompt.get("box"),
+            mask_input=mask_input,
+            multimask_output=prompt.get("multimask"),
+        )
+    except PromptError as exc:
+        raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
+    except EmbeddingMismatchError as exc:  # pragma: no cover - the cache keys by model and checkpoint
+        raise DomainError(str(exc), field="image", code="embedding_mismatch") from exc
+    t2 = time.perf_counter()
+    project = image.project
+    polygons = (
+        mask_to_simplified_polygons(
+            result.mask,
+            method=project.polygon_simplifier,
+            min_iou=project.polygon_min_iou,
+            max_distance=project.polygon_max_distance,
+        )
+        if result.mask.any()
+        else []
+    )
+    rle = mask_to_rle(result.mask)
+    t3 = time.perf_counter()
+    return {
+        "rle": rle,
+        "polygons": polygons,
+        "score": round(float(result.score), 4),
+        "area": int(result.mask.sum()),
+        "model_name": result.model_name,
+        "checkpoint_sha256": result.checkpoint_sha256,
+        "mask_input_id": _mask_input_store(result.low_res_logits),
+        "embedding": tier,
+        "timing_ms": {
+            "embedding": round((t1 - t0) * 1000, 2),
+            "decode": round((t2 - t1) * 1000, 2),
+            "polygons": round((t3 - t2) * 1000, 2),
+        },
+    }
+
+
+def interactive_answer(*, image: Image, prompt: dict) -> dict:
+    """Decode where LABELHUB_INTERACTIVE_DECODER says: in this process, or on a `gpu` worker.
+    The prompt is checked here first, so a bad one is refused without a round trip."""
+    from workers.sam import PromptError
+    from workers.sam.backend import validate_prompt
+
+    try:
+        validate_prompt(
+            (image.height, image.width),
+            points=prompt.get("points"),
+            point_labels=prompt.get("point_labels"),
+            box=prompt.get("box"),
+        )
+    except PromptError as exc:
+        raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
+    if settings.LABELHUB_INTERACTIVE_DECODER == "worker" and not settings.CELERY_TASK_ALWAYS_EAGER:
+        from celery.exceptions import TimeoutError as CeleryTimeout
+
+        from .tasks import interactive_segment
+
+        try:
+            return interactive_segment.delay(image.id, prompt).get(
+                timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT
+            )
+        except CeleryTimeout as exc:
+            raise DomainError(
+                "No segmentation worker answered in time; try again.", code="worker_timeout", status_code=503
+            ) from exc
+    return segment_prompt(image=image, prompt=prompt)

@@ -1,0 +1,203 @@
+"""Interactive segmentation and pre-segmentation through the worker path, with the classical backend
+(no checkpoint configured). The same flows with SAM's real architecture are in test_sam_path.py."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from labelhub.accounts.models import Role
+from labelhub.images.models import Image
+from labelhub.predictions.embeddings import process_lru
+from labelhub.predictions.models import Prediction
+from labelhub.predictions.services import presegment_sweep, segmentation_backend
+from tests.helpers import disc_image_bytes, upload
+from workers.geometry import polygons_to_mask, rle_to_mask
+
+
+@pytest.fixture(autouse=True)
+def _clean_caches():
+    cache.clear()
+    process_lru.clear()
+    yield
+    process_lru.clear()
+
+
+@pytest.fixture
+def image(org_a):
+    assert (
+        upload(
+            org_a.clients[Role.OWNER], org_a.project.id, ("disc.png", disc_image_bytes(96, 80))
+        ).status_code
+        == 201
+    )
+    return Image.objects.get()
+
+
+def segment(client, image, body):
+    return client.post(f"/api/v1/images/{image.id}/segment/", body, format="json")
+
+
+@pytest.mark.django_db
+def test_click_answers_rle_and_polygons_from_the_cached_embedding(org_a, image):
+    client = org_a.clients[Role.ANNOTATOR]
+    first = segment(client, image, {"points": [[48, 40]], "point_labels": [1]})
+    assert first.status_code == 200, first.json()
+    body = first.json()
+    assert body["model_name"] == "classical-grabcut" and body["checkpoint_sha256"] == "none"
+    assert body["embedding"] == "computed"
+    mask = rle_to_mask(body["rle"])
+    assert mask.shape == (80, 96) and mask[40, 48]
+    assert body["area"] == int(mask.sum())
+    # The polygons meet the project's bound against the mask they came from.
+    from workers.geometry import polygons_iou  # noqa: F401  (documented helper, used below through rasterizing)
+
+    drawn = polygons_to_mask(body["polygons"], 80, 96)
+    iou = (drawn & mask).sum() / (drawn | mask).sum()
+    assert iou >= org_a.project.polygon_min_iou
+
+    second = segment(
+        client,
+        image,
+        {"points": [[48, 40], [5, 5]], "point_labels": [1, 0], "mask_input_id": body["mask_input_id"]},
+    )
+    assert second.status_code == 200, second.json()
+    assert second.json()["embedding"] == "process"  # not recomputed
+    process_lru.clear()
+    third = segment(client, image, {"box": [20, 10, 80, 70]})
+    assert third.json()["embedding"] == "redis"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "prompt"),
+        ({"points": [[500, 5]], "point_labels": [1]}, "points"),
+        ({"points": [[5, 5]]}, "point_labels"),
+        ({"points": [[5, 5]], "point_labels": [3]}, "point_labels"),
+        ({"box": [10, 10, 10, 40]}, "box"),
+        ({"box": [10, 10, 20]}, "box"),
+        ({"points": "here", "point_labels": [1]}, "points"),
+        ({"box": [1, 2, 3, 4], "mask_input_id": "expired"}, "mask_input_id"),
+        ({"points": [[5, 5]], "point_labels": [1], "scribble": []}, "scribble"),
+    ],
+)
+def test_bad_prompts_are_refused(org_a, image, body, field):
+    response = segment(org_a.clients[Role.ANNOTATOR], image, body)
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["field"] == field, response.json()
+
+
+@pytest.mark.django_db
+def test_other_organization_cannot_segment(org_b, image):
+    response = segment(org_b.clients[Role.OWNER], image, {"points": [[5, 5]], "point_labels": [1]})
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_upload_presegments_through_the_worker_path(org_a, settings, django_capture_on_commit_callbacks):
+    settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True
+    client = org_a.clients[Role.MANAGER]
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = upload(
+            client,
+            org_a.project.id,
+            ("disc.png", disc_image_bytes(96, 80, seed=1)),
+            ("b.png", disc_image_bytes(64, 64, seed=2)),
+        )
+    assert len(queued) == 1  # one batch for both images
+    assert response.status_code == 201
+    predictions = Prediction.objects.filter(status="ok").order_by("image_id")
+    assert predictions.count() == 2
+    for prediction in predictions:
+        assert prediction.model_name == segmentation_backend().model_name
+        for region in prediction.regions:
+            mask = rle_to_mask(region["rle"])
+            assert mask.shape == (prediction.image.height, prediction.image.width)
+            drawn = polygons_to_mask(region["polygons"], *mask.shape)
+            assert (drawn & mask).sum() / (drawn | mask).sum() >= 0.98
+    listed = client.get(f"/api/v1/predictions/?project={org_a.project.id}").json()
+    assert listed["count"] == 2
+    # Queued again: idempotent, still one prediction per image.
+    image_id = predictions[0].image_id
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/api/v1/images/{image_id}/presegment/", {}, format="json").status_code == 202
+    assert Prediction.objects.filter(image_id=image_id).count() == 1
+
+
+@pytest.mark.django_db
+def test_box_prompts_from_an_import_make_labelled_regions(org_a, image, django_capture_on_commit_callbacks):
+    client = org_a.clients[Role.MANAGER]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/v1/images/{image.id}/presegment/",
+            {"boxes": [{"label": "dog", "box": [15, 8, 82, 72]}]},
+            format="json",
+        )
+    assert response.status_code == 202
+    prediction = Prediction.objects.get(image=image, kind="boxes")
+    assert prediction.status == "ok" and [r["label"] for r in prediction.regions] == ["dog"]
+    bad = client.post(
+        f"/api/v1/images/{image.id}/presegment/",
+        {"boxes": [{"label": "eel", "box": [1, 1, 5, 5]}]},
+        format="json",
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "boxes[0].label"
+    assert (
+        org_a.clients[Role.ANNOTATOR]
+        .post(f"/api/v1/images/{image.id}/presegment/", {}, format="json")
+        .status_code
+        == 403
+    )
+
+
+@pytest.mark.django_db
+def test_corrupt_stored_image_is_a_recorded_failure_that_the_sweep_retries(
+    org_a, image, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from labelhub.predictions.services import image_presegment
+
+    with open(image.file.path, "wb") as fh:
+        fh.write(b"broken")
+    prediction = image_presegment(image_id=image.id)
+    assert prediction.status == "failed" and prediction.attempts == 1 and "Error" in prediction.error
+    # Repaired file; the periodic sweep queues the failed image again and it succeeds.
+    with open(image.file.path, "wb") as fh:
+        fh.write(disc_image_bytes(96, 80))
+    Prediction.objects.filter(id=prediction.id).update(
+        updated_at=timezone.now() - timezone.timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presegment_sweep() == [image.id]
+    prediction.refresh_from_db()
+    assert prediction.status == "ok" and prediction.attempts == 2
+    assert Prediction.objects.filter(image=image).count() == 1
+
+
+@pytest.mark.django_db
+def test_pending_prediction_left_by_a_killed_worker_is_retried(
+    org_a, image, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    backend = segmentation_backend()
+    Prediction.objects.create(
+        image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256, attempts=1
+    )
+    Prediction.objects.update(updated_at=timezone.now() - timezone.timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presegment_sweep() == [image.id]
+    assert list(Prediction.objects.values_list("status", "attempts")) == [("ok", 2)]
+
+
+@pytest.mark.django_db
+def test_project_embeddings_are_precomputed(org_a, image, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = org_a.clients[Role.MANAGER].post(f"/api/v1/projects/{org_a.project.id}/embeddings/")
+    assert response.status_code == 202 and response.json() == {"queued": 1}
+    process_lru.clear()
+    again = segment(org_a.clients[Role.ANNOTATOR], image, {"points": [[48, 40]], "point_labels": [1]})
+    assert again.json()["embedding"] == "redis"
