@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
+from labelhub.core.errors import DomainError
 from labelhub.images.decoding import image_to_rgb_array
 from labelhub.images.models import Image
 from labelhub.labeling.models import Task
@@ -31,10 +32,23 @@ MAX_AUTOMATIC_REGIONS = 100
 def segmentation_backend():
     """The process-wide backend: SAM when a checkpoint is configured, else the classical one.
     LABELHUB_SAM_RANDOM_SEED (tests and benchmarks only) builds SAM with seeded random weights."""
-    from workers.sam import get_backend
+    from workers.sam import CheckpointError, get_backend
 
     checkpoint = settings.LABELHUB_SAM_CHECKPOINT or None
     seed = int(settings.LABELHUB_SAM_RANDOM_SEED) if settings.LABELHUB_SAM_RANDOM_SEED else None
+    try:
+        return _get_backend(get_backend, checkpoint, seed)
+    except (CheckpointError, ValueError) as exc:
+        # A missing or wrong checkpoint is a configuration error: say so, never loop on it.
+        raise ModelUnavailable(f"The segmentation model cannot be loaded: {exc}") from exc
+
+
+class ModelUnavailable(DomainError):
+    status_code = 503
+    code = "model_unavailable"
+
+
+def _get_backend(get_backend, checkpoint: str | None, seed: int | None):
     return get_backend(
         settings.LABELHUB_SAM_MODEL if (checkpoint or seed is not None) else None,
         checkpoint,
@@ -148,6 +162,12 @@ def _finished(*, image: Image, backend, kind: str) -> Prediction | None:
     ).first()
 
 
+def _record_unavailable(*, image: Image, model_name: str, error: str) -> Prediction:
+    prediction = prediction_start(image=image, model_name=model_name, checkpoint_sha256="unavailable")
+    prediction_fail(prediction=prediction, error=error)
+    return prediction
+
+
 def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
     """Pre-segment images ("everything" mode), the encoder batched across them.
 
@@ -157,8 +177,14 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
     """
     from .embeddings import embeddings_ensure
 
-    backend = segmentation_backend()
     images = list(Image.objects.select_related("project").filter(id__in=image_ids).order_by("id"))
+    try:
+        backend = segmentation_backend()
+    except ModelUnavailable as exc:
+        name = f"sam-{settings.LABELHUB_SAM_MODEL}"
+        return {
+            image.id: _record_unavailable(image=image, model_name=name, error=exc.message) for image in images
+        }
     results: dict[int, Prediction] = {}
     todo: list[tuple[Image, Prediction]] = []
     for image in images:
