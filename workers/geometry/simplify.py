@@ -332,7 +332,8 @@ def _assemble(R: _Rings, rings: list[np.ndarray], polys: np.ndarray | None = Non
 
 
 def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
-    """Indices of polygons that are invalid on their own or overlap another part."""
+    """Indices of polygons that are invalid on their own, or that overlap or share a boundary
+    segment with another part (a valid MultiPolygon needs parts touching at points only)."""
     arr = np.array(geoms, dtype=object)
     bad = ~shapely.is_valid(arr) | (shapely.area(arr) <= 0)
     if len(arr) > 1:
@@ -344,8 +345,10 @@ def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
             ok = ~bad[i] & ~bad[j]
             i, j = i[ok], j[ok]
             if len(i):
-                # interiors overlap <=> intersection is not just points/lines
-                rel = shapely.relate_pattern(arr[i], arr[j], "2********")
+                # parts may only touch at isolated points: no shared area (II = 2) and no
+                # shared boundary segment (BB = 1)
+                de9im = shapely.relate(arr[i], arr[j])
+                rel = np.array([d[0] == "2" or d[4] == "1" for d in de9im], dtype=bool)
                 bad[i[rel]] = True
                 bad[j[rel]] = True
     return np.flatnonzero(bad)
@@ -674,7 +677,8 @@ def simplify_polygons(
         each ring with >= 3 vertices that are a subset of the input ring's vertices.
 
     Raises:
-        ValueError: unknown method, missing/invalid tolerance or bounds, malformed polygons.
+        ValueError: unknown method, missing/invalid tolerance or bounds, malformed polygons,
+            or input polygons that are invalid or overlap each other.
     """
     if method not in SIMPLIFIERS:
         raise ValueError(f"unknown method {method!r}; expected one of {SIMPLIFIERS}")
@@ -704,6 +708,15 @@ def simplify_polygons(
     if not parsed:
         return []
     R = _Rings.from_parsed(parsed)
+    bad = invalid_parts(_assemble(R, R.ring_list()))
+    if len(bad):
+        i = int(bad[0])
+        g = shapely.Polygon(parsed[i][0], parsed[i][1])
+        reason = shapely.is_valid_reason(g) if g.is_valid is False else "overlaps another part"
+        raise ValueError(
+            f"input polygon {i} is not valid ({reason}); simplification needs valid input "
+            "(e.g. the output of mask_to_polygons)"
+        )
     if method == "bounded":
         ev = _Evaluator(R, _source, frame)
         return _rings_to_dicts(R, _bounded(R, ev, min_iou, max_distance))

@@ -209,3 +209,13 @@ def test_property_every_method_valid_same_topology(m, method, scale):
     assert ring_shape(out) == ring_shape(exact)
     parsed = parse_polygons(out)
     assert all(len(r) >= 3 for e, hs in parsed for r in (e, *hs))
+
+
+def test_invalid_input_polygons_are_rejected():
+    bowtie = {"exterior": [[0, 0], [4, 4], [4, 0], [0, 4]], "holes": []}
+    with pytest.raises(ValueError, match="polygon 0 is not valid"):
+        simplify_polygons([bowtie], min_iou=0.9)
+    a = {"exterior": [[0, 0], [4, 0], [4, 4], [0, 4]]}
+    b = {"exterior": [[2, 2], [6, 2], [6, 6], [2, 6]]}
+    with pytest.raises(ValueError, match="overlaps another part"):
+        simplify_polygons([a, b], method="douglas_peucker", tolerance=1.0)
