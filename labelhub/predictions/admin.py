@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from labelhub.core.overlay import overlay_svg, project_colors
 
-from .models import Prediction
+from .models import ImageEmbedding, Prediction
 
 
 @admin.register(Prediction)
@@ -24,3 +24,10 @@ class PredictionAdmin(admin.ModelAdmin):
         return overlay_svg(
             image=obj.image, regions=obj.regions, colors=project_colors(obj.image.project), size=512
         )
+
+
+@admin.register(ImageEmbedding)
+class ImageEmbeddingAdmin(admin.ModelAdmin):
+    list_display = ["id", "image", "model_name", "checkpoint_sha256", "nbytes", "created_at"]
+    list_filter = ["model_name"]
+    raw_id_fields = ["image"]
