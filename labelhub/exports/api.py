@@ -6,7 +6,7 @@ import json
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -24,7 +24,7 @@ from .models import Export, ExportStatus
 from .ranges import ranged_file_response
 
 
-class ProgressOut(serializers.Serializer):
+class ExportProgressOut(serializers.Serializer):
     done = serializers.IntegerField(help_text="Images written so far.")
     total = serializers.IntegerField(help_text="Images in the snapshot.")
 
@@ -57,7 +57,7 @@ class ExportOut(serializers.ModelSerializer):
             "finished_at",
         ]
 
-    @extend_schema(responses=ProgressOut)
+    @extend_schema(responses=ExportProgressOut)
     def get_progress(self, obj: Export) -> dict:
         return {"done": obj.progress_done, "total": obj.progress_total}
 
@@ -65,48 +65,60 @@ class ExportOut(serializers.ModelSerializer):
         return f"/api/v1/exports/{obj.id}/download/" if obj.status == ExportStatus.DONE else None
 
 
-class FiltersIn(serializers.Serializer):
+class ExportFiltersIn(serializers.Serializer):
     classes = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
     stages = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
     include_unaccepted = serializers.BooleanField(required=False, help_text="Also tasks not accepted yet.")
 
 
-class SplitIn(serializers.Serializer):
+class ExportSplitIn(serializers.Serializer):
     train = serializers.FloatField(required=False)
     val = serializers.FloatField(required=False)
     test = serializers.FloatField(required=False)
     seed = serializers.IntegerField(required=False)
 
 
-class ExportIn(serializers.Serializer):
+@extend_schema_field(ExportFiltersIn)
+class FiltersField(PassThroughField):
+    """Documented as ExportFiltersIn; validated by the service, which names the bad field."""
+
+
+@extend_schema_field(ExportSplitIn)
+class SplitField(PassThroughField):
+    """Documented as ExportSplitIn; validated by the service, which names the bad field."""
+
+
+class DatasetExportIn(serializers.Serializer):
     format = serializers.ChoiceField(choices=sorted(FORMATS))
     # Validated by the service, which names the bad field (filters.classes[1], split.seed, ...).
-    filters = PassThroughField(required=False, help_text="FiltersIn: {classes, stages, include_unaccepted}.")
-    split = PassThroughField(
-        required=False, help_text="SplitIn: {train, val, test, seed}; default all train."
+    filters = FiltersField(
+        required=False, help_text="ExportFiltersIn: {classes, stages, include_unaccepted}."
+    )
+    split = SplitField(
+        required=False, help_text="ExportSplitIn: {train, val, test, seed}; default all train."
     )
     include_images = serializers.BooleanField(default=False)
 
 
-class FormatOut(serializers.Serializer):
+class ExportFormatOut(serializers.Serializer):
     name = serializers.CharField()
     title = serializers.CharField()
     description = serializers.CharField()
     importable = serializers.BooleanField()
 
 
-class ImportIn(serializers.Serializer):
+class DatasetImportIn(serializers.Serializer):
     file = serializers.FileField(help_text="COCO .json, a zip (labels and/or images), or a YOLO .txt.")
     format = serializers.ChoiceField(choices=list(imports.IMPORT_FORMATS))
     model_name = serializers.CharField(required=False, allow_blank=True, help_text="For predictions.")
 
 
-ImportIn._declared_fields["as"] = serializers.ChoiceField(  # "as" is a Python keyword
+DatasetImportIn._declared_fields["as"] = serializers.ChoiceField(  # "as" is a Python keyword
     choices=list(imports.IMPORT_TARGETS), default="annotations", required=False
 )
 
 
-class ImportOut(serializers.Serializer):
+class DatasetImportOut(serializers.Serializer):
     format = serializers.CharField()
     target = serializers.CharField()
     images_created = serializers.IntegerField()
@@ -131,12 +143,12 @@ def _project(request, project_pk, action: str) -> Project:
 
 
 class ProjectExportView(APIView):
-    @extend_schema(request=ExportIn, responses={202: ExportOut})
+    @extend_schema(request=DatasetExportIn, responses={202: ExportOut})
     def post(self, request, project_pk):
         """Take a snapshot of the project's annotations (accepted tasks by default) and write it as a
         dataset archive on the `cpu` queue. Answers 202; poll the export for progress."""
         project = _project(request, project_pk, "export datasets")
-        data = ExportIn(data=request.data)
+        data = DatasetExportIn(data=request.data)
         data.is_valid(raise_exception=True)
         export = services.export_create(project=project, user=request.user, **data.validated_data)
         export.refresh_from_db()
@@ -146,13 +158,13 @@ class ProjectExportView(APIView):
 class ProjectImportView(APIView):
     parser_classes = [parsers.MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": ImportIn}, responses={201: ImportOut})
+    @extend_schema(request={"multipart/form-data": DatasetImportIn}, responses={201: DatasetImportOut})
     def post(self, request, project_pk):
         """Import COCO or YOLO-seg labels (as annotations or predictions; images matched by original file
         name) or a zip of images. All or nothing: a bad file answers 400 `invalid_import` listing every
         problem with its place (`$.annotations[3].segmentation[0]`, `labels/a.txt:2`, `zip:../x`)."""
         project = _project(request, project_pk, "import datasets")
-        data = ImportIn(data=request.data)
+        data = DatasetImportIn(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         if upload.size > settings.LABELHUB_IMPORT_MAX_BYTES:
@@ -171,7 +183,7 @@ class ProjectImportView(APIView):
                 user=request.user,
                 model_name=data.validated_data.get("model_name", ""),
             )
-        return Response(ImportOut(result).data, status=status.HTTP_201_CREATED)
+        return Response(DatasetImportOut(result).data, status=status.HTTP_201_CREATED)
 
 
 class ZipRenderer(renderers.BaseRenderer):
@@ -195,12 +207,12 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         return selectors.exports_visible(user=self.request.user)
 
-    @extend_schema(responses=FormatOut(many=True))
+    @extend_schema(responses=ExportFormatOut(many=True))
     @action(detail=False, methods=["get"], pagination_class=None, filterset_fields=None)
     def formats(self, request):
         """The registered export formats (and which of them can be imported)."""
         return Response(
-            FormatOut(
+            ExportFormatOut(
                 [
                     {
                         "name": name,

@@ -21,6 +21,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError
+from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
 from labelhub.projects.models import Project
 
@@ -271,6 +272,7 @@ def export_run(*, export_id: int) -> Export | None:
         status=ExportStatus.RUNNING, started_at=timezone.now(), progress_done=0, error=""
     )
     project = export.project
+    storage = Image._meta.get_field("file").storage
     classes = set(export.filters["classes"]) if export.filters.get("classes") else None
     try:
         _split_items(export, classes, chunk)
@@ -310,42 +312,38 @@ def export_run(*, export_id: int) -> Export | None:
                 fmt.begin()
                 snapshot = open(tmpdir / "snapshot.csv", "w", encoding="utf-8")  # noqa: SIM115
                 snapshot.write("image_id,task_id,revision,subset,file_name\n")
-                items = (
-                    export.items.order_by("image_id")
-                    .select_related("image", "revision")
-                    .only(
-                        "id", "image_id", "task_id", "revision_number", "subset",
-                        "image__original_name", "image__width", "image__height", "image__sha256", "image__file",
-                        "revision__regions", "revision__stage",
-                    )
+                rows = export.items.order_by("image_id").values_list(
+                    "image_id", "task_id", "revision_number", "subset", "image__original_name", "image__width",
+                    "image__height", "image__sha256", "image__file", "revision__regions", "revision__stage",
                 )  # fmt: skip
-                for item in items.iterator(chunk_size=chunk):
-                    image = item.image
-                    regions = item.revision.regions if item.revision_id else []
+                for row in rows.iterator(chunk_size=chunk):
+                    (image_id, task_id, number, subset, original_name, width, height, sha256, file_name,
+                     regions, stage) = row  # fmt: skip
+                    regions, stage = regions or [], stage or ""
                     if classes is not None:
                         regions = [r for r in regions if r.get("label") in classes]
                     record = Record(
-                        image_id=item.image_id,
-                        task_id=item.task_id,
-                        revision_number=item.revision_number,
-                        file_name=export_file_name(image.original_name, item.image_id, duplicates),
-                        width=image.width,
-                        height=image.height,
-                        subset=item.subset or Subset.TRAIN,
+                        image_id=image_id,
+                        task_id=task_id,
+                        revision_number=number,
+                        file_name=export_file_name(original_name, image_id, duplicates),
+                        width=width,
+                        height=height,
+                        subset=subset or Subset.TRAIN,
                         regions=regions,
-                        sha256=image.sha256,
-                        stage=item.revision.stage if item.revision_id else "",
-                        original_name=image.original_name,
+                        sha256=sha256,
+                        stage=stage,
+                        original_name=original_name,
                     )
                     regions_written += fmt.add(record)
                     if export.include_images:
                         with (
-                            image.file.open("rb") as src,
+                            storage.open(file_name, "rb") as src,
                             zf.open(fmt.image_path(record), "w", force_zip64=True) as dst,
                         ):
                             shutil.copyfileobj(src, dst, 1 << 20)
                     snapshot.write(
-                        f"{item.image_id},{item.task_id},{item.revision_number},{record.subset},{json.dumps(record.file_name)}\n"
+                        f"{image_id},{task_id},{number},{record.subset},{json.dumps(record.file_name)}\n"
                     )
                     done += 1
                     if time.monotonic() - last > 1.0:

@@ -14,6 +14,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from workers.geometry import mask_to_polygons, polygons_to_mask, rle_to_mask
+from workers.geometry.raster import parse_polygons, rasterize_rings
+
 FORMATS: dict[str, type[ExportFormat]] = {}
 
 
@@ -137,8 +140,6 @@ def region_has_holes(region: dict) -> bool:
 
 def region_mask(region: dict, height: int, width: int) -> np.ndarray:
     """The region's pixels: its RLE for a mask region, its rasterized polygons otherwise."""
-    from workers.geometry import polygons_to_mask, rle_to_mask
-
     if region_is_mask(region):
         return rle_to_mask(region["rle"])
     return polygons_to_mask(region.get("polygons") or [], height, width)
@@ -146,24 +147,54 @@ def region_mask(region: dict, height: int, width: int) -> np.ndarray:
 
 def region_polygons(region: dict, height: int, width: int) -> list[dict]:
     """The region as polygons: as stored for a polygon region, traced exactly from the mask otherwise."""
-    from workers.geometry import mask_to_polygons, rle_to_mask
-
     if region_is_mask(region):
         return mask_to_polygons(rle_to_mask(region["rle"]))
     return region.get("polygons") or []
+
+
+def region_window(region: dict, height: int, width: int) -> tuple[int, int, np.ndarray]:
+    """(y0, x0, window): the region's pixels inside its bounding box, clipped to the image. Same
+    pixels as :func:`region_mask`, rasterized only where the polygon is."""
+    if region_is_mask(region):
+        return 0, 0, rle_to_mask(region["rle"])
+    parsed = parse_polygons(region.get("polygons") or [])
+    rings = [r for ext, holes in parsed for r in (ext, *holes)]
+    if not rings:
+        return 0, 0, np.zeros((0, 0), dtype=bool)
+    points = np.concatenate([ext for ext, _ in parsed])
+    x0 = max(int(np.floor(points[:, 0].min())), 0)
+    y0 = max(int(np.floor(points[:, 1].min())), 0)
+    x1 = min(int(np.ceil(points[:, 0].max())), width)
+    y1 = min(int(np.ceil(points[:, 1].max())), height)
+    if x1 <= x0 or y1 <= y0:
+        return 0, 0, np.zeros((0, 0), dtype=bool)
+    return y0, x0, rasterize_rings(rings, x0, y0, y1 - y0, x1 - x0)
+
+
+def paint_layers(
+    regions: list[dict], height: int, width: int, *value_of: Callable[[int, dict], int | None]
+) -> list[np.ndarray]:
+    """uint8 label images, one per `value_of`: each region painted in order (a later region covers an
+    earlier one) with the value that function gives it (None: not painted). Each region is rasterized
+    once, in its bounding box."""
+    layers = [np.zeros((height, width), dtype=np.uint8) for _ in value_of]
+    for i, region in enumerate(regions):
+        y0, x0, window = region_window(region, height, width)
+        if window.size == 0:
+            continue
+        h, w = window.shape
+        for layer, fn in zip(layers, value_of, strict=True):
+            value = fn(i, region)
+            if value is not None:
+                layer[y0 : y0 + h, x0 : x0 + w][window] = value
+    return layers
 
 
 def paint(
     regions: list[dict], height: int, width: int, value_of: Callable[[int, dict], int | None]
 ) -> np.ndarray:
     """A uint8 label image: each region painted in order (a later region covers an earlier one)."""
-    out = np.zeros((height, width), dtype=np.uint8)
-    for i, region in enumerate(regions):
-        value = value_of(i, region)
-        if value is None:
-            continue
-        out[region_mask(region, height, width)] = value
-    return out
+    return paint_layers(regions, height, width, value_of)[0]
 
 
 def png_bytes(array: np.ndarray, palette: list[int] | None = None) -> bytes:

@@ -53,12 +53,22 @@ def region_to_coco(region: dict, height: int, width: int) -> dict:
     area = 0.0
     xs_min, ys_min, xs_max, ys_max = float("inf"), float("inf"), float("-inf"), float("-inf")
     for poly in region.get("polygons") or []:
-        flat = [float(v) for point in poly["exterior"] for v in point]
+        ring = poly["exterior"]
+        flat = [float(v) for point in ring for v in point]
         parts.append(flat)
-        area += shoelace(flat)
         xs, ys = flat[0::2], flat[1::2]
-        xs_min, xs_max = min(xs_min, *xs), max(xs_max, *xs)
-        ys_min, ys_max = min(ys_min, *ys), max(ys_max, *ys)
+        # shoelace, in plain Python: faster than numpy for a few dozen vertices
+        area += (
+            abs(
+                sum(
+                    x0 * y1 - x1 * y0
+                    for x0, y0, x1, y1 in zip(xs, ys, xs[1:] + xs[:1], ys[1:] + ys[:1], strict=True)
+                )
+            )
+            / 2.0
+        )
+        xs_min, xs_max = min(xs_min, min(xs)), max(xs_max, max(xs))
+        ys_min, ys_max = min(ys_min, min(ys)), max(ys_max, max(ys))
     bbox = [xs_min, ys_min, xs_max - xs_min, ys_max - ys_min] if parts else [0.0, 0.0, 0.0, 0.0]
     return {"segmentation": parts, "area": area, "bbox": bbox}
 

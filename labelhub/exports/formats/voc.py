@@ -13,7 +13,7 @@ a project with more classes is refused; regions after the 254th are left out of 
 
 from __future__ import annotations
 
-from .base import ExportFormat, Record, paint, png_bytes, register, voc_palette
+from .base import ExportFormat, Record, paint_layers, png_bytes, register, voc_palette
 
 MAX_INDEX = 254
 
@@ -39,8 +39,13 @@ class VocFormat(ExportFormat):
 
     def add(self, record: Record) -> int:
         h, w = record.height, record.width
-        cls = paint(record.regions, h, w, lambda i, r: self.class_index[r["label"]] + 1)
-        obj = paint(record.regions, h, w, lambda i, r: i + 1 if i < MAX_INDEX else None)
+        cls, obj = paint_layers(
+            record.regions,
+            h,
+            w,
+            lambda i, r: self.class_index[r["label"]] + 1,
+            lambda i, r: i + 1 if i < MAX_INDEX else None,
+        )
         self.writestr(f"SegmentationClass/{record.stem}.png", png_bytes(cls, self.palette))
         self.writestr(f"SegmentationObject/{record.stem}.png", png_bytes(obj, self.palette))
         self.lists[record.subset].write(record.stem + "\n")

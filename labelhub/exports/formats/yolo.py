@@ -26,9 +26,9 @@ def _signed_area(ring: np.ndarray) -> float:
 
 def keyhole(polygon: dict) -> list[list[float]]:
     """One ring for a polygon: the exterior (positive area) with each hole (negative) spliced in."""
-    ring = np.asarray(polygon["exterior"], dtype=np.float64)
     if not polygon.get("holes"):
-        return ring.tolist()
+        return polygon["exterior"]
+    ring = np.asarray(polygon["exterior"], dtype=np.float64)
     if _signed_area(ring) < 0:
         ring = ring[::-1]
     for hole in polygon["holes"]:
@@ -43,8 +43,9 @@ def keyhole(polygon: dict) -> list[list[float]]:
 
 
 def yolo_line(class_index: int, ring: list[list[float]], width: int, height: int) -> str:
-    coords = " ".join(f"{x / width:.6f} {y / height:.6f}" for x, y in ring)
-    return f"{class_index} {coords}"
+    sx, sy = 1.0 / width, 1.0 / height
+    flat = [v for x, y in ring for v in (x * sx, y * sy)]
+    return f"{class_index} " + " ".join(["%.6f"] * len(flat)) % tuple(flat)
 
 
 @register("yolo")
