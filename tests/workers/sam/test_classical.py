@@ -46,3 +46,21 @@ def test_automatic_separates_the_object():
     masks = ClassicalBackend().automatic(img)
     best = max(_iou(m.mask, gt) for m in masks)
     assert best > 0.9
+
+
+def test_downscaled_grabcut_agrees_with_full_resolution():
+    """GrabCut on a working copy (long side 256) then upsampled ~= GrabCut at full resolution."""
+    h, w = 300, 400
+    img, gt = synthetic_image(h, w, seed=4), synthetic_object(h, w)
+    fast, full = ClassicalBackend(), ClassicalBackend(work_size=0)
+    assert fast.work_size == 256
+    [emb] = fast.embed([img])
+    prompt = {"points": [[w / 2, h / 2], [w * 0.05, h * 0.05]], "point_labels": [1, 0]}
+    a, b = fast.predict(emb, **prompt), full.predict(emb, **prompt)
+    assert a.mask.shape == (h, w) and a.mask.dtype == np.bool_
+    assert _iou(a.mask, b.mask) > 0.97
+    assert _iou(a.mask, gt) > 0.95
+    assert a.mask[h // 2, w // 2] and not a.mask[int(h * 0.05), int(w * 0.05)]
+    # the previous mask fed back as low-res logits keeps the answer stable
+    again = fast.predict(emb, **prompt, mask_input=a.low_res_logits)
+    assert _iou(again.mask, a.mask) > 0.97
