@@ -13,6 +13,7 @@ Usage: ``python benchmarks/sam_speed.py --models vit_b,vit_h --configs stock,sdp
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -27,6 +28,10 @@ CONFIGS = {
     "bf16": {"optimized": True, "dtype": "bf16"},
     "compile": {"optimized": True, "dtype": "bf16", "compile": True},
 }
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _sync(device: str) -> None:
@@ -54,32 +59,51 @@ def bench(model_type: str, config: str, args: argparse.Namespace) -> None:
     _sync(dev)
     enc_s = time.perf_counter() - t0
     ips = args.iters * args.batch / enc_s
-    rng = np.random.default_rng(0)
     emb = embs[0]
     h, w = emb.original_size
-    backend.predict(emb, points=[[w / 2, h / 2]], point_labels=[1])  # warm-up
+    for _ in range(3):  # warm-up: first calls pay one-off allocations / kernel selection
+        backend.predict(emb, points=[[w / 2, h / 2]], point_labels=[1])
     calls = backend.encoder_calls
-    lat = []
-    prev = None
+    rng = np.random.default_rng(0)
+    prompts = []
     for i in range(args.prompts):
         n = 1 + i % 5
-        pts = rng.uniform([0, 0], [w, h], size=(n, 2))
+        prompts.append((rng.uniform([0, 0], [w, h], size=(n, 2)), np.ones(n, int)))
+    # (a) the full interactive step: features fp16->fp32 tensor, prompt encoder + mask decoder,
+    #     upscale of the chosen logits to the original size, threshold, numpy conversion
+    lat, prev = [], None
+    for pts, lab in prompts:
         _sync(dev)
         t = time.perf_counter()
-        res = backend.predict(emb, points=pts, point_labels=np.ones(n, int), mask_input=prev)
+        res = backend.predict(emb, points=pts, point_labels=lab, mask_input=prev)
         _sync(dev)
         lat.append(time.perf_counter() - t)
         prev = res.low_res_logits
     assert backend.encoder_calls == calls, "predict must not run the encoder"
+    # (b) prompt encoder + mask decoder alone, on a ready feature tensor (no upscale, no copies)
+    dec = []
+    with torch.inference_mode():
+        feats = backend._features(emb)
+        for pts, lab in prompts:
+            coords = torch.as_tensor(
+                backend.transform.apply_coords(pts, emb.original_size), dtype=torch.float, device=dev
+            )[None]
+            labels = torch.as_tensor(lab, dtype=torch.int, device=dev)[None]
+            _sync(dev)
+            t = time.perf_counter()
+            backend._decode(feats, emb, coords, labels, None, None, False)
+            _sync(dev)
+            dec.append(time.perf_counter() - t)
     mem = (
         f"peak GPU mem {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
         if dev.startswith("cuda")
         else f"peak RSS {peak_rss_mib() / 1024:.2f} GiB (process, cumulative)"
     )
     print(
-        f"{model_type:6s} {config:8s} batch {args.batch}: encoder {ips:.3f} img/s "
-        f"({1000 / ips:.0f} ms/img), decoder median {1000 * np.median(lat):.1f} ms/prompt "
-        f"(p90 {1000 * np.percentile(lat, 90):.1f}); {mem}",
+        f"{model_type:6s} {config:8s} batch {args.batch}: encoder {ips:.4f} img/s "
+        f"({1000 / ips:.0f} ms/img); predict() median {1000 * np.median(lat):.1f} ms/prompt "
+        f"(p90 {1000 * np.percentile(lat, 90):.1f}); decoder alone median {1000 * np.median(dec):.1f} ms "
+        f"(p90 {1000 * np.percentile(dec, 90):.1f}); {mem}; load avg {_load()}",
         flush=True,
     )
     del backend, loaded
@@ -105,7 +129,7 @@ def main() -> None:
     configs = [c for c in args.configs.split(",") if c]
     if args.compile and "compile" not in configs:
         configs.append("compile")
-    print(f"machine: {machine()}, torch threads {torch.get_num_threads()}")
+    print(f"machine: {machine()}, torch threads {torch.get_num_threads()}, load avg {_load()}")
     print(f"iters {args.iters} (+{args.warmup} warm-up), 640x480 synthetic images, {args.prompts} prompts")
     for mt in args.models.split(","):
         for cfg in configs:
