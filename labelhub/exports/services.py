@@ -17,7 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError
@@ -312,14 +313,18 @@ def export_run(*, export_id: int) -> Export | None:
                 fmt.begin()
                 snapshot = open(tmpdir / "snapshot.csv", "w", encoding="utf-8")  # noqa: SIM115
                 snapshot.write("image_id,task_id,revision,subset,file_name\n")
-                rows = export.items.order_by("image_id").values_list(
+                # The regions come as JSON text: a format that copies them verbatim never decodes them.
+                raw = fmt.raw_regions and classes is None
+                rows = export.items.annotate(regions_text=Cast("revision__regions", TextField())).order_by("image_id").values_list(
                     "image_id", "task_id", "revision_number", "subset", "image__original_name", "image__width",
-                    "image__height", "image__sha256", "image__file", "revision__regions", "revision__stage",
+                    "image__height", "image__sha256", "image__file", "regions_text", "revision__stage",
                 )  # fmt: skip
                 for row in rows.iterator(chunk_size=chunk):
                     (image_id, task_id, number, subset, original_name, width, height, sha256, file_name,
                      regions, stage) = row  # fmt: skip
-                    regions, stage = regions or [], stage or ""
+                    stage = stage or ""
+                    regions_json = regions or "[]"
+                    regions = None if raw else json.loads(regions_json)
                     if classes is not None:
                         regions = [r for r in regions if r.get("label") in classes]
                     record = Record(
@@ -331,6 +336,7 @@ def export_run(*, export_id: int) -> Export | None:
                         height=height,
                         subset=subset or Subset.TRAIN,
                         regions=regions,
+                        regions_json=regions_json if raw else None,
                         sha256=sha256,
                         stage=stage,
                         original_name=original_name,

@@ -44,7 +44,8 @@ class Record:
     width: int
     height: int
     subset: str  # train | val | test
-    regions: list[dict] = field(default_factory=list)
+    regions: list[dict] | None = field(default_factory=list)  # None when only regions_json is given
+    regions_json: str | None = None  # the regions as stored, JSON text (formats with raw_regions)
     sha256: str = ""
     stage: str = ""  # the stage the snapshot revision was saved in
     original_name: str = ""
@@ -64,6 +65,9 @@ class ExportFormat:
     name: str = ""
     title: str = ""
     description: str = ""
+    # True: the format copies regions verbatim and is given `record.regions_json` (text) instead of
+    # `record.regions` when no class filter applies, so the hot loop never decodes/encodes them.
+    raw_regions: bool = False
     # Where the image file of a record goes in the archive.
     image_dir: str = "images/{subset}"
 
@@ -104,6 +108,13 @@ class JsonArraySpool:
         self.path = path
         self.fh: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.count = 0
+
+    def append_raw(self, text: str) -> None:
+        """Append an item that is already JSON text."""
+        if self.count:
+            self.fh.write(",")
+        self.fh.write(text)
+        self.count += 1
 
     def append(self, item: Any) -> None:
         if self.count:
