@@ -2,15 +2,25 @@ from django.contrib import admin
 
 from labelhub.core.overlay import overlay_svg, project_colors
 
-from .models import Annotation, AnnotationRevision, Comment, Task
+from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
 
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "thumb", "project", "stage", "status", "assignee", "lease_expires_at", "updated_at"]
-    list_filter = ["project", "stage", "status"]
+    list_display = [
+        "id",
+        "thumb",
+        "project",
+        "stage",
+        "status",
+        "assignee",
+        "lease_expires_at",
+        "is_gold",
+        "updated_at",
+    ]
+    list_filter = ["project", "stage", "status", "is_gold"]
     list_select_related = ["project", "image", "annotation", "assignee"]
-    raw_id_fields = ["image", "assignee"]
+    raw_id_fields = ["image", "assignee", "last_annotator"]
     readonly_fields = ["preview"]
 
     def _regions(self, obj: Task) -> list[dict]:
@@ -76,3 +86,13 @@ class CommentAdmin(admin.ModelAdmin):
     list_display = ["id", "task", "author", "text", "region_id", "resolved", "created_at"]
     list_filter = ["resolved"]
     raw_id_fields = ["task", "author", "resolved_by"]
+
+
+@admin.register(TaskEvent)
+class TaskEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "task", "kind", "from_stage", "to_stage", "actor", "revision", "created_at"]
+    list_filter = ["kind", "from_stage"]
+    raw_id_fields = ["task", "actor"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the history is append-only
