@@ -218,7 +218,7 @@ def png_bytes(array: np.ndarray, palette: list[int] | None = None) -> bytes:
     if palette is not None:
         img.putpalette(palette)  # "L" becomes "P" with the same indices
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
+    img.save(buf, format="PNG", compress_level=1)  # fast deflate: the archive is deflated again anyway
     return buf.getvalue()
 
 
