@@ -96,53 +96,51 @@ def delivery_body(delivery: WebhookDelivery) -> bytes:
 
 def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
     """Make one attempt at a pending delivery and log it. Delivered or failed deliveries are left alone
-    (a message delivered twice sends nothing twice)."""
-    with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").get(pk=delivery_id)
-        if delivery.status != DeliveryStatus.PENDING:
-            return delivery
-        hook = delivery.webhook
-        body = delivery_body(delivery)
-        timestamp = str(int(time.time()))
-        request = urllib.request.Request(
-            hook.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "LabelHub-Webhook/1",
-                "X-LabelHub-Event": delivery.event,
-                "X-LabelHub-Delivery": str(delivery.pk),
-                "X-LabelHub-Timestamp": timestamp,
-                "X-LabelHub-Signature": signature_make(secret=hook.secret, timestamp=timestamp, body=body),
-            },
-        )
-        started = time.monotonic()
-        status_code, error = None, ""
-        try:
-            with urllib.request.urlopen(
-                request, timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS
-            ) as response:
-                status_code = response.status
-        except urllib.error.HTTPError as exc:
-            status_code, error = exc.code, f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = str(getattr(exc, "reason", exc))[:500]
-        now = timezone.now()
-        delivery.attempts += 1
-        delivery.log = [
-            *delivery.log,
-            {
-                "at": now.isoformat(),
-                "status_code": status_code,
-                "error": error,
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
-            },
-        ]
-        if status_code is not None and 200 <= status_code < 300:
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.delivered_at = now
-        elif delivery.attempts >= settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS:
-            delivery.status = DeliveryStatus.FAILED
-        delivery.save(update_fields=["attempts", "log", "status", "delivered_at"])
+    (a message delivered twice sends nothing twice). No database transaction is held during the request;
+    deliveries are at least once, so receivers should ignore a repeated X-LabelHub-Delivery id."""
+    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+    if delivery.status != DeliveryStatus.PENDING:
         return delivery
+    hook = delivery.webhook
+    body = delivery_body(delivery)
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(
+        hook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "LabelHub-Webhook/1",
+            "X-LabelHub-Event": delivery.event,
+            "X-LabelHub-Delivery": str(delivery.pk),
+            "X-LabelHub-Timestamp": timestamp,
+            "X-LabelHub-Signature": signature_make(secret=hook.secret, timestamp=timestamp, body=body),
+        },
+    )
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        with urllib.request.urlopen(request, timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS) as response:
+            status_code = response.status
+    except urllib.error.HTTPError as exc:
+        status_code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = str(getattr(exc, "reason", exc))[:500]
+    attempt = {
+        "at": timezone.now().isoformat(),
+        "status_code": status_code,
+        "error": error,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+    }
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery.attempts += 1
+        delivery.log = [*delivery.log, attempt]
+        if delivery.status == DeliveryStatus.PENDING:
+            if status_code is not None and 200 <= status_code < 300:
+                delivery.status = DeliveryStatus.DELIVERED
+                delivery.delivered_at = timezone.now()
+            elif delivery.attempts >= settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS:
+                delivery.status = DeliveryStatus.FAILED
+        delivery.save(update_fields=["attempts", "log", "status", "delivered_at"])
+    return delivery
