@@ -409,16 +409,27 @@ def export_run(*, export_id: int) -> Export | None:
     return export
 
 
+def _webhook_emit():
+    """The QA app's `webhook_emit`, wherever it lives; None when no such app is installed."""
+    for module in ("labelhub.qa.services", "labelhub.qa.webhooks"):
+        try:
+            return __import__(module, fromlist=["webhook_emit"]).webhook_emit
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
 def export_finished_hooks(export: Export) -> None:
-    """Tell the world an export finished (done or failed): the "export.finished" webhook when the QA
-    app provides `labelhub.qa.services.webhook_emit`; nothing otherwise."""
-    try:
-        from labelhub.qa.services import webhook_emit  # type: ignore[import-not-found]
-    except ImportError:
+    """Tell the world an export finished (done or failed): the "export.finished" webhook of the QA app
+    (`webhook_emit`), for the organization's and the project's webhooks. A webhook problem never fails
+    the export."""
+    webhook_emit = _webhook_emit()
+    if webhook_emit is None:
         return
     try:
         webhook_emit(
             organization=export.project.organization,
+            project=export.project,
             event="export.finished",
             payload={
                 "export": export.id,
@@ -429,6 +440,9 @@ def export_finished_hooks(export: Export) -> None:
                 "regions": export.annotations_count,
                 "size_bytes": export.size_bytes,
                 "sha256": export.sha256,
+                "download_url": f"/api/v1/exports/{export.id}/download/"
+                if export.status == ExportStatus.DONE
+                else None,
                 "error": export.error,
             },
         )

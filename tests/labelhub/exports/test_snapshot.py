@@ -131,3 +131,40 @@ def test_split_is_recorded_on_the_items_and_in_the_archive(org_a, dataset):
         ).id
     )
     assert dict(again.items.values_list("image_id", "subset")) == subsets
+
+
+def test_a_finished_export_emits_the_export_finished_webhook(org_a, dataset):
+    from labelhub.qa.models import Webhook, WebhookDelivery
+
+    Webhook.objects.create(
+        organization=org_a.organization,
+        url="https://example.com/hook",
+        secret="s",
+        events=["export.finished"],
+    )
+    Webhook.objects.create(
+        organization=org_a.organization,
+        url="https://example.com/other",
+        secret="s",
+        events=["task.stage_changed"],
+    )
+    export = services.export_run(
+        export_id=services.export_create(project=org_a.project, user=None, format="yolo").id
+    )
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.event == "export.finished" and delivery.webhook.url == "https://example.com/hook"
+    data = delivery.payload["data"]
+    assert data["export"] == export.id and data["status"] == "done" and data["sha256"] == export.sha256
+    assert data["regions"] == 20 and data["download_url"] == f"/api/v1/exports/{export.id}/download/"
+
+
+def test_an_export_that_cannot_be_written_is_failed_with_its_reason(org_a, dataset):
+    org_a.project.label_schema = [
+        {"name": f"c{i}", "color": "#000000", "kinds": ["polygon"]} for i in range(300)
+    ]
+    org_a.project.save()
+    export = services.export_run(
+        export_id=services.export_create(project=org_a.project, user=None, format="voc").id
+    )
+    assert export.status == ExportStatus.FAILED and "at most 254 classes" in export.error
+    assert not export.file.name
