@@ -14,6 +14,10 @@ case "$1" in
     # One process per GPU: the model is loaded once and the encoder batches across images.
     exec celery -A labelhub worker -Q gpu --pool solo -n "gpu@%h" -l INFO
     ;;
+  beat)
+    # Exactly one per deployment: lease expiry and the pre-segmentation sweep.
+    exec celery -A labelhub beat -l INFO --schedule /var/labelhub/celerybeat-schedule
+    ;;
   fetch-checkpoints)
     exec python manage.py sam_checkpoints --download "${LABELHUB_SAM_MODEL:-vit_h}"
     ;;

@@ -18,8 +18,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
 # Routing by task name: every task that touches a model on the accelerator is named `*.gpu.*`.
 app.conf.task_routes = {"labelhub.*.gpu.*": {"queue": "gpu"}, "labelhub.*": {"queue": "cpu"}}
-# Periodic work, run by `celery -A labelhub beat` (one beat process per deployment).
-app.conf.beat_schedule = {
-    "presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
-}
+# Periodic work (CELERY_BEAT_SCHEDULE in settings) runs under one `celery -A labelhub beat` per deployment.
 app.autodiscover_tasks()

@@ -212,7 +212,8 @@ CELERY_BEAT_SCHEDULE = {
     "labelhub-leases-expire": {
         "task": "labelhub.labeling.leases_expire",
         "schedule": float(LABELHUB_LEASE_SWEEP_SECONDS),
-    }
+    },
+    "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
 }
 
 # --- REST API ------------------------------------------------------------------------------------
