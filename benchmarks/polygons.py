@@ -2,7 +2,11 @@
 
 Usage (from the repo root)::
 
-    .venv/bin/python benchmarks/polygons.py [--min-iou 0.98] [--limit N]
+    .venv/bin/python benchmarks/polygons.py [--min-iou 0.98] [--limit N] [--throughput]
+
+``--throughput`` only measures the per-step throughput of our pipeline (input corner vertices
+per CPU second of this process, ``time.process_time``, one core): tracing, one Douglas-Peucker
+pass, the bounded search, and ``mask_to_simplified_polygons`` end to end.
 
 Data: ``<repo>/../shared/data`` (override with ``LABELHUB_SHARED_DATA``); never copied here.
 
@@ -311,15 +315,51 @@ def print_table(name: str, n_masks: int, rows: dict) -> None:
     )
 
 
+def throughput(name: str, masks: list[np.ndarray], min_iou: float, repeat: int = 3) -> None:
+    """Per-step throughput (M input corner vertices per CPU second, best of ``repeat``)."""
+    exacts = [mask_to_polygons(m) for m in masks]
+    n_in = sum(n_vertices(p) for p in exacts)
+    steps: dict[str, Callable[[], object]] = {
+        "trace (mask_to_polygons)": lambda: [mask_to_polygons(m) for m in masks],
+        "douglas_peucker pass (tol 1 px)": lambda: [
+            simplify_polygons(p, method="douglas_peucker", tolerance=1.0) for p in exacts
+        ],
+        "bounded search (simplify_polygons)": lambda: [
+            simplify_polygons(p, min_iou=min_iou, height=m.shape[0], width=m.shape[1])
+            for p, m in zip(exacts, masks, strict=True)
+        ],
+        "end to end (mask_to_simplified_polygons)": lambda: [
+            mask_to_simplified_polygons(m, min_iou=min_iou) for m in masks
+        ],
+    }
+    print(f"\n### {name}: {len(masks)} masks, {n_in} input corner vertices")
+    print("| step | CPU s (process_time) | wall s | M input vertices / CPU s |")
+    print("|---|---:|---:|---:|")
+    for step, fn in steps.items():
+        best_c = best_w = float("inf")
+        for _ in range(repeat):
+            c0, w0 = time.process_time(), time.perf_counter()
+            fn()
+            best_c = min(best_c, time.process_time() - c0)
+            best_w = min(best_w, time.perf_counter() - w0)
+        print(f"| {step} | {best_c:.3f} | {best_w:.3f} | {n_in / best_c / 1e6:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--min-iou", type=float, default=0.98)
     ap.add_argument("--limit", type=int, default=None, help="masks per set (default: all)")
+    ap.add_argument("--throughput", action="store_true", help="only the per-step throughput table")
     args = ap.parse_args(argv)
     root = data_root()
     sets = load_sets(root, args.limit) if root.is_dir() else {}
     if not sets:
         print(f"SKIPPED: shared data not found at {root} (set LABELHUB_SHARED_DATA)")
+        return 0
+    if args.throughput:
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for name, masks in sets.items():
+            throughput(name, masks, args.min_iou)
         return 0
     for name, masks in sets.items():
         rows: dict = {}

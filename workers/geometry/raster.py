@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "crossings_flat",
     "parse_polygons",
     "polygons_iou",
     "polygons_to_mask",
@@ -87,12 +88,19 @@ def rasterize_rings(rings: Sequence[np.ndarray], x0: int, y0: int, height: int, 
     return rasterize_flat(np.concatenate(rings), off, x0, y0, height, width)
 
 
-def rasterize_flat(pts: np.ndarray, off: np.ndarray, x0: int, y0: int, height: int, width: int) -> np.ndarray:
-    """:func:`rasterize_rings` for rings stored flat: ring k is ``pts[off[k]:off[k+1]]``."""
-    if height <= 0 or width <= 0:
-        return np.zeros((max(height, 0), max(width, 0)), dtype=bool)
-    if len(pts) == 0:
-        return np.zeros((height, width), dtype=bool)
+def crossings_flat(
+    pts: np.ndarray, off: np.ndarray, x0: int, y0: int, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Scanline crossings of flat rings with the pixel-centre rows of a window.
+
+    Returns ``(rows, cols, weights)``: for every edge and every window row ``r`` whose centre
+    line ``y = r + 0.5`` it crosses (half-open rule ``ylo <= r + 0.5 < yhi``), the first window
+    column whose centre lies right of the crossing (clipped to ``[0, width]``) and the winding
+    increment (+1 upward edge, -1 downward). The winding number at pixel ``(r, c)`` is the sum
+    of the weights of row ``r`` with ``col <= c``. ``None`` when nothing crosses the window.
+    """
+    if height <= 0 or width <= 0 or len(pts) == 0:
+        return None
     nxt = np.arange(1, len(pts) + 1)
     nxt[off[1:] - 1] = off[:-1]
     a, b = pts, pts[nxt]
@@ -104,7 +112,7 @@ def rasterize_flat(pts: np.ndarray, off: np.ndarray, x0: int, y0: int, height: i
     cnt = rhi - rlo
     keep = cnt > 0
     if not keep.any():
-        return np.zeros((height, width), dtype=bool)
+        return None
     a, b, ya, yb, rlo, cnt = a[keep], b[keep], ya[keep], yb[keep], rlo[keep], cnt[keep]
     seg = np.repeat(np.arange(len(cnt)), cnt)
     offs = np.cumsum(cnt) - cnt
@@ -114,6 +122,17 @@ def rasterize_flat(pts: np.ndarray, off: np.ndarray, x0: int, y0: int, height: i
     col = np.clip(np.floor(x - 0.5).astype(np.int64) + 1, 0, width)
     # Upward edges (dy < 0) have the inside on their right: +1 for the pixels right of them.
     wgt = np.where(yb < ya, 1, -1)[seg]
+    return rows, col, wgt
+
+
+def rasterize_flat(pts: np.ndarray, off: np.ndarray, x0: int, y0: int, height: int, width: int) -> np.ndarray:
+    """:func:`rasterize_rings` for rings stored flat: ring k is ``pts[off[k]:off[k+1]]``."""
+    if height <= 0 or width <= 0:
+        return np.zeros((max(height, 0), max(width, 0)), dtype=bool)
+    cr = crossings_flat(pts, off, x0, y0, height, width)
+    if cr is None:
+        return np.zeros((height, width), dtype=bool)
+    rows, col, wgt = cr
     r0, r1 = int(rows.min()), int(rows.max()) + 1
     acc = np.bincount((rows - r0) * (width + 1) + col, weights=wgt, minlength=(r1 - r0) * (width + 1)).astype(
         np.int32
