@@ -15,7 +15,7 @@ from workers.geometry import (
     simplify_polygons,
 )
 from workers.geometry.raster import parse_polygons
-from workers.geometry.simplify import _dp_significance, _Rings
+from workers.geometry.simplify import _dp_significance, _Evaluator, _Rings
 
 from .helpers import assert_region_valid, blob_masks, disk, n_vertices, noise_masks, to_geom
 
@@ -224,3 +224,17 @@ def test_invalid_input_polygons_are_rejected():
     b = {"exterior": [[2, 2], [6, 2], [6, 6], [2, 6]]}
     with pytest.raises(ValueError, match="overlaps another part"):
         simplify_polygons([a, b], method="douglas_peucker", tolerance=1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(blob_masks(), st.floats(0.3, 4.0))
+def test_fast_iou_equals_raster_iou_for_valid_regions(m, tol):
+    """The crossing-count IoU used to steer the bounded search equals the rasterized IoU for
+    valid regions with disjoint parts (winding number 0/1 everywhere)."""
+    exact = mask_to_polygons(m)
+    if not exact:
+        return
+    ev = _Evaluator(_Rings.from_parsed(parse_polygons(exact)), None, m.shape)
+    for cand in (exact, simplify_polygons(exact, method="douglas_peucker", tolerance=tol)):
+        R = _Rings.from_parsed(parse_polygons(cand))
+        assert ev.fast_iou((R.pts, R.off)) == pytest.approx(ev.iou((R.pts, R.off)), abs=1e-12)
