@@ -343,6 +343,13 @@ def throughput(name: str, masks: list[np.ndarray], min_iou: float, repeat: int =
             best_c = min(best_c, time.process_time() - c0)
             best_w = min(best_w, time.perf_counter() - w0)
         print(f"| {step} | {best_c:.3f} | {best_w:.3f} | {n_in / best_c / 1e6:.2f} |")
+    outs = [mask_to_simplified_polygons(m, min_iou=min_iou) for m in masks]
+    ious = [iou(polygons_to_mask(o, *m.shape), m) for o, m in zip(outs, masks, strict=True)]
+    geoms = [g for o in outs for g in to_geoms(o)]
+    print(
+        f"\nbounded result: {sum(n_vertices(o) for o in outs)} vertices kept, min IoU "
+        f"{min(ious):.4f}, valid polygons {sum(bool(g.is_valid) for g in geoms)}/{len(geoms)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ Methods (``tolerance`` meaning and units):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -79,6 +79,7 @@ class _Rings:
     off: np.ndarray  # (R + 1,) int64
     poly: np.ndarray  # (R,) polygon index of each ring
     n_polys: int
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-base derived data
 
     @classmethod
     def from_parsed(cls, parsed: list[tuple[np.ndarray, list[np.ndarray]]]) -> _Rings:
@@ -94,7 +95,10 @@ class _Rings:
 
     @property
     def ring_id(self) -> np.ndarray:
-        return np.repeat(np.arange(len(self.off) - 1), np.diff(self.off))
+        rid = self.cache.get("ring_id")
+        if rid is None:
+            rid = self.cache["ring_id"] = np.repeat(np.arange(len(self.off) - 1), np.diff(self.off))
+        return rid
 
     def ring_list(self, keep: np.ndarray | None = None) -> list[np.ndarray]:
         if keep is None:
@@ -424,55 +428,64 @@ def _split(flat: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
     return np.split(pts, off[1:-1])
 
 
+def _edge_moments(base: _Rings) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums over the base edges (edge i: pts[i] -> next vertex of its ring) of the
+    exact length-weighted moments [L, Sx, Sy, Sxx, Syy, Sxy] in ring-local coordinates
+    (origin = the ring's first vertex, to keep the sums well conditioned), and the origins.
+    Cached on ``base``: every candidate of a search reuses them."""
+    if "moments" in base.cache:
+        return base.cache["moments"]
+    n = len(base.pts)
+    rid = base.ring_id
+    origin = base.pts[base.off[:-1]]
+    nxt = np.arange(1, n + 1)
+    nxt[base.off[1:] - 1] = base.off[:-1]
+    p = base.pts - origin[rid]
+    q = base.pts[nxt] - origin[rid]
+    L = np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])
+    m = np.empty((n, 6))
+    m[:, 0] = L
+    m[:, 1] = L * (p[:, 0] + q[:, 0]) / 2
+    m[:, 2] = L * (p[:, 1] + q[:, 1]) / 2
+    m[:, 3] = L * (p[:, 0] ** 2 + p[:, 0] * q[:, 0] + q[:, 0] ** 2) / 3
+    m[:, 4] = L * (p[:, 1] ** 2 + p[:, 1] * q[:, 1] + q[:, 1] ** 2) / 3
+    m[:, 5] = L * (2 * p[:, 0] * p[:, 1] + p[:, 0] * q[:, 1] + q[:, 0] * p[:, 1] + 2 * q[:, 0] * q[:, 1]) / 6
+    P = np.zeros((n + 1, 6))
+    np.cumsum(m, axis=0, out=P[1:])
+    base.cache["moments"] = (P, origin)
+    return P, origin
+
+
 def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
     """Refine kept vertices: fit a total-least-squares line to the part of the base outline
     that each simplified edge replaces (exact moments of the base edges), and move each vertex
     to the intersection of its two fitted lines. A vertex stays put where the lines are nearly
     parallel or the intersection is more than ``max_shift`` px away."""
-    n = len(base.pts)
     rid = base.ring_id
-    idx = np.arange(n)
-    # base edge i goes from pts[i] to the next vertex of its ring
-    nxt = idx + 1
-    last = base.off[1:] - 1
-    nxt[last] = base.off[:-1]
-    p, q = base.pts, base.pts[nxt]
-    # simplified edge (segment) owning each base edge: index of the last kept vertex <= i,
-    # wrapping to the ring's last kept vertex for edges before the first kept one.
-    kept_idx = np.where(keep, idx, -1)
-    run = np.maximum.accumulate(kept_idx)
-    last_keep = np.full(len(base.off) - 1, -1)
+    P, origin = _edge_moments(base)
     kk = np.flatnonzero(keep)
-    np.maximum.at(last_keep, rid[kk], kk)
-    fk = np.full(len(base.off) - 1, n)
-    np.minimum.at(fk, rid[kk], kk)
-    owner = np.where((run >= base.off[:-1][rid]) & (idx >= fk[rid]), run, last_keep[rid])
-    L = np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])
-    sx = np.bincount(owner, L * (p[:, 0] + q[:, 0]) / 2, n)
-    sy = np.bincount(owner, L * (p[:, 1] + q[:, 1]) / 2, n)
-    sxx = np.bincount(owner, L * (p[:, 0] ** 2 + p[:, 0] * q[:, 0] + q[:, 0] ** 2) / 3, n)
-    syy = np.bincount(owner, L * (p[:, 1] ** 2 + p[:, 1] * q[:, 1] + q[:, 1] ** 2) / 3, n)
-    sxy = np.bincount(
-        owner,
-        L * (2 * p[:, 0] * p[:, 1] + p[:, 0] * q[:, 1] + q[:, 0] * p[:, 1] + 2 * q[:, 0] * q[:, 1]) / 6,
-        n,
-    )
-    w = np.bincount(owner, L, n)
-    seg = kk  # one fitted line per kept vertex (the edge leaving it)
-    ws = np.maximum(w[seg], 1e-12)
-    cx, cy = sx[seg] / ws, sy[seg] / ws
-    vxx = sxx[seg] / ws - cx**2
-    vyy = syy[seg] / ws - cy**2
-    vxy = sxy[seg] / ws - cx * cy
-    th = 0.5 * np.arctan2(2 * vxy, vxx - vyy)
-    ux, uy = np.cos(th), np.sin(th)
-    # previous kept vertex's line (the edge arriving at each kept vertex), per ring cyclically
+    # per kept vertex: the base edges from it up to the next kept vertex of its ring (cyclic)
     pos = np.arange(len(kk))
     rk = rid[kk]
     start = np.flatnonzero(np.concatenate([[True], rk[1:] != rk[:-1]]))
     cnt = np.diff(np.concatenate([start, [len(kk)]]))
+    last = start + cnt - 1
+    nk = pos + 1
+    nk[last] = start
+    mom = P[kk[nk]] - P[kk]
+    rl = rk[last]
+    mom[last] = P[base.off[1:][rl]] - P[kk[last]] + P[kk[start]] - P[base.off[:-1][rl]]
+    ws = np.maximum(mom[:, 0], 1e-12)
+    lx, ly = mom[:, 1] / ws, mom[:, 2] / ws  # centroid in ring-local coordinates
+    vxx = mom[:, 3] / ws - lx**2
+    vyy = mom[:, 4] / ws - ly**2
+    vxy = mom[:, 5] / ws - lx * ly
+    cx, cy = lx + origin[rk, 0], ly + origin[rk, 1]
+    th = 0.5 * np.arctan2(2 * vxy, vxx - vyy)
+    ux, uy = np.cos(th), np.sin(th)
+    # previous kept vertex's line (the edge arriving at each kept vertex), per ring cyclically
     prev = pos - 1
-    prev[start] = start + cnt - 1
+    prev[start] = last
     c1x, c1y, u1x, u1y = cx[prev], cy[prev], ux[prev], uy[prev]
     den = u1x * uy - u1y * ux
     dx, dy = cx - c1x, cy - c1y
@@ -484,9 +497,9 @@ def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> tuple[np.nda
     new = orig.copy()
     new[good, 0] = ix[good]
     new[good, 1] = iy[good]
-    out_pts = base.pts.copy()
-    out_pts[kk] = new
-    return _flat_keep(_Rings(out_pts, base.off, base.poly, base.n_polys), keep)
+    off = np.zeros(len(base.off), dtype=np.int64)
+    np.cumsum(np.bincount(rk, minlength=len(base.off) - 1), out=off[1:])
+    return new, off
 
 
 def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
