@@ -77,6 +77,20 @@ def ring_signed_area(ring: np.ndarray) -> float:
     return float(0.5 * np.sum(x * yn - xn * y))
 
 
+def _ring_areas(rings: list[np.ndarray]) -> np.ndarray:
+    """Shoelace signed areas of a list of rings (each >= 1 vertex), vectorized."""
+    if not rings:
+        return np.zeros(0)
+    lens = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+    off = np.zeros(len(rings) + 1, dtype=np.int64)
+    np.cumsum(lens, out=off[1:])
+    pts = np.concatenate(rings).astype(np.float64)
+    nxt = np.arange(1, len(pts) + 1)
+    nxt[off[1:] - 1] = off[:-1]
+    x, y = pts[:, 0], pts[:, 1]
+    return 0.5 * np.add.reduceat(x * y[nxt] - x[nxt] * y, off[:-1])
+
+
 def _filter_mask(m: np.ndarray, min_part_area: float, min_hole_area: float) -> np.ndarray:
     """Drop parts smaller than ``min_part_area`` then fill holes smaller than ``min_hole_area``."""
     if min_part_area > 0 and m.any():
@@ -201,26 +215,51 @@ def trace_rings(m: np.ndarray) -> list[tuple[np.ndarray, int]]:
     lcol = cx - ((cd == 1) | (cd == 2))
     left_label = labels[lrow, lcol]
 
-    visited = bytearray(len(cidx))
     rings: list[tuple[np.ndarray, int]] = []
-    for s in range(len(cidx)):
-        if visited[s]:
-            continue
-        cyc = []
-        e = s
-        while not visited[e]:
-            visited[e] = 1
-            cyc.append(e)
-            e = nxt[e]
-        arr = np.asarray(cyc, dtype=np.int64)
-        if is_saddle[arr].any():
-            loops = [np.asarray(lp, dtype=np.int64) for lp in _split_at_repeats(cyc, cvid_list)]
+    nxt_a = np.asarray(nxt, dtype=np.int64)
+    rep, pos = _cycle_order(nxt_a)
+    order = np.lexsort((pos, rep))  # cycles by their smallest corner index, each from there
+    rs = rep[order]
+    bounds = np.flatnonzero(np.concatenate([[True], rs[1:] != rs[:-1], [True]]))
+    has_saddle = np.zeros(len(cidx), dtype=bool)
+    np.logical_or.at(has_saddle, rep, is_saddle)
+    gx, gy = cx + c0, cy + r0
+    for i in range(len(bounds) - 1):
+        arr = order[bounds[i] : bounds[i + 1]]
+        if has_saddle[arr[0]]:
+            loops = [np.asarray(lp, dtype=np.int64) for lp in _split_at_repeats(arr.tolist(), cvid_list)]
         else:
             loops = [arr]
         for lp in loops:
-            ring = np.stack([cx[lp] + c0, cy[lp] + r0], axis=1)
+            ring = np.stack([gx[lp], gy[lp]], axis=1)
             rings.append((ring, int(left_label[lp[0]])))
     return rings
+
+
+def _cycle_order(nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a permutation ``nxt`` (disjoint cycles): each element's cycle representative (the
+    smallest index of its cycle) and its position along the cycle counted from the
+    representative, by pointer doubling (O(n log L) vectorized, L = longest cycle)."""
+    n = len(nxt)
+    rep = np.arange(n)
+    jump = nxt.copy()
+    while True:  # rep[e] = min over a window of 2^k successors; stable => cycle minimum
+        new = np.minimum(rep, rep[jump])
+        if np.array_equal(new, rep):
+            break
+        rep = new
+        jump = jump[jump]
+    is_rep = rep == np.arange(n)
+    dist = (~is_rep).astype(np.int64)  # steps from e forward to its representative
+    ptr = np.where(is_rep, np.arange(n), nxt)
+    while True:
+        todo = ~is_rep[ptr]
+        if not todo.any():
+            break
+        dist[todo] += dist[ptr[todo]]
+        ptr[todo] = ptr[ptr[todo]]
+    length = np.bincount(rep, minlength=n)[rep]
+    return rep, (length - dist) % length
 
 
 def mask_to_polygons(mask: np.ndarray, *, min_part_area: float = 0, min_hole_area: float = 0) -> list[dict]:
@@ -254,8 +293,9 @@ def mask_to_polygons(mask: np.ndarray, *, min_part_area: float = 0, min_hole_are
     rings = trace_rings(m)
     shells: dict[int, np.ndarray] = {}
     holes: dict[int, list[np.ndarray]] = {}
-    for ring, label in rings:
-        if ring_signed_area(ring) > 0:
+    areas = _ring_areas([r for r, _ in rings])
+    for (ring, label), area in zip(rings, areas.tolist(), strict=True):
+        if area > 0:
             if label in shells:  # pragma: no cover - would be a tracer bug
                 raise RuntimeError("internal error: two exteriors traced for one part")
             shells[label] = ring
