@@ -15,7 +15,7 @@ from typing import IO, Any
 import numpy as np
 
 from workers.geometry import mask_to_polygons, polygons_to_mask, rle_to_mask
-from workers.geometry.raster import parse_polygons, rasterize_rings
+from workers.geometry.raster import rasterize_flat
 
 FORMATS: dict[str, type[ExportFormat]] = {}
 
@@ -163,23 +163,43 @@ def region_polygons(region: dict, height: int, width: int) -> list[dict]:
     return region.get("polygons") or []
 
 
+def _twice_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]) + x[-1] * y[0] - x[0] * y[-1])
+
+
+def _oriented_rings(polygons: list[dict]) -> list[np.ndarray]:
+    """Stored (already validated) polygons as rings for `rasterize_flat`: exteriors counter-clockwise
+    (positive area), holes clockwise, as :func:`workers.geometry.raster.parse_polygons` orients them."""
+    rings = []
+    for polygon in polygons:
+        ext = np.asarray(polygon["exterior"], dtype=np.float64)
+        rings.append(ext if _twice_area(ext) >= 0 else ext[::-1])
+        for hole in polygon.get("holes") or []:
+            h = np.asarray(hole, dtype=np.float64)
+            rings.append(h if _twice_area(h) <= 0 else h[::-1])
+    return rings
+
+
 def region_window(region: dict, height: int, width: int) -> tuple[int, int, np.ndarray]:
     """(y0, x0, window): the region's pixels inside its bounding box, clipped to the image. Same
-    pixels as :func:`region_mask`, rasterized only where the polygon is."""
+    pixels as :func:`region_mask` (pixel-centre rule, non-zero winding), rasterized only where the
+    polygon is."""
     if region_is_mask(region):
         return 0, 0, rle_to_mask(region["rle"])
-    parsed = parse_polygons(region.get("polygons") or [])
-    rings = [r for ext, holes in parsed for r in (ext, *holes)]
+    rings = _oriented_rings(region.get("polygons") or [])
     if not rings:
         return 0, 0, np.zeros((0, 0), dtype=bool)
-    points = np.concatenate([ext for ext, _ in parsed])
+    points = np.concatenate(rings)
     x0 = max(int(np.floor(points[:, 0].min())), 0)
     y0 = max(int(np.floor(points[:, 1].min())), 0)
     x1 = min(int(np.ceil(points[:, 0].max())), width)
     y1 = min(int(np.ceil(points[:, 1].max())), height)
     if x1 <= x0 or y1 <= y0:
         return 0, 0, np.zeros((0, 0), dtype=bool)
-    return y0, x0, rasterize_rings(rings, x0, y0, y1 - y0, x1 - x0)
+    offsets = np.zeros(len(rings) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rings], out=offsets[1:])
+    return y0, x0, rasterize_flat(points, offsets, x0, y0, y1 - y0, x1 - x0)
 
 
 def paint_layers(
