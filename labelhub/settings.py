@@ -179,9 +179,11 @@ LABELHUB_SAM_COMPILE = env_bool("LABELHUB_SAM_COMPILE", False)
 LABELHUB_SAM_BATCH_SIZE = env_int("LABELHUB_SAM_BATCH_SIZE", 8)
 LABELHUB_SAM_RANDOM_SEED = env_str("LABELHUB_SAM_RANDOM_SEED")  # tests/benchmarks only: random weights
 LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
-# Where interactive prompts are decoded: "api" (in the API process, from the cached embedding) or
-# "worker" (a round trip to the `gpu` queue; needs CELERY_RESULT_BACKEND).
-LABELHUB_INTERACTIVE_DECODER = env_str("LABELHUB_INTERACTIVE_DECODER", "api")
+# Where interactive prompts are decoded: "api" (in the API process, from the cached embedding),
+# "worker" (a round trip to a `gpu` worker; needs CELERY_RESULT_BACKEND) or "auto": worker for SAM
+# with a broker and a result backend, else api (docs/benchmarks.md: SAM's decoder takes ~100 ms on a
+# CPU core, 4-6 ms on a GPU).
+LABELHUB_INTERACTIVE_DECODER = env_str("LABELHUB_INTERACTIVE_DECODER", "auto")
 LABELHUB_INTERACTIVE_TIMEOUT = env_float("LABELHUB_INTERACTIVE_TIMEOUT", 10.0)
 LABELHUB_EMBEDDING_CACHE_SECONDS = env_int("LABELHUB_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)
 LABELHUB_EMBEDDING_PROCESS_LRU = env_int("LABELHUB_EMBEDDING_PROCESS_LRU", 16)

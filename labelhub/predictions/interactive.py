@@ -97,6 +97,15 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     }
 
 
+def decoder_location() -> str:
+    """ "api" or "worker", from LABELHUB_INTERACTIVE_DECODER (see settings for "auto")."""
+    mode = settings.LABELHUB_INTERACTIVE_DECODER
+    remote = not settings.CELERY_TASK_ALWAYS_EAGER and bool(settings.CELERY_RESULT_BACKEND)
+    if mode == "auto":
+        return "worker" if remote and settings.LABELHUB_SAM_CHECKPOINT else "api"
+    return "worker" if mode == "worker" and remote else "api"
+
+
 def interactive_answer(*, image: Image, prompt: dict) -> dict:
     """Decode where LABELHUB_INTERACTIVE_DECODER says: in this process, or on a `gpu` worker.
     The prompt is checked here first, so a bad one is refused without a round trip."""
@@ -112,7 +121,7 @@ def interactive_answer(*, image: Image, prompt: dict) -> dict:
         )
     except PromptError as exc:
         raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
-    if settings.LABELHUB_INTERACTIVE_DECODER == "worker" and not settings.CELERY_TASK_ALWAYS_EAGER:
+    if decoder_location() == "worker":
         from celery.exceptions import TimeoutError as CeleryTimeout
 
         from .tasks import interactive_segment

@@ -44,6 +44,7 @@ def worker(settings, tmp_path):
         "LABELHUB_TASKS_EAGER": "0",
         "LABELHUB_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "LABELHUB_SAM_CHECKPOINT": "",
+        "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND", ""),
     }
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
@@ -114,3 +115,31 @@ def test_worker_consumes_presegmentation_from_redis(org_a, worker, settings):
     assert revision.author is None
     assert [r["prediction_id"] for r in revision.regions] == [prediction.id] * len(revision.regions)
     assert settings.CELERY_TASK_ACKS_LATE
+
+
+def test_interactive_click_decoded_by_a_gpu_worker(org_a, worker, settings):
+    """LABELHUB_INTERACTIVE_DECODER=worker: the API publishes the click to Redis, the `gpu` worker
+    decodes it from the cached embedding and the answer comes back through the result backend."""
+    if connection.vendor != "postgresql" or not os.environ.get("CELERY_RESULT_BACKEND"):
+        pytest.skip("needs PostgreSQL and CELERY_RESULT_BACKEND (bin/test sets both)")
+    proc, log = worker
+    assert (
+        upload(org_a.clients[Role.MANAGER], org_a.project.id, ("disc.png", disc_image_bytes())).status_code
+        == 201
+    )
+    image = Image.objects.get()
+    settings.LABELHUB_INTERACTIVE_DECODER = "worker"
+    settings.LABELHUB_INTERACTIVE_TIMEOUT = 60
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    always_eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        response = org_a.clients[Role.ANNOTATOR].post(
+            f"/api/v1/images/{image.id}/segment/", {"points": [[48, 40]], "point_labels": [1]}, format="json"
+        )
+    finally:
+        app.conf.task_always_eager = always_eager
+    assert response.status_code == 200, (response.json(), log.read_text()[-2000:])
+    assert response.json()["model_name"] == "classical-grabcut"
+    assert "interactive_segment" in log.read_text()
+    assert proc.poll() is None

@@ -201,3 +201,25 @@ def test_project_embeddings_are_precomputed(org_a, image, django_capture_on_comm
     process_lru.clear()
     again = segment(org_a.clients[Role.ANNOTATOR], image, {"points": [[48, 40]], "point_labels": [1]})
     assert again.json()["embedding"] == "redis"
+
+
+@pytest.mark.parametrize(
+    "mode,checkpoint,eager,backend,expected",
+    [
+        ("auto", "", False, "redis://x", "api"),  # classical: decode where the click arrives
+        ("auto", "/ckpt.pth", False, "redis://x", "worker"),  # SAM with GPU workers reachable
+        ("auto", "/ckpt.pth", True, "redis://x", "api"),  # embedded: no workers
+        ("auto", "/ckpt.pth", False, None, "api"),  # no result backend: no answer could come back
+        ("worker", "", False, "redis://x", "worker"),
+        ("worker", "", True, "redis://x", "api"),
+        ("api", "/ckpt.pth", False, "redis://x", "api"),
+    ],
+)
+def test_decoder_location(settings, mode, checkpoint, eager, backend, expected):
+    from labelhub.predictions.interactive import decoder_location
+
+    settings.LABELHUB_INTERACTIVE_DECODER = mode
+    settings.LABELHUB_SAM_CHECKPOINT = checkpoint
+    settings.CELERY_TASK_ALWAYS_EAGER = eager
+    settings.CELERY_RESULT_BACKEND = backend
+    assert decoder_location() == expected
