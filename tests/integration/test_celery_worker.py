@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import connection
 
 from labelhub.accounts.models import Role
