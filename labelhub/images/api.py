@@ -13,8 +13,9 @@ from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import organization_ids_for, role_require
-from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.errors import DomainError
 from labelhub.projects.models import Project
+from labelhub.projects.selectors import project_get
 
 from . import services
 from .models import Image
@@ -54,17 +55,7 @@ class ImportIn(serializers.Serializer):
 
 
 def project_for_write(request, project_pk) -> Project:
-    try:
-        pk = int(project_pk)
-    except (TypeError, ValueError):
-        raise NotFound("No such project.") from None
-    project = Project.objects.filter(pk=pk, organization_id__in=organization_ids_for(request.user)).first()
-    if project is None:
-        raise NotFound("No such project.")
-    role_require(
-        user=request.user, organization_id=project.organization_id, roles=MANAGING_ROLES, action="add images"
-    )
-    return project
+    return project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="add images")
 
 
 def _result(result: services.UploadResult) -> Response:

@@ -15,7 +15,7 @@ from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import organization_ids_for, role_of, role_require
 from labelhub.core.api import PassThroughField
 from labelhub.core.errors import DomainError, NotFound
-from labelhub.projects.models import Project
+from labelhub.projects.selectors import project_get
 
 from . import selectors, services, workflow
 from .models import AnnotationRevision, Comment, Task, TaskEvent
@@ -406,11 +406,7 @@ class ProjectNextTaskView(APIView):
         back to you, a manager's reassignment), then the oldest open one or one whose lease expired. Never
         the same task to two people; in review stages never your own work. A live lease you already hold
         in the stage is handed back. 204 when the queue is empty."""
-        project = Project.objects.filter(
-            pk=project_pk, organization_id__in=organization_ids_for(request.user)
-        ).first()
-        if project is None:
-            raise NotFound("No such project.")
+        project = project_get(user=request.user, project_id=project_pk)
         data = NextTaskIn(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
         stage = request.query_params.get("stage") or data.validated_data.get("stage")

@@ -156,20 +156,12 @@ class ProjectEmbeddingsView(APIView):
     @extend_schema(request=None, responses={202: QueuedOut})
     def post(self, request, project_pk: int):
         """Precompute the embeddings of every image of the project (batched on the `gpu` queue)."""
-        from labelhub.projects.models import Project
+        from labelhub.projects.selectors import project_get
 
         from .tasks import embed_project
 
-        project = Project.objects.filter(
-            pk=project_pk, organization_id__in=organization_ids_for(request.user)
-        ).first()
-        if project is None:
-            raise NotFound("No such project.")
-        role_require(
-            user=request.user,
-            organization_id=project.organization_id,
-            roles=MANAGING_ROLES,
-            action="precompute embeddings",
+        project = project_get(
+            user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="precompute embeddings"
         )
         transaction.on_commit(lambda: embed_project.delay(project.id))
         return Response({"queued": project.images.count()}, status=status.HTTP_202_ACCEPTED)

@@ -19,6 +19,7 @@ from labelhub.accounts.models import MANAGING_ROLES, Membership, Organization
 from labelhub.accounts.selectors import organization_ids_for, role_of, role_require
 from labelhub.core.errors import DomainError, NotFound
 from labelhub.projects.models import Project
+from labelhub.projects.selectors import project_get
 
 from .metrics import project_metrics
 from .models import WEBHOOK_EVENTS, Webhook, WebhookDelivery
@@ -73,11 +74,7 @@ class ProjectMetricsView(APIView):
     def get(self, request, project_pk: int):
         """Project metrics over a time window: tasks per stage, throughput, time spent, rejection rate per
         stage, gold accuracy and AI-assist figures. Managers see anyone's; others only their own."""
-        project = Project.objects.filter(
-            pk=project_pk, organization_id__in=organization_ids_for(request.user)
-        ).first()
-        if project is None:
-            raise NotFound("No such project.")
+        project = project_get(user=request.user, project_id=project_pk)
         since = _when(request.query_params.get("since"), "since")
         until = _when(request.query_params.get("until"), "until")
         user = None
