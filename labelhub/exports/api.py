@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core.api import PassThroughField
-from labelhub.core.errors import Conflict, DomainError, NotFound
+from labelhub.core.errors import Conflict, DomainError
 from labelhub.projects.models import Project
+from labelhub.projects.selectors import project_get
 
 from . import imports, selectors, services
 from .formats import FORMATS
@@ -129,17 +129,7 @@ class DatasetImportOut(serializers.Serializer):
 
 
 def _project(request, project_pk, action: str) -> Project:
-    try:
-        pk = int(project_pk)
-    except (TypeError, ValueError):
-        raise NotFound("No such project.") from None
-    project = Project.objects.filter(pk=pk, organization_id__in=organization_ids_for(request.user)).first()
-    if project is None:
-        raise NotFound("No such project.")
-    role_require(
-        user=request.user, organization_id=project.organization_id, roles=MANAGING_ROLES, action=action
-    )
-    return project
+    return project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action=action)
 
 
 class ProjectExportView(APIView):
