@@ -72,12 +72,6 @@ def region_from_mask(
     )
     if not polygons:
         return None
-    height, width = mask.shape
-    for polygon in polygons:  # rounding noise at the border (-1e-15) stays inside the image
-        for ring in [polygon["exterior"], *polygon["holes"]]:
-            for point in ring:
-                point[0] = min(max(point[0], 0.0), float(width))
-                point[1] = min(max(point[1], 0.0), float(height))
     return {
         "label": label,
         "kind": "polygon",

@@ -456,11 +456,14 @@ def _edge_moments(base: _Rings) -> tuple[np.ndarray, np.ndarray]:
     return P, origin
 
 
-def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
+def _fit_rings(
+    base: _Rings, keep: np.ndarray, max_shift: float, frame: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Refine kept vertices: fit a total-least-squares line to the part of the base outline
     that each simplified edge replaces (exact moments of the base edges), and move each vertex
     to the intersection of its two fitted lines. A vertex stays put where the lines are nearly
-    parallel or the intersection is more than ``max_shift`` px away."""
+    parallel, the intersection is more than ``max_shift`` px away, or (with ``frame=(h, w)``)
+    it lies outside the image ``[0, w] x [0, h]``."""
     rid = base.ring_id
     P, origin = _edge_moments(base)
     kk = np.flatnonzero(keep)
@@ -494,6 +497,8 @@ def _fit_rings(base: _Rings, keep: np.ndarray, max_shift: float) -> tuple[np.nda
     orig = base.pts[kk]
     shift = np.hypot(ix - orig[:, 0], iy - orig[:, 1])
     good = (np.abs(den) > np.sin(np.deg2rad(8))) & (shift <= max_shift)
+    if frame is not None:
+        good &= (ix >= 0) & (ix <= frame[1]) & (iy >= 0) & (iy <= frame[0])
     new = orig.copy()
     new[good, 0] = ix[good]
     new[good, 1] = iy[good]
@@ -545,6 +550,7 @@ class _Evaluator:
         if frame is not None:
             lo = np.maximum(lo, 0)
             hi = np.minimum(hi, [frame[1], frame[0]])
+        self.frame = frame
         self.x0, self.y0 = int(lo[0]), int(lo[1])
         self.w, self.h = max(int(hi[0] - lo[0]), 0), max(int(hi[1] - lo[1]), 0)
         self.R = R
@@ -660,7 +666,7 @@ def _bounded(
         ) -> tuple[np.ndarray, np.ndarray]:
             keep = _ring_keep_min3(base, sig > t, sig)
             if refine and t >= 0:
-                return _fit_rings(base, keep, _fit_shift(method, t))
+                return _fit_rings(base, keep, _fit_shift(method, t), ev.frame)
             return _flat_keep(base, keep)
 
         def meets(rings, geoms: list | None, dist_by_tol: bool = dist_by_tol, fast: bool = False) -> bool:

@@ -186,8 +186,23 @@ def test_property_bounded_valid_and_meets_iou(m, min_iou):
         iou = np.count_nonzero(back & m) / np.count_nonzero(back | m)
         assert iou >= min_iou
         assert len(out) == len(mask_to_polygons(m))
+        # Every vertex stays inside the image, also where the mask touches its border.
+        h, w = m.shape
+        pts = np.array([p for poly in out for ring in [poly["exterior"], *poly["holes"]] for p in ring])
+        assert pts[:, 0].min() >= 0 and pts[:, 1].min() >= 0
+        assert pts[:, 0].max() <= w and pts[:, 1].max() <= h
     else:
         assert out == []
+
+
+def test_line_fit_never_moves_a_vertex_off_the_image():
+    # Discs cut by the image border: an unconstrained line fit pulled corners up to 2.6 px outside.
+    yy, xx = np.mgrid[:40, :50]
+    for cy, cx, r in [(0, 0, 17), (39, 49, 13), (20, -3, 12), (-2, 25, 9)]:
+        m = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+        out = mask_to_simplified_polygons(m, min_iou=0.98)
+        pts = np.array([p for poly in out for ring in [poly["exterior"], *poly["holes"]] for p in ring])
+        assert (pts >= 0).all() and (pts[:, 0] <= 50).all() and (pts[:, 1] <= 40).all(), (cy, cx, r)
 
 
 @settings(max_examples=30, deadline=None)
