@@ -126,6 +126,7 @@ class DatasetImportOut(serializers.Serializer):
     regions = serializers.IntegerField()
     revisions = serializers.ListField(child=serializers.IntegerField())
     predictions = serializers.ListField(child=serializers.IntegerField())
+    box_prompts = serializers.IntegerField(help_text="COCO boxes without segmentation, queued for the model.")
 
 
 def _project(request, project_pk, action: str) -> Project:

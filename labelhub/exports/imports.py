@@ -71,6 +71,7 @@ class ImportResult:
     regions: int = 0
     revisions: list[int] = field(default_factory=list)  # ids of the AnnotationRevisions written
     predictions: list[int] = field(default_factory=list)  # ids of the Predictions written
+    box_prompts: int = 0  # COCO boxes without segmentation, queued for the segmentation model
 
 
 def _is_int(v: Any) -> bool:
@@ -273,9 +274,17 @@ def _coco_flat(seg: list, height: int, width: int) -> dict:
 
 
 def coco_parse(
-    raw: bytes, *, project: Project, images: ProjectImages, report: Report, source: str
+    raw: bytes,
+    *,
+    project: Project,
+    images: ProjectImages,
+    report: Report,
+    source: str,
+    boxes: dict[int, list[dict]] | None = None,
 ) -> dict[int, list[dict]]:
-    """Regions per project image id from a COCO instances document; problems go to `report`."""
+    """Regions per project image id from a COCO instances document; problems go to `report`.
+    An annotation with a `bbox` and no (or an empty) `segmentation` is a box prompt for the segmentation
+    model: it goes to `boxes` ({image id: [{"label", "box": [x0, y0, x1, y1]}]}) instead."""
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -351,7 +360,8 @@ def coco_parse(
         if not isinstance(ann, dict):
             report.add(at, "An annotation is an object.")
             continue
-        for key in ("id", "image_id", "category_id", "segmentation"):
+        box_only = ann.get("segmentation") in (None, []) and "bbox" in ann and boxes is not None
+        for key in ("id", "image_id", "category_id") + (() if box_only else ("segmentation",)):
             if key not in ann:
                 report.add(f"{at}.{key}", f"Missing key '{key}'.")
         aid = ann.get("id")
@@ -389,6 +399,11 @@ def coco_parse(
             report.add(f"{at}.score", "score is a finite number.")
             score = None
         seg = ann.get("segmentation")
+        if box_only:
+            box = _coco_box(ann["bbox"], f"{at}.bbox", target, report)
+            if box is not None and label is not None:
+                boxes.setdefault(target[0], []).append({"label": label, "box": box})
+            continue
         if "segmentation" not in ann:
             continue
         h, w = (target[2], target[1]) if target else (None, None)
@@ -423,6 +438,21 @@ def coco_parse(
             regions, images, project, report, lambda image_id, index: where_of.get((image_id, index), "$")
         )
     return regions
+
+
+def _coco_box(bbox: Any, at: str, target: tuple | None, report: Report) -> list[float] | None:
+    """COCO [x, y, width, height] as [x0, y0, x1, y1], inside the image and with positive area."""
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_num(v) for v in bbox):
+        report.add(at, "bbox is [x, y, width, height] with four numbers.")
+        return None
+    x, y, w, h = (float(v) for v in bbox)
+    if w <= 0 or h <= 0:
+        report.add(at, "bbox has no area.")
+        return None
+    if target is not None and (x < 0 or y < 0 or x + w > target[1] or y + h > target[2]):
+        report.add(at, f"bbox lies outside the image ({target[1]}x{target[2]}).")
+        return None
+    return None if target is None else [x, y, x + w, y + h]
 
 
 def _check_regions(
@@ -588,6 +618,12 @@ def _write(
     result.images_matched = len(regions)
 
 
+def _queue_box_prompts(image_id: int, boxes: list[dict]) -> None:
+    from labelhub.predictions.tasks import presegment_boxes
+
+    transaction.on_commit(lambda: presegment_boxes.delay(image_id, boxes))
+
+
 def import_file(
     *,
     project: Project,
@@ -639,9 +675,12 @@ def import_file(
             report.raise_if_any("file")
             images = ProjectImages(project)
             regions: dict[int, list[dict]] = {}
+            boxes: dict[int, list[dict]] = {}
             if fmt == "coco":
                 for name, raw in label_files:
-                    part = coco_parse(raw, project=project, images=images, report=report, source=source)
+                    part = coco_parse(
+                        raw, project=project, images=images, report=report, source=source, boxes=boxes
+                    )
                     for image_id, image_regions in part.items():
                         if image_id in regions:
                             report.add(name, f"Image {image_id} is annotated by two COCO files.")
@@ -651,6 +690,9 @@ def import_file(
                     label_files, project=project, images=images, report=report, source=source
                 )
             report.raise_if_any("file")
+            result.box_prompts = sum(map(len, boxes.values()))
+            for image_id, image_boxes in boxes.items():
+                _queue_box_prompts(image_id, image_boxes)
             _write(
                 project=project,
                 regions=regions,

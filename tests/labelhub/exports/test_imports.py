@@ -346,3 +346,41 @@ def test_import_needs_a_manager_and_hides_other_organizations(org_a, org_b, two_
     assert post(org_b.clients["owner"], org_a.project.id, "x.json", raw, "coco").status_code == 404
     bad = post(org_a.clients["owner"], org_a.project.id, "x.json", raw, "pascal")
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "format"
+
+
+def test_coco_boxes_without_segmentation_become_model_prompts(org_a, django_capture_on_commit_callbacks):
+    from labelhub.images.services import IncomingFile, images_add
+    from tests.helpers import disc_image_bytes
+
+    added = images_add(
+        project=org_a.project, files=[IncomingFile("disc.png", disc_image_bytes(64, 48))], presegment=False
+    )
+    a = added.created[0]
+    doc = {
+        "images": [{"id": 1, "file_name": a.original_name, "width": 64, "height": 48}],
+        "categories": [{"id": 3, "name": "dog"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [12, 8, 40, 32]},
+            {"id": 2, "image_id": 1, "category_id": 3, "bbox": [14, 10, 36, 28], "segmentation": []},
+        ],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(
+            org_a.clients["manager"], org_a.project.id, "boxes.json", json.dumps(doc).encode(), "coco"
+        )
+    assert response.status_code == 201, response.json()
+    assert response.json()["box_prompts"] == 2
+    prediction = Prediction.objects.get(image=a, kind="boxes")
+    assert prediction.status == "ok" and prediction.model_name == "classical-grabcut"
+    assert [r["label"] for r in prediction.regions] == ["dog", "dog"]
+
+    doc["annotations"] = [
+        {"id": 1, "image_id": 1, "category_id": 3, "bbox": [10, 8, 0, 25]},
+        {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50, 8, 30, 25]},
+        {"id": 3, "image_id": 1, "category_id": 3, "bbox": "wide"},
+    ]
+    refused = post(org_a.clients["manager"], org_a.project.id, "bad.json", json.dumps(doc).encode(), "coco")
+    assert refused.status_code == 400
+    paths = [p["path"] for p in refused.json()["error"]["details"]["problems"]]
+    assert paths == ["$.annotations[0].bbox", "$.annotations[1].bbox", "$.annotations[2].bbox"]
+    assert Prediction.objects.filter(kind="boxes").count() == 1
