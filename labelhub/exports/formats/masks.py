@@ -9,7 +9,10 @@ At most 255 classes.
 
 from __future__ import annotations
 
-from .base import ExportFormat, Record, paint, png_bytes, register
+from workers.geometry.label_png import encode_label_png
+
+from .base import ExportFormat, Record, register
+from .voc import class_image, top_regions
 
 
 @register("masks")
@@ -21,12 +24,16 @@ class SemanticMaskFormat(ExportFormat):
         if len(self.classes) > 255:
             raise ValueError(f"Semantic masks hold at most 255 classes; the project has {len(self.classes)}.")
 
+    def render(self, path: str, regions: list[dict], h: int, w: int) -> list[tuple[str, bytes]]:
+        mask = class_image(top_regions(regions, h, w), regions, self.class_index)
+        return [(path, encode_label_png(mask))]
+
     def add(self, record: Record) -> int:
-        mask = paint(
-            record.regions, record.height, record.width, lambda i, r: self.class_index[r["label"]] + 1
-        )
-        self.writestr(f"masks/{record.subset}/{record.stem}.png", png_bytes(mask))
-        return len(record.regions)
+        regions = record.regions or []
+        path = f"masks/{record.subset}/{record.stem}.png"
+        for name, data in self.render(path, regions, record.height, record.width):
+            self.writestr(name, data)
+        return len(regions)
 
     def finish(self) -> None:
         lines = ["0 background", *(f"{i + 1} {name}" for i, name in enumerate(self.classes))]

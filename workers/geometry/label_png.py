@@ -1,0 +1,49 @@
+"""Fast PNG encoding of 8-bit label images (class / instance index maps).
+
+A label image is mostly long runs of a few values, so the IDAT stream is deflated with zlib's
+run-length strategy (``Z_RLE``): several times faster than PIL's default path at level 1 and
+smaller output. Rows use PNG filter 0 (None). Grayscale (``L``) or, with a palette, palette
+(``P``) colour type, 8 bits per pixel; any PNG reader decodes the exact indices back.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["encode_label_png"]
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
+
+
+def encode_label_png(array: np.ndarray, palette: Sequence[int] | bytes | None = None) -> bytes:
+    """PNG bytes of a 2-D ``uint8`` array: grayscale, or palette mode with ``palette`` (flat
+    ``[r, g, b, ...]``, at most 256 entries; the indices are the array's values)."""
+    a = np.asarray(array)
+    if a.ndim != 2 or a.dtype != np.uint8:
+        raise ValueError(f"expected a 2-D uint8 array, got {a.dtype} of shape {a.shape}")
+    h, w = a.shape
+    if h == 0 or w == 0:
+        raise ValueError("a PNG needs at least one pixel")
+    raw = np.empty((h, w + 1), dtype=np.uint8)
+    raw[:, 0] = 0  # filter type 0 (None) before each row
+    raw[:, 1:] = a
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    idat = z.compress(raw.data) + z.flush()
+    colour_type = 0
+    plte = b""
+    if palette is not None:
+        pal = bytes(palette)
+        if len(pal) % 3 or not 3 <= len(pal) <= 768:
+            raise ValueError("palette must hold 1 to 256 RGB triples")
+        colour_type = 3
+        plte = _chunk(b"PLTE", pal)
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0))
+    return _SIGNATURE + ihdr + plte + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
