@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labelhub.accounts.models import Membership, Role
+from labelhub.exports.models import Export
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision, Comment, Task, TaskEvent
 from labelhub.predictions.models import Prediction
@@ -87,39 +88,42 @@ def requests_against(ids: dict) -> list[tuple[str, str, dict | None]]:
         ("get", f"/api/v1/comments/{ids['comment']}/", None),
         ("patch", f"/api/v1/comments/{ids['comment']}/", {"resolved": True}),
         ("get", f"/api/v1/predictions/{ids['prediction']}/", None),
+        ("post", f"/api/v1/images/{image}/segment/", {"points": [[5, 5]], "point_labels": [1]}),
+        ("post", f"/api/v1/images/{image}/presegment/", {"boxes": [{"label": "cat", "box": [1, 1, 9, 9]}]}),
+        ("post", f"/api/v1/projects/{project}/embeddings/", None),
+        ("post", f"/api/v1/projects/{project}/exports/", {"format": "coco"}),
+        ("post", f"/api/v1/projects/{project}/imports/", {"format": "coco"}),
     ]
+
+
+def org_state() -> tuple:
+    """Everything a request could change, to compare before and after."""
+    return (
+        Image.objects.count(),
+        Task.objects.count(),
+        AnnotationRevision.objects.count(),
+        Comment.objects.count(),
+        Membership.objects.count(),
+        sorted(Task.objects.values_list("id", "stage", "status", "assignee_id", "is_gold")),
+        TaskEvent.objects.count(),
+        Webhook.objects.count(),
+        Prediction.objects.count(),
+        Export.objects.count(),
+    )
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
 def test_other_organization_is_invisible_and_untouchable(org_a, b_objects, role):
     client = org_a.clients[role]
-    before = (
-        Image.objects.count(),
-        Task.objects.count(),
-        AnnotationRevision.objects.count(),
-        Comment.objects.count(),
-        Membership.objects.count(),
-        sorted(Task.objects.values_list("id", "stage", "status", "assignee_id", "is_gold")),
-        TaskEvent.objects.count(),
-        Webhook.objects.count(),
-    )
+    before = org_state()
     for method, url, payload in requests_against(b_objects):
         response = (
             getattr(client, method)(url, payload, format="json") if payload else getattr(client, method)(url)
         )
         assert response.status_code in (403, 404), (method, url, response.status_code)
         assert "error" in response.json(), (method, url)
-    after = (
-        Image.objects.count(),
-        Task.objects.count(),
-        AnnotationRevision.objects.count(),
-        Comment.objects.count(),
-        Membership.objects.count(),
-        sorted(Task.objects.values_list("id", "stage", "status", "assignee_id", "is_gold")),
-        TaskEvent.objects.count(),
-        Webhook.objects.count(),
-    )
+    after = org_state()
     assert before == after
     assert not Comment.objects.filter(text="planted").exists()
     assert not Membership.objects.filter(
