@@ -22,6 +22,12 @@ def organizations_for(*, user: AbstractBaseUser) -> QuerySet[Organization]:
 
 
 def role_of(*, user: AbstractBaseUser, organization_id: int) -> str | None:
+    if (
+        isinstance(organization_id, bool)
+        or not isinstance(organization_id, int)
+        or not 0 < organization_id < 2**63
+    ):
+        return None  # no such organization, and no query with an id the database cannot hold
     return (
         Membership.objects.filter(user=user, organization_id=organization_id)
         .values_list("role", flat=True)

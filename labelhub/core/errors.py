@@ -99,6 +99,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         field = next(iter(exc.message_dict), None) if hasattr(exc, "error_dict") else None
         return _error(400, "invalid", "; ".join(exc.messages), field)
+    if isinstance(exc, OverflowError):
+        # An id beyond 64 bits reaches a query (SQLite refuses it; PostgreSQL would find nothing).
+        return _error(400, "out_of_range", "A number in the request is out of range.")
     if isinstance(exc, SuspiciousOperation):
         # Too large a request body, too many files, a bad multipart boundary.
         return _error(400, "bad_request", str(exc) or "The request was refused.")

@@ -312,3 +312,22 @@ def test_no_endpoint_answers_500(org_a, task, method, url, body):
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
     assert "error" in response.json()
     assert AnnotationRevision.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "method,url,body",
+    [
+        ("post", "/api/v1/webhooks/", {"organization": 10**21, "url": "http://127.0.0.1:9/"}),
+        ("post", "/api/v1/projects/", {"organization": 10**21, "name": "x"}),
+        ("get", "/api/v1/tasks/?project=100000000000000000000000", None),
+        ("get", "/api/v1/tasks/100000000000000000000000/", None),
+        ("get", "/api/v1/predictions/?image=100000000000000000000000", None),
+    ],
+)
+def test_ids_beyond_64_bits_are_refused_cleanly(org_a, method, url, body):
+    # Found by fuzzing the embedded (SQLite) server: SQLite cannot bind such an integer.
+    client = org_a.clients[Role.OWNER]
+    response = getattr(client, method)(url, body, format="json") if body else getattr(client, method)(url)
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:200])
+    assert "error" in response.json()
