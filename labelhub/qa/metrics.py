@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
 from labelhub.labeling.workflow import STAGE_DONE
@@ -54,23 +54,28 @@ def ai_assist(*, tasks: list[Task], accepted_revision: dict[int, int]) -> dict:
     ai_total = kept = unchanged = deleted = human_added = moved_or_added = removed = 0
     iou_sum = 0.0
     tasks_with_ai = 0
+    prelabels: dict[int, list] = {}
+    finals: dict[int, list] = {}
+    # Two kinds of revision per task, read in one query: the pre-label (first revision with no author)
+    # and the accepted one.
+    revisions = (
+        AnnotationRevision.objects.filter(annotation__task_id__in=[t.pk for t in tasks])
+        .filter(Q(author__isnull=True) | Q(number__in=set(accepted_revision.values())))
+        .order_by("annotation__task_id", "number")
+        .values_list("annotation__task_id", "number", "author_id", "regions")
+    )
+    for task_id, number, author_id, regions in revisions.iterator():
+        if author_id is None:
+            prelabels.setdefault(task_id, regions)
+        if number == accepted_revision.get(task_id):
+            finals[task_id] = regions
     for task in tasks:
-        prelabel = (
-            AnnotationRevision.objects.filter(annotation__task=task, author__isnull=True)
-            .order_by("number")
-            .values_list("regions", flat=True)
-            .first()
-        )
+        prelabel = prelabels.get(task.pk)
         ai = [r for r in prelabel or [] if r.get("source") == "ai" or r.get("prediction_id") is not None]
         if not ai:
             continue
         tasks_with_ai += 1
-        final = (
-            AnnotationRevision.objects.filter(annotation__task=task, number=accepted_revision[task.pk])
-            .values_list("regions", flat=True)
-            .first()
-            or []
-        )
+        final = finals.get(task.pk) or []
         by_id = {r["id"]: r for r in final}
         ai_ids = {r["id"] for r in ai}
         human_added += sum(1 for r in final if r["id"] not in ai_ids)
