@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 MAX_AUTOMATIC_REGIONS = 100
 
 
+class ModelUnavailable(DomainError):
+    status_code = 503
+    code = "model_unavailable"
+
+
 def segmentation_backend():
     """The process-wide backend: SAM when a checkpoint is configured, else the classical one.
     LABELHUB_SAM_RANDOM_SEED (tests and benchmarks only) builds SAM with seeded random weights."""
@@ -37,25 +42,16 @@ def segmentation_backend():
     checkpoint = settings.LABELHUB_SAM_CHECKPOINT or None
     seed = int(settings.LABELHUB_SAM_RANDOM_SEED) if settings.LABELHUB_SAM_RANDOM_SEED else None
     try:
-        return _get_backend(get_backend, checkpoint, seed)
+        return get_backend(
+            settings.LABELHUB_SAM_MODEL if (checkpoint or seed is not None) else None,
+            checkpoint,
+            device=settings.LABELHUB_SAM_DEVICE or None,
+            compile=settings.LABELHUB_SAM_COMPILE,
+            seed=seed,
+        )
     except (CheckpointError, ValueError) as exc:
         # A missing or wrong checkpoint is a configuration error: say so, never loop on it.
         raise ModelUnavailable(f"The segmentation model cannot be loaded: {exc}") from exc
-
-
-class ModelUnavailable(DomainError):
-    status_code = 503
-    code = "model_unavailable"
-
-
-def _get_backend(get_backend, checkpoint: str | None, seed: int | None):
-    return get_backend(
-        settings.LABELHUB_SAM_MODEL if (checkpoint or seed is not None) else None,
-        checkpoint,
-        device=settings.LABELHUB_SAM_DEVICE or None,
-        compile=settings.LABELHUB_SAM_COMPILE,
-        seed=seed,
-    )
 
 
 def region_from_mask(
