@@ -80,21 +80,12 @@ def project_update(*, project: Project, **values: Any) -> Project:
 
 
 def _check_classes_kept(project: Project, schema: list[dict]) -> None:
-    from labelhub.labeling.models import AnnotationRevision
-
     removed = set(project.class_names) - {c["name"] for c in schema}
-    for name in removed:
-        used = (
-            AnnotationRevision.objects.filter(
-                annotation__task__project=project, regions__contains=[{"label": name}]
-            ).exists()
-            if _json_contains_supported()
-            else _class_used_slow(project, name)
+    used = sorted(_classes_used(project, removed))
+    if used:
+        raise Conflict(
+            f"Class '{used[0]}' is used by annotations and cannot be removed.", field="label_schema"
         )
-        if used:
-            raise Conflict(
-                f"Class '{name}' is used by annotations and cannot be removed.", field="label_schema"
-            )
 
 
 def _check_stages_kept(project: Project, pipeline: list[dict]) -> None:
@@ -103,16 +94,18 @@ def _check_stages_kept(project: Project, pipeline: list[dict]) -> None:
         raise Conflict(f"Tasks are in stages {sorted(removed)}; move them first.", field="pipeline")
 
 
-def _json_contains_supported() -> bool:
+def _classes_used(project: Project, names: set[str]) -> set[str]:
+    """Which of `names` label a region in any revision of the project's annotations."""
     from django.db import connection
 
-    return connection.vendor == "postgresql"
-
-
-def _class_used_slow(project: Project, name: str) -> bool:
     from labelhub.labeling.models import AnnotationRevision
 
-    revisions = AnnotationRevision.objects.filter(annotation__task__project=project).values_list(
-        "regions", flat=True
-    )
-    return any(r.get("label") == name for regions in revisions.iterator() for r in regions)
+    if not names:
+        return set()
+    revisions = AnnotationRevision.objects.filter(annotation__task__project=project)
+    if connection.vendor == "postgresql":  # jsonb containment, answered by the database
+        return {n for n in names if revisions.filter(regions__contains=[{"label": n}]).exists()}
+    labels = {
+        r.get("label") for regions in revisions.values_list("regions", flat=True).iterator() for r in regions
+    }
+    return names & labels

@@ -331,3 +331,22 @@ def test_ids_beyond_64_bits_are_refused_cleanly(org_a, method, url, body):
     response = getattr(client, method)(url, body, format="json") if body else getattr(client, method)(url)
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:200])
     assert "error" in response.json()
+
+
+@pytest.mark.django_db
+def test_a_class_in_use_cannot_be_removed_from_the_schema(org_a, task):
+    from labelhub.labeling.services import annotation_save
+
+    annotation_save(
+        task=task,
+        author=org_a.users[Role.ANNOTATOR],
+        base_revision=0,
+        regions=[{"id": "r", "label": "dog", "kind": "polygon", "polygons": [square(1, 1, 9, 9)]}],
+    )
+    client = org_a.clients[Role.MANAGER]
+    url = f"/api/v1/projects/{org_a.project.id}/"
+    refused = client.patch(url, {"label_schema": [{"name": "cat"}]}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["field"] == "label_schema"
+    assert "dog" in refused.json()["error"]["message"]
+    kept = client.patch(url, {"label_schema": [{"name": "dog"}]}, format="json")  # "cat" is unused
+    assert kept.status_code == 200 and [c["name"] for c in kept.json()["label_schema"]] == ["dog"]
