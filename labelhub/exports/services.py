@@ -409,23 +409,12 @@ def export_run(*, export_id: int) -> Export | None:
     return export
 
 
-def _webhook_emit():
-    """The QA app's `webhook_emit`, wherever it lives; None when no such app is installed."""
-    for module in ("labelhub.qa.services", "labelhub.qa.webhooks"):
-        try:
-            return __import__(module, fromlist=["webhook_emit"]).webhook_emit
-        except (ImportError, AttributeError):
-            continue
-    return None
-
-
 def export_finished_hooks(export: Export) -> None:
     """Tell the world an export finished (done or failed): the "export.finished" webhook of the QA app
     (`webhook_emit`), for the organization's and the project's webhooks. A webhook problem never fails
     the export."""
-    webhook_emit = _webhook_emit()
-    if webhook_emit is None:
-        return
+    from labelhub.qa.webhooks import webhook_emit
+
     try:
         webhook_emit(
             organization=export.project.organization,
