@@ -47,9 +47,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from .raster import crossings_flat, parse_polygons, rasterize_flat, rasterize_rings
+from . import _kernels as K
+from .raster import parse_polygons, rasterize_flat, rasterize_rings
 
-__all__ = ["SIMPLIFIERS", "simplify_polygons"]
+__all__ = ["SIMPLIFIERS", "check_arguments", "simplify_polygons", "simplify_rings"]
 
 SIMPLIFIERS: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded")
 HIERARCHICAL: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "ratio")
@@ -112,146 +113,9 @@ class _Rings:
 
 
 def _dp_significance(R: _Rings) -> np.ndarray:
-    """Douglas-Peucker significance of every vertex, computed level by level (vectorized over
-    all segments of all rings). Keeping ``sig > t`` equals running DP with tolerance ``t``."""
-    n_r = len(R.off) - 1
-    lens = np.diff(R.off)
-    # closed layout: ring k occupies coff[k] .. coff[k] + len_k (last = copy of first)
-    coff = R.off[:-1] + np.arange(n_r)
-    cpts = np.empty((len(R.pts) + n_r, 2))
-    mask = np.ones(len(cpts), dtype=bool)
-    mask[coff + lens] = False
-    cpts[mask] = R.pts
-    cpts[coff + lens] = R.pts[R.off[:-1]]
-    sig = np.zeros(len(cpts))
-    sig[coff] = np.inf
-    sig[coff + lens] = np.inf
-    # First split: the vertex farthest from the ring's first vertex (always kept).
-    first = np.repeat(R.pts[R.off[:-1]], lens, axis=0)
-    d0 = np.sum((R.pts - first) ** 2, axis=1)
-    far = _group_argmax(d0, R.off[:-1], lens) - R.off[:-1]
-    mid = coff + far
-    sig[mid] = np.inf
-    S = np.concatenate([coff, mid])
-    E = np.concatenate([mid, coff + lens])
-    PS = np.full(len(S), np.inf)
-    forced = np.ones(len(S), dtype=bool)  # the first split of the larger half is forced kept
-    seg_ring = np.concatenate([np.arange(n_r), np.arange(n_r)])
-    while len(S):
-        L = E - S - 1
-        ok = L > 0
-        S, E, PS, L, forced = S[ok], E[ok], PS[ok], L[ok], forced[ok]
-        seg_ring = seg_ring[ok]
-        if not len(S):
-            break
-        seg = np.repeat(np.arange(len(S)), L)
-        starts = np.cumsum(L) - L
-        idx = np.arange(int(L.sum())) - starts[seg] + S[seg] + 1
-        a, b, p = cpts[S][seg], cpts[E][seg], cpts[idx]
-        d2 = _seg_dist2(p, a, b)
-        k = _group_argmax(d2, starts, L)
-        dmax = np.sqrt(d2[k])
-        kidx = idx[k]
-        s = np.minimum(dmax, PS)
-        if forced.any():
-            # make sure each ring keeps >= 3 vertices: force the better of its two halves
-            fidx = np.flatnonzero(forced)
-            order = np.lexsort((-dmax[fidx], seg_ring[fidx]))
-            fidx = fidx[order]
-            fr = seg_ring[fidx]
-            s[fidx[np.concatenate([[True], fr[1:] != fr[:-1]])]] = np.inf
-        sig[kidx] = s
-        S, E = np.concatenate([S, kidx]), np.concatenate([kidx, E])
-        PS = np.concatenate([s, s])
-        forced = np.zeros(len(S), dtype=bool)
-        seg_ring = np.zeros(len(S), dtype=np.int64)
-    return sig[mask]
-
-
-def _seg_dist2(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ab = b - a
-    ap = p - a
-    den = np.einsum("ij,ij->i", ab, ab)
-    t = np.einsum("ij,ij->i", ap, ab) / np.where(den > 0, den, 1.0)
-    t = np.clip(t, 0.0, 1.0)
-    q = ap - t[:, None] * ab
-    return np.einsum("ij,ij->i", q, q)
-
-
-def _group_argmax(v: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """Index (into v) of the first maximum of each contiguous group."""
-    gmax = np.maximum.reduceat(v, starts)
-    seg = np.repeat(np.arange(len(starts)), lens)
-    hit = np.flatnonzero(v == gmax[seg])
-    hs = seg[hit]
-    firsts = np.flatnonzero(np.concatenate([[True], hs[1:] != hs[:-1]]))
-    return hit[firsts]
-
-
-def _elimination_significance(R: _Rings, metric: str) -> np.ndarray:
-    """Visvalingam-Whyatt style elimination in parallel rounds.
-
-    ``metric`` is ``"area"`` (triangle area, px^2) or ``"height"`` (triangle height over the
-    chord of the neighbours, px). Returns monotone effective significance per vertex; the last
-    3 vertices of each ring get ``inf``.
-    """
-    n = len(R.pts)
-    rid = R.ring_id
-    idx = np.arange(n)
-    prv = idx - 1
-    nxt = idx + 1
-    prv[R.off[:-1]] = R.off[1:] - 1
-    nxt[R.off[1:] - 1] = R.off[:-1]
-    count = np.diff(R.off).copy()
-    runmax = np.zeros(len(count))
-    sig = np.full(n, np.inf)
-    # deterministic pseudo-random tie breaker so that runs of equal metric shrink fast
-    tie = ((idx * 2654435761) % 4294967296).astype(np.float64)
-    active = idx[count[rid] > 3]
-    pts = R.pts
-    met = np.full(n, np.inf)
-    while len(active):
-        p, q, r = pts[prv[active]], pts[active], pts[nxt[active]]
-        cross = np.abs((p[:, 0] - q[:, 0]) * (r[:, 1] - q[:, 1]) - (p[:, 1] - q[:, 1]) * (r[:, 0] - q[:, 0]))
-        if metric == "area":
-            m = 0.5 * cross
-        else:
-            base = np.hypot(r[:, 0] - p[:, 0], r[:, 1] - p[:, 1])
-            m = np.where(base > 0, cross / np.where(base > 0, base, 1.0), np.hypot(*(q - p).T))
-        met[active] = m
-        mp, mn = met[prv[active]], met[nxt[active]]
-        tp, tn, ta = tie[prv[active]], tie[nxt[active]], tie[active]
-        cand = ((m < mp) | ((m == mp) & (ta < tp))) & ((m < mn) | ((m == mn) & (ta < tn)))
-        rem = active[cand]
-        if not len(rem):
-            break
-        rr = rid[rem]
-        nrem = np.bincount(rr, minlength=len(count))
-        over = (count - nrem) < 3
-        if over[rr].any():
-            # small rings: remove only their smallest candidate this round
-            bad = over[rr]
-            keep_ok = rem[~bad]
-            sub = rem[bad]
-            order = np.lexsort((tie[sub], met[sub], rid[sub]))
-            sub = sub[order]
-            sr = rid[sub]
-            firsts = np.concatenate([[True], sr[1:] != sr[:-1]])
-            rem = np.concatenate([keep_ok, sub[firsts]])
-            rr = rid[rem]
-            nrem = np.bincount(rr, minlength=len(count))
-        sig[rem] = np.maximum(met[rem], runmax[rr])
-        np.maximum.at(runmax, rr, met[rem])
-        nxt[prv[rem]] = nxt[rem]
-        prv[nxt[rem]] = prv[rem]
-        count -= nrem
-        met[rem] = np.inf
-        alive_mask = np.ones(len(active), dtype=bool)
-        alive_mask[np.flatnonzero(cand)] = False
-        # (indices removed from 'rem' by the small-ring rule stay active; recompute below)
-        active = active[np.isin(active, rem, invert=True)] if over.any() else active[alive_mask]
-        active = active[count[rid[active]] > 3]
-    return sig
+    """Douglas-Peucker significance of every vertex: keeping ``sig > t`` equals running DP with
+    tolerance ``t`` (compiled: :func:`workers.geometry._kernels.dp_significance`)."""
+    return K.dp_significance(R.pts, R.off)
 
 
 def significance(R: _Rings, method: str) -> np.ndarray:
@@ -259,9 +123,9 @@ def significance(R: _Rings, method: str) -> np.ndarray:
     if method == "douglas_peucker":
         return _dp_significance(R)
     if method == "visvalingam_whyatt":
-        return _elimination_significance(R, "area")
+        return K.elimination_significance(R.pts, R.off, False)
     if method == "ratio":
-        sig = _elimination_significance(R, "height")
+        sig = K.elimination_significance(R.pts, R.off, True)
         ext_area = np.zeros(R.n_polys)
         rid = R.ring_id
         for k in range(len(R.off) - 1):
@@ -316,16 +180,6 @@ def _slope_keep(R: _Rings, tol_deg: float, min_len: float = 1.5, window: int = 2
 # ---------------------------------------------------------------------------------------------
 
 
-def _ring_keep_min3(R: _Rings, keep: np.ndarray, sig: np.ndarray | None) -> np.ndarray:
-    """Ensure every ring keeps >= 3 vertices (adds the most significant ones)."""
-    counts = np.add.reduceat(keep.astype(np.int64), R.off[:-1])
-    for k in np.flatnonzero(counts < 3):
-        a, b = R.off[k], R.off[k + 1]
-        order = np.argsort(-sig[a:b], kind="stable") if sig is not None else np.arange(b - a)
-        keep[a + order[:3]] = True
-    return keep
-
-
 def _assemble(R: _Rings, rings: list[np.ndarray], polys: np.ndarray | None = None) -> list:
     """shapely Polygons for the polygons ``polys`` (default all) from a flat ring list."""
     groups: list[list[np.ndarray]] = [[] for _ in range(R.n_polys)]
@@ -358,30 +212,37 @@ def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
-def _repair(
-    R: _Rings, make: Callable[[int], list[np.ndarray]], n_levels: int
-) -> tuple[list[np.ndarray], list[shapely.Polygon]]:
+def _repair(R: _Rings, make: Callable[[int], list[np.ndarray]], n_levels: int) -> list[np.ndarray]:
     """Candidate ``make(0)``; every polygon that is invalid or overlaps another part is
     replaced by its version from ``make(1)``, ``make(2)``, ... and finally by its exact rings
     (``R``), until the whole region is valid. ``make(level)`` returns a flat ring list aligned
-    with ``R``'s rings."""
+    with ``R``'s rings. Validity is decided by the compiled test
+    :func:`workers.geometry._kernels.suspect_polygons`, and by GEOS for the polygons that it
+    could not clear (touching rings of one polygon, a vertex on another ring's edge)."""
     cache = {0: make(0)}
     rings = list(cache[0])
-    exact = R.ring_list()
+    exact: list[np.ndarray] | None = None
     level = np.zeros(R.n_polys, dtype=np.int64)
-    ring_ids = [np.flatnonzero(R.poly == i) for i in range(R.n_polys)]
-    geoms = _assemble(R, rings)
-    want = _ring_areas(exact) > 0
+    ring_ids: list[np.ndarray] | None = None
+    exterior = _exterior_flags(R)
     for _ in range(n_levels + 3):
-        # invalid, overlapping, or a ring whose orientation flipped (degenerate shortcut)
-        flipped = (_ring_areas(rings) > 0) != want
-        bad = np.union1d(invalid_parts(geoms), R.poly[flipped])
+        flag = K.suspect_polygons(*_flatten(rings), R.poly, exterior)
+        bad = np.flatnonzero(flag == 2)  # wrong orientation, zero area: no GEOS needed
         if not len(bad):
-            return rings, geoms
+            suspects = np.flatnonzero(flag == 1)
+            if not len(suspects):
+                return rings
+            bad = suspects[invalid_parts(_assemble(R, rings, suspects))]
+            if not len(bad):
+                return rings
+        if ring_ids is None:
+            ring_ids = [np.flatnonzero(R.poly == i) for i in range(R.n_polys)]
         level[bad] += 1
         for i in bad:
             lv = int(level[i])
             if lv >= n_levels:
+                if exact is None:
+                    exact = R.ring_list()
                 src = exact
             else:
                 if lv not in cache:
@@ -389,11 +250,16 @@ def _repair(
                 src = cache[lv]
             for k in ring_ids[i]:
                 rings[k] = src[k]
-        for i, g in zip(bad, _assemble(R, rings, bad), strict=True):
-            geoms[i] = g
     # unreachable in practice: exact pixel outlines are valid and disjoint
-    rings = exact
-    return rings, _assemble(R, rings)
+    return R.ring_list()
+
+
+def _exterior_flags(R: _Rings) -> np.ndarray:
+    """True for each ring that is its polygon's exterior (the first ring of the polygon)."""
+    flags = R.cache.get("exterior")
+    if flags is None:
+        flags = R.cache["exterior"] = np.concatenate([[True], R.poly[1:] != R.poly[:-1]])
+    return flags
 
 
 def _flatten(rings: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -419,8 +285,7 @@ def _ring_areas(rings: list[np.ndarray]) -> np.ndarray:
 
 def _flat_keep(base: _Rings, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kept vertices as a flat (pts, off) pair: ring k is pts[off[k]:off[k+1]]."""
-    counts = np.add.reduceat(keep.astype(np.int64), base.off[:-1])
-    return base.pts[keep], np.concatenate([[0], np.cumsum(counts)])
+    return K.kept_rings(base.pts, base.off, keep)
 
 
 def _split(flat: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
@@ -433,27 +298,9 @@ def _edge_moments(base: _Rings) -> tuple[np.ndarray, np.ndarray]:
     exact length-weighted moments [L, Sx, Sy, Sxx, Syy, Sxy] in ring-local coordinates
     (origin = the ring's first vertex, to keep the sums well conditioned), and the origins.
     Cached on ``base``: every candidate of a search reuses them."""
-    if "moments" in base.cache:
-        return base.cache["moments"]
-    n = len(base.pts)
-    rid = base.ring_id
-    origin = base.pts[base.off[:-1]]
-    nxt = np.arange(1, n + 1)
-    nxt[base.off[1:] - 1] = base.off[:-1]
-    p = base.pts - origin[rid]
-    q = base.pts[nxt] - origin[rid]
-    L = np.hypot(q[:, 0] - p[:, 0], q[:, 1] - p[:, 1])
-    m = np.empty((n, 6))
-    m[:, 0] = L
-    m[:, 1] = L * (p[:, 0] + q[:, 0]) / 2
-    m[:, 2] = L * (p[:, 1] + q[:, 1]) / 2
-    m[:, 3] = L * (p[:, 0] ** 2 + p[:, 0] * q[:, 0] + q[:, 0] ** 2) / 3
-    m[:, 4] = L * (p[:, 1] ** 2 + p[:, 1] * q[:, 1] + q[:, 1] ** 2) / 3
-    m[:, 5] = L * (2 * p[:, 0] * p[:, 1] + p[:, 0] * q[:, 1] + q[:, 0] * p[:, 1] + 2 * q[:, 0] * q[:, 1]) / 6
-    P = np.zeros((n + 1, 6))
-    np.cumsum(m, axis=0, out=P[1:])
-    base.cache["moments"] = (P, origin)
-    return P, origin
+    if "moments" not in base.cache:
+        base.cache["moments"] = K.edge_moments(base.pts, base.off)
+    return base.cache["moments"]
 
 
 def _fit_rings(
@@ -462,49 +309,11 @@ def _fit_rings(
     """Refine kept vertices: fit a total-least-squares line to the part of the base outline
     that each simplified edge replaces (exact moments of the base edges), and move each vertex
     to the intersection of its two fitted lines. A vertex stays put where the lines are nearly
-    parallel, the intersection is more than ``max_shift`` px away, or (with ``frame=(h, w)``)
-    it lies outside the image ``[0, w] x [0, h]``."""
-    rid = base.ring_id
+    parallel (< 8 degrees), the intersection is more than ``max_shift`` px away, or (with
+    ``frame=(h, w)``) it lies outside the image ``[0, w] x [0, h]``."""
     P, origin = _edge_moments(base)
-    kk = np.flatnonzero(keep)
-    # per kept vertex: the base edges from it up to the next kept vertex of its ring (cyclic)
-    pos = np.arange(len(kk))
-    rk = rid[kk]
-    start = np.flatnonzero(np.concatenate([[True], rk[1:] != rk[:-1]]))
-    cnt = np.diff(np.concatenate([start, [len(kk)]]))
-    last = start + cnt - 1
-    nk = pos + 1
-    nk[last] = start
-    mom = P[kk[nk]] - P[kk]
-    rl = rk[last]
-    mom[last] = P[base.off[1:][rl]] - P[kk[last]] + P[kk[start]] - P[base.off[:-1][rl]]
-    ws = np.maximum(mom[:, 0], 1e-12)
-    lx, ly = mom[:, 1] / ws, mom[:, 2] / ws  # centroid in ring-local coordinates
-    vxx = mom[:, 3] / ws - lx**2
-    vyy = mom[:, 4] / ws - ly**2
-    vxy = mom[:, 5] / ws - lx * ly
-    cx, cy = lx + origin[rk, 0], ly + origin[rk, 1]
-    th = 0.5 * np.arctan2(2 * vxy, vxx - vyy)
-    ux, uy = np.cos(th), np.sin(th)
-    # previous kept vertex's line (the edge arriving at each kept vertex), per ring cyclically
-    prev = pos - 1
-    prev[start] = last
-    c1x, c1y, u1x, u1y = cx[prev], cy[prev], ux[prev], uy[prev]
-    den = u1x * uy - u1y * ux
-    dx, dy = cx - c1x, cy - c1y
-    a = (dx * uy - dy * ux) / np.where(np.abs(den) > 1e-12, den, 1.0)
-    ix, iy = c1x + a * u1x, c1y + a * u1y
-    orig = base.pts[kk]
-    shift = np.hypot(ix - orig[:, 0], iy - orig[:, 1])
-    good = (np.abs(den) > np.sin(np.deg2rad(8))) & (shift <= max_shift)
-    if frame is not None:
-        good &= (ix >= 0) & (ix <= frame[1]) & (iy >= 0) & (iy <= frame[0])
-    new = orig.copy()
-    new[good, 0] = ix[good]
-    new[good, 1] = iy[good]
-    off = np.zeros(len(base.off), dtype=np.int64)
-    np.cumsum(np.bincount(rk, minlength=len(base.off) - 1), out=off[1:])
-    return new, off
+    fh, fw = frame if frame is not None else (0, 0)
+    return K.fit_rings(base.pts, base.off, keep, float(max_shift), P, origin, fh, fw)
 
 
 def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
@@ -540,7 +349,7 @@ def _hausdorff(geoms: list[shapely.Polygon], ref: list[shapely.Polygon], step: f
 
 
 class _Evaluator:
-    """Cheap IoU of a candidate against a fixed source region, on the source bounding box."""
+    """IoU of candidates against a fixed source region, on the source bounding box."""
 
     def __init__(self, R: _Rings, source: np.ndarray | None, frame: tuple[int, int] | None):
         # candidates stay within _FIT_MAX_SHIFT px of the input vertices: add a margin
@@ -553,33 +362,22 @@ class _Evaluator:
         self.frame = frame
         self.x0, self.y0 = int(lo[0]), int(lo[1])
         self.w, self.h = max(int(hi[0] - lo[0]), 0), max(int(hi[1] - lo[1]), 0)
-        self.R = R
         if source is None:
             source = rasterize_rings(R.ring_list(), self.x0, self.y0, self.h, self.w)
-        self.src = source
-        self.src_area = int(np.count_nonzero(source))
+        elif source.shape != (self.h, self.w):  # the whole mask: take the window
+            source = source[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
+        self.src = np.ascontiguousarray(source, dtype=bool)
         # row prefix counts of the source: pref[r, c] = source pixels in row r left of column c
-        pref = np.zeros((self.h, self.w + 1), dtype=np.int64)
-        np.cumsum(source, axis=1, out=pref[:, 1:])
-        self._pref = pref.ravel()
-        self._row_tot = pref[:, -1]
+        self.pref = K.row_prefix(self.src)
+        self.src_area = int(self.pref[:, -1].sum()) if self.h else 0
 
     def fast_iou(self, rings: list[np.ndarray] | tuple[np.ndarray, np.ndarray]) -> float:
-        """IoU from the scanline crossings only, in O(crossings) instead of O(window area).
-
-        Uses the winding number itself as the inside indicator, so it equals :meth:`iou`
+        """IoU from the winding-weighted scanline crossings, in O(crossings) instead of
+        O(window area) (:func:`workers.geometry._kernels.winding_iou`). Equals :meth:`iou`
         whenever the winding number is 0 or 1 at every pixel centre (any valid region with
-        disjoint parts); for self-overlapping candidates it is an estimate. Used to steer the
-        search; results are accepted with :meth:`iou`."""
+        disjoint parts); for self-overlapping candidates it is an estimate."""
         pts, off = rings if isinstance(rings, tuple) else _flatten(rings)
-        cr = crossings_flat(pts, off, self.x0, self.y0, self.h, self.w)
-        if cr is None:
-            return 1.0 if self.src_area == 0 else 0.0
-        rows, col, wgt = cr
-        area = int(np.dot(wgt, self.w - col))
-        inter = int(np.dot(wgt, self._row_tot[rows] - self._pref[rows * (self.w + 1) + col]))
-        union = self.src_area + area - inter
-        return 1.0 if union == 0 else inter / union
+        return K.winding_iou(pts, off, self.x0, self.y0, self.h, self.w, self.pref, self.src_area)
 
     def iou(self, rings: list[np.ndarray] | tuple[np.ndarray, np.ndarray]) -> float:
         if isinstance(rings, tuple):
@@ -593,31 +391,15 @@ class _Evaluator:
 
 def _midpoint_rings(R: _Rings) -> _Rings:
     """Chamfer every vertex of integer (pixel-outline) rings by 0.5 px: the ring through the
-    ends of each edge's first and last unit steps ("crack midpoints"). For a pixel outline
-    these points lie halfway between inside and outside pixel centres, so staircases become
-    straight lines and far fewer vertices are needed for the same IoU."""
-    parsed: list[tuple[np.ndarray, list[np.ndarray]]] = []
-    for k, ring in enumerate(R.ring_list()):
-        nxt = np.roll(ring, -1, axis=0)
-        d = nxt - ring
-        length = np.hypot(d[:, 0], d[:, 1])
-        u = d / length[:, None]
-        a = ring + 0.5 * u
-        b = nxt - 0.5 * u
-        pts = np.stack([a, b], axis=1).reshape(-1, 2)
-        keep = np.ones(len(pts), dtype=bool)
-        keep[1::2] = length > 1.0 + 1e-9
-        pts = pts[keep]
-        prv, nx = np.roll(pts, 1, axis=0), np.roll(pts, -1, axis=0)
-        cross = (pts[:, 0] - prv[:, 0]) * (nx[:, 1] - pts[:, 1]) - (pts[:, 1] - prv[:, 1]) * (
-            nx[:, 0] - pts[:, 0]
-        )
-        pts = pts[np.abs(cross) > 1e-12]
-        if R.poly[k] >= len(parsed):
-            parsed.append((pts, []))
-        else:
-            parsed[R.poly[k]][1].append(pts)
-    return _Rings.from_parsed(parsed)
+    ends of each edge's first and last unit steps ("crack midpoints"), collinear points
+    dropped. For a pixel outline these points lie halfway between inside and outside pixel
+    centres, so staircases become straight lines and far fewer vertices are needed for the
+    same IoU."""
+    pts, off = K.midpoint_rings(R.pts, R.off)
+    return _Rings(pts, off, R.poly, R.n_polys)
+
+
+_NO_MOMENTS = (np.zeros((1, 6)), np.zeros((1, 2)))
 
 
 def _bounded(
@@ -631,17 +413,35 @@ def _bounded(
     Candidates (see :data:`BOUNDED_CANDIDATES`): a hierarchical method on the exact rings or
     on the crack-midpoint rings, with or without the line-fit vertex refinement. For each,
     the largest tolerance level whose result meets the bounds is found by binary search over
-    the levels where the result changes (IoU evaluated by rasterizing the bounding box only);
-    the result is then repaired for validity and re-checked, stepping down a level if the
-    repair broke the bound. The exact rings are always a valid fallback."""
-    exact = R.ring_list()
-    exact_geoms = _assemble(R, exact)
-    best: tuple[list[np.ndarray], int] = (exact, len(R.pts))
+    the levels where the result changes (IoU from the scanline crossings of the bounding box
+    only; with ``min_iou`` alone the whole search runs compiled,
+    :func:`workers.geometry._kernels.bisect_levels`). The candidates are then taken in order of
+    vertex count: each is repaired for validity (:func:`_repair`; usually nothing to repair)
+    and re-checked (for a valid region the crossing IoU is the raster IoU), stepping down a
+    level if the repair broke the bound; the next candidate is tried only while it could still
+    have fewer vertices. The exact rings are always a valid fallback."""
+    best: tuple[list[np.ndarray] | None, int] = (None, len(R.pts))
+    exact_geoms: list | None = None
     integer = bool(np.array_equal(R.pts, np.round(R.pts)))
     bases = {"exact": R}
     sigs: dict[tuple[str, str], np.ndarray] = {}
+    fh, fw = ev.frame if ev.frame is not None else (0, 0)
+    found = []
 
-    for base_name, method, refine in BOUNDED_CANDIDATES:
+    def meets(rings, geoms: list | None, dist_by_tol: bool, fast: bool = False) -> bool:
+        nonlocal exact_geoms
+        if min_iou is not None and (ev.fast_iou(rings) if fast else ev.iou(rings)) < min_iou:
+            return False
+        if max_distance is not None and not dist_by_tol:
+            if exact_geoms is None:
+                exact_geoms = _assemble(R, R.ring_list())
+            if geoms is None:
+                geoms = _assemble(R, _split(rings) if isinstance(rings, tuple) else rings)
+            if _hausdorff(geoms, exact_geoms) > max_distance:
+                return False
+        return True
+
+    for order, (base_name, method, refine) in enumerate(BOUNDED_CANDIDATES):
         if base_name == "midpoint":
             if not integer:
                 continue
@@ -656,50 +456,53 @@ def _bounded(
         dist_by_tol = method == "douglas_peucker" and base_name == "exact" and not refine
         if dist_by_tol and max_distance is not None:
             levels = levels[levels <= max_distance]
+        moments = _edge_moments(base) if refine else _NO_MOMENTS
 
         def make(
-            t: float,
-            base: _Rings = base,
-            sig: np.ndarray = sig,
-            refine: bool = refine,
-            method: str = method,
-        ) -> tuple[np.ndarray, np.ndarray]:
-            keep = _ring_keep_min3(base, sig > t, sig)
-            if refine and t >= 0:
-                return _fit_rings(base, keep, _fit_shift(method, t), ev.frame)
-            return _flat_keep(base, keep)
+            t: float, base: _Rings = base, sig: np.ndarray = sig, refine: bool = refine, method: str = method,
+            moments: tuple = moments,
+        ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+            return K.make_candidate(
+                base.pts, base.off, sig, t, refine, _fit_shift(method, t), *moments, fh, fw
+            )
 
-        def meets(rings, geoms: list | None, dist_by_tol: bool = dist_by_tol, fast: bool = False) -> bool:
-            if min_iou is not None and (ev.fast_iou(rings) if fast else ev.iou(rings)) < min_iou:
-                return False
-            if max_distance is not None and not dist_by_tol:
-                if geoms is None:
-                    geoms = _assemble(R, _split(rings) if isinstance(rings, tuple) else rings)
-                if _hausdorff(geoms, exact_geoms) > max_distance:
-                    return False
-            return True
-
-        lo, hi = 0, len(levels) - 1  # levels[0] = -1 keeps the base ring as is
-        if base_name == "exact" and not refine:
-            pass  # level -1 is the exact input, which meets any bound
-        elif not meets(make(-1.0), None, fast=True):
+        check_first = not (base_name == "exact" and not refine)  # level -1 = exact: meets all
+        if max_distance is None:
+            lo = int(
+                K.bisect_levels(
+                    base.pts, base.off, sig, levels, refine, method == "douglas_peucker", *moments, fh, fw,
+                    ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area, float(min_iou), check_first,
+                )
+            )  # fmt: skip
+        else:
+            lo, hi = 0, len(levels) - 1
+            if check_first and not meets(make(-1.0), None, dist_by_tol, fast=True):
+                lo = -1
+            while 0 <= lo < hi:
+                mid = (lo + hi + 1) // 2
+                if meets(make(float(levels[mid])), None, dist_by_tol, fast=True):
+                    lo = mid
+                else:
+                    hi = mid - 1
+        if lo < 0:
             continue
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if meets(make(float(levels[mid])), None, fast=True):
-                lo = mid
-            else:
-                hi = mid - 1
+        nv = int(np.count_nonzero(K.keep_mask(sig, base.off, float(levels[lo]))))
+        found.append((nv, order, lo, levels, make, dist_by_tol))
+
+    for nv, _, lo, levels, make, dist_by_tol in sorted(found, key=lambda c: c[:2]):
+        if nv >= best[1]:
+            break  # validity repair only adds vertices: no later candidate can win
         for j in range(lo, max(lo - 4, -1), -1):
             t = float(levels[j])
             steps = [t / 2**i for i in range(4)] + [-1.0] if t > 0 else [t]
-            rings, geoms = _repair(R, lambda i, steps=steps, make=make: _split(make(steps[i])), len(steps))
-            if meets(rings, geoms):
-                nv = sum(len(r) for r in rings)
-                if nv < best[1]:
-                    best = (rings, nv)
+            rings = _repair(R, lambda i, steps=steps, make=make: _split(make(steps[i])), len(steps))
+            # the repaired region is valid, so the crossing IoU is the raster IoU
+            if meets(rings, None, dist_by_tol, fast=True):
+                n = sum(len(r) for r in rings)
+                if n < best[1]:
+                    best = (rings, n)
                 break
-    return best[0]
+    return best[0] if best[0] is not None else R.ring_list()
 
 
 def _signed_area(ring: np.ndarray) -> float:
@@ -742,9 +545,43 @@ def simplify_polygons(
         ValueError: unknown method, missing/invalid tolerance or bounds, malformed polygons,
             or input polygons that are invalid or overlap each other.
     """
+    frame = check_arguments(method, tolerance, min_iou, max_distance, height, width)
+    parsed = parse_polygons(polygons)
+    if not parsed:
+        return []
+    R = _Rings.from_parsed(parsed)
+    flag = K.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R))
+    if flag.any():
+        bad = np.flatnonzero(flag == 2)
+        if not len(bad):
+            suspects = np.flatnonzero(flag == 1)
+            bad = suspects[invalid_parts(_assemble(R, R.ring_list(), suspects))]
+        if len(bad):
+            i = int(bad[0])
+            g = shapely.Polygon(parsed[i][0], parsed[i][1])
+            if not g.is_valid:
+                reason = shapely.is_valid_reason(g)
+            else:
+                reason = "zero area" if g.area <= 0 else "overlaps another part"
+            raise ValueError(
+                f"input polygon {i} is not valid ({reason}); simplification needs valid input "
+                "(e.g. the output of mask_to_polygons)"
+            )
+    return _rings_to_dicts(R, simplify_rings(R, method, tolerance, min_iou, max_distance, frame, _source))
+
+
+def check_arguments(
+    method: str,
+    tolerance: float | None,
+    min_iou: float | None,
+    max_distance: float | None,
+    height: int | None,
+    width: int | None,
+) -> tuple[int, int] | None:
+    """Check the arguments of :func:`simplify_polygons` (``ValueError`` naming the bad one);
+    returns the frame ``(height, width)`` or ``None``."""
     if method not in SIMPLIFIERS:
         raise ValueError(f"unknown method {method!r}; expected one of {SIMPLIFIERS}")
-    parsed = parse_polygons(polygons)
     if (height is None) != (width is None):
         raise ValueError("height and width must be given together")
     frame = None
@@ -767,23 +604,27 @@ def simplify_polygons(
             raise ValueError(f"min_iou/max_distance are only used by method='bounded', not {method!r}")
         if tolerance is None or not np.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"method {method!r} needs a finite tolerance >= 0, got {tolerance!r}")
-    if not parsed:
-        return []
-    R = _Rings.from_parsed(parsed)
-    bad = invalid_parts(_assemble(R, R.ring_list()))
-    if len(bad):
-        i = int(bad[0])
-        g = shapely.Polygon(parsed[i][0], parsed[i][1])
-        reason = shapely.is_valid_reason(g) if g.is_valid is False else "overlaps another part"
-        raise ValueError(
-            f"input polygon {i} is not valid ({reason}); simplification needs valid input "
-            "(e.g. the output of mask_to_polygons)"
-        )
+    return frame
+
+
+def simplify_rings(
+    R: _Rings,
+    method: str,
+    tolerance: float | None,
+    min_iou: float | None,
+    max_distance: float | None,
+    frame: tuple[int, int] | None,
+    source: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """:func:`simplify_polygons` on rings already parsed, checked and known valid (e.g. traced
+    from a mask); arguments as checked by :func:`check_arguments`. ``source``: the source
+    region as a bool mask (the whole ``frame``-sized image, or the evaluator's window), if
+    known; otherwise it is rasterized from ``R``. Returns a flat ring list aligned with ``R``."""
     if method == "bounded":
-        ev = _Evaluator(R, _source, frame)
-        return _rings_to_dicts(R, _bounded(R, ev, min_iou, max_distance))
-    if method != "bounded" and tolerance == 0:
-        return _rings_to_dicts(R, R.ring_list())
+        ev = _Evaluator(R, source, frame)
+        return _bounded(R, ev, min_iou, max_distance)
+    if tolerance == 0:
+        return R.ring_list()
     tol = float(tolerance)  # type: ignore[arg-type]
     if method == "slope":
 
@@ -794,7 +635,6 @@ def simplify_polygons(
         sig = significance(R, method)
 
         def make(i: int) -> list[np.ndarray]:
-            return R.ring_list(_ring_keep_min3(R, sig > tol / 2**i, sig))
+            return R.ring_list(K.keep_mask(sig, R.off, tol / 2**i))
 
-    rings, _ = _repair(R, make, 6)
-    return _rings_to_dicts(R, rings)
+    return _repair(R, make, 6)

@@ -1,0 +1,668 @@
+"""Compiled (numba) kernels of the simplifiers and of the bounded search.
+
+Every function works on rings stored flat: ring ``k`` is ``pts[off[k]:off[k + 1]]`` (open,
+float64 ``(n, 2)`` x/y in pixel-corner coordinates). They reproduce the NumPy formulations
+documented in :mod:`workers.geometry.simplify` operation for operation, so that the two give the
+same vertices; see that module for the meaning of each quantity. Compiled on first use and
+cached on disk next to this file (``NUMBA_CACHE_DIR`` moves the cache).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_INF = np.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# Douglas-Peucker hierarchy
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _seg_d2(px, py, ax, ay, bx, by):
+    abx, aby = bx - ax, by - ay
+    apx, apy = px - ax, py - ay
+    den = abx * abx + aby * aby
+    t = (apx * abx + apy * aby) / (den if den > 0 else 1.0)
+    if t < 0.0:
+        t = 0.0
+    elif t > 1.0:
+        t = 1.0
+    qx, qy = apx - t * abx, apy - t * aby
+    return qx * qx + qy * qy
+
+
+@njit(cache=True)
+def _dp_split(pts, a, n, s, e):
+    """First farthest vertex of ring-local closed indices (s, e) from the chord s -> e."""
+    ax, ay = pts[a + s % n, 0], pts[a + s % n, 1]
+    bx, by = pts[a + e % n, 0], pts[a + e % n, 1]
+    best, k = -1.0, -1
+    for i in range(s + 1, e):
+        d2 = _seg_d2(pts[a + i, 0], pts[a + i, 1], ax, ay, bx, by)
+        if d2 > best:
+            best, k = d2, i
+    return k, math.sqrt(best)
+
+
+@njit(cache=True)
+def dp_significance(pts, off):
+    """Per-vertex Douglas-Peucker significance (keeping ``sig > t`` = DP at tolerance ``t``):
+    the first vertex and the vertex farthest from it are kept (inf), the better split of the two
+    halves too (so every ring keeps >= 3 vertices), every other vertex gets the distance at which
+    it was split off, capped by its parent's (monotone hierarchy)."""
+    n_all = pts.shape[0]
+    sig = np.zeros(n_all)
+    st_s = np.empty(n_all + 4, np.int64)
+    st_e = np.empty(n_all + 4, np.int64)
+    st_p = np.empty(n_all + 4)
+    for r in range(off.shape[0] - 1):
+        a = off[r]
+        n = off[r + 1] - a
+        sig[a] = _INF
+        x0, y0 = pts[a, 0], pts[a, 1]
+        best, far = -1.0, 0
+        for i in range(n):
+            dx, dy = pts[a + i, 0] - x0, pts[a + i, 1] - y0
+            d = dx * dx + dy * dy
+            if d > best:
+                best, far = d, i
+        sig[a + far] = _INF
+        top = 0
+        # first level: split both halves; the larger split is forced (ties: the first half)
+        k1, d1 = -1, -1.0
+        k2, d2 = -1, -1.0
+        if far - 1 > 0:
+            k1, d1 = _dp_split(pts, a, n, 0, far)
+        if n - far - 1 > 0:
+            k2, d2 = _dp_split(pts, a, n, far, n)
+        if k1 >= 0:
+            s1 = _INF if (k2 < 0 or d1 >= d2) else d1
+            sig[a + k1] = s1
+            st_s[top], st_e[top], st_p[top] = 0, k1, s1
+            st_s[top + 1], st_e[top + 1], st_p[top + 1] = k1, far, s1
+            top += 2
+        if k2 >= 0:
+            s2 = _INF if (k1 < 0 or d2 > d1) else d2
+            sig[a + k2] = s2
+            st_s[top], st_e[top], st_p[top] = far, k2, s2
+            st_s[top + 1], st_e[top + 1], st_p[top + 1] = k2, n, s2
+            top += 2
+        while top > 0:
+            top -= 1
+            s, e, ps = st_s[top], st_e[top], st_p[top]
+            if e - s - 1 <= 0:
+                continue
+            k, dmax = _dp_split(pts, a, n, s, e)
+            v = dmax if dmax < ps else ps
+            sig[a + k] = v
+            st_s[top], st_e[top], st_p[top] = s, k, v
+            st_s[top + 1], st_e[top + 1], st_p[top + 1] = k, e, v
+            top += 2
+    return sig
+
+
+# ---------------------------------------------------------------------------------------------
+# Visvalingam-Whyatt style elimination (binary heap, lazy deletion)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _less(ka, ia, kb, ib):
+    return ka < kb or (ka == kb and ia < ib)
+
+
+@njit(cache=True)
+def _heap_push(hk, hi, hv, size, k, i, v):
+    j = size
+    hk[j], hi[j], hv[j] = k, i, v
+    while j > 0:
+        p = (j - 1) >> 1
+        if _less(hk[j], hi[j], hk[p], hi[p]):
+            hk[j], hk[p] = hk[p], hk[j]
+            hi[j], hi[p] = hi[p], hi[j]
+            hv[j], hv[p] = hv[p], hv[j]
+            j = p
+        else:
+            break
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(hk, hi, hv, size):
+    size -= 1
+    hk[0], hi[0], hv[0] = hk[size], hi[size], hv[size]
+    j = 0
+    while True:
+        c = 2 * j + 1
+        if c >= size:
+            break
+        if c + 1 < size and _less(hk[c + 1], hi[c + 1], hk[c], hi[c]):
+            c += 1
+        if _less(hk[c], hi[c], hk[j], hi[j]):
+            hk[j], hk[c] = hk[c], hk[j]
+            hi[j], hi[c] = hi[c], hi[j]
+            hv[j], hv[c] = hv[c], hv[j]
+            j = c
+        else:
+            break
+    return size
+
+
+@njit(cache=True, inline="always")
+def _tri_metric(pts, p, q, r, height):
+    px, py = pts[p, 0], pts[p, 1]
+    qx, qy = pts[q, 0], pts[q, 1]
+    rx, ry = pts[r, 0], pts[r, 1]
+    cross = abs((px - qx) * (ry - qy) - (py - qy) * (rx - qx))
+    if not height:
+        return 0.5 * cross
+    base = math.hypot(rx - px, ry - py)
+    if base > 0:
+        return cross / base
+    return math.hypot(qx - px, qy - py)
+
+
+@njit(cache=True)
+def elimination_significance(pts, off, height):
+    """Visvalingam-Whyatt elimination, strictly sequential: repeatedly remove the vertex of
+    smallest metric (ties: lowest index), recomputing its two neighbours. ``height`` False:
+    triangle area (px^2); True: triangle height over the neighbours' chord (px). Effective
+    significance is the running maximum of the removed metrics per ring (monotone); the last
+    3 vertices of each ring get inf."""
+    n_all = pts.shape[0]
+    sig = np.full(n_all, _INF)
+    cap = 3 * n_all + 4
+    hk = np.empty(cap)
+    hi = np.empty(cap, np.int64)
+    hv = np.empty(cap, np.int64)
+    prv = np.empty(n_all, np.int64)
+    nxt = np.empty(n_all, np.int64)
+    ver = np.zeros(n_all, np.int64)
+    alive = np.ones(n_all, np.bool_)
+    for r in range(off.shape[0] - 1):
+        a, b = off[r], off[r + 1]
+        n = b - a
+        if n <= 3:
+            continue
+        for i in range(a, b):
+            prv[i] = i - 1
+            nxt[i] = i + 1
+        prv[a] = b - 1
+        nxt[b - 1] = a
+        size = 0
+        for i in range(a, b):
+            size = _heap_push(hk, hi, hv, size, _tri_metric(pts, prv[i], i, nxt[i], height), i, ver[i])
+        count = n
+        runmax = 0.0
+        while count > 3 and size > 0:
+            m, i, v = hk[0], hi[0], hv[0]
+            size = _heap_pop(hk, hi, hv, size)
+            if not alive[i] or v != ver[i]:
+                continue
+            sig[i] = m if m > runmax else runmax
+            if m > runmax:
+                runmax = m
+            alive[i] = False
+            p, q = prv[i], nxt[i]
+            nxt[p] = q
+            prv[q] = p
+            count -= 1
+            if count > 3:
+                ver[p] += 1
+                ver[q] += 1
+                size = _heap_push(hk, hi, hv, size, _tri_metric(pts, prv[p], p, nxt[p], height), p, ver[p])
+                size = _heap_push(hk, hi, hv, size, _tri_metric(pts, prv[q], q, nxt[q], height), q, ver[q])
+    return sig
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived rings: crack midpoints, edge moments, kept vertices, line-fit refinement
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def midpoint_rings(pts, off):
+    """Crack-midpoint rings (see ``simplify._midpoint_rings``): returns (pts, off)."""
+    n_all = pts.shape[0]
+    tmp = np.empty((2 * n_all, 2))
+    out = np.empty((2 * n_all, 2))
+    noff = np.zeros(off.shape[0], np.int64)
+    w = 0
+    for r in range(off.shape[0] - 1):
+        a, b = off[r], off[r + 1]
+        n = b - a
+        m = 0
+        for i in range(n):
+            x, y = pts[a + i, 0], pts[a + i, 1]
+            j = a + (i + 1) % n
+            nx_, ny_ = pts[j, 0], pts[j, 1]
+            dx, dy = nx_ - x, ny_ - y
+            length = math.hypot(dx, dy)
+            ux, uy = dx / length, dy / length
+            tmp[m, 0], tmp[m, 1] = x + 0.5 * ux, y + 0.5 * uy
+            m += 1
+            if length > 1.0 + 1e-9:
+                tmp[m, 0], tmp[m, 1] = nx_ - 0.5 * ux, ny_ - 0.5 * uy
+                m += 1
+        for i in range(m):
+            p = (i - 1) % m
+            q = (i + 1) % m
+            cross = (tmp[i, 0] - tmp[p, 0]) * (tmp[q, 1] - tmp[i, 1]) - (tmp[i, 1] - tmp[p, 1]) * (
+                tmp[q, 0] - tmp[i, 0]
+            )
+            if abs(cross) > 1e-12:
+                out[w, 0], out[w, 1] = tmp[i, 0], tmp[i, 1]
+                w += 1
+        noff[r + 1] = w
+    return out[:w].copy(), noff
+
+
+@njit(cache=True)
+def edge_moments(pts, off):
+    """Prefix sums (n + 1, 6) of the exact length-weighted moments [L, Sx, Sy, Sxx, Syy, Sxy]
+    of every edge in ring-local coordinates, and the ring origins (R, 2)."""
+    n = pts.shape[0]
+    R = off.shape[0] - 1
+    P = np.zeros((n + 1, 6))
+    origin = np.empty((R, 2))
+    for r in range(R):
+        a, b = off[r], off[r + 1]
+        ox, oy = pts[a, 0], pts[a, 1]
+        origin[r, 0], origin[r, 1] = ox, oy
+        for i in range(a, b):
+            j = i + 1 if i + 1 < b else a
+            px, py = pts[i, 0] - ox, pts[i, 1] - oy
+            qx, qy = pts[j, 0] - ox, pts[j, 1] - oy
+            L = math.hypot(qx - px, qy - py)
+            P[i + 1, 0] = P[i, 0] + L
+            P[i + 1, 1] = P[i, 1] + L * (px + qx) / 2
+            P[i + 1, 2] = P[i, 2] + L * (py + qy) / 2
+            P[i + 1, 3] = P[i, 3] + L * (px**2 + px * qx + qx**2) / 3
+            P[i + 1, 4] = P[i, 4] + L * (py**2 + py * qy + qy**2) / 3
+            P[i + 1, 5] = P[i, 5] + L * (2 * px * py + px * qy + qx * py + 2 * qx * qy) / 6
+    return P, origin
+
+
+@njit(cache=True)
+def keep_mask(sig, off, t):
+    """``sig > t``, plus each ring's 3 most significant vertices where fewer are kept."""
+    keep = sig > t
+    for r in range(off.shape[0] - 1):
+        a, b = off[r], off[r + 1]
+        c = 0
+        for i in range(a, b):
+            if keep[i]:
+                c += 1
+        if c < 3:
+            order = np.argsort(-sig[a:b], kind="mergesort")
+            for j in range(min(3, b - a)):
+                keep[a + order[j]] = True
+    return keep
+
+
+@njit(cache=True)
+def kept_rings(pts, off, keep):
+    """Kept vertices as flat (pts, off)."""
+    n = 0
+    for i in range(keep.shape[0]):
+        if keep[i]:
+            n += 1
+    out = np.empty((n, 2))
+    noff = np.zeros(off.shape[0], np.int64)
+    w = 0
+    for r in range(off.shape[0] - 1):
+        for i in range(off[r], off[r + 1]):
+            if keep[i]:
+                out[w, 0], out[w, 1] = pts[i, 0], pts[i, 1]
+                w += 1
+        noff[r + 1] = w
+    return out, noff
+
+
+@njit(cache=True)
+def fit_rings(pts, off, keep, max_shift, P, origin, fh, fw):
+    """Line-fit refinement of the kept vertices (see ``simplify._fit_rings``); ``fh``/``fw``
+    > 0 keep refined vertices inside the image ``[0, fw] x [0, fh]``. Returns (pts, off)."""
+    out, noff = kept_rings(pts, off, keep)
+    kk = np.flatnonzero(keep)
+    sin8 = math.sin(math.radians(8.0))
+    R = off.shape[0] - 1
+    cxs = np.empty(kk.shape[0])
+    cys = np.empty(kk.shape[0])
+    uxs = np.empty(kk.shape[0])
+    uys = np.empty(kk.shape[0])
+    m = np.empty(6)
+    for r in range(R):
+        s, e = noff[r], noff[r + 1]
+        cnt = e - s
+        if cnt == 0:
+            continue
+        ox, oy = origin[r, 0], origin[r, 1]
+        for j in range(s, e):
+            if j < e - 1:
+                for c in range(6):
+                    m[c] = P[kk[j + 1], c] - P[kk[j], c]
+            else:
+                for c in range(6):
+                    m[c] = P[off[r + 1], c] - P[kk[j], c] + P[kk[s], c] - P[off[r], c]
+            ws = m[0] if m[0] > 1e-12 else 1e-12
+            lx, ly = m[1] / ws, m[2] / ws
+            vxx = m[3] / ws - lx**2
+            vyy = m[4] / ws - ly**2
+            vxy = m[5] / ws - lx * ly
+            th = 0.5 * math.atan2(2 * vxy, vxx - vyy)
+            cxs[j], cys[j] = lx + ox, ly + oy
+            uxs[j], uys[j] = math.cos(th), math.sin(th)
+        for j in range(s, e):
+            p = j - 1 if j > s else e - 1
+            c1x, c1y, u1x, u1y = cxs[p], cys[p], uxs[p], uys[p]
+            ux, uy = uxs[j], uys[j]
+            den = u1x * uy - u1y * ux
+            dx, dy = cxs[j] - c1x, cys[j] - c1y
+            al = (dx * uy - dy * ux) / (den if abs(den) > 1e-12 else 1.0)
+            ix, iy = c1x + al * u1x, c1y + al * u1y
+            qx, qy = pts[kk[j], 0], pts[kk[j], 1]
+            shift = math.hypot(ix - qx, iy - qy)
+            good = abs(den) > sin8 and shift <= max_shift
+            if fh > 0:
+                good = good and ix >= 0 and ix <= fw and iy >= 0 and iy <= fh
+            if good:
+                out[j, 0], out[j, 1] = ix, iy
+    return out, noff
+
+
+@njit(cache=True)
+def make_candidate(pts, off, sig, t, refine, max_shift, P, origin, fh, fw):
+    keep = keep_mask(sig, off, t)
+    if refine and t >= 0:
+        return fit_rings(pts, off, keep, max_shift, P, origin, fh, fw)
+    return kept_rings(pts, off, keep)
+
+
+# ---------------------------------------------------------------------------------------------
+# IoU against a source mask window, from scanline crossings
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def row_prefix(src):
+    """pref[r, c] = source pixels of row r left of column c, shape (h, w + 1), int64."""
+    h, w = src.shape
+    pref = np.zeros((h, w + 1), np.int64)
+    for r in range(h):
+        acc = 0
+        for c in range(w):
+            if src[r, c]:
+                acc += 1
+            pref[r, c + 1] = acc
+    return pref
+
+
+@njit(cache=True)
+def winding_iou(pts, off, x0, y0, h, w, pref, src_area):
+    """IoU with the source window from the winding-weighted crossings (the scanline arithmetic
+    of ``raster.crossings_flat``). Equals the raster IoU whenever the winding number at every
+    pixel centre is 0 or 1 (any valid region with disjoint parts)."""
+    if h <= 0 or w <= 0 or pts.shape[0] == 0:
+        return 1.0 if src_area == 0 else 0.0
+    area = 0
+    inter = 0
+    for r_ in range(off.shape[0] - 1):
+        a, b = off[r_], off[r_ + 1]
+        for i in range(a, b):
+            j = i + 1 if i + 1 < b else a
+            ax, ay = pts[i, 0], pts[i, 1] - y0
+            bx, by = pts[j, 0], pts[j, 1] - y0
+            ylo, yhi = (ay, by) if ay < by else (by, ay)
+            rlo = math.ceil(ylo - 0.5)
+            rhi = math.ceil(yhi - 0.5)
+            rlo = 0 if rlo < 0 else (h if rlo > h else rlo)
+            rhi = 0 if rhi < 0 else (h if rhi > h else rhi)
+            if rhi <= rlo:
+                continue
+            slope = (bx - ax) / (by - ay)
+            wgt = 1 if by < ay else -1
+            for row in range(int(rlo), int(rhi)):
+                x = (ax - x0) + (row + 0.5 - ay) * slope
+                col = int(math.floor(x - 0.5)) + 1
+                col = 0 if col < 0 else (w if col > w else col)
+                area += wgt * (w - col)
+                inter += wgt * (pref[row, w] - pref[row, col])
+    union = src_area + area - inter
+    return 1.0 if union == 0 else inter / union
+
+
+@njit(cache=True)
+def bisect_levels(
+    pts, off, sig, levels, refine, dp, P, origin, fh, fw,
+    x0, y0, h, w, pref, src_area, min_iou, check_first,
+):  # fmt: skip
+    """Largest index into ``levels`` (ascending tolerances, ``levels[0] = -1`` = keep all) whose
+    candidate meets ``min_iou`` by :func:`winding_iou`, by bisection; -1 if ``check_first`` and
+    even ``levels[0]`` fails. The line-fit shift for tolerance t is :func:`fit_shift`."""
+    if check_first:
+        cp, co = make_candidate(pts, off, sig, -1.0, refine, 2.0, P, origin, fh, fw)
+        if winding_iou(cp, co, x0, y0, h, w, pref, src_area) < min_iou:
+            return -1
+    lo, hi = 0, levels.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        t = levels[mid]
+        cp, co = make_candidate(pts, off, sig, t, refine, fit_shift(t, dp), P, origin, fh, fw)
+        if winding_iou(cp, co, x0, y0, h, w, pref, src_area) >= min_iou:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@njit(cache=True)
+def fit_shift(t, dp):
+    """Max line-fit vertex shift (px) at tolerance t: min(max(2, 1.5 s), 8), s = t for
+    Douglas-Peucker (``dp``), sqrt(t) for the area/height hierarchies."""
+    s = t if dp else math.sqrt(max(t, 0.0))
+    v = max(2.0, 1.5 * s)
+    return v if v < 8.0 else 8.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Validity: a sufficient test that needs no GEOS
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _orient(ax, ay, bx, by, cx, cy):
+    v = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    scale = abs(bx - ax) + abs(by - ay) + abs(cx - ax) + abs(cy - ay)
+    if abs(v) <= 1e-9 * scale * scale:
+        return 0
+    return 1 if v > 0 else -1
+
+
+@njit(cache=True)
+def _point_in_ring(px, py, pts, a, b):
+    inside = False
+    j = b - 1
+    for i in range(a, b):
+        xi, yi = pts[i, 0], pts[i, 1]
+        xj, yj = pts[j, 0], pts[j, 1]
+        if (yi > py) != (yj > py):
+            xc = xi + (py - yi) * (xj - xi) / (yj - yi)
+            if px < xc:
+                inside = not inside
+        j = i
+    return inside
+
+
+@njit(cache=True, inline="always")
+def _ccw_from(ax, ay, bx, by):
+    """Angle in [0, 2 pi) from direction a counter-clockwise to direction b."""
+    t = math.atan2(ax * by - ay * bx, ax * bx + ay * by)
+    return t if t >= 0 else t + 2 * math.pi
+
+
+@njit(cache=True)
+def _sectors_disjoint(pts, i, pi, ni, j, pj, nj):
+    """Two rings meet at vertex ``pts[i] == pts[j]`` (prev/next vertices ``pi``/``ni`` and
+    ``pj``/``nj``). Each ring has its polygon's area on its left, i.e. in the sector from the
+    ray to its next vertex counter-clockwise to the ray to its previous vertex. True when the
+    two open sectors are strictly disjoint (they touch at the point only), with a margin:
+    nearly collinear rays count as overlapping."""
+    vx, vy = pts[i, 0], pts[i, 1]
+    a1x, a1y = pts[ni, 0] - vx, pts[ni, 1] - vy  # A's sector: from a1 ccw to a2
+    a2x, a2y = pts[pi, 0] - vx, pts[pi, 1] - vy
+    b1x, b1y = pts[nj, 0] - vx, pts[nj, 1] - vy
+    b2x, b2y = pts[pj, 0] - vx, pts[pj, 1] - vy
+    eps = 1e-9
+    # B's sector must lie in A's complement, which runs ccw from a2 to a1
+    span = _ccw_from(a2x, a2y, a1x, a1y)
+    t1 = _ccw_from(a2x, a2y, b1x, b1y)
+    t2 = _ccw_from(a2x, a2y, b2x, b2y)
+    return eps < t1 and t1 + eps < t2 and t2 + eps < span
+
+
+@njit(cache=True)
+def suspect_polygons(pts, off, poly, want_positive):
+    """Per polygon: 0 = certainly valid and disjoint from the others, 1 = not shown valid here
+    (let GEOS decide), 2 = certainly invalid (a ring with < 3 vertices, zero area or the wrong
+    orientation). "Certainly valid" needs: no two edges meet except consecutive edges of a ring
+    at their shared vertex, or rings of *different* polygons sharing a vertex with their areas
+    on strictly disjoint sides of it (parts touching at a point); every hole inside its own
+    exterior and outside the polygon's other holes; no exterior inside another polygon's area.
+    Both polygons of a suspect pair are marked."""
+    R = off.shape[0] - 1
+    n = pts.shape[0]
+    n_poly = 0
+    for r in range(R):
+        if poly[r] + 1 > n_poly:
+            n_poly = poly[r] + 1
+    flag = np.zeros(n_poly, np.int8)
+    xmin = np.empty(n)
+    xmax = np.empty(n)
+    ymin = np.empty(n)
+    ymax = np.empty(n)
+    ring = np.empty(n, np.int64)
+    nxt = np.empty(n, np.int64)
+    prv = np.empty(n, np.int64)
+    for r in range(R):
+        a, b = off[r], off[r + 1]
+        if b - a < 3:
+            flag[poly[r]] = 2
+            continue
+        area = 0.0
+        for i in range(a, b):
+            j = i + 1 if i + 1 < b else a
+            area += pts[i, 0] * pts[j, 1] - pts[j, 0] * pts[i, 1]
+            ring[i] = r
+            nxt[i] = j
+            prv[j] = i
+            xmin[i] = min(pts[i, 0], pts[j, 0])
+            xmax[i] = max(pts[i, 0], pts[j, 0])
+            ymin[i] = min(pts[i, 1], pts[j, 1])
+            ymax[i] = max(pts[i, 1], pts[j, 1])
+        if (area > 0) != want_positive[r] or area == 0.0:
+            flag[poly[r]] = 2
+    for r in range(R):
+        if flag[poly[r]] == 2:
+            # the caller repairs these first; the others are left unchecked (suspect)
+            for p in range(n_poly):
+                if flag[p] == 0:
+                    flag[p] = 1
+            return flag
+    order = np.argsort(xmin)
+    for oi in range(n):
+        i = order[oi]
+        ax, ay = pts[i, 0], pts[i, 1]
+        bx, by = pts[nxt[i], 0], pts[nxt[i], 1]
+        for oj in range(oi + 1, n):
+            j = order[oj]
+            if xmin[j] > xmax[i]:
+                break
+            if ymin[j] > ymax[i] or ymax[j] < ymin[i]:
+                continue
+            cx, cy = pts[j, 0], pts[j, 1]
+            dx, dy = pts[nxt[j], 0], pts[nxt[j], 1]
+            if nxt[i] == j or nxt[j] == i:
+                # consecutive edges share one vertex: bad only if they fold back onto each other
+                if nxt[i] == j:
+                    o = _orient(ax, ay, bx, by, dx, dy)
+                    dot = (bx - ax) * (dx - cx) + (by - ay) * (dy - cy)
+                else:
+                    o = _orient(cx, cy, dx, dy, bx, by)
+                    dot = (dx - cx) * (bx - ax) + (dy - cy) * (by - ay)
+                if o == 0 and dot < 0:
+                    flag[poly[ring[i]]] = max(flag[poly[ring[i]]], 1)
+                continue
+            o1 = _orient(ax, ay, bx, by, cx, cy)
+            o2 = _orient(ax, ay, bx, by, dx, dy)
+            o3 = _orient(cx, cy, dx, dy, ax, ay)
+            o4 = _orient(cx, cy, dx, dy, bx, by)
+            if not (o1 * o2 <= 0 and o3 * o4 <= 0):
+                continue
+            pi_, pj_ = poly[ring[i]], poly[ring[j]]
+            # a touch at a vertex shared exactly by two rings of different polygons, the
+            # edges not collinear (two distinct lines meet once): decided by the sectors
+            if pi_ != pj_ and not (o1 == 0 and o2 == 0):
+                vi = -1
+                vj = -1
+                if ax == cx and ay == cy:
+                    vi, vj = i, j
+                elif ax == dx and ay == dy:
+                    vi, vj = i, nxt[j]
+                elif bx == cx and by == cy:
+                    vi, vj = nxt[i], j
+                elif bx == dx and by == dy:
+                    vi, vj = nxt[i], nxt[j]
+                if vi >= 0 and _sectors_disjoint(pts, vi, prv[vi], nxt[vi], vj, prv[vj], nxt[vj]):
+                    if _sectors_disjoint(pts, vj, prv[vj], nxt[vj], vi, prv[vi], nxt[vi]):
+                        continue
+            flag[pi_] = max(flag[pi_], 1)
+            flag[pj_] = max(flag[pj_], 1)
+    # nesting, from the midpoint of each ring's first edge (edges meet only at shared
+    # vertices, so an edge's midpoint lies on no other ring)
+    rxmin = np.empty(R)
+    rxmax = np.empty(R)
+    rymin = np.empty(R)
+    rymax = np.empty(R)
+    first = np.empty(R, np.int64)  # the exterior ring of each ring's polygon
+    for r in range(R):
+        a, b = off[r], off[r + 1]
+        rxmin[r], rxmax[r] = xmin[a:b].min(), xmax[a:b].max()
+        rymin[r], rymax[r] = ymin[a:b].min(), ymax[a:b].max()
+        first[r] = r if (r == 0 or poly[r - 1] != poly[r]) else first[r - 1]
+    for r in range(R):
+        a = off[r]
+        px = 0.5 * (pts[a, 0] + pts[a + 1, 0])
+        py = 0.5 * (pts[a, 1] + pts[a + 1, 1])
+        is_hole = first[r] != r
+        if is_hole and not _point_in_ring(px, py, pts, off[first[r]], off[first[r] + 1]):
+            flag[poly[r]] = max(flag[poly[r]], 1)
+        for q in range(R):
+            if q == r or px < rxmin[q] or px > rxmax[q] or py < rymin[q] or py > rymax[q]:
+                continue
+            if poly[q] == poly[r]:
+                if is_hole and first[q] != q and _point_in_ring(px, py, pts, off[q], off[q + 1]):
+                    flag[poly[r]] = max(flag[poly[r]], 1)  # a hole inside another hole
+                continue
+            if is_hole or first[q] != q:
+                continue
+            # r is an exterior, q another polygon's exterior: r's point must not lie in q's
+            # area (inside q's exterior and outside all of q's holes)
+            if not _point_in_ring(px, py, pts, off[q], off[q + 1]):
+                continue
+            in_hole = False
+            h = q + 1
+            while h < R and poly[h] == poly[q]:
+                if _point_in_ring(px, py, pts, off[h], off[h + 1]):
+                    in_hole = True
+                    break
+                h += 1
+            if not in_hole:
+                flag[poly[r]] = max(flag[poly[r]], 1)
+                flag[poly[q]] = max(flag[poly[q]], 1)
+    return flag
