@@ -112,45 +112,43 @@ def dp_significance(pts, off):
 
 
 @njit(cache=True, inline="always")
-def _less(ka, ia, kb, ib):
-    return ka < kb or (ka == kb and ia < ib)
+def _before(key, a, b):
+    """Heap order: smaller metric first, ties by lower vertex index."""
+    return key[a] < key[b] or (key[a] == key[b] and a < b)
 
 
 @njit(cache=True)
-def _heap_push(hk, hi, hv, size, k, i, v):
-    j = size
-    hk[j], hi[j], hv[j] = k, i, v
-    while j > 0:
-        p = (j - 1) >> 1
-        if _less(hk[j], hi[j], hk[p], hi[p]):
-            hk[j], hk[p] = hk[p], hk[j]
-            hi[j], hi[p] = hi[p], hi[j]
-            hv[j], hv[p] = hv[p], hv[j]
-            j = p
-        else:
-            break
-    return size + 1
-
-
-@njit(cache=True)
-def _heap_pop(hk, hi, hv, size):
-    size -= 1
-    hk[0], hi[0], hv[0] = hk[size], hi[size], hv[size]
-    j = 0
+def _sift_down(heap, pos, key, j, size):
+    v = heap[j]
     while True:
         c = 2 * j + 1
         if c >= size:
             break
-        if c + 1 < size and _less(hk[c + 1], hi[c + 1], hk[c], hi[c]):
+        if c + 1 < size and _before(key, heap[c + 1], heap[c]):
             c += 1
-        if _less(hk[c], hi[c], hk[j], hi[j]):
-            hk[j], hk[c] = hk[c], hk[j]
-            hi[j], hi[c] = hi[c], hi[j]
-            hv[j], hv[c] = hv[c], hv[j]
+        if _before(key, heap[c], v):
+            heap[j] = heap[c]
+            pos[heap[j]] = j
             j = c
         else:
             break
-    return size
+    heap[j] = v
+    pos[v] = j
+
+
+@njit(cache=True)
+def _sift_up(heap, pos, key, j):
+    v = heap[j]
+    while j > 0:
+        p = (j - 1) >> 1
+        if _before(key, v, heap[p]):
+            heap[j] = heap[p]
+            pos[heap[j]] = j
+            j = p
+        else:
+            break
+    heap[j] = v
+    pos[v] = j
 
 
 @njit(cache=True, inline="always")
@@ -170,53 +168,56 @@ def _tri_metric(pts, p, q, r, height):
 @njit(cache=True)
 def elimination_significance(pts, off, height):
     """Visvalingam-Whyatt elimination, strictly sequential: repeatedly remove the vertex of
-    smallest metric (ties: lowest index), recomputing its two neighbours. ``height`` False:
-    triangle area (px^2); True: triangle height over the neighbours' chord (px). Effective
-    significance is the running maximum of the removed metrics per ring (monotone); the last
-    3 vertices of each ring get inf."""
+    smallest metric (ties: lowest index), recomputing its two neighbours (an indexed binary
+    heap, updated in place). ``height`` False: triangle area (px^2); True: triangle height over
+    the neighbours' chord (px). Effective significance is the running maximum of the removed
+    metrics per ring (monotone); the last 3 vertices of each ring get inf."""
     n_all = pts.shape[0]
     sig = np.full(n_all, _INF)
-    cap = 3 * n_all + 4
-    hk = np.empty(cap)
-    hi = np.empty(cap, np.int64)
-    hv = np.empty(cap, np.int64)
+    key = np.empty(n_all)
+    heap = np.empty(n_all, np.int64)
+    pos = np.empty(n_all, np.int64)
     prv = np.empty(n_all, np.int64)
     nxt = np.empty(n_all, np.int64)
-    ver = np.zeros(n_all, np.int64)
-    alive = np.ones(n_all, np.bool_)
     for r in range(off.shape[0] - 1):
         a, b = off[r], off[r + 1]
         n = b - a
         if n <= 3:
             continue
         for i in range(a, b):
-            prv[i] = i - 1
-            nxt[i] = i + 1
-        prv[a] = b - 1
-        nxt[b - 1] = a
-        size = 0
+            prv[i] = i - 1 if i > a else b - 1
+            nxt[i] = i + 1 if i + 1 < b else a
         for i in range(a, b):
-            size = _heap_push(hk, hi, hv, size, _tri_metric(pts, prv[i], i, nxt[i], height), i, ver[i])
-        count = n
+            key[i] = _tri_metric(pts, prv[i], i, nxt[i], height)
+            heap[i - a] = i
+            pos[i] = i - a
+        size = n
+        for j in range(size // 2 - 1, -1, -1):
+            _sift_down(heap, pos, key, j, size)
         runmax = 0.0
-        while count > 3 and size > 0:
-            m, i, v = hk[0], hi[0], hv[0]
-            size = _heap_pop(hk, hi, hv, size)
-            if not alive[i] or v != ver[i]:
-                continue
+        count = n
+        while count > 3:
+            i = heap[0]
+            m = key[i]
+            size -= 1
+            heap[0] = heap[size]
+            pos[heap[0]] = 0
+            _sift_down(heap, pos, key, 0, size)
             sig[i] = m if m > runmax else runmax
             if m > runmax:
                 runmax = m
-            alive[i] = False
             p, q = prv[i], nxt[i]
             nxt[p] = q
             prv[q] = p
             count -= 1
             if count > 3:
-                ver[p] += 1
-                ver[q] += 1
-                size = _heap_push(hk, hi, hv, size, _tri_metric(pts, prv[p], p, nxt[p], height), p, ver[p])
-                size = _heap_push(hk, hi, hv, size, _tri_metric(pts, prv[q], q, nxt[q], height), q, ver[q])
+                for v in (p, q):
+                    old = key[v]
+                    key[v] = _tri_metric(pts, prv[v], v, nxt[v], height)
+                    if key[v] < old:
+                        _sift_up(heap, pos, key, pos[v])
+                    else:
+                        _sift_down(heap, pos, key, pos[v], size)
     return sig
 
 
@@ -325,63 +326,94 @@ def kept_rings(pts, off, keep):
 
 
 @njit(cache=True)
-def fit_rings(pts, off, keep, max_shift, P, origin, fh, fw):
-    """Line-fit refinement of the kept vertices (see ``simplify._fit_rings``); ``fh``/``fw``
-    > 0 keep refined vertices inside the image ``[0, fw] x [0, fh]``. Returns (pts, off)."""
-    out, noff = kept_rings(pts, off, keep)
-    kk = np.flatnonzero(keep)
-    sin8 = math.sin(math.radians(8.0))
-    R = off.shape[0] - 1
-    cxs = np.empty(kk.shape[0])
-    cys = np.empty(kk.shape[0])
-    uxs = np.empty(kk.shape[0])
-    uys = np.empty(kk.shape[0])
-    m = np.empty(6)
-    for r in range(R):
-        s, e = noff[r], noff[r + 1]
-        cnt = e - s
-        if cnt == 0:
-            continue
-        ox, oy = origin[r, 0], origin[r, 1]
-        for j in range(s, e):
-            if j < e - 1:
-                for c in range(6):
-                    m[c] = P[kk[j + 1], c] - P[kk[j], c]
-            else:
-                for c in range(6):
-                    m[c] = P[off[r + 1], c] - P[kk[j], c] + P[kk[s], c] - P[off[r], c]
-            ws = m[0] if m[0] > 1e-12 else 1e-12
-            lx, ly = m[1] / ws, m[2] / ws
-            vxx = m[3] / ws - lx**2
-            vyy = m[4] / ws - ly**2
-            vxy = m[5] / ws - lx * ly
-            th = 0.5 * math.atan2(2 * vxy, vxx - vyy)
-            cxs[j], cys[j] = lx + ox, ly + oy
-            uxs[j], uys[j] = math.cos(th), math.sin(th)
-        for j in range(s, e):
-            p = j - 1 if j > s else e - 1
-            c1x, c1y, u1x, u1y = cxs[p], cys[p], uxs[p], uys[p]
-            ux, uy = uxs[j], uys[j]
-            den = u1x * uy - u1y * ux
-            dx, dy = cxs[j] - c1x, cys[j] - c1y
-            al = (dx * uy - dy * ux) / (den if abs(den) > 1e-12 else 1.0)
-            ix, iy = c1x + al * u1x, c1y + al * u1y
-            qx, qy = pts[kk[j], 0], pts[kk[j], 1]
-            shift = math.hypot(ix - qx, iy - qy)
-            good = abs(den) > sin8 and shift <= max_shift
-            if fh > 0:
-                good = good and ix >= 0 and ix <= fw and iy >= 0 and iy <= fh
-            if good:
-                out[j, 0], out[j, 1] = ix, iy
-    return out, noff
+def fit_shift(t, dp):
+    """Max line-fit vertex shift (px) for a ring simplified at effective tolerance ``t``:
+    min(max(2, 1.5 s), 8) with s = t for Douglas-Peucker (``dp``), sqrt(t) for the area/height
+    hierarchies (t < 0: nothing removed, 2 px)."""
+    s = t if dp else math.sqrt(max(t, 0.0))
+    v = max(2.0, 1.5 * s)
+    return v if v < 8.0 else 8.0
 
 
 @njit(cache=True)
-def make_candidate(pts, off, sig, t, refine, max_shift, P, origin, fh, fw):
+def _fit_ring(pts, r, off, kk, nk, P, origin, shift, fh, fw, out, w0, cxs, cys, uxs, uys):
+    """Refine the ``nk`` kept vertices ``kk[:nk]`` (in ring order) of ring ``r`` into
+    ``out[w0:w0 + nk]``: each moves to the intersection of the total-least-squares lines of the
+    base outline parts its two edges replace (exact edge moments ``P``), unless the lines are
+    within 8 degrees of parallel, the move exceeds ``shift`` px, or (``fh`` > 0) the point lies
+    outside the image ``[0, fw] x [0, fh]``."""
+    sin8 = math.sin(math.radians(8.0))
+    ox, oy = origin[r, 0], origin[r, 1]
+    for j in range(nk):
+        if j < nk - 1:
+            m0 = P[kk[j + 1], 0] - P[kk[j], 0]
+            m1 = P[kk[j + 1], 1] - P[kk[j], 1]
+            m2 = P[kk[j + 1], 2] - P[kk[j], 2]
+            m3 = P[kk[j + 1], 3] - P[kk[j], 3]
+            m4 = P[kk[j + 1], 4] - P[kk[j], 4]
+            m5 = P[kk[j + 1], 5] - P[kk[j], 5]
+        else:
+            a, b, s0 = off[r], off[r + 1], kk[0]
+            m0 = P[b, 0] - P[kk[j], 0] + P[s0, 0] - P[a, 0]
+            m1 = P[b, 1] - P[kk[j], 1] + P[s0, 1] - P[a, 1]
+            m2 = P[b, 2] - P[kk[j], 2] + P[s0, 2] - P[a, 2]
+            m3 = P[b, 3] - P[kk[j], 3] + P[s0, 3] - P[a, 3]
+            m4 = P[b, 4] - P[kk[j], 4] + P[s0, 4] - P[a, 4]
+            m5 = P[b, 5] - P[kk[j], 5] + P[s0, 5] - P[a, 5]
+        ws = m0 if m0 > 1e-12 else 1e-12
+        lx, ly = m1 / ws, m2 / ws
+        vxx = m3 / ws - lx**2
+        vyy = m4 / ws - ly**2
+        vxy = m5 / ws - lx * ly
+        th = 0.5 * math.atan2(2 * vxy, vxx - vyy)
+        cxs[j], cys[j] = lx + ox, ly + oy
+        uxs[j], uys[j] = math.cos(th), math.sin(th)
+    for j in range(nk):
+        p = j - 1 if j > 0 else nk - 1
+        c1x, c1y, u1x, u1y = cxs[p], cys[p], uxs[p], uys[p]
+        ux, uy = uxs[j], uys[j]
+        den = u1x * uy - u1y * ux
+        dx, dy = cxs[j] - c1x, cys[j] - c1y
+        al = (dx * uy - dy * ux) / (den if abs(den) > 1e-12 else 1.0)
+        ix, iy = c1x + al * u1x, c1y + al * u1y
+        qx, qy = pts[kk[j], 0], pts[kk[j], 1]
+        good = abs(den) > sin8 and math.hypot(ix - qx, iy - qy) <= shift
+        if fh > 0:
+            good = good and ix >= 0 and ix <= fw and iy >= 0 and iy <= fh
+        if good:
+            out[w0 + j, 0], out[w0 + j, 1] = ix, iy
+        else:
+            out[w0 + j, 0], out[w0 + j, 1] = qx, qy
+
+
+@njit(cache=True)
+def make_candidate(pts, off, sig, t, refine, dp, P, origin, fh, fw):
+    """The simplification at tolerance ``t`` as flat (pts, off): per ring the vertices with
+    ``sig > t`` (at least its 3 most significant), line-fit refined if ``refine`` and t >= 0,
+    each ring with the shift bound :func:`fit_shift` of its own effective tolerance (the largest
+    significance it dropped)."""
     keep = keep_mask(sig, off, t)
-    if refine and t >= 0:
-        return fit_rings(pts, off, keep, max_shift, P, origin, fh, fw)
-    return kept_rings(pts, off, keep)
+    out, noff = kept_rings(pts, off, keep)
+    if not (refine and t >= 0):
+        return out, noff
+    kk = np.flatnonzero(keep)
+    m = kk.shape[0]
+    cxs = np.empty(m)
+    cys = np.empty(m)
+    uxs = np.empty(m)
+    uys = np.empty(m)
+    for r in range(off.shape[0] - 1):
+        s, e = noff[r], noff[r + 1]
+        if e - s == 0:
+            continue
+        tr = -1.0
+        for i in range(off[r], off[r + 1]):
+            if not keep[i] and sig[i] > tr:
+                tr = sig[i]
+        _fit_ring(
+            pts, r, off, kk[s:e], e - s, P, origin, fit_shift(tr, dp), fh, fw, out, s, cxs, cys, uxs, uys
+        )
+    return out, noff
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,35 +436,48 @@ def row_prefix(src):
 
 
 @njit(cache=True)
+def _ring_winding(pts, a, b, x0, y0, h, w, pref):
+    """Winding-weighted (area, intersection) contributions of the ring ``pts[a:b]`` (the
+    scanline arithmetic of ``raster.crossings_flat``): summed over all rings, ``area`` is the
+    number of window pixels whose centre has winding number 1 (minus those with -1, plus twice
+    those with 2, ...) and ``inter`` the same count restricted to source pixels."""
+    area = 0
+    inter = 0
+    for i in range(a, b):
+        j = i + 1 if i + 1 < b else a
+        ax, ay = pts[i, 0], pts[i, 1] - y0
+        bx, by = pts[j, 0], pts[j, 1] - y0
+        ylo, yhi = (ay, by) if ay < by else (by, ay)
+        rlo = math.ceil(ylo - 0.5)
+        rhi = math.ceil(yhi - 0.5)
+        rlo = 0 if rlo < 0 else (h if rlo > h else rlo)
+        rhi = 0 if rhi < 0 else (h if rhi > h else rhi)
+        if rhi <= rlo:
+            continue
+        slope = (bx - ax) / (by - ay)
+        wgt = 1 if by < ay else -1
+        for row in range(int(rlo), int(rhi)):
+            x = (ax - x0) + (row + 0.5 - ay) * slope
+            col = int(math.floor(x - 0.5)) + 1
+            col = 0 if col < 0 else (w if col > w else col)
+            area += wgt * (w - col)
+            inter += wgt * (pref[row, w] - pref[row, col])
+    return area, inter
+
+
+@njit(cache=True)
 def winding_iou(pts, off, x0, y0, h, w, pref, src_area):
-    """IoU with the source window from the winding-weighted crossings (the scanline arithmetic
-    of ``raster.crossings_flat``). Equals the raster IoU whenever the winding number at every
-    pixel centre is 0 or 1 (any valid region with disjoint parts)."""
+    """IoU with the source window from the winding-weighted crossings. Equals the raster IoU
+    whenever the winding number at every pixel centre is 0 or 1 (any valid region with
+    disjoint parts)."""
     if h <= 0 or w <= 0 or pts.shape[0] == 0:
         return 1.0 if src_area == 0 else 0.0
     area = 0
     inter = 0
-    for r_ in range(off.shape[0] - 1):
-        a, b = off[r_], off[r_ + 1]
-        for i in range(a, b):
-            j = i + 1 if i + 1 < b else a
-            ax, ay = pts[i, 0], pts[i, 1] - y0
-            bx, by = pts[j, 0], pts[j, 1] - y0
-            ylo, yhi = (ay, by) if ay < by else (by, ay)
-            rlo = math.ceil(ylo - 0.5)
-            rhi = math.ceil(yhi - 0.5)
-            rlo = 0 if rlo < 0 else (h if rlo > h else rlo)
-            rhi = 0 if rhi < 0 else (h if rhi > h else rhi)
-            if rhi <= rlo:
-                continue
-            slope = (bx - ax) / (by - ay)
-            wgt = 1 if by < ay else -1
-            for row in range(int(rlo), int(rhi)):
-                x = (ax - x0) + (row + 0.5 - ay) * slope
-                col = int(math.floor(x - 0.5)) + 1
-                col = 0 if col < 0 else (w if col > w else col)
-                area += wgt * (w - col)
-                inter += wgt * (pref[row, w] - pref[row, col])
+    for r in range(off.shape[0] - 1):
+        a_, i_ = _ring_winding(pts, off[r], off[r + 1], x0, y0, h, w, pref)
+        area += a_
+        inter += i_
     union = src_area + area - inter
     return 1.0 if union == 0 else inter / union
 
@@ -443,31 +488,132 @@ def bisect_levels(
     x0, y0, h, w, pref, src_area, min_iou, check_first,
 ):  # fmt: skip
     """Largest index into ``levels`` (ascending tolerances, ``levels[0] = -1`` = keep all) whose
-    candidate meets ``min_iou`` by :func:`winding_iou`, by bisection; -1 if ``check_first`` and
-    even ``levels[0]`` fails. The line-fit shift for tolerance t is :func:`fit_shift`."""
+    candidate (:func:`make_candidate`) meets ``min_iou`` by the winding IoU, by bisection; -1 if
+    ``check_first`` and even ``levels[0]`` fails.
+
+    The IoU terms are sums over rings and a ring's candidate depends only on how many of its
+    vertices are kept, so each ring's (area, intersection) is kept for the two ends of the
+    bracket and recomputed only for the rings whose kept count differs from both."""
+    R = off.shape[0] - 1
+    n = pts.shape[0]
+    if h <= 0 or w <= 0 or n == 0:
+        return levels.shape[0] - 1 if src_area == 0 else (-1 if check_first else 0)
+    # each ring's vertices by decreasing significance (ties: ring order, like keep_mask)
+    order = np.empty(n, np.int64)
+    ssig = np.empty(n)
+    for r in range(R):
+        a, b = off[r], off[r + 1]
+        o = np.argsort(-sig[a:b], kind="mergesort")
+        for k in range(b - a):
+            order[a + k] = a + o[k]
+            ssig[a + k] = sig[a + o[k]]
+    keep = np.zeros(n, np.bool_)
+    kk = np.empty(n, np.int64)
+    buf = np.empty((n, 2))
+    cxs = np.empty(n)
+    cys = np.empty(n)
+    uxs = np.empty(n)
+    uys = np.empty(n)
+    c_lo = np.empty(R, np.int64)
+    a_lo = np.empty(R, np.int64)
+    i_lo = np.empty(R, np.int64)
+    c_hi = np.full(R, -1, np.int64)
+    a_hi = np.empty(R, np.int64)
+    i_hi = np.empty(R, np.int64)
+    c_md = np.empty(R, np.int64)
+    a_md = np.empty(R, np.int64)
+    i_md = np.empty(R, np.int64)
+    area = 0
+    inter = 0
+    for r in range(R):
+        c_lo[r] = off[r + 1] - off[r]
+        a_lo[r], i_lo[r] = _ring_winding(pts, off[r], off[r + 1], x0, y0, h, w, pref)
+        area += a_lo[r]
+        inter += i_lo[r]
     if check_first:
-        cp, co = make_candidate(pts, off, sig, -1.0, refine, 2.0, P, origin, fh, fw)
-        if winding_iou(cp, co, x0, y0, h, w, pref, src_area) < min_iou:
+        union = src_area + area - inter
+        if (1.0 if union == 0 else inter / union) < min_iou:
             return -1
     lo, hi = 0, levels.shape[0] - 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
         t = levels[mid]
-        cp, co = make_candidate(pts, off, sig, t, refine, fit_shift(t, dp), P, origin, fh, fw)
-        if winding_iou(cp, co, x0, y0, h, w, pref, src_area) >= min_iou:
+        area = 0
+        inter = 0
+        for r in range(R):
+            a, b = off[r], off[r + 1]
+            # kept count: entries of ssig[a:b] (decreasing) above t, at least 3
+            lo_k, hi_k = 0, b - a
+            while lo_k < hi_k:
+                q = (lo_k + hi_k) // 2
+                if ssig[a + q] > t:
+                    lo_k = q + 1
+                else:
+                    hi_k = q
+            c = max(lo_k, min(3, b - a))
+            if c == c_lo[r]:
+                ar, ir = a_lo[r], i_lo[r]
+            elif c == c_hi[r]:
+                ar, ir = a_hi[r], i_hi[r]
+            else:
+                for k in range(c):
+                    keep[order[a + k]] = True
+                nk = 0
+                for i in range(a, b):
+                    if keep[i]:
+                        kk[nk] = i
+                        nk += 1
+                        keep[i] = False
+                if refine:
+                    tr = ssig[a + c] if c < b - a else -1.0
+                    _fit_ring(
+                        pts, r, off, kk, nk, P, origin, fit_shift(tr, dp), fh, fw, buf, 0, cxs, cys, uxs, uys
+                    )
+                else:
+                    for k in range(nk):
+                        buf[k, 0], buf[k, 1] = pts[kk[k], 0], pts[kk[k], 1]
+                ar, ir = _ring_winding(buf, 0, nk, x0, y0, h, w, pref)
+            c_md[r], a_md[r], i_md[r] = c, ar, ir
+            area += ar
+            inter += ir
+        union = src_area + area - inter
+        if (1.0 if union == 0 else inter / union) >= min_iou:
             lo = mid
+            c_lo[:], a_lo[:], i_lo[:] = c_md, a_md, i_md
         else:
             hi = mid - 1
+            c_hi[:], a_hi[:], i_hi[:] = c_md, a_md, i_md
     return lo
 
 
 @njit(cache=True)
-def fit_shift(t, dp):
-    """Max line-fit vertex shift (px) at tolerance t: min(max(2, 1.5 s), 8), s = t for
-    Douglas-Peucker (``dp``), sqrt(t) for the area/height hierarchies."""
-    s = t if dp else math.sqrt(max(t, 0.0))
-    v = max(2.0, 1.5 * s)
-    return v if v < 8.0 else 8.0
+def levels_of(sig):
+    """The tolerance levels where a hierarchy's result changes: -1 (keep everything), then the
+    distinct finite significances in increasing order."""
+    vals = np.sort(sig[np.isfinite(sig)])
+    out = np.empty(vals.shape[0] + 1)
+    out[0] = -1.0
+    w = 1
+    for v in vals:
+        if v != out[w - 1]:
+            out[w] = v
+            w += 1
+    return out[:w].copy()
+
+
+@njit(cache=True)
+def bbox(pts):
+    """(xmin, ymin, xmax, ymax) of the points; also whether all coordinates are integers."""
+    x0, y0 = np.inf, np.inf
+    x1, y1 = -np.inf, -np.inf
+    integer = True
+    for i in range(pts.shape[0]):
+        x, y = pts[i, 0], pts[i, 1]
+        x0, x1 = min(x0, x), max(x1, x)
+        y0, y1 = min(y0, y), max(y1, y)
+        if integer and (x != math.floor(x) or y != math.floor(y)):
+            integer = False
+    return x0, y0, x1, y1, integer
 
 
 # ---------------------------------------------------------------------------------------------

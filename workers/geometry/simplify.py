@@ -15,9 +15,8 @@ Methods (``tolerance`` meaning and units):
   dropped vertex to the kept chord (so the Hausdorff distance to the input is <= tolerance).
   The whole DP hierarchy is computed level by level, vectorized over all rings.
 * ``"visvalingam_whyatt"``: drop the vertex whose triangle with its neighbours has the smallest
-  area, repeatedly; ``tolerance`` = minimum effective area to keep, in pixels squared. Vertices
-  that are local minima are removed in parallel rounds (vectorized), which can differ from the
-  strictly sequential algorithm on ties.
+  area, repeatedly (strictly sequential, a binary heap; ties: lowest index); ``tolerance`` =
+  minimum effective area to keep, in pixels squared.
 * ``"slope"``: walk each ring from its first vertex; from the current anchor, keep extending
   while the directions from the anchor to the following vertices (those at least 1.5 px away)
   stay within a cone of ``tolerance`` degrees; then the last vertex inside the cone becomes
@@ -30,17 +29,22 @@ Methods (``tolerance`` meaning and units):
   the pixel grid with the pixel-centre rule) and/or ``max_distance`` (symmetric Hausdorff
   distance in pixels between the input and output outlines), return the valid result with the
   fewest vertices found among :data:`BOUNDED_CANDIDATES`, each with its tolerance chosen by
-  binary search (IoU evaluated by rasterizing only the bounding box). Candidates run
+  binary search (IoU from the scanline crossings of the bounding box only). Candidates run
   Douglas-Peucker or Visvalingam-Whyatt on the exact rings or on the "crack-midpoint" rings
   (each pixel-outline corner chamfered by 0.5 px, which turns staircases into straight lines),
-  optionally followed by a line-fit refinement that moves each kept vertex (by at most 2 px)
-  to the intersection of the least-squares lines of its two edges. So in this mode vertices
+  optionally followed by a line-fit refinement that moves each kept vertex to the
+  intersection of the least-squares lines of its two edges, by at most
+  ``min(max(2, 1.5 s), 8)`` px where ``s`` is the largest significance its ring dropped (px for
+  Douglas-Peucker, the square root of px^2 for Visvalingam-Whyatt). So in this mode vertices
   may be non-integer and need not be input vertices. Every returned result has been checked
   against the bound(s) after the validity repair; the exact input is the fallback.
+
+The hot loops are compiled (:mod:`workers.geometry._kernels`, numba).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,19 +61,27 @@ HIERARCHICAL: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "ratio
 _FIT_MAX_SHIFT = 8.0  # px, hard cap on how far the line-fit refinement moves a vertex
 
 
-def _fit_shift(method: str, t: float) -> float:
-    """Max vertex shift (px) for the line-fit refinement at tolerance ``t``."""
-    scale = t if method == "douglas_peucker" else float(np.sqrt(max(t, 0.0)))
-    return float(min(max(2.0, 1.5 * scale), _FIT_MAX_SHIFT))
-
-
 #: (base rings, method, line-fit refinement) tried by the bounded mode.
 BOUNDED_CANDIDATES: tuple[tuple[str, str, bool], ...] = (
-    ("exact", "douglas_peucker", False),
     ("midpoint", "douglas_peucker", True),
-    ("exact", "douglas_peucker", True),
     ("midpoint", "visvalingam_whyatt", True),
+    ("exact", "douglas_peucker", True),
+    ("exact", "douglas_peucker", False),
 )
+
+
+def _candidate_used(base_name: str, refine: bool, integer: bool, max_distance: float | None) -> bool:
+    """Which of :data:`BOUNDED_CANDIDATES` the bounded mode tries. Pixel outlines (integer
+    rings) use the two crack-midpoint candidates: on the GrabCut and ISBI masks the exact-ring
+    candidates added under 0.6% fewer vertices for 25% more time (``benchmarks/polygons.py``),
+    plus plain Douglas-Peucker when ``max_distance`` is given (its Hausdorff distance is at most
+    its tolerance, so it always has a feasible level). Other rings cannot be chamfered: they use
+    the two exact-ring candidates."""
+    if base_name == "midpoint":
+        return integer
+    if refine:
+        return not integer
+    return not integer or max_distance is not None
 
 
 @dataclass
@@ -303,19 +315,6 @@ def _edge_moments(base: _Rings) -> tuple[np.ndarray, np.ndarray]:
     return base.cache["moments"]
 
 
-def _fit_rings(
-    base: _Rings, keep: np.ndarray, max_shift: float, frame: tuple[int, int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Refine kept vertices: fit a total-least-squares line to the part of the base outline
-    that each simplified edge replaces (exact moments of the base edges), and move each vertex
-    to the intersection of its two fitted lines. A vertex stays put where the lines are nearly
-    parallel (< 8 degrees), the intersection is more than ``max_shift`` px away, or (with
-    ``frame=(h, w)``) it lies outside the image ``[0, w] x [0, h]``."""
-    P, origin = _edge_moments(base)
-    fh, fw = frame if frame is not None else (0, 0)
-    return K.fit_rings(base.pts, base.off, keep, float(max_shift), P, origin, fh, fw)
-
-
 def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
     out: list[dict] = []
     for k, r in enumerate(rings):
@@ -354,14 +353,15 @@ class _Evaluator:
     def __init__(self, R: _Rings, source: np.ndarray | None, frame: tuple[int, int] | None):
         # candidates stay within _FIT_MAX_SHIFT px of the input vertices: add a margin
         margin = int(np.ceil(_FIT_MAX_SHIFT)) + 1
-        lo = np.floor(R.pts.min(axis=0)).astype(int) - margin
-        hi = np.ceil(R.pts.max(axis=0)).astype(int) + margin
+        xmin, ymin, xmax, ymax, self.integer = K.bbox(R.pts)
+        x0, y0 = math.floor(xmin) - margin, math.floor(ymin) - margin
+        x1, y1 = math.ceil(xmax) + margin, math.ceil(ymax) + margin
         if frame is not None:
-            lo = np.maximum(lo, 0)
-            hi = np.minimum(hi, [frame[1], frame[0]])
+            x0, y0 = max(x0, 0), max(y0, 0)
+            x1, y1 = min(x1, frame[1]), min(y1, frame[0])
         self.frame = frame
-        self.x0, self.y0 = int(lo[0]), int(lo[1])
-        self.w, self.h = max(int(hi[0] - lo[0]), 0), max(int(hi[1] - lo[1]), 0)
+        self.x0, self.y0 = x0, y0
+        self.w, self.h = max(x1 - x0, 0), max(y1 - y0, 0)
         if source is None:
             source = rasterize_rings(R.ring_list(), self.x0, self.y0, self.h, self.w)
         elif source.shape != (self.h, self.w):  # the whole mask: take the window
@@ -410,8 +410,9 @@ def _bounded(
 ) -> list[np.ndarray]:
     """Fewest-vertex valid result meeting the bounds, as a flat ring list aligned with ``R``.
 
-    Candidates (see :data:`BOUNDED_CANDIDATES`): a hierarchical method on the exact rings or
-    on the crack-midpoint rings, with or without the line-fit vertex refinement. For each,
+    Candidates (see :data:`BOUNDED_CANDIDATES` and :func:`_candidate_used`): a hierarchical
+    method on the exact rings or on the crack-midpoint rings, with or without the line-fit
+    vertex refinement. For each,
     the largest tolerance level whose result meets the bounds is found by binary search over
     the levels where the result changes (IoU from the scanline crossings of the bounding box
     only; with ``min_iou`` alone the whole search runs compiled,
@@ -422,7 +423,7 @@ def _bounded(
     have fewer vertices. The exact rings are always a valid fallback."""
     best: tuple[list[np.ndarray] | None, int] = (None, len(R.pts))
     exact_geoms: list | None = None
-    integer = bool(np.array_equal(R.pts, np.round(R.pts)))
+    integer = ev.integer
     bases = {"exact": R}
     sigs: dict[tuple[str, str], np.ndarray] = {}
     fh, fw = ev.frame if ev.frame is not None else (0, 0)
@@ -442,18 +443,17 @@ def _bounded(
         return True
 
     for order, (base_name, method, refine) in enumerate(BOUNDED_CANDIDATES):
-        if base_name == "midpoint":
-            if not integer:
-                continue
-            if "midpoint" not in bases:
-                bases["midpoint"] = _midpoint_rings(R)
+        if not _candidate_used(base_name, refine, integer, max_distance):
+            continue
+        if base_name == "midpoint" and "midpoint" not in bases:
+            bases["midpoint"] = _midpoint_rings(R)
+        # plain Douglas-Peucker on the exact rings: Hausdorff distance <= tolerance
+        dist_by_tol = method == "douglas_peucker" and base_name == "exact" and not refine
         base = bases[base_name]
         if (base_name, method) not in sigs:
             sigs[(base_name, method)] = significance(base, method)
         sig = sigs[(base_name, method)]
-        levels = np.concatenate([[-1.0], np.unique(sig[np.isfinite(sig)])])
-        # plain Douglas-Peucker on the exact rings: Hausdorff distance <= tolerance
-        dist_by_tol = method == "douglas_peucker" and base_name == "exact" and not refine
+        levels = K.levels_of(sig)
         if dist_by_tol and max_distance is not None:
             levels = levels[levels <= max_distance]
         moments = _edge_moments(base) if refine else _NO_MOMENTS
@@ -463,7 +463,7 @@ def _bounded(
             moments: tuple = moments,
         ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
             return K.make_candidate(
-                base.pts, base.off, sig, t, refine, _fit_shift(method, t), *moments, fh, fw
+                base.pts, base.off, sig, t, refine, method == "douglas_peucker", *moments, fh, fw
             )
 
         check_first = not (base_name == "exact" and not refine)  # level -1 = exact: meets all
