@@ -111,24 +111,25 @@ def dp_significance(pts, off):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
-def _before(key, a, b):
-    """Heap order: smaller metric first, ties by lower vertex index."""
-    return key[a] < key[b] or (key[a] == key[b] and a < b)
-
-
 @njit(cache=True)
 def _sift_down(heap, pos, key, j, size):
+    """Heap order: smaller key first, ties by lower vertex index."""
     v = heap[j]
+    kv = key[v]
     while True:
         c = 2 * j + 1
         if c >= size:
             break
-        if c + 1 < size and _before(key, heap[c + 1], heap[c]):
-            c += 1
-        if _before(key, heap[c], v):
-            heap[j] = heap[c]
-            pos[heap[j]] = j
+        hc = heap[c]
+        kc = key[hc]
+        if c + 1 < size:
+            h2 = heap[c + 1]
+            k2 = key[h2]
+            if k2 < kc or (k2 == kc and h2 < hc):
+                c, hc, kc = c + 1, h2, k2
+        if kc < kv or (kc == kv and hc < v):
+            heap[j] = hc
+            pos[hc] = j
             j = c
         else:
             break
@@ -139,11 +140,14 @@ def _sift_down(heap, pos, key, j, size):
 @njit(cache=True)
 def _sift_up(heap, pos, key, j):
     v = heap[j]
+    kv = key[v]
     while j > 0:
         p = (j - 1) >> 1
-        if _before(key, v, heap[p]):
-            heap[j] = heap[p]
-            pos[heap[j]] = j
+        hp = heap[p]
+        kp = key[hp]
+        if kv < kp or (kv == kp and v < hp):
+            heap[j] = hp
+            pos[hp] = j
             j = p
         else:
             break
@@ -751,19 +755,28 @@ def suspect_polygons(pts, off, poly, want_positive):
             if not (o1 * o2 <= 0 and o3 * o4 <= 0):
                 continue
             pi_, pj_ = poly[ring[i]], poly[ring[j]]
-            # a touch at a vertex shared exactly by two rings of different polygons, the
-            # edges not collinear (two distinct lines meet once): decided by the sectors
-            if pi_ != pj_ and not (o1 == 0 and o2 == 0):
+            # a touch at a vertex shared exactly by two rings of different polygons, where the
+            # edges meet only there (not collinear: two distinct lines meet once; collinear:
+            # pointing away from each other), is decided by the sectors of the two rings
+            if pi_ != pj_:
                 vi = -1
                 vj = -1
                 if ax == cx and ay == cy:
                     vi, vj = i, j
+                    ux, uy, wx, wy = bx - ax, by - ay, dx - cx, dy - cy
                 elif ax == dx and ay == dy:
                     vi, vj = i, nxt[j]
+                    ux, uy, wx, wy = bx - ax, by - ay, cx - dx, cy - dy
                 elif bx == cx and by == cy:
                     vi, vj = nxt[i], j
+                    ux, uy, wx, wy = ax - bx, ay - by, dx - cx, dy - cy
                 elif bx == dx and by == dy:
                     vi, vj = nxt[i], nxt[j]
+                    ux, uy, wx, wy = ax - bx, ay - by, cx - dx, cy - dy
+                else:
+                    ux, uy, wx, wy = 0.0, 0.0, 0.0, 0.0
+                if o1 == 0 and o2 == 0 and ux * wx + uy * wy >= 0:
+                    vi = -1  # collinear and overlapping beyond the shared vertex
                 if vi >= 0 and _sectors_disjoint(pts, vi, prv[vi], nxt[vi], vj, prv[vj], nxt[vj]):
                     if _sectors_disjoint(pts, vj, prv[vj], nxt[vj], vi, prv[vi], nxt[vi]):
                         continue

@@ -1,0 +1,207 @@
+"""The compiled kernels of the simplifiers against plain reference implementations."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers.geometry import _kernels as K
+from workers.geometry import mask_to_polygons
+from workers.geometry.raster import parse_polygons
+from workers.geometry.simplify import (
+    _assemble,
+    _edge_moments,
+    _Evaluator,
+    _exterior_flags,
+    _midpoint_rings,
+    _ring_areas,
+    _Rings,
+    _split,
+    invalid_parts,
+    significance,
+)
+
+from .helpers import blob_masks, noise_masks
+
+
+def rings_of(m: np.ndarray) -> _Rings:
+    return _Rings.from_parsed(parse_polygons(mask_to_polygons(m)))
+
+
+def random_mask(rng: np.random.Generator) -> np.ndarray:
+    h, w = (int(v) for v in rng.integers(4, 40, 2))
+    m = rng.random((h, w)) < rng.uniform(0.2, 0.8)
+    if rng.random() < 0.5:
+        m = cv2.GaussianBlur(m.astype(np.float32), (0, 0), rng.uniform(0.5, 2.5)) > 0.5
+    return m
+
+
+def reference_vw(ring: np.ndarray, height: bool = False) -> np.ndarray:
+    """Plain sequential Visvalingam-Whyatt: remove the smallest metric (ties: lowest index)."""
+    n = len(ring)
+    sig = np.full(n, np.inf)
+    alive = list(range(n))
+    runmax = 0.0
+
+    def metric(k: int) -> float:
+        p, q, r = ring[alive[k - 1]], ring[alive[k]], ring[alive[(k + 1) % len(alive)]]
+        cross = abs((p[0] - q[0]) * (r[1] - q[1]) - (p[1] - q[1]) * (r[0] - q[0]))
+        if not height:
+            return 0.5 * cross
+        base = float(np.hypot(*(r - p)))
+        return cross / base if base > 0 else float(np.hypot(*(q - p)))
+
+    while len(alive) > 3:
+        vals = [(metric(k), alive[k], k) for k in range(len(alive))]
+        m, idx, k = min(vals)
+        sig[idx] = max(m, runmax)
+        runmax = max(runmax, m)
+        del alive[k]
+    return sig
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.booleans())
+def test_visvalingam_whyatt_matches_sequential_reference(seed, height):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 60))
+    ring = np.round(np.cumsum(rng.normal(size=(n, 2)), axis=0) * 2) / 2  # half-pixel ties
+    got = K.elimination_significance(ring, np.array([0, n]), height)
+    np.testing.assert_array_equal(got, reference_vw(ring, height))
+
+
+@settings(max_examples=40, deadline=None)
+@given(blob_masks())
+def test_levels_are_the_distinct_finite_significances(m):
+    R = rings_of(m)
+    if not len(R.pts):
+        return
+    for method in ("douglas_peucker", "visvalingam_whyatt"):
+        sig = significance(R, method)
+        expected = np.concatenate([[-1.0], np.unique(sig[np.isfinite(sig)])])
+        np.testing.assert_array_equal(K.levels_of(sig), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(blob_masks(), st.floats(0.9, 0.999))
+def test_cached_bisection_equals_plain_bisection(m, min_iou):
+    """The per-ring cached bisection returns what a plain bisection over full candidates
+    (make_candidate + winding IoU) returns."""
+    R = rings_of(m)
+    if not len(R.pts):
+        return
+    ev = _Evaluator(R, m, m.shape)
+    base = _midpoint_rings(R)
+    P, origin = _edge_moments(base)
+    for method, refine in (
+        ("douglas_peucker", True),
+        ("visvalingam_whyatt", True),
+        ("douglas_peucker", False),
+    ):
+        sig = significance(base, method)
+        levels = K.levels_of(sig)
+        dp = method == "douglas_peucker"
+        args = (base.pts, base.off, sig)
+        tail = (P, origin, m.shape[0], m.shape[1])
+
+        def iou(t, args=args, refine=refine, dp=dp, tail=tail):
+            pts, off = K.make_candidate(*args, t, refine, dp, *tail)
+            return K.winding_iou(pts, off, ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
+
+        lo, hi = 0, len(levels) - 1
+        if iou(-1.0) < min_iou:
+            lo = -1
+        while 0 <= lo < hi:
+            mid = (lo + hi + 1) // 2
+            if iou(float(levels[mid])) >= min_iou:
+                lo = mid
+            else:
+                hi = mid - 1
+        got = K.bisect_levels(
+            *args, levels, refine, dp, *tail, ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area, min_iou, True
+        )
+        assert got == lo, method
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_suspect_polygons_never_clears_an_invalid_polygon(seed):
+    """Random simplifications (no repair), some with jittered vertices, of random masks: every
+    polygon the compiled test clears (flag 0) is valid and disjoint from the others per GEOS,
+    with its rings' orientation kept; every polygon it marks certainly bad (2) is bad."""
+    rng = np.random.default_rng(seed)
+    cleared = suspect = 0
+    for _ in range(150):
+        polys = mask_to_polygons(random_mask(rng))
+        if not polys:
+            continue
+        R = _Rings.from_parsed(parse_polygons(polys))
+        base = _midpoint_rings(R) if rng.random() < 0.5 else R
+        method = ["douglas_peucker", "visvalingam_whyatt"][int(rng.integers(2))]
+        sig = significance(base, method)
+        t = float(rng.uniform(0, 3))
+        P, origin = _edge_moments(base)
+        refine = bool(rng.random() < 0.5)  # line-fit moves vertices off the pixel grid
+        pts, off = K.make_candidate(
+            base.pts, base.off, sig, t, refine, method == "douglas_peucker", P, origin, 0, 0
+        )
+        if rng.random() < 0.3:
+            pts = pts + rng.normal(0, 0.3, pts.shape) * (rng.random(len(pts)) < 0.1)[:, None]
+        ext = _exterior_flags(R)
+        flag = K.suspect_polygons(pts, off, R.poly, ext)
+        rings = _split((pts, off))
+        bad = set(invalid_parts(_assemble(R, rings)).tolist())
+        bad |= set(R.poly[(_ring_areas(rings) > 0) != ext].tolist())
+        for i in range(R.n_polys):
+            if flag[i] == 0:
+                cleared += 1
+                assert i not in bad
+            elif flag[i] == 2:
+                assert i in bad
+            else:
+                suspect += 1
+    assert cleared > 100 and suspect > 10  # both branches exercised
+
+
+def test_parts_touching_at_a_corner_are_cleared_and_overlap_is_not():
+    # Two squares touching at one corner: valid MultiPolygon, no GEOS needed.
+    m = np.zeros((6, 6), bool)
+    m[1:3, 1:3] = True
+    m[3:5, 3:5] = True
+    R = rings_of(m)
+    assert R.n_polys == 2
+    assert K.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R)).tolist() == [0, 0]
+    # The same two squares sharing an edge segment, or overlapping: not cleared.
+    for dx in (0.0, 0.5):
+        pts = R.pts.copy()
+        pts[R.off[1] :] -= [1.0 + dx, 0.0]
+        flag = K.suspect_polygons(pts, R.off, R.poly, _exterior_flags(R))
+        assert flag.tolist() == [1, 1]
+        geoms = [shapely.Polygon(r) for r in _split((pts, R.off))]
+        assert len(invalid_parts(geoms)) == 2
+
+
+def test_hole_outside_its_exterior_is_not_cleared():
+    m = np.zeros((9, 9), bool)
+    m[1:8, 1:8] = True
+    m[3:6, 3:6] = False
+    R = rings_of(m)
+    pts = R.pts.copy()
+    pts[R.off[1] :] += [20.0, 0.0]  # move the hole out of its shell
+    assert K.suspect_polygons(pts, R.off, R.poly, _exterior_flags(R)).tolist() == [1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(noise_masks())
+def test_traced_outlines_are_cleared_or_valid(m):
+    """Exact traced outlines are valid; the compiled test may leave touching rings of one
+    polygon to GEOS but must never call them certainly bad."""
+    R = rings_of(m)
+    if not len(R.pts):
+        return
+    flag = K.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R))
+    assert (flag < 2).all()
+    assert not len(invalid_parts(_assemble(R, R.ring_list())))
