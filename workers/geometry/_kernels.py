@@ -427,14 +427,14 @@ def make_candidate(pts, off, sig, t, refine, dp, P, origin, fh, fw):
 
 @njit(cache=True)
 def row_prefix(src):
-    """pref[r, c] = source pixels of row r left of column c, shape (h, w + 1), int64."""
+    """pref[r, c] = source pixels of row r left of column c, shape (h, w + 1), int32."""
     h, w = src.shape
-    pref = np.zeros((h, w + 1), np.int64)
+    pref = np.empty((h, w + 1), np.int32)
     for r in range(h):
         acc = 0
+        pref[r, 0] = 0
         for c in range(w):
-            if src[r, c]:
-                acc += 1
+            acc += src[r, c]
             pref[r, c + 1] = acc
     return pref
 

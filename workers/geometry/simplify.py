@@ -427,6 +427,7 @@ def _bounded(
     bases = {"exact": R}
     sigs: dict[tuple[str, str], np.ndarray] = {}
     fh, fw = ev.frame if ev.frame is not None else (0, 0)
+    exterior = _exterior_flags(R)
     found = []
 
     def meets(rings, geoms: list | None, dist_by_tol: bool, fast: bool = False) -> bool:
@@ -492,6 +493,12 @@ def _bounded(
     for nv, _, lo, levels, make, dist_by_tol in sorted(found, key=lambda c: c[:2]):
         if nv >= best[1]:
             break  # validity repair only adds vertices: no later candidate can win
+        if max_distance is None:
+            # the bisection already measured this candidate; if it is valid as is, take it
+            flat = make(float(levels[lo]))
+            if not K.suspect_polygons(*flat, R.poly, exterior).any():
+                best = (_split(flat), nv)
+                break
         for j in range(lo, max(lo - 4, -1), -1):
             t = float(levels[j])
             steps = [t / 2**i for i in range(4)] + [-1.0] if t > 0 else [t]
