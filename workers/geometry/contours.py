@@ -22,10 +22,21 @@ hole touching its exterior at that single corner. Both are valid OGC geometry.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
-__all__ = ["mask_to_polygons", "validate_mask", "ring_signed_area"]
+from ._trace import group_rings, trace_core
+
+__all__ = [
+    "mask_to_polygons",
+    "prepare_mask",
+    "ring_signed_area",
+    "trace_flat",
+    "trace_rings",
+    "validate_mask",
+]
 
 # Directions: 0 = +x, 1 = +y, 2 = -x, 3 = -y. A left turn (math sense, x right / y up) is d + 1.
 _DX = np.array([1, 0, -1, 0], dtype=np.int64)
@@ -75,20 +86,6 @@ def ring_signed_area(ring: np.ndarray) -> float:
     x, y = ring[:, 0], ring[:, 1]
     xn, yn = np.roll(x, -1), np.roll(y, -1)
     return float(0.5 * np.sum(x * yn - xn * y))
-
-
-def _ring_areas(rings: list[np.ndarray]) -> np.ndarray:
-    """Shoelace signed areas of a list of rings (each >= 1 vertex), vectorized."""
-    if not rings:
-        return np.zeros(0)
-    lens = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
-    off = np.zeros(len(rings) + 1, dtype=np.int64)
-    np.cumsum(lens, out=off[1:])
-    pts = np.concatenate(rings).astype(np.float64)
-    nxt = np.arange(1, len(pts) + 1)
-    nxt[off[1:] - 1] = off[:-1]
-    x, y = pts[:, 0], pts[:, 1]
-    return 0.5 * np.add.reduceat(x * y[nxt] - x[nxt] * y, off[:-1])
 
 
 def _filter_mask(m: np.ndarray, min_part_area: float, min_hole_area: float) -> np.ndarray:
@@ -147,7 +144,28 @@ def trace_rings(m: np.ndarray) -> list[tuple[np.ndarray, int]]:
     vertices (x, y), open, without collinear vertices, and ``label`` is the 4-connected
     component (``cv2.connectedComponents`` numbering) the ring bounds. Exterior rings have
     positive signed area, holes negative; every ring is simple.
+
+    Ring order: each closed boundary cycle (the left turn is taken at saddle corners, so
+    diagonal foreground pixels stay apart) starts at its first +x corner edge in raster order,
+    cycles follow in that order, and a cycle passing a corner twice is split there into simple
+    loops (:func:`_split_at_repeats`). Compiled (:mod:`workers.geometry._trace`); the same
+    output as the vectorized reference :func:`_trace_rings_numpy`, except that the rings are
+    views of one shared ``(N, 2)`` array (C-contiguous, not owning their data).
     """
+    xy, off, lab, _ = _trace(m)
+    offs = off.tolist()
+    return [(xy[a:b], lb) for a, b, lb in zip(offs[:-1], offs[1:], lab.tolist(), strict=True)]
+
+
+def _trace(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    m = np.ascontiguousarray(m, dtype=bool)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be 2-D (height, width), got shape {m.shape}")
+    return trace_core(m.view(np.uint8))
+
+
+def _trace_rings_numpy(m: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Vectorized numpy reference for :func:`trace_rings` (same output, much slower)."""
     ys, xs = np.nonzero(m)
     if ys.size == 0:
         return []
@@ -262,6 +280,44 @@ def _cycle_order(nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rep, (length - dist) % length
 
 
+def prepare_mask(mask: object, *, min_part_area: float = 0, min_hole_area: float = 0) -> np.ndarray:
+    """Validate ``mask`` (:func:`validate_mask`) and the area thresholds, and apply them.
+
+    Returns a C-contiguous ``bool`` mask without parts smaller than ``min_part_area`` pixels and
+    with holes smaller than ``min_hole_area`` pixels filled (see :func:`mask_to_polygons`).
+    Raises ``ValueError`` for a bad mask or a negative/NaN/non-number threshold.
+    """
+    m = validate_mask(mask)
+    for name, val in (("min_part_area", min_part_area), ("min_hole_area", min_hole_area)):
+        if not isinstance(val, (int, float, np.integer, np.floating)) or not math.isfinite(val):
+            raise ValueError(f"{name} must be a finite number, got {val!r}")
+        if val < 0:
+            raise ValueError(f"{name} must be >= 0, got {val!r}")
+    m = np.ascontiguousarray(m, dtype=bool)
+    if min_part_area > 0 or min_hole_area > 0:
+        m = _filter_mask(m, float(min_part_area), float(min_hole_area))
+    return m
+
+
+def trace_flat(
+    mask: np.ndarray, *, min_part_area: float = 0, min_hole_area: float = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The polygons of :func:`mask_to_polygons` as flat arrays (no Python lists or dicts).
+
+    Same arguments, validation and result, flattened: returns ``(pts, off, poly, n_polys)``
+    where ``pts`` is a float64 ``(N, 2)`` array of all rings' vertices (x, y), ring ``i`` is
+    ``pts[off[i]:off[i + 1]]`` (``off`` int64, length ``R + 1``), ``poly[i]`` (int64) is the index of
+    its polygon, and there are ``n_polys`` polygons. Rings come polygon by polygon in
+    :func:`mask_to_polygons` order, each polygon's exterior (positive signed area) first, then
+    its holes (negative).
+    """
+    m = prepare_mask(mask, min_part_area=min_part_area, min_hole_area=min_hole_area)
+    pts, off, poly, n_polys = group_rings(*trace_core(m.view(np.uint8)))
+    if n_polys < 0:  # pragma: no cover - would be a tracer bug
+        raise RuntimeError("internal error: a traced part has no or several exteriors")
+    return pts, off, poly, int(n_polys)
+
+
 def mask_to_polygons(mask: np.ndarray, *, min_part_area: float = 0, min_hole_area: float = 0) -> list[dict]:
     """Convert a binary mask to exact polygons (lossless).
 
@@ -278,35 +334,20 @@ def mask_to_polygons(mask: np.ndarray, *, min_part_area: float = 0, min_hole_are
         position of the part's first pixel. Vertices are integers stored as floats; collinear
         vertices are removed. Exterior signed area > 0, holes < 0. Every polygon is valid.
         An empty mask gives ``[]``; a full ``h x w`` mask gives one rectangle.
+        :func:`trace_flat` gives the same as flat arrays.
 
     Raises:
         ValueError: for a bad mask (see :func:`validate_mask`) or a negative/NaN threshold.
     """
-    m = validate_mask(mask)
-    for name, val in (("min_part_area", min_part_area), ("min_hole_area", min_hole_area)):
-        if not isinstance(val, (int, float, np.integer, np.floating)) or not np.isfinite(val):
-            raise ValueError(f"{name} must be a finite number, got {val!r}")
-        if val < 0:
-            raise ValueError(f"{name} must be >= 0, got {val!r}")
-    m = np.ascontiguousarray(m, dtype=bool)
-    m = _filter_mask(m, float(min_part_area), float(min_hole_area))
-    rings = trace_rings(m)
-    shells: dict[int, np.ndarray] = {}
-    holes: dict[int, list[np.ndarray]] = {}
-    areas = _ring_areas([r for r, _ in rings])
-    for (ring, label), area in zip(rings, areas.tolist(), strict=True):
-        if area > 0:
-            if label in shells:  # pragma: no cover - would be a tracer bug
-                raise RuntimeError("internal error: two exteriors traced for one part")
-            shells[label] = ring
+    pts, off, poly, n_polys = trace_flat(mask, min_part_area=min_part_area, min_hole_area=min_hole_area)
+    coords = pts.tolist()
+    offs = off.tolist()
+    out: list[dict] = []
+    last = -1
+    for a, b, p in zip(offs[:-1], offs[1:], poly.tolist(), strict=True):
+        if p != last:
+            out.append({"exterior": coords[a:b], "holes": []})
+            last = p
         else:
-            holes.setdefault(label, []).append(ring)
-    out = []
-    for label in sorted(shells):
-        out.append(
-            {
-                "exterior": shells[label].astype(np.float64).tolist(),
-                "holes": [hh.astype(np.float64).tolist() for hh in holes.get(label, [])],
-            }
-        )
+            out[-1]["holes"].append(coords[a:b])
     return out

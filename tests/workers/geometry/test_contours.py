@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 
 from workers.geometry import mask_to_polygons, polygons_to_mask, validate_mask
+from workers.geometry.contours import (
+    _trace_rings_numpy,
+    prepare_mask,
+    ring_signed_area,
+    trace_flat,
+    trace_rings,
+)
 
 from .helpers import assert_region_valid, blob_masks, noise_masks, signed_area
+
+DATA = Path(
+    os.environ.get("LABELHUB_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data"
+)
 
 
 def roundtrip(m: np.ndarray) -> list[dict]:
@@ -152,3 +167,144 @@ def test_roundtrip_exact_on_random_noise(m):
 @given(blob_masks())
 def test_roundtrip_exact_on_random_blobs(m):
     roundtrip(m)
+
+
+# ---- compiled tracer vs the numpy reference, trace_flat vs mask_to_polygons ----------------
+
+
+def assert_same_rings(m: np.ndarray) -> None:
+    got = trace_rings(m)
+    ref = _trace_rings_numpy(m)
+    assert len(got) == len(ref), (len(got), len(ref))
+    for i, ((ring, lab), (ring_ref, lab_ref)) in enumerate(zip(got, ref, strict=True)):
+        assert lab == lab_ref and type(lab) is int, (i, lab, lab_ref)
+        assert ring.dtype == np.int64 and ring.shape == ring_ref.shape, (i, ring.shape, ring_ref.shape)
+        np.testing.assert_array_equal(ring, ring_ref, err_msg=f"ring {i}")
+
+
+def special_masks() -> list[np.ndarray]:
+    out = [np.zeros((1, 1), bool), np.ones((1, 1), bool), np.zeros((5, 7), bool), np.ones((6, 3), bool)]
+    for h, w in [(1, 9), (9, 1), (8, 8), (7, 10), (1, 2), (2, 1)]:
+        checker = np.indices((h, w)).sum(axis=0) % 2 == 0
+        out += [checker, ~checker]
+    # saddles: diagonal pairs, diagonal lines, a ring with a diagonal gap, nested rings
+    out.append(np.array([[1, 0], [0, 1]], bool))
+    out.append(np.array([[0, 1], [1, 0]], bool))
+    out.append(np.eye(9, dtype=bool) | np.eye(9, k=3, dtype=bool) | np.fliplr(np.eye(9, dtype=bool)))
+    ring = np.zeros((7, 7), bool)
+    ring[1:6, 1:6] = True
+    ring[2:5, 2:5] = False
+    ring[3, 3] = True
+    gap = ring.copy()
+    gap[1, 1] = False
+    gap[2, 2] = True
+    out += [ring, ~ring, gap, ~gap]
+    nest = np.zeros((15, 15), bool)
+    for k in range(0, 8, 2):
+        nest[k : 15 - k, k : 15 - k] = not nest[k, k]
+    out += [nest, ~nest]
+    # border contact on all four sides, comb-like holes
+    border = np.zeros((6, 8), bool)
+    border[0, :3] = border[-1, 4:] = border[2:5, 0] = border[1:3, -1] = True
+    comb = np.ones((9, 12), bool)
+    comb[1:-1:2, 1:-1] = False
+    out += [border, ~border, comb, comb.T, ~comb]
+    return out
+
+
+def random_masks(seed: int, count: int, max_side: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        h, w = (int(v) for v in rng.integers(1, max_side + 1, 2))
+        if i % 4 == 3:  # smooth blobs with holes (lower-frequency noise, thresholded)
+            small = rng.random((max(h // 4, 1), max(w // 4, 1))).astype(np.float32)
+            m = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) > rng.uniform(0.3, 0.7)
+        else:
+            m = rng.random((h, w)) < rng.choice([0.05, 0.3, 0.5, 0.7, 0.95])
+        out.append(m)
+    return out
+
+
+@pytest.mark.parametrize("m", special_masks(), ids=lambda m: f"{m.shape[0]}x{m.shape[1]}")
+def test_compiled_tracer_matches_reference_on_special_masks(m):
+    assert_same_rings(m)
+
+
+def test_compiled_tracer_matches_reference_on_random_masks():
+    for m in random_masks(seed=5, count=600, max_side=24) + random_masks(seed=6, count=40, max_side=150):
+        assert_same_rings(m)
+
+
+def test_compiled_tracer_accepts_views_and_non_bool_dtypes():
+    rng = np.random.default_rng(7)
+    m = rng.random((30, 40)) < 0.5
+    ref = _trace_rings_numpy(m)
+    for view in (m[::-1, ::2], m.T, m[3:-2, 5:]):
+        assert_same_rings(view)
+    for arr in (m.astype(np.uint8), m.astype(np.float32)):
+        got = trace_rings(arr)
+        assert [lab for _, lab in got] == [lab for _, lab in ref]
+        for (a, _), (b, _) in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # a bool array whose bytes are not 0/1 still means "nonzero is foreground"
+    raw = (m.astype(np.uint8) * rng.integers(1, 256, m.shape).astype(np.uint8)).view(bool)
+    got = trace_rings(raw)
+    assert len(got) == len(ref)
+    for (a, la), (b, lb) in zip(got, ref, strict=True):
+        assert la == lb
+        np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_tracer_matches_reference_on_shared_data():
+    grab = sorted((DATA / "grabcut" / "masks").glob("*.bmp"))
+    isbi = sorted((DATA / "isbi-membrane" / "label").glob("*.png"), key=lambda p: int(p.stem))
+    if not grab and not isbi:
+        pytest.skip(f"shared data not available: {DATA} (set LABELHUB_SHARED_DATA)")
+    masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) == 255 for p in grab]
+    masks += [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) >= 128 for p in isbi]
+    for m in masks:
+        assert_same_rings(m)
+    for m in masks[:: max(len(masks) // 10, 1)]:  # inverted: many more holes and saddles
+        assert_same_rings(~m)
+
+
+def flat_to_dicts(pts, off, poly, n_polys) -> list[dict]:
+    out: list[dict] = [{"exterior": None, "holes": []} for _ in range(n_polys)]
+    for i in range(len(poly)):
+        ring = pts[off[i] : off[i + 1]].tolist()
+        if out[poly[i]]["exterior"] is None:
+            out[poly[i]]["exterior"] = ring
+        else:
+            out[poly[i]]["holes"].append(ring)
+    return out
+
+
+@pytest.mark.parametrize(("min_part_area", "min_hole_area"), [(0, 0), (3, 0), (0, 4), (5, 2.5)])
+def test_trace_flat_agrees_with_mask_to_polygons(min_part_area, min_hole_area):
+    masks = special_masks() + random_masks(seed=11, count=120, max_side=40)
+    for m in masks:
+        pts, off, poly, n_polys = trace_flat(m, min_part_area=min_part_area, min_hole_area=min_hole_area)
+        polys = mask_to_polygons(m, min_part_area=min_part_area, min_hole_area=min_hole_area)
+        assert pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
+        assert off.dtype == np.int64 and poly.dtype == np.int64 and type(n_polys) is int
+        assert len(off) == len(poly) + 1 and off[0] == 0 and off[-1] == len(pts)
+        assert n_polys == len(polys)
+        assert np.all(np.diff(poly) >= 0) and (
+            n_polys == 0 or np.array_equal(np.unique(poly), np.arange(n_polys))
+        )
+        areas = [ring_signed_area(pts[a:b]) for a, b in zip(off[:-1], off[1:], strict=True)]
+        first = np.r_[True, poly[1:] != poly[:-1]] if len(poly) else np.zeros(0, bool)
+        assert all((a > 0) == f for a, f in zip(areas, first, strict=True))
+        assert flat_to_dicts(pts, off, poly, n_polys) == polys
+
+
+def test_trace_flat_validates_like_mask_to_polygons():
+    with pytest.raises(ValueError, match="binary"):
+        trace_flat(np.array([[0, 2]], dtype=np.uint8))
+    with pytest.raises(ValueError, match="min_part_area"):
+        trace_flat(np.ones((2, 2), bool), min_part_area=-1)
+    pts, off, poly, n_polys = trace_flat(np.zeros((3, 3), np.uint8))
+    assert pts.shape == (0, 2) and off.tolist() == [0] and poly.size == 0 and n_polys == 0
+    m = prepare_mask(np.array([[255, 0, 255]], np.uint8), min_part_area=0)
+    assert m.dtype == bool and m.flags.c_contiguous and m.tolist() == [[True, False, True]]
