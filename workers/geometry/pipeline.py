@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contours import mask_to_polygons, validate_mask
-from .simplify import SIMPLIFIERS, simplify_polygons
+from .contours import prepare_mask, trace_flat
+from .simplify import _Rings, _rings_to_dicts, check_arguments, simplify_rings
 
 __all__ = ["mask_to_simplified_polygons"]
 
@@ -20,7 +20,8 @@ def mask_to_simplified_polygons(
     min_hole_area: float = 0,
     tolerance: float | None = None,
 ) -> list[dict]:
-    """Trace ``mask`` exactly (:func:`mask_to_polygons`) and simplify it.
+    """Trace ``mask`` exactly (:func:`workers.geometry.contours.trace_flat`, the flat form of
+    :func:`mask_to_polygons`) and simplify it (:func:`simplify_polygons`).
 
     With ``method="bounded"`` (default) the result has the fewest vertices found such that the
     IoU against ``mask`` (after the part/hole area filters) is >= ``min_iou`` and/or the
@@ -28,16 +29,19 @@ def mask_to_simplified_polygons(
     falls back to the exact polygons if nothing simpler meets the bound. Other methods need
     ``tolerance`` (units in :func:`simplify_polygons`) and ignore ``min_iou``.
     Coordinates are pixel corners ``[x, y]``. Returns ``[]`` for an empty mask.
+
+    The traced rings go straight to the simplifier as arrays (no polygon dicts in between, no
+    re-validation: traced outlines are valid by construction), and the bounded mode measures
+    IoU against the (filtered) mask itself.
     """
-    m = validate_mask(mask)
-    if method not in SIMPLIFIERS:
-        raise ValueError(f"unknown method {method!r}; expected one of {SIMPLIFIERS}")
-    polys = mask_to_polygons(m, min_part_area=min_part_area, min_hole_area=min_hole_area)
-    if not polys:
-        return []
+    m = prepare_mask(mask, min_part_area=min_part_area, min_hole_area=min_hole_area)
     h, w = m.shape
-    if method != "bounded":
-        return simplify_polygons(polys, method=method, tolerance=tolerance)
-    return simplify_polygons(
-        polys, method="bounded", min_iou=min_iou, max_distance=max_distance, height=h, width=w
-    )
+    if method == "bounded":
+        frame = check_arguments(method, None, min_iou, max_distance, h, w)
+    else:
+        frame = check_arguments(method, tolerance, None, None, None, None)
+    pts, off, poly, n_polys = trace_flat(m)
+    if not n_polys:
+        return []
+    R = _Rings(pts, off, poly, n_polys)
+    return _rings_to_dicts(R, simplify_rings(R, method, tolerance, min_iou, max_distance, frame, m))
