@@ -18,6 +18,76 @@ _INF = np.inf
 
 
 # ---------------------------------------------------------------------------------------------
+# Sorting (hand-written heapsorts: numba's own sorts take seconds each to compile)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _after(key, i, j, desc):
+    """Does index ``i`` come after ``j`` in the order by key (descending if ``desc``), ties by
+    index?"""
+    ki, kj = key[i], key[j]
+    if ki != kj:
+        return ki < kj if desc else ki > kj
+    return i > j
+
+
+@njit(cache=True)
+def _sift_idx(idx, key, desc, j, n):
+    v = idx[j]
+    while True:
+        c = 2 * j + 1
+        if c >= n:
+            break
+        if c + 1 < n and _after(key, idx[c + 1], idx[c], desc):
+            c += 1
+        if _after(key, idx[c], v, desc):
+            idx[j] = idx[c]
+            j = c
+        else:
+            break
+    idx[j] = v
+
+
+@njit(cache=True)
+def sort_indices(idx, key, desc):
+    """Sort the index array ``idx`` in place by ``key[idx]`` (ascending, or descending if
+    ``desc``), ties by index: a total order, so the heapsort's instability does not matter."""
+    n = idx.shape[0]
+    for j in range(n // 2 - 1, -1, -1):
+        _sift_idx(idx, key, desc, j, n)
+    for end in range(n - 1, 0, -1):
+        idx[0], idx[end] = idx[end], idx[0]
+        _sift_idx(idx, key, desc, 0, end)
+
+
+@njit(cache=True)
+def _sort_values(a):
+    """Sort a float64 array in place (heapsort)."""
+    n = a.shape[0]
+    for start in range(n // 2 - 1, -n, -1):
+        if start >= 0:
+            j, end = start, n
+        else:
+            end = n + start
+            a[0], a[end] = a[end], a[0]
+            j = 0
+        v = a[j]
+        while True:
+            c = 2 * j + 1
+            if c >= end:
+                break
+            if c + 1 < end and a[c + 1] > a[c]:
+                c += 1
+            if a[c] > v:
+                a[j] = a[c]
+                j = c
+            else:
+                break
+        a[j] = v
+
+
+# ---------------------------------------------------------------------------------------------
 # Douglas-Peucker hierarchy
 # ---------------------------------------------------------------------------------------------
 
@@ -303,10 +373,13 @@ def keep_mask(sig, off, t):
         for i in range(a, b):
             if keep[i]:
                 c += 1
-        if c < 3:
-            order = np.argsort(-sig[a:b], kind="mergesort")
-            for j in range(min(3, b - a)):
-                keep[a + order[j]] = True
+        for _ in range(min(3, b - a) - c):
+            # add the most significant vertex not kept yet (ties: the first)
+            best = -1
+            for i in range(a, b):
+                if not keep[i] and (best < 0 or sig[i] > sig[best]):
+                    best = i
+            keep[best] = True
     return keep
 
 
@@ -507,10 +580,11 @@ def bisect_levels(
     ssig = np.empty(n)
     for r in range(R):
         a, b = off[r], off[r + 1]
-        o = np.argsort(-sig[a:b], kind="mergesort")
-        for k in range(b - a):
-            order[a + k] = a + o[k]
-            ssig[a + k] = sig[a + o[k]]
+        for k in range(a, b):
+            order[k] = k
+        sort_indices(order[a:b], sig, True)
+        for k in range(a, b):
+            ssig[k] = sig[order[k]]
     keep = np.zeros(n, np.bool_)
     kk = np.empty(n, np.int64)
     buf = np.empty((n, 2))
@@ -594,7 +668,8 @@ def bisect_levels(
 def levels_of(sig):
     """The tolerance levels where a hierarchy's result changes: -1 (keep everything), then the
     distinct finite significances in increasing order."""
-    vals = np.sort(sig[np.isfinite(sig)])
+    vals = sig[np.isfinite(sig)]
+    _sort_values(vals)
     out = np.empty(vals.shape[0] + 1)
     out[0] = -1.0
     w = 1
@@ -724,7 +799,8 @@ def suspect_polygons(pts, off, poly, want_positive):
                 if flag[p] == 0:
                     flag[p] = 1
             return flag
-    order = np.argsort(xmin)
+    order = np.arange(n)
+    sort_indices(order, xmin, False)
     for oi in range(n):
         i = order[oi]
         ax, ay = pts[i, 0], pts[i, 1]
