@@ -7,7 +7,7 @@ import numpy as np
 from .contours import prepare_mask, trace_flat
 from .simplify import _Rings, _rings_to_dicts, check_arguments, simplify_rings
 
-__all__ = ["mask_to_simplified_polygons"]
+__all__ = ["mask_to_simplified_polygons", "warm_up"]
 
 
 def mask_to_simplified_polygons(
@@ -45,3 +45,29 @@ def mask_to_simplified_polygons(
         return []
     R = _Rings(pts, off, poly, n_polys)
     return _rings_to_dicts(R, simplify_rings(R, method, tolerance, min_iou, max_distance, frame, m))
+
+
+def warm_up() -> None:
+    """Load (or, on a machine without the numba cache, compile: about 15-20 s on one core) every
+    compiled geometry kernel, by converting a small mask with holes, several parts and a corner
+    contact with each method. The Docker image runs this at build time so that processes start
+    with a filled cache (``NUMBA_CACHE_DIR``)."""
+    m = np.zeros((24, 24), dtype=bool)
+    m[2:20, 2:20] = True
+    m[6:10, 6:10] = False
+    m[20:23, 20:23] = True
+    from .contours import mask_to_polygons
+    from .simplify import simplify_polygons
+
+    mask_to_simplified_polygons(m, min_iou=0.98)
+    mask_to_simplified_polygons(m, min_iou=0.98, max_distance=1.0)
+    exact = mask_to_polygons(m)
+    simplify_polygons(exact, min_iou=0.98)
+    simplify_polygons([{"exterior": [[0.5, 0.5], [9.3, 0.7], [9.1, 8.8], [0.4, 9.2]]}], min_iou=0.95)
+    for method, tol in (
+        ("douglas_peucker", 1.0),
+        ("visvalingam_whyatt", 1.0),
+        ("ratio", 0.05),
+        ("slope", 10.0),
+    ):
+        simplify_polygons(exact, method=method, tolerance=tol)
