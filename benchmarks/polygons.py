@@ -53,6 +53,7 @@ from workers.geometry import (  # noqa: E402
     polygons_to_mask,
     simplify_polygons,
 )
+from workers.geometry.pipeline import warm_up  # noqa: E402
 
 cv2.setNumThreads(1)
 
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     if not sets:
         print(f"SKIPPED: shared data not found at {root} (set LABELHUB_SHARED_DATA)")
         return 0
+    warm_up()  # load (or compile) the numba kernels before anything is timed
     if args.throughput:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for name, masks in sets.items():

@@ -31,7 +31,7 @@ def _as_ring(obj: object, what: str) -> np.ndarray:
         raise ValueError(f"{what} must be a list of [x, y] pairs, got array of shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{what} contains NaN or infinite coordinates")
-    if len(arr) >= 2 and np.array_equal(arr[0], arr[-1]):
+    if len(arr) >= 2 and arr[0, 0] == arr[-1, 0] and arr[0, 1] == arr[-1, 1]:
         arr = arr[:-1]  # tolerate a closed ring
     if len(arr) < 3:
         raise ValueError(f"{what} needs at least 3 distinct points, got {len(arr)}")
@@ -40,7 +40,7 @@ def _as_ring(obj: object, what: str) -> np.ndarray:
 
 def _signed_area(ring: np.ndarray) -> float:
     x, y = ring[:, 0], ring[:, 1]
-    return float(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+    return 0.5 * (float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) + float(x[-1] * y[0] - x[0] * y[-1]))
 
 
 def parse_polygons(polygons: object) -> list[tuple[np.ndarray, list[np.ndarray]]]:
