@@ -513,6 +513,45 @@ def row_prefix(src):
 
 
 @njit(cache=True)
+def row_prefix_of_rings(pts, off, x0, y0, h, w):
+    """:func:`row_prefix` of the rings' raster in the window (pixel-centre rule, non-zero
+    winding, the crossing arithmetic of ``raster.crossings_flat``) without building the mask:
+    the crossings' winding increments are accumulated along each row."""
+    acc = np.zeros((h, w + 1), np.int32)
+    for r_ in range(off.shape[0] - 1):
+        a, b = off[r_], off[r_ + 1]
+        for i in range(a, b):
+            j = i + 1 if i + 1 < b else a
+            ax, ay = pts[i, 0], pts[i, 1] - y0
+            bx, by = pts[j, 0], pts[j, 1] - y0
+            ylo, yhi = (ay, by) if ay < by else (by, ay)
+            rlo = math.ceil(ylo - 0.5)
+            rhi = math.ceil(yhi - 0.5)
+            rlo = 0 if rlo < 0 else (h if rlo > h else rlo)
+            rhi = 0 if rhi < 0 else (h if rhi > h else rhi)
+            if rhi <= rlo:
+                continue
+            slope = (bx - ax) / (by - ay)
+            wgt = 1 if by < ay else -1
+            for row in range(int(rlo), int(rhi)):
+                x = (ax - x0) + (row + 0.5 - ay) * slope
+                col = int(math.floor(x - 0.5)) + 1
+                col = 0 if col < 0 else (w if col > w else col)
+                acc[row, col] += wgt
+    pref = np.empty((h, w + 1), np.int32)
+    for r in range(h):
+        wind = 0
+        cnt = 0
+        pref[r, 0] = 0
+        for c in range(w):
+            wind += acc[r, c]
+            if wind > 0:
+                cnt += 1
+            pref[r, c + 1] = cnt
+    return pref
+
+
+@njit(cache=True)
 def _ring_winding(pts, a, b, x0, y0, h, w, pref):
     """Winding-weighted (area, intersection) contributions of the ring ``pts[a:b]`` (the
     scanline arithmetic of ``raster.crossings_flat``): summed over all rings, ``area`` is the
@@ -752,6 +791,36 @@ def _sectors_disjoint(pts, i, pi, ni, j, pj, nj):
 
 
 @njit(cache=True)
+def _sweep_order(xmin):
+    """Edge order for the sweep, and a sort key ``kx <= xmin`` that never decreases along it:
+    a counting sort by ``floor(xmin)`` when the x range is small (pixel-sized coordinates),
+    else a full sort by ``xmin`` (``kx = xmin``)."""
+    n = xmin.shape[0]
+    order = np.arange(n)
+    if n == 0:
+        return order, xmin.copy()
+    lo, hi = xmin.min(), xmin.max()
+    nb = math.floor(hi) - math.floor(lo) + 1
+    if nb > 4 * n + 64:
+        sort_indices(order, xmin, False)
+        return order, xmin.copy()
+    base = math.floor(lo)
+    cnt = np.zeros(nb + 1, np.int64)
+    kx = np.empty(n)
+    for i in range(n):
+        k = math.floor(xmin[i])
+        kx[i] = k
+        cnt[k - base + 1] += 1
+    for b in range(nb):
+        cnt[b + 1] += cnt[b]
+    for i in range(n):
+        k = int(kx[i]) - base
+        order[cnt[k]] = i
+        cnt[k] += 1
+    return order, kx
+
+
+@njit(cache=True)
 def suspect_polygons(pts, off, poly, want_positive):
     """Per polygon: 0 = certainly valid and disjoint from the others, 1 = not shown valid here
     (let GEOS decide), 2 = certainly invalid (a ring with < 3 vertices, zero area or the wrong
@@ -799,16 +868,17 @@ def suspect_polygons(pts, off, poly, want_positive):
                 if flag[p] == 0:
                     flag[p] = 1
             return flag
-    order = np.arange(n)
-    sort_indices(order, xmin, False)
+    order, kx = _sweep_order(xmin)
     for oi in range(n):
         i = order[oi]
         ax, ay = pts[i, 0], pts[i, 1]
         bx, by = pts[nxt[i], 0], pts[nxt[i], 1]
         for oj in range(oi + 1, n):
             j = order[oj]
+            if kx[j] > xmax[i]:
+                break  # kx never decreases along the order and kx <= xmin
             if xmin[j] > xmax[i]:
-                break
+                continue
             if ymin[j] > ymax[i] or ymax[j] < ymin[i]:
                 continue
             cx, cy = pts[j, 0], pts[j, 1]

@@ -362,14 +362,25 @@ class _Evaluator:
         self.frame = frame
         self.x0, self.y0 = x0, y0
         self.w, self.h = max(x1 - x0, 0), max(y1 - y0, 0)
+        self.R = R
+        self._src = None
         if source is None:
-            source = rasterize_rings(R.ring_list(), self.x0, self.y0, self.h, self.w)
-        elif source.shape != (self.h, self.w):  # the whole mask: take the window
-            source = source[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
-        self.src = np.ascontiguousarray(source, dtype=bool)
-        # row prefix counts of the source: pref[r, c] = source pixels in row r left of column c
-        self.pref = K.row_prefix(self.src)
+            # the source region is the rings' own raster
+            self.pref = K.row_prefix_of_rings(R.pts, R.off, self.x0, self.y0, self.h, self.w)
+        else:
+            if source.shape != (self.h, self.w):  # the whole mask: take the window
+                source = source[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
+            self._src = np.ascontiguousarray(source, dtype=bool)
+            # row prefix counts: pref[r, c] = source pixels in row r left of column c
+            self.pref = K.row_prefix(self._src)
         self.src_area = int(self.pref[:, -1].sum()) if self.h else 0
+
+    @property
+    def src(self) -> np.ndarray:
+        """The source region in the window as a bool mask."""
+        if self._src is None:
+            self._src = rasterize_rings(self.R.ring_list(), self.x0, self.y0, self.h, self.w)
+        return self._src
 
     def fast_iou(self, rings: list[np.ndarray] | tuple[np.ndarray, np.ndarray]) -> float:
         """IoU from the winding-weighted scanline crossings, in O(crossings) instead of

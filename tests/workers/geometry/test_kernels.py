@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from workers.geometry import _kernels as K
 from workers.geometry import mask_to_polygons
-from workers.geometry.raster import parse_polygons
+from workers.geometry.raster import parse_polygons, rasterize_flat
 from workers.geometry.simplify import (
     _assemble,
     _edge_moments,
@@ -205,3 +205,20 @@ def test_traced_outlines_are_cleared_or_valid(m):
     flag = K.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R))
     assert (flag < 2).all()
     assert not len(invalid_parts(_assemble(R, R.ring_list())))
+
+
+@settings(max_examples=60, deadline=None)
+@given(noise_masks(), st.integers(-3, 3), st.integers(-3, 3), st.booleans())
+def test_row_prefix_of_rings_equals_prefix_of_the_raster(m, dx, dy, jitter):
+    """The source prefix table built from ring crossings equals the one of the rasterized
+    rings, for pixel outlines and off-grid rings, in windows that clip them."""
+    R = rings_of(m)
+    if not len(R.pts):
+        return
+    pts = R.pts + (np.sin(np.arange(len(R.pts)) * 1.7)[:, None] * 0.3 if jitter else 0.0)
+    h, w = m.shape[0] + dy, m.shape[1] + dx
+    if h <= 0 or w <= 0:
+        return
+    x0, y0 = -dx // 2, -dy // 2
+    want = K.row_prefix(rasterize_flat(pts, R.off, x0, y0, h, w))
+    np.testing.assert_array_equal(K.row_prefix_of_rings(pts, R.off, x0, y0, h, w), want)
