@@ -599,13 +599,94 @@ def winding_iou(pts, off, x0, y0, h, w, pref, src_area):
 
 
 @njit(cache=True)
+def ring_orders(sig, off):
+    """Each ring's vertex indices by decreasing significance (ties: ring order, as
+    :func:`keep_mask` breaks them) and the significances in that order."""
+    n = sig.shape[0]
+    order = np.empty(n, np.int64)
+    ssig = np.empty(n)
+    for r in range(off.shape[0] - 1):
+        a, b = off[r], off[r + 1]
+        for k in range(a, b):
+            order[k] = k
+        sort_indices(order[a:b], sig, True)
+        for k in range(a, b):
+            ssig[k] = sig[order[k]]
+    return order, ssig
+
+
+@njit(cache=True)
+def levels_of_sorted(ssig, off):
+    """:func:`levels_of` from :func:`ring_orders`' ``ssig``: a single ring's values are already
+    sorted (no second sort)."""
+    if off.shape[0] != 2:
+        return levels_of(ssig)
+    out = np.empty(ssig.shape[0] + 1)
+    out[0] = -1.0
+    w = 1
+    for k in range(ssig.shape[0] - 1, -1, -1):
+        v = ssig[k]
+        if np.isfinite(v) and v != out[w - 1]:
+            out[w] = v
+            w += 1
+    return out[:w].copy()
+
+
+@njit(cache=True)
+def kept_count(ssig, off, t):
+    """Vertices kept at tolerance ``t`` (:func:`keep_mask`'s count) from sorted significances."""
+    total = 0
+    for r in range(off.shape[0] - 1):
+        a, b = off[r], off[r + 1]
+        c = 0
+        while c < b - a and ssig[a + c] > t:
+            c += 1
+        total += max(c, min(3, b - a))
+    return total
+
+
+@njit(cache=True)
+def search_candidate(
+    pts, off, sig, refine, dp, P, origin, fh, fw, x0, y0, h, w, pref, src_area, min_iou, check_first
+):  # fmt: skip
+    """One candidate of the bounded search: its tolerance levels, the index of the largest that
+    meets ``min_iou`` (:func:`bisect_levels`; -1: none) and the vertices kept there."""
+    order, ssig = ring_orders(sig, off)
+    levels = levels_of_sorted(ssig, off)
+    lo = bisect_levels(
+        pts, off, order, ssig, levels, refine, dp, P, origin, fh, fw,
+        x0, y0, h, w, pref, src_area, min_iou, check_first,
+    )  # fmt: skip
+    nv = kept_count(ssig, off, levels[lo]) if lo >= 0 else -1
+    return levels, lo, nv
+
+
+@njit(cache=True)
+def pixel_candidates(pts, off, fh, fw, x0, y0, h, w, pref, src_area, min_iou):
+    """The bounded search's two candidates for pixel outlines in one call: the crack-midpoint
+    rings, their edge moments, and for Douglas-Peucker then Visvalingam-Whyatt (both with the
+    line-fit refinement) the significances, levels, best level index and kept vertex count."""
+    mpts, moff = midpoint_rings(pts, off)
+    P, origin = edge_moments(mpts, moff)
+    sig_dp = dp_significance(mpts, moff)
+    lv_dp, lo_dp, nv_dp = search_candidate(
+        mpts, moff, sig_dp, True, True, P, origin, fh, fw, x0, y0, h, w, pref, src_area, min_iou, True
+    )
+    sig_vw = elimination_significance(mpts, moff, False)
+    lv_vw, lo_vw, nv_vw = search_candidate(
+        mpts, moff, sig_vw, True, False, P, origin, fh, fw, x0, y0, h, w, pref, src_area, min_iou, True
+    )
+    return mpts, moff, P, origin, sig_dp, lv_dp, lo_dp, nv_dp, sig_vw, lv_vw, lo_vw, nv_vw
+
+
+@njit(cache=True)
 def bisect_levels(
-    pts, off, sig, levels, refine, dp, P, origin, fh, fw,
+    pts, off, order, ssig, levels, refine, dp, P, origin, fh, fw,
     x0, y0, h, w, pref, src_area, min_iou, check_first,
 ):  # fmt: skip
     """Largest index into ``levels`` (ascending tolerances, ``levels[0] = -1`` = keep all) whose
     candidate (:func:`make_candidate`) meets ``min_iou`` by the winding IoU, by bisection; -1 if
-    ``check_first`` and even ``levels[0]`` fails.
+    ``check_first`` and even ``levels[0]`` fails. ``order``/``ssig``: :func:`ring_orders`.
 
     The IoU terms are sums over rings and a ring's candidate depends only on how many of its
     vertices are kept, so each ring's (area, intersection) is kept for the two ends of the
@@ -614,16 +695,6 @@ def bisect_levels(
     n = pts.shape[0]
     if h <= 0 or w <= 0 or n == 0:
         return levels.shape[0] - 1 if src_area == 0 else (-1 if check_first else 0)
-    # each ring's vertices by decreasing significance (ties: ring order, like keep_mask)
-    order = np.empty(n, np.int64)
-    ssig = np.empty(n)
-    for r in range(R):
-        a, b = off[r], off[r + 1]
-        for k in range(a, b):
-            order[k] = k
-        sort_indices(order[a:b], sig, True)
-        for k in range(a, b):
-            ssig[k] = sig[order[k]]
     keep = np.zeros(n, np.bool_)
     kk = np.empty(n, np.int64)
     buf = np.empty((n, 2))

@@ -454,52 +454,67 @@ def _bounded(
                 return False
         return True
 
-    for order, (base_name, method, refine) in enumerate(BOUNDED_CANDIDATES):
-        if not _candidate_used(base_name, refine, integer, max_distance):
-            continue
-        if base_name == "midpoint" and "midpoint" not in bases:
-            bases["midpoint"] = _midpoint_rings(R)
-        # plain Douglas-Peucker on the exact rings: Hausdorff distance <= tolerance
-        dist_by_tol = method == "douglas_peucker" and base_name == "exact" and not refine
-        base = bases[base_name]
-        if (base_name, method) not in sigs:
-            sigs[(base_name, method)] = significance(base, method)
-        sig = sigs[(base_name, method)]
-        levels = K.levels_of(sig)
-        if dist_by_tol and max_distance is not None:
-            levels = levels[levels <= max_distance]
-        moments = _edge_moments(base) if refine else _NO_MOMENTS
+    def maker(base: _Rings, sig: np.ndarray, refine: bool, dp: bool, moments: tuple) -> Callable:
+        def make(t: float) -> tuple[np.ndarray, np.ndarray]:
+            return K.make_candidate(base.pts, base.off, sig, t, refine, dp, *moments, fh, fw)
 
-        def make(
-            t: float, base: _Rings = base, sig: np.ndarray = sig, refine: bool = refine, method: str = method,
-            moments: tuple = moments,
-        ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-            return K.make_candidate(
-                base.pts, base.off, sig, t, refine, method == "douglas_peucker", *moments, fh, fw
-            )
+        return make
 
-        check_first = not (base_name == "exact" and not refine)  # level -1 = exact: meets all
-        if max_distance is None:
-            lo = int(
-                K.bisect_levels(
-                    base.pts, base.off, sig, levels, refine, method == "douglas_peucker", *moments, fh, fw,
-                    ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area, float(min_iou), check_first,
+    window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
+    if integer and max_distance is None:
+        # the common case (a traced mask, an IoU bound): both candidates in one compiled call
+        mpts, moff, P, origin, *per_method = K.pixel_candidates(R.pts, R.off, fh, fw, *window, float(min_iou))
+        mid = _Rings(mpts, moff, R.poly, R.n_polys)
+        for order, dp in enumerate((True, False)):
+            sig, levels, lo, nv = per_method[4 * order : 4 * order + 4]
+            if lo >= 0:
+                found.append((int(nv), order, int(lo), levels, maker(mid, sig, True, dp, (P, origin)), False))
+    else:
+        for order, (base_name, method, refine) in enumerate(BOUNDED_CANDIDATES):
+            if not _candidate_used(base_name, refine, integer, max_distance):
+                continue
+            if base_name == "midpoint" and "midpoint" not in bases:
+                bases["midpoint"] = _midpoint_rings(R)
+            # plain Douglas-Peucker on the exact rings: Hausdorff distance <= tolerance
+            dist_by_tol = method == "douglas_peucker" and base_name == "exact" and not refine
+            base = bases[base_name]
+            if (base_name, method) not in sigs:
+                sigs[(base_name, method)] = significance(base, method)
+            sig = sigs[(base_name, method)]
+            dp = method == "douglas_peucker"
+            moments = _edge_moments(base) if refine else _NO_MOMENTS
+            make = maker(base, sig, refine, dp, moments)
+            check_first = not (base_name == "exact" and not refine)  # level -1 = exact: meets all
+            if max_distance is None:
+                levels, lo, nv = K.search_candidate(
+                    base.pts,
+                    base.off,
+                    sig,
+                    refine,
+                    dp,
+                    *moments,
+                    fh,
+                    fw,
+                    *window,
+                    float(min_iou),
+                    check_first,
                 )
-            )  # fmt: skip
-        else:
-            lo, hi = 0, len(levels) - 1
-            if check_first and not meets(make(-1.0), None, dist_by_tol, fast=True):
-                lo = -1
-            while 0 <= lo < hi:
-                mid = (lo + hi + 1) // 2
-                if meets(make(float(levels[mid])), None, dist_by_tol, fast=True):
-                    lo = mid
-                else:
-                    hi = mid - 1
-        if lo < 0:
-            continue
-        nv = int(np.count_nonzero(K.keep_mask(sig, base.off, float(levels[lo]))))
-        found.append((nv, order, lo, levels, make, dist_by_tol))
+            else:
+                levels = K.levels_of(sig)
+                if dist_by_tol:
+                    levels = levels[levels <= max_distance]
+                lo, hi = 0, len(levels) - 1
+                if check_first and not meets(make(-1.0), None, dist_by_tol, fast=True):
+                    lo = -1
+                while 0 <= lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    if meets(make(float(levels[mid])), None, dist_by_tol, fast=True):
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                nv = int(np.count_nonzero(K.keep_mask(sig, base.off, float(levels[lo])))) if lo >= 0 else -1
+            if lo >= 0:
+                found.append((int(nv), order, int(lo), levels, make, dist_by_tol))
 
     for nv, _, lo, levels, make, dist_by_tol in sorted(found, key=lambda c: c[:2]):
         if nv >= best[1]:

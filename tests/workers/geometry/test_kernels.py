@@ -121,10 +121,18 @@ def test_cached_bisection_equals_plain_bisection(m, min_iou):
                 lo = mid
             else:
                 hi = mid - 1
-        got = K.bisect_levels(
-            *args, levels, refine, dp, *tail, ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area, min_iou, True
-        )
+        window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
+        got_levels, got, nv = K.search_candidate(*args, refine, dp, *tail, *window, min_iou, True)
+        np.testing.assert_array_equal(got_levels, levels)
         assert got == lo, method
+        if lo >= 0:
+            assert nv == np.count_nonzero(K.keep_mask(sig, base.off, levels[lo]))
+        if refine:  # the fused call for pixel outlines gives the same candidates
+            fused = K.pixel_candidates(R.pts, R.off, m.shape[0], m.shape[1], *window, min_iou)
+            f_sig, f_levels, f_lo, f_nv = fused[4:8] if dp else fused[8:12]
+            np.testing.assert_array_equal(f_sig, sig)
+            np.testing.assert_array_equal(f_levels, levels)
+            assert (f_lo, f_nv) == (got, nv)
 
 
 @pytest.mark.parametrize("seed", range(4))
