@@ -662,20 +662,25 @@ def search_candidate(
 
 
 @njit(cache=True)
-def pixel_candidates(pts, off, fh, fw, x0, y0, h, w, pref, src_area, min_iou):
-    """The bounded search's two candidates for pixel outlines in one call: the crack-midpoint
-    rings, their edge moments, and for Douglas-Peucker then Visvalingam-Whyatt (both with the
-    line-fit refinement) the significances, levels, best level index and kept vertex count."""
+def pixel_candidates(pts, off, fh, fw, x0, y0, h, w, pref, src_area, min_iou, use_dp, use_vw):
+    """The bounded search's candidates for pixel outlines in one call: the crack-midpoint
+    rings, their edge moments, and for Douglas-Peucker (if ``use_dp``) then Visvalingam-Whyatt
+    (if ``use_vw``), both with the line-fit refinement, the significances, levels, best level
+    index (-1: none, or not used) and kept vertex count."""
     mpts, moff = midpoint_rings(pts, off)
     P, origin = edge_moments(mpts, moff)
-    sig_dp = dp_significance(mpts, moff)
-    lv_dp, lo_dp, nv_dp = search_candidate(
-        mpts, moff, sig_dp, True, True, P, origin, fh, fw, x0, y0, h, w, pref, src_area, min_iou, True
-    )
-    sig_vw = elimination_significance(mpts, moff, False)
-    lv_vw, lo_vw, nv_vw = search_candidate(
-        mpts, moff, sig_vw, True, False, P, origin, fh, fw, x0, y0, h, w, pref, src_area, min_iou, True
-    )
+    sig_dp = dp_significance(mpts, moff) if use_dp else np.zeros(0)
+    lv_dp, lo_dp, nv_dp = np.zeros(1), -1, -1
+    if use_dp:
+        lv_dp, lo_dp, nv_dp = search_candidate(
+            mpts, moff, sig_dp, True, True, P, origin, fh, fw, x0, y0, h, w, pref, src_area, min_iou, True
+        )
+    sig_vw = elimination_significance(mpts, moff, False) if use_vw else np.zeros(0)
+    lv_vw, lo_vw, nv_vw = np.zeros(1), -1, -1
+    if use_vw:
+        lv_vw, lo_vw, nv_vw = search_candidate(
+            mpts, moff, sig_vw, True, False, P, origin, fh, fw, x0, y0, h, w, pref, src_area, min_iou, True
+        )
     return mpts, moff, P, origin, sig_dp, lv_dp, lo_dp, nv_dp, sig_vw, lv_vw, lo_vw, nv_vw
 
 

@@ -461,13 +461,19 @@ def _bounded(
         return make
 
     window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
-    if integer and max_distance is None:
-        # the common case (a traced mask, an IoU bound): both candidates in one compiled call
-        mpts, moff, P, origin, *per_method = K.pixel_candidates(R.pts, R.off, fh, fw, *window, float(min_iou))
+    fused = [("midpoint", "douglas_peucker", True), ("midpoint", "visvalingam_whyatt", True)]
+    used = [c for c in BOUNDED_CANDIDATES if _candidate_used(c[0], c[2], integer, max_distance)]
+    if max_distance is None and used and all(c in fused for c in used):
+        # the common case (a traced mask, an IoU bound): the candidates in one compiled call
+        use = [c in used for c in fused]
+        mpts, moff, P, origin, *per_method = K.pixel_candidates(
+            R.pts, R.off, fh, fw, *window, float(min_iou), use[0], use[1]
+        )
         mid = _Rings(mpts, moff, R.poly, R.n_polys)
-        for order, dp in enumerate((True, False)):
-            sig, levels, lo, nv = per_method[4 * order : 4 * order + 4]
+        for k, dp in enumerate((True, False)):
+            sig, levels, lo, nv = per_method[4 * k : 4 * k + 4]
             if lo >= 0:
+                order = BOUNDED_CANDIDATES.index(fused[k])
                 found.append((int(nv), order, int(lo), levels, maker(mid, sig, True, dp, (P, origin)), False))
     else:
         for order, (base_name, method, refine) in enumerate(BOUNDED_CANDIDATES):

@@ -128,7 +128,7 @@ def test_cached_bisection_equals_plain_bisection(m, min_iou):
         if lo >= 0:
             assert nv == np.count_nonzero(K.keep_mask(sig, base.off, levels[lo]))
         if refine:  # the fused call for pixel outlines gives the same candidates
-            fused = K.pixel_candidates(R.pts, R.off, m.shape[0], m.shape[1], *window, min_iou)
+            fused = K.pixel_candidates(R.pts, R.off, m.shape[0], m.shape[1], *window, min_iou, True, True)
             f_sig, f_levels, f_lo, f_nv = fused[4:8] if dp else fused[8:12]
             np.testing.assert_array_equal(f_sig, sig)
             np.testing.assert_array_equal(f_levels, levels)
@@ -230,3 +230,48 @@ def test_row_prefix_of_rings_equals_prefix_of_the_raster(m, dx, dy, jitter):
     x0, y0 = -dx // 2, -dy // 2
     want = K.row_prefix(rasterize_flat(pts, R.off, x0, y0, h, w))
     np.testing.assert_array_equal(K.row_prefix_of_rings(pts, R.off, x0, y0, h, w), want)
+
+
+@settings(max_examples=25, deadline=None)
+@given(blob_masks(), st.sampled_from([0.9, 0.95, 0.98]))
+def test_bounded_takes_the_best_candidate_and_honours_the_candidate_list(m, min_iou):
+    """The bounded result has as few vertices as the best single candidate (repair only adds
+    vertices, so the search may stop early but never misses a better one), and restricting
+    BOUNDED_CANDIDATES restricts the fused compiled path too."""
+    from workers.geometry import mask_to_simplified_polygons
+    from workers.geometry import simplify as simplify_module
+
+    from .helpers import n_vertices
+
+    full = simplify_module.BOUNDED_CANDIDATES
+    counts = []
+    try:
+        for cand in full[:2]:
+            simplify_module.BOUNDED_CANDIDATES = (cand,)
+            counts.append(n_vertices(mask_to_simplified_polygons(m, min_iou=min_iou)))
+    finally:
+        simplify_module.BOUNDED_CANDIDATES = full
+    assert n_vertices(mask_to_simplified_polygons(m, min_iou=min_iou)) == min(counts)
+
+
+def test_candidate_list_restricts_the_search():
+    # Star shapes where the two pixel-outline candidates differ: k=3 favours Visvalingam-Whyatt,
+    # k=4 Douglas-Peucker; the full search finds the smaller either way.
+    from workers.geometry import mask_to_simplified_polygons
+    from workers.geometry import simplify as simplify_module
+
+    from .helpers import n_vertices
+
+    yy, xx = np.mgrid[:80, :100]
+    full = simplify_module.BOUNDED_CANDIDATES
+    for k in (3, 4):
+        m = np.hypot(yy - 40, xx - 50) < 25 + 8 * np.cos(k * np.arctan2(yy - 40, xx - 50))
+        counts = []
+        try:
+            for cand in full[:2]:
+                simplify_module.BOUNDED_CANDIDATES = (cand,)
+                counts.append(n_vertices(mask_to_simplified_polygons(m, min_iou=0.98)))
+        finally:
+            simplify_module.BOUNDED_CANDIDATES = full
+        assert counts[0] != counts[1], k
+        assert n_vertices(mask_to_simplified_polygons(m, min_iou=0.98)) == min(counts)
