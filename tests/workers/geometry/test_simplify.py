@@ -195,6 +195,30 @@ def test_property_bounded_valid_and_meets_iou(m, min_iou):
         assert out == []
 
 
+@settings(max_examples=40, deadline=None)
+@given(blob_masks(), st.sampled_from([0.9, 0.95, 0.98]), st.sampled_from([1.5, 2.5, 3.3]))
+def test_property_bounded_off_grid_input_valid_and_meets_iou(m, min_iou, scale):
+    """Polygons that are not pixel outlines (scaled, so vertices are off the grid) take the
+    exact-ring candidates; the result is valid and meets the IoU bound against the input's own
+    raster."""
+    exact = mask_to_polygons(m)
+    if not exact:
+        return
+    scaled = [
+        {
+            "exterior": (np.array(p["exterior"]) * scale).tolist(),
+            "holes": [(np.array(h) * scale).tolist() for h in p["holes"]],
+        }
+        for p in exact
+    ]
+    h, w = int(np.ceil(m.shape[0] * scale)), int(np.ceil(m.shape[1] * scale))
+    out = simplify_polygons(scaled, min_iou=min_iou, height=h, width=w)
+    assert_region_valid(out)
+    assert ring_shape(out) == ring_shape(scaled)
+    assert polygons_iou(out, scaled, h, w) >= min_iou
+    assert n_vertices(out) <= n_vertices(scaled)
+
+
 def test_line_fit_never_moves_a_vertex_off_the_image():
     # Discs cut by the image border: an unconstrained line fit pulled corners up to 2.6 px outside.
     yy, xx = np.mgrid[:40, :50]
