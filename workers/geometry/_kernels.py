@@ -824,21 +824,6 @@ def _orient(ax, ay, bx, by, cx, cy):
     return 1 if v > 0 else -1
 
 
-@njit(cache=True)
-def _point_in_ring(px, py, pts, a, b):
-    inside = False
-    j = b - 1
-    for i in range(a, b):
-        xi, yi = pts[i, 0], pts[i, 1]
-        xj, yj = pts[j, 0], pts[j, 1]
-        if (yi > py) != (yj > py):
-            xc = xi + (py - yi) * (xj - xi) / (yj - yi)
-            if px < xc:
-                inside = not inside
-        j = i
-    return inside
-
-
 @njit(cache=True, inline="always")
 def _ccw_from(ax, ay, bx, by):
     """Angle in [0, 2 pi) from direction a counter-clockwise to direction b."""
@@ -867,33 +852,111 @@ def _sectors_disjoint(pts, i, pi, ni, j, pj, nj):
 
 
 @njit(cache=True)
-def _sweep_order(xmin):
-    """Edge order for the sweep, and a sort key ``kx <= xmin`` that never decreases along it:
-    a counting sort by ``floor(xmin)`` when the x range is small (pixel-sized coordinates),
-    else a full sort by ``xmin`` (``kx = xmin``)."""
-    n = xmin.shape[0]
-    order = np.arange(n)
+def _edge_pair(i, j, pts, nxt, prv, ring, poly, flag):
+    """Edges ``i`` and ``j`` (boxes overlapping): mark both polygons suspect if the edges meet
+    anywhere except where allowed (consecutive edges at their shared vertex without folding
+    back; rings of different polygons at a shared vertex with disjoint sectors)."""
+    ax, ay = pts[i, 0], pts[i, 1]
+    bx, by = pts[nxt[i], 0], pts[nxt[i], 1]
+    cx, cy = pts[j, 0], pts[j, 1]
+    dx, dy = pts[nxt[j], 0], pts[nxt[j], 1]
+    if nxt[i] == j or nxt[j] == i:
+        # consecutive edges share one vertex: bad only if they fold back onto each other
+        if nxt[i] == j:
+            o = _orient(ax, ay, bx, by, dx, dy)
+            dot = (bx - ax) * (dx - cx) + (by - ay) * (dy - cy)
+        else:
+            o = _orient(cx, cy, dx, dy, bx, by)
+            dot = (dx - cx) * (bx - ax) + (dy - cy) * (by - ay)
+        if o == 0 and dot < 0:
+            flag[poly[ring[i]]] = max(flag[poly[ring[i]]], 1)
+        return
+    o1 = _orient(ax, ay, bx, by, cx, cy)
+    o2 = _orient(ax, ay, bx, by, dx, dy)
+    o3 = _orient(cx, cy, dx, dy, ax, ay)
+    o4 = _orient(cx, cy, dx, dy, bx, by)
+    if not (o1 * o2 <= 0 and o3 * o4 <= 0):
+        return
+    pi_, pj_ = poly[ring[i]], poly[ring[j]]
+    # a touch at a vertex shared exactly by two rings of different polygons, where the edges
+    # meet only there (not collinear: two distinct lines meet once; collinear: pointing away
+    # from each other), is decided by the sectors of the two rings
+    if pi_ != pj_:
+        vi = -1
+        vj = -1
+        if ax == cx and ay == cy:
+            vi, vj = i, j
+            ux, uy, wx, wy = bx - ax, by - ay, dx - cx, dy - cy
+        elif ax == dx and ay == dy:
+            vi, vj = i, nxt[j]
+            ux, uy, wx, wy = bx - ax, by - ay, cx - dx, cy - dy
+        elif bx == cx and by == cy:
+            vi, vj = nxt[i], j
+            ux, uy, wx, wy = ax - bx, ay - by, dx - cx, dy - cy
+        elif bx == dx and by == dy:
+            vi, vj = nxt[i], nxt[j]
+            ux, uy, wx, wy = ax - bx, ay - by, cx - dx, cy - dy
+        else:
+            ux, uy, wx, wy = 0.0, 0.0, 0.0, 0.0
+        if o1 == 0 and o2 == 0 and ux * wx + uy * wy >= 0:
+            vi = -1  # collinear and overlapping beyond the shared vertex
+        if vi >= 0 and _sectors_disjoint(pts, vi, prv[vi], nxt[vi], vj, prv[vj], nxt[vj]):
+            if _sectors_disjoint(pts, vj, prv[vj], nxt[vj], vi, prv[vi], nxt[vi]):
+                return
+    flag[pi_] = max(flag[pi_], 1)
+    flag[pj_] = max(flag[pj_], 1)
+
+
+@njit(cache=True)
+def _edge_contacts(pts, nxt, prv, ring, poly, xmin, xmax, ymin, ymax, flag):
+    """Every pair of edges whose boxes overlap goes through :func:`_edge_pair`, found with a
+    uniform grid (about 2 edges per cell): each edge is listed in the cells its box covers, and
+    a pair is tested only in the cell holding the lower-left corner of the two boxes' overlap,
+    so once."""
+    n = pts.shape[0]
     if n == 0:
-        return order, xmin.copy()
-    lo, hi = xmin.min(), xmin.max()
-    nb = math.floor(hi) - math.floor(lo) + 1
-    if nb > 4 * n + 64:
-        sort_indices(order, xmin, False)
-        return order, xmin.copy()
-    base = math.floor(lo)
-    cnt = np.zeros(nb + 1, np.int64)
-    kx = np.empty(n)
-    for i in range(n):
-        k = math.floor(xmin[i])
-        kx[i] = k
-        cnt[k - base + 1] += 1
-    for b in range(nb):
-        cnt[b + 1] += cnt[b]
-    for i in range(n):
-        k = int(kx[i]) - base
-        order[cnt[k]] = i
-        cnt[k] += 1
-    return order, kx
+        return
+    gx0, gy0 = xmin.min(), ymin.min()
+    span_x = xmax.max() - gx0
+    span_y = ymax.max() - gy0
+    cs = max(math.sqrt(max(span_x * span_y, 1e-9) / (0.5 * n)), 1e-9)
+    nx = int(span_x / cs) + 1
+    ny = int(span_y / cs) + 1
+    while nx * ny > 4 * n + 64:
+        cs *= 1.5
+        nx = int(span_x / cs) + 1
+        ny = int(span_y / cs) + 1
+    cnt = np.zeros(nx * ny + 1, np.int64)
+    for e in range(n):
+        c0, c1 = int((xmin[e] - gx0) / cs), int((xmax[e] - gx0) / cs)
+        r0, r1 = int((ymin[e] - gy0) / cs), int((ymax[e] - gy0) / cs)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                cnt[r * nx + c + 1] += 1
+    for k in range(nx * ny):
+        cnt[k + 1] += cnt[k]
+    cells = np.empty(cnt[nx * ny], np.int64)
+    fill = cnt[:-1].copy()
+    for e in range(n):
+        c0, c1 = int((xmin[e] - gx0) / cs), int((xmax[e] - gx0) / cs)
+        r0, r1 = int((ymin[e] - gy0) / cs), int((ymax[e] - gy0) / cs)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                cells[fill[r * nx + c]] = e
+                fill[r * nx + c] += 1
+    for cell in range(nx * ny):
+        a, b = cnt[cell], cnt[cell + 1]
+        for u in range(a, b):
+            i = cells[u]
+            for v in range(u + 1, b):
+                j = cells[v]
+                if xmin[j] > xmax[i] or xmax[j] < xmin[i] or ymin[j] > ymax[i] or ymax[j] < ymin[i]:
+                    continue
+                ox = max(xmin[i], xmin[j])
+                oy = max(ymin[i], ymin[j])
+                if int((oy - gy0) / cs) * nx + int((ox - gx0) / cs) != cell:
+                    continue  # tested in the cell of the overlap's corner
+                _edge_pair(i, j, pts, nxt, prv, ring, poly, flag)
 
 
 @njit(cache=True)
@@ -902,9 +965,10 @@ def suspect_polygons(pts, off, poly, want_positive):
     (let GEOS decide), 2 = certainly invalid (a ring with < 3 vertices, zero area or the wrong
     orientation). "Certainly valid" needs: no two edges meet except consecutive edges of a ring
     at their shared vertex, or rings of *different* polygons sharing a vertex with their areas
-    on strictly disjoint sides of it (parts touching at a point); every hole inside its own
-    exterior and outside the polygon's other holes; no exterior inside another polygon's area.
-    Both polygons of a suspect pair are marked."""
+    on strictly disjoint sides of it (parts touching at a point); then the winding number of
+    the other rings is 0 at every exterior and 1 at every hole, and each hole lies inside its
+    own exterior (so no hole is outside its exterior or inside another hole, and no part
+    overlaps another). Both polygons of a suspect pair are marked."""
     R = off.shape[0] - 1
     n = pts.shape[0]
     n_poly = 0
@@ -944,106 +1008,69 @@ def suspect_polygons(pts, off, poly, want_positive):
                 if flag[p] == 0:
                     flag[p] = 1
             return flag
-    order, kx = _sweep_order(xmin)
-    for oi in range(n):
-        i = order[oi]
-        ax, ay = pts[i, 0], pts[i, 1]
-        bx, by = pts[nxt[i], 0], pts[nxt[i], 1]
-        for oj in range(oi + 1, n):
-            j = order[oj]
-            if kx[j] > xmax[i]:
-                break  # kx never decreases along the order and kx <= xmin
-            if xmin[j] > xmax[i]:
-                continue
-            if ymin[j] > ymax[i] or ymax[j] < ymin[i]:
-                continue
-            cx, cy = pts[j, 0], pts[j, 1]
-            dx, dy = pts[nxt[j], 0], pts[nxt[j], 1]
-            if nxt[i] == j or nxt[j] == i:
-                # consecutive edges share one vertex: bad only if they fold back onto each other
-                if nxt[i] == j:
-                    o = _orient(ax, ay, bx, by, dx, dy)
-                    dot = (bx - ax) * (dx - cx) + (by - ay) * (dy - cy)
-                else:
-                    o = _orient(cx, cy, dx, dy, bx, by)
-                    dot = (dx - cx) * (bx - ax) + (dy - cy) * (by - ay)
-                if o == 0 and dot < 0:
-                    flag[poly[ring[i]]] = max(flag[poly[ring[i]]], 1)
-                continue
-            o1 = _orient(ax, ay, bx, by, cx, cy)
-            o2 = _orient(ax, ay, bx, by, dx, dy)
-            o3 = _orient(cx, cy, dx, dy, ax, ay)
-            o4 = _orient(cx, cy, dx, dy, bx, by)
-            if not (o1 * o2 <= 0 and o3 * o4 <= 0):
-                continue
-            pi_, pj_ = poly[ring[i]], poly[ring[j]]
-            # a touch at a vertex shared exactly by two rings of different polygons, where the
-            # edges meet only there (not collinear: two distinct lines meet once; collinear:
-            # pointing away from each other), is decided by the sectors of the two rings
-            if pi_ != pj_:
-                vi = -1
-                vj = -1
-                if ax == cx and ay == cy:
-                    vi, vj = i, j
-                    ux, uy, wx, wy = bx - ax, by - ay, dx - cx, dy - cy
-                elif ax == dx and ay == dy:
-                    vi, vj = i, nxt[j]
-                    ux, uy, wx, wy = bx - ax, by - ay, cx - dx, cy - dy
-                elif bx == cx and by == cy:
-                    vi, vj = nxt[i], j
-                    ux, uy, wx, wy = ax - bx, ay - by, dx - cx, dy - cy
-                elif bx == dx and by == dy:
-                    vi, vj = nxt[i], nxt[j]
-                    ux, uy, wx, wy = ax - bx, ay - by, cx - dx, cy - dy
-                else:
-                    ux, uy, wx, wy = 0.0, 0.0, 0.0, 0.0
-                if o1 == 0 and o2 == 0 and ux * wx + uy * wy >= 0:
-                    vi = -1  # collinear and overlapping beyond the shared vertex
-                if vi >= 0 and _sectors_disjoint(pts, vi, prv[vi], nxt[vi], vj, prv[vj], nxt[vj]):
-                    if _sectors_disjoint(pts, vj, prv[vj], nxt[vj], vi, prv[vi], nxt[vi]):
-                        continue
-            flag[pi_] = max(flag[pi_], 1)
-            flag[pj_] = max(flag[pj_], 1)
-    # nesting, from the midpoint of each ring's first edge (edges meet only at shared
-    # vertices, so an edge's midpoint lies on no other ring)
-    rxmin = np.empty(R)
-    rxmax = np.empty(R)
-    rymin = np.empty(R)
-    rymax = np.empty(R)
+    _edge_contacts(pts, nxt, prv, ring, poly, xmin, xmax, ymin, ymax, flag)
+    # Nesting. With no edge contacts left, the region is valid when the winding number of the
+    # other rings is 0 at every exterior and 1 at every hole (exteriors count +1 inside, holes
+    # -1), and each hole lies inside its own exterior. Each ring is probed at the midpoint of
+    # its first edge (on no other ring: edges meet only at shared vertices); all probes are
+    # answered in one pass over the edges, each edge visiting the probes in its row span.
     first = np.empty(R, np.int64)  # the exterior ring of each ring's polygon
+    qx = np.empty(R)
+    qy = np.empty(R)
     for r in range(R):
-        a, b = off[r], off[r + 1]
-        rxmin[r], rxmax[r] = xmin[a:b].min(), xmax[a:b].max()
-        rymin[r], rymax[r] = ymin[a:b].min(), ymax[a:b].max()
         first[r] = r if (r == 0 or poly[r - 1] != poly[r]) else first[r - 1]
-    for r in range(R):
         a = off[r]
-        px = 0.5 * (pts[a, 0] + pts[a + 1, 0])
-        py = 0.5 * (pts[a, 1] + pts[a + 1, 1])
-        is_hole = first[r] != r
-        if is_hole and not _point_in_ring(px, py, pts, off[first[r]], off[first[r] + 1]):
-            flag[poly[r]] = max(flag[poly[r]], 1)
-        for q in range(R):
-            if q == r or px < rxmin[q] or px > rxmax[q] or py < rymin[q] or py > rymax[q]:
+        qx[r] = 0.5 * (pts[a, 0] + pts[a + 1, 0])
+        qy[r] = 0.5 * (pts[a, 1] + pts[a + 1, 1])
+    qorder = np.arange(R)
+    sort_indices(qorder, qy, False)
+    sqy = np.empty(R)
+    for k in range(R):
+        sqy[k] = qy[qorder[k]]
+    w_all = np.zeros(R, np.int64)
+    w_ext = np.zeros(R, np.int64)
+    unsure = np.zeros(R, np.bool_)
+    for i in range(n):
+        ay, by = pts[i, 1], pts[nxt[i], 1]
+        if ay == by:
+            continue
+        ax, bx = pts[i, 0], pts[nxt[i], 0]
+        ylo, yhi = (ay, by) if ay < by else (by, ay)
+        lo, hi = 0, R  # first probe with qy >= ylo
+        while lo < hi:
+            q = (lo + hi) >> 1
+            if sqy[q] < ylo:
+                lo = q + 1
+            else:
+                hi = q
+        re = ring[i]
+        wgt = 1 if by < ay else -1
+        k = lo
+        while k < R and sqy[k] < yhi:
+            q = qorder[k]
+            k += 1
+            if q == re:
                 continue
-            if poly[q] == poly[r]:
-                if is_hole and first[q] != q and _point_in_ring(px, py, pts, off[q], off[q + 1]):
-                    flag[poly[r]] = max(flag[poly[r]], 1)  # a hole inside another hole
+            xc = ax + (qy[q] - ay) * (bx - ax) / (by - ay)
+            if xc == qx[q]:
+                unsure[q] = True  # the probe lies on this edge: leave it to GEOS
+            elif xc < qx[q]:
+                w_all[q] += wgt
+                if re == first[q]:
+                    w_ext[q] += wgt
+    for q in range(R):
+        if first[q] == q:
+            ok = w_all[q] == 0
+        else:
+            ok = w_all[q] == 1 and w_ext[q] == 1
+        if ok and not unsure[q]:
+            continue
+        # mark the probe's polygon and every polygon whose exterior's box holds the probe
+        flag[poly[q]] = max(flag[poly[q]], 1)
+        for e in range(R):
+            if first[e] != e:
                 continue
-            if is_hole or first[q] != q:
-                continue
-            # r is an exterior, q another polygon's exterior: r's point must not lie in q's
-            # area (inside q's exterior and outside all of q's holes)
-            if not _point_in_ring(px, py, pts, off[q], off[q + 1]):
-                continue
-            in_hole = False
-            h = q + 1
-            while h < R and poly[h] == poly[q]:
-                if _point_in_ring(px, py, pts, off[h], off[h + 1]):
-                    in_hole = True
-                    break
-                h += 1
-            if not in_hole:
-                flag[poly[r]] = max(flag[poly[r]], 1)
-                flag[poly[q]] = max(flag[poly[q]], 1)
+            a, b = off[e], off[e + 1]
+            if xmin[a:b].min() <= qx[q] <= xmax[a:b].max() and ymin[a:b].min() <= qy[q] <= ymax[a:b].max():
+                flag[poly[e]] = max(flag[poly[e]], 1)
     return flag
