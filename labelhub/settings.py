@@ -166,6 +166,10 @@ LABELHUB_LEASE_SWEEP_SECONDS = env_int("LABELHUB_LEASE_SWEEP_SECONDS", 60)
 LABELHUB_WEBHOOK_MAX_ATTEMPTS = env_int("LABELHUB_WEBHOOK_MAX_ATTEMPTS", 5)
 LABELHUB_WEBHOOK_RETRY_SECONDS = env_int("LABELHUB_WEBHOOK_RETRY_SECONDS", 30)
 LABELHUB_WEBHOOK_TIMEOUT_SECONDS = env_float("LABELHUB_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+# Webhook URLs that resolve to loopback, private, link-local or otherwise non-public addresses are
+# refused (at creation and again before each delivery) unless this is on: a webhook must not turn
+# the server into a proxy into its own network (SSRF).
+LABELHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("LABELHUB_WEBHOOK_ALLOW_PRIVATE", False)
 
 # --- dataset export and import (issue 6) -------------------------------------------------------------
 LABELHUB_EXPORT_CHUNK_SIZE = env_int("LABELHUB_EXPORT_CHUNK_SIZE", 500)  # rows read per database round trip

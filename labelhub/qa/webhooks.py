@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -43,7 +45,51 @@ def webhook_url_clean(url: str) -> str:
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DomainError("A webhook URL is an http:// or https:// address.", field="url")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise DomainError("The webhook URL's port is not a valid port number.", field="url") from exc
+    refused = address_refused(parts.hostname, resolve_failure_ok=True)
+    if refused:
+        raise DomainError(
+            f"The webhook URL points at {refused}, a non-public address; webhooks are only sent to "
+            "public addresses (LABELHUB_WEBHOOK_ALLOW_PRIVATE allows private ones).",
+            field="url",
+        )
     return url
+
+
+def address_refused(host: str, *, resolve_failure_ok: bool) -> str | None:
+    """The first address of ``host`` that webhooks may not reach (loopback, private, link-local,
+    multicast, reserved or unspecified), or None. Host names are resolved; a name that does not
+    resolve is allowed when ``resolve_failure_ok`` (it is checked again before each delivery),
+    else reported. Always None with LABELHUB_WEBHOOK_ALLOW_PRIVATE."""
+    if settings.LABELHUB_WEBHOOK_ALLOW_PRIVATE:
+        return None
+    try:
+        addresses = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None if resolve_failure_ok else f"{host} (does not resolve)"
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    for address in addresses:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Webhooks do not follow redirects (a public URL could redirect into the private network)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913 - urllib's signature
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
 
 
 def webhook_events_clean(events) -> list[str]:
@@ -119,13 +165,18 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
     )
     started = time.monotonic()
     status_code, error = None, ""
-    try:
-        with urllib.request.urlopen(request, timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS) as response:
-            status_code = response.status
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        error = str(getattr(exc, "reason", exc))[:500]
+    # checked again at delivery: the name may resolve elsewhere now than when the hook was made
+    refused = address_refused(urlsplit(hook.url).hostname or "", resolve_failure_ok=True)
+    if refused:
+        error = f"not sent: {refused} is not a public address"
+    else:
+        try:
+            with _opener.open(request, timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS) as response:
+                status_code = response.status
+        except urllib.error.HTTPError as exc:
+            status_code, error = exc.code, f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            error = str(getattr(exc, "reason", exc))[:500]
     attempt = {
         "at": timezone.now().isoformat(),
         "status_code": status_code,

@@ -25,7 +25,7 @@ from .conftest import make_tasks
 class Receiver:
     """A local HTTP server that records requests and answers with the next status from `statuses`."""
 
-    def __init__(self, statuses: list[int]):
+    def __init__(self, statuses: list[int], location: str = ""):
         self.statuses = list(statuses)
         self.requests: list[dict] = []
         receiver = self
@@ -36,6 +36,8 @@ class Receiver:
                 receiver.requests.append({"headers": self.headers, "body": body})
                 status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
                 self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
                 self.end_headers()
                 self.wfile.write(b"ok")
 
@@ -202,3 +204,60 @@ def test_webhook_scope_events_and_permissions(org_a, org_b, django_capture_on_co
     assert patched.status_code == 200 and patched.json()["active"] is False
     assert manager.delete(f"{url}{only_other.id}/").status_code == 204
     assert org_b.clients[Role.OWNER].get(f"{url}{exports_only.id}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_webhooks_to_private_addresses_are_refused(org_a, settings, django_capture_on_commit_callbacks):
+    """SSRF: with LABELHUB_WEBHOOK_ALLOW_PRIVATE off (the default outside the test command), a
+    webhook may not point into the server's own network, neither when it is created nor when a
+    name resolves there at delivery time; public addresses are accepted."""
+    settings.LABELHUB_WEBHOOK_ALLOW_PRIVATE = False
+    manager = org_a.clients[Role.MANAGER]
+    url = "/api/v1/webhooks/"
+    for private in (
+        "http://127.0.0.1:9/",
+        "http://localhost:8000/hook",
+        "http://10.1.2.3/",
+        "http://192.168.0.10/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+    ):
+        bad = manager.post(url, {"organization": org_a.organization.id, "url": private}, format="json")
+        assert bad.status_code == 400, private
+        assert bad.json()["error"]["field"] == "url" and "non-public" in bad.json()["error"]["message"]
+    assert not Webhook.objects.exists()
+    ok = manager.post(
+        url, {"organization": org_a.organization.id, "url": "https://93.184.216.34/hook"}, format="json"
+    )
+    assert ok.status_code == 201, ok.json()
+    hook = Webhook.objects.get(pk=ok.json()["id"])
+    patched = manager.patch(f"{url}{hook.id}/", {"url": "http://127.0.0.1/x"}, format="json")
+    assert patched.status_code == 400 and patched.json()["error"]["field"] == "url"
+    hook.refresh_from_db()
+    assert hook.url == "https://93.184.216.34/hook"
+    hook.delete()
+
+    # A hook stored while private addresses were allowed is not sent once they are not.
+    settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS = 1
+    with Receiver([200]) as receiver:
+        Webhook.objects.create(organization=org_a.organization, url=receiver.url, secret="x")
+        with django_capture_on_commit_callbacks(execute=True):
+            (delivery,) = webhook_emit(organization=org_a.organization, event="export.finished", payload={})
+        assert receiver.requests == []
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert delivery.log[0]["status_code"] is None and "not a public address" in delivery.log[0]["error"]
+
+
+@pytest.mark.django_db
+def test_webhooks_do_not_follow_redirects(org_a, settings, django_capture_on_commit_callbacks):
+    settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS = 1
+    with Receiver([200]) as target, Receiver([302], location=target.url) as redirecting:
+        Webhook.objects.create(organization=org_a.organization, url=redirecting.url, secret="x")
+        with django_capture_on_commit_callbacks(execute=True):
+            (delivery,) = webhook_emit(organization=org_a.organization, event="export.finished", payload={})
+        assert len(redirecting.requests) == 1 and target.requests == []
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.log[0]["status_code"] == 302
