@@ -295,11 +295,6 @@ def _ring_areas(rings: list[np.ndarray]) -> np.ndarray:
     return 0.5 * np.add.reduceat(cross, off[:-1])
 
 
-def _flat_keep(base: _Rings, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kept vertices as a flat (pts, off) pair: ring k is pts[off[k]:off[k+1]]."""
-    return K.kept_rings(base.pts, base.off, keep)
-
-
 def _split(flat: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
     pts, off = flat
     return np.split(pts, off[1:-1])
@@ -542,11 +537,6 @@ def _bounded(
                     best = (rings, n)
                 break
     return best[0] if best[0] is not None else R.ring_list()
-
-
-def _signed_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return float(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
 def simplify_polygons(
