@@ -150,43 +150,6 @@ def significance(R: _Rings, method: str) -> np.ndarray:
     raise ValueError(f"method {method!r} has no significance hierarchy")
 
 
-def _slope_keep(R: _Rings, tol_deg: float, min_len: float = 1.5, window: int = 256) -> np.ndarray:
-    tol = np.deg2rad(tol_deg)
-    keep = np.zeros(len(R.pts), dtype=bool)
-    for k in range(len(R.off) - 1):
-        a0, b0 = int(R.off[k]), int(R.off[k + 1])
-        ring = R.pts[a0:b0]
-        n = len(ring)
-        ext = np.vstack([ring, ring[:1]])
-        kept = [0]
-        a = 0
-        while a < n:
-            j1 = min(n + 1, a + 1 + window)
-            v = ext[a + 1 : j1] - ext[a]
-            dist = np.hypot(v[:, 0], v[:, 1])
-            ang = np.arctan2(v[:, 1], v[:, 0])
-            far = dist >= min_len
-            if not far.any():
-                a = j1 - 1
-                kept.append(a)
-                continue
-            ref = ang[np.argmax(far)]
-            rel = np.where(far, (ang - ref + np.pi) % (2 * np.pi) - np.pi, 0.0)
-            spread = np.maximum.accumulate(rel) - np.minimum.accumulate(rel)
-            bad = np.flatnonzero(spread > tol)
-            if len(bad):
-                j = int(bad[0])  # v[j] violates -> previous point is the new anchor
-                a = a + max(j, 1)
-            else:
-                a = j1 - 1
-            kept.append(a)
-        kept_arr = np.array([i for i in kept if i < n], dtype=np.int64)
-        if len(np.unique(kept_arr)) < 3:
-            kept_arr = np.unique(np.concatenate([kept_arr, [0, n // 3, (2 * n) // 3]]))
-        keep[a0 + kept_arr] = True
-    return keep
-
-
 # ---------------------------------------------------------------------------------------------
 # Validity and repair
 # ---------------------------------------------------------------------------------------------
@@ -658,7 +621,7 @@ def simplify_rings(
     if method == "slope":
 
         def make(i: int) -> list[np.ndarray]:
-            return R.ring_list(_slope_keep(R, tol / 2**i))
+            return R.ring_list(K.slope_keep(R.pts, R.off, tol / 2**i, 1.5, 256))
 
     else:
         sig = significance(R, method)

@@ -275,3 +275,60 @@ def test_candidate_list_restricts_the_search():
             simplify_module.BOUNDED_CANDIDATES = full
         assert counts[0] != counts[1], k
         assert n_vertices(mask_to_simplified_polygons(m, min_iou=0.98)) == min(counts)
+
+
+def reference_slope_keep(R, tol_deg: float, min_len: float = 1.5, window: int = 256) -> np.ndarray:
+    """The slope filter as first written in NumPy (a window of vectors per anchor)."""
+    tol = np.deg2rad(tol_deg)
+    keep = np.zeros(len(R.pts), dtype=bool)
+    for k in range(len(R.off) - 1):
+        a0, b0 = int(R.off[k]), int(R.off[k + 1])
+        ring = R.pts[a0:b0]
+        n = len(ring)
+        ext = np.vstack([ring, ring[:1]])
+        kept = [0]
+        a = 0
+        while a < n:
+            j1 = min(n + 1, a + 1 + window)
+            v = ext[a + 1 : j1] - ext[a]
+            dist = np.hypot(v[:, 0], v[:, 1])
+            ang = np.arctan2(v[:, 1], v[:, 0])
+            far = dist >= min_len
+            if not far.any():
+                a = j1 - 1
+                kept.append(a)
+                continue
+            ref = ang[np.argmax(far)]
+            rel = np.where(far, (ang - ref + np.pi) % (2 * np.pi) - np.pi, 0.0)
+            spread = np.maximum.accumulate(rel) - np.minimum.accumulate(rel)
+            bad = np.flatnonzero(spread > tol)
+            if len(bad):
+                j = int(bad[0])  # v[j] violates -> previous point is the new anchor
+                a = a + max(j, 1)
+            else:
+                a = j1 - 1
+            kept.append(a)
+        kept_arr = np.array([i for i in kept if i < n], dtype=np.int64)
+        if len(np.unique(kept_arr)) < 3:
+            kept_arr = np.unique(np.concatenate([kept_arr, [0, n // 3, (2 * n) // 3]]))
+        keep[a0 + kept_arr] = True
+    return keep
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    blob_masks(),
+    st.booleans(),
+    st.sampled_from([1.3, 5.7, 10.9, 21.1, 44.3, 89.2]),
+    st.sampled_from([3, 8, 256]),
+)
+def test_slope_filter_matches_reference(m, midpoints, tol, window):
+    """Compiled slope filter = the NumPy reference (tolerances off the 45-degree multiples, where
+    pixel-outline directions would tie with the cone and rounding could decide either way)."""
+    R = rings_of(m)
+    if not len(R.pts):
+        return
+    if midpoints:
+        R = _midpoint_rings(R)
+    got = K.slope_keep(R.pts, R.off, tol, 1.5, window)
+    np.testing.assert_array_equal(got, reference_slope_keep(R, tol, window=window))
