@@ -26,8 +26,9 @@ def mask_to_simplified_polygons(
     With ``method="bounded"`` (default) the result has the fewest vertices found such that the
     IoU against ``mask`` (after the part/hole area filters) is >= ``min_iou`` and/or the
     Hausdorff distance to the exact outline is <= ``max_distance`` px; it is always valid and
-    falls back to the exact polygons if nothing simpler meets the bound. Other methods need
-    ``tolerance`` (units in :func:`simplify_polygons`) and ignore ``min_iou``.
+    falls back to the exact polygons if nothing simpler meets the bound. The other methods take
+    a ``tolerance`` (units in :func:`simplify_polygons`; ``min_iou``/``max_distance`` are then
+    ignored) or, with ``tolerance=None``, have their tolerance tuned to the bound.
     Coordinates are pixel corners ``[x, y]``. Returns ``[]`` for an empty mask.
 
     The traced rings go straight to the simplifier as arrays (no polygon dicts in between, no
@@ -36,10 +37,9 @@ def mask_to_simplified_polygons(
     """
     m = prepare_mask(mask, min_part_area=min_part_area, min_hole_area=min_hole_area)
     h, w = m.shape
-    if method == "bounded":
-        frame = check_arguments(method, None, min_iou, max_distance, h, w)
-    else:
-        frame = check_arguments(method, tolerance, None, None, None, None)
+    if method != "bounded" and tolerance is not None:
+        min_iou = max_distance = None  # a fixed tolerance: the bound (default 0.98) is not used
+    frame = check_arguments(method, tolerance, min_iou, max_distance, h, w)
     pts, off, poly, n_polys = trace_flat(m)
     if not n_polys:
         return []

@@ -376,6 +376,7 @@ def _bounded(
     ev: _Evaluator,
     min_iou: float | None,
     max_distance: float | None,
+    candidates: tuple[tuple[str, str, bool], ...] | None = None,
 ) -> list[np.ndarray]:
     """Fewest-vertex valid result meeting the bounds, as a flat ring list aligned with ``R``.
 
@@ -420,7 +421,10 @@ def _bounded(
 
     window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
     fused = [("midpoint", "douglas_peucker", True), ("midpoint", "visvalingam_whyatt", True)]
-    used = [c for c in BOUNDED_CANDIDATES if _candidate_used(c[0], c[2], integer, max_distance)]
+    if candidates is None:
+        used = [c for c in BOUNDED_CANDIDATES if _candidate_used(c[0], c[2], integer, max_distance)]
+    else:  # a given list (one method tuned to the bound), as it is
+        used = [c for c in candidates if c[0] != "midpoint" or integer]
     if max_distance is None and used and all(c in fused for c in used):
         # the common case (a traced mask, an IoU bound): the candidates in one compiled call
         use = [c in used for c in fused]
@@ -431,12 +435,10 @@ def _bounded(
         for k, dp in enumerate((True, False)):
             sig, levels, lo, nv = per_method[4 * k : 4 * k + 4]
             if lo >= 0:
-                order = BOUNDED_CANDIDATES.index(fused[k])
+                order = used.index(fused[k])
                 found.append((int(nv), order, int(lo), levels, maker(mid, sig, True, dp, (P, origin)), False))
     else:
-        for order, (base_name, method, refine) in enumerate(BOUNDED_CANDIDATES):
-            if not _candidate_used(base_name, refine, integer, max_distance):
-                continue
+        for order, (base_name, method, refine) in enumerate(used):
             if base_name == "midpoint" and "midpoint" not in bases:
                 bases["midpoint"] = _midpoint_rings(R)
             # plain Douglas-Peucker on the exact rings: Hausdorff distance <= tolerance
@@ -502,6 +504,30 @@ def _bounded(
     return best[0] if best[0] is not None else R.ring_list()
 
 
+def _tuned_slope(R: _Rings, ev: _Evaluator, min_iou: float | None, max_distance: float | None) -> list:
+    """Slope filtering with the largest cone (degrees, found by bisection in [0, 180]) whose
+    validity-repaired result meets the bound(s); the exact rings if none does."""
+    exact_geoms = _assemble(R, R.ring_list()) if max_distance is not None else None
+
+    def result(t: float) -> tuple[list[np.ndarray], bool]:
+        rings = _repair(R, lambda i: R.ring_list(K.slope_keep(R.pts, R.off, t / 2**i, 1.5, 256)), 6)
+        ok = min_iou is None or ev.fast_iou(rings) >= min_iou  # valid: the raster IoU
+        if ok and max_distance is not None:
+            ok = _hausdorff(_assemble(R, rings), exact_geoms) <= max_distance
+        return rings, ok
+
+    best = R.ring_list()
+    lo, hi = 0.0, 180.0
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        rings, ok = result(mid)
+        if ok:
+            lo, best = mid, rings
+        else:
+            hi = mid
+    return best
+
+
 def simplify_polygons(
     polygons: list[dict],
     *,
@@ -519,14 +545,15 @@ def simplify_polygons(
         polygons: list of ``{"exterior": [[x, y], ...], "holes": [...]}`` (any orientation;
             output exteriors have positive signed area, holes negative).
         method: one of :data:`SIMPLIFIERS`.
-        tolerance: required for every method except ``"bounded"`` (0 = no simplification,
-            the input rings are returned re-oriented); units per method:
-            Douglas-Peucker px, Visvalingam-Whyatt px^2, slope degrees, ratio unitless
+        tolerance: for every method except ``"bounded"``, unless a bound is given instead
+            (0 = no simplification, the input rings are returned re-oriented); units per
+            method: Douglas-Peucker px, Visvalingam-Whyatt px^2, slope degrees, ratio unitless
             (fraction of sqrt(part area)).
-        min_iou: ``"bounded"`` only: minimum IoU (0..1] against the input region on the pixel
-            grid (pixel-centre rule).
-        max_distance: ``"bounded"`` only: maximum Hausdorff distance in pixels between the
-            input and output outlines.
+        min_iou: minimum IoU (0..1] against the input region on the pixel grid (pixel-centre
+            rule). For ``"bounded"``, or for another method given no tolerance: its tolerance
+            is then tuned (the largest tolerance level whose repaired result meets the bound).
+        max_distance: maximum Hausdorff distance in pixels between the input and output
+            outlines; used like ``min_iou`` (either or both).
         height, width: optional image size; IoU is then measured inside the image only.
 
     Returns:
@@ -582,20 +609,28 @@ def check_arguments(
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         frame = (int(height), int(width))  # type: ignore[arg-type]
+    bound = min_iou is not None or max_distance is not None
     if method == "bounded":
         if tolerance is not None:
             raise ValueError("tolerance is not used by method='bounded'; give min_iou/max_distance")
-        if min_iou is None and max_distance is None:
+        if not bound:
             raise ValueError("method='bounded' needs min_iou and/or max_distance")
-        if min_iou is not None and not (0.0 < float(min_iou) <= 1.0):
-            raise ValueError(f"min_iou must be in (0, 1], got {min_iou!r}")
-        if max_distance is not None and not (np.isfinite(max_distance) and max_distance >= 0):
-            raise ValueError(f"max_distance must be a finite number >= 0, got {max_distance!r}")
-    else:
-        if min_iou is not None or max_distance is not None:
-            raise ValueError(f"min_iou/max_distance are only used by method='bounded', not {method!r}")
-        if tolerance is None or not np.isfinite(tolerance) or tolerance < 0:
+    elif tolerance is not None:
+        if bound:
+            raise ValueError(
+                f"min_iou/max_distance are only used without a tolerance (they then tune the "
+                f"tolerance of {method!r}); give one or the other"
+            )
+        if not np.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"method {method!r} needs a finite tolerance >= 0, got {tolerance!r}")
+    elif not bound:
+        raise ValueError(
+            f"method {method!r} needs a finite tolerance >= 0, or min_iou/max_distance to tune one"
+        )
+    if min_iou is not None and not (0.0 < float(min_iou) <= 1.0):
+        raise ValueError(f"min_iou must be in (0, 1], got {min_iou!r}")
+    if max_distance is not None and not (np.isfinite(max_distance) and max_distance >= 0):
+        raise ValueError(f"max_distance must be a finite number >= 0, got {max_distance!r}")
     return frame
 
 
@@ -613,8 +648,12 @@ def simplify_rings(
     region as a bool mask (the whole ``frame``-sized image, or the evaluator's window), if
     known; otherwise it is rasterized from ``R``. Returns a flat ring list aligned with ``R``."""
     if method == "bounded":
+        return _bounded(R, _Evaluator(R, source, frame), min_iou, max_distance)
+    if tolerance is None:  # tune the method's tolerance to the bound
         ev = _Evaluator(R, source, frame)
-        return _bounded(R, ev, min_iou, max_distance)
+        if method == "slope":
+            return _tuned_slope(R, ev, min_iou, max_distance)
+        return _bounded(R, ev, min_iou, max_distance, candidates=(("exact", method, False),))
     if tolerance == 0:
         return R.ring_list()
     tol = float(tolerance)  # type: ignore[arg-type]

@@ -223,3 +223,21 @@ def test_decoder_location(settings, mode, checkpoint, eager, backend, expected):
     settings.CELERY_TASK_ALWAYS_EAGER = eager
     settings.CELERY_RESULT_BACKEND = backend
     assert decoder_location() == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("simplifier", ["douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded"])
+def test_every_project_simplifier_answers_within_the_project_bound(org_a, image, simplifier):
+    """A project's default simplifier has no tolerance of its own: its tolerance is tuned to the
+    project's bound (here IoU >= 0.95 and 2 px), whatever the method."""
+    project = org_a.project
+    project.polygon_simplifier = simplifier
+    project.polygon_min_iou = 0.95
+    project.polygon_max_distance = 2.0
+    project.save()
+    answer = segment(org_a.clients[Role.ANNOTATOR], image, {"points": [[48, 40]], "point_labels": [1]})
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    mask = rle_to_mask(body["rle"])
+    drawn = polygons_to_mask(body["polygons"], 80, 96)
+    assert body["polygons"] and (drawn & mask).sum() / (drawn | mask).sum() >= 0.95

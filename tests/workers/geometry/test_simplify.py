@@ -219,6 +219,40 @@ def test_property_bounded_off_grid_input_valid_and_meets_iou(m, min_iou, scale):
     assert n_vertices(out) <= n_vertices(scaled)
 
 
+@settings(max_examples=30, deadline=None)
+@given(blob_masks(), st.sampled_from(sorted(TOLERANCES)), st.sampled_from([0.9, 0.97]), st.booleans())
+def test_property_methods_tuned_to_a_bound(m, method, min_iou, with_distance):
+    """A simplifier given a bound instead of a tolerance is tuned to it: valid, same topology,
+    and the bound holds (IoU on the raster, Hausdorff distance when asked)."""
+    max_distance = 1.5 if with_distance else None
+    out = mask_to_simplified_polygons(m, method=method, min_iou=min_iou, max_distance=max_distance)
+    assert_region_valid(out)
+    exact = mask_to_polygons(m)
+    assert ring_shape(out) == ring_shape(exact)
+    if exact:
+        back = polygons_to_mask(out, *m.shape)
+        assert np.count_nonzero(back & m) / np.count_nonzero(back | m) >= min_iou
+        assert n_vertices(out) <= n_vertices(exact)
+        if max_distance is not None:
+            from workers.geometry.simplify import _hausdorff
+
+            geoms = [to_geom([p]).geoms[0] for p in out]
+            ref = [to_geom([p]).geoms[0] for p in exact]
+            assert _hausdorff(geoms, ref) <= max_distance + 0.05  # the check's own 0.05 px margin
+
+
+def test_tuned_method_simplifies_and_a_fixed_tolerance_ignores_the_bound():
+    m = annulus()
+    exact = mask_to_polygons(m)
+    for method in sorted(TOLERANCES):
+        tuned = simplify_polygons(exact, method=method, min_iou=0.95, height=m.shape[0], width=m.shape[1])
+        assert n_vertices(tuned) < 0.75 * n_vertices(exact), method
+        assert polygons_iou(tuned, exact, *m.shape) >= 0.95
+    # mask_to_simplified_polygons' default min_iou does not apply to a fixed tolerance
+    fixed = mask_to_simplified_polygons(m, method="douglas_peucker", tolerance=1.0)
+    assert fixed == simplify_polygons(exact, method="douglas_peucker", tolerance=1.0)
+
+
 def test_line_fit_never_moves_a_vertex_off_the_image():
     # Discs cut by the image border: an unconstrained line fit pulled corners up to 2.6 px outside.
     yy, xx = np.mgrid[:40, :50]
