@@ -532,7 +532,7 @@ def make_candidate(pts, off, sig, t, refine, dp, P, origin, fh, fw):
     """The simplification at tolerance ``t`` as flat (pts, off): per ring the vertices with
     ``sig > t`` (at least its 3 most significant), line-fit refined if ``refine`` and t >= 0,
     each ring with the shift bound :func:`fit_shift` of its own effective tolerance (the largest
-    significance it dropped)."""
+    significance it dropped); a ring that dropped nothing stays exactly as it is."""
     keep = keep_mask(sig, off, t)
     out, noff = kept_rings(pts, off, keep)
     if not (refine and t >= 0):
@@ -545,8 +545,8 @@ def make_candidate(pts, off, sig, t, refine, dp, P, origin, fh, fw):
     uys = np.empty(m)
     for r in range(off.shape[0] - 1):
         s, e = noff[r], noff[r + 1]
-        if e - s == 0:
-            continue
+        if e - s == off[r + 1] - off[r]:
+            continue  # nothing dropped: the ring stays as it is (a fit would only add rounding)
         tr = -1.0
         for i in range(off[r], off[r + 1]):
             if not keep[i] and sig[i] > tr:
@@ -821,8 +821,8 @@ def bisect_levels(
                         kk[nk] = i
                         nk += 1
                         keep[i] = False
-                if refine:
-                    tr = ssig[a + c] if c < b - a else -1.0
+                if refine and c < b - a:  # (a ring that dropped nothing is not refined)
+                    tr = ssig[a + c]
                     _fit_ring(
                         pts, r, off, kk, nk, P, origin, fit_shift(tr, dp), fh, fw, buf, 0, cxs, cys, uxs, uys
                     )

@@ -486,9 +486,9 @@ def _bounded(
         if nv >= best[1]:
             break  # validity repair only adds vertices: no later candidate can win
         if max_distance is None:
-            # the bisection already measured this candidate; if it is valid as is, take it
+            # valid as it is (nothing to repair) and the bound re-checked: take it
             flat = make(float(levels[lo]))
-            if not K.suspect_polygons(*flat, R.poly, exterior).any():
+            if not K.suspect_polygons(*flat, R.poly, exterior).any() and ev.fast_iou(flat) >= min_iou:
                 best = (_split(flat), nv)
                 break
         for j in range(lo, max(lo - 4, -1), -1):

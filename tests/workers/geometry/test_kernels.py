@@ -332,3 +332,29 @@ def test_slope_filter_matches_reference(m, midpoints, tol, window):
         R = _midpoint_rings(R)
     got = K.slope_keep(R.pts, R.off, tol, 1.5, window)
     np.testing.assert_array_equal(got, reference_slope_keep(R, tol, window=window))
+
+
+@settings(max_examples=40, deadline=None)
+@given(blob_masks(), st.floats(0.85, 0.99), st.sampled_from([1.0, 1.5, 0.7]))
+def test_candidate_at_the_bisected_level_meets_the_bound(m, min_iou, scale):
+    """What the cached bisection measured is what make_candidate builds: the candidate at the
+    returned level meets the bound by the same winding IoU (pixel outlines and off-grid rings)."""
+    R = rings_of(m)
+    if not len(R.pts):
+        return
+    R = _Rings(R.pts * scale, R.off, R.poly, R.n_polys)
+    h, w = int(np.ceil(m.shape[0] * scale)), int(np.ceil(m.shape[1] * scale))
+    ev = _Evaluator(R, None, (h, w))
+    window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
+    for base in (R, _midpoint_rings(R)) if scale == 1.0 else (R,):
+        P, origin = _edge_moments(base)
+        for method in ("douglas_peucker", "visvalingam_whyatt"):
+            sig = significance(base, method)
+            dp = method == "douglas_peucker"
+            levels, lo, _ = K.search_candidate(
+                base.pts, base.off, sig, True, dp, P, origin, h, w, *window, min_iou, True
+            )
+            if lo < 0:
+                continue
+            pts, off = K.make_candidate(base.pts, base.off, sig, levels[lo], True, dp, P, origin, h, w)
+            assert K.winding_iou(pts, off, *window) >= min_iou

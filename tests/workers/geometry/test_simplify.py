@@ -241,6 +241,32 @@ def test_property_methods_tuned_to_a_bound(m, method, min_iou, with_distance):
             assert _hausdorff(geoms, ref) <= max_distance + 0.05  # the check's own 0.05 px margin
 
 
+def test_bounded_off_grid_regression_unsimplified_ring_is_not_refined():
+    # Found by hypothesis: the second square kept all its vertices, but the line fit still moved
+    # one by a rounding error (1.5 -> 1.4999999999999998), which put two pixel centres inside; the
+    # bisection had measured the square as it was, so the result missed the bound (IoU 0.857).
+    scaled = [
+        {"exterior": [[0.0, 0.0], [1.5, 0.0], [1.5, 1.5], [0.0, 1.5]], "holes": []},
+        {"exterior": [[1.5, 3.0], [6.0, 3.0], [6.0, 7.5], [1.5, 7.5]], "holes": []},
+    ]
+    out = simplify_polygons(scaled, min_iou=0.9, height=8, width=6)
+    assert_region_valid(out)
+    assert polygons_iou(out, scaled, 8, 6) >= 0.9
+    assert out[1]["exterior"] == scaled[1]["exterior"]
+    # and at the kernel level: the candidate built at the bisected level is the one measured
+    from workers.geometry import _kernels as K
+    from workers.geometry.simplify import _edge_moments, significance
+
+    R = _Rings.from_parsed(parse_polygons(scaled))
+    ev = _Evaluator(R, None, (8, 6))
+    window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
+    sig = significance(R, "douglas_peucker")
+    P, origin = _edge_moments(R)
+    levels, lo, _ = K.search_candidate(R.pts, R.off, sig, True, True, P, origin, 8, 6, *window, 0.9, True)
+    pts, off = K.make_candidate(R.pts, R.off, sig, levels[lo], True, True, P, origin, 8, 6)
+    assert K.winding_iou(pts, off, *window) >= 0.9
+
+
 def test_tuned_method_simplifies_and_a_fixed_tolerance_ignores_the_bound():
     m = annulus()
     exact = mask_to_polygons(m)
