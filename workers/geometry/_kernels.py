@@ -576,32 +576,48 @@ def row_prefix(src):
     return pref
 
 
+@njit(cache=True, inline="always")
+def _window_rows(ay, by, y0, h):
+    """Window rows [lo, hi) whose pixel-centre line y = r + 0.5 (image row r) an edge between
+    heights ``ay`` and ``by`` crosses (half-open: ylo <= r + 0.5 < yhi)."""
+    ylo, yhi = (ay, by) if ay < by else (by, ay)
+    lo = int(math.ceil(ylo - 0.5)) - y0
+    hi = int(math.ceil(yhi - 0.5)) - y0
+    lo = 0 if lo < 0 else (h if lo > h else lo)
+    hi = 0 if hi < 0 else (h if hi > h else hi)
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def _window_col(ax, ay, slope, image_row, x0, w):
+    """First window column whose pixel centre lies right of the edge's crossing with image row
+    ``image_row``, clipped to [0, w]. Computed in image coordinates with the arithmetic of
+    ``raster.polygons_to_mask`` and shifted afterwards, so a window gives bit for bit the
+    pixels of the whole image."""
+    x = ax + (image_row + 0.5 - ay) * slope
+    col = int(math.floor(x - 0.5)) + 1 - x0
+    return 0 if col < 0 else (w if col > w else col)
+
+
 @njit(cache=True)
 def row_prefix_of_rings(pts, off, x0, y0, h, w):
     """:func:`row_prefix` of the rings' raster in the window (pixel-centre rule, non-zero
-    winding, the crossing arithmetic of ``raster.crossings_flat``) without building the mask:
+    winding, the crossing arithmetic of ``raster.polygons_to_mask``) without building the mask:
     the crossings' winding increments are accumulated along each row."""
     acc = np.zeros((h, w + 1), np.int32)
     for r_ in range(off.shape[0] - 1):
         a, b = off[r_], off[r_ + 1]
         for i in range(a, b):
             j = i + 1 if i + 1 < b else a
-            ax, ay = pts[i, 0], pts[i, 1] - y0
-            bx, by = pts[j, 0], pts[j, 1] - y0
-            ylo, yhi = (ay, by) if ay < by else (by, ay)
-            rlo = math.ceil(ylo - 0.5)
-            rhi = math.ceil(yhi - 0.5)
-            rlo = 0 if rlo < 0 else (h if rlo > h else rlo)
-            rhi = 0 if rhi < 0 else (h if rhi > h else rhi)
+            ax, ay = pts[i, 0], pts[i, 1]
+            bx, by = pts[j, 0], pts[j, 1]
+            rlo, rhi = _window_rows(ay, by, y0, h)
             if rhi <= rlo:
                 continue
             slope = (bx - ax) / (by - ay)
             wgt = 1 if by < ay else -1
-            for row in range(int(rlo), int(rhi)):
-                x = (ax - x0) + (row + 0.5 - ay) * slope
-                col = int(math.floor(x - 0.5)) + 1
-                col = 0 if col < 0 else (w if col > w else col)
-                acc[row, col] += wgt
+            for row in range(rlo, rhi):
+                acc[row, _window_col(ax, ay, slope, row + y0, x0, w)] += wgt
     pref = np.empty((h, w + 1), np.int32)
     for r in range(h):
         wind = 0
@@ -618,28 +634,22 @@ def row_prefix_of_rings(pts, off, x0, y0, h, w):
 @njit(cache=True)
 def _ring_winding(pts, a, b, x0, y0, h, w, pref):
     """Winding-weighted (area, intersection) contributions of the ring ``pts[a:b]`` (the
-    scanline arithmetic of ``raster.crossings_flat``): summed over all rings, ``area`` is the
+    scanline arithmetic of ``raster.polygons_to_mask``): summed over all rings, ``area`` is the
     number of window pixels whose centre has winding number 1 (minus those with -1, plus twice
     those with 2, ...) and ``inter`` the same count restricted to source pixels."""
     area = 0
     inter = 0
     for i in range(a, b):
         j = i + 1 if i + 1 < b else a
-        ax, ay = pts[i, 0], pts[i, 1] - y0
-        bx, by = pts[j, 0], pts[j, 1] - y0
-        ylo, yhi = (ay, by) if ay < by else (by, ay)
-        rlo = math.ceil(ylo - 0.5)
-        rhi = math.ceil(yhi - 0.5)
-        rlo = 0 if rlo < 0 else (h if rlo > h else rlo)
-        rhi = 0 if rhi < 0 else (h if rhi > h else rhi)
+        ax, ay = pts[i, 0], pts[i, 1]
+        bx, by = pts[j, 0], pts[j, 1]
+        rlo, rhi = _window_rows(ay, by, y0, h)
         if rhi <= rlo:
             continue
         slope = (bx - ax) / (by - ay)
         wgt = 1 if by < ay else -1
-        for row in range(int(rlo), int(rhi)):
-            x = (ax - x0) + (row + 0.5 - ay) * slope
-            col = int(math.floor(x - 0.5)) + 1
-            col = 0 if col < 0 else (w if col > w else col)
+        for row in range(rlo, rhi):
+            col = _window_col(ax, ay, slope, row + y0, x0, w)
             area += wgt * (w - col)
             inter += wgt * (pref[row, w] - pref[row, col])
     return area, inter

@@ -105,11 +105,12 @@ def crossings_flat(
     nxt = np.arange(1, len(pts) + 1)
     nxt[off[1:] - 1] = off[:-1]
     a, b = pts, pts[nxt]
-    ya, yb = a[:, 1] - y0, b[:, 1] - y0
+    ya, yb = a[:, 1], b[:, 1]
     ylo, yhi = np.minimum(ya, yb), np.maximum(ya, yb)
-    # rows r with ylo <= r + 0.5 < yhi
-    rlo = np.clip(np.ceil(ylo - 0.5), 0, height).astype(np.int64)
-    rhi = np.clip(np.ceil(yhi - 0.5), 0, height).astype(np.int64)
+    # image rows r with ylo <= r + 0.5 < yhi, as window rows (the arithmetic runs in image
+    # coordinates, so a window gives bit for bit the pixels of the whole image)
+    rlo = np.clip(np.ceil(ylo - 0.5) - y0, 0, height).astype(np.int64)
+    rhi = np.clip(np.ceil(yhi - 0.5) - y0, 0, height).astype(np.int64)
     cnt = rhi - rlo
     keep = cnt > 0
     if not keep.any():
@@ -119,8 +120,8 @@ def crossings_flat(
     offs = np.cumsum(cnt) - cnt
     rows = np.arange(int(cnt.sum())) - offs[seg] + rlo[seg]
     slope = (b[:, 0] - a[:, 0]) / (yb - ya)
-    x = (a[seg, 0] - x0) + (rows + 0.5 - ya[seg]) * slope[seg]
-    col = np.clip(np.floor(x - 0.5).astype(np.int64) + 1, 0, width)
+    x = a[seg, 0] + (rows + y0 + 0.5 - ya[seg]) * slope[seg]
+    col = np.clip(np.floor(x - 0.5).astype(np.int64) + 1 - x0, 0, width)
     # Upward edges (dy < 0) have the inside on their right: +1 for the pixels right of them.
     wgt = np.where(yb < ya, 1, -1)[seg]
     return rows, col, wgt
