@@ -166,7 +166,10 @@ def _assemble(R: _Rings, rings: list[np.ndarray], polys: np.ndarray | None = Non
 
 def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
     """Indices of polygons that are invalid on their own, or that overlap or share a boundary
-    segment with another part (a valid MultiPolygon needs parts touching at points only)."""
+    segment with another part (a valid MultiPolygon needs parts touching at points only).
+    Finally the parts together must make a valid MultiPolygon: GEOS's exact validity test can
+    see a touch that ``relate`` (which snaps) calls a point as a crossing (a vertex a rounding
+    error off another part's edge); then every part that touches another counts as invalid."""
     arr = np.array(geoms, dtype=object)
     bad = ~shapely.is_valid(arr) | (shapely.area(arr) <= 0)
     if len(arr) > 1:
@@ -184,6 +187,9 @@ def invalid_parts(geoms: list[shapely.Polygon]) -> np.ndarray:
                 rel = np.array([d[0] == "2" or d[4] == "1" for d in de9im], dtype=bool)
                 bad[i[rel]] = True
                 bad[j[rel]] = True
+                if not bad.any() and not shapely.MultiPolygon(list(arr)).is_valid:
+                    bad[i] = True
+                    bad[j] = True
     return np.flatnonzero(bad)
 
 

@@ -342,3 +342,54 @@ def test_fast_iou_equals_raster_iou_for_valid_regions(m, tol):
     for cand in (exact, simplify_polygons(exact, method="douglas_peucker", tolerance=tol)):
         R = _Rings.from_parsed(parse_polygons(cand))
         assert ev.fast_iou((R.pts, R.off)) == pytest.approx(ev.iou((R.pts, R.off)), abs=1e-12)
+
+
+NOISE_28 = "\n".join(
+    [
+        "1011011011111110000111111100",
+        "1110111001011100100001011101",
+        "1101111001011110111110111101",
+        "0111110010111000101011110001",
+        "1001101100110101111011011001",
+        "1011100010100011101101110010",
+        "0011011101110111101011000010",
+        "0111000000101101001110000100",
+        "1111011101111010001001101100",
+        "1110101010111101110101111011",
+        "0000101111111110111011110001",
+        "0110111011111100101101011101",
+        "1111110101100011101010101000",
+        "1110101110110110110001101011",
+        "1111011111011001011111001101",
+        "1111011110111001111001111001",
+        "1101111001110010111000110111",
+        "0011110110001010011100100111",
+        "0100001110000101011000011111",
+        "0111101010000011101111000101",
+        "1100110110010100111011011001",
+        "1111111101100111101101111100",
+        "1100111001101001001111011000",
+        "0001001111011110111010010111",
+        "1110111111000111010101111011",
+        "1000101111111011011001001100",
+        "1111011101101111111000010111",
+        "1101110010111011110101101101",
+    ]
+)
+
+
+def test_parts_meeting_a_rounding_error_off_an_edge_are_repaired():
+    # Found by a stress run: off-grid input (a noise mask scaled by 0.7), bounded at IoU 0.8.
+    # One part's vertex ended a rounding error off another part's edge: relate() called it a
+    # point touch, GEOS's exact validity test a crossing, and the MultiPolygon was invalid.
+    m = np.array([[c == "1" for c in row] for row in NOISE_28.split()])
+    scaled = [
+        {
+            "exterior": (np.array(p["exterior"]) * 0.7).tolist(),
+            "holes": [(np.array(h) * 0.7).tolist() for h in p["holes"]],
+        }
+        for p in mask_to_polygons(m)
+    ]
+    out = simplify_polygons(scaled, min_iou=0.8, height=20, width=20)
+    assert_region_valid(out)
+    assert polygons_iou(out, scaled, 20, 20) >= 0.8
