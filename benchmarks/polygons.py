@@ -360,9 +360,11 @@ def throughput(name: str, masks: list[np.ndarray], min_iou: float, repeat: int =
     outs = [mask_to_simplified_polygons(m, min_iou=min_iou) for m in masks]
     ious = [iou(polygons_to_mask(o, *m.shape), m) for o, m in zip(outs, masks, strict=True)]
     geoms = [g for o in outs for g in to_geoms(o)]
+    regions = sum(bool(shapely.MultiPolygon(to_geoms(o)).is_valid) for o in outs)
     print(
         f"\nbounded result: {sum(n_vertices(o) for o in outs)} vertices kept, min IoU "
-        f"{min(ious):.4f}, valid polygons {sum(bool(g.is_valid) for g in geoms)}/{len(geoms)}"
+        f"{min(ious):.4f}, valid polygons {sum(bool(g.is_valid) for g in geoms)}/{len(geoms)}, "
+        f"valid regions (each mask's polygons as one MultiPolygon) {regions}/{len(outs)}"
     )
 
 
