@@ -289,26 +289,42 @@ def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
     return out
 
 
-def _boundary_lines(geoms: list[shapely.Polygon]) -> np.ndarray:
-    rings = [r for g in geoms for r in (g.exterior, *g.interiors)]
-    return np.array([shapely.LineString(r.coords) for r in rings], dtype=object)
+class _Outline:
+    """A region's outline prepared for distance queries: its edges as separate segments in an
+    STRtree, and points along it every ``step`` px."""
 
+    def __init__(self, geoms: list[shapely.Polygon], step: float):
+        coords = []
+        for g in geoms:
+            for ring in (g.exterior, *g.interiors):
+                c = np.asarray(ring.coords)
+                if len(c) >= 2:
+                    coords.append(np.stack([c[:-1], c[1:]], axis=1))
+        segments = np.concatenate(coords) if coords else np.zeros((0, 2, 2))
+        lines = shapely.linestrings(segments) if len(segments) else np.zeros(0, dtype=object)
+        self.tree = shapely.STRtree(lines)
+        self.points = shapely.points(shapely.get_coordinates(shapely.segmentize(lines, step)))
 
-def _hausdorff(geoms: list[shapely.Polygon], ref: list[shapely.Polygon], step: float = 0.1) -> float:
-    """Upper bound of the symmetric Hausdorff distance (px) between the outlines: outlines are
-    densified to ``step`` px, exact point-to-segment distances are taken (via an STRtree) and
-    ``step / 2`` is added (the distance function is 1-Lipschitz along the outline)."""
-    if not geoms:
-        return 0.0
-    a, b = _boundary_lines(geoms), _boundary_lines(ref)
-
-    def directed(src: np.ndarray, dst: np.ndarray) -> float:
-        tree = shapely.STRtree(dst)
-        pts = shapely.points(shapely.get_coordinates(shapely.segmentize(src, step)))
-        _, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    def farthest(self, other: _Outline) -> float:
+        """Largest distance from a point of ``other`` to this outline."""
+        if not len(other.points):
+            return 0.0
+        _, dist = self.tree.query_nearest(other.points, return_distance=True, all_matches=False)
         return float(dist.max())
 
-    return max(directed(a, b), directed(b, a)) + step / 2
+
+def _hausdorff(
+    geoms: list[shapely.Polygon], ref: list[shapely.Polygon] | _Outline, step: float = 0.1
+) -> float:
+    """Upper bound of the symmetric Hausdorff distance (px) between the outlines: outlines are
+    densified to ``step`` px, exact point-to-segment distances are taken (an STRtree of single
+    segments) and ``step / 2`` is added (the distance function is 1-Lipschitz along the
+    outline). ``ref`` may be prepared once (:class:`_Outline` with the same step)."""
+    if not geoms:
+        return 0.0
+    a = _Outline(geoms, step)
+    b = ref if isinstance(ref, _Outline) else _Outline(ref, step)
+    return max(b.farthest(a), a.farthest(b)) + step / 2
 
 
 class _Evaluator:
@@ -412,7 +428,7 @@ def _bounded(
             return False
         if max_distance is not None and not dist_by_tol:
             if exact_geoms is None:
-                exact_geoms = _assemble(R, R.ring_list())
+                exact_geoms = _Outline(_assemble(R, R.ring_list()), 0.1)
             if geoms is None:
                 geoms = _assemble(R, _split(rings) if isinstance(rings, tuple) else rings)
             if _hausdorff(geoms, exact_geoms) > max_distance:
@@ -513,7 +529,7 @@ def _bounded(
 def _tuned_slope(R: _Rings, ev: _Evaluator, min_iou: float | None, max_distance: float | None) -> list:
     """Slope filtering with the largest cone (degrees, found by bisection in [0, 180]) whose
     validity-repaired result meets the bound(s); the exact rings if none does."""
-    exact_geoms = _assemble(R, R.ring_list()) if max_distance is not None else None
+    exact_geoms = _Outline(_assemble(R, R.ring_list()), 0.1) if max_distance is not None else None
 
     def result(t: float) -> tuple[list[np.ndarray], bool]:
         rings = _repair(R, lambda i: R.ring_list(K.slope_keep(R.pts, R.off, t / 2**i, 1.5, 256)), 6)
