@@ -1148,3 +1148,105 @@ def suspect_polygons(pts, off, poly, want_positive):
             if xmin[a:b].min() <= qx[q] <= xmax[a:b].max() and ymin[a:b].min() <= qy[q] <= ymax[a:b].max():
                 flag[poly[e]] = max(flag[poly[e]], 1)
     return flag
+
+
+# ---------------------------------------------------------------------------------------------
+# Hausdorff distance between outlines
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def directed_outline_distance(src_pts, src_off, dst_pts, dst_off, step, x0, y0, x1, y1):
+    """Largest distance from a point of the ``src`` rings, sampled every ``step`` px or closer
+    along each edge (vertices included, like ``shapely.segmentize``), to the nearest edge of the
+    ``dst`` rings. The dst edges sit in a uniform grid over the box ``[x0, x1] x [y0, y1]``
+    (which must hold both outlines); each point searches rings of cells outwards and stops once
+    the next ring cannot hold anything nearer. Adding ``step / 2`` makes it an upper bound of
+    the directed Hausdorff distance (the distance is 1-Lipschitz along the outline)."""
+    nd = dst_pts.shape[0]
+    if nd == 0 or src_pts.shape[0] == 0:
+        return 0.0
+    # dst edges
+    ea = np.empty(nd, np.int64)
+    eb = np.empty(nd, np.int64)
+    for r in range(dst_off.shape[0] - 1):
+        a, b = dst_off[r], dst_off[r + 1]
+        for i in range(a, b):
+            ea[i] = i
+            eb[i] = i + 1 if i + 1 < b else a
+    span_x = max(x1 - x0, 1e-9)
+    span_y = max(y1 - y0, 1e-9)
+    cs = max(math.sqrt(span_x * span_y / (0.5 * nd)), 1e-9)
+    nx = int(span_x / cs) + 1
+    ny = int(span_y / cs) + 1
+    while nx * ny > 4 * nd + 64:
+        cs *= 1.5
+        nx = int(span_x / cs) + 1
+        ny = int(span_y / cs) + 1
+    cnt = np.zeros(nx * ny + 1, np.int64)
+    for it in range(2):
+        if it == 1:
+            for k in range(nx * ny):
+                cnt[k + 1] += cnt[k]
+            cells = np.empty(cnt[nx * ny], np.int64)
+            fill = cnt[:-1].copy()
+        for e in range(nd):
+            ax, ay = dst_pts[ea[e], 0], dst_pts[ea[e], 1]
+            bx, by = dst_pts[eb[e], 0], dst_pts[eb[e], 1]
+            c0 = min(max(int((min(ax, bx) - x0) / cs), 0), nx - 1)
+            c1 = min(max(int((max(ax, bx) - x0) / cs), 0), nx - 1)
+            r0 = min(max(int((min(ay, by) - y0) / cs), 0), ny - 1)
+            r1 = min(max(int((max(ay, by) - y0) / cs), 0), ny - 1)
+            for rr in range(r0, r1 + 1):
+                for cc in range(c0, c1 + 1):
+                    if it == 0:
+                        cnt[rr * nx + cc + 1] += 1
+                    else:
+                        cells[fill[rr * nx + cc]] = e
+                        fill[rr * nx + cc] += 1
+    worst = 0.0
+    for r in range(src_off.shape[0] - 1):
+        a, b = src_off[r], src_off[r + 1]
+        for i in range(a, b):
+            j = i + 1 if i + 1 < b else a
+            px0, py0 = src_pts[i, 0], src_pts[i, 1]
+            dx, dy = src_pts[j, 0] - px0, src_pts[j, 1] - py0
+            k = max(1, int(math.ceil(math.hypot(dx, dy) / step)))
+            for s in range(k):
+                px = px0 + dx * (s / k)
+                py = py0 + dy * (s / k)
+                pc = min(max(int((px - x0) / cs), 0), nx - 1)
+                pr = min(max(int((py - y0) / cs), 0), ny - 1)
+                best2 = np.inf
+                ring = 0
+                while True:
+                    for rr in range(pr - ring, pr + ring + 1):
+                        if rr < 0 or rr >= ny:
+                            continue
+                        edge_row = rr == pr - ring or rr == pr + ring
+                        for cc in range(pc - ring, pc + ring + 1):
+                            if cc < 0 or cc >= nx:
+                                continue
+                            if not edge_row and cc != pc - ring and cc != pc + ring:
+                                continue
+                            cell = rr * nx + cc
+                            for u in range(cnt[cell], cnt[cell + 1]):
+                                e = cells[u]
+                                d2 = _seg_d2(
+                                    px,
+                                    py,
+                                    dst_pts[ea[e], 0],
+                                    dst_pts[ea[e], 1],
+                                    dst_pts[eb[e], 0],
+                                    dst_pts[eb[e], 1],
+                                )
+                                if d2 < best2:
+                                    best2 = d2
+                    # anything in ring + 1 or beyond is at least ring * cs away
+                    if best2 <= (ring * cs) ** 2 or (ring > nx and ring > ny):
+                        break
+                    ring += 1
+                d = math.sqrt(best2)
+                if d > worst:
+                    worst = d
+    return worst

@@ -290,34 +290,31 @@ def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
 
 
 class _Outline:
-    """A region's outline prepared for distance queries: its edges as separate segments in an
-    STRtree, and points along it every ``step`` px."""
+    """A region's outline as flat rings (``pts``, ``off``) for the compiled distance kernel."""
 
     def __init__(self, geoms: list[shapely.Polygon], step: float):
-        coords = []
-        for g in geoms:
-            for ring in (g.exterior, *g.interiors):
-                c = np.asarray(ring.coords)
-                if len(c) >= 2:
-                    coords.append(np.stack([c[:-1], c[1:]], axis=1))
-        segments = np.concatenate(coords) if coords else np.zeros((0, 2, 2))
-        lines = shapely.linestrings(segments) if len(segments) else np.zeros(0, dtype=object)
-        self.tree = shapely.STRtree(lines)
-        self.points = shapely.points(shapely.get_coordinates(shapely.segmentize(lines, step)))
+        rings = [np.asarray(r.coords)[:-1] for g in geoms for r in (g.exterior, *g.interiors)]
+        rings = [r for r in rings if len(r)]
+        self.pts, self.off = _flatten(rings) if rings else (np.zeros((0, 2)), np.zeros(1, np.int64))
+        self.step = step
 
     def farthest(self, other: _Outline) -> float:
-        """Largest distance from a point of ``other`` to this outline."""
-        if not len(other.points):
+        """Largest distance from a point of ``other`` (sampled every ``step`` px along it) to
+        this outline (:func:`workers.geometry._kernels.directed_outline_distance`)."""
+        if not len(other.pts) or not len(self.pts):
             return 0.0
-        _, dist = self.tree.query_nearest(other.points, return_distance=True, all_matches=False)
-        return float(dist.max())
+        both = np.concatenate([self.pts, other.pts])
+        (x0, y0), (x1, y1) = both.min(axis=0), both.max(axis=0)
+        return float(
+            K.directed_outline_distance(other.pts, other.off, self.pts, self.off, self.step, x0, y0, x1, y1)
+        )
 
 
 def _hausdorff(
     geoms: list[shapely.Polygon], ref: list[shapely.Polygon] | _Outline, step: float = 0.1
 ) -> float:
     """Upper bound of the symmetric Hausdorff distance (px) between the outlines: outlines are
-    densified to ``step`` px, exact point-to-segment distances are taken (an STRtree of single
+    sampled every ``step`` px, exact point-to-segment distances are taken (compiled, a grid of
     segments) and ``step / 2`` is added (the distance function is 1-Lipschitz along the
     outline). ``ref`` may be prepared once (:class:`_Outline` with the same step)."""
     if not geoms:

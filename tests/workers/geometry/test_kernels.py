@@ -390,3 +390,33 @@ def test_window_rounding_regression():
     np.testing.assert_array_equal(K.row_prefix_of_rings(pts, off, 17, 0, 17, 86), K.row_prefix(full[:, 17:]))
     window = (17, 0, 17, 86, K.row_prefix(full[:, 17:]), int(full.sum()))
     assert K.winding_iou(pts, off, *window) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(blob_masks(), st.sampled_from([0.9, 0.98]), st.sampled_from([0.1, 0.5]))
+def test_outline_distance_kernel_matches_a_brute_force_reference(m, min_iou, step):
+    """The compiled directed distance equals the brute force one (shapely: points every `step`
+    px along the outline, distance to the other outline, maximum), and with `step / 2` added it
+    bounds the true Hausdorff distance from above."""
+    from workers.geometry import mask_to_simplified_polygons
+
+    from .helpers import to_geom
+
+    exact = mask_to_polygons(m)
+    if not exact:
+        return
+    out = mask_to_simplified_polygons(m, min_iou=min_iou)
+    a, b = _Rings.from_parsed(parse_polygons(out)), _Rings.from_parsed(parse_polygons(exact))
+    ga, gb = to_geom(out).boundary, to_geom(exact).boundary
+    both = np.concatenate([a.pts, b.pts])
+    (x0, y0), (x1, y1) = both.min(axis=0), both.max(axis=0)
+    for src, dst, gs, gd in ((a, b, ga, gb), (b, a, gb, ga)):
+        got = K.directed_outline_distance(src.pts, src.off, dst.pts, dst.off, step, x0, y0, x1, y1)
+        pts = shapely.points(shapely.get_coordinates(shapely.segmentize(gs, step)))
+        assert got == pytest.approx(float(shapely.distance(pts, gd).max()), abs=1e-9)
+    true = shapely.hausdorff_distance(ga, gb, densify=0.01)
+    both_ways = max(
+        K.directed_outline_distance(a.pts, a.off, b.pts, b.off, step, x0, y0, x1, y1),
+        K.directed_outline_distance(b.pts, b.off, a.pts, a.off, step, x0, y0, x1, y1),
+    )
+    assert both_ways + step / 2 >= true - 1e-9
