@@ -2,7 +2,7 @@
 
 Usage (from the repo root)::
 
-    .venv/bin/python benchmarks/polygons.py [--min-iou 0.98] [--limit N] [--throughput]
+    .venv/bin/python benchmarks/polygons.py [--min-iou 0.98] [--limit N] [--throughput [--max-distance D]]
 
 ``--throughput`` only measures the per-step throughput of our pipeline (input corner vertices,
 and cv2 ``CHAIN_APPROX_NONE`` contour points, per CPU second of this process,
@@ -319,7 +319,9 @@ def print_table(name: str, n_masks: int, rows: dict) -> None:
     )
 
 
-def throughput(name: str, masks: list[np.ndarray], min_iou: float, repeat: int = 3) -> None:
+def throughput(
+    name: str, masks: list[np.ndarray], min_iou: float, repeat: int = 3, max_distance: float | None = None
+) -> None:
     """Per-step throughput (M input corner vertices per CPU second, best of ``repeat``)."""
     exacts = [mask_to_polygons(m) for m in masks]
     n_in = sum(n_vertices(p) for p in exacts)
@@ -331,11 +333,13 @@ def throughput(name: str, masks: list[np.ndarray], min_iou: float, repeat: int =
             simplify_polygons(p, method="douglas_peucker", tolerance=1.0) for p in exacts
         ],
         "bounded search (simplify_polygons)": lambda: [
-            simplify_polygons(p, min_iou=min_iou, height=m.shape[0], width=m.shape[1])
+            simplify_polygons(
+                p, min_iou=min_iou, max_distance=max_distance, height=m.shape[0], width=m.shape[1]
+            )
             for p, m in zip(exacts, masks, strict=True)
         ],
         "end to end (mask_to_simplified_polygons)": lambda: [
-            mask_to_simplified_polygons(m, min_iou=min_iou) for m in masks
+            mask_to_simplified_polygons(m, min_iou=min_iou, max_distance=max_distance) for m in masks
         ],
     }
     print(
@@ -357,7 +361,7 @@ def throughput(name: str, masks: list[np.ndarray], min_iou: float, repeat: int =
         print(
             f"| {step} | {best_c:.3f} | {best_w:.3f} | {n_in / best_c / 1e6:.2f} | {n_pts / best_c / 1e6:.2f} |"
         )
-    outs = [mask_to_simplified_polygons(m, min_iou=min_iou) for m in masks]
+    outs = [mask_to_simplified_polygons(m, min_iou=min_iou, max_distance=max_distance) for m in masks]
     ious = [iou(polygons_to_mask(o, *m.shape), m) for o, m in zip(outs, masks, strict=True)]
     geoms = [g for o in outs for g in to_geoms(o)]
     regions = sum(bool(shapely.MultiPolygon(to_geoms(o)).is_valid) for o in outs)
@@ -371,6 +375,12 @@ def throughput(name: str, masks: list[np.ndarray], min_iou: float, repeat: int =
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--min-iou", type=float, default=0.98)
+    ap.add_argument(
+        "--max-distance",
+        type=float,
+        default=None,
+        help="--throughput only: also bound the Hausdorff distance (px)",
+    )
     ap.add_argument("--limit", type=int, default=None, help="masks per set (default: all)")
     ap.add_argument("--throughput", action="store_true", help="only the per-step throughput table")
     ap.add_argument(
@@ -395,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.throughput:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for name, masks in sets.items():
-            throughput(name, masks, args.min_iou)
+            throughput(name, masks, args.min_iou, max_distance=args.max_distance)
         return 0
     for name, masks in sets.items():
         rows: dict = {}
