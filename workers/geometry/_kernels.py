@@ -599,6 +599,17 @@ def _window_col(ax, ay, slope, image_row, x0, w):
     return 0 if col < 0 else (w if col > w else col)
 
 
+@njit(cache=True, inline="always")
+def _edge_rows(pts, i, j, y0, h):
+    """For the edge ``pts[i] -> pts[j]``: its start (x, y), slope dx/dy, winding increment (+1
+    upward, the inside on its right) and the window rows [lo, hi) it crosses."""
+    ax, ay = pts[i, 0], pts[i, 1]
+    bx, by = pts[j, 0], pts[j, 1]
+    lo, hi = _window_rows(ay, by, y0, h)
+    slope = (bx - ax) / (by - ay) if hi > lo else 0.0
+    return ax, ay, slope, (1 if by < ay else -1), lo, hi
+
+
 @njit(cache=True)
 def row_prefix_of_rings(pts, off, x0, y0, h, w):
     """:func:`row_prefix` of the rings' raster in the window (pixel-centre rule, non-zero
@@ -608,14 +619,7 @@ def row_prefix_of_rings(pts, off, x0, y0, h, w):
     for r_ in range(off.shape[0] - 1):
         a, b = off[r_], off[r_ + 1]
         for i in range(a, b):
-            j = i + 1 if i + 1 < b else a
-            ax, ay = pts[i, 0], pts[i, 1]
-            bx, by = pts[j, 0], pts[j, 1]
-            rlo, rhi = _window_rows(ay, by, y0, h)
-            if rhi <= rlo:
-                continue
-            slope = (bx - ax) / (by - ay)
-            wgt = 1 if by < ay else -1
+            ax, ay, slope, wgt, rlo, rhi = _edge_rows(pts, i, i + 1 if i + 1 < b else a, y0, h)
             for row in range(rlo, rhi):
                 acc[row, _window_col(ax, ay, slope, row + y0, x0, w)] += wgt
     pref = np.empty((h, w + 1), np.int32)
@@ -640,14 +644,7 @@ def _ring_winding(pts, a, b, x0, y0, h, w, pref):
     area = 0
     inter = 0
     for i in range(a, b):
-        j = i + 1 if i + 1 < b else a
-        ax, ay = pts[i, 0], pts[i, 1]
-        bx, by = pts[j, 0], pts[j, 1]
-        rlo, rhi = _window_rows(ay, by, y0, h)
-        if rhi <= rlo:
-            continue
-        slope = (bx - ax) / (by - ay)
-        wgt = 1 if by < ay else -1
+        ax, ay, slope, wgt, rlo, rhi = _edge_rows(pts, i, i + 1 if i + 1 < b else a, y0, h)
         for row in range(rlo, rhi):
             col = _window_col(ax, ay, slope, row + y0, x0, w)
             area += wgt * (w - col)
@@ -982,6 +979,50 @@ def _edge_pair(i, j, pts, nxt, prv, ring, poly, flag):
 
 
 @njit(cache=True)
+def _box_grid(xmin, xmax, ymin, ymax, gx0, gy0, span_x, span_y):
+    """A uniform grid over ``[gx0, gx0 + span_x] x [gy0, gy0 + span_y]`` with about 2 boxes per
+    cell (at most 4 n + 64 cells), each box listed in every cell it covers: returns the cell
+    size, the columns and rows, and the cells' lists in CSR form (``start``, ``items``)."""
+    n = xmin.shape[0]
+    cs = max(math.sqrt(max(span_x * span_y, 1e-9) / (0.5 * max(n, 1))), 1e-9)
+    nx = int(span_x / cs) + 1
+    ny = int(span_y / cs) + 1
+    while nx * ny > 4 * n + 64:
+        cs *= 1.5
+        nx = int(span_x / cs) + 1
+        ny = int(span_y / cs) + 1
+    start = np.zeros(nx * ny + 1, np.int64)
+    items = np.empty(0, np.int64)
+    fill = start[:-1]
+    for it in range(2):
+        if it == 1:
+            for k in range(nx * ny):
+                start[k + 1] += start[k]
+            items = np.empty(start[nx * ny], np.int64)
+            fill = start[:-1].copy()
+        for e in range(n):
+            c0 = _grid_index(xmin[e], gx0, cs, nx)
+            c1 = _grid_index(xmax[e], gx0, cs, nx)
+            r0 = _grid_index(ymin[e], gy0, cs, ny)
+            r1 = _grid_index(ymax[e], gy0, cs, ny)
+            for r in range(r0, r1 + 1):
+                for c in range(c0, c1 + 1):
+                    if it == 0:
+                        start[r * nx + c + 1] += 1
+                    else:
+                        items[fill[r * nx + c]] = e
+                        fill[r * nx + c] += 1
+    return cs, nx, ny, start, items
+
+
+@njit(cache=True, inline="always")
+def _grid_index(v, g0, cs, n):
+    """Grid column (or row) of coordinate ``v``, clamped to [0, n - 1]."""
+    k = int((v - g0) / cs)
+    return 0 if k < 0 else (n - 1 if k > n - 1 else k)
+
+
+@njit(cache=True)
 def _edge_contacts(pts, nxt, prv, ring, poly, xmin, xmax, ymin, ymax, flag):
     """Every pair of edges whose boxes overlap goes through :func:`_edge_pair`, found with a
     uniform grid (about 2 edges per cell): each edge is listed in the cells its box covers, and
@@ -991,33 +1032,7 @@ def _edge_contacts(pts, nxt, prv, ring, poly, xmin, xmax, ymin, ymax, flag):
     if n == 0:
         return
     gx0, gy0 = xmin.min(), ymin.min()
-    span_x = xmax.max() - gx0
-    span_y = ymax.max() - gy0
-    cs = max(math.sqrt(max(span_x * span_y, 1e-9) / (0.5 * n)), 1e-9)
-    nx = int(span_x / cs) + 1
-    ny = int(span_y / cs) + 1
-    while nx * ny > 4 * n + 64:
-        cs *= 1.5
-        nx = int(span_x / cs) + 1
-        ny = int(span_y / cs) + 1
-    cnt = np.zeros(nx * ny + 1, np.int64)
-    for e in range(n):
-        c0, c1 = int((xmin[e] - gx0) / cs), int((xmax[e] - gx0) / cs)
-        r0, r1 = int((ymin[e] - gy0) / cs), int((ymax[e] - gy0) / cs)
-        for r in range(r0, r1 + 1):
-            for c in range(c0, c1 + 1):
-                cnt[r * nx + c + 1] += 1
-    for k in range(nx * ny):
-        cnt[k + 1] += cnt[k]
-    cells = np.empty(cnt[nx * ny], np.int64)
-    fill = cnt[:-1].copy()
-    for e in range(n):
-        c0, c1 = int((xmin[e] - gx0) / cs), int((xmax[e] - gx0) / cs)
-        r0, r1 = int((ymin[e] - gy0) / cs), int((ymax[e] - gy0) / cs)
-        for r in range(r0, r1 + 1):
-            for c in range(c0, c1 + 1):
-                cells[fill[r * nx + c]] = e
-                fill[r * nx + c] += 1
+    cs, nx, ny, cnt, cells = _box_grid(xmin, xmax, ymin, ymax, gx0, gy0, xmax.max() - gx0, ymax.max() - gy0)
     for cell in range(nx * ny):
         a, b = cnt[cell], cnt[cell + 1]
         for u in range(a, b):
@@ -1028,7 +1043,7 @@ def _edge_contacts(pts, nxt, prv, ring, poly, xmin, xmax, ymin, ymax, flag):
                     continue
                 ox = max(xmin[i], xmin[j])
                 oy = max(ymin[i], ymin[j])
-                if int((oy - gy0) / cs) * nx + int((ox - gx0) / cs) != cell:
+                if _grid_index(oy, gy0, cs, ny) * nx + _grid_index(ox, gx0, cs, nx) != cell:
                     continue  # tested in the cell of the overlap's corner
                 _edge_pair(i, j, pts, nxt, prv, ring, poly, flag)
 
@@ -1166,7 +1181,7 @@ def directed_outline_distance(src_pts, src_off, dst_pts, dst_off, step, x0, y0, 
     nd = dst_pts.shape[0]
     if nd == 0 or src_pts.shape[0] == 0:
         return 0.0
-    # dst edges
+    # dst edges and their boxes
     ea = np.empty(nd, np.int64)
     eb = np.empty(nd, np.int64)
     for r in range(dst_off.shape[0] - 1):
@@ -1174,36 +1189,11 @@ def directed_outline_distance(src_pts, src_off, dst_pts, dst_off, step, x0, y0, 
         for i in range(a, b):
             ea[i] = i
             eb[i] = i + 1 if i + 1 < b else a
-    span_x = max(x1 - x0, 1e-9)
-    span_y = max(y1 - y0, 1e-9)
-    cs = max(math.sqrt(span_x * span_y / (0.5 * nd)), 1e-9)
-    nx = int(span_x / cs) + 1
-    ny = int(span_y / cs) + 1
-    while nx * ny > 4 * nd + 64:
-        cs *= 1.5
-        nx = int(span_x / cs) + 1
-        ny = int(span_y / cs) + 1
-    cnt = np.zeros(nx * ny + 1, np.int64)
-    for it in range(2):
-        if it == 1:
-            for k in range(nx * ny):
-                cnt[k + 1] += cnt[k]
-            cells = np.empty(cnt[nx * ny], np.int64)
-            fill = cnt[:-1].copy()
-        for e in range(nd):
-            ax, ay = dst_pts[ea[e], 0], dst_pts[ea[e], 1]
-            bx, by = dst_pts[eb[e], 0], dst_pts[eb[e], 1]
-            c0 = min(max(int((min(ax, bx) - x0) / cs), 0), nx - 1)
-            c1 = min(max(int((max(ax, bx) - x0) / cs), 0), nx - 1)
-            r0 = min(max(int((min(ay, by) - y0) / cs), 0), ny - 1)
-            r1 = min(max(int((max(ay, by) - y0) / cs), 0), ny - 1)
-            for rr in range(r0, r1 + 1):
-                for cc in range(c0, c1 + 1):
-                    if it == 0:
-                        cnt[rr * nx + cc + 1] += 1
-                    else:
-                        cells[fill[rr * nx + cc]] = e
-                        fill[rr * nx + cc] += 1
+    bx0 = np.minimum(dst_pts[ea, 0], dst_pts[eb, 0])
+    bx1 = np.maximum(dst_pts[ea, 0], dst_pts[eb, 0])
+    by0 = np.minimum(dst_pts[ea, 1], dst_pts[eb, 1])
+    by1 = np.maximum(dst_pts[ea, 1], dst_pts[eb, 1])
+    cs, nx, ny, cnt, cells = _box_grid(bx0, bx1, by0, by1, x0, y0, max(x1 - x0, 1e-9), max(y1 - y0, 1e-9))
     worst = 0.0
     for r in range(src_off.shape[0] - 1):
         a, b = src_off[r], src_off[r + 1]
@@ -1215,8 +1205,8 @@ def directed_outline_distance(src_pts, src_off, dst_pts, dst_off, step, x0, y0, 
             for s in range(k):
                 px = px0 + dx * (s / k)
                 py = py0 + dy * (s / k)
-                pc = min(max(int((px - x0) / cs), 0), nx - 1)
-                pr = min(max(int((py - y0) / cs), 0), ny - 1)
+                pc = _grid_index(px, x0, cs, nx)
+                pr = _grid_index(py, y0, cs, ny)
                 best2 = np.inf
                 ring = 0
                 while True:
