@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._trace import _heapsort
+
 _INF = np.inf
 
 
@@ -59,32 +61,6 @@ def sort_indices(idx, key, desc):
     for end in range(n - 1, 0, -1):
         idx[0], idx[end] = idx[end], idx[0]
         _sift_idx(idx, key, desc, 0, end)
-
-
-@njit(cache=True)
-def _sort_values(a):
-    """Sort a float64 array in place (heapsort)."""
-    n = a.shape[0]
-    for start in range(n // 2 - 1, -n, -1):
-        if start >= 0:
-            j, end = start, n
-        else:
-            end = n + start
-            a[0], a[end] = a[end], a[0]
-            j = 0
-        v = a[j]
-        while True:
-            c = 2 * j + 1
-            if c >= end:
-                break
-            if c + 1 < end and a[c + 1] > a[c]:
-                c += 1
-            if a[c] > v:
-                a[j] = a[c]
-                j = c
-            else:
-                break
-        a[j] = v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -855,7 +831,7 @@ def levels_of(sig):
     """The tolerance levels where a hierarchy's result changes: -1 (keep everything), then the
     distinct finite significances in increasing order."""
     vals = sig[np.isfinite(sig)]
-    _sort_values(vals)
+    _heapsort(vals)
     out = np.empty(vals.shape[0] + 1)
     out[0] = -1.0
     w = 1

@@ -101,7 +101,8 @@ def _bbox(m):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _heapsort(a):
-    """Sort an int64 array in place (numba's own sorts take seconds to compile)."""
+    """Sort a numeric array in place (numba's own sorts take seconds to compile); the
+    simplifier kernels use it for float significances too."""
     n = a.shape[0]
     for start in range(n // 2 - 1, -1, -1):
         _sift(a, start, n)
