@@ -15,11 +15,11 @@ tracer takes the left turn ``d + 1`` if that edge exists, else straight on, else
 direction changes (corners) are emitted.
 
 Order, start and splitting reproduce the reference implementation
-(``contours._trace_rings_numpy``): there, edges are numbered +x edges first in raster order of
+(the NumPy tracer it replaced, ``tests/workers/geometry/reference_trace.py``): there, edges are numbered +x edges first in raster order of
 their start vertex, and cycles are sorted by their smallest corner edge and started there. Every
 cycle has a +x corner edge, so that is the first untraced +x corner edge met in raster order,
 which is how :func:`trace_core` starts cycles. A cycle that passes a saddle corner twice is split
-into simple loops exactly as ``contours._split_at_repeats`` does.
+into simple loops exactly as that reference's ``_split_at_repeats`` does.
 
 Labels (``cv2.connectedComponents`` 4-connectivity numbering = raster order of a part's first
 pixel) are computed without labelling pixels: the top edge of a part's first pixel is the
@@ -132,7 +132,7 @@ def _sift(a, i, n):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _split(vx, vy, n0, n, occ_p, occ_v, rends, nr):
     """Split the cycle ``v[n0:n]`` into simple loops at repeated saddle vertices, in place, exactly
-    like ``contours._split_at_repeats``, and store the loop ends in ``rends[nr:]``. ``occ_p`` and
+    like that reference's ``_split_at_repeats``, and store the loop ends in ``rends[nr:]``. ``occ_p`` and
     ``occ_v`` are the cycle positions and vertex ids of its saddle corners. Returns ``(new nr,
     index of the loop holding the cycle's first vertex)``."""
     length = n - n0

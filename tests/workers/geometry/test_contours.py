@@ -10,7 +10,6 @@ from hypothesis import given, settings
 
 from workers.geometry import mask_to_polygons, polygons_to_mask, validate_mask
 from workers.geometry.contours import (
-    _trace_rings_numpy,
     prepare_mask,
     ring_signed_area,
     trace_flat,
@@ -18,6 +17,7 @@ from workers.geometry.contours import (
 )
 
 from .helpers import assert_region_valid, blob_masks, noise_masks, signed_area
+from .reference_trace import trace_rings_numpy
 
 DATA = Path(
     os.environ.get("LABELHUB_SHARED_DATA") or Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -174,7 +174,7 @@ def test_roundtrip_exact_on_random_blobs(m):
 
 def assert_same_rings(m: np.ndarray) -> None:
     got = trace_rings(m)
-    ref = _trace_rings_numpy(m)
+    ref = trace_rings_numpy(m)
     assert len(got) == len(ref), (len(got), len(ref))
     for i, ((ring, lab), (ring_ref, lab_ref)) in enumerate(zip(got, ref, strict=True)):
         assert lab == lab_ref and type(lab) is int, (i, lab, lab_ref)
@@ -239,7 +239,7 @@ def test_compiled_tracer_matches_reference_on_random_masks():
 def test_compiled_tracer_accepts_views_and_non_bool_dtypes():
     rng = np.random.default_rng(7)
     m = rng.random((30, 40)) < 0.5
-    ref = _trace_rings_numpy(m)
+    ref = trace_rings_numpy(m)
     for view in (m[::-1, ::2], m.T, m[3:-2, 5:]):
         assert_same_rings(view)
     for arr in (m.astype(np.uint8), m.astype(np.float32)):
