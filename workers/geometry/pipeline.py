@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contours import prepare_mask, trace_flat
-from .simplify import _Rings, _rings_to_dicts, check_arguments, simplify_rings
+from .contours import mask_to_polygons, prepare_mask, trace_flat
+from .simplify import _Rings, _rings_to_dicts, check_arguments, simplify_polygons, simplify_rings
 
 __all__ = ["mask_to_simplified_polygons", "warm_up"]
 
@@ -56,9 +56,6 @@ def warm_up() -> None:
     m[2:20, 2:20] = True
     m[6:10, 6:10] = False
     m[20:23, 20:23] = True
-    from .contours import mask_to_polygons
-    from .simplify import simplify_polygons
-
     mask_to_simplified_polygons(m, min_iou=0.98)
     mask_to_simplified_polygons(m, min_iou=0.98, max_distance=1.0)
     exact = mask_to_polygons(m)
