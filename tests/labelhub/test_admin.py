@@ -23,8 +23,9 @@ def staff_client(db):
     return client
 
 
-@pytest.mark.django_db
-def test_every_model_has_a_working_admin(org_a, staff_client):
+@pytest.fixture
+def annotated_image(org_a):
+    """An uploaded image whose task holds one "cat" polygon."""
     assert (
         upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes(64, 48))).status_code == 201
     )
@@ -35,6 +36,12 @@ def test_every_model_has_a_working_admin(org_a, staff_client):
         base_revision=0,
         regions=[{"id": "r", "label": "cat", "kind": "polygon", "polygons": [square(4, 4, 30, 30)]}],
     )
+    return image
+
+
+@pytest.mark.django_db
+def test_every_model_has_a_working_admin(annotated_image, staff_client):
+    image = annotated_image
     Prediction.objects.create(image=image, model_name="classical-grabcut", status="ok", regions=[])
     labelhub_models = [m for m in admin.site._registry if m._meta.app_label not in ("auth", "authtoken")]
     assert {m.__name__ for m in labelhub_models} >= {
@@ -62,15 +69,8 @@ def test_every_model_has_a_working_admin(org_a, staff_client):
 
 
 @pytest.mark.django_db
-def test_image_admin_draws_regions_over_the_thumbnail(org_a, staff_client):
-    upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes(64, 48)))
-    image = Image.objects.get()
-    annotation_save(
-        task=image.task,
-        author=org_a.users[Role.ANNOTATOR],
-        base_revision=0,
-        regions=[{"id": "r", "label": "cat", "kind": "polygon", "polygons": [square(4, 4, 30, 30)]}],
-    )
+def test_image_admin_draws_regions_over_the_thumbnail(annotated_image, staff_client):
+    image = annotated_image
     page = staff_client.get(reverse("admin:images_image_change", args=[image.pk])).content.decode()
     assert "data:image/jpeg;base64," in page
     assert "<path" in page and 'fill="#ff0000"' in page  # the class colour of "cat"
