@@ -28,7 +28,8 @@ from labelhub.labeling.services import annotation_save
 from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.projects.models import Project
 
-IMPORT_FORMATS = ("coco", "yolo", "images")
+IMPORT_FORMATS = ("coco", "yolo", "cvat", "label_studio", "images")
+LABEL_SUFFIX = {"coco": ".json", "yolo": ".txt", "cvat": ".xml", "label_studio": ".json"}
 IMPORT_TARGETS = ("annotations", "predictions")
 MAX_PROBLEMS = 1000  # a report lists every problem up to this many, then says how many more
 
@@ -72,6 +73,8 @@ class ImportResult:
     revisions: list[int] = field(default_factory=list)  # ids of the AnnotationRevisions written
     predictions: list[int] = field(default_factory=list)  # ids of the Predictions written
     box_prompts: int = 0  # COCO boxes without segmentation, queued for the segmentation model
+    # with repair: one {"path", "region", "problem", "parts"} per region whose polygons make_valid fixed
+    repaired: list[dict] = field(default_factory=list)
 
 
 def _is_int(v: Any) -> bool:
@@ -633,13 +636,23 @@ def import_file(
     target: str = "annotations",
     user=None,
     model_name: str = "",
+    repair: bool = False,
 ) -> ImportResult:
-    """Import one uploaded file (a COCO .json, a zip of COCO json + images, a zip of YOLO .txt labels +
-    images, a single YOLO .txt, or a zip of images). All or nothing: any problem refuses the whole file."""
+    """Import one uploaded file (a COCO .json, a CVAT for images 1.1 .xml, a Label Studio .json, a
+    single YOLO .txt, a zip of any of them with images, or a zip of images). All or nothing: any
+    problem refuses the whole file. `repair` (CVAT and Label Studio polygons): a self-intersecting
+    polygon is replaced by shapely's `make_valid` of it and reported in `repaired`, instead of refused."""
+    from .formats.cvat import cvat_parse
+    from .formats.label_studio import label_studio_parse
+    from .repair import Repairs
+
     if fmt not in IMPORT_FORMATS:
         raise DomainError(f"format is one of {list(IMPORT_FORMATS)}.", field="format")
     if target not in IMPORT_TARGETS:
         raise DomainError(f"as is one of {list(IMPORT_TARGETS)}.", field="as")
+    if not isinstance(repair, bool):
+        raise DomainError("repair is true or false.", field="repair")
+    repairs = Repairs(on=repair)
     source = "human" if target == "annotations" else "ai"
     result = ImportResult(format=fmt, target=target)
     report = Report()
@@ -656,7 +669,7 @@ def import_file(
                 report.raise_if_any("zip")
                 created = _add_zip_images(project=project, zf=zf, members=members, tmp=Path(tmp), user=user)
                 result.images_created = len(created)
-                wanted = ".json" if fmt == "coco" else ".txt"
+                wanted = LABEL_SUFFIX.get(fmt, "")
                 for info in members:
                     path = PurePosixPath(info.filename)
                     if path.suffix.lower() == wanted and not (fmt == "yolo" and path.name == "classes.txt"):
@@ -685,11 +698,30 @@ def import_file(
                         if image_id in regions:
                             report.add(name, f"Image {image_id} is annotated by two COCO files.")
                         regions[image_id] = image_regions
+            elif fmt in ("cvat", "label_studio"):
+                parse = cvat_parse if fmt == "cvat" else label_studio_parse
+                for name, raw in label_files:
+                    part = parse(
+                        raw, project=project, images=images, report=report, source=source, repairs=repairs
+                    )
+                    for image_id, image_regions in part.items():
+                        if image_id in regions:
+                            report.add(name, f"Image {image_id} is annotated by two {fmt} files.")
+                        regions[image_id] = image_regions
+                if not report:
+                    _check_regions(
+                        regions,
+                        images,
+                        project,
+                        report,
+                        lambda image_id, index: f"image {image_id}: region {index}",
+                    )
             else:
                 regions = yolo_parse(
                     label_files, project=project, images=images, report=report, source=source
                 )
             report.raise_if_any("file")
+            result.repaired = repairs.repaired
             result.box_prompts = sum(map(len, boxes.values()))
             for image_id, image_boxes in boxes.items():
                 _queue_box_prompts(image_id, image_boxes)

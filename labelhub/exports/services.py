@@ -27,7 +27,7 @@ from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
 from labelhub.projects.models import Project
 
 from .formats import FORMATS, Record
-from .formats.base import temp_dir
+from .formats.base import COORDINATES, temp_dir
 from .models import Export, ExportItem, ExportStatus, Subset
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,25 @@ SUBSETS = (Subset.TRAIN.value, Subset.VAL.value, Subset.TEST.value)
 # --- input ---------------------------------------------------------------------------------------
 
 
+FILTER_FLAGS = ("accepted", "annotated", "include_empty", "include_unaccepted")
+
+
 def filters_clean(filters: Any, *, project: Project) -> dict:
-    """{"classes": [names] | None, "stages": [names] | None, "include_unaccepted": bool}."""
+    """{"classes": [names] | None, "stages": [names] | None, "accepted": bool, "annotated": bool,
+    "include_empty": bool}. Which tasks a snapshot holds, exactly:
+    - accepted (default true): tasks accepted by the last stage of the pipeline (status done);
+    - annotated (default false): tasks not accepted yet of which a human saved a revision;
+    - include_empty (default false): tasks not accepted yet with no human revision (never labelled,
+      at most AI pre-labels): without it, no unlabelled image passes for a true negative.
+    The older `include_unaccepted: true` still means every task (annotated and include_empty)."""
     if filters is None:
         filters = {}
     if not isinstance(filters, dict):
         raise DomainError("filters is an object.", field="filters")
-    unknown = set(filters) - {"classes", "stages", "include_unaccepted"}
+    unknown = set(filters) - {"classes", "stages", *FILTER_FLAGS}
     if unknown:
         raise DomainError(f"Unknown keys: {sorted(unknown)}.", field="filters")
-    out: dict[str, Any] = {"classes": None, "stages": None, "include_unaccepted": False}
+    out: dict[str, Any] = {"classes": None, "stages": None}
     for key, known in (("classes", project.class_names), ("stages", project.stage_names)):
         value = filters.get(key)
         if value is None:
@@ -62,11 +71,42 @@ def filters_clean(filters: Any, *, project: Project) -> dict:
                     code="unknown_class" if key == "classes" else "unknown_stage",
                 )
         out[key] = list(dict.fromkeys(value))
-    include = filters.get("include_unaccepted", False)
-    if not isinstance(include, bool):
-        raise DomainError("include_unaccepted is true or false.", field="filters.include_unaccepted")
-    out["include_unaccepted"] = include
+    flags = {}
+    for key in FILTER_FLAGS:
+        value = filters.get(key, key == "accepted")
+        if not isinstance(value, bool):
+            raise DomainError(f"{key} is true or false.", field=f"filters.{key}")
+        flags[key] = value
+    legacy = flags.pop("include_unaccepted")
+    out["accepted"] = flags["accepted"]
+    out["annotated"] = flags["annotated"] or legacy
+    out["include_empty"] = flags["include_empty"] or legacy
+    if not (out["accepted"] or out["annotated"] or out["include_empty"]):
+        raise DomainError("The filters select no task: accepted, annotated and include_empty are all false.",
+                          field="filters.accepted")  # fmt: skip
     return out
+
+
+def _tasks_selected(project: Project, filters: dict):
+    """The tasks a snapshot holds (see filters_clean)."""
+    from django.db.models import Exists, Q
+
+    tasks = Task.objects.filter(project=project)
+    human = Exists(AnnotationRevision.objects.filter(annotation__task=OuterRef("pk"), author__isnull=False))
+    accepted = Q(status=TaskStatus.DONE)
+    wanted = Q(pk__in=[])
+    if filters.get("accepted", True):
+        wanted |= accepted
+    if filters.get("annotated") and filters.get("include_empty"):
+        wanted |= ~accepted
+    elif filters.get("annotated"):
+        wanted |= ~accepted & Q(human)
+    elif filters.get("include_empty"):
+        wanted |= ~accepted & ~Q(human)
+    tasks = tasks.filter(wanted)
+    if filters["stages"]:
+        tasks = tasks.filter(stage__in=filters["stages"])
+    return tasks
 
 
 def split_clean(split: Any) -> dict:
@@ -132,11 +172,7 @@ def export_create(
         include_images=include_images,
         created_by=user,
     )
-    tasks = Task.objects.filter(project=project)
-    if not filters["include_unaccepted"]:
-        tasks = tasks.filter(status=TaskStatus.DONE)
-    if filters["stages"]:
-        tasks = tasks.filter(stage__in=filters["stages"])
+    tasks = _tasks_selected(project, filters)
     current = AnnotationRevision.objects.filter(
         annotation__task=OuterRef("pk"), number=OuterRef("annotation__current_revision")
     ).values("id")[:1]
@@ -285,12 +321,14 @@ def export_run(*, export_id: int) -> Export | None:
             last = time.monotonic()
             meta = {
                 "export_id": export.id,
+                "stuff": sorted(project.stuff_classes),
                 "description": f"LabelHub project {project.name!r}, export {export.id}",
                 "project": {
                     "id": project.id,
                     "name": project.name,
                     "label_schema": project.label_schema,
                     "pipeline": project.pipeline,
+                    "segmentation": project.segmentation,
                 },
                 "export": {
                     "id": export.id,
@@ -298,6 +336,7 @@ def export_run(*, export_id: int) -> Export | None:
                     "filters": export.filters,
                     "split": export.split,
                     "created_at": export.created_at.isoformat(),
+                    "coordinates": COORDINATES,
                 },
             }
             with zipfile.ZipFile(

@@ -38,8 +38,14 @@ def annotation_save(
             details={"current_revision": annotation.current_revision},
         )
     image = task.image
+    project = task.project
     cleaned = regions_clean(
-        regions, width=image.width, height=image.height, class_names=task.project.class_names
+        regions,
+        width=image.width,
+        height=image.height,
+        class_names=project.class_names,
+        stuff=project.stuff_classes,
+        exclusive=project.segmentation != "instance",
     )
     previous = (
         annotation.revisions.filter(number=annotation.current_revision)

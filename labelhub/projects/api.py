@@ -14,7 +14,7 @@ from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core.errors import DomainError
 
 from . import services
-from .models import Project, Simplifier
+from .models import Project, Segmentation, Simplifier
 
 
 class StageSerializer(serializers.Serializer):
@@ -28,6 +28,9 @@ class LabelClassSerializer(serializers.Serializer):
     name = serializers.CharField()
     color = serializers.CharField(required=False)
     kinds = serializers.ListField(child=serializers.ChoiceField(choices=["polygon", "mask"]), required=False)
+    type = serializers.ChoiceField(
+        choices=["thing", "stuff"], required=False, help_text="thing (default) or stuff."
+    )
 
 
 class ProjectOut(serializers.ModelSerializer):
@@ -43,6 +46,7 @@ class ProjectOut(serializers.ModelSerializer):
             "description",
             "label_schema",
             "pipeline",
+            "segmentation",
             "polygon_simplifier",
             "polygon_min_iou",
             "polygon_max_distance",
@@ -59,6 +63,9 @@ class ProjectIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     label_schema = serializers.JSONField(required=False)
     pipeline = serializers.JSONField(required=False)
+    segmentation = serializers.ChoiceField(
+        choices=Segmentation.values, required=False, help_text="instance (default), semantic or panoptic."
+    )
     polygon_simplifier = serializers.ChoiceField(choices=Simplifier.values, required=False)
     polygon_min_iou = serializers.FloatField(required=False)
     polygon_max_distance = serializers.FloatField(required=False, allow_null=True)

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from labelhub.accounts.models import Organization
 from labelhub.core.errors import Conflict, DomainError
 
-from .models import Project, Simplifier
+from .models import Project, Segmentation, Simplifier
 from .schema import label_schema_clean, pipeline_clean
 
 EDITABLE = {
@@ -17,6 +17,7 @@ EDITABLE = {
     "description",
     "label_schema",
     "pipeline",
+    "segmentation",
     "polygon_simplifier",
     "polygon_min_iou",
     "polygon_max_distance",
@@ -34,6 +35,8 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
         cleaned["label_schema"] = label_schema_clean(cleaned["label_schema"])
     if "pipeline" in cleaned:
         cleaned["pipeline"] = pipeline_clean(cleaned["pipeline"])
+    if "segmentation" in cleaned and cleaned["segmentation"] not in Segmentation.values:
+        raise DomainError(f"segmentation is one of {Segmentation.values}.", field="segmentation")
     if "polygon_simplifier" in cleaned and cleaned["polygon_simplifier"] not in Simplifier.values:
         raise DomainError(f"polygon_simplifier is one of {Simplifier.values}.", field="polygon_simplifier")
     if "polygon_min_iou" in cleaned:

@@ -19,6 +19,13 @@ from workers.geometry.raster import rasterize_flat
 
 FORMATS: dict[str, type[ExportFormat]] = {}
 
+# Stated in every export's manifest (and in the formats' own metadata where they have a place for it).
+COORDINATES = (
+    "pixels, origin at the top-left corner of the image, x = column, y = row, measured on pixel corners: "
+    "pixel (row r, column c) covers [c, c+1] x [r, r+1]; a pixel belongs to a polygon when its centre "
+    "(c + 0.5, r + 0.5) lies inside it (non-zero winding); masks are exact per pixel"
+)
+
 
 def register(name: str) -> Callable[[type[ExportFormat]], type[ExportFormat]]:
     """Class decorator: make a format available under `name` (the API's `format` value)."""
@@ -219,6 +226,14 @@ def paint_layers(
             if value is not None:
                 layer[y0 : y0 + h, x0 : x0 + w][window] = value
     return layers
+
+
+def paint_order(regions: list[dict]) -> list[dict]:
+    """Regions in the order they are painted: by `z_order` (absent = 0), then as stored; a later
+    region covers an earlier one."""
+    if not any(r.get("z_order") for r in regions):
+        return regions
+    return sorted(regions, key=lambda r: r.get("z_order") or 0)
 
 
 def paint(
