@@ -7,7 +7,7 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="labelhub.exports.run_export", bind=True, acks_late=True)
+@shared_task(name="labelhub.datasets.run_export", bind=True, acks_late=True)
 def run_export(self, export_id: int) -> dict:  # noqa: ARG001 - bound for retries and request info
     """Write the archive of an export snapshot. Idempotent: a finished export is left as it is, an
     interrupted one is written again from its (immutable) snapshot."""

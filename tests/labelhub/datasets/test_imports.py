@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
-from labelhub.exports import services
+from labelhub.datasets import services
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision
 from labelhub.predictions.models import Prediction
