@@ -32,6 +32,11 @@ class LabelClassSerializer(serializers.Serializer):
         choices=["thing", "stuff"], required=False, help_text="thing (default) or stuff."
     )
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data.setdefault("type", "thing")  # classes saved before there were types are things
+        return data
+
 
 class ProjectOut(serializers.ModelSerializer):
     label_schema = LabelClassSerializer(many=True)

@@ -140,7 +140,9 @@ def test_yolo_polygons_decode_to_the_stored_polygons(org_a, dataset):
             assert cls == ["cat", "dog"].index(region["label"])
             polygons = region["polygons"] if region["kind"] == "polygon" else None
             if polygons is None:  # a mask travels as its exact outline: the same pixels
-                got = polygons_to_mask([{"exterior": coords.tolist(), "holes": []}], image.height, image.width)
+                got = polygons_to_mask(
+                    [{"exterior": coords.tolist(), "holes": []}], image.height, image.width
+                )
                 assert np.array_equal(got, truth(region, image.height, image.width))
                 continue
             ring = merged_ring(polygons)
