@@ -193,7 +193,7 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--polygons", type=int, default=200_000)
-    parser.add_argument("--formats", default="coco,yolo,labelhub,voc,masks")
+    parser.add_argument("--formats", default="coco,yolo,labelhub,voc,masks,coco_panoptic,cvat,label_studio")
     parser.add_argument("--split", action="store_true", help="80/10/10 seeded split (one more pass)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--media", default="")
