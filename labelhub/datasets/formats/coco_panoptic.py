@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from workers.geometry.label_png import encode_id_png
+
 from .base import COORDINATES, ExportFormat, Record, paint_order, region_is_mask, register
 from .coco import SUBSETS
 from .voc import top_regions
@@ -58,8 +60,16 @@ class CocoPanopticFormat(ExportFormat):
         for k, region in enumerate(regions, start=1):
             label = region["label"]
             seg_of[k] = first.setdefault(label, k) if label in self.stuff else k
-        seg = seg_of[top]
-        area = np.bincount(seg.ravel(), minlength=len(regions) + 1)
+        if len(regions) < 256 and top.dtype == np.uint8:  # the usual case: one byte per pixel
+            lut = np.zeros(256, dtype=np.uint8)
+            lut[: len(regions) + 1] = seg_of
+            seg = cv2.LUT(top, lut)
+        else:
+            seg = seg_of[top]
+        if seg.dtype == np.uint8:
+            area = cv2.calcHist([seg], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+        else:
+            area = np.bincount(seg.ravel(), minlength=len(regions) + 1)
         segments = []
         windows: dict[int, list[int]] = {}
         for k, region in enumerate(regions, start=1):
@@ -82,15 +92,8 @@ class CocoPanopticFormat(ExportFormat):
                 "iscrowd": 0,
                 "attributes": {"labelhub_region_id": region.get("id")},
             })  # fmt: skip
-        bgr = np.empty((h, w, 3), dtype=np.uint8)
-        bgr[..., 2] = seg & 255
-        bgr[..., 1] = (seg >> 8) & 255
-        bgr[..., 0] = (seg >> 16) & 255
-        ok, png = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        if not ok:
-            raise ValueError(f"PNG encoding failed for {record.file_name}")
         png_name = f"{record.stem}.png"
-        self.writestr(f"annotations/panoptic_{record.subset}/{png_name}", png.tobytes())
+        self.writestr(f"annotations/panoptic_{record.subset}/{png_name}", encode_id_png(seg))
         self.images[record.subset].append(
             {"id": record.image_id, "file_name": record.file_name, "width": w, "height": h}
         )
