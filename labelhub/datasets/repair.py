@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shapely.geometry import MultiPolygon, Polygon
-from shapely.validation import explain_validity, make_valid
+from shapely.validation import make_valid
 
 from labelhub.core.errors import DomainError
 from labelhub.labeling.regions import polygons_clean
@@ -22,14 +22,7 @@ class Repairs:
 
 def _polygons_of(geometry) -> list[dict]:
     """The polygonal parts of a shapely geometry as LabelHub polygons (rings open)."""
-    parts: list[Polygon] = []
-    if isinstance(geometry, Polygon):
-        parts = [geometry]
-    elif isinstance(geometry, MultiPolygon):
-        parts = list(geometry.geoms)
-    elif hasattr(geometry, "geoms"):  # a collection: keep the polygons, drop lines and points
-        for g in geometry.geoms:
-            parts += _polygons_of_list(g)
+    parts = _polygons_in(geometry)
     out = []
     for p in parts:
         if p.is_empty or p.area <= 0:
@@ -43,12 +36,13 @@ def _polygons_of(geometry) -> list[dict]:
     return out
 
 
-def _polygons_of_list(geometry) -> list[Polygon]:
+def _polygons_in(geometry) -> list[Polygon]:
+    """The polygons of a geometry; a collection keeps its polygons and drops its lines and points."""
     if isinstance(geometry, Polygon):
         return [geometry]
     if isinstance(geometry, MultiPolygon):
         return list(geometry.geoms)
-    return []
+    return [p for g in getattr(geometry, "geoms", []) for p in _polygons_in(g)]
 
 
 def polygons_read(
@@ -77,4 +71,4 @@ def polygons_read(
     return cleaned
 
 
-__all__ = ["Repairs", "explain_validity", "polygons_read"]
+__all__ = ["Repairs", "polygons_read"]

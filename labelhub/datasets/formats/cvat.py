@@ -209,7 +209,6 @@ def cvat_parse(raw: bytes, *, project, images, report, source: str, repairs) -> 
             except ValueError:
                 report.add(f"{where}.z_order", "z_order is an integer.")
                 continue
-            rsource = "ai" if el.get("source") in ("auto", "semi-auto") and source == "ai" else source
             if el.tag == "mask":
                 try:
                     left, top = int(el.get("left")), int(el.get("top"))
@@ -219,7 +218,7 @@ def cvat_parse(raw: bytes, *, project, images, report, source: str, repairs) -> 
                     report.add(f"{where}.rle", f"The mask does not decode: {exc}")
                     continue
                 region = {"id": f"cvat-{i}-{k}", "label": label, "kind": "mask", "rle": mask_to_rle(mask),
-                          "source": rsource, "score": None}  # fmt: skip
+                          "source": source, "score": None}  # fmt: skip
                 if z:
                     region["z_order"] = z
                 out.append(region)
@@ -238,7 +237,7 @@ def cvat_parse(raw: bytes, *, project, images, report, source: str, repairs) -> 
                 groups[key]["where"].append(where)
                 continue
             region = {"id": f"cvat-{i}-{k}", "label": label, "kind": "polygon",
-                      "polygons": [{"exterior": pts, "holes": []}], "source": rsource, "score": None,
+                      "polygons": [{"exterior": pts, "holes": []}], "source": source, "score": None,
                       "where": [where]}  # fmt: skip
             if z:
                 region["z_order"] = z

@@ -257,6 +257,23 @@ def test_label_studio_round_trip_keeps_every_polygon_and_mask(org_a, dataset):
     assert round_trip(org_a, dataset, "label_studio", zf, "label_studio.json") == 4 * len(dataset["accepted"])
 
 
+def test_cvat_and_label_studio_files_import_as_predictions(org_a, dataset):
+    from labelhub.predictions.models import Prediction
+
+    owner = org_a.users["owner"]
+    for fmt, entry in (("cvat", "annotations.xml"), ("label_studio", "label_studio.json")):
+        _, zf = run(org_a.project, owner, fmt)
+        result = imports.import_file(project=org_a.project, fh=io.BytesIO(zf.read(entry)), file_name=entry,
+                                     fmt=fmt, target="predictions", user=owner, model_name=f"from-{fmt}")  # fmt: skip
+        predictions = Prediction.objects.filter(id__in=result.predictions)
+        assert predictions.count() == len(dataset["accepted"]) + 1
+        for prediction in predictions:
+            assert prediction.model_name == f"from-{fmt}"
+            assert all(r["source"] == "ai" for r in prediction.regions)
+            regions = stored(prediction.image) if prediction.image in dataset["accepted"] else []
+            assert len(prediction.regions) == len(regions)
+
+
 def test_brush_rle_round_trips_and_follows_the_rle_pack_header():
     rng = np.random.default_rng(3)
     for h, w in ((1, 1), (7, 13), (300, 290)):
