@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "labelhub.labeling",
     "labelhub.predictions",
     "labelhub.qa",
+    "labelhub.webhooks",
     "labelhub.datasets",
 ]
 

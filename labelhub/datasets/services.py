@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
+from labelhub.labeling.events import EXPORT_FINISHED, DomainEvent, publish
 from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
 from labelhub.projects.models import Project
 
@@ -452,16 +453,14 @@ def export_run(*, export_id: int) -> Export | None:
 
 
 def export_finished_hooks(export: Export) -> None:
-    """Tell the world an export finished (done or failed): the "export.finished" webhook of the QA app
-    (`webhook_emit`), for the organization's and the project's webhooks. A webhook problem never fails
-    the export."""
-    from labelhub.qa.webhooks import webhook_emit
-
-    try:
-        webhook_emit(
-            organization=export.project.organization,
-            project=export.project,
-            event="export.finished",
+    """Tell the world an export finished (done or failed): the "export.finished" domain event, which the
+    webhooks app delivers to the organization's and the project's webhooks. A subscriber's problem never
+    fails the export."""
+    publish(
+        DomainEvent(
+            name=EXPORT_FINISHED,
+            organization_id=export.project.organization_id,
+            project_id=export.project_id,
             payload={
                 "export": export.id,
                 "project": export.project_id,
@@ -477,8 +476,7 @@ def export_finished_hooks(export: Export) -> None:
                 "error": export.error,
             },
         )
-    except Exception:  # a webhook failure never fails the export
-        log.exception("export.finished webhook for export %s failed", export.id)
+    )
 
 
 # --- import jobs ---------------------------------------------------------------------------------

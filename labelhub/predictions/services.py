@@ -17,8 +17,8 @@ from django.db import transaction
 from labelhub.core.errors import DomainError
 from labelhub.images.decoding import image_to_rgb_array
 from labelhub.images.models import Image
+from labelhub.labeling.annotations import annotation_prelabel
 from labelhub.labeling.models import Task
-from labelhub.labeling.services import annotation_prelabel
 from labelhub.projects.models import Project
 
 from .models import Prediction, PredictionStatus

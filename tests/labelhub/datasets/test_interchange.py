@@ -16,8 +16,8 @@ from labelhub.core.errors import DomainError
 from labelhub.datasets import imports, services
 from labelhub.datasets.formats.label_studio import brush_decode, brush_encode
 from labelhub.datasets.models import ExportStatus
+from labelhub.labeling.annotations import Writer, annotation_write
 from labelhub.labeling.models import Annotation, AnnotationRevision, Task, TaskStatus
-from labelhub.labeling.services import annotation_save
 from labelhub.projects.services import project_create
 from tests.helpers import square
 from workers.geometry import polygons_to_mask, rle_to_mask
@@ -26,6 +26,10 @@ from .conftest import annotate, disc_rle, make_images, read_zip
 
 pytestmark = pytest.mark.django_db
 dm = pytest.importorskip("datumaro")
+
+
+def annotation_save(**kwargs):
+    return annotation_write(writer=Writer.IMPORT, **kwargs)
 
 
 def run(project, user, fmt, **kwargs):
@@ -373,7 +377,9 @@ def test_diff_between_two_dataset_versions_from_the_api(org_a, org_b, dataset):
         *regions[2:],
         {"id": "new", "label": "cat", "polygons": [square(1, 1, 4, 4)]},
     ]
+    Task.objects.filter(image=changed).update(status=TaskStatus.OPEN)  # accepted work is final: reopen it
     annotate(changed, owner, regions)
+    Task.objects.filter(image=changed).update(status=TaskStatus.DONE)
     Task.objects.filter(image=dropped).update(status=TaskStatus.OPEN)
     added = make_images(org_a.project, owner, 1, prefix="late")[0]
     annotate(added, owner, [{"id": "x", "label": "cat", "polygons": [square(1, 1, 4, 4)]}])
