@@ -195,6 +195,14 @@ def test_panoptic_project_refuses_overlaps_with_the_field_named_unless_z_order_r
     )
     assert response.status_code == 400 and response.json()["error"]["field"] == "regions[1]"
     assert Annotation.objects.get(task=task).current_revision == 2
+    # AI pre-labels are seeds (SAM's masks overlap): checked when a person saves, not when they arrive
+    from labelhub.labeling.annotations import annotation_prelabel
+
+    seeded = make_images(project, owner, 1, prefix="seed")[0]
+    assert (
+        annotation_prelabel(task=seeded.task, regions=[{**r, "source": "ai"} for r in overlapping])
+        is not None
+    )
     # in an instance project (the default) the same regions are fine
     other = make_images(org_a.project, owner, 1, prefix="inst")[0]
     annotate(other, owner, [{**r, "label": "cat"} for r in overlapping])
