@@ -66,10 +66,6 @@ class CocoPanopticFormat(ExportFormat):
             seg = cv2.LUT(top, lut)
         else:
             seg = seg_of[top]
-        if seg.dtype == np.uint8:
-            area = cv2.calcHist([seg], [0], None, [256], [0, 256]).ravel().astype(np.int64)
-        else:
-            area = np.bincount(seg.ravel(), minlength=len(regions) + 1)
         segments = []
         windows: dict[int, list[int]] = {}
         for k, region in enumerate(regions, start=1):
@@ -79,15 +75,18 @@ class CocoPanopticFormat(ExportFormat):
             box[:] = [min(box[0], y0), min(box[1], x0), max(box[2], y1), max(box[3], x1)]
         for k, region in enumerate(regions, start=1):
             sid = int(seg_of[k])
-            if sid != k or not area[sid]:
+            if sid != k:
                 continue
-            y0, x0, y1, x1 = windows[sid]
+            y0, x0, y1, x1 = windows[sid]  # every pixel of the segment lies in its regions' boxes
             sub = seg[y0:y1, x0:x1] == sid
+            area = int(np.count_nonzero(sub))
+            if not area:
+                continue
             rows, cols = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
             segments.append({
                 "id": sid,
                 "category_id": self.class_index[region["label"]] + 1,
-                "area": int(area[sid]),
+                "area": area,
                 "bbox": [x0 + int(cols[0]), y0 + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)],
                 "iscrowd": 0,
                 "attributes": {"labelhub_region_id": region.get("id")},
