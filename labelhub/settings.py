@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "labelhub.qa",
     "labelhub.webhooks",
     "labelhub.datasets",
+    "labelhub.demo",
 ]
 
 MIDDLEWARE = [

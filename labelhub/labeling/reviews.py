@@ -90,7 +90,9 @@ def task_submit(*, task: Task, user) -> Task:
             context={"task": task, "user": user},
         )
     )
-    _advance(task, actor=user, kind=EventKind.SUBMITTED, now=now, revision=revision, data=work_data(task, now))
+    _advance(
+        task, actor=user, kind=EventKind.SUBMITTED, now=now, revision=revision, data=work_data(task, now)
+    )
     return task
 
 
@@ -196,6 +198,7 @@ def task_reject(*, task: Task, user, comments: list[dict]) -> Task:
     task.stage = target
     claim_clear(task, assignee=_worker_at(task, target))
     task.save()
-    stage_changed_publish(task, from_stage=from_stage, action=EventKind.REJECTED, actor=user, revision=revision)
+    stage_changed_publish(
+        task, from_stage=from_stage, action=EventKind.REJECTED, actor=user, revision=revision
+    )
     return task
-

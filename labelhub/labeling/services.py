@@ -7,9 +7,10 @@ from django.db import transaction
 
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import DomainError
+from labelhub.core.events import DomainEvent
 from labelhub.images.models import Image
 
-from .annotations import WRITER_ROLES
+from .annotations import WRITER_ROLES, annotation_prelabel
 from .models import Annotation, Comment, Task
 from .selectors import revision_current
 
@@ -62,3 +63,17 @@ def comment_resolve(*, comment: Comment, user, resolved: bool = True) -> Comment
     comment.resolved_by = user if resolved else None
     comment.save(update_fields=["resolved", "resolved_by"])
     return comment
+
+
+def on_images_added(event: DomainEvent) -> None:
+    """Subscriber of "images.added" (in the adding transaction): one task per new image."""
+    for image in event.context["images"]:
+        task_create_for_image(image=image)
+
+
+def on_prediction_ready(event: DomainEvent) -> None:
+    """Subscriber of "prediction.ready" (in the prediction's transaction): seed the image's untouched
+    task with the AI regions."""
+    task = Task.objects.filter(image=event.context["image"]).first()
+    if task is not None:
+        annotation_prelabel(task=task, regions=event.context["regions"])

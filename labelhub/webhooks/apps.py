@@ -9,6 +9,7 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         from labelhub.labeling.events import EXPORT_FINISHED, TASK_STAGE_CHANGED, subscribe
 
+        from . import tasks  # noqa: F401 - registers the Celery task (queued by name from services)
         from .services import on_domain_event
 
         for name in (TASK_STAGE_CHANGED, EXPORT_FINISHED):

@@ -31,6 +31,7 @@ from django.utils import timezone
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.queue import enqueue_on_commit
 from labelhub.labeling.events import DomainEvent
 from labelhub.projects.models import Project
 
@@ -130,7 +131,9 @@ def webhook_create(
     Managers and owners only; the secret is generated when none is given."""
     project = None
     if organization_id is None and project_id is not None:
-        project = Project.objects.filter(pk=project_id, organization_id__in=organization_ids_for(user)).first()
+        project = Project.objects.filter(
+            pk=project_id, organization_id__in=organization_ids_for(user)
+        ).first()
         if project is None:
             raise NotFound("No such project.")
         organization_id = project.organization_id
@@ -205,7 +208,9 @@ def webhook_emit(*, organization, event: str, payload: dict, project=None) -> li
     )
 
 
-def _emit(*, organization_id: int, project_id: int | None, event: str, payload: dict) -> list[WebhookDelivery]:
+def _emit(
+    *, organization_id: int, project_id: int | None, event: str, payload: dict
+) -> list[WebhookDelivery]:
     if event not in WEBHOOK_EVENTS:
         raise ValueError(f"Unknown webhook event {event!r}; known: {WEBHOOK_EVENTS}")
     hooks = Webhook.objects.filter(organization_id=organization_id, active=True)
@@ -226,11 +231,8 @@ def _emit(*, organization_id: int, project_id: int | None, event: str, payload: 
             "data": payload,
         }
         deliveries.append(WebhookDelivery.objects.create(webhook=hook, event=event, payload=body))
-    if deliveries:
-        from .tasks import webhook_deliver
-
-        ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: [webhook_deliver.delay(i) for i in ids])
+    for delivery in deliveries:
+        enqueue_on_commit("labelhub.webhooks.deliver", delivery.pk)
     return deliveries
 
 
