@@ -33,7 +33,8 @@ class Export(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=32)
-    # {"classes": [names] | null, "stages": [names] | null, "include_unaccepted": bool}
+    # {"classes": [names] | null, "stages": [names] | null, "accepted", "annotated", "include_empty": bool}
+    # (services.filters_clean; exports made before issue 16 hold "include_unaccepted" instead)
     filters = models.JSONField(default=dict)
     # {"train": float, "val": float, "test": float, "seed": int}
     split = models.JSONField(default=dict)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0002_import_job'),
+        ('exports', '0003_export_items_outlive_images'),
     ]
 
     operations = [
