@@ -22,6 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from labelhub.labeling.regions import region_mask
 from workers.geometry import mask_to_rle
 
 from .base import (
@@ -30,7 +31,6 @@ from .base import (
     check_regions,
     region_has_holes,
     region_is_mask,
-    region_mask,
     register,
     register_import,
 )

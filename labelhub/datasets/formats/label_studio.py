@@ -22,13 +22,14 @@ import re
 
 import numpy as np
 
+from labelhub.labeling.regions import region_mask
+
 from .base import (
     ExportFormat,
     Record,
     check_regions,
     region_has_holes,
     region_is_mask,
-    region_mask,
     register,
     register_import,
 )
