@@ -115,7 +115,7 @@ def test_datumaro_loads_coco_instances_voc_and_cvat_exports_with_the_expected_co
 def panoptic_project(org_a):
     owner = org_a.users["owner"]
     project = project_create(
-        organization=org_a.organization,
+        organization_id=org_a.organization.id,
         user=owner,
         name="street",
         segmentation="panoptic",
@@ -227,7 +227,7 @@ def round_trip(org_a, dataset, fmt: str, zf: zipfile.ZipFile, entry: str):
     """Import an export's label file into a fresh project holding the same images; compare regions."""
     owner = org_a.users["owner"]
     project = project_create(
-        organization=org_a.organization,
+        organization_id=org_a.organization.id,
         user=owner,
         name=f"back-{fmt}",
         label_schema=org_a.project.label_schema,
