@@ -57,7 +57,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "api/schema/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="labelhub/redoc.html"),
+        name="redoc",
+    ),
     path("healthz/live/", health.live, name="health-live"),
     path("healthz/ready/", health.ready, name="health-ready"),
 ]
