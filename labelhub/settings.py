@@ -67,7 +67,7 @@ INSTALLED_APPS = [
     "labelhub.labeling",
     "labelhub.predictions",
     "labelhub.qa",
-    "labelhub.exports",
+    "labelhub.datasets",
 ]
 
 MIDDLEWARE = [

@@ -76,3 +76,46 @@ class ExportItem(models.Model):
 
     def __str__(self) -> str:
         return f"image {self.image_id} at revision {self.revision_number} in export {self.export_id}"
+
+
+def import_upload_path(instance: Import, filename: str) -> str:
+    return f"projects/{instance.project_id}/imports/{filename}"
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "File stored, waiting for a worker"
+    RUNNING = "running", "Reading and writing"
+    DONE = "done", "Imported"
+    FAILED = "failed", "Refused or failed; nothing was imported (see error and problems)"
+
+
+class Import(models.Model):
+    """A dataset import job: the uploaded file waits in storage until a `cpu` worker reads it. The
+    import itself is all or nothing; its outcome (what was written, or every problem) stays here."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    format = models.CharField(max_length=32)
+    target = models.CharField(max_length=16, default="annotations")  # annotations | predictions
+    model_name = models.CharField(max_length=200, blank=True)
+    file = models.FileField(upload_to=import_upload_path, max_length=300, blank=True)  # deleted when finished
+    file_name = models.CharField(max_length=300, blank=True)  # the name it was uploaded under
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    progress_done = models.PositiveIntegerField(default=0)  # images written (set when the write commits)
+    progress_total = models.PositiveIntegerField(default=0)  # images the file's labels name
+    # {"images_created", "images_matched", "regions", "revisions", "predictions", "box_prompts"} when done
+    result = models.JSONField(null=True, blank=True)
+    # {"code", "message", "field"} when failed; `problems` lists every problem with its place in the file
+    error = models.JSONField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    more_problems = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} into project {self.project_id} ({self.format}, {self.status})"

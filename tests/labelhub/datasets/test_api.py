@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from labelhub.exports.tasks import run_export
+from labelhub.datasets.tasks import run_export
 
 from .conftest import read_zip
 
@@ -29,7 +29,7 @@ def export(org_a, dataset, django_capture_on_commit_callbacks):
 
 
 def test_export_runs_on_the_cpu_queue_and_reports_progress(org_a, export):
-    assert run_export.name == "labelhub.exports.run_export"
+    assert run_export.name == "labelhub.datasets.run_export"
     from labelhub.celery import app
 
     assert app.amqp.router.route({}, run_export.name)["queue"].name == "cpu"

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image as PILImage
 from pycocotools.coco import COCO
 
-from labelhub.exports import services
-from labelhub.exports.formats import FORMATS
-from labelhub.exports.formats.base import voc_palette
-from labelhub.exports.models import ExportStatus
+from labelhub.datasets import services
+from labelhub.datasets.formats import FORMATS
+from labelhub.datasets.formats.base import voc_palette
+from labelhub.datasets.models import ExportStatus
 from labelhub.labeling.models import Annotation, AnnotationRevision
 from workers.geometry import polygons_to_mask, rle_to_mask
 

@@ -1,5 +1,6 @@
-"""Imports: COCO (polygons, compressed and uncompressed RLE) and YOLO-seg into annotations or
-predictions, zips of images; every problem of a bad file is listed with its path and nothing is stored."""
+"""Import jobs: COCO (polygons, compressed and uncompressed RLE) and YOLO-seg into annotations or
+predictions, zips of images; the API answers 202 with the job, which runs on the `cpu` queue (here in
+process, as in embedded mode); every problem of a bad file is listed on the job and nothing is stored."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import zipfile
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
-from labelhub.exports import services
+from labelhub.datasets import services
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision
 from labelhub.predictions.models import Prediction
@@ -26,11 +28,31 @@ pytestmark = pytest.mark.django_db
 
 
 def post(client, project_id, name, data, fmt, target="annotations"):
-    return client.post(
-        f"/api/v1/projects/{project_id}/imports/",
-        {"file": SimpleUploadedFile(name, data), "format": fmt, "as": target},
-        format="multipart",
-    )
+    """The POST; the job it queues runs when the request's transaction commits (eager, as embedded)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(
+            f"/api/v1/projects/{project_id}/imports/",
+            {"file": SimpleUploadedFile(name, data), "format": fmt, "as": target},
+            format="multipart",
+        )
+
+
+def imported(client, project_id, name, data, fmt, target="annotations") -> dict:
+    """The import job after it ran, as `GET imports/{id}/` reads it."""
+    response = post(client, project_id, name, data, fmt, target)
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "pending"
+    body = client.get(f"/api/v1/imports/{response.json()['id']}/").json()
+    assert body["status"] in ("done", "failed"), body
+    return body
+
+
+def refused(body: dict, code: str = "invalid_import") -> list[dict]:
+    """The problems of a refused import (nothing was imported)."""
+    assert body["status"] == "failed", body
+    assert body["error"]["code"] == code and body["error"]["field"].startswith("file")
+    assert body["result"] is None
+    return body["problems"]
 
 
 def disc(h, w, cx, cy, r):
@@ -75,9 +97,10 @@ def two_images(org_a):
 
 def test_coco_import_then_export_gives_the_same_masks(org_a, two_images, tmp_path):
     doc = coco_doc(two_images)
-    response = post(org_a.clients["manager"], org_a.project.id, "in.json", json.dumps(doc).encode(), "coco")
-    assert response.status_code == 201, response.json()
-    assert response.json()["regions"] == 4 and response.json()["images_matched"] == 2
+    body = imported(org_a.clients["manager"], org_a.project.id, "in.json", json.dumps(doc).encode(), "coco")
+    assert body["status"] == "done", body
+    assert body["result"]["regions"] == 4 and body["result"]["images_matched"] == 2
+    assert body["progress"] == {"done": 2, "total": 2} and body["format"] == "coco"
     kinds = {r["id"]: r["kind"] for rev in AnnotationRevision.objects.all() for r in rev.regions}
     assert kinds == {"coco-1": "polygon", "coco-2": "mask", "coco-3": "mask", "coco-4": "mask"}
 
@@ -104,10 +127,10 @@ def test_coco_import_as_predictions(org_a, two_images):
     doc = coco_doc(two_images)
     for ann in doc["annotations"]:
         ann["score"] = 0.5
-    response = post(
+    body = imported(
         org_a.clients["owner"], org_a.project.id, "p.json", json.dumps(doc).encode(), "coco", "predictions"
     )
-    assert response.status_code == 201, response.json()
+    assert body["status"] == "done" and body["target"] == "predictions", body
     predictions = Prediction.objects.order_by("image_id")
     assert [p.image_id for p in predictions] == [i.id for i in two_images]
     assert all(p.status == "ok" and p.model_name == "import-coco" and p.score == 0.5 for p in predictions)
@@ -142,11 +165,9 @@ def test_malformed_coco_is_refused_with_every_problem_and_nothing_is_imported(or
             "segmentation": [[1, 1, 90, 1, 5, 5], [1, "a", 2, 2, 3, 3]],
         },
     ]
-    response = post(org_a.clients["owner"], org_a.project.id, "bad.json", json.dumps(doc).encode(), "coco")
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert error["code"] == "invalid_import" and error["field"] == "file"
-    paths = [p["path"] for p in error["details"]["problems"]]
+    body = imported(org_a.clients["owner"], org_a.project.id, "bad.json", json.dumps(doc).encode(), "coco")
+    problems = refused(body)
+    paths = [p["path"] for p in problems]
     assert paths == [
         "$.categories[2].name",
         "$.images[2].height",
@@ -160,7 +181,7 @@ def test_malformed_coco_is_refused_with_every_problem_and_nothing_is_imported(or
         "$.annotations[9].segmentation[0]",
         "$.annotations[9].segmentation[1]",
     ]
-    messages = {p["path"]: p["message"] for p in error["details"]["problems"]}
+    messages = {p["path"]: p["message"] for p in problems}
     assert "odd number of coordinates (5)" in messages["$.annotations[4].segmentation[0]"]
     assert "horse" in messages["$.categories[2].name"]
     assert AnnotationRevision.objects.count() == 0 and Prediction.objects.count() == 0
@@ -175,17 +196,17 @@ def test_malformed_coco_is_refused_with_every_problem_and_nothing_is_imported(or
     ],
 )
 def test_coco_that_is_not_a_coco_document(org_a, two_images, raw, path):
-    response = post(org_a.clients["owner"], org_a.project.id, "x.json", raw, "coco")
-    assert response.status_code == 400
-    assert response.json()["error"]["details"]["problems"][0]["path"] == path
+    body = imported(org_a.clients["owner"], org_a.project.id, "x.json", raw, "coco")
+    assert refused(body)[0]["path"] == path
 
 
 def test_coco_polygon_outside_the_image_or_unmatched_file_is_a_problem(org_a, two_images):
     doc = coco_doc(two_images)
     doc["images"][1]["file_name"] = "missing.png"
     doc["annotations"][0]["segmentation"] = [[0, 0, 65, 0, 10, 10]]
-    response = post(org_a.clients["owner"], org_a.project.id, "x.json", json.dumps(doc).encode(), "coco")
-    problems = response.json()["error"]["details"]["problems"]
+    problems = refused(
+        imported(org_a.clients["owner"], org_a.project.id, "x.json", json.dumps(doc).encode(), "coco")
+    )
     assert [p["path"] for p in problems] == ["$.images[1].file_name", "$.annotations[0].segmentation[0]"]
 
 
@@ -221,8 +242,8 @@ def test_yolo_import_then_export_gives_the_same_polygons(org_a, two_images):
             "data.yaml": b"names: []",
         }
     )
-    response = post(org_a.clients["owner"], org_a.project.id, "labels.zip", data, "yolo")
-    assert response.status_code == 201, response.json()
+    body = imported(org_a.clients["owner"], org_a.project.id, "labels.zip", data, "yolo")
+    assert body["status"] == "done", body
     revision = AnnotationRevision.objects.get(annotation__task__image=b)
     (region,) = revision.regions
     assert (
@@ -252,9 +273,10 @@ def test_malformed_yolo_lists_every_line(org_a, two_images):
     a, _ = two_images
     label = "0 0.1 0.1 0.5 0.1 0.5\n5 0.1 0.1 0.5 0.1 0.5 0.5\nx 0.1\n0 0.1 0.1 1.5 0.1 0.5 0.5\n0 0.1 0.1 0.5 0.1 0.5 0.5\n"
     data = yolo_zip({f"{a.original_name[:-4]}.txt": label.encode(), "ghost.txt": b"0 0 0 1 0 1 1\n"})
-    response = post(org_a.clients["owner"], org_a.project.id, "labels.zip", data, "yolo")
-    assert response.status_code == 400
-    paths = [p["path"] for p in response.json()["error"]["details"]["problems"]]
+    paths = [
+        p["path"]
+        for p in refused(imported(org_a.clients["owner"], org_a.project.id, "labels.zip", data, "yolo"))
+    ]
     name = f"{a.original_name[:-4]}.txt"
     assert paths == [f"{name}:1", f"{name}:2", f"{name}:3", f"{name}:4", "ghost.txt"]
     assert AnnotationRevision.objects.count() == 0
@@ -268,11 +290,11 @@ def test_zip_of_images_is_added_all_or_nothing(org_a):
             "readme.txt": b"hi",
         }
     )
-    response = post(org_a.clients["owner"], org_a.project.id, "pics.zip", data, "images")
-    assert response.status_code == 201 and response.json()["images_created"] == 2
+    body = imported(org_a.clients["owner"], org_a.project.id, "pics.zip", data, "images")
+    assert body["status"] == "done" and body["result"]["images_created"] == 2
     assert sorted(Image.objects.values_list("original_name", flat=True)) == ["one.png", "two.png"]
     broken = yolo_zip({"three.png": image_bytes(32, 32, seed=3), "four.png": b"not an image"})
-    assert post(org_a.clients["owner"], org_a.project.id, "pics.zip", broken, "images").status_code == 400
+    refused(imported(org_a.clients["owner"], org_a.project.id, "pics.zip", broken, "images"), "not_an_image")
     assert Image.objects.count() == 2
 
 
@@ -285,9 +307,8 @@ def test_coco_zip_with_images_is_all_or_nothing(org_a, settings):
             "annotations/instances.json": json.dumps(doc).encode(),
         }
     )
-    response = post(org_a.clients["owner"], org_a.project.id, "ds.zip", data, "coco")
-    assert response.status_code == 400
-    assert response.json()["error"]["details"]["problems"][0]["path"] == "$.annotations[0].segmentation[0]"
+    problems = refused(imported(org_a.clients["owner"], org_a.project.id, "ds.zip", data, "coco"))
+    assert problems[0]["path"] == "$.annotations[0].segmentation[0]"
     assert Image.objects.count() == 0
     assert (
         not list((settings.MEDIA_ROOT / "projects").rglob("*.png"))
@@ -301,12 +322,12 @@ def test_coco_zip_with_images_is_all_or_nothing(org_a, settings):
             "annotations/instances.json": json.dumps(doc).encode(),
         }
     )
-    response = post(org_a.clients["owner"], org_a.project.id, "ds.zip", data, "coco")
+    body = imported(org_a.clients["owner"], org_a.project.id, "ds.zip", data, "coco")
     assert (
-        response.status_code == 201
-        and response.json()["images_created"] == 1
-        and response.json()["regions"] == 1
+        body["status"] == "done" and body["result"]["images_created"] == 1 and body["result"]["regions"] == 1
     )
+    # the stored upload has served its purpose: only the imported image remains in storage
+    assert not list((settings.MEDIA_ROOT / "projects").rglob("*.upload"))
 
 
 def _zip_with(name: str, *, symlink: bool = False) -> bytes:
@@ -332,11 +353,10 @@ def _zip_with(name: str, *, symlink: bool = False) -> bytes:
     ],
 )
 def test_zip_slip_is_refused(org_a, name, symlink):
-    response = post(
+    body = imported(
         org_a.clients["owner"], org_a.project.id, "evil.zip", _zip_with(name, symlink=symlink), "images"
     )
-    assert response.status_code == 400
-    assert response.json()["error"]["details"]["problems"][0]["path"] == f"zip:{name}"
+    assert refused(body)[0]["path"] == f"zip:{name}"
     assert Image.objects.count() == 0
 
 
@@ -348,7 +368,7 @@ def test_import_needs_a_manager_and_hides_other_organizations(org_a, org_b, two_
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "format"
 
 
-def test_coco_boxes_without_segmentation_become_model_prompts(org_a, django_capture_on_commit_callbacks):
+def test_coco_boxes_without_segmentation_become_model_prompts(org_a):
     from labelhub.images.services import IncomingFile, images_add
     from tests.helpers import disc_image_bytes
 
@@ -364,12 +384,10 @@ def test_coco_boxes_without_segmentation_become_model_prompts(org_a, django_capt
             {"id": 2, "image_id": 1, "category_id": 3, "bbox": [14, 10, 36, 28], "segmentation": []},
         ],
     }
-    with django_capture_on_commit_callbacks(execute=True):
-        response = post(
-            org_a.clients["manager"], org_a.project.id, "boxes.json", json.dumps(doc).encode(), "coco"
-        )
-    assert response.status_code == 201, response.json()
-    assert response.json()["box_prompts"] == 2
+    body = imported(
+        org_a.clients["manager"], org_a.project.id, "boxes.json", json.dumps(doc).encode(), "coco"
+    )
+    assert body["status"] == "done" and body["result"]["box_prompts"] == 2, body
     prediction = Prediction.objects.get(image=a, kind="boxes")
     assert prediction.status == "ok" and prediction.model_name == "classical-grabcut"
     assert [r["label"] for r in prediction.regions] == ["dog", "dog"]
@@ -379,8 +397,40 @@ def test_coco_boxes_without_segmentation_become_model_prompts(org_a, django_capt
         {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50, 8, 30, 25]},
         {"id": 3, "image_id": 1, "category_id": 3, "bbox": "wide"},
     ]
-    refused = post(org_a.clients["manager"], org_a.project.id, "bad.json", json.dumps(doc).encode(), "coco")
-    assert refused.status_code == 400
-    paths = [p["path"] for p in refused.json()["error"]["details"]["problems"]]
+    problems = refused(
+        imported(org_a.clients["manager"], org_a.project.id, "bad.json", json.dumps(doc).encode(), "coco")
+    )
+    paths = [p["path"] for p in problems]
     assert paths == ["$.annotations[0].bbox", "$.annotations[1].bbox", "$.annotations[2].bbox"]
     assert Prediction.objects.filter(kind="boxes").count() == 1
+
+
+def test_import_job_runs_on_the_cpu_queue_and_is_readable_by_its_organization_only(org_a, org_b, two_images):
+    from labelhub.celery import app
+    from labelhub.datasets.tasks import run_import
+
+    assert app.amqp.router.route({}, run_import.name)["queue"].name == "cpu"
+    raw = json.dumps(coco_doc(two_images)).encode()
+    response = post(org_a.clients["manager"], org_a.project.id, "in.json", raw, "coco")
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    assert org_a.clients["reviewer"].get(f"/api/v1/imports/{job_id}/").json()["status"] == "done"
+    assert org_b.clients["owner"].get(f"/api/v1/imports/{job_id}/").status_code == 404
+    listed = org_a.clients["manager"].get("/api/v1/imports/", {"project": org_a.project.id}).json()
+    assert [j["id"] for j in listed["results"]] == [job_id]
+    # a finished job is left as it is when its task is delivered again (acks_late: at least once)
+    revisions = AnnotationRevision.objects.count()
+    assert run_import(job_id)["status"] == "done" and AnnotationRevision.objects.count() == revisions
+
+
+def test_import_job_queued_until_a_worker_runs_it(org_a, two_images):
+    """Without the on-commit run (a broker, no worker yet) the job waits, pending, with its file stored."""
+    from labelhub.datasets import services as dataset_services
+
+    job = dataset_services.import_create(
+        project=org_a.project, fh=io.BytesIO(b"{}"), file_name="late.json", size=2, format="coco"
+    )
+    assert job.status == "pending" and job.file.storage.exists(job.file.name)
+    name = job.file.name
+    job = dataset_services.import_run(import_id=job.id)
+    assert job.status == "failed" and job.problems and not job.file.storage.exists(name)

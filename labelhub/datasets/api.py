@@ -1,10 +1,9 @@
-"""Exports (create, read, progress, ranged download, formats) and imports (COCO, YOLO, images)."""
+"""Exports (create, read, progress, ranged download, formats) and import jobs (COCO, YOLO, images)."""
 
 from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, renderers, serializers, status, viewsets
@@ -15,13 +14,13 @@ from rest_framework.views import APIView
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.core.api import PassThroughField
 from labelhub.core.downloads import s3_download_response
-from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.errors import Conflict
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
 
 from . import imports, selectors, services
 from .formats import FORMATS
-from .models import Export, ExportStatus
+from .models import Export, ExportStatus, Import
 from .ranges import ranged_file_response
 
 
@@ -119,7 +118,7 @@ DatasetImportIn._declared_fields["as"] = serializers.ChoiceField(  # "as" is a P
 )
 
 
-class DatasetImportOut(serializers.Serializer):
+class DatasetImportResultOut(serializers.Serializer):
     format = serializers.CharField()
     target = serializers.CharField()
     images_created = serializers.IntegerField()
@@ -128,6 +127,65 @@ class DatasetImportOut(serializers.Serializer):
     revisions = serializers.ListField(child=serializers.IntegerField())
     predictions = serializers.ListField(child=serializers.IntegerField())
     box_prompts = serializers.IntegerField(help_text="COCO boxes without segmentation, queued for the model.")
+
+
+class ImportErrorOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+
+
+class ImportProblemOut(serializers.Serializer):
+    path = serializers.CharField(help_text="Where in the file: `$.annotations[3].segmentation[0]`, `a.txt:2`.")
+    message = serializers.CharField()
+
+
+@extend_schema_field(DatasetImportResultOut(allow_null=True))
+class ImportResultField(PassThroughField):
+    """What the import wrote (when done)."""
+
+
+@extend_schema_field(ImportErrorOut(allow_null=True))
+class ImportErrorField(PassThroughField):
+    """Why the import was refused or failed (when failed)."""
+
+
+@extend_schema_field(ImportProblemOut(many=True))
+class ImportProblemsField(PassThroughField):
+    """Every problem of a refused file, with its place."""
+
+
+class ImportOut(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    result = ImportResultField(read_only=True)
+    error = ImportErrorField(read_only=True)
+    problems = ImportProblemsField(read_only=True)
+
+    class Meta:
+        model = Import
+        fields = [
+            "id",
+            "project",
+            "format",
+            "target",
+            "model_name",
+            "file_name",
+            "size_bytes",
+            "status",
+            "progress",
+            "result",
+            "error",
+            "problems",
+            "more_problems",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema(responses=ExportProgressOut)
+    def get_progress(self, obj: Import) -> dict:
+        return {"done": obj.progress_done, "total": obj.progress_total}
 
 
 def _project(request, project_pk, action: str) -> Project:
@@ -150,32 +208,42 @@ class ProjectExportView(APIView):
 class ProjectImportView(APIView):
     parser_classes = [parsers.MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": DatasetImportIn}, responses={201: DatasetImportOut})
+    @extend_schema(request={"multipart/form-data": DatasetImportIn}, responses={202: ImportOut})
     def post(self, request, project_pk):
-        """Import COCO or YOLO-seg labels (as annotations or predictions; images matched by original file
-        name) or a zip of images. All or nothing: a bad file answers 400 `invalid_import` listing every
-        problem with its place (`$.annotations[3].segmentation[0]`, `labels/a.txt:2`, `zip:../x`)."""
+        """Queue an import of COCO or YOLO-seg labels (as annotations or predictions; images matched by
+        original file name) or of a zip of images on the `cpu` queue. Answers 202 with the job; poll
+        `imports/{id}/`. All or nothing: a bad file ends the job `failed` with error `invalid_import` and
+        every problem with its place (`$.annotations[3].segmentation[0]`, `labels/a.txt:2`, `zip:../x`)."""
         project = _project(request, project_pk, "import datasets")
         data = DatasetImportIn(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        if upload.size > settings.LABELHUB_IMPORT_MAX_BYTES:
-            raise DomainError(
-                f"The file is {upload.size} bytes; the limit is {settings.LABELHUB_IMPORT_MAX_BYTES}.",
-                field="file",
-                code="file_too_large",
-            )
         with upload.open("rb") as fh:
-            result = imports.import_file(
+            job = services.import_create(
                 project=project,
                 fh=fh,
                 file_name=upload.name or "file",
-                fmt=data.validated_data["format"],
+                size=upload.size,
+                format=data.validated_data["format"],
                 target=data.validated_data.get("as", "annotations"),
-                user=request.user,
                 model_name=data.validated_data.get("model_name", ""),
+                user=request.user,
             )
-        return Response(DatasetImportOut(result).data, status=status.HTTP_201_CREATED)
+        job.refresh_from_db()  # in embedded (eager) mode the job has already run
+        return Response(ImportOut(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Import jobs: status, progress, what was written or every problem of a refused file."""
+
+    queryset = Import.objects.none()
+    serializer_class = ImportOut
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["project", "status", "format"]
+    ordering_fields = ["id", "created_at"]
+
+    def get_queryset(self):
+        return selectors.imports_visible(user=self.request.user)
 
 
 class ZipRenderer(renderers.BaseRenderer):

@@ -1,5 +1,6 @@
-"""Writes for dataset exports: the snapshot (one transaction), the seeded stratified split and the
-streamed archive. Imports live in imports.py."""
+"""Writes for datasets. Exports: the snapshot (one transaction), the seeded stratified split and the
+streamed archive. Imports: the job (the upload stored, run on the `cpu` queue, its outcome recorded);
+the all-or-nothing import itself is imports.py."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import shutil
 import time
 import zipfile
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.files import File
@@ -26,9 +28,10 @@ from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
 from labelhub.projects.models import Project
 
+from . import imports
 from .formats import FORMATS, Record
 from .formats.base import temp_dir
-from .models import Export, ExportItem, ExportStatus, Subset
+from .models import Export, ExportItem, ExportStatus, Import, ImportStatus, Subset
 
 log = logging.getLogger(__name__)
 
@@ -437,3 +440,105 @@ def export_finished_hooks(export: Export) -> None:
         )
     except Exception:  # a webhook failure never fails the export
         log.exception("export.finished webhook for export %s failed", export.id)
+
+
+# --- import jobs ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def import_create(
+    *,
+    project: Project,
+    fh: BinaryIO,
+    file_name: str,
+    size: int,
+    format: str,  # noqa: A002 - the API's name
+    target: str = "annotations",
+    model_name: str = "",
+    user=None,
+) -> Import:
+    """Store an uploaded dataset file and queue its import on the `cpu` queue once this commits. Only
+    the request itself is checked here (format, target, size); the file's contents are the job's."""
+    if format not in imports.IMPORT_FORMATS:
+        raise DomainError(f"format is one of {list(imports.IMPORT_FORMATS)}.", field="format")
+    if target not in imports.IMPORT_TARGETS:
+        raise DomainError(f"as is one of {list(imports.IMPORT_TARGETS)}.", field="as")
+    if size > settings.LABELHUB_IMPORT_MAX_BYTES:
+        raise DomainError(
+            f"The file is {size} bytes; the limit is {settings.LABELHUB_IMPORT_MAX_BYTES}.",
+            field="file",
+            code="file_too_large",
+        )
+    job = Import.objects.create(
+        project=project,
+        format=format,
+        target=target,
+        model_name=model_name,
+        file_name=(file_name or "file")[:300],
+        size_bytes=size,
+        created_by=user,
+    )
+    job.file.save(f"{job.id}.upload", File(fh), save=False)
+    try:
+        job.save(update_fields=["file"])
+    except BaseException:  # storage is not transactional: the row rolls back, so must the file
+        job.file.storage.delete(job.file.name)
+        raise
+    job_id = job.id
+    transaction.on_commit(lambda: _enqueue_import(job_id))
+    return job
+
+
+def _enqueue_import(import_id: int) -> None:
+    from .tasks import run_import
+
+    run_import.delay(import_id)
+
+
+def import_run(*, import_id: int) -> Import | None:
+    """Run an import job: the whole file in one transaction (imports.import_file), then record what it
+    wrote or every problem. Idempotent: a finished job is left as it is; an interrupted one (its
+    transaction rolled back) runs again from the stored file."""
+    job = Import.objects.select_related("project", "created_by").filter(id=import_id).first()
+    if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+        return job
+    Import.objects.filter(id=job.id).update(status=ImportStatus.RUNNING, started_at=timezone.now())
+    outcome: dict[str, Any]
+    try:
+        with job.file.open("rb") as fh:
+            result = imports.import_file(
+                project=job.project,
+                fh=fh,
+                file_name=job.file_name,
+                fmt=job.format,
+                target=job.target,
+                user=job.created_by,
+                model_name=job.model_name,
+            )
+        written = result.images_matched or result.images_created
+        outcome = {
+            "status": ImportStatus.DONE,
+            "result": asdict(result),
+            "progress_done": written,
+            "progress_total": written,
+        }
+    except DomainError as exc:  # a refused file: every problem is on the job
+        details = exc.details if isinstance(exc.details, dict) else {}
+        outcome = {
+            "status": ImportStatus.FAILED,
+            "error": {"code": exc.code, "message": exc.message, "field": exc.field},
+            "problems": details.get("problems", []),
+            "more_problems": details.get("more_problems", 0),
+        }
+    except Exception as exc:  # recorded on the job; the API shows it
+        log.exception("import %s failed", job.id)
+        outcome = {
+            "status": ImportStatus.FAILED,
+            "error": {"code": "import_failed", "message": f"{type(exc).__name__}: {exc}"[:2000], "field": None},
+        }
+    name = job.file.name
+    Import.objects.filter(id=job.id).update(file="", finished_at=timezone.now(), **outcome)
+    if name:  # the upload has served its purpose
+        job.file.storage.delete(name)
+    job.refresh_from_db()
+    return job

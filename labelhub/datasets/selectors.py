@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from labelhub.accounts.selectors import organization_ids_for
 from labelhub.core.errors import NotFound
 
-from .models import Export
+from .models import Export, Import
 
 
 def exports_visible(*, user) -> QuerySet[Export]:
@@ -27,4 +27,10 @@ def export_snapshot(*, export: Export) -> list[tuple[int, int, int, str]]:
     """(image id, task id, revision number, subset) of every item, in image-id order."""
     return list(
         export.items.order_by("image_id").values_list("image_id", "task_id", "revision_number", "subset")
+    )
+
+
+def imports_visible(*, user) -> QuerySet[Import]:
+    return Import.objects.filter(project__organization_id__in=organization_ids_for(user)).select_related(
+        "project"
     )

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 
 from labelhub.core.errors import DomainError
-from labelhub.exports import services
-from labelhub.exports.models import ExportStatus
-from labelhub.exports.services import split_assign
+from labelhub.datasets import services
+from labelhub.datasets.models import ExportStatus
+from labelhub.datasets.services import split_assign
 from labelhub.labeling.models import Task, TaskStatus
 from tests.helpers import square
 

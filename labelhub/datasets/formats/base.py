@@ -1,19 +1,28 @@
-"""The format registry and what every export format shares: the record it is given per image, a
-JSON-array spool on disk (so that no format holds a whole dataset in memory) and region geometry."""
+"""The format registry, both directions. Exports: what every export format shares (the record it is
+given per image, a JSON-array spool on disk so that no format holds a whole dataset in memory, region
+geometry). Imports: the problem report, matching file names to the project's images and the final
+validation of the regions a format parser built. A format module registers its writer with
+`@register(name)` and its parser with `@register_import(name, ...)`."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import numpy as np
 
+from labelhub.core.errors import DomainError
+from labelhub.images.models import Image
+from labelhub.labeling.regions import regions_clean
+from labelhub.projects.models import Project
 from workers.geometry import mask_to_polygons, polygons_to_mask, rle_to_mask
 from workers.geometry.raster import rasterize_flat
 
@@ -255,3 +264,128 @@ def voc_palette() -> list[int]:
             c >>= 3
         palette += [r, g, b]
     return palette
+
+
+# --- imports -------------------------------------------------------------------------------------
+
+MAX_PROBLEMS = 1000  # a report lists every problem up to this many, then says how many more
+
+
+@dataclass
+class Report:
+    problems: list[dict] = field(default_factory=list)
+    more: int = 0
+
+    def add(self, path: str, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append({"path": path, "message": message})
+        else:
+            self.more += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def raise_if_any(self, what: str) -> None:
+        if not self.problems:
+            return
+        count = len(self.problems) + self.more
+        details: dict[str, Any] = {"problems": self.problems}
+        if self.more:
+            details["more_problems"] = self.more
+        raise DomainError(
+            f"The {what} was refused ({count} problem{'s' if count != 1 else ''}); nothing was imported.",
+            field="file",
+            code="invalid_import",
+            details=details,
+        )
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class ProjectImages:
+    """The project's images by original name (and by stem, for YOLO)."""
+
+    def __init__(self, project: Project) -> None:
+        self.by_name: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        self.by_stem: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        for image_id, name, width, height in Image.objects.filter(project=project).values_list(
+            "id", "original_name", "width", "height"
+        ):
+            self.by_name[name].append((image_id, width, height))
+            self.by_stem[PurePosixPath(name).stem].append((image_id, width, height))
+
+    def match(
+        self, file_name: str, path: str, report: Report, *, stem: bool = False
+    ) -> tuple[int, int, int] | None:
+        table = self.by_stem if stem else self.by_name
+        key = PurePosixPath(file_name.replace("\\", "/")).name
+        if stem:
+            key = PurePosixPath(key).stem
+        found = table.get(file_name) or table.get(key) or []
+        if not found:
+            report.add(
+                path,
+                f"No image named {file_name!r} in the project (images are matched by original file name).",
+            )
+            return None
+        if len(found) > 1:
+            report.add(
+                path, f"{len(found)} images of the project are named {file_name!r}; the match is ambiguous."
+            )
+            return None
+        return found[0]
+
+
+def check_regions(
+    regions: dict[int, list[dict]], images: ProjectImages, project: Project, report: Report, where
+) -> None:
+    """LabelHub's own validation of the built regions; a problem names the place in the file."""
+    sizes = {image_id: (w, h) for found in images.by_name.values() for image_id, w, h in found}
+    for image_id, image_regions in regions.items():
+        w, h = sizes[image_id]
+        for index, region in enumerate(image_regions):
+            try:
+                regions_clean([region], width=w, height=h, class_names=project.class_names)
+            except DomainError as exc:
+                report.add(where(image_id, index), exc.message)
+
+
+# A parser: (label files as (name, bytes), project, images, report, source, boxes) -> regions per image id.
+Parser = Callable[..., dict[int, list[dict]]]
+
+
+@dataclass(frozen=True)
+class ImportFormat:
+    """The import direction of a format: which files of an upload are its label files, and their parser."""
+
+    name: str
+    label_suffix: str  # label files in a zip end with this (".json", ".txt")
+    parse: Parser
+    ignore_names: tuple[str, ...] = ()  # label-suffixed files that are not labels (YOLO's classes.txt)
+
+    def is_label_file(self, name: str) -> bool:
+        path = PurePosixPath(name)
+        return path.suffix.lower() == self.label_suffix and path.name not in self.ignore_names
+
+
+IMPORT_FORMATS: dict[str, ImportFormat] = {}
+
+
+def register_import(
+    name: str, *, label_suffix: str, ignore_names: tuple[str, ...] = ()
+) -> Callable[[Parser], Parser]:
+    """Function decorator: make `fn` the parser of import format `name` (the API's `format` value)."""
+
+    def wrap(fn: Parser) -> Parser:
+        if name in IMPORT_FORMATS:
+            raise ValueError(f"import format {name!r} registered twice")
+        IMPORT_FORMATS[name] = ImportFormat(name, label_suffix, fn, ignore_names)
+        return fn
+
+    return wrap
