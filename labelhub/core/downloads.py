@@ -5,6 +5,7 @@ client's byte range to S3. django-storages' S3 file reads the whole object befor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 from django.conf import settings
@@ -47,7 +48,9 @@ def _key(storage: Storage, name: str) -> str:
     return storage._normalize_name(clean_name(name))
 
 
-def presigned_url(*, storage: Storage, name: str, filename: str, content_type: str) -> str:
+def presigned_url(
+    *, storage: Storage, name: str, filename: str, content_type: str, disposition: str = "attachment"
+) -> str:
     """A GET URL for `name` valid LABELHUB_S3_PRESIGN_SECONDS, answered by S3 with the given download
     file name and content type (S3 itself then honours Range and If-Range)."""
     endpoint = settings.LABELHUB_S3_PUBLIC_ENDPOINT_URL or storage.endpoint_url
@@ -57,15 +60,29 @@ def presigned_url(*, storage: Storage, name: str, filename: str, content_type: s
         Params={
             "Bucket": storage.bucket_name,
             "Key": _key(storage, name),
-            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            "ResponseContentDisposition": f'{disposition}; filename="{filename}"',
             "ResponseContentType": content_type,
         },
         ExpiresIn=settings.LABELHUB_S3_PRESIGN_SECONDS,
     )
 
 
+def _chunks(body) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(CHUNK)
+    finally:
+        body.close()  # a client that goes away mid-transfer releases the connection to S3
+
+
 def _proxy(
-    *, storage: Storage, name: str, filename: str, content_type: str, range_header: str | None, etag: str
+    *,
+    storage: Storage,
+    name: str,
+    filename: str,
+    content_type: str,
+    disposition: str,
+    range_header: str | None,
+    etag: str,
 ) -> HttpResponse:
     from botocore.exceptions import ClientError
 
@@ -84,11 +101,11 @@ def _proxy(
         return response
     partial = "ContentRange" in obj
     response = StreamingHttpResponse(
-        obj["Body"].iter_chunks(CHUNK), status=206 if partial else 200, content_type=content_type
+        _chunks(obj["Body"]), status=206 if partial else 200, content_type=content_type
     )
     response["Content-Length"] = str(obj["ContentLength"])
     response["Accept-Ranges"] = "bytes"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     if etag:
         response["ETag"] = f'"{etag}"'
     if partial:
@@ -105,6 +122,7 @@ def s3_download_response(
     range_header: str | None,
     if_range: str | None,
     etag: str = "",
+    disposition: str = "attachment",
 ) -> HttpResponse | None:
     """The response for a stored file on S3 (LABELHUB_S3_DOWNLOAD: 302 to a presigned URL, or the bytes
     proxied with the client's Range), or None when the storage is not S3 (the caller serves it).
@@ -121,11 +139,14 @@ def s3_download_response(
             name=name,
             filename=filename,
             content_type=content_type,
+            disposition=disposition,
             range_header=range_header,
             etag=etag,
         )
     response = HttpResponseRedirect(
-        presigned_url(storage=storage, name=name, filename=filename, content_type=content_type)
+        presigned_url(
+            storage=storage, name=name, filename=filename, content_type=content_type, disposition=disposition
+        )
     )
     response["Cache-Control"] = "private, no-store"  # the URL expires; never cache the redirect
     return response

@@ -145,6 +145,7 @@ class ImageViewSet(
             range_header=request.headers.get("Range"),
             if_range=request.headers.get("If-Range"),
             etag=image.sha256,
+            disposition="inline",
         )
         if on_s3 is not None:
             return on_s3

@@ -4,6 +4,10 @@ proxy mode forwarding Range to S3, and presigned URLs signed for a public endpoi
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -60,7 +64,10 @@ def test_image_file_redirects_to_a_presigned_url_that_serves_ranges(org_a, store
     assert "X-Amz-Expires=300" in location
     status, headers, body = fetch(location)
     assert status == 200 and body == data
-    assert headers["Content-Type"] == "image/png" and image["sha256"] in headers["Content-Disposition"]
+    assert (
+        headers["Content-Type"] == "image/png"
+        and headers["Content-Disposition"] == f'inline; filename="{image["sha256"]}.png"'
+    )
     status, headers, body = fetch(location, {"Range": "bytes=10-41"})
     assert status == 206 and body == data[10:42]
     assert headers["Content-Range"] == f"bytes 10-41/{len(data)}"
@@ -122,3 +129,31 @@ def test_presigned_urls_are_signed_for_the_public_endpoint(org_a, stored_image, 
     assert urllib.parse.urlsplit(location).netloc == urllib.parse.urlsplit(public).netloc
     status, _, body = fetch(location, {"Range": "bytes=0-3"})
     assert status == 206 and body == data[:4]
+
+
+def _settings_in_a_fresh_process(**env: str) -> subprocess.CompletedProcess:
+    code = "import json; from labelhub import settings as s; print(json.dumps(s.STORAGES['default']))"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LABELHUB_")}
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_labelhub_storage_s3_configures_django_storages(tmp_path):
+    result = _settings_in_a_fresh_process(
+        LABELHUB_VAR_DIR=str(tmp_path),
+        LABELHUB_STORAGE="s3",
+        LABELHUB_S3_BUCKET="b",
+        LABELHUB_S3_ENDPOINT_URL="http://minio:9000",
+    )
+    assert result.returncode == 0, result.stderr
+    storage = json.loads(result.stdout)
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert (
+        storage["OPTIONS"]["bucket_name"] == "b" and storage["OPTIONS"]["endpoint_url"] == "http://minio:9000"
+    )
+
+
+def test_an_unknown_download_mode_is_refused_at_start(tmp_path):
+    result = _settings_in_a_fresh_process(LABELHUB_VAR_DIR=str(tmp_path), LABELHUB_S3_DOWNLOAD="stream")
+    assert result.returncode != 0 and "LABELHUB_S3_DOWNLOAD" in result.stderr
