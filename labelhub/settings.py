@@ -67,7 +67,9 @@ INSTALLED_APPS = [
     "labelhub.labeling",
     "labelhub.predictions",
     "labelhub.qa",
+    "labelhub.webhooks",
     "labelhub.datasets",
+    "labelhub.demo",
 ]
 
 MIDDLEWARE = [

@@ -17,7 +17,8 @@ from labelhub.predictions.api import (
     ProjectEmbeddingsView,
 )
 from labelhub.projects.api import ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView, WebhookViewSet
+from labelhub.qa.api import ProjectMetricsView
+from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")

@@ -136,7 +136,9 @@ class ImportErrorOut(serializers.Serializer):
 
 
 class ImportProblemOut(serializers.Serializer):
-    path = serializers.CharField(help_text="Where in the file: `$.annotations[3].segmentation[0]`, `a.txt:2`.")
+    path = serializers.CharField(
+        help_text="Where in the file: `$.annotations[3].segmentation[0]`, `a.txt:2`."
+    )
     message = serializers.CharField()
 
 

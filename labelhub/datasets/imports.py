@@ -21,9 +21,9 @@ from django.db import transaction
 from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
 from labelhub.images.services import IMPORT_SUFFIXES, IncomingFile, images_add
+from labelhub.labeling.annotations import Writer, annotation_write
 from labelhub.labeling.models import Annotation
 from labelhub.labeling.regions import regions_clean
-from labelhub.labeling.services import annotation_save
 from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.projects.models import Project
 
@@ -138,7 +138,10 @@ def _write(
     user,
     model_name: str,
     result: ImportResult,
+    report: Report,
 ) -> None:
+    """Write the parsed regions: a revision per image through the annotation write service (which
+    refuses an accepted task), or a prediction per image. Refusals go to `report`; the caller raises."""
     tasks = {
         a.task.image_id: a.task
         for a in Annotation.objects.filter(task__image_id__in=list(regions)).select_related(
@@ -150,13 +153,17 @@ def _write(
         result.regions += len(image_regions)
         if target == "annotations":
             task = tasks[image_id]
-            revision = annotation_save(
-                task=task,
-                author=user,
-                base_revision=task.annotation.current_revision,
-                regions=image_regions,
-                stage=task.stage,
-            )
+            try:
+                revision = annotation_write(
+                    task=task,
+                    author=user,
+                    base_revision=task.annotation.current_revision,
+                    regions=image_regions,
+                    writer=Writer.IMPORT,
+                )
+            except DomainError as exc:  # e.g. an accepted task: listed like any problem of the file
+                report.add(f"image:{task.image.original_name}", exc.message)
+                continue
             result.revisions.append(revision.id)
         else:
             scores = [r["score"] for r in image_regions if r.get("score") is not None]
@@ -257,7 +264,9 @@ def import_file(
                 user=user,
                 model_name=model_name,
                 result=result,
+                report=report,
             )
+            report.raise_if_any("file")  # rolls back every revision written above
     except BaseException:
         _delete_files(created)  # the rows rolled back; remove the image files this import stored
         raise

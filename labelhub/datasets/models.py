@@ -59,16 +59,38 @@ class Export(models.Model):
 
 
 class ExportItem(models.Model):
-    """One image of a dataset version and the annotation revision it holds (null: no revision saved yet)."""
+    """One image of a dataset version and the annotation revision it holds (null: no revision saved yet).
+
+    An export never changes once it exists, even when its images are deleted: `image` and `revision`
+    point at the live rows without a database constraint (their ids stay here when the rows go), and an
+    image's deletion first copies what the export needs into the item (`detached`: name, size, sha256,
+    the revision's regions and stage, and the image file, kept for an archive not written yet)."""
 
     export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="items")
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    # null=True only so that reads join it LEFT OUTER (a deleted image's id stays in the column)
+    image = models.ForeignKey(
+        Image, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     task_id = models.BigIntegerField()
     revision_number = models.PositiveIntegerField(default=0)
     revision = models.ForeignKey(
-        AnnotationRevision, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        AnnotationRevision,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     subset = models.CharField(max_length=8, choices=Subset.choices, blank=True)
+    # The copy taken when the image was deleted (empty while it exists).
+    detached = models.BooleanField(default=False)
+    original_name = models.CharField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    image_file = models.CharField(max_length=300, blank=True)  # a held copy, while the archive is unwritten
+    regions = models.JSONField(null=True, blank=True)
+    stage = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["export_id", "image_id"]

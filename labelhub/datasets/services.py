@@ -19,11 +19,14 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import OuterRef, Subquery, TextField
-from django.db.models.functions import Cast
+from django.db.models import CharField, JSONField, OuterRef, Subquery, TextField
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError
+from labelhub.core.events import EXPORT_FINISHED, DomainEvent, publish
+from labelhub.core.files import files_delete_on_commit
+from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
 from labelhub.projects.models import Project
@@ -172,14 +175,8 @@ def export_create(
     export.progress_total = total
     export.save(update_fields=["progress_total"])
     export_id = export.id
-    transaction.on_commit(lambda: _enqueue(export_id))
+    enqueue_on_commit("labelhub.datasets.run_export", export_id)
     return export
-
-
-def _enqueue(export_id: int) -> None:
-    from .tasks import run_export
-
-    run_export.delay(export_id)
 
 
 # --- split ---------------------------------------------------------------------------------------
@@ -224,7 +221,7 @@ def _split_items(export: Export, classes: set[str] | None, chunk: int) -> None:
     rows = []
     for item_id, image_id, regions in (
         export.items.order_by("image_id")
-        .values_list("id", "image_id", "revision__regions")
+        .values_list("id", "image_id", Coalesce("revision__regions", "regions", output_field=JSONField()))
         .iterator(chunk_size=chunk)
     ):
         labels = frozenset(r["label"] for r in regions or [] if classes is None or r["label"] in classes)
@@ -249,9 +246,9 @@ def safe_name(name: str, image_id: int) -> str:
 
 def _duplicate_stems(export: Export, chunk: int) -> set[str]:
     counts: Counter[str] = Counter()
-    for image_id, name in export.items.values_list("image_id", "image__original_name").iterator(
-        chunk_size=chunk
-    ):
+    for image_id, name in export.items.values_list(
+        "image_id", Coalesce("image__original_name", "original_name")
+    ).iterator(chunk_size=chunk):
         counts[Path(safe_name(name, image_id)).stem.lower()] += 1
     return {stem for stem, n in counts.items() if n > 1}
 
@@ -318,9 +315,15 @@ def export_run(*, export_id: int) -> Export | None:
                 snapshot.write("image_id,task_id,revision,subset,file_name\n")
                 # The regions come as JSON text: a format that copies them verbatim never decodes them.
                 raw = fmt.raw_regions and classes is None
-                rows = export.items.annotate(regions_text=Cast("revision__regions", TextField())).order_by("image_id").values_list(
-                    "image_id", "task_id", "revision_number", "subset", "image__original_name", "image__width",
-                    "image__height", "image__sha256", "image__file", "regions_text", "revision__stage",
+                # An item detached from a deleted image reads its own copy (see ExportItem).
+                rows = export.items.annotate(
+                    regions_text=Coalesce(Cast("revision__regions", TextField()), Cast("regions", TextField())),
+                    name_=Coalesce("image__original_name", "original_name"), width_=Coalesce("image__width", "width"),
+                    height_=Coalesce("image__height", "height"), sha256_=Coalesce("image__sha256", "sha256"),
+                    file_=Coalesce("image__file", "image_file", output_field=CharField()), stage_=Coalesce("revision__stage", "stage"),
+                ).order_by("image_id").values_list(
+                    "image_id", "task_id", "revision_number", "subset", "name_", "width_", "height_", "sha256_",
+                    "file_", "regions_text", "stage_",
                 )  # fmt: skip
                 for row in rows.iterator(chunk_size=chunk):
                     (image_id, task_id, number, subset, original_name, width, height, sha256, file_name,
@@ -383,6 +386,7 @@ def export_run(*, export_id: int) -> Export | None:
                 export.file.save(f"export-{export.id}.zip", File(fh), save=False)
             export.size_bytes = archive.stat().st_size
         export.sha256 = digest.hexdigest()
+        held = list(export.items.exclude(image_file="").values_list("image_file", flat=True))
         export.status = ExportStatus.DONE
         export.progress_done = done
         export.annotations_count = regions_written
@@ -400,6 +404,9 @@ def export_run(*, export_id: int) -> Export | None:
                 "error",
             ]
         )
+        if held:  # copies of deleted images this archive needed: it holds them now
+            ExportItem.objects.filter(export=export).exclude(image_file="").update(image_file="")
+            files_delete_on_commit(storage, held)
     except Exception as exc:  # recorded on the export; the API shows it
         log.exception("export %s failed", export.id)
         Export.objects.filter(id=export.id).update(
@@ -413,16 +420,14 @@ def export_run(*, export_id: int) -> Export | None:
 
 
 def export_finished_hooks(export: Export) -> None:
-    """Tell the world an export finished (done or failed): the "export.finished" webhook of the QA app
-    (`webhook_emit`), for the organization's and the project's webhooks. A webhook problem never fails
-    the export."""
-    from labelhub.qa.webhooks import webhook_emit
-
-    try:
-        webhook_emit(
-            organization=export.project.organization,
-            project=export.project,
-            event="export.finished",
+    """Tell the world an export finished (done or failed): the "export.finished" domain event, which the
+    webhooks app delivers to the organization's and the project's webhooks. A subscriber's problem never
+    fails the export."""
+    publish(
+        DomainEvent(
+            name=EXPORT_FINISHED,
+            organization_id=export.project.organization_id,
+            project_id=export.project_id,
             payload={
                 "export": export.id,
                 "project": export.project_id,
@@ -438,8 +443,7 @@ def export_finished_hooks(export: Export) -> None:
                 "error": export.error,
             },
         )
-    except Exception:  # a webhook failure never fails the export
-        log.exception("export.finished webhook for export %s failed", export.id)
+    )
 
 
 # --- import jobs ---------------------------------------------------------------------------------
@@ -484,15 +488,8 @@ def import_create(
     except BaseException:  # storage is not transactional: the row rolls back, so must the file
         job.file.storage.delete(job.file.name)
         raise
-    job_id = job.id
-    transaction.on_commit(lambda: _enqueue_import(job_id))
+    enqueue_on_commit("labelhub.datasets.run_import", job.id)
     return job
-
-
-def _enqueue_import(import_id: int) -> None:
-    from .tasks import run_import
-
-    run_import.delay(import_id)
 
 
 def import_run(*, import_id: int) -> Import | None:
@@ -534,7 +531,11 @@ def import_run(*, import_id: int) -> Import | None:
         log.exception("import %s failed", job.id)
         outcome = {
             "status": ImportStatus.FAILED,
-            "error": {"code": "import_failed", "message": f"{type(exc).__name__}: {exc}"[:2000], "field": None},
+            "error": {
+                "code": "import_failed",
+                "message": f"{type(exc).__name__}: {exc}"[:2000],
+                "field": None,
+            },
         }
     name = job.file.name
     Import.objects.filter(id=job.id).update(file="", finished_at=timezone.now(), **outcome)
@@ -542,3 +543,47 @@ def import_run(*, import_id: int) -> Import | None:
         job.file.storage.delete(name)
     job.refresh_from_db()
     return job
+
+
+# --- deletions below ---------------------------------------------------------------------------
+
+
+def on_image_deleting(event: DomainEvent) -> None:
+    """Subscriber of "image.deleting" (in the deleting transaction): every export item of the image
+    takes its own copy of what the export needs, so an existing export never changes. An archive not
+    written yet that includes images also keeps a copy of the image file until it is written."""
+    image = event.context["image"]
+    items = list(
+        ExportItem.objects.filter(image_id=image.pk, detached=False).select_related("export", "revision")
+    )
+    storage = Image._meta.get_field("file").storage
+    for item in items:
+        item.detached = True
+        item.original_name, item.width, item.height = image.original_name, image.width, image.height
+        item.sha256 = image.sha256
+        item.regions = item.revision.regions if item.revision_id else []
+        item.stage = item.revision.stage if item.revision_id else ""
+        if item.export.include_images and item.export.status != ExportStatus.DONE and image.file.name:
+            suffix = Path(image.file.name).suffix
+            with storage.open(image.file.name, "rb") as fh:
+                item.image_file = storage.save(
+                    f"projects/{image.project_id}/exports/held/{item.export_id}-{image.pk}{suffix}", File(fh)
+                )
+    ExportItem.objects.bulk_update(
+        items, ["detached", "original_name", "width", "height", "sha256", "regions", "stage", "image_file"]
+    )
+
+
+def on_project_deleting(event: DomainEvent) -> None:
+    """Subscriber of "project.deleting" (in its transaction): export archives, held image copies and
+    waiting import uploads go once the deletion commits."""
+    project = event.context["project"]
+    storage = Image._meta.get_field("file").storage
+    names = list(Export.objects.filter(project=project).values_list("file", flat=True))
+    names += (
+        ExportItem.objects.filter(export__project=project)
+        .exclude(image_file="")
+        .values_list("image_file", flat=True)
+    )
+    names += Import.objects.filter(project=project).values_list("file", flat=True)
+    files_delete_on_commit(storage, names)

@@ -11,8 +11,8 @@ import pytest
 
 from labelhub.accounts.models import Role
 from labelhub.images.services import IncomingFile, images_add
+from labelhub.labeling.annotations import Writer, annotation_write
 from labelhub.labeling.models import Task, TaskStatus
-from labelhub.labeling.services import annotation_save
 from tests.helpers import image_bytes, square
 from workers.geometry import mask_to_rle
 
@@ -61,8 +61,12 @@ def make_images(project, user, n: int, *, width: int = 64, height: int = 48, pre
 def annotate(image, user, regions) -> int:
     task = image.task
     task.refresh_from_db()
-    revision = annotation_save(
-        task=task, author=user, base_revision=task.annotation.current_revision, regions=regions
+    revision = annotation_write(
+        task=task,
+        author=user,
+        base_revision=task.annotation.current_revision,
+        regions=regions,
+        writer=Writer.IMPORT,
     )
     return revision.number
 

@@ -434,3 +434,33 @@ def test_import_job_queued_until_a_worker_runs_it(org_a, two_images):
     name = job.file.name
     job = dataset_services.import_run(import_id=job.id)
     assert job.status == "failed" and job.problems and not job.file.storage.exists(name)
+
+
+@pytest.mark.parametrize("fmt", ["coco", "yolo"])
+def test_import_into_an_accepted_task_is_refused_with_nothing_written(org_a, two_images, fmt):
+    """An accepted task's annotation is final for imports too (as PUT answers 409 task_done): the whole
+    file is refused, naming the image, and no revision is written for the other image either."""
+    from labelhub.labeling.models import Task, TaskStatus
+
+    a, b = two_images
+    Task.objects.filter(image=a).update(status=TaskStatus.DONE, stage="done")
+    if fmt == "coco":
+        name, data = "in.json", json.dumps(coco_doc(two_images)).encode()
+    else:
+        ring = "0.1 0.1 0.5 0.1 0.5 0.5"
+        name = "labels.zip"
+        data = yolo_zip(
+            {
+                f"{a.original_name[:-4]}.txt": f"0 {ring}\n".encode(),
+                f"{b.original_name[:-4]}.txt": f"1 {ring}\n".encode(),
+            }
+        )
+    problems = refused(imported(org_a.clients["owner"], org_a.project.id, name, data, fmt))
+    assert problems == [
+        {"path": f"image:{a.original_name}", "message": "The task is accepted; its annotation is final."}
+    ]
+    assert AnnotationRevision.objects.count() == 0
+    put = org_a.clients["owner"].put(
+        f"/api/v1/tasks/{a.task.id}/annotation/", {"revision": 0, "regions": []}, format="json"
+    )
+    assert put.status_code == 409 and put.json()["error"]["code"] == "task_done"

@@ -31,8 +31,11 @@ def test_export_holds_the_revisions_of_its_snapshot_while_the_project_changes(or
     first = dataset["accepted"][0]
     # The project keeps changing after the snapshot and before the worker writes the archive.
     changed = [{"id": "new", "label": "dog", "kind": "polygon", "polygons": [square(3, 3, 9, 9)]}]
+    # (an accepted task's annotation is final, so these two go back to work, are changed, accepted again)
+    Task.objects.filter(image__in=[first, dataset["empty"]]).update(status=TaskStatus.OPEN)
     assert annotate(first, owner, changed) == 2
     assert annotate(dataset["empty"], owner, changed) == 1
+    Task.objects.filter(image__in=[first, dataset["empty"]]).update(status=TaskStatus.DONE)
     Task.objects.filter(image=dataset["open"]).update(status=TaskStatus.DONE)  # accepted after the snapshot
     export = services.export_run(export_id=export.id)
     assert export.status == ExportStatus.DONE
@@ -133,8 +136,10 @@ def test_split_is_recorded_on_the_items_and_in_the_archive(org_a, dataset):
     assert dict(again.items.values_list("image_id", "subset")) == subsets
 
 
-def test_a_finished_export_emits_the_export_finished_webhook(org_a, dataset):
-    from labelhub.qa.models import Webhook, WebhookDelivery
+def test_a_finished_export_emits_the_export_finished_webhook(
+    org_a, dataset, django_capture_on_commit_callbacks
+):
+    from labelhub.webhooks.models import Webhook, WebhookDelivery
 
     Webhook.objects.create(
         organization=org_a.organization,
@@ -148,9 +153,12 @@ def test_a_finished_export_emits_the_export_finished_webhook(org_a, dataset):
         secret="s",
         events=["task.stage_changed"],
     )
-    export = services.export_run(
-        export_id=services.export_create(project=org_a.project, user=None, format="yolo").id
-    )
+    export_id = services.export_create(project=org_a.project, user=None, format="yolo").id
+    with django_capture_on_commit_callbacks() as published:
+        export = services.export_run(export_id=export_id)
+    assert not WebhookDelivery.objects.exists()  # the event is published once the export commits
+    for callback in published:
+        callback()  # the commit: the webhooks app queues the event (the HTTP delivery itself is not run)
     (delivery,) = WebhookDelivery.objects.all()
     assert delivery.event == "export.finished" and delivery.webhook.url == "https://example.com/hook"
     data = delivery.payload["data"]

@@ -1,5 +1,6 @@
 """Webhooks: signed JSON notifications of stage changes and finished exports, delivered from the `cpu`
-queue with retries, every attempt logged on its WebhookDelivery.
+queue with retries, every attempt logged on its WebhookDelivery. Fed by the domain events of
+labeling.events (subscribed in WebhooksConfig.ready), so the apps that publish them never import this one.
 
 Request: POST, body = JSON {"id": delivery id, "event", "created_at", "organization", "project", "data"}.
 Headers: X-LabelHub-Event, X-LabelHub-Delivery, X-LabelHub-Timestamp (unix seconds) and
@@ -15,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import secrets
 import socket
 import time
 import urllib.error
@@ -26,7 +28,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from labelhub.core.errors import DomainError
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.queue import enqueue_on_commit
+from labelhub.labeling.events import DomainEvent
+from labelhub.projects.models import Project
 
 from .models import WEBHOOK_EVENTS, DeliveryStatus, Webhook, WebhookDelivery
 
@@ -100,6 +107,91 @@ def webhook_events_clean(events) -> list[str]:
     return list(dict.fromkeys(events))
 
 
+def _project_of(organization_id: int, project_id: int | None) -> Project | None:
+    if project_id is None:
+        return None
+    project = Project.objects.filter(pk=project_id, organization_id=organization_id).first()
+    if project is None:
+        raise DomainError("No such project in this organization.", field="project")
+    return project
+
+
+@transaction.atomic
+def webhook_create(
+    *,
+    user,
+    organization_id: int | None = None,
+    project_id: int | None = None,
+    url: str = "",
+    secret: str = "",
+    events: list[str] | None = None,
+    active: bool = True,
+) -> Webhook:
+    """A webhook for an organization (every project) or for one project (its organization implied).
+    Managers and owners only; the secret is generated when none is given."""
+    project = None
+    if organization_id is None and project_id is not None:
+        project = Project.objects.filter(
+            pk=project_id, organization_id__in=organization_ids_for(user)
+        ).first()
+        if project is None:
+            raise NotFound("No such project.")
+        organization_id = project.organization_id
+    if organization_id is None:
+        raise DomainError("organization or project is required.", field="organization", code="required")
+    role_require(user=user, organization_id=organization_id, roles=MANAGING_ROLES, action="manage webhooks")
+    return Webhook.objects.create(
+        organization_id=organization_id,
+        project=project or _project_of(organization_id, project_id),
+        url=webhook_url_clean(url),
+        secret=secret or secrets.token_hex(32),
+        events=webhook_events_clean(events or []),
+        active=active,
+        created_by=user,
+    )
+
+
+@transaction.atomic
+def webhook_update(*, hook: Webhook, user, **values) -> Webhook:
+    """Change a webhook's project, url, secret, events or active flag (managers and owners only)."""
+    role_require(
+        user=user, organization_id=hook.organization_id, roles=MANAGING_ROLES, action="manage webhooks"
+    )
+    if "organization" in values and values["organization"] != hook.organization_id:
+        raise DomainError("A webhook cannot move to another organization.", field="organization")
+    if "project" in values:
+        hook.project = _project_of(hook.organization_id, values["project"])
+    if "url" in values:
+        hook.url = webhook_url_clean(values["url"])
+    if "secret" in values:
+        hook.secret = values["secret"]
+    if "events" in values:
+        hook.events = webhook_events_clean(values["events"])
+    if "active" in values:
+        hook.active = values["active"]
+    hook.save()
+    return hook
+
+
+@transaction.atomic
+def webhook_delete(*, hook: Webhook, user) -> None:
+    role_require(
+        user=user, organization_id=hook.organization_id, roles=MANAGING_ROLES, action="manage webhooks"
+    )
+    hook.delete()
+
+
+def on_domain_event(event: DomainEvent) -> None:
+    """Subscriber of labeling.events: queue the event for the webhooks that listen to it."""
+    with transaction.atomic():
+        _emit(
+            organization_id=event.organization_id,
+            project_id=event.project_id,
+            event=event.name,
+            payload=event.payload,
+        )
+
+
 def webhook_emit(*, organization, event: str, payload: dict, project=None) -> list[WebhookDelivery]:
     """Queue `event` with `payload` (JSON-serializable) for every active webhook of the organization that
     listens to it: organization-wide webhooks, and those of `project` when one is given. Deliveries are
@@ -108,12 +200,23 @@ def webhook_emit(*, organization, event: str, payload: dict, project=None) -> li
     Example (exports): webhook_emit(organization=project.organization, project=project,
     event="export.finished", payload={"export": export.id, "project": project.id, "format": "coco"}).
     """
+    return _emit(
+        organization_id=organization.pk,
+        project_id=getattr(project, "pk", None),
+        event=event,
+        payload=payload,
+    )
+
+
+def _emit(
+    *, organization_id: int, project_id: int | None, event: str, payload: dict
+) -> list[WebhookDelivery]:
     if event not in WEBHOOK_EVENTS:
         raise ValueError(f"Unknown webhook event {event!r}; known: {WEBHOOK_EVENTS}")
-    hooks = Webhook.objects.filter(organization=organization, active=True)
+    hooks = Webhook.objects.filter(organization_id=organization_id, active=True)
     hooks = (
-        hooks.filter(Q(project__isnull=True) | Q(project=project))
-        if project
+        hooks.filter(Q(project__isnull=True) | Q(project_id=project_id))
+        if project_id
         else hooks.filter(project__isnull=True)
     )
     deliveries = []
@@ -123,16 +226,13 @@ def webhook_emit(*, organization, event: str, payload: dict, project=None) -> li
         body = {
             "event": event,
             "created_at": timezone.now().isoformat(),
-            "organization": organization.pk,
-            "project": getattr(project, "pk", None),
+            "organization": organization_id,
+            "project": project_id,
             "data": payload,
         }
         deliveries.append(WebhookDelivery.objects.create(webhook=hook, event=event, payload=body))
-    if deliveries:
-        from .tasks import webhook_deliver
-
-        ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: [webhook_deliver.delay(i) for i in ids])
+    for delivery in deliveries:
+        enqueue_on_commit("labelhub.webhooks.deliver", delivery.pk)
     return deliveries
 
 

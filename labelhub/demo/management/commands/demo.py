@@ -1,5 +1,6 @@
 """`python manage.py demo`: a demo organization with a user of each role, a project, images imported and
-pre-segmented through the worker path, then the development server. Running it twice reuses the demo."""
+pre-segmented through the worker path, then the development server. Everything is made through the
+apps' services (as the API would); running it twice reuses the demo."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
-from labelhub.accounts.models import Membership, Organization, Role
+from labelhub.accounts import services as account_services
+from labelhub.accounts.models import Organization, Role
 from labelhub.core.errors import DomainError
-from labelhub.core.synthetic import synthetic_images
+from labelhub.demo.synthetic import synthetic_images
 from labelhub.images import services as image_services
 from labelhub.images.models import Image
 from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.predictions.tasks import presegment_images
-from labelhub.projects.models import Project
+from labelhub.projects import services as project_services
 
+DEMO_ORGANIZATION = "Demo organization"
+DEMO_PROJECT = "Demo project"
 DEMO_SCHEMA = [
     {"name": "object", "color": "#e6194b", "kinds": ["polygon", "mask"]},
     {"name": "background-thing", "color": "#3cb44b", "kinds": ["polygon"]},
@@ -39,21 +43,17 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="Set up and exit without serving.")
 
     def handle(self, *args, images: Path | None, limit: int, addr: str, no_serve: bool, **options):
-        User = get_user_model()
-        org, _ = Organization.objects.get_or_create(slug="demo", defaults={"name": "Demo organization"})
-        tokens = {}
+        owner, tokens = self._users()
+        org = Organization.objects.filter(
+            name=DEMO_ORGANIZATION, memberships__user=owner, memberships__role=Role.OWNER
+        ).first() or account_services.organization_create(name=DEMO_ORGANIZATION, owner=owner)
         for role in Role.values:
-            user, created = User.objects.get_or_create(username=f"demo-{role}")
-            if created:
-                user.set_password(f"demo-{role}-password")
-                user.is_staff = role in (Role.OWNER, Role.MANAGER)
-                user.is_superuser = role == Role.OWNER
-                user.save()
-            Membership.objects.get_or_create(organization=org, user=user, defaults={"role": role})
-            tokens[role] = Token.objects.get_or_create(user=user)[0].key
-        owner = User.objects.get(username="demo-owner")
-        project, _ = Project.objects.get_or_create(
-            organization=org, name="Demo project", defaults={"label_schema": DEMO_SCHEMA, "created_by": owner}
+            if role != Role.OWNER and not org.memberships.filter(user__username=f"demo-{role}").exists():
+                account_services.membership_add(
+                    organization=org, actor_role=Role.OWNER, username=f"demo-{role}", role=role
+                )
+        project = org.projects.filter(name=DEMO_PROJECT).first() or project_services.project_create(
+            organization=org, user=owner, name=DEMO_PROJECT, label_schema=DEMO_SCHEMA
         )
 
         files = self._files(images, limit)
@@ -93,6 +93,23 @@ class Command(BaseCommand):
         )
         if not no_serve:
             call_command("runserver", addr, use_reloader=False)
+
+    def _users(self):
+        """The demo users (demo-<role>, password demo-<role>-password) and their API tokens."""
+        User = get_user_model()
+        tokens = {}
+        for role in Role.values:
+            username = f"demo-{role}"
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User.objects.create_user(
+                    username=username,
+                    password=f"{username}-password",
+                    is_staff=role in (Role.OWNER, Role.MANAGER),
+                    is_superuser=role == Role.OWNER,
+                )
+            tokens[role] = (Token.objects.filter(user=user).first() or Token.objects.create(user=user)).key
+        return User.objects.get(username="demo-owner"), tokens
 
     def _files(self, folder: Path | None, limit: int) -> list[image_services.IncomingFile]:
         if folder is None:

@@ -14,12 +14,11 @@ import pytest
 from django.utils import timezone
 
 from labelhub.accounts.models import Role
-from labelhub.labeling import workflow
+from labelhub.labeling import reviews
 from labelhub.labeling.models import Task
-from labelhub.qa.models import Webhook, WebhookDelivery
-from labelhub.qa.webhooks import webhook_emit
-
-from .conftest import make_tasks
+from labelhub.webhooks.models import Webhook, WebhookDelivery
+from labelhub.webhooks.services import webhook_emit
+from tests.labelhub.qa.conftest import make_tasks
 
 
 class Receiver:
@@ -92,7 +91,7 @@ def test_stage_change_is_delivered_signed(org_a, django_capture_on_commit_callba
         annotator = org_a.users[Role.ANNOTATOR]
         hold(task, annotator)
         with django_capture_on_commit_callbacks(execute=True):
-            workflow.task_submit(task=task, user=annotator)
+            reviews.task_submit(task=task, user=annotator)
         assert len(receiver.requests) == 1
         request = receiver.requests[0]
         assert verify(hook["secret"], request)
