@@ -5,6 +5,7 @@ client's byte range to S3. django-storages' S3 file reads the whole object befor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -13,6 +14,9 @@ from django.core.files.storage import Storage
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 
 CHUNK = 256 * 1024
+# One byte range, the form S3 answers; anything else (several ranges, junk) gets the whole file, as a
+# server may ignore Range (RFC 9110 section 14.2).
+SINGLE_RANGE = re.compile(r"\s*bytes\s*=\s*(\d+\s*-\s*\d*|-\s*\d+)\s*", re.IGNORECASE)
 
 
 def is_s3(storage: Storage) -> bool:
@@ -87,8 +91,8 @@ def _proxy(
     from botocore.exceptions import ClientError
 
     params = {"Bucket": storage.bucket_name, "Key": _key(storage, name)}
-    if range_header:
-        params["Range"] = range_header
+    if range_header and SINGLE_RANGE.fullmatch(range_header):
+        params["Range"] = range_header.replace(" ", "")
     try:
         obj = storage.connection.meta.client.get_object(**params)
     except ClientError as exc:

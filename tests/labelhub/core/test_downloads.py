@@ -107,6 +107,14 @@ def test_proxy_mode_forwards_the_range_to_s3(org_a, export_id, settings):
     assert past.status_code == 416 and past["Content-Range"] == f"bytes */{size}"
     stale = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"not-the-etag"')
     assert stale.status_code == 200 and len(b"".join(stale.streaming_content)) == size
+    for ignored in (
+        "bytes=0-1,5-6",
+        "lines=1-2",
+        "bytes=x-",
+        "bytes=10-5",
+    ):  # not one byte range: the whole file
+        whole = client.get(url, HTTP_RANGE=ignored)
+        assert whole.status_code == 200 and len(b"".join(whole.streaming_content)) == size, ignored
     resumed = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=full["ETag"])
     assert resumed.status_code == 206 and b"".join(resumed.streaming_content) == data[:10]
 
