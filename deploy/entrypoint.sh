@@ -1,10 +1,10 @@
 #!/bin/sh
-# api | worker-cpu | worker-gpu | fetch-checkpoints | any manage.py command
+# api | worker-cpu | worker-gpu | beat | fetch-checkpoints | any manage.py command (`migrate --noinput`:
+# the one-shot migrate service / Job that every other role waits for; the API does not migrate itself,
+# so that several API replicas never race on a migration)
 set -e
 case "$1" in
   api)
-    python manage.py migrate --noinput
-    python manage.py collectstatic --noinput >/dev/null
     exec gunicorn labelhub.wsgi --bind 0.0.0.0:8000 --workers "${GUNICORN_WORKERS:-4}" --timeout 120
     ;;
   worker-cpu)

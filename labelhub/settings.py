@@ -6,10 +6,12 @@ executed in-process. Every variable is documented in the README's configuration 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "labelhub.core",
     "labelhub.accounts",
     "labelhub.projects",
@@ -71,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, Swagger UI's, ReDoc's) from the application itself in every mode.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -124,6 +129,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("LABELHUB_STATIC_ROOT", str(VAR_DIR / "static")))
+# Also serve straight from the apps' static folders, so the embedded demo needs no collectstatic.
+WHITENOISE_USE_FINDERS = env_bool("LABELHUB_STATIC_USE_FINDERS", True)
+with contextlib.suppress(OSError):  # WhiteNoise warns about a missing STATIC_ROOT on every start
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- storage -------------------------------------------------------------------------------------
 MEDIA_URL = "media/"
@@ -143,6 +152,15 @@ if LABELHUB_STORAGE == "s3":
     }
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# How exports and image files stored on S3 reach the client: "redirect" (302 to a presigned URL, the
+# bytes never pass through the API) or "proxy" (the API streams them, forwarding Range/If-Range to S3).
+LABELHUB_S3_DOWNLOAD = env_str("LABELHUB_S3_DOWNLOAD", "redirect")
+if LABELHUB_S3_DOWNLOAD not in {"redirect", "proxy"}:
+    raise ImproperlyConfigured(f"LABELHUB_S3_DOWNLOAD is {LABELHUB_S3_DOWNLOAD!r}: use redirect or proxy.")
+LABELHUB_S3_PRESIGN_SECONDS = env_int("LABELHUB_S3_PRESIGN_SECONDS", 300)
+# The S3 endpoint as clients see it, when the API reaches S3 by an internal name (http://minio:9000):
+# presigned URLs are signed for this host. Empty: LABELHUB_S3_ENDPOINT_URL.
+LABELHUB_S3_PUBLIC_ENDPOINT_URL = env_str("LABELHUB_S3_PUBLIC_ENDPOINT_URL")
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -206,6 +224,10 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- health -------------------------------------------------------------------------------------
+# Seconds each readiness check (database, broker, storage) may take before it counts as failed.
+LABELHUB_HEALTH_TIMEOUT_SECONDS = env_float("LABELHUB_HEALTH_TIMEOUT_SECONDS", 3.0)
+
 # --- Celery --------------------------------------------------------------------------------------
 # No broker configured: the embedded default runs every task in-process, right after its commit.
 CELERY_TASK_ALWAYS_EAGER = env_bool("LABELHUB_TASKS_EAGER", not env_str("CELERY_BROKER_URL"))
@@ -251,6 +273,10 @@ SPECTACULAR_SETTINGS = {
     "reviews, predictions and dataset export.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from the installed sidecar package: no page loads anything from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "labelhub.accounts.models.Role",

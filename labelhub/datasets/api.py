@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.core.api import PassThroughField
+from labelhub.core.downloads import s3_download_response
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
@@ -369,23 +370,36 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         responses={
             (200, "application/zip"): OpenApiTypes.BINARY,
             (206, "application/zip"): OpenApiTypes.BINARY,
+            302: None,
             416: None,
         },
     )
     @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, ZipRenderer])
     def download(self, request, pk=None):
         """The archive. Supports `Range: bytes=first-last` (206 with Content-Range; 416 past the end) and
-        `If-Range` with the ETag (the archive's sha256), so interrupted downloads resume."""
+        `If-Range` with the ETag (the archive's sha256), so interrupted downloads resume. On S3 storage
+        it answers 302 to a short-lived presigned URL (S3 serves the ranges) unless
+        LABELHUB_S3_DOWNLOAD=proxy."""
         export = self.get_object()
         if export.status != ExportStatus.DONE or not export.file.name:
             raise Conflict(f"The export is not ready: it is {export.status}.", code="export_not_ready")
-        fh = export.file.open("rb")
-        return ranged_file_response(
-            fh=fh,
-            size=export.file.size,
-            range_header=request.headers.get("Range"),
-            if_range=request.headers.get("If-Range"),
-            filename=f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip",
+        filename = f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip"
+        wanted = {"range_header": request.headers.get("Range"), "if_range": request.headers.get("If-Range")}
+        on_s3 = s3_download_response(
+            storage=export.file.storage,
+            name=export.file.name,
+            filename=filename,
             content_type="application/zip",
             etag=export.sha256,
+            **wanted,
+        )
+        if on_s3 is not None:
+            return on_s3
+        return ranged_file_response(
+            fh=export.file.open("rb"),
+            size=export.file.size,
+            filename=filename,
+            content_type="application/zip",
+            etag=export.sha256,
+            **wanted,
         )
