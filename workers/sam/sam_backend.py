@@ -319,7 +319,7 @@ class SamBackend:
         s = self._img_size
         batch = torch.zeros(size, 3, s, s, device=self.device, dtype=torch.float32)
         for i, im in enumerate(images):
-            host = torch.from_numpy(np.ascontiguousarray(im))
+            host = torch.from_numpy(np.require(im, requirements=["C", "W"]))
             if self.on_cuda:
                 host = host.pin_memory()
             t = host.to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()
