@@ -123,11 +123,11 @@ def bench_model(model_type: str, args: argparse.Namespace, card: str) -> dict:
             res["stock_fp32_b1_img_s"] = _rate(
                 lambda: loaded.model.image_encoder(x1), 1, args.iters, args.warmup, dev
             )
-        print(f"[{model_type}] stock fp32 batch 1: {res['stock_fp32_b1_img_s']:.2f} img/s", flush=True)
+        print(f"[{model_type}] stock fp32 batch 1: {res['stock_fp32_b1_img_s']:.3g} img/s", flush=True)
     with torch.inference_mode():
         res["optimized_img_s"] = _rate(lambda: fast._encoder(xb), args.batch, args.iters, args.warmup, dev)
     print(
-        f"[{model_type}] optimized {fast.dtype} batch {args.batch}: {res['optimized_img_s']:.2f} img/s",
+        f"[{model_type}] optimized {fast.dtype} batch {args.batch}: {res['optimized_img_s']:.3g} img/s",
         flush=True,
     )
     batch_imgs = imgs[: args.batch]
@@ -135,7 +135,7 @@ def bench_model(model_type: str, args: argparse.Namespace, card: str) -> dict:
         lambda: fast.embed(batch_imgs), args.batch, args.iters, args.warmup, dev
     )
     print(
-        f"[{model_type}] SamBackend.embed from uint8 host images: {res['embed_end_to_end_img_s']:.2f} img/s",
+        f"[{model_type}] SamBackend.embed from uint8 host images: {res['embed_end_to_end_img_s']:.3g} img/s",
         flush=True,
     )
     if dev.startswith("cuda"):
