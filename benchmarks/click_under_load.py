@@ -63,6 +63,9 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=40)
     ap.add_argument("--old-clicks", type=int, default=1)
     ap.add_argument("--old-timeout", type=float, default=60.0)
+    ap.add_argument(
+        "--nice-batch", type=int, default=0, help="nice level of the batch worker (one shared host)"
+    )
     ap.add_argument("--size", default="320x240", help="pre-segmented images, WxH")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
@@ -101,7 +104,8 @@ def main() -> None:
             log = open(Path(var_dir) / f"{queue}.log", "wb")  # noqa: SIM115 - lives as long as the worker
             workers.append(
                 subprocess.Popen(
-                    [
+                    (["nice", "-n", str(args.nice_batch)] if queue == "gpu" and args.nice_batch else [])
+                    + [
                         sys.executable,
                         "-m",
                         "celery",
