@@ -13,10 +13,11 @@ from django.conf import settings
 from django.core.cache import cache
 
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.queue import task_named
 from labelhub.images.models import Image
 
+from .backends import segmentation_backend
 from .embeddings import embeddings_ensure
-from .services import segmentation_backend
 
 if TYPE_CHECKING:
     from workers.sam import Embedding
@@ -128,11 +129,11 @@ def interactive_answer(*, image: Image, prompt: dict) -> dict:
     if decoder_location() == "worker":
         from celery.exceptions import TimeoutError as CeleryTimeout
 
-        from .tasks import interactive_segment
-
         try:
-            return interactive_segment.delay(image.id, prompt).get(
-                timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT
+            return (
+                task_named("labelhub.predictions.interactive.segment")
+                .delay(image.id, prompt)
+                .get(timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT)
             )
         except CeleryTimeout as exc:
             raise DomainError(
@@ -164,9 +165,7 @@ def browser_embedding(*, image: Image, model: str | None = None) -> Embedding | 
     if embedding is not None:
         return embedding
     if decoder_location() == "worker":
-        from .tasks import embed_images
-
-        embed_images.delay([image.id])
+        task_named("labelhub.predictions.gpu.embed_images").delay([image.id])
         return None
     return embeddings_ensure(images=[image], backend=backend)[image.id][0]
 

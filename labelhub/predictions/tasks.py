@@ -9,7 +9,8 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
-from . import services
+from . import backends, services
+from .models import PRESEGMENT_MAX_ATTEMPTS as MAX_ATTEMPTS
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,8 @@ def _warm_up_backend() -> None:
     if consumed and not consumed & {"gpu", "interactive"}:
         return
     try:
-        backend = services.segmentation_backend()
-    except services.ModelUnavailable as exc:
+        backend = backends.segmentation_backend()
+    except backends.ModelUnavailable as exc:
         log.warning("segmentation model not warmed up: %s", exc.message)
         return
     warm_up = getattr(backend, "warm_up", None)
@@ -44,9 +45,6 @@ def _warm_up_in_process_pool(sender=None, **_kwargs) -> None:  # solo/threads: t
     pool = getattr(getattr(sender, "controller", None), "pool_cls", None)
     if pool is not None and getattr(pool, "__module__", "").endswith(("solo", "thread")):
         _warm_up_backend()
-
-
-MAX_ATTEMPTS = 3
 
 
 @shared_task(
@@ -79,10 +77,11 @@ def embed_images(image_ids: list[int]) -> int:
     """Compute and cache the embeddings of images that lack one (batched through the encoder)."""
     from labelhub.images.models import Image
 
+    from .backends import segmentation_backend
     from .embeddings import embeddings_ensure
 
     images = list(Image.objects.filter(id__in=image_ids).order_by("id"))
-    found = embeddings_ensure(images=images, backend=services.segmentation_backend())
+    found = embeddings_ensure(images=images, backend=segmentation_backend())
     return sum(tier == "computed" for _, tier in found.values())
 
 

@@ -13,10 +13,11 @@ from datetime import datetime
 from django.db.models import Count, Q
 
 from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
-from labelhub.labeling.workflow import STAGE_DONE
+from labelhub.labeling.pipeline import STAGE_DONE
+from labelhub.labeling.regions import region_mask
 from labelhub.projects.models import Project
 
-from .gold import mask_iou, region_mask
+from .gold import mask_iou
 from .models import GoldScore
 
 WORK_KINDS = (EventKind.SUBMITTED, EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)

@@ -9,18 +9,16 @@ no test here runs the image encoder (one decoder export, ~3 s). Random weights: 
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from django.core.cache import cache
 
 from labelhub.accounts.models import Role
 from labelhub.images.models import Image
+from labelhub.predictions.backends import segmentation_backend
 from labelhub.predictions.embeddings import embedding_store, process_lru
-from labelhub.predictions.services import segmentation_backend
 from tests.helpers import disc_image_bytes, upload
 from workers.geometry import rle_to_mask
-
-pytest.importorskip("segment_anything")
-ort = pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture

@@ -13,12 +13,10 @@ from django.db import connection
 
 from labelhub.accounts.models import Role
 from labelhub.images.models import Image
+from labelhub.predictions.backends import segmentation_backend
 from labelhub.predictions.embeddings import embedding_lookup, embedding_store, embeddings_ensure, process_lru
 from labelhub.predictions.models import ImageEmbedding
-from labelhub.predictions.services import segmentation_backend
 from tests.helpers import disc_image_bytes, upload
-
-pytest.importorskip("segment_anything")
 
 
 @pytest.fixture

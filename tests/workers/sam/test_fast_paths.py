@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("segment_anything")
-pytest.importorskip("onnxruntime")
+import torch
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
