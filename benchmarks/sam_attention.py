@@ -73,7 +73,9 @@ def main() -> None:
         ways = {
             "stock": attn.forward,
             "sdpa+dense bias": types.MethodType(dense_bias_forward, attn),
-            "sdpa folded bias": types.MethodType(sdpa_attention_forward, attn),
+            "sdpa folded bias": types.MethodType(
+                lambda self, y: sdpa_attention_forward(self, y, fold=True), attn
+            ),
         }
         with torch.inference_mode():
             ref = ways["stock"](x).float()

@@ -105,7 +105,7 @@ def _key_one_hot(h: int, w: int, pad: int, like: Any) -> Any:
     return _cached(("onehot", h, w, pad, str(like.device), like.dtype), make)
 
 
-def sdpa_attention_forward(self: Any, x: Any) -> Any:
+def sdpa_attention_forward(self: Any, x: Any, fold: bool | None = None) -> Any:
     """Drop-in replacement for ``image_encoder.Attention.forward`` with one fused SDPA call.
 
     The decomposed relative-position bias ``rel_h[q, kh] + rel_w[q, kw]`` is a dot product of the
@@ -113,7 +113,9 @@ def sdpa_attention_forward(self: Any, x: Any) -> Any:
     as extra query/key channels (divided by the softmax scale, which SDPA multiplies back): the
     ``(B, heads, L, L)`` bias is never built (512 MiB per image per ViT-H global layer in bf16) and
     SDPA may pick a fused kernel. Extra channels are zero-padded to a multiple of 8 (fused-kernel
-    alignment). The value keeps its own head size.
+    alignment). The value keeps its own head size. ``fold=None`` folds on CUDA only: CPU SDPA kernels
+    need equal query/value head sizes and fall back to a slower path (``benchmarks/sam_attention.py``:
+    1.7x slower than the dense bias at 48x48 tokens), so on a CPU the bias is passed densely.
 
     Args:
         x: ``(B, H, W, C)`` tokens.
@@ -135,12 +137,19 @@ def sdpa_attention_forward(self: Any, x: Any) -> Any:
         r_q = q.reshape(B, n, H, W, c)
         rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, rh).reshape(B, n, H * W, H)
         rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, rw).reshape(B, n, H * W, W)
-        pad = (-(c + H + W)) % 8
-        parts = [q, rel_h / scale, rel_w / scale]
-        if pad:
-            parts.append(q.new_zeros(B, n, H * W, pad))
-        q = torch.cat(parts, dim=-1)
-        k = torch.cat([k, _key_one_hot(H, W, pad, k).expand(B, n, -1, -1)], dim=-1)
+        if fold if fold is not None else x.is_cuda:
+            pad = (-(c + H + W)) % 8
+            parts = [q, rel_h / scale, rel_w / scale]
+            if pad:
+                parts.append(q.new_zeros(B, n, H * W, pad))
+            q = torch.cat(parts, dim=-1)
+            k = torch.cat([k, _key_one_hot(H, W, pad, k).expand(B, n, -1, -1)], dim=-1)
+        else:  # CPU: its SDPA kernels need equal q/v head sizes; the dense bias is cheaper there
+            bias = (rel_h.reshape(B, n, H, W, H)[..., None] + rel_w.reshape(B, n, H, W, 1, W)).reshape(
+                B, n, H * W, H * W
+            )
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+            return self.proj(out.view(B, n, H, W, -1).permute(0, 2, 3, 1, 4).reshape(B, H, W, -1))
     out = F.scaled_dot_product_attention(q, k, v, scale=scale)
     out = out.view(B, n, H, W, -1).permute(0, 2, 3, 1, 4).reshape(B, H, W, -1)
     return self.proj(out)

@@ -132,17 +132,19 @@ def test_attention_without_dense_bias_matches_stock(tiny_encoder):
 
     from workers.sam.sam_backend import _attention_modules, sdpa_attention_forward
 
-    fast = copy.deepcopy(tiny_encoder)
-    for m in _attention_modules(fast):
-        m.forward = types.MethodType(sdpa_attention_forward, m)
     x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
         ref = tiny_encoder(x)
-        out = fast(x)
-        fast.to(torch.bfloat16)
-        out_bf16 = fast(x.to(torch.bfloat16)).float()
-    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
-    assert _cos(out_bf16, ref) >= 0.99
+    for fold in (True, False):  # folded into q/k (the CUDA path), dense attn_mask (the CPU path)
+        fast = copy.deepcopy(tiny_encoder)
+        for m in _attention_modules(fast):
+            m.forward = types.MethodType(lambda self, y, fold=fold: sdpa_attention_forward(self, y, fold), m)
+        with torch.inference_mode():
+            out = fast(x)
+            fast.to(torch.bfloat16)
+            out_bf16 = fast(x.to(torch.bfloat16)).float()
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+        assert _cos(out_bf16, ref) >= 0.99
 
 
 def test_on_device_preprocessing_matches_stock(sam_loaded, test_images):
