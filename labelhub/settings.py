@@ -205,11 +205,15 @@ LABELHUB_SAM_DEVICE = env_str("LABELHUB_SAM_DEVICE")  # empty: CUDA when present
 LABELHUB_SAM_COMPILE = env_bool("LABELHUB_SAM_COMPILE", False)
 LABELHUB_SAM_BATCH_SIZE = env_int("LABELHUB_SAM_BATCH_SIZE", 8)
 LABELHUB_SAM_RANDOM_SEED = env_str("LABELHUB_SAM_RANDOM_SEED")  # tests/benchmarks only: random weights
+# What decodes SAM clicks: "onnx" (ONNX Runtime on CPU cores, ~2x faster than PyTorch there),
+# "torch" (PyTorch on the model's device) or "auto": torch on a GPU, onnx on a CPU.
+LABELHUB_SAM_DECODER = env_str("LABELHUB_SAM_DECODER", "auto")
+LABELHUB_SAM_ONNX_THREADS = env_int("LABELHUB_SAM_ONNX_THREADS", 1)  # ONNX Runtime threads per click
+LABELHUB_SAM_ONNX_DIR = env_str("LABELHUB_SAM_ONNX_DIR", str(VAR_DIR / "onnx"))  # exported decoders
 LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
 # Where interactive prompts are decoded: "api" (in the API process, from the cached embedding),
-# "worker" (a round trip to a `gpu` worker; needs CELERY_RESULT_BACKEND) or "auto": worker for SAM
-# with a broker and a result backend, else api (docs/benchmarks.md: SAM's decoder takes ~100 ms on a
-# CPU core, 4-6 ms on a GPU).
+# "worker" (a round trip to a worker of the `interactive` queue, never behind batch work; needs
+# CELERY_RESULT_BACKEND) or "auto": worker for SAM with a broker and a result backend, else api.
 LABELHUB_INTERACTIVE_DECODER = env_str("LABELHUB_INTERACTIVE_DECODER", "auto")
 LABELHUB_INTERACTIVE_TIMEOUT = env_float("LABELHUB_INTERACTIVE_TIMEOUT", 10.0)
 LABELHUB_EMBEDDING_CACHE_SECONDS = env_int("LABELHUB_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)

@@ -11,10 +11,12 @@ from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportVie
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
 from labelhub.predictions.api import (
+    ImageEmbeddingView,
     ImagePresegmentView,
     ImageSegmentView,
     PredictionViewSet,
     ProjectEmbeddingsView,
+    SamDecoderView,
 )
 from labelhub.projects.api import ProjectViewSet
 from labelhub.qa.api import ProjectMetricsView
@@ -45,6 +47,8 @@ api_v1 = [
         name="project-image-import",
     ),
     path("images/<int:image_pk>/segment/", ImageSegmentView.as_view(), name="image-segment"),
+    path("images/<int:image_pk>/embedding/", ImageEmbeddingView.as_view(), name="image-embedding"),
+    path("models/sam/decoder.onnx", SamDecoderView.as_view(), name="sam-decoder"),
     path("images/<int:image_pk>/presegment/", ImagePresegmentView.as_view(), name="image-presegment"),
     path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),

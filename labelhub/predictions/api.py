@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.http import FileResponse, HttpResponse
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -137,3 +139,69 @@ class ProjectEmbeddingsView(APIView):
         return Response(
             {"queued": services.project_embeddings_queue(project=project)}, status=status.HTTP_202_ACCEPTED
         )
+
+
+EMBEDDING_HEADERS = (
+    "X-Embedding-Shape",
+    "X-Embedding-Dtype",
+    "X-Original-Size",
+    "X-Input-Size",
+    "X-Model-Name",
+    "X-Checkpoint-Sha256",
+)
+
+
+class ImageEmbeddingView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("model", str, description="Expected model name, e.g. sam-vit_h.")],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            202: OpenApiTypes.OBJECT,
+        },
+    )
+    def get(self, request, image_pk: int):
+        """The image's SAM embedding for decoding clicks in the browser: raw little-endian float16,
+        shape in `X-Embedding-Shape` (`1,256,64,64`), with `X-Original-Size` and `X-Input-Size`
+        (`H,W`, for mapping clicks into SAM's 1024 frame) and the model that made it. 202 while a
+        worker computes it: ask again after `Retry-After` seconds."""
+        from .interactive import browser_embedding
+
+        image = _image_for(request, image_pk, ALL_ROLES, "segment")
+        embedding = browser_embedding(image=image, model=request.query_params.get("model") or None)
+        if embedding is None:
+            return Response(
+                {"status": "computing"}, status=status.HTTP_202_ACCEPTED, headers={"Retry-After": "1"}
+            )
+        data = embedding.data.astype("<f2", copy=False)
+        response = HttpResponse(data.tobytes(), content_type="application/octet-stream")
+        values = (
+            ",".join(str(n) for n in (1, *data.shape)),
+            "float16",
+            "{},{}".format(*embedding.original_size),
+            "{},{}".format(*embedding.input_size),
+            embedding.model_name,
+            embedding.checkpoint_sha256,
+        )
+        for name, value in zip(EMBEDDING_HEADERS, values, strict=True):
+            response[name] = value
+        response["Access-Control-Expose-Headers"] = ", ".join(EMBEDDING_HEADERS)
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class SamDecoderView(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request):
+        """SAM's prompt encoder and mask decoder as ONNX, for onnxruntime-web. Inputs `image_embeddings`
+        (1,256,64,64) float32, `point_coords` (1,N,2) in the 1024 frame, `point_labels` (1,N) (1, 0,
+        2/3 box corners, -1 padding), `mask_input` (1,1,256,256), `has_mask_input` (1); outputs
+        `low_res_masks` (1,4,256,256) logits and `iou_predictions` (1,4)."""
+        from .interactive import browser_decoder
+
+        path, model_name, checkpoint = browser_decoder()
+        response = FileResponse(open(path, "rb"), content_type="application/octet-stream")
+        response["X-Model-Name"] = model_name
+        response["X-Checkpoint-Sha256"] = checkpoint
+        response["Access-Control-Expose-Headers"] = "X-Model-Name, X-Checkpoint-Sha256"
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

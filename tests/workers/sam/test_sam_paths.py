@@ -71,7 +71,7 @@ def test_optimized_batched_embedding_matches_stock_sam_predictor(sam_loaded, sam
         ref_mask = masks[0]
         union = np.logical_or(ref_mask, res.mask).sum()
         agreement = np.logical_and(ref_mask, res.mask).sum() / union if union else 1.0
-        assert agreement > 0.98, agreement
+        assert agreement >= 0.99, agreement
         assert abs(res.score - float(scores[0])) < 1e-2
 
 
