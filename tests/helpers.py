@@ -6,8 +6,8 @@ import io
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from knox.models import AuthToken
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labelhub.accounts.models import Membership, Organization
@@ -42,8 +42,8 @@ def make_user(username: str, organization: Organization | None = None, role: str
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = AuthToken.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

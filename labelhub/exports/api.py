@@ -13,8 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.core.api import PassThroughField
+from labelhub.accounts.selectors import role_require
+from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
 
@@ -148,6 +150,13 @@ class ProjectExportView(APIView):
 
 class ProjectImportView(APIView):
     parser_classes = [parsers.MultiPartParser]
+    throttle_scope = "import"
+
+    def initial(self, request, *args, **kwargs):
+        # before authentication: a session's CSRF check would parse the body
+        limit = settings.LABELHUB_IMPORT_MAX_BYTES
+        request_size_limit(request, max_body=limit + FORM_OVERHEAD_BYTES, max_file=limit, field="file")
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(request={"multipart/form-data": DatasetImportIn}, responses={201: DatasetImportOut})
     def post(self, request, project_pk):
@@ -188,18 +197,24 @@ class ZipRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode() if data is not None else b""
 
 
+class ExportFilter(IdFilterSet):
+    class Meta:
+        model = Export
+        fields = ["project", "status", "format"]
+
+
 class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Export.objects.none()
     serializer_class = ExportOut
     lookup_value_regex = r"\d+"
-    filterset_fields = ["project", "status", "format"]
+    filterset_class = ExportFilter
     ordering_fields = ["id", "created_at"]
 
     def get_queryset(self):
         return selectors.exports_visible(user=self.request.user)
 
     @extend_schema(responses=ExportFormatOut(many=True))
-    @action(detail=False, methods=["get"], pagination_class=None, filterset_fields=None)
+    @action(detail=False, methods=["get"], pagination_class=None, filterset_class=None)
     def formats(self, request):
         """The registered export formats (and which of them can be imported)."""
         return Response(
@@ -234,6 +249,13 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         """The archive. Supports `Range: bytes=first-last` (206 with Content-Range; 416 past the end) and
         `If-Range` with the ETag (the archive's sha256), so interrupted downloads resume."""
         export = self.get_object()
+        if not export.project.members_download_exports:
+            role_require(
+                user=request.user,
+                organization_id=export.project.organization_id,
+                roles=MANAGING_ROLES,
+                action="download exports of this project",
+            )
         if export.status != ExportStatus.DONE or not export.file.name:
             raise Conflict(f"The export is not ready: it is {export.status}.", code="export_not_ready")
         fh = export.file.open("rb")

@@ -5,11 +5,12 @@ predictions) and zips of images. Every problem of a file is reported at once, wi
 
 from __future__ import annotations
 
-import json
+import io
 import math
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from labelhub.core.errors import DomainError
+from labelhub.core.parsers import json_loads_bounded
 from labelhub.images.models import Image
 from labelhub.images.services import IMPORT_SUFFIXES, IncomingFile, images_add
 from labelhub.labeling.models import Annotation
@@ -111,6 +113,15 @@ def zip_members(zf: zipfile.ZipFile, report: Report) -> list[zipfile.ZipInfo]:
             continue
         if parts[0] == "__MACOSX" or PurePosixPath(name).name.startswith("._"):
             continue
+        if (
+            PurePosixPath(name).suffix.lower() in IMPORT_SUFFIXES
+            and info.file_size > settings.LABELHUB_MAX_UPLOAD_BYTES
+        ):
+            report.add(
+                where,
+                f"The entry declares {info.file_size} bytes; one image may have {settings.LABELHUB_MAX_UPLOAD_BYTES}.",
+            )
+            continue
         total += info.file_size
         members.append(info)
     if total > settings.LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES:
@@ -119,6 +130,40 @@ def zip_members(zf: zipfile.ZipFile, report: Report) -> list[zipfile.ZipInfo]:
             f"The zip expands to {total} bytes; the limit is {settings.LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES}.",
         )
     return members
+
+
+def zip_entry_copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst: BinaryIO, *, limit: int) -> None:
+    """Copy one entry to `dst`, refusing it (400 naming the entry) as soon as it passes `limit` bytes or
+    the size its header declares, or when its data is corrupt or its CRC does not match: checked while
+    extracting, so a lying header never fills the disk."""
+    where = f"zip:{info.filename}"
+    written = 0
+    try:
+        with zf.open(info) as src:
+            while data := src.read(1 << 20):
+                written += len(data)
+                if written > min(limit, info.file_size):
+                    problem = (
+                        f"The entry is larger than the {limit} bytes allowed for one file."
+                        if written > limit
+                        else f"The entry holds more than the {info.file_size} bytes its header declares."
+                    )
+                    _refuse_entry(where, problem)
+                dst.write(data)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        _refuse_entry(where, f"The entry is corrupt: {exc}")
+
+
+def zip_entry_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> bytes:
+    buf = io.BytesIO()
+    zip_entry_copy(zf, info, buf, limit=limit)
+    return buf.getvalue()
+
+
+def _refuse_entry(where: str, message: str) -> None:
+    report = Report()
+    report.add(where, message)
+    report.raise_if_any(f"zip entry '{where[4:]}'")
 
 
 def open_zip(fh: BinaryIO, report: Report) -> zipfile.ZipFile | None:
@@ -138,9 +183,8 @@ def _add_zip_images(
         if suffix not in IMPORT_SUFFIXES:
             continue
         target = tmp / f"{index}{suffix}"  # our own name: nothing in the zip decides where it is written
-        with zf.open(info) as src, open(target, "wb") as dst:
-            while data := src.read(1 << 20):
-                dst.write(data)
+        with open(target, "wb") as dst:
+            zip_entry_copy(zf, info, dst, limit=settings.LABELHUB_MAX_UPLOAD_BYTES)
         files.append(IncomingFile(name=PurePosixPath(info.filename).name, path=target))
     if not files:
         return []
@@ -286,7 +330,7 @@ def coco_parse(
     An annotation with a `bbox` and no (or an empty) `segmentation` is a box prompt for the segmentation
     model: it goes to `boxes` ({image id: [{"label", "box": [x0, y0, x1, y1]}]}) instead."""
     try:
-        doc = json.loads(raw)
+        doc = json_loads_bounded(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         report.add("$", f"Not valid JSON: {exc}")
         return {}
@@ -660,7 +704,12 @@ def import_file(
                 for info in members:
                     path = PurePosixPath(info.filename)
                     if path.suffix.lower() == wanted and not (fmt == "yolo" and path.name == "classes.txt"):
-                        label_files.append((info.filename, zf.read(info)))
+                        label_files.append(
+                            (
+                                info.filename,
+                                zip_entry_read(zf, info, limit=settings.LABELHUB_IMPORT_MAX_BYTES),
+                            )
+                        )
                 if fmt == "images":
                     if not created and not members:
                         report.add("zip", "The zip holds no image files.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.http import FileResponse
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, serializers, status, viewsets
@@ -12,10 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.accounts.selectors import role_require
+from labelhub.core.api import IdFilterSet
 from labelhub.core.errors import DomainError
+from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
-from labelhub.projects.selectors import project_get
+from labelhub.projects.selectors import project_get, project_ids_visible
 
 from . import services
 from .models import Image
@@ -65,6 +66,18 @@ def _result(result: services.UploadResult) -> Response:
 
 class ProjectImageUploadView(APIView):
     parser_classes = [parsers.MultiPartParser]
+    throttle_scope = "upload"
+
+    def initial(self, request, *args, **kwargs):
+        # before authentication: a session's CSRF check would parse the body
+        per_file = services.settings.LABELHUB_MAX_UPLOAD_BYTES
+        request_size_limit(
+            request,
+            max_body=per_file * services.settings.LABELHUB_MAX_FILES_PER_UPLOAD + FORM_OVERHEAD_BYTES,
+            max_file=per_file,
+            field="files[]",
+        )
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
     def post(self, request, project_pk):
@@ -87,6 +100,8 @@ class ProjectImageUploadView(APIView):
 
 
 class ProjectImageImportView(APIView):
+    throttle_scope = "import"
+
     @extend_schema(request=ImportIn, responses={201: UploadOut, 200: UploadOut})
     def post(self, request, project_pk):
         """Import the images of a server-side folder (inside LABELHUB_IMPORT_ROOTS). All or nothing."""
@@ -98,7 +113,7 @@ class ProjectImageImportView(APIView):
         )
 
 
-class ImageFilter(filters.FilterSet):
+class ImageFilter(IdFilterSet):
     class Meta:
         model = Image
         fields = ["project", "format", "sha256"]
@@ -114,9 +129,9 @@ class ImageViewSet(
     ordering_fields = ["id", "created_at", "original_name"]
 
     def get_queryset(self):
-        return Image.objects.filter(
-            project__organization_id__in=organization_ids_for(self.request.user)
-        ).select_related("task", "project")
+        return Image.objects.filter(project_id__in=project_ids_visible(self.request.user)).select_related(
+            "task", "project"
+        )
 
     def destroy(self, request, *args, **kwargs):
         image = self.get_object()

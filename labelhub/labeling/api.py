@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -12,10 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES, Role
-from labelhub.accounts.selectors import organization_ids_for, role_of, role_require
-from labelhub.core.api import PassThroughField
+from labelhub.accounts.selectors import role_of, role_require
+from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError, NotFound
-from labelhub.projects.selectors import project_get
+from labelhub.projects.selectors import project_get, project_ids_visible
 
 from . import selectors, services, workflow
 from .models import AnnotationRevision, Comment, Task, TaskEvent
@@ -175,7 +174,7 @@ def annotation_payload(task: Task, revision: AnnotationRevision | None) -> dict:
     }
 
 
-class TaskFilter(filters.FilterSet):
+class TaskFilter(IdFilterSet):
     class Meta:
         model = Task
         fields = ["project", "stage", "status", "assignee", "image"]
@@ -429,9 +428,7 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
     http_method_names = ["get", "patch"]
 
     def get_queryset(self):
-        return Comment.objects.filter(
-            task__project__organization_id__in=organization_ids_for(self.request.user)
-        )
+        return Comment.objects.filter(task__project_id__in=project_ids_visible(self.request.user))
 
     @extend_schema(request=CommentPatch, responses=CommentOut)
     def partial_update(self, request, *args, **kwargs):

@@ -10,10 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import ALL_ROLES, organization_ids_for, role_require
-from labelhub.core.api import PassThroughField
+from labelhub.accounts.selectors import ALL_ROLES, role_require
+from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError, NotFound
 from labelhub.images.models import Image
+from labelhub.projects.selectors import project_ids_visible
 
 from . import services
 from .models import Prediction
@@ -39,7 +40,7 @@ class PredictionOut(serializers.ModelSerializer):
         ]
 
 
-class PredictionFilter(filters.FilterSet):
+class PredictionFilter(IdFilterSet):
     project = filters.NumberFilter(field_name="image__project")
 
     class Meta:
@@ -54,9 +55,7 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return Prediction.objects.filter(
-            image__project__organization_id__in=organization_ids_for(self.request.user)
-        )
+        return Prediction.objects.filter(image__project_id__in=project_ids_visible(self.request.user))
 
 
 class PromptIn(serializers.Serializer):
@@ -97,7 +96,7 @@ class QueuedOut(serializers.Serializer):
 def _image_for(request, image_pk: int, roles, action: str) -> Image:
     image = (
         Image.objects.select_related("project")
-        .filter(pk=image_pk, project__organization_id__in=organization_ids_for(request.user))
+        .filter(pk=image_pk, project_id__in=project_ids_visible(request.user))
         .first()
     )
     if image is None:

@@ -6,13 +6,14 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from labelhub.accounts.models import Organization
+from labelhub.accounts.models import Membership, Organization
 from labelhub.core.errors import Conflict, DomainError
 
-from .models import Project, Simplifier
+from .models import Project, ProjectMember, Simplifier
 from .schema import label_schema_clean, pipeline_clean
 
 EDITABLE = {
+    "members_download_exports",
     "name",
     "description",
     "label_schema",
@@ -109,3 +110,19 @@ def _classes_used(project: Project, names: set[str]) -> set[str]:
         r.get("label") for regions in revisions.values_list("regions", flat=True).iterator() for r in regions
     }
     return names & labels
+
+
+def project_member_add(*, project: Project, user_id: int) -> ProjectMember:
+    """Make a member of the project's organization a member of the project (idempotent)."""
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
+        raise DomainError("user is a user id.", field="user")
+    if not Membership.objects.filter(organization_id=project.organization_id, user_id=user_id).exists():
+        raise DomainError(
+            "Only members of the organization can join its projects.", field="user", code="not_a_member"
+        )
+    member, _ = ProjectMember.objects.get_or_create(project=project, user_id=user_id)
+    return member
+
+
+def project_member_remove(*, project: Project, user_id: int) -> None:
+    ProjectMember.objects.filter(project=project, user_id=user_id).delete()

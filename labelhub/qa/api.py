@@ -16,10 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES, Membership, Organization
-from labelhub.accounts.selectors import organization_ids_for, role_of, role_require
+from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import DomainError, NotFound
 from labelhub.projects.models import Project
-from labelhub.projects.selectors import project_get
+from labelhub.projects.selectors import project_get, project_ids_visible
 
 from .metrics import project_metrics
 from .models import WEBHOOK_EVENTS, Webhook, WebhookDelivery
@@ -173,7 +173,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         org_id = values.get("organization")
         if org_id is None and values.get("project") is not None:
             project = Project.objects.filter(
-                pk=values["project"], organization_id__in=organization_ids_for(request.user)
+                pk=values["project"], id__in=project_ids_visible(request.user)
             ).first()
             if project is None:
                 raise NotFound("No such project.")
