@@ -9,9 +9,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from tqdm import tqdm
 
+from labelhub.accounts import services as account_services
 from labelhub.accounts.models import Membership, Organization, Role
 from labelhub.core.errors import DomainError
 from labelhub.core.synthetic import synthetic_images
@@ -20,6 +21,7 @@ from labelhub.images.models import Image
 from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.predictions.tasks import presegment_images
 from labelhub.projects.models import Project
+from labelhub.projects.services import project_member_add
 
 DEMO_SCHEMA = [
     {"name": "object", "color": "#e6194b", "kinds": ["polygon", "mask"]},
@@ -49,12 +51,21 @@ class Command(BaseCommand):
                 user.is_staff = role in (Role.OWNER, Role.MANAGER)
                 user.is_superuser = role == Role.OWNER
                 user.save()
-            Membership.objects.get_or_create(organization=org, user=user, defaults={"role": role})
-            tokens[role] = Token.objects.get_or_create(user=user)[0].key
+            if role == Role.OWNER:
+                Membership.objects.get_or_create(organization=org, user=user, defaults={"role": role})
+            elif not Membership.objects.filter(organization=org, user=user).exists():
+                # everyone else joins the way users do: the owner invites, the invitee accepts
+                _, secret = account_services.invitation_create(
+                    organization=org, actor_role=Role.OWNER, invited_by=None, role=role, username=user.username
+                )
+                account_services.invitation_accept(token=secret, user=user)
+            tokens[role] = AuthToken.objects.create(user=user)[1]
         owner = User.objects.get(username="demo-owner")
         project, _ = Project.objects.get_or_create(
             organization=org, name="Demo project", defaults={"label_schema": DEMO_SCHEMA, "created_by": owner}
         )
+        for role in (Role.ANNOTATOR, Role.REVIEWER):
+            project_member_add(project=project, user_id=User.objects.get(username=f"demo-{role}").id)
 
         files = self._files(images, limit)
         for incoming in tqdm(files, desc="import", unit="image"):
