@@ -239,22 +239,26 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         task.annotation.current_revision = revision.number
         return Response(annotation_payload(task, revision))
 
+    def _page(self, queryset, serializer_class) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
     @extend_schema(responses=RevisionBrief(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def revisions(self, request, pk=None):
-        """Every revision of the task's annotation: who, when, stage, what changed."""
+        """Every revision of the task's annotation, oldest first (paginated): who, when, stage, what changed."""
         task = self.task()
-        revisions = task.annotation.revisions.select_related("author").order_by("number")
-        return Response(RevisionBrief(revisions, many=True).data)
+        return self._page(task.annotation.revisions.select_related("author").order_by("number"), RevisionBrief)
 
     @extend_schema(methods=["GET"], responses=CommentOut(many=True))
     @extend_schema(methods=["POST"], request=CommentIn, responses={201: CommentOut})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def comments(self, request, pk=None):
-        """Comments on the task, optionally pinned to a region (`region_id`) or a point (`x`, `y`)."""
+        """Comments on the task (paginated, oldest first), optionally pinned to a region (`region_id`) or a
+        point (`x`, `y`)."""
         task = self.task()
         if request.method == "GET":
-            return Response(CommentOut(task.comments.select_related("author"), many=True).data)
+            return self._page(task.comments.select_related("author").order_by("created_at", "id"), CommentOut)
         role_require(
             user=request.user,
             organization_id=task.project.organization_id,
