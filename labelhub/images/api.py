@@ -55,6 +55,16 @@ class ImportIn(serializers.Serializer):
     recursive = serializers.BooleanField(default=False)
 
 
+# what the file endpoint sends for each accepted format ("image/jpg" and "image/tif" are not media types)
+IMAGE_MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+}
+
+
 def project_for_write(request, project_pk) -> Project:
     return project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="add images")
 
@@ -144,12 +154,23 @@ class ImageViewSet(
         image.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, media): OpenApiTypes.BINARY
+            for media in (
+                "image/jpeg",
+                "image/png",
+                "image/bmp",
+                "image/tiff",
+                "image/webp",
+                "application/octet-stream",
+            )
+        }
+    )
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
         """The image's bytes as uploaded."""
         image = self.get_object()
         ext = image.file.name.rsplit(".", 1)[-1]
-        return FileResponse(
-            image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=f"image/{ext}"
-        )
+        media = IMAGE_MEDIA_TYPES.get(image.format, "application/octet-stream")
+        return FileResponse(image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=media)

@@ -64,7 +64,7 @@ class RegionSerializer(serializers.Serializer):
 
 
 class RevisionOut(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
     regions = RegionSerializer(many=True)
 
     class Meta:
@@ -73,7 +73,7 @@ class RevisionOut(serializers.ModelSerializer):
 
 
 class RevisionBrief(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = AnnotationRevision
@@ -98,7 +98,7 @@ class AnnotationIn(serializers.Serializer):
 
 
 class CommentOut(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = Comment
@@ -117,7 +117,7 @@ class CommentPatch(serializers.Serializer):
 
 
 class EventOut(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True, allow_null=True)
     data = serializers.JSONField()
 
     class Meta:
@@ -248,7 +248,9 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     def revisions(self, request, pk=None):
         """Every revision of the task's annotation, oldest first (paginated): who, when, stage, what changed."""
         task = self.task()
-        return self._page(task.annotation.revisions.select_related("author").order_by("number"), RevisionBrief)
+        return self._page(
+            task.annotation.revisions.select_related("author").order_by("number"), RevisionBrief
+        )
 
     @extend_schema(methods=["GET"], responses=CommentOut(many=True))
     @extend_schema(methods=["POST"], request=CommentIn, responses={201: CommentOut})

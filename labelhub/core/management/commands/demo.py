@@ -56,7 +56,11 @@ class Command(BaseCommand):
             elif not Membership.objects.filter(organization=org, user=user).exists():
                 # everyone else joins the way users do: the owner invites, the invitee accepts
                 _, secret = account_services.invitation_create(
-                    organization=org, actor_role=Role.OWNER, invited_by=None, role=role, username=user.username
+                    organization=org,
+                    actor_role=Role.OWNER,
+                    invited_by=None,
+                    role=role,
+                    username=user.username,
                 )
                 account_services.invitation_accept(token=secret, user=user)
             tokens[role] = AuthToken.objects.create(user=user)[1]
