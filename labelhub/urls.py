@@ -15,7 +15,7 @@ from labelhub.accounts.api import (
     TokensRevokeAllView,
     TokenView,
 )
-from labelhub.exports.api import ExportViewSet, ProjectExportView, ProjectImportView
+from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
 from labelhub.predictions.api import (
@@ -25,7 +25,8 @@ from labelhub.predictions.api import (
     ProjectEmbeddingsView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView, WebhookViewSet
+from labelhub.qa.api import ProjectMetricsView
+from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
@@ -40,6 +41,7 @@ router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("predictions", PredictionViewSet, basename="prediction")
 router.register("exports", ExportViewSet, basename="export")
+router.register("imports", ImportViewSet, basename="import")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 
 api_v1 = [

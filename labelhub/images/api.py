@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import role_require
 from labelhub.core.api import IdFilterSet
 from labelhub.core.errors import DomainError
 from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
@@ -144,14 +143,7 @@ class ImageViewSet(
         )
 
     def destroy(self, request, *args, **kwargs):
-        image = self.get_object()
-        role_require(
-            user=request.user,
-            organization_id=image.project.organization_id,
-            roles=MANAGING_ROLES,
-            action="delete images",
-        )
-        image.delete()
+        services.image_delete(image=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

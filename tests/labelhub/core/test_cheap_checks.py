@@ -154,7 +154,7 @@ def test_a_zip_entry_with_a_bad_crc_answers_400_naming_it(org_a, settings):
 
 @pytest.mark.django_db
 def test_zip_entries_over_the_per_file_limit_are_refused_before_extraction(org_a, settings, monkeypatch):
-    from labelhub.exports import imports
+    from labelhub.datasets import imports
 
     settings.LABELHUB_MAX_UPLOAD_BYTES = 10_000
     extracted = []

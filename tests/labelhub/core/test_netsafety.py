@@ -10,7 +10,7 @@ import pytest
 
 from labelhub.accounts.models import Role
 from labelhub.core import netsafety
-from tests.labelhub.qa.test_webhooks import Receiver
+from tests.labelhub.webhooks.test_webhooks import Receiver
 
 REFUSED = [
     "127.0.0.1",

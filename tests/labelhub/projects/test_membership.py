@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labelhub.accounts.models import Role
-from labelhub.exports.models import Export, ExportStatus
+from labelhub.datasets.models import Export, ExportStatus
 from labelhub.projects.models import Project
 from tests.helpers import image_bytes, upload
 
