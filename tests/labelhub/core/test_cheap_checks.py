@@ -16,6 +16,7 @@ from labelhub.images.models import Image
 from labelhub.labeling import regions as regions_module
 from labelhub.labeling.models import AnnotationRevision
 from tests.helpers import image_bytes, upload
+from tests.labelhub.datasets.test_imports import imported, refused
 
 NESTED = b"[" * 3000 + b"]" * 3000
 
@@ -45,15 +46,10 @@ def test_a_body_nested_3000_levels_answers_400(org_a, task, method, url):
 
 @pytest.mark.django_db
 def test_a_nested_coco_file_is_refused_by_the_import(org_a):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    response = org_a.clients[Role.OWNER].post(
-        f"/api/v1/projects/{org_a.project.id}/imports/",
-        {"file": SimpleUploadedFile("c.json", b'{"images": ' + NESTED + b"}"), "format": "coco"},
-        format="multipart",
+    body = imported(
+        org_a.clients[Role.OWNER], org_a.project.id, "c.json", b'{"images": ' + NESTED + b"}", "coco"
     )
-    assert response.status_code == 400
-    assert "deeper" in response.json()["error"]["details"]["problems"][0]["message"]
+    assert "deeper" in refused(body)[0]["message"]
 
 
 def test_depth_limit_is_exact():
@@ -126,25 +122,14 @@ def _stored_zip(entries: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _post_import(client, project_id, data: bytes, fmt: str = "images"):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    return client.post(
-        f"/api/v1/projects/{project_id}/imports/",
-        {"file": SimpleUploadedFile("d.zip", data), "format": fmt},
-        format="multipart",
-    )
-
-
 @pytest.mark.django_db
 def test_a_zip_entry_with_a_bad_crc_answers_400_naming_it(org_a, settings):
     png = image_bytes(40, 30, seed=5)
     data = bytearray(_stored_zip({"good.png": image_bytes(40, 30, seed=4), "bad.png": png}))
     at = data.rfind(png) + len(png) // 2
     data[at] ^= 0xFF  # the stored bytes no longer match the CRC in the headers
-    response = _post_import(org_a.clients[Role.OWNER], org_a.project.id, bytes(data))
-    assert response.status_code == 400, response.content[:300]
-    problems = response.json()["error"]["details"]["problems"]
+    # imports are jobs (202); the job fails with the problem naming the entry
+    problems = refused(imported(org_a.clients[Role.OWNER], org_a.project.id, "d.zip", bytes(data), "images"))
     assert problems[0]["path"] == "zip:bad.png" and "CRC" in problems[0]["message"]
     assert Image.objects.count() == 0
     assert (
@@ -163,9 +148,10 @@ def test_zip_entries_over_the_per_file_limit_are_refused_before_extraction(org_a
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in ("a.png", "b.png", "c.png"):
             zf.writestr(name, b"\0" * 3_000_000)  # 3 MB each, a few KB compressed
-    response = _post_import(org_a.clients[Role.OWNER], org_a.project.id, buf.getvalue())
-    assert response.status_code == 400
-    assert [p["path"] for p in response.json()["error"]["details"]["problems"]] == [
+    problems = refused(
+        imported(org_a.clients[Role.OWNER], org_a.project.id, "d.zip", buf.getvalue(), "images")
+    )
+    assert [p["path"] for p in problems] == [
         "zip:a.png",
         "zip:b.png",
         "zip:c.png",
