@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import CharField, JSONField, OuterRef, Subquery, TextField
+from django.db.models import CharField, JSONField, TextField
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
@@ -28,7 +28,8 @@ from labelhub.core.events import EXPORT_FINISHED, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
-from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
+from labelhub.labeling.models import Task, TaskStatus
+from labelhub.labeling.selectors import revision_current_id
 from labelhub.projects.models import Project
 
 from . import imports
@@ -143,11 +144,8 @@ def export_create(
         tasks = tasks.filter(status=TaskStatus.DONE)
     if filters["stages"]:
         tasks = tasks.filter(stage__in=filters["stages"])
-    current = AnnotationRevision.objects.filter(
-        annotation__task=OuterRef("pk"), number=OuterRef("annotation__current_revision")
-    ).values("id")[:1]
     rows = (
-        tasks.annotate(revision_id=Subquery(current))
+        tasks.annotate(revision_id=revision_current_id())
         .order_by("image_id")
         .values_list("id", "image_id", "annotation__current_revision", "revision_id")
     )

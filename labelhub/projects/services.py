@@ -61,7 +61,10 @@ def _save(project: Project) -> Project:
     return project
 
 
-def project_create(*, organization: Organization, user, **values: Any) -> Project:
+def project_create(*, organization_id: int, user, **values: Any) -> Project:
+    """A project in an organization where `user` is an owner or manager (NotFound for outsiders)."""
+    role_require(user=user, organization_id=organization_id, roles=MANAGING_ROLES, action="create projects")
+    organization = Organization.objects.get(pk=organization_id)
     unknown = set(values) - EDITABLE
     if unknown:
         raise DomainError(f"Unknown fields: {sorted(unknown)}.", field=sorted(unknown)[0])
@@ -71,7 +74,13 @@ def project_create(*, organization: Organization, user, **values: Any) -> Projec
     return _save(project)
 
 
-def project_update(*, project: Project, **values: Any) -> Project:
+def project_update(*, project: Project, user, **values: Any) -> Project:
+    """Change a project's editable fields (owners and managers); its organization never changes."""
+    role_require(
+        user=user, organization_id=project.organization_id, roles=MANAGING_ROLES, action="edit projects"
+    )
+    if "organization" in values:
+        raise DomainError("A project cannot move to another organization.", field="organization")
     cleaned = _clean(values)
     if "label_schema" in cleaned:
         _check_classes_kept(project, cleaned["label_schema"])

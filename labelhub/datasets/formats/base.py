@@ -23,7 +23,8 @@ from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
 from labelhub.labeling.regions import regions_clean
 from labelhub.projects.models import Project
-from workers.geometry import mask_to_polygons, polygons_to_mask, rle_to_mask
+from workers.geometry import mask_to_polygons, rle_to_mask
+from workers.geometry.area import ring_signed_area
 from workers.geometry.raster import rasterize_flat
 
 FORMATS: dict[str, type[ExportFormat]] = {}
@@ -158,23 +159,11 @@ def region_has_holes(region: dict) -> bool:
     return any(p.get("holes") for p in region.get("polygons") or [])
 
 
-def region_mask(region: dict, height: int, width: int) -> np.ndarray:
-    """The region's pixels: its RLE for a mask region, its rasterized polygons otherwise."""
-    if region_is_mask(region):
-        return rle_to_mask(region["rle"])
-    return polygons_to_mask(region.get("polygons") or [], height, width)
-
-
 def region_polygons(region: dict, height: int, width: int) -> list[dict]:
     """The region as polygons: as stored for a polygon region, traced exactly from the mask otherwise."""
     if region_is_mask(region):
         return mask_to_polygons(rle_to_mask(region["rle"]))
     return region.get("polygons") or []
-
-
-def _twice_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]) + x[-1] * y[0] - x[0] * y[-1])
 
 
 def _oriented_rings(polygons: list[dict]) -> list[np.ndarray]:
@@ -183,10 +172,10 @@ def _oriented_rings(polygons: list[dict]) -> list[np.ndarray]:
     rings = []
     for polygon in polygons:
         ext = np.asarray(polygon["exterior"], dtype=np.float64)
-        rings.append(ext if _twice_area(ext) >= 0 else ext[::-1])
+        rings.append(ext if ring_signed_area(ext) >= 0 else ext[::-1])
         for hole in polygon.get("holes") or []:
             h = np.asarray(hole, dtype=np.float64)
-            rings.append(h if _twice_area(h) <= 0 else h[::-1])
+            rings.append(h if ring_signed_area(h) <= 0 else h[::-1])
     return rings
 
 

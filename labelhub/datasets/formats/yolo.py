@@ -25,13 +25,9 @@ from labelhub.core.errors import DomainError
 from labelhub.labeling.regions import polygons_clean
 from labelhub.projects.models import Project
 from workers.geometry import mask_to_polygons, polygons_to_mask
+from workers.geometry.area import ring_signed_area
 
 from .base import ExportFormat, ProjectImages, Record, Report, region_polygons, register, register_import
-
-
-def _signed_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return float(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
 def keyhole(polygon: dict) -> list[list[float]]:
@@ -39,11 +35,11 @@ def keyhole(polygon: dict) -> list[list[float]]:
     if not polygon.get("holes"):
         return polygon["exterior"]
     ring = np.asarray(polygon["exterior"], dtype=np.float64)
-    if _signed_area(ring) < 0:
+    if ring_signed_area(ring) < 0:
         ring = ring[::-1]
     for hole in polygon["holes"]:
         h = np.asarray(hole, dtype=np.float64)
-        if _signed_area(h) > 0:
+        if ring_signed_area(h) > 0:
             h = h[::-1]
         d = ((ring[:, None, :] - h[None, :, :]) ** 2).sum(axis=2)
         i, j = np.unravel_index(int(np.argmin(d)), d.shape)

@@ -61,7 +61,7 @@ class Command(BaseCommand):
                     token=secret, user=get_user_model().objects.get(username=f"demo-{role}")
                 )
         project = org.projects.filter(name=DEMO_PROJECT).first() or project_services.project_create(
-            organization=org, user=owner, name=DEMO_PROJECT, label_schema=DEMO_SCHEMA
+            organization_id=org.pk, user=owner, name=DEMO_PROJECT, label_schema=DEMO_SCHEMA
         )
         for role in (Role.ANNOTATOR, Role.REVIEWER):  # workers see only the projects they are members of
             project_services.project_member_add(
