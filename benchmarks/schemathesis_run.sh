@@ -22,7 +22,7 @@ TOKEN=$(awk '$1 == "owner" {print $3}' "$OUT/demo.txt")
 .venv/bin/python manage.py shell -v 0 -c '
 from labelhub.accounts.models import Organization
 from labelhub.labeling.models import Comment, Task
-from labelhub.qa.models import Webhook
+from labelhub.webhooks.models import Webhook
 task = Task.objects.get(pk=1)
 Comment.objects.get_or_create(task=task, text="fuzz")
 Webhook.objects.get_or_create(organization=Organization.objects.get(pk=1), url="https://93.184.216.34/hook", secret="s")
