@@ -96,7 +96,7 @@ def main() -> None:
 
     import cv2
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
     from labelhub.accounts.models import Membership, Organization, Role
@@ -156,8 +156,8 @@ def main() -> None:
         service_rows.append(row)
 
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token_key = AuthToken.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
     url = f"/api/v1/images/{image.id}/segment/"
     api_rows = []
     for pt in points[1 + args.clicks :]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -56,7 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -119,8 +120,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("LABELHUB_PASSWORD_MIN_LENGTH", 10)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- HTTPS deployment (behind a TLS-terminating proxy: set all of these; `check --deploy` is clean) ---
+# The proxy's header that says the original request was HTTPS, e.g. "HTTP_X_FORWARDED_PROTO,https".
+_proxy_ssl_header = env_list("LABELHUB_SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+SECURE_SSL_REDIRECT = env_bool("LABELHUB_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("LABELHUB_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("LABELHUB_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("LABELHUB_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("LABELHUB_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -175,6 +195,10 @@ LABELHUB_IMPORT_ROOTS = [Path(p).resolve() for p in env_list("LABELHUB_IMPORT_RO
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LABELHUB_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = LABELHUB_MAX_FILES_PER_UPLOAD + 1
+# Deepest nesting of arrays/objects accepted in a JSON body or an imported JSON file.
+LABELHUB_MAX_JSON_DEPTH = env_int("LABELHUB_MAX_JSON_DEPTH", 64)
+# Points per interactive segmentation prompt.
+LABELHUB_MAX_PROMPT_POINTS = env_int("LABELHUB_MAX_PROMPT_POINTS", 100)
 
 # --- labeling workflow ---------------------------------------------------------------------------
 LABELHUB_LEASE_SECONDS = env_int("LABELHUB_LEASE_SECONDS", 30 * 60)
@@ -253,19 +277,60 @@ CELERY_BEAT_SCHEDULE = {
     "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
 }
 
+# --- accounts -------------------------------------------------------------------------------------
+# Self-service sign-up (`POST auth/signup/`): off by default; accounts come from accepted invitations.
+LABELHUB_SIGNUP_OPEN = env_bool("LABELHUB_SIGNUP_OPEN", False)
+LABELHUB_INVITATION_DAYS = env_int("LABELHUB_INVITATION_DAYS", 7)
+# API tokens (django-rest-knox): stored as SHA-512 digests, expiring this many hours after issue.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env_int("LABELHUB_TOKEN_TTL_HOURS", 24 * 7)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_LIMIT_PER_USER": None,
+    "AUTO_REFRESH": False,
+}
+
+
+def _rate(name: str, default: str) -> str | None:
+    return env_str(name, default) or None  # empty: that throttle is off
+
+
+# Request rates ("N/second|minute|hour|day"), counted in the shared cache (Redis in production):
+# anonymous calls per client IP, writes per user, and tighter scopes for login, segment, upload, import.
+LABELHUB_THROTTLE_RATES = {
+    "anon": _rate("LABELHUB_THROTTLE_ANON", "60/minute"),
+    "write": _rate("LABELHUB_THROTTLE_WRITE", "600/minute"),
+    "login": _rate("LABELHUB_THROTTLE_LOGIN", "10/minute"),
+    "segment": _rate("LABELHUB_THROTTLE_SEGMENT", "300/minute"),
+    "upload": _rate("LABELHUB_THROTTLE_UPLOAD", "60/minute"),
+    "import": _rate("LABELHUB_THROTTLE_IMPORT", "10/minute"),
+}
+
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "labelhub.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "labelhub.core.throttles.AnonThrottle",
+        "labelhub.core.throttles.WriteThrottle",
+        "labelhub.core.throttles.ScopeThrottle",
+    ],
+    # Proxies in front of the API that append to X-Forwarded-For (0: the client is REMOTE_ADDR, and a
+    # client-sent X-Forwarded-For cannot pick its own throttle bucket).
+    "NUM_PROXIES": env_int("LABELHUB_NUM_PROXIES", 0),
     "DEFAULT_PAGINATION_CLASS": "labelhub.core.api.Pagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "labelhub.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "labelhub.core.errors.exception_handler",
     "PAGE_SIZE": 50,
     # NaN and Infinity parse, so that region validation can name the field that holds them.

@@ -5,7 +5,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
+from labelhub.accounts.api import (
+    InvitationAcceptView,
+    InvitationViewSet,
+    MemberViewSet,
+    OrganizationViewSet,
+    PasswordChangeView,
+    SignupView,
+    TokensRevokeAllView,
+    TokenView,
+)
 from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
@@ -18,14 +27,18 @@ from labelhub.predictions.api import (
     ProjectEmbeddingsView,
     SamDecoderView,
 )
-from labelhub.projects.api import ProjectViewSet
+from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
 from labelhub.qa.api import ProjectMetricsView
 from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register(r"organizations/(?P<organization_pk>\d+)/members", MemberViewSet, basename="member")
+router.register(
+    r"organizations/(?P<organization_pk>\d+)/invitations", InvitationViewSet, basename="invitation"
+)
 router.register("projects", ProjectViewSet, basename="project")
+router.register(r"projects/(?P<project_pk>\d+)/members", ProjectMemberViewSet, basename="project-member")
 router.register("images", ImageViewSet, basename="image")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
@@ -36,6 +49,10 @@ router.register("webhooks", WebhookViewSet, basename="webhook")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path("auth/token/revoke-all/", TokensRevokeAllView.as_view(), name="auth-token-revoke-all"),
+    path("auth/password/", PasswordChangeView.as_view(), name="auth-password"),
+    path("auth/signup/", SignupView.as_view(), name="auth-signup"),
+    path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path(
         "projects/<int:project_pk>/images/upload/",
         ProjectImageUploadView.as_view(),

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from labelhub.accounts.models import Organization, Role
-from labelhub.projects.models import Project
+from labelhub.projects.models import Project, ProjectMember
 from tests.helpers import client_for, make_user
 
 pytest_plugins = ["tests.ci_skips"]  # under CI=true a skip is a failure
@@ -17,6 +17,12 @@ def _fast_password_hashing():
 
     # Tests create many users; the production hasher spends about half a second on each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_throttling(settings):
+    # The suite makes many requests a minute from one client; the throttle tests set their own rates.
+    settings.LABELHUB_THROTTLE_RATES = dict.fromkeys(settings.LABELHUB_THROTTLE_RATES)
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +54,9 @@ def _org(name: str) -> Org:
         ],
         created_by=users[Role.OWNER],
     )
+    # annotators and reviewers see only the projects they are members of
+    for role in (Role.ANNOTATOR, Role.REVIEWER):
+        ProjectMember.objects.create(project=project, user=users[role])
     return Org(organization, project, users, clients)
 
 

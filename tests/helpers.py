@@ -6,11 +6,12 @@ import io
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from knox.models import AuthToken
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labelhub.accounts.models import Membership, Organization
+from labelhub.projects.models import ProjectMember
 
 
 def image_bytes(width: int = 64, height: int = 48, *, seed: int = 0, fmt: str = "PNG") -> bytes:
@@ -37,13 +38,16 @@ def make_user(username: str, organization: Organization | None = None, role: str
     user = get_user_model().objects.create_user(username=username, password="pw-" + username)
     if organization is not None and role is not None:
         Membership.objects.create(organization=organization, user=user, role=role)
+        # tests treat a member of the organization as working on its projects
+        for project in organization.projects.all():
+            ProjectMember.objects.create(project=project, user=user)
     return user
 
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = AuthToken.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth import authenticate, update_session_auth_hash
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
+from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from labelhub.core.errors import Forbidden, NotFound
+from labelhub.core.errors import DomainError, Forbidden, NotFound
 
-from . import services
-from .models import Membership, Organization, Role
+from . import auth, services
+from .models import MANAGING_ROLES, Invitation, Membership, Organization, Role
 from .selectors import ALL_ROLES, organizations_for, role_require
 
 
@@ -75,18 +80,12 @@ class MemberOut(serializers.ModelSerializer):
         fields = ["id", "user_id", "username", "role", "created_at"]
 
 
-class MemberIn(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    role = serializers.ChoiceField(choices=Role.choices)
-
-
 class MemberRoleIn(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
 class MemberViewSet(
     mixins.ListModelMixin,
-    mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
@@ -94,7 +93,7 @@ class MemberViewSet(
     queryset = Membership.objects.none()
     serializer_class = MemberOut
     lookup_value_regex = r"\d+"
-    http_method_names = ["get", "post", "patch", "delete"]
+    http_method_names = ["get", "patch", "delete"]
 
     def organization(self) -> tuple[Organization, str]:
         org = organizations_for(user=self.request.user).filter(pk=self.kwargs["organization_pk"]).first()
@@ -110,14 +109,6 @@ class MemberViewSet(
             return Membership.objects.none()
         org, _ = self.organization()
         return Membership.objects.filter(organization=org).select_related("user")
-
-    @extend_schema(request=MemberIn, responses={201: MemberOut})
-    def create(self, request, *args, **kwargs):
-        org, role = self.organization()
-        data = MemberIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        membership = services.membership_add(organization=org, actor_role=role, **data.validated_data)
-        return Response(MemberOut(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberRoleIn, responses=MemberOut)
     def partial_update(self, request, *args, **kwargs):
@@ -141,8 +132,199 @@ class MemberViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenView(ObtainAuthToken):
-    """Exchange a username and password for the API token (header `Authorization: Token <key>`)."""
+class InvitationIn(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True)
+    username = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationOut(serializers.ModelSerializer):
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "organization", "role", "email", "username", "invited_by", "created_at", "expires_at"]
+
+
+class InvitationCreatedOut(InvitationOut):
+    token = serializers.CharField(
+        help_text="Give it to the invitee (shown only now): POST invitations/accept/."
+    )
+
+    class Meta(InvitationOut.Meta):
+        fields = [*InvitationOut.Meta.fields, "token"]
+
+
+class InvitationViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Pending invitations of an organization (owners and managers)."""
+
+    queryset = Invitation.objects.none()
+    serializer_class = InvitationOut
+    lookup_value_regex = r"\d+"
+
+    def organization(self) -> tuple[Organization, str]:
+        org = organizations_for(user=self.request.user).filter(pk=self.kwargs["organization_pk"]).first()
+        if org is None:
+            raise NotFound("No such organization.")
+        role = role_require(
+            user=self.request.user, organization_id=org.id, roles=MANAGING_ROLES, action="manage invitations"
+        )
+        return org, role
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invitation.objects.none()
+        org, _ = self.organization()
+        return Invitation.objects.filter(organization=org, accepted_at__isnull=True).select_related(
+            "invited_by"
+        )
+
+    @extend_schema(request=InvitationIn, responses={201: InvitationCreatedOut})
+    def create(self, request, *args, **kwargs):
+        org, role = self.organization()
+        data = InvitationIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, token = services.invitation_create(
+            organization=org, actor_role=role, invited_by=request.user, **data.validated_data
+        )
+        invitation.token = token
+        return Response(InvitationCreatedOut(invitation).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        org, role = self.organization()
+        invitation = self.get_queryset().filter(pk=kwargs["pk"]).first()
+        if invitation is None:
+            raise NotFound("No such invitation.")
+        services.invitation_revoke(invitation=invitation, actor_role=role)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationAcceptIn(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+    username = serializers.CharField(max_length=150, required=False, help_text="New account only.")
+    password = serializers.CharField(
+        max_length=200, required=False, write_only=True, help_text="New account only."
+    )
+
+
+class InvitationAcceptView(APIView):
+    """Accept an invitation: signed in as the invitee, or with username and password for a new account."""
+
+    authentication_classes = [KnoxTokenAuthentication, SessionAuthentication]
+    permission_classes: list = []
+    throttle_scope = "login"
+
+    @extend_schema(request=InvitationAcceptIn, responses={201: MemberOut})
+    def post(self, request):
+        data = InvitationAcceptIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        membership = services.invitation_accept(user=user, **data.validated_data)
+        return Response(MemberOut(membership).data, status=status.HTTP_201_CREATED)
+
+
+class LoginIn(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=200, write_only=True)
+
+
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    expiry = serializers.DateTimeField(allow_null=True)
+
+
+def _no_store(response: Response) -> Response:
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+class TokenView(APIView):
+    """`POST`: a username and password for a new API token (it expires; see `expiry`).
+    `DELETE`: log out (revoke the token that authenticates this request)."""
+
+    authentication_classes = [KnoxTokenAuthentication]
+    throttle_scope = "login"
+
+    def get_permissions(self):
+        return [] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_authenticators(self):
+        # signing in reads no token (an expired one must not turn the login into a 401)
+        return [] if getattr(self.request, "method", None) == "POST" else super().get_authenticators()
+
+    @extend_schema(request=LoginIn, responses={200: TokenOut})
+    def post(self, request):
+        data = LoginIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request=request._request, **data.validated_data)
+        if user is None or not user.is_active:
+            raise DomainError("Unable to log in with the provided credentials.", code="authorization")
+        token, secret = auth.token_issue(user=user)
+        return _no_store(Response(TokenOut({"token": secret, "expiry": token.expiry}).data))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request):
+        if request.auth is not None:
+            request.auth.delete()
+        return _no_store(Response(status=status.HTTP_204_NO_CONTENT))
+
+
+class TokensRevokeAllView(APIView):
+    """Revoke every API token of the signed-in user (log out everywhere)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        auth.tokens_revoke_all(user=request.user)
+        return _no_store(Response(status=status.HTTP_204_NO_CONTENT))
+
+
+class PasswordChangeIn(serializers.Serializer):
+    old_password = serializers.CharField(max_length=200, write_only=True)
+    new_password = serializers.CharField(max_length=200, write_only=True)
+
+
+class PasswordChangeView(APIView):
+    """Change your password. Every API token of yours is revoked: sign in again for a new one."""
+
+    throttle_scope = "login"
+
+    @extend_schema(request=PasswordChangeIn, responses={204: None})
+    def post(self, request):
+        data = PasswordChangeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        auth.password_change(user=request.user, **data.validated_data)
+        update_session_auth_hash(request._request, request.user)
+        return _no_store(Response(status=status.HTTP_204_NO_CONTENT))
+
+
+class SignupIn(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    password = serializers.CharField(max_length=200, write_only=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+
+class UserOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class SignupView(APIView):
+    """Create an account (only when LABELHUB_SIGNUP_OPEN is on; otherwise accounts come from invitations)."""
 
     authentication_classes: list = []
     permission_classes: list = []
+    throttle_scope = "login"
+
+    @extend_schema(request=SignupIn, responses={201: UserOut})
+    def post(self, request):
+        if not settings.LABELHUB_SIGNUP_OPEN:
+            raise Forbidden(
+                "Sign-up is closed on this server; ask a manager for an invitation.", code="signup_closed"
+            )
+        data = SignupIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = auth.user_create(**data.validated_data)
+        return Response(UserOut(user).data, status=status.HTTP_201_CREATED)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django import forms
+from django.db import models
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -24,3 +27,26 @@ class PassThroughField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+class IdFilter(filters.NumberFilter):
+    """An id: a whole number a database row can hold (larger ones answer 400, not a database error)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class IdFilterSet(filters.FilterSet):
+    """Foreign keys filter by plain id (`?project=7`), never checked against a table: another
+    organization's id answers exactly like an id that does not exist (an empty list), so a filter
+    cannot tell whether someone else's object exists."""
+
+    FILTER_DEFAULTS = {
+        **filters.FilterSet.FILTER_DEFAULTS,
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
+    }

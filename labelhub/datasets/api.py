@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, renderers, serializers, status, viewsets
@@ -12,9 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.core.api import PassThroughField
+from labelhub.accounts.selectors import role_require
+from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.downloads import s3_download_response
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
 
@@ -258,6 +261,13 @@ class ProjectExportView(APIView):
 
 class ProjectImportView(APIView):
     parser_classes = [parsers.MultiPartParser]
+    throttle_scope = "import"
+
+    def initial(self, request, *args, **kwargs):
+        # before authentication: a session's CSRF check would parse the body
+        limit = settings.LABELHUB_IMPORT_MAX_BYTES
+        request_size_limit(request, max_body=limit + FORM_OVERHEAD_BYTES, max_file=limit, field="file")
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(request={"multipart/form-data": DatasetImportIn}, responses={202: ImportOut})
     def post(self, request, project_pk):
@@ -285,13 +295,19 @@ class ProjectImportView(APIView):
         return Response(ImportOut(job).data, status=status.HTTP_202_ACCEPTED)
 
 
+class ImportFilter(IdFilterSet):
+    class Meta:
+        model = Import
+        fields = ["project", "status", "format"]
+
+
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Import jobs: status, progress, what was written or every problem of a refused file."""
 
     queryset = Import.objects.none()
     serializer_class = ImportOut
     lookup_value_regex = r"\d+"
-    filterset_fields = ["project", "status", "format"]
+    filterset_class = ImportFilter
     ordering_fields = ["id", "created_at"]
 
     def get_queryset(self):
@@ -309,18 +325,24 @@ class ZipRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode() if data is not None else b""
 
 
+class ExportFilter(IdFilterSet):
+    class Meta:
+        model = Export
+        fields = ["project", "status", "format"]
+
+
 class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Export.objects.none()
     serializer_class = ExportOut
     lookup_value_regex = r"\d+"
-    filterset_fields = ["project", "status", "format"]
+    filterset_class = ExportFilter
     ordering_fields = ["id", "created_at"]
 
     def get_queryset(self):
         return selectors.exports_visible(user=self.request.user)
 
     @extend_schema(responses=ExportFormatOut(many=True))
-    @action(detail=False, methods=["get"], pagination_class=None, filterset_fields=None)
+    @action(detail=False, methods=["get"], pagination_class=None, filterset_class=None)
     def formats(self, request):
         """The registered export formats (and which of them can be imported)."""
         return Response(
@@ -350,7 +372,7 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         ],
         responses=ExportDiffOut,
     )
-    @action(detail=True, methods=["get"], pagination_class=None, filterset_fields=None)
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def diff(self, request, pk=None):
         """What changed between two dataset versions of a project: items (images) and regions added,
         removed and changed from `against` to this export."""
@@ -381,6 +403,13 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         it answers 302 to a short-lived presigned URL (S3 serves the ranges) unless
         LABELHUB_S3_DOWNLOAD=proxy."""
         export = self.get_object()
+        if not export.project.members_download_exports:
+            role_require(
+                user=request.user,
+                organization_id=export.project.organization_id,
+                roles=MANAGING_ROLES,
+                action="download exports of this project",
+            )
         if export.status != ExportStatus.DONE or not export.file.name:
             raise Conflict(f"The export is not ready: it is {export.status}.", code="export_not_ready")
         filename = f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip"

@@ -7,9 +7,11 @@ zips); an import is all or nothing.
 
 from __future__ import annotations
 
+import io
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -78,6 +80,15 @@ def zip_members(zf: zipfile.ZipFile, report: Report) -> list[zipfile.ZipInfo]:
             continue
         if parts[0] == "__MACOSX" or PurePosixPath(name).name.startswith("._"):
             continue
+        if (
+            PurePosixPath(name).suffix.lower() in IMPORT_SUFFIXES
+            and info.file_size > settings.LABELHUB_MAX_UPLOAD_BYTES
+        ):
+            report.add(
+                where,
+                f"The entry declares {info.file_size} bytes; one image may have {settings.LABELHUB_MAX_UPLOAD_BYTES}.",
+            )
+            continue
         total += info.file_size
         members.append(info)
     if total > settings.LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES:
@@ -86,6 +97,40 @@ def zip_members(zf: zipfile.ZipFile, report: Report) -> list[zipfile.ZipInfo]:
             f"The zip expands to {total} bytes; the limit is {settings.LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES}.",
         )
     return members
+
+
+def zip_entry_copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst: BinaryIO, *, limit: int) -> None:
+    """Copy one entry to `dst`, refusing it (naming the entry) as soon as it passes `limit` bytes or the
+    size its header declares, or when its data is corrupt or its CRC does not match: checked while
+    extracting, so a lying header never fills the disk."""
+    where = f"zip:{info.filename}"
+    written = 0
+    try:
+        with zf.open(info) as src:
+            while data := src.read(1 << 20):
+                written += len(data)
+                if written > min(limit, info.file_size):
+                    problem = (
+                        f"The entry is larger than the {limit} bytes allowed for one file."
+                        if written > limit
+                        else f"The entry holds more than the {info.file_size} bytes its header declares."
+                    )
+                    _refuse_entry(where, problem)
+                dst.write(data)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        _refuse_entry(where, f"The entry is corrupt: {exc}")
+
+
+def zip_entry_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> bytes:
+    buf = io.BytesIO()
+    zip_entry_copy(zf, info, buf, limit=limit)
+    return buf.getvalue()
+
+
+def _refuse_entry(where: str, message: str) -> None:
+    report = Report()
+    report.add(where, message)
+    report.raise_if_any(f"zip entry '{where[4:]}'")
 
 
 def open_zip(fh: BinaryIO, report: Report) -> zipfile.ZipFile | None:
@@ -105,9 +150,8 @@ def _add_zip_images(
         if suffix not in IMPORT_SUFFIXES:
             continue
         target = tmp / f"{index}{suffix}"  # our own name: nothing in the zip decides where it is written
-        with zf.open(info) as src, open(target, "wb") as dst:
-            while data := src.read(1 << 20):
-                dst.write(data)
+        with open(target, "wb") as dst:
+            zip_entry_copy(zf, info, dst, limit=settings.LABELHUB_MAX_UPLOAD_BYTES)
         files.append(IncomingFile(name=PurePosixPath(info.filename).name, path=target))
     if not files:
         return []
@@ -239,7 +283,12 @@ def import_file(
                 if parser is not None:
                     for info in members:
                         if parser.is_label_file(info.filename):
-                            label_files.append((info.filename, zf.read(info)))
+                            label_files.append(
+                                (
+                                    info.filename,
+                                    zip_entry_read(zf, info, limit=settings.LABELHUB_IMPORT_MAX_BYTES),
+                                )
+                            )
                 if fmt == "images":
                     if not created and not members:
                         report.add("zip", "The zip holds no image files.")

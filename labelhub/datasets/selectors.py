@@ -1,19 +1,17 @@
-"""Reads for exports, always scoped to the caller's organizations."""
+"""Reads for exports, always scoped to the projects the caller may see."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from labelhub.accounts.selectors import organization_ids_for
 from labelhub.core.errors import NotFound
+from labelhub.projects.selectors import project_ids_visible
 
 from .models import Export, Import
 
 
 def exports_visible(*, user) -> QuerySet[Export]:
-    return Export.objects.filter(project__organization_id__in=organization_ids_for(user)).select_related(
-        "project"
-    )
+    return Export.objects.filter(project_id__in=project_ids_visible(user)).select_related("project")
 
 
 def export_get(*, user, export_id: int) -> Export:
@@ -31,9 +29,7 @@ def export_snapshot(*, export: Export) -> list[tuple[int, int, int, str]]:
 
 
 def imports_visible(*, user) -> QuerySet[Import]:
-    return Import.objects.filter(project__organization_id__in=organization_ids_for(user)).select_related(
-        "project"
-    )
+    return Import.objects.filter(project_id__in=project_ids_visible(user)).select_related("project")
 
 
 def export_diff(*, export: Export, against: Export) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.http import FileResponse
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, serializers, status, viewsets
@@ -12,11 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import organization_ids_for
+from labelhub.core.api import IdFilterSet
 from labelhub.core.downloads import s3_download_response
 from labelhub.core.errors import DomainError
+from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
-from labelhub.projects.selectors import project_get
+from labelhub.projects.selectors import project_get, project_ids_visible
 
 from . import services
 from .models import Image
@@ -55,6 +55,16 @@ class ImportIn(serializers.Serializer):
     recursive = serializers.BooleanField(default=False)
 
 
+# what the file endpoint sends for each accepted format ("image/jpg" and "image/tif" are not media types)
+IMAGE_MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "WEBP": "image/webp",
+}
+
+
 def project_for_write(request, project_pk) -> Project:
     return project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="add images")
 
@@ -66,6 +76,18 @@ def _result(result: services.UploadResult) -> Response:
 
 class ProjectImageUploadView(APIView):
     parser_classes = [parsers.MultiPartParser]
+    throttle_scope = "upload"
+
+    def initial(self, request, *args, **kwargs):
+        # before authentication: a session's CSRF check would parse the body
+        per_file = services.settings.LABELHUB_MAX_UPLOAD_BYTES
+        request_size_limit(
+            request,
+            max_body=per_file * services.settings.LABELHUB_MAX_FILES_PER_UPLOAD + FORM_OVERHEAD_BYTES,
+            max_file=per_file,
+            field="files[]",
+        )
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
     def post(self, request, project_pk):
@@ -88,6 +110,8 @@ class ProjectImageUploadView(APIView):
 
 
 class ProjectImageImportView(APIView):
+    throttle_scope = "import"
+
     @extend_schema(request=ImportIn, responses={201: UploadOut, 200: UploadOut})
     def post(self, request, project_pk):
         """Import the images of a server-side folder (inside LABELHUB_IMPORT_ROOTS). All or nothing."""
@@ -99,7 +123,7 @@ class ProjectImageImportView(APIView):
         )
 
 
-class ImageFilter(filters.FilterSet):
+class ImageFilter(IdFilterSet):
     class Meta:
         model = Image
         fields = ["project", "format", "sha256"]
@@ -115,26 +139,40 @@ class ImageViewSet(
     ordering_fields = ["id", "created_at", "original_name"]
 
     def get_queryset(self):
-        return Image.objects.filter(
-            project__organization_id__in=organization_ids_for(self.request.user)
-        ).select_related("task", "project")
+        return Image.objects.filter(project_id__in=project_ids_visible(self.request.user)).select_related(
+            "task", "project"
+        )
 
     def destroy(self, request, *args, **kwargs):
         services.image_delete(image=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 302: None})
+    @extend_schema(
+        responses={
+            (200, media): OpenApiTypes.BINARY
+            for media in (
+                "image/jpeg",
+                "image/png",
+                "image/bmp",
+                "image/tiff",
+                "image/webp",
+                "application/octet-stream",
+            )
+        }
+        | {302: None}
+    )
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
         """The image's bytes as uploaded. On S3 storage: 302 to a short-lived presigned URL (or, with
         LABELHUB_S3_DOWNLOAD=proxy, the bytes with the client's Range forwarded to S3)."""
         image = self.get_object()
         ext = image.file.name.rsplit(".", 1)[-1]
+        media = IMAGE_MEDIA_TYPES.get(image.format, "application/octet-stream")
         on_s3 = s3_download_response(
             storage=image.file.storage,
             name=image.file.name,
             filename=f"{image.sha256}.{ext}",
-            content_type=f"image/{ext}",
+            content_type=media,
             range_header=request.headers.get("Range"),
             if_range=request.headers.get("If-Range"),
             etag=image.sha256,
@@ -142,6 +180,4 @@ class ImageViewSet(
         )
         if on_s3 is not None:
             return on_s3
-        return FileResponse(
-            image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=f"image/{ext}"
-        )
+        return FileResponse(image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=media)

@@ -33,6 +33,8 @@ def image_inspect(data: bytes, *, max_pixels: int, max_bytes: int, field: str = 
         )
     if not data:
         raise DomainError("File is empty.", field=field, code="not_an_image")
+    # Pillow's own bomb check (89.5 MP by default) would otherwise fire before a larger configured limit
+    PILImage.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)

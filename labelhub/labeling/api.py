@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -11,10 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import organization_ids_for, role_of
-from labelhub.core.api import PassThroughField
+from labelhub.accounts.selectors import role_of
+from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError, NotFound
-from labelhub.projects.selectors import project_get
+from labelhub.projects.selectors import project_get, project_ids_visible
 
 from . import annotations, assignments, leases, reviews, selectors, services
 from .models import AnnotationRevision, Comment, Task, TaskEvent
@@ -61,7 +60,7 @@ class RegionSerializer(serializers.Serializer):
 
 
 class RevisionOut(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
     regions = RegionSerializer(many=True)
 
     class Meta:
@@ -70,7 +69,7 @@ class RevisionOut(serializers.ModelSerializer):
 
 
 class RevisionBrief(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = AnnotationRevision
@@ -95,7 +94,7 @@ class AnnotationIn(serializers.Serializer):
 
 
 class CommentOut(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None, read_only=True)
+    author = serializers.CharField(source="author.username", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = Comment
@@ -114,7 +113,7 @@ class CommentPatch(serializers.Serializer):
 
 
 class EventOut(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True, allow_null=True)
     data = serializers.JSONField()
 
     class Meta:
@@ -171,7 +170,7 @@ def annotation_payload(task: Task, revision: AnnotationRevision | None) -> dict:
     }
 
 
-class TaskFilter(filters.FilterSet):
+class TaskFilter(IdFilterSet):
     class Meta:
         model = Task
         fields = ["project", "stage", "status", "assignee", "image"]
@@ -230,22 +229,28 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         task.annotation.current_revision = revision.number
         return Response(annotation_payload(task, revision))
 
+    def _page(self, queryset, serializer_class) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
     @extend_schema(responses=RevisionBrief(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def revisions(self, request, pk=None):
-        """Every revision of the task's annotation: who, when, stage, what changed."""
+        """Every revision of the task's annotation, oldest first (paginated): who, when, stage, what changed."""
         task = self.task()
-        revisions = task.annotation.revisions.select_related("author").order_by("number")
-        return Response(RevisionBrief(revisions, many=True).data)
+        return self._page(
+            task.annotation.revisions.select_related("author").order_by("number"), RevisionBrief
+        )
 
     @extend_schema(methods=["GET"], responses=CommentOut(many=True))
     @extend_schema(methods=["POST"], request=CommentIn, responses={201: CommentOut})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def comments(self, request, pk=None):
-        """Comments on the task, optionally pinned to a region (`region_id`) or a point (`x`, `y`)."""
+        """Comments on the task (paginated, oldest first), optionally pinned to a region (`region_id`) or a
+        point (`x`, `y`)."""
         task = self.task()
         if request.method == "GET":
-            return Response(CommentOut(task.comments.select_related("author"), many=True).data)
+            return self._page(task.comments.select_related("author").order_by("created_at", "id"), CommentOut)
         data = CommentIn(data=request.data)
         data.is_valid(raise_exception=True)
         comment = services.comment_create(task=task, author=request.user, **data.validated_data)
@@ -398,9 +403,7 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
     http_method_names = ["get", "patch"]
 
     def get_queryset(self):
-        return Comment.objects.filter(
-            task__project__organization_id__in=organization_ids_for(self.request.user)
-        )
+        return Comment.objects.filter(task__project_id__in=project_ids_visible(self.request.user))
 
     @extend_schema(request=CommentPatch, responses=CommentOut)
     def partial_update(self, request, *args, **kwargs):

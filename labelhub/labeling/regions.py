@@ -121,9 +121,15 @@ def regions_clean(
         raise DomainError("regions is a list.", field=field)
     if len(regions) > MAX_REGIONS:
         raise DomainError(f"At most {MAX_REGIONS} regions per task.", field=field)
+    vertices = _vertices_declared(regions)
+    if vertices > MAX_VERTICES:  # counted from list lengths alone, before any point is read
+        raise DomainError(
+            f"At most {MAX_VERTICES} vertices per annotation; this one has {vertices}.",
+            field=field,
+            code="too_many_vertices",
+        )
     cleaned: list[dict] = []
     ids: set[str] = set()
-    vertices = 0
     for i, region in enumerate(regions):
         at = f"{field}[{i}]"
         if not isinstance(region, dict):
@@ -150,7 +156,6 @@ def regions_clean(
         out: dict[str, Any] = {"id": region_id, "label": label, "kind": kind}
         if "polygons" in region or kind == "polygon":
             out["polygons"] = polygons_clean(region.get("polygons"), f"{at}.polygons", width, height)
-            vertices += sum(len(p["exterior"]) + sum(map(len, p["holes"])) for p in out["polygons"])
         if "rle" in region or kind == "mask":
             out["rle"] = rle_clean(region.get("rle"), f"{at}.rle", width, height)
         source = region.get("source", "human")
@@ -175,8 +180,6 @@ def regions_clean(
                 raise DomainError("z_order is an integer (higher is on top) or null.", field=f"{at}.z_order")
             out["z_order"] = z
         cleaned.append(out)
-    if vertices > MAX_VERTICES:
-        raise DomainError(f"At most {MAX_VERTICES} vertices per annotation.", field=field)
     if stuff:
         _check_stuff(cleaned, stuff, field)
     if exclusive:
@@ -236,6 +239,21 @@ def _check_exclusive(regions: list[dict], width: int, height: int, field: str) -
                 field=f"{field}[{j}]",
                 code="overlapping_regions",
             )
+
+
+def _vertices_declared(regions: list) -> int:
+    """How many points the regions' rings hold, from the lengths of their lists (malformed parts count
+    as nothing here; the full validation names them)."""
+    total = 0
+    for region in regions:
+        polygons = region.get("polygons") if isinstance(region, dict) else None
+        for poly in polygons if isinstance(polygons, list) else ():
+            if not isinstance(poly, dict):
+                continue
+            holes = poly.get("holes")
+            rings = [poly.get("exterior"), *(holes if isinstance(holes, list) else ())]
+            total += sum(len(r) for r in rings if isinstance(r, list))
+    return total
 
 
 def regions_diff(before: list[dict], after: list[dict]) -> dict[str, list[str]]:

@@ -1,18 +1,19 @@
-"""Reads for tasks and annotations, always scoped to the caller's organizations."""
+"""Reads for tasks and annotations, always scoped to the projects the caller may see."""
 
 from __future__ import annotations
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import NotFound
+from labelhub.projects.selectors import project_ids_visible
 
 from .models import Annotation, AnnotationRevision, Task
 
 
 def tasks_visible(*, user) -> QuerySet[Task]:
-    return Task.objects.filter(project__organization_id__in=organization_ids_for(user)).select_related(
+    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related(
         "image", "project", "annotation", "assignee"
     )
 

@@ -11,10 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import ALL_ROLES, organization_ids_for
-from labelhub.core.api import PassThroughField
+from labelhub.accounts.selectors import ALL_ROLES
+from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
+from labelhub.projects.selectors import project_ids_visible
 
 from . import selectors, services
 from .models import Prediction
@@ -40,7 +41,7 @@ class PredictionOut(serializers.ModelSerializer):
         ]
 
 
-class PredictionFilter(filters.FilterSet):
+class PredictionFilter(IdFilterSet):
     project = filters.NumberFilter(field_name="image__project")
 
     class Meta:
@@ -55,9 +56,7 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return Prediction.objects.filter(
-            image__project__organization_id__in=organization_ids_for(self.request.user)
-        )
+        return Prediction.objects.filter(image__project_id__in=project_ids_visible(self.request.user))
 
 
 class PromptIn(serializers.Serializer):

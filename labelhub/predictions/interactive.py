@@ -51,6 +51,14 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     from workers.sam import EmbeddingMismatchError, PromptError
     from workers.sam.backend import LOW_RES
 
+    for name in ("points", "point_labels"):  # refused by count before any model or geometry work
+        value = prompt.get(name)
+        if isinstance(value, list) and len(value) > settings.LABELHUB_MAX_PROMPT_POINTS:
+            raise DomainError(
+                f"At most {settings.LABELHUB_MAX_PROMPT_POINTS} points per prompt.",
+                field=name,
+                code="too_many_points",
+            )
     t0 = time.perf_counter()
     backend = segmentation_backend()
     embedding, tier = embeddings_ensure(images=[image], backend=backend)[image.id]

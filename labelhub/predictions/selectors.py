@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import NotFound
 from labelhub.images.models import Image
+from labelhub.projects.selectors import project_ids_visible
 
 
 def image_get(*, user, image_id: int, roles: Iterable[str], action: str) -> Image:
-    """An image of one of the user's organizations (NotFound otherwise) where the user's role is one of
+    """An image of a project the user may see (NotFound otherwise) where the user's role is one of
     `roles` (Forbidden otherwise)."""
     image = (
         Image.objects.select_related("project")
-        .filter(pk=image_id, project__organization_id__in=organization_ids_for(user))
+        .filter(pk=image_id, project_id__in=project_ids_visible(user))
         .first()
     )
     if image is None:

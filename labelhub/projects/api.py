@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from labelhub.accounts.models import Role
-from labelhub.accounts.selectors import organization_ids_for
-from labelhub.core.errors import DomainError
+from labelhub.accounts.models import MANAGING_ROLES, Role
+from labelhub.core.api import IdFilterSet
+from labelhub.core.errors import DomainError, NotFound
 
 from . import selectors, services
-from .models import Project, Segmentation, Simplifier
+from .models import Project, ProjectMember, Segmentation, Simplifier
+from .selectors import project_get, projects_visible
 
 
 class StageSerializer(serializers.Serializer):
@@ -54,6 +54,7 @@ class ProjectOut(serializers.ModelSerializer):
             "polygon_simplifier",
             "polygon_min_iou",
             "polygon_max_distance",
+            "members_download_exports",
             "created_at",
             "updated_at",
         ]
@@ -73,6 +74,9 @@ class ProjectIn(serializers.Serializer):
     polygon_simplifier = serializers.ChoiceField(choices=Simplifier.values, required=False)
     polygon_min_iou = serializers.FloatField(required=False)
     polygon_max_distance = serializers.FloatField(required=False, allow_null=True)
+    members_download_exports = serializers.BooleanField(
+        required=False, help_text="Let the project's annotators and reviewers download its exports."
+    )
 
 
 class CountsOut(serializers.Serializer):
@@ -82,7 +86,7 @@ class CountsOut(serializers.Serializer):
     predictions = serializers.DictField(child=serializers.IntegerField())
 
 
-class ProjectFilter(filters.FilterSet):
+class ProjectFilter(IdFilterSet):
     class Meta:
         model = Project
         fields = ["organization"]
@@ -97,7 +101,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
     ordering_fields = ["id", "name", "created_at"]
 
     def get_queryset(self):
-        return Project.objects.filter(organization_id__in=organization_ids_for(self.request.user))
+        return projects_visible(user=self.request.user)
 
     @extend_schema(request=ProjectIn, responses={201: ProjectOut})
     def create(self, request, *args, **kwargs):
@@ -126,3 +130,55 @@ class ProjectViewSet(viewsets.ModelViewSet):
     def counts(self, request, pk=None):
         """Images, tasks per stage and status, and predictions per status."""
         return Response(selectors.project_counts(project=self.get_object()))
+
+
+class ProjectMemberOut(serializers.ModelSerializer):
+    user = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = ProjectMember
+        fields = ["id", "user", "username", "created_at"]
+
+
+class ProjectMemberIn(serializers.Serializer):
+    user = serializers.IntegerField(help_text="Id of a member of the project's organization.")
+
+
+class ProjectMemberViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Who works on a project (owners and managers manage it; annotators and reviewers see only the
+    projects they are members of). `DELETE .../members/{user id}/` removes one."""
+
+    queryset = ProjectMember.objects.none()
+    serializer_class = ProjectMemberOut
+    lookup_value_regex = r"\d+"
+
+    def project(self) -> Project:
+        return project_get(
+            user=self.request.user,
+            project_id=self.kwargs["project_pk"],
+            roles=MANAGING_ROLES,
+            action="manage project members",
+        )
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ProjectMember.objects.none()
+        return ProjectMember.objects.filter(project=self.project()).select_related("user")
+
+    @extend_schema(request=ProjectMemberIn, responses={201: ProjectMemberOut})
+    def create(self, request, *args, **kwargs):
+        project = self.project()
+        data = ProjectMemberIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = services.project_member_add(project=project, user_id=data.validated_data["user"])
+        return Response(ProjectMemberOut(member).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        project = self.project()
+        if not ProjectMember.objects.filter(project=project, user_id=kwargs["pk"]).exists():
+            raise NotFound("No such project member.")
+        services.project_member_remove(project=project, user_id=int(kwargs["pk"]))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -50,6 +50,8 @@ class Project(models.Model):
     # Accuracy bound of the default simplifier: IoU against the source mask and/or distance in pixels.
     polygon_min_iou = models.FloatField(default=0.98)
     polygon_max_distance = models.FloatField(null=True, blank=True)
+    # Export downloads are for owners and managers; on, the project's members may download them too.
+    members_download_exports = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -81,3 +83,23 @@ class Project(models.Model):
     @property
     def first_stage(self) -> str:
         return self.pipeline[0]["name"]
+
+
+class ProjectMember(models.Model):
+    """An annotator or reviewer who works on a project (owners and managers see every project of their
+    organization without this)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="one_project_member_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.project}"

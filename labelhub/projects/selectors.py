@@ -1,25 +1,43 @@
-"""Reads for projects, scoped to the caller's organizations."""
+"""Reads for projects, scoped to the projects the caller may see: every project of the organizations
+they own or manage, and the projects they are a member of in the others."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, F
+from django.db.models import Count, F, Q, QuerySet
 
+from labelhub.accounts.models import MANAGING_ROLES, Membership
 from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core.errors import NotFound
 
-from .models import Project
+from .models import Project, ProjectMember
+
+
+def project_ids_visible(user) -> QuerySet:
+    """Ids of the projects `user` may see, as a subquery (filter with `project_id__in=`)."""
+    managed = Membership.objects.filter(user=user, role__in=MANAGING_ROLES).values("organization_id")
+    joined = ProjectMember.objects.filter(
+        user=user, project__organization_id__in=organization_ids_for(user)
+    ).values("project_id")
+    return Project.objects.filter(Q(organization_id__in=managed) | Q(id__in=joined)).values("id")
+
+
+def projects_visible(*, user) -> QuerySet[Project]:
+    return Project.objects.filter(id__in=project_ids_visible(user))
 
 
 def project_get(*, user, project_id, roles: Iterable[str] | None = None, action: str = "") -> Project:
-    """A project of one of the user's organizations, else NotFound (another organization's projects do
-    not exist for you). With `roles`, the user's role there must be one of them (Forbidden otherwise)."""
+    """A project the user may see, else NotFound (other organizations' projects, and the projects of
+    their own organization they are not a member of, do not exist for them). With `roles`, the user's
+    role in the organization must be one of them (Forbidden otherwise)."""
     try:
         pk = int(project_id)
     except (TypeError, ValueError):
         raise NotFound("No such project.") from None
-    project = Project.objects.filter(pk=pk, organization_id__in=organization_ids_for(user)).first()
+    if not 0 < pk < 2**63:
+        raise NotFound("No such project.")
+    project = projects_visible(user=user).filter(pk=pk).first()
     if project is None:
         raise NotFound("No such project.")
     if roles is not None:

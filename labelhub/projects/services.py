@@ -6,15 +6,16 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from labelhub.accounts.models import MANAGING_ROLES, Organization
+from labelhub.accounts.models import MANAGING_ROLES, Membership, Organization
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.events import PROJECT_DELETING, DomainEvent, publish
 
-from .models import Project, Segmentation, Simplifier
+from .models import Project, ProjectMember, Segmentation, Simplifier
 from .schema import label_schema_clean, pipeline_clean
 
 EDITABLE = {
+    "members_download_exports",
     "name",
     "description",
     "label_schema",
@@ -124,6 +125,22 @@ def _classes_used(project: Project, names: set[str]) -> set[str]:
         }
     labels = {r.get("label") for regions in revisions.iterator() for r in regions or []}
     return names & labels
+
+
+def project_member_add(*, project: Project, user_id: int) -> ProjectMember:
+    """Make a member of the project's organization a member of the project (idempotent)."""
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
+        raise DomainError("user is a user id.", field="user")
+    if not Membership.objects.filter(organization_id=project.organization_id, user_id=user_id).exists():
+        raise DomainError(
+            "Only members of the organization can join its projects.", field="user", code="not_a_member"
+        )
+    member, _ = ProjectMember.objects.get_or_create(project=project, user_id=user_id)
+    return member
+
+
+def project_member_remove(*, project: Project, user_id: int) -> None:
+    ProjectMember.objects.filter(project=project, user_id=user_id).delete()
 
 
 def _deleting(project: Project) -> None:

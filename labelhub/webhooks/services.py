@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
+import http.client
 import json
 import secrets
-import socket
 import time
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -30,6 +27,7 @@ from django.utils import timezone
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.core import netsafety
 from labelhub.core.errors import DomainError, NotFound
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.labeling.events import DomainEvent
@@ -67,36 +65,18 @@ def webhook_url_clean(url: str) -> str:
 
 
 def address_refused(host: str, *, resolve_failure_ok: bool) -> str | None:
-    """The first address of ``host`` that webhooks may not reach (loopback, private, link-local,
-    multicast, reserved or unspecified), or None. Host names are resolved; a name that does not
-    resolve is allowed when ``resolve_failure_ok`` (it is checked again before each delivery),
-    else reported. Always None with LABELHUB_WEBHOOK_ALLOW_PRIVATE."""
+    """Why webhooks may not reach ``host`` (see `labelhub.core.netsafety`), or None. A name that does
+    not resolve is allowed when ``resolve_failure_ok`` (it is checked again at each delivery), else
+    reported. Always None with LABELHUB_WEBHOOK_ALLOW_PRIVATE."""
     if settings.LABELHUB_WEBHOOK_ALLOW_PRIVATE:
         return None
     try:
-        addresses = [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError):
-            return None if resolve_failure_ok else f"{host} (does not resolve)"
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    for address in addresses:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            return str(address)
+        netsafety.host_resolve(host, 80, allow_private=False)
+    except netsafety.AddressRefused as exc:
+        return str(exc)
+    except (OSError, UnicodeError):
+        return None if resolve_failure_ok else f"{host} (does not resolve)"
     return None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Webhooks do not follow redirects (a public URL could redirect into the private network)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913 - urllib's signature
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
 
 
 def webhook_events_clean(events) -> list[str]:
@@ -250,33 +230,31 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
     hook = delivery.webhook
     body = delivery_body(delivery)
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        hook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "LabelHub-Webhook/1",
-            "X-LabelHub-Event": delivery.event,
-            "X-LabelHub-Delivery": str(delivery.pk),
-            "X-LabelHub-Timestamp": timestamp,
-            "X-LabelHub-Signature": signature_make(secret=hook.secret, timestamp=timestamp, body=body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "LabelHub-Webhook/1",
+        "X-LabelHub-Event": delivery.event,
+        "X-LabelHub-Delivery": str(delivery.pk),
+        "X-LabelHub-Timestamp": timestamp,
+        "X-LabelHub-Signature": signature_make(secret=hook.secret, timestamp=timestamp, body=body),
+    }
     started = time.monotonic()
     status_code, error = None, ""
-    # checked again at delivery: the name may resolve elsewhere now than when the hook was made
-    refused = address_refused(urlsplit(hook.url).hostname or "", resolve_failure_ok=True)
-    if refused:
-        error = f"not sent: {refused} is not a public address"
-    else:
-        try:
-            with _opener.open(request, timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS) as response:
-                status_code = response.status
-        except urllib.error.HTTPError as exc:
-            status_code, error = exc.code, f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = str(getattr(exc, "reason", exc))[:500]
+    try:
+        # resolved and checked again now, and the connection goes to that checked address (no rebinding)
+        status_code = netsafety.http_post(
+            hook.url,
+            body=body,
+            headers=headers,
+            timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS,
+            allow_private=settings.LABELHUB_WEBHOOK_ALLOW_PRIVATE,
+        )
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except netsafety.AddressRefused as exc:
+        error = f"not sent: {exc}"
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        error = (str(exc) or type(exc).__name__)[:500]
     attempt = {
         "at": timezone.now().isoformat(),
         "status_code": status_code,

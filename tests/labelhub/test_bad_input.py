@@ -295,8 +295,9 @@ def test_bad_project_input_names_the_field(org_a, payload, field):
         ("post", "/api/v1/tasks/{task}/comments/", {"text": "x", "x": 5}),
         ("post", "/api/v1/tasks/{task}/comments/", {"text": "x", "x": 5000, "y": 1}),
         ("post", "/api/v1/organizations/", {}),
-        ("post", "/api/v1/organizations/{org}/members/", {"username": "nobody", "role": "annotator"}),
-        ("post", "/api/v1/organizations/{org}/members/", {"username": "alpha-owner", "role": "king"}),
+        ("post", "/api/v1/organizations/{org}/invitations/", {"username": "nobody", "role": "king"}),
+        ("post", "/api/v1/organizations/{org}/invitations/", {"role": "annotator"}),
+        ("post", "/api/v1/invitations/accept/", {"token": "not-a-token"}),
         ("post", "/api/v1/auth/token/", {"username": "alpha-owner", "password": "wrong"}),
     ],
 )

@@ -7,7 +7,7 @@ import pytest
 from labelhub.accounts.models import Membership, Role
 from labelhub.images.models import Image
 from labelhub.projects.models import Project
-from tests.helpers import image_bytes, make_user, upload
+from tests.helpers import client_for, image_bytes, make_user, upload
 
 MANAGERS = [Role.OWNER, Role.MANAGER]
 WORKERS = [Role.ANNOTATOR, Role.REVIEWER]
@@ -72,15 +72,32 @@ def test_everyone_reads_and_lease_holders_or_managers_write_annotations(org_a, r
 def test_member_management_by_role(org_a):
     newcomer = make_user("newcomer")
     url = f"/api/v1/organizations/{org_a.organization.id}/members/"
+    invitations = f"/api/v1/organizations/{org_a.organization.id}/invitations/"
     for role in WORKERS:
-        refused = org_a.clients[role].post(url, {"username": "newcomer", "role": "annotator"}, format="json")
+        refused = org_a.clients[role].post(
+            invitations, {"username": "newcomer", "role": "annotator"}, format="json"
+        )
         assert refused.status_code == 403
-    # A manager adds members but cannot make owners.
+    # Members come from accepted invitations; a manager invites but cannot make owners.
     manager = org_a.clients[Role.MANAGER]
-    assert manager.post(url, {"username": "newcomer", "role": "owner"}, format="json").status_code == 403
-    added = manager.post(url, {"username": "newcomer", "role": "annotator"}, format="json")
-    assert added.status_code == 201
-    assert manager.post(url, {"username": "newcomer", "role": "reviewer"}, format="json").status_code == 409
+    assert (
+        manager.post(invitations, {"username": "newcomer", "role": "owner"}, format="json").status_code == 403
+    )
+    invited = manager.post(invitations, {"username": "newcomer", "role": "annotator"}, format="json")
+    assert invited.status_code == 201
+    assert not Membership.objects.filter(user=newcomer).exists()
+    accept = client_for(newcomer).post(
+        "/api/v1/invitations/accept/", {"token": invited.json()["token"]}, format="json"
+    )
+    assert accept.status_code == 201, accept.json()
+    added = accept
+    again = manager.post(invitations, {"username": "newcomer", "role": "reviewer"}, format="json").json()
+    assert (
+        client_for(newcomer)
+        .post("/api/v1/invitations/accept/", {"token": again["token"]}, format="json")
+        .status_code
+        == 409
+    )
     member_id = added.json()["id"]
     assert (
         manager.patch(f"{url}{member_id}/", {"role": "reviewer"}, format="json").json()["role"] == "reviewer"

@@ -29,6 +29,7 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 from labelhub.core.errors import DomainError
+from labelhub.core.parsers import json_loads_bounded
 from labelhub.labeling.regions import polygons_clean, region_mask
 from labelhub.projects.models import Project
 from workers.geometry.area import ring_signed_area
@@ -239,7 +240,7 @@ def coco_parse(
     An annotation with a `bbox` and no (or an empty) `segmentation` is a box prompt for the segmentation
     model: it goes to `boxes` ({image id: [{"label", "box": [x0, y0, x1, y1]}]}) instead."""
     try:
-        doc = json.loads(raw)
+        doc = json_loads_bounded(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         report.add("$", f"Not valid JSON: {exc}")
         return {}

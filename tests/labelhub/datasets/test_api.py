@@ -44,7 +44,7 @@ def test_export_runs_on_the_cpu_queue_and_reports_progress(org_a, export):
 
 
 def test_download_whole_file_and_ranges(org_a, export):
-    client = org_a.clients["annotator"]
+    client = org_a.clients["manager"]  # downloads are a manager permission unless the project grants them
     url = f"/api/v1/exports/{export['id']}/download/"
     full = client.get(url)
     assert (

@@ -85,7 +85,7 @@ def test_every_revision_is_readable_with_what_changed(org_a, task):
     assert [r["id"] for r in old["regions"]] == ["a", "b"]
     assert old["regions"][0]["polygons"][0]["exterior"][1] == [10.0, 1.0]
 
-    history = client.get(f"/api/v1/tasks/{task.id}/revisions/").json()
+    history = client.get(f"/api/v1/tasks/{task.id}/revisions/").json()["results"]
     assert [h["number"] for h in history] == [1, 2]
     assert history[0]["summary"] == {"added": ["a", "b"], "removed": [], "changed": []}
     assert history[1]["summary"] == {"added": ["c"], "removed": ["b"], "changed": ["a"]}

@@ -68,7 +68,7 @@ def test_task_walks_annotate_review_reject_fix_review_final_qa_accepted(org_a, o
 
     # fix: the annotator gets it back with the comments, fixes, resolves them and submits again
     assert next_task(annotator, project.id, "annotate").json()["id"] == task.id
-    comments = annotator.get(f"{base}/comments/").json()
+    comments = annotator.get(f"{base}/comments/").json()["results"]
     assert [(c["text"], c["region_id"], c["x"], c["y"]) for c in comments] == [
         ("dog is too small", "b", None, None),
         ("missed a cat here", "", 50.0, 40.0),

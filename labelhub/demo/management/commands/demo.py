@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from tqdm import tqdm
 
 from labelhub.accounts import services as account_services
@@ -49,12 +49,24 @@ class Command(BaseCommand):
         ).first() or account_services.organization_create(name=DEMO_ORGANIZATION, owner=owner)
         for role in Role.values:
             if role != Role.OWNER and not org.memberships.filter(user__username=f"demo-{role}").exists():
-                account_services.membership_add(
-                    organization=org, actor_role=Role.OWNER, username=f"demo-{role}", role=role
+                # everyone else joins the way users do: the owner invites, the invitee accepts
+                _, secret = account_services.invitation_create(
+                    organization=org,
+                    actor_role=Role.OWNER,
+                    invited_by=owner,
+                    role=role,
+                    username=f"demo-{role}",
+                )
+                account_services.invitation_accept(
+                    token=secret, user=get_user_model().objects.get(username=f"demo-{role}")
                 )
         project = org.projects.filter(name=DEMO_PROJECT).first() or project_services.project_create(
             organization_id=org.pk, user=owner, name=DEMO_PROJECT, label_schema=DEMO_SCHEMA
         )
+        for role in (Role.ANNOTATOR, Role.REVIEWER):  # workers see only the projects they are members of
+            project_services.project_member_add(
+                project=project, user_id=get_user_model().objects.get(username=f"demo-{role}").id
+            )
 
         files = self._files(images, limit)
         for incoming in tqdm(files, desc="import", unit="image"):
@@ -108,7 +120,7 @@ class Command(BaseCommand):
                     is_staff=role in (Role.OWNER, Role.MANAGER),
                     is_superuser=role == Role.OWNER,
                 )
-            tokens[role] = (Token.objects.filter(user=user).first() or Token.objects.create(user=user)).key
+            tokens[role] = AuthToken.objects.create(user=user)[1]
         return User.objects.get(username="demo-owner"), tokens
 
     def _files(self, folder: Path | None, limit: int) -> list[image_services.IncomingFile]:
