@@ -46,8 +46,8 @@ _MARGIN = 9  # px around a part's box: refined vertices move at most 8 px (fit_s
 
 @njit(cache=True)
 def midpoint_rings_mapped(pts, off):
-    """The crack-midpoint rings (:func:`workers.geometry._kernels.midpoint_rings`, same
-    points) and, for every midpoint vertex, the index of the exact edge it lies on (edge ``i``
+    """The crack-midpoint rings (``simplify._midpoint_rings``: every vertex of integer rings
+    chamfered by 0.5 px, collinear points dropped) and, for every midpoint vertex, the index of the exact edge it lies on (edge ``i``
     runs from ``pts[i]`` to the next vertex of its ring)."""
     n_all = pts.shape[0]
     tmp = np.empty((2 * n_all, 2))

@@ -25,21 +25,26 @@ Methods (``tolerance`` meaning and units):
   forms with its neighbours (curvature times support length), eliminated like
   Visvalingam-Whyatt, and compared with ``tolerance`` times the square root of the part's
   exterior area (a unitless ratio: the same ratio simplifies large and small objects alike).
-* ``"bounded"``: given ``min_iou`` (IoU of the result against the source region, measured on
-  the pixel grid with the pixel-centre rule) and/or ``max_distance`` (symmetric Hausdorff
-  distance in pixels between the input and output outlines), return the valid result with the
-  fewest vertices found among :data:`BOUNDED_CANDIDATES`, each with its tolerance chosen by
-  binary search (IoU from the scanline crossings of the bounding box only). Candidates run
-  Douglas-Peucker or Visvalingam-Whyatt on the exact rings or on the "crack-midpoint" rings
-  (each pixel-outline corner chamfered by 0.5 px, which turns staircases into straight lines),
-  optionally followed by a line-fit refinement that moves each kept vertex to the
-  intersection of the least-squares lines of its two edges, by at most
-  ``min(max(2, 1.5 s), 8)`` px where ``s`` is the largest significance its ring dropped (px for
-  Douglas-Peucker, the square root of px^2 for Visvalingam-Whyatt). So in this mode vertices
-  may be non-integer and need not be input vertices. Every returned result has been checked
-  against the bound(s) after the validity repair; the exact input is the fallback.
+* ``"bounded"``: given ``min_iou`` (IoU against the source, measured on the pixel grid with
+  the pixel-centre rule) and/or ``max_distance`` (symmetric Hausdorff distance in pixels
+  between the input and output outlines), both bounds hold **for every part** (polygon: an
+  exterior and its holes) on its own: its IoU against its own pixels, its distance to its own
+  exact outline. Each part takes the valid result with the fewest vertices found among two
+  candidates, each at the largest tolerance level meeting both bounds on that part (binary
+  search; IoU from the scanline crossings of the part's box, the distance bound computed per
+  edge from the exact outline it replaces, :mod:`workers.geometry._part_kernels`). For pixel
+  outlines the candidates run Douglas-Peucker and Visvalingam-Whyatt on the "crack-midpoint"
+  rings (each corner chamfered by 0.5 px, which turns staircases into straight lines); for
+  other rings Douglas-Peucker on the exact rings, with and without the refinement. The line-fit
+  refinement moves each kept vertex to the intersection of the least-squares lines of its two
+  edges, by at most ``min(max(2, 1.5 s), 8)`` px where ``s`` is the largest significance its
+  ring dropped (px for Douglas-Peucker, the square root of px^2 for Visvalingam-Whyatt). So in
+  this mode vertices may be non-integer and need not be input vertices. A part that the
+  validity repair touches is re-checked against both bounds; its exact rings are the fallback.
+  Parts too small to keep are the caller's rule: ``mask_to_simplified_polygons(min_part_area=)``
+  drops them before tracing, they are never distorted.
 
-The hot loops are compiled (:mod:`workers.geometry._kernels`, numba).
+The hot loops are compiled (:mod:`workers.geometry._kernels`, :mod:`workers.geometry._part_kernels`, numba).
 """
 
 from __future__ import annotations
@@ -60,29 +65,6 @@ __all__ = ["SIMPLIFIERS", "check_arguments", "simplify_polygons", "simplify_ring
 SIMPLIFIERS: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded")
 HIERARCHICAL: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "ratio")
 _FIT_MAX_SHIFT = 8.0  # px, hard cap on how far the line-fit refinement moves a vertex
-
-
-#: (base rings, method, line-fit refinement) tried by the bounded mode.
-BOUNDED_CANDIDATES: tuple[tuple[str, str, bool], ...] = (
-    ("midpoint", "douglas_peucker", True),
-    ("midpoint", "visvalingam_whyatt", True),
-    ("exact", "douglas_peucker", True),
-    ("exact", "douglas_peucker", False),
-)
-
-
-def _candidate_used(base_name: str, refine: bool, integer: bool, max_distance: float | None) -> bool:
-    """Which of :data:`BOUNDED_CANDIDATES` the bounded mode tries. Pixel outlines (integer
-    rings) use the two crack-midpoint candidates: on the GrabCut and ISBI masks the exact-ring
-    candidates added under 0.6% fewer vertices for 25% more time (``benchmarks/polygons.py``),
-    plus plain Douglas-Peucker when ``max_distance`` is given (its Hausdorff distance is at most
-    its tolerance, so it always has a feasible level). Other rings cannot be chamfered: they use
-    the two exact-ring candidates."""
-    if base_name == "midpoint":
-        return integer
-    if refine:
-        return not integer
-    return not integer or max_distance is not None
 
 
 @dataclass
@@ -384,7 +366,7 @@ def _midpoint_rings(R: _Rings) -> _Rings:
     dropped. For a pixel outline these points lie halfway between inside and outside pixel
     centres, so staircases become straight lines and far fewer vertices are needed for the
     same IoU."""
-    pts, off = K.midpoint_rings(R.pts, R.off)
+    pts, off, _ = PK.midpoint_rings_mapped(R.pts, R.off)
     return _Rings(pts, off, R.poly, R.n_polys)
 
 
