@@ -498,8 +498,12 @@ def per_part(name: str, masks: list[np.ndarray], min_iou: float, max_dist: float
     ours = sum(n_vertices(o) for o in outs)
     ious_a, hds_a = np.array(ious), np.array(hds)
     ok = (ious_a >= min_iou) & (hds_a <= max_dist + 1e-9)
-    print(f"\n### {name}: {len(masks)} whole masks, {parts} parts, bounds IoU >= {min_iou} and Hausdorff <= {max_dist} px per part")
-    print("| method | vertices kept | vs approxPolyDP | parts meeting both bounds | min part IoU | max part Hausdorff px | valid polygons | M input vertices / CPU s |")
+    print(
+        f"\n### {name}: {len(masks)} whole masks, {parts} parts, bounds IoU >= {min_iou} and Hausdorff <= {max_dist} px per part"
+    )
+    print(
+        "| method | vertices kept | vs approxPolyDP | parts meeting both bounds | min part IoU | max part Hausdorff px | valid polygons | M input vertices / CPU s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(
         f"| ours: bounded, per part | {ours} | {100 * (ours - cv_nv) / cv_nv:+.1f}% | {ok.sum()}/{len(ok)} | "

@@ -183,7 +183,9 @@ def _ring_at(pts, off, r, order, ssig, c, refine, dp, P, origin, fh, fw, keep, k
             nk += 1
             keep[i] = False
     if refine and c < b - a:  # (a ring that dropped nothing is not refined)
-        _fit_ring(pts, r, off, kk, nk, P, origin, fit_shift(ssig[a + c], dp), fh, fw, buf, 0, cxs, cys, uxs, uys)
+        _fit_ring(
+            pts, r, off, kk, nk, P, origin, fit_shift(ssig[a + c], dp), fh, fw, buf, 0, cxs, cys, uxs, uys
+        )
     else:
         for k in range(nk):
             buf[k, 0], buf[k, 1] = pts[kk[k], 0], pts[kk[k], 1]
@@ -260,9 +262,33 @@ def bisect_part(
             elif not first and c == c_hi[r]:
                 ar, ir, dr = a_hi[r], i_hi[r], d_hi[r]
             else:
-                nk = _ring_at(pts, off, r, order, ssig, c, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs, cys, uxs, uys)
+                nk = _ring_at(
+                    pts,
+                    off,
+                    r,
+                    order,
+                    ssig,
+                    c,
+                    refine,
+                    dp,
+                    P,
+                    origin,
+                    fh,
+                    fw,
+                    keep,
+                    kk,
+                    buf,
+                    cxs,
+                    cys,
+                    uxs,
+                    uys,
+                )
                 # the distance first: it fails fast, and then the winding is not needed
-                dr = ring_distance(buf, nk, kk, pts, medge, ept, eoff[r], eoff[r + 1], max_dist) if check_d else 0.0
+                dr = (
+                    ring_distance(buf, nk, kk, pts, medge, ept, eoff[r], eoff[r + 1], max_dist)
+                    if check_d
+                    else 0.0
+                )
                 ar, ir = _ring_winding(buf, 0, nk, x0, y0, h, w, pref) if dr <= max_dist else (0, 0)
             c_md[r], a_md[r], i_md[r], d_md[r] = c, ar, ir, dr
             area += ar
@@ -305,7 +331,9 @@ def part_window(ept, a, b, fh, fw):
 
 
 @njit(cache=True)
-def part_candidate(pts, off, sig, t, refine, dp, P, origin, medge, ept, eoff, fh, fw, x0, y0, h, w, pref, src_area):
+def part_candidate(
+    pts, off, sig, t, refine, dp, P, origin, medge, ept, eoff, fh, fw, x0, y0, h, w, pref, src_area
+):
     """One part's candidate at tolerance ``t`` (base rings ``pts``/``off``, ``sig`` > t kept, at
     least 3 per ring) as flat (pts, off), with its IoU against the part's pixels and its
     distance bound to the part's exact outline."""
@@ -328,7 +356,9 @@ def part_candidate(pts, off, sig, t, refine, dp, P, origin, medge, ept, eoff, fh
     for r in range(R):
         a, b = off[r], off[r + 1]
         c = b - a if t < 0 else _count_above(ssig, a, b, t)
-        nk = _ring_at(pts, off, r, order, ssig, c, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs, cys, uxs, uys)
+        nk = _ring_at(
+            pts, off, r, order, ssig, c, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs, cys, uxs, uys
+        )
         ar, ir = _ring_winding(buf, 0, nk, x0, y0, h, w, pref)
         area += ar
         inter += ir

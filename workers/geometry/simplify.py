@@ -401,9 +401,13 @@ class _PartSearch:
                 sig = K.dp_significance(R.pts, R.off)
                 self.cands = [(sig, True, True), (sig, True, False)]
             else:
-                self.cands = [(significance(R, m), m == "douglas_peucker", refine) for _, m, refine in candidates]
+                self.cands = [
+                    (significance(R, m), m == "douglas_peucker", refine) for _, m, refine in candidates
+                ]
             self.first_ok = True  # every base vertex kept = the exact rings
-        self.P, self.origin = K.edge_moments(self.bpts, self.boff) if any(c[2] for c in self.cands) else _NO_MOMENTS
+        self.P, self.origin = (
+            K.edge_moments(self.bpts, self.boff) if any(c[2] for c in self.cands) else _NO_MOMENTS
+        )
 
     def run(self) -> list[np.ndarray]:
         R, (sa, da, ra) = self.R, self.cands[0]

@@ -15,7 +15,6 @@ from workers.geometry.raster import parse_polygons, rasterize_flat
 from workers.geometry.simplify import (
     _assemble,
     _edge_moments,
-    _Evaluator,
     _exterior_flags,
     _midpoint_rings,
     _ring_areas,

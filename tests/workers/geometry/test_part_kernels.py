@@ -173,7 +173,7 @@ def test_part_bisection_equals_plain_bisection(m, min_iou, max_dist):
             tail = (P[ba : bb + 1], origin[r0:r1], medge[ba:bb] - ea, pe, pe_off, h, w, *win, pref)
             src = int(pref[:, -1].sum())
 
-            def meets(t, args=args, tail=tail, src=src):
+            def meets(t, args=args, tail=tail, src=src, dp=dp):
                 _, _, iou, d = PK.part_candidate(*args, t, True, dp, *tail, src)
                 return iou >= min_iou and d <= max_dist
 
