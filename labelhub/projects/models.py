@@ -40,7 +40,7 @@ class Project(models.Model):
     )
     # Accuracy bound of the default simplifier: IoU against the source mask and/or distance in pixels.
     polygon_min_iou = models.FloatField(default=0.98)
-    polygon_max_distance = models.FloatField(null=True, blank=True)
+    polygon_max_distance = models.FloatField(null=True, blank=True, default=2.0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
