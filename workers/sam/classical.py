@@ -133,8 +133,8 @@ class ClassicalBackend:
 
     def _guard(self, img, box, pos, neg, prev, click, label: int, mask, score):
         """The rules of a follow-up click (the prompt's last point; ``prev`` = the mask it
-        refines): a positive click never removes what was there (the result is ``prev`` united
-        with the refined mask's new region connected to the click), and when refining from ``prev`` lost more than half of it (GrabCut
+        refines): a positive click never removes what was there (the result is the refined mask
+        united with ``prev``), and when refining from ``prev`` lost more than half of it (GrabCut
         collapsing onto the click) the refinement is replaced by a fresh segmentation of the
         clicks; a negative click never grows the mask (the refined mask within ``prev``)."""
         h, w = prev.shape
@@ -147,10 +147,7 @@ class ClassicalBackend:
                     mask, score = fresh, fresh_score
             # what the click adds: the new region connected to it (GrabCut may also flip
             # unrelated background far from the click; a positive click is not asked for that)
-            added = self._keep_clicked_components(mask & ~prev, click[None, :])
-            out = prev | (
-                added if added[min(h - 1, max(0, int(click[1]))), min(w - 1, max(0, int(click[0])))] else mask
-            )
+            out = mask | prev
         else:
             out = mask & prev
             if np.count_nonzero(out) < half:
