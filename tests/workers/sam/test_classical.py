@@ -113,7 +113,7 @@ def test_a_positive_click_no_longer_collapses_the_mask():
 
 def test_follow_up_clicks_positive_never_removes_negative_never_grows():
     h, w = 200, 260
-    img, gt = synthetic_image(h, w, seed=5), synthetic_object(h, w)
+    img = synthetic_image(h, w, seed=5)
     backend = ClassicalBackend()
     [emb] = backend.embed([img])
     first = backend.predict(emb, points=[[w / 2, h / 2]], point_labels=[1])
