@@ -150,11 +150,11 @@ def generate(images: int, polygons: int, seed: int = 0) -> int:
 def run_one(project_id: int, fmt: str, split: bool) -> dict:
     import psutil
 
-    from labelhub.exports import services
+    from labelhub.datasets import services
     from labelhub.projects.models import Project
 
     # Time the snapshot and the archive apart: the archive is written here, not by the on-commit enqueue.
-    services._enqueue = lambda export_id: None
+    services.enqueue_on_commit = lambda name, *args: None
     project = Project.objects.get(id=project_id)
     baseline = psutil.Process().memory_info().rss
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

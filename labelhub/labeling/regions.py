@@ -12,6 +12,7 @@ import math
 import uuid
 from typing import Any
 
+import numpy as np
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
@@ -172,3 +173,18 @@ def regions_diff(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
         "removed": [i for i in old if i not in new],
         "changed": [i for i in new if i in old and new[i] != old[i]],
     }
+
+
+def region_mask(region: dict, height: int, width: int) -> np.ndarray:
+    """The region's pixels as a (height, width) bool mask: its RLE for a mask region, else its
+    rasterized polygons (pixel-centre rule), else any RLE it carries; empty otherwise. The one
+    precedence used by exports, gold scoring and the metrics."""
+    from workers.geometry import polygons_to_mask, rle_to_mask
+
+    if region.get("kind") == "mask" and region.get("rle"):
+        return rle_to_mask(region["rle"]).astype(bool, copy=False)
+    if region.get("polygons"):
+        return polygons_to_mask(region["polygons"], height, width)
+    if region.get("rle"):
+        return rle_to_mask(region["rle"]).astype(bool, copy=False)
+    return np.zeros((height, width), dtype=bool)

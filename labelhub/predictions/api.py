@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -10,12 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import ALL_ROLES, organization_ids_for, role_require
+from labelhub.accounts.selectors import ALL_ROLES, organization_ids_for
 from labelhub.core.api import PassThroughField
-from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
 
-from . import services
+from . import selectors, services
 from .models import Prediction
 
 
@@ -95,15 +94,7 @@ class QueuedOut(serializers.Serializer):
 
 
 def _image_for(request, image_pk: int, roles, action: str) -> Image:
-    image = (
-        Image.objects.select_related("project")
-        .filter(pk=image_pk, project__organization_id__in=organization_ids_for(request.user))
-        .first()
-    )
-    if image is None:
-        raise NotFound("No such image.")
-    role_require(user=request.user, organization_id=image.project.organization_id, roles=roles, action=action)
-    return image
+    return selectors.image_get(user=request.user, image_id=image_pk, roles=roles, action=action)
 
 
 class ImageSegmentView(APIView):
@@ -127,28 +118,10 @@ class ImagePresegmentView(APIView):
     @extend_schema(request=PresegmentIn, responses={202: QueuedOut})
     def post(self, request, image_pk: int):
         """Queue pre-segmentation of one image: everything mode, or masks from box prompts."""
-        from .tasks import presegment_boxes
-
         image = _image_for(request, image_pk, MANAGING_ROLES, "queue pre-segmentation")
         data = PresegmentIn(data=request.data)
         data.is_valid(raise_exception=True)
-        boxes = data.validated_data.get("boxes")
-        if boxes:
-            for i, item in enumerate(boxes):
-                if item["label"] not in image.project.class_names:
-                    raise DomainError(
-                        f"Unknown class {item['label']!r}.", field=f"boxes[{i}].label", code="unknown_class"
-                    )
-                x0, y0, x1, y1 = item["box"]
-                if not (0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height):
-                    raise DomainError(
-                        "A box is [x0, y0, x1, y1] inside the image with positive area.",
-                        field=f"boxes[{i}].box",
-                    )
-            payload = [{"label": b["label"], "box": list(b["box"])} for b in boxes]
-            transaction.on_commit(lambda: presegment_boxes.delay(image.id, payload))
-        else:
-            services.presegment_enqueue(image_ids=[image.id], force=True)
+        services.image_presegment_queue(image=image, boxes=data.validated_data.get("boxes"))
         return Response({"queued": 1}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -158,10 +131,9 @@ class ProjectEmbeddingsView(APIView):
         """Precompute the embeddings of every image of the project (batched on the `gpu` queue)."""
         from labelhub.projects.selectors import project_get
 
-        from .tasks import embed_project
-
         project = project_get(
             user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="precompute embeddings"
         )
-        transaction.on_commit(lambda: embed_project.delay(project.id))
-        return Response({"queued": project.images.count()}, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {"queued": services.project_embeddings_queue(project=project)}, status=status.HTTP_202_ACCEPTED
+        )

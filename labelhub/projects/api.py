@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from labelhub.accounts.models import MANAGING_ROLES, Organization, Role
-from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.accounts.models import Role
+from labelhub.accounts.selectors import organization_ids_for
 from labelhub.core.errors import DomainError
 
-from . import services
+from . import selectors, services
 from .models import Project, Simplifier
 
 
@@ -96,63 +95,22 @@ class ProjectViewSet(viewsets.ModelViewSet):
         org_id = values.pop("organization", None)
         if org_id is None:
             raise DomainError("organization is required.", field="organization", code="required")
-        role_require(
-            user=request.user, organization_id=org_id, roles=MANAGING_ROLES, action="create projects"
-        )
-        project = services.project_create(
-            organization=Organization.objects.get(pk=org_id), user=request.user, **values
-        )
+        project = services.project_create(organization_id=org_id, user=request.user, **values)
         return Response(ProjectOut(project).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ProjectIn, responses=ProjectOut)
     def partial_update(self, request, *args, **kwargs):
-        project = self.get_object()
-        role_require(
-            user=request.user,
-            organization_id=project.organization_id,
-            roles=MANAGING_ROLES,
-            action="edit projects",
-        )
         data = ProjectIn(data=request.data)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        if "organization" in values:
-            raise DomainError("A project cannot move to another organization.", field="organization")
-        project = services.project_update(project=project, **values)
+        project = services.project_update(project=self.get_object(), user=request.user, **data.validated_data)
         return Response(ProjectOut(project).data)
 
     def destroy(self, request, *args, **kwargs):
-        project = self.get_object()
-        role_require(
-            user=request.user,
-            organization_id=project.organization_id,
-            roles=MANAGING_ROLES,
-            action="delete projects",
-        )
-        project.delete()
+        services.project_delete(project=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=CountsOut)
     @action(detail=True, methods=["get"])
     def counts(self, request, pk=None):
         """Images, tasks per stage and status, and predictions per status."""
-        from labelhub.predictions.models import Prediction
-
-        project = self.get_object()
-        by_stage: dict[str, dict[str, int]] = {name: {} for name in project.stage_names}
-        for row in project.tasks.values("stage", "status").annotate(n=Count("id")):
-            by_stage.setdefault(row["stage"], {})[row["status"]] = row["n"]
-        predictions = {
-            row["status"]: row["n"]
-            for row in Prediction.objects.filter(image__project=project)
-            .values("status")
-            .annotate(n=Count("id"))
-        }
-        return Response(
-            {
-                "images": project.images.count(),
-                "tasks": project.tasks.count(),
-                "by_stage": by_stage,
-                "predictions": predictions,
-            }
-        )
+        return Response(selectors.project_counts(project=self.get_object()))

@@ -11,22 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from labelhub.labeling.events import DomainEvent
 from labelhub.labeling.models import AnnotationRevision, Task
+from labelhub.labeling.regions import region_mask
 
 from .models import GoldScore
-
-
-def region_mask(region: dict, height: int, width: int) -> np.ndarray:
-    """The region as a (height, width) bool mask."""
-    from workers.geometry import polygons_to_mask, rle_to_mask
-
-    if region.get("kind") == "mask" and region.get("rle"):
-        return rle_to_mask(region["rle"]).astype(bool)
-    if region.get("polygons"):
-        return polygons_to_mask(region["polygons"], height, width)
-    if region.get("rle"):
-        return rle_to_mask(region["rle"]).astype(bool)
-    return np.zeros((height, width), dtype=bool)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,3 +74,10 @@ def gold_score_record(*, task: Task, user, revision: int) -> GoldScore:
         score=result.pop("score"),
         details=result,
     )
+
+
+def on_task_submitted(event: DomainEvent) -> None:
+    """Subscriber of "task.submitted" (in the submitting transaction): score a gold task's submission."""
+    task = event.context["task"]
+    if task.is_gold:
+        gold_score_record(task=task, user=event.context["user"], revision=event.payload["revision"])
