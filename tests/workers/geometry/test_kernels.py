@@ -85,7 +85,6 @@ def test_levels_are_the_distinct_finite_significances(m):
         np.testing.assert_array_equal(K.levels_of(sig), expected)
 
 
-@settings(max_examples=40, deadline=None)
 @pytest.mark.parametrize("seed", range(4))
 def test_suspect_polygons_never_clears_an_invalid_polygon(seed):
     """Random simplifications (no repair), some with jittered vertices, of random masks: every
