@@ -529,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         "--max-distance",
         type=float,
         default=None,
-        help="--throughput only: also bound the Hausdorff distance (px)",
+        help="--throughput: also bound the Hausdorff distance (px); --per-part: the distance bound (default 2)",
     )
     ap.add_argument("--limit", type=int, default=None, help="masks per set (default: all)")
     ap.add_argument("--throughput", action="store_true", help="only the per-step throughput table")
@@ -538,19 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the per-part table: every part at --min-iou and --max-distance (default 2 px)",
     )
-    ap.add_argument(
-        "--candidates",
-        default=None,
-        help="restrict the bounded mode to these indices of BOUNDED_CANDIDATES (e.g. 0 = crack-midpoint "
-        "Douglas-Peucker only), to see what each candidate contributes",
-    )
     args = ap.parse_args(argv)
-    if args.candidates is not None:
-        from workers.geometry import simplify as simplify_module
-
-        full = simplify_module.BOUNDED_CANDIDATES
-        simplify_module.BOUNDED_CANDIDATES = tuple(full[int(i)] for i in args.candidates.split(","))
-        print(f"bounded candidates: {simplify_module.BOUNDED_CANDIDATES}")
     root = data_root()
     sets = load_sets(root, args.limit) if root.is_dir() else {}
     if not sets:
