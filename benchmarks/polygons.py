@@ -372,6 +372,156 @@ def throughput(
     )
 
 
+# --- per-part bounds (issue 15) --------------------------------------------------------------
+
+
+def centre_raster(geom: shapely.Polygon, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """Pixels of the window [x0, x1) x [y0, y1) whose centre lies in ``geom`` (shapely's
+    point-in-polygon: a rasterizer independent of ``workers.geometry``)."""
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    return shapely.contains_xy(geom, xs + 0.5, ys + 0.5)
+
+
+def part_scores(out: list[dict], exact: list[dict], shape: tuple[int, int]) -> tuple[list, list]:
+    """IoU and Hausdorff distance (px) of every simplified part against its exact part (same
+    index: the simplifier keeps parts in order), each on the part's own pixels."""
+    h, w = shape
+    ious, hds = [], []
+    prepared = [to_geoms([p])[0] for p in exact]
+    for g_out, g_ex in zip(to_geoms(out), prepared, strict=True):
+        bx0, by0, bx1, by1 = shapely.bounds(shapely.union(g_out.envelope, g_ex.envelope))
+        x0, y0 = max(int(np.floor(bx0)), 0), max(int(np.floor(by0)), 0)
+        x1, y1 = min(int(np.ceil(bx1)), w), min(int(np.ceil(by1)), h)
+        a, b = centre_raster(g_out, x0, y0, x1, y1), centre_raster(g_ex, x0, y0, x1, y1)
+        ious.append(iou(a, b))
+        hds.append(shapely.hausdorff_distance(g_out.boundary, g_ex.boundary, densify=0.05))
+    return ious, hds
+
+
+def cv_objects(m: np.ndarray) -> list[list[np.ndarray]]:
+    """``cv2.findContours`` objects (outer contour + its holes, ``RETR_CCOMP``)."""
+    contours, hier = cv_contours(m)
+    objs = []
+    for i, hrow in enumerate(hier):
+        if hrow[3] != -1:
+            continue
+        rings, child = [contours[i]], hrow[2]
+        while child != -1:
+            rings.append(contours[child])
+            child = hier[child][0]
+        objs.append(rings)
+    return objs
+
+
+def cv_object_tuned(rings: list[np.ndarray], shape, min_iou: float, max_dist: float, exact_g) -> tuple:
+    """approxPolyDP on one object with the largest epsilon (bisection in [0, 20]) meeting both
+    bounds on that object (IoU by ``cv2.fillPoly`` against the object's own filled contours,
+    Hausdorff to the exact pixel-corner outline ``exact_g``); returns (vertices, IoU, Hausdorff,
+    valid)."""
+    x, y, bw, bh = cv2.boundingRect(np.concatenate(rings))
+    pad = 2
+    off = np.array([x - pad, y - pad])
+    local = [r - off for r in rings]
+    size = (bh + 2 * pad, bw + 2 * pad)
+    src = np.zeros(size, np.uint8)
+    cv2.fillPoly(src, local, 1)
+    src = src.astype(bool)
+
+    def run(eps: float):
+        ap = [cv2.approxPolyDP(r, eps, True) for r in local]
+        out = np.zeros(size, np.uint8)
+        cv2.fillPoly(out, ap, 1)
+        coords = [a.reshape(-1, 2).astype(float) + 0.5 + off for a in ap]
+        if any(len(c) < 3 for c in coords):
+            return None
+        g = shapely.Polygon(coords[0], coords[1:])
+        hd = shapely.hausdorff_distance(g.boundary, exact_g.boundary, densify=0.05)
+        return iou(out.astype(bool), src), hd, g, sum(len(a) for a in ap)
+
+    lo, hi = 0.0, 20.0
+    best = run(0.0)
+    if best is None:  # a contour of 1-2 points (a part 1-2 pixels wide): no polygon at all
+        return sum(len(r) for r in rings), 0.0, float("inf"), False
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        res = run(mid)
+        if res is not None and res[0] >= min_iou and res[1] <= max_dist:
+            lo, best = mid, res
+        else:
+            hi = mid
+    i_v, hd, g, nv = best
+    return nv, i_v, hd, bool(g.is_valid)
+
+
+def per_part(name: str, masks: list[np.ndarray], min_iou: float, max_dist: float, repeat: int = 3) -> None:
+    """Whole masks simplified with both bounds: every part's IoU and Hausdorff distance, the
+    vertices against approxPolyDP tuned per object to the same bounds, and the end-to-end speed
+    (CPU time, best of ``repeat`` after a warm-up)."""
+    exacts = [mask_to_polygons(m) for m in masks]
+    n_in = sum(n_vertices(p) for p in exacts)
+    run = lambda: [mask_to_simplified_polygons(m, min_iou=min_iou, max_distance=max_dist) for m in masks]  # noqa: E731
+    outs = run()
+    best_c = float("inf")
+    for _ in range(repeat):
+        c0 = time.process_time()
+        run()
+        best_c = min(best_c, time.process_time() - c0)
+    iou_only = [mask_to_simplified_polygons(m, min_iou=min_iou) for m in masks]
+    c0 = time.process_time()
+    for m in masks:
+        mask_to_simplified_polygons(m, min_iou=min_iou)
+    t_iou = time.process_time() - c0
+    ious, hds, valid, parts = [], [], 0, 0
+    for o, e, m in zip(outs, exacts, masks, strict=True):
+        i_, h_ = part_scores(o, e, m.shape)
+        ious += i_
+        hds += h_
+        valid += sum(bool(g.is_valid) for g in to_geoms(o))
+        parts += len(o)
+    regions = sum(bool(shapely.MultiPolygon(to_geoms(o)).is_valid) for o in outs)
+    cv_nv, cv_iou, cv_hd, cv_valid, cv_n = 0, [], [], 0, 0
+    for m, e in zip(masks, exacts, strict=True):
+        exact_g = to_geoms(e)
+        tree = shapely.STRtree(exact_g)
+        for rings in cv_objects(m):
+            # the exact part this object outlines: the one holding its first contour pixel's centre
+            px, py = rings[0][0, 0]
+            hit = tree.query(shapely.points(px + 0.5, py + 0.5), predicate="within")
+            if not len(hit):
+                continue
+            nv, i_v, hd, ok = cv_object_tuned(rings, m.shape, min_iou, max_dist, exact_g[int(hit[0])])
+            cv_nv += nv
+            cv_iou.append(i_v)
+            cv_hd.append(hd)
+            cv_valid += ok
+            cv_n += 1
+    ours = sum(n_vertices(o) for o in outs)
+    ious_a, hds_a = np.array(ious), np.array(hds)
+    ok = (ious_a >= min_iou) & (hds_a <= max_dist + 1e-9)
+    print(
+        f"\n### {name}: {len(masks)} whole masks, {parts} parts, bounds IoU >= {min_iou} and Hausdorff <= {max_dist} px per part"
+    )
+    print(
+        "| method | vertices kept | vs approxPolyDP | parts meeting both bounds | min part IoU | max part Hausdorff px | valid polygons | M input vertices / CPU s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| ours: bounded, per part | {ours} | {100 * (ours - cv_nv) / cv_nv:+.1f}% | {ok.sum()}/{len(ok)} | "
+        f"{ious_a.min():.4f} | {hds_a.max():.2f} | {valid}/{parts} (regions {regions}/{len(outs)}) | "
+        f"{n_in / best_c / 1e6:.2f} |"
+    )
+    cv_ok = (np.array(cv_iou) >= min_iou) & (np.array(cv_hd) <= max_dist + 1e-9)
+    print(
+        f"| cv2.approxPolyDP tuned per object | {cv_nv} | +0.0% | {cv_ok.sum()}/{cv_n} | {min(cv_iou):.4f} | "
+        f"{max(cv_hd):.2f} | {cv_valid}/{cv_n} | |"
+    )
+    io_n = sum(n_vertices(o) for o in iou_only)
+    print(
+        f"\nInput {n_in} exact corner vertices; CPU {best_c:.3f} s for all masks with both bounds; "
+        f"IoU bound alone: {io_n} vertices, {n_in / t_iou / 1e6:.2f} M input vertices / CPU s."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--min-iou", type=float, default=0.98)
@@ -379,29 +529,27 @@ def main(argv: list[str] | None = None) -> int:
         "--max-distance",
         type=float,
         default=None,
-        help="--throughput only: also bound the Hausdorff distance (px)",
+        help="--throughput: also bound the Hausdorff distance (px); --per-part: the distance bound (default 2)",
     )
     ap.add_argument("--limit", type=int, default=None, help="masks per set (default: all)")
     ap.add_argument("--throughput", action="store_true", help="only the per-step throughput table")
     ap.add_argument(
-        "--candidates",
-        default=None,
-        help="restrict the bounded mode to these indices of BOUNDED_CANDIDATES (e.g. 0 = crack-midpoint "
-        "Douglas-Peucker only), to see what each candidate contributes",
+        "--per-part",
+        action="store_true",
+        help="only the per-part table: every part at --min-iou and --max-distance (default 2 px)",
     )
     args = ap.parse_args(argv)
-    if args.candidates is not None:
-        from workers.geometry import simplify as simplify_module
-
-        full = simplify_module.BOUNDED_CANDIDATES
-        simplify_module.BOUNDED_CANDIDATES = tuple(full[int(i)] for i in args.candidates.split(","))
-        print(f"bounded candidates: {simplify_module.BOUNDED_CANDIDATES}")
     root = data_root()
     sets = load_sets(root, args.limit) if root.is_dir() else {}
     if not sets:
         print(f"SKIPPED: shared data not found at {root} (set LABELHUB_SHARED_DATA)")
         return 0
     warm_up()  # load (or compile) the numba kernels before anything is timed
+    if args.per_part:
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for name, masks in sets.items():
+            per_part(name, masks, args.min_iou, 2.0 if args.max_distance is None else args.max_distance)
+        return 0
     if args.throughput:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for name, masks in sets.items():

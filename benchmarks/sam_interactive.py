@@ -67,12 +67,14 @@ def run_image(
     click_s: list[float] | None = None,
     click_cpu_s: list[float] | None = None,
     prev_mask: bool = True,
+    labels_out: list[int] | None = None,
 ) -> list[float]:
     """IoU after each click (list of length <= max_clicks; stops early at IoU >= 0.99).
 
     ``click_s`` / ``click_cpu_s`` (optional) collect the wall / process CPU time of each
     ``predict`` call (the cached-embedding step a user waits for on every click; CPU time is
-    what a click costs without contention from other processes)."""
+    what a click costs without contention from other processes); ``labels_out`` the label of
+    each click (1 positive, 0 negative)."""
     gt = gt_raw == 255
     valid = gt_raw != 128
     emb = backend.embed([image])[0]
@@ -95,6 +97,8 @@ def run_image(
             click_cpu_s.append(time.process_time() - c)
         pred, logits = res.mask, (res.low_res_logits if prev_mask else None)
         ious.append(iou(pred, gt, valid))
+        if labels_out is not None:
+            labels_out.append(int(click[2]))
         if ious[-1] >= 0.99:
             break
     return ious
@@ -118,6 +122,18 @@ def summarize(records: list[dict], max_clicks: int) -> None:
     for thr in (0.85, 0.90):
         fails = [r["stem"] for r in records if not any(v >= thr for v in r["ious"])]
         print(f"never reaching {thr:.0%} within {max_clicks} clicks: {len(fails)} {fails}")
+    drops = [
+        (r["ious"][i - 1] - r["ious"][i], r["stem"], i + 1)
+        for r in records
+        for i in range(1, len(r["ious"]))
+        if r.get("labels") and r["labels"][i] == 1
+    ]
+    if drops:
+        worst = max(drops)
+        print(
+            f"positive follow-up clicks: {len(drops)}; lowering IoU by more than 0.05: "
+            f"{sum(d > 0.05 for d, _, _ in drops)}; worst drop {worst[0]:+.3f} ({worst[1]}, click {worst[2]})"
+        )
     wall = np.concatenate([r["click_wall_s"] for r in records]) * 1000
     cpu = np.concatenate([r["click_cpu_s"] for r in records]) * 1000
     print(
@@ -136,6 +152,11 @@ def main() -> None:
     ap.add_argument("--no-prev-mask", action="store_true", help="do not feed previous logits back")
     ap.add_argument(
         "--work-size", type=int, default=None, help="classical: GrabCut working long side (0 = full res)"
+    )
+    ap.add_argument(
+        "--no-click-guard",
+        action="store_true",
+        help="classical: without the follow-up click rules (to measure what they change)",
     )
     ap.add_argument("--shard", default="0/1", help="K/N: run images K, K+N, K+2N, ... only")
     ap.add_argument("--json", default="", help="write per-image records to this file")
@@ -158,9 +179,16 @@ def main() -> None:
     else:
         from workers.sam import ClassicalBackend
 
-        backend = ClassicalBackend() if args.work_size is None else ClassicalBackend(work_size=args.work_size)
+        kw = {"guard_clicks": not args.no_click_guard}
+        if args.work_size is not None:
+            kw["work_size"] = args.work_size
+        backend = ClassicalBackend(**kw)
     print(f"machine: {machine()}")
-    extra = f", GrabCut work size {backend.work_size}" if hasattr(backend, "work_size") else ""
+    extra = (
+        f", GrabCut work size {backend.work_size}, click rules {'on' if backend.guard_clicks else 'off'}"
+        if hasattr(backend, "work_size")
+        else ""
+    )
     print(f"backend: {backend.model_name} checkpoint sha256 {backend.checkpoint_sha256}{extra}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     import cv2
@@ -172,8 +200,11 @@ def main() -> None:
         gt = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
         wall: list[float] = []
         cpu: list[float] = []
-        ious = run_image(backend, image, gt, args.max_clicks, wall, cpu, not args.no_prev_mask)
-        records.append({"stem": stem, "ious": ious, "click_wall_s": wall, "click_cpu_s": cpu})
+        labels: list[int] = []
+        ious = run_image(backend, image, gt, args.max_clicks, wall, cpu, not args.no_prev_mask, labels)
+        records.append(
+            {"stem": stem, "ious": ious, "labels": labels, "click_wall_s": wall, "click_cpu_s": cpu}
+        )
         print(
             f"{stem:>12} IoU@1 {ious[0]:.3f} NoC85 {noc(ious, 0.85, args.max_clicks):2d} "
             f"NoC90 {noc(ious, 0.90, args.max_clicks):2d} clicks {len(ious)} "

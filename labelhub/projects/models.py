@@ -49,7 +49,7 @@ class Project(models.Model):
     )
     # Accuracy bound of the default simplifier: IoU against the source mask and/or distance in pixels.
     polygon_min_iou = models.FloatField(default=0.98)
-    polygon_max_distance = models.FloatField(null=True, blank=True)
+    polygon_max_distance = models.FloatField(null=True, blank=True, default=2.0)
     # Export downloads are for owners and managers; on, the project's members may download them too.
     members_download_exports = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -10,6 +10,7 @@ a region is a list of such polygons. See :mod:`workers.geometry.contours` for de
 from __future__ import annotations
 
 from .contours import mask_to_polygons, validate_mask
+from .convention import COORDINATE_CONVENTION
 from .pipeline import mask_to_simplified_polygons
 from .raster import polygons_iou, polygons_to_mask
 from .rle import mask_to_rle, rle_area, rle_to_mask
@@ -17,6 +18,7 @@ from .simplify import SIMPLIFIERS, simplify_polygons
 from .validity import polygon_is_valid
 
 __all__ = [
+    "COORDINATE_CONVENTION",
     "SIMPLIFIERS",
     "mask_to_polygons",
     "mask_to_rle",

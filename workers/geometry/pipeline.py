@@ -23,10 +23,12 @@ def mask_to_simplified_polygons(
     """Trace ``mask`` exactly (:func:`workers.geometry.contours.trace_flat`, the flat form of
     :func:`mask_to_polygons`) and simplify it (:func:`simplify_polygons`).
 
-    With ``method="bounded"`` (default) the result has the fewest vertices found such that the
-    IoU against ``mask`` (after the part/hole area filters) is >= ``min_iou`` and/or the
-    Hausdorff distance to the exact outline is <= ``max_distance`` px; it is always valid and
-    falls back to the exact polygons if nothing simpler meets the bound. The other methods take
+    With ``method="bounded"`` (default) the result has the fewest vertices found such that
+    **every part** (4-connected component, one polygon with its holes) has IoU >= ``min_iou``
+    against its own pixels (after the part/hole area filters) and/or Hausdorff distance <=
+    ``max_distance`` px to its own exact outline; it is always valid, and a part falls back to
+    its exact polygon if nothing simpler meets the bounds. ``min_part_area`` (pixels) is the rule
+    for tiny parts: those smaller are dropped before tracing, never distorted. The other methods take
     a ``tolerance`` (units in :func:`simplify_polygons`; ``min_iou``/``max_distance`` are then
     ignored) or, with ``tolerance=None``, have their tolerance tuned to the bound.
     Coordinates are pixel corners ``[x, y]``. Returns ``[]`` for an empty mask.

@@ -25,21 +25,26 @@ Methods (``tolerance`` meaning and units):
   forms with its neighbours (curvature times support length), eliminated like
   Visvalingam-Whyatt, and compared with ``tolerance`` times the square root of the part's
   exterior area (a unitless ratio: the same ratio simplifies large and small objects alike).
-* ``"bounded"``: given ``min_iou`` (IoU of the result against the source region, measured on
-  the pixel grid with the pixel-centre rule) and/or ``max_distance`` (symmetric Hausdorff
-  distance in pixels between the input and output outlines), return the valid result with the
-  fewest vertices found among :data:`BOUNDED_CANDIDATES`, each with its tolerance chosen by
-  binary search (IoU from the scanline crossings of the bounding box only). Candidates run
-  Douglas-Peucker or Visvalingam-Whyatt on the exact rings or on the "crack-midpoint" rings
-  (each pixel-outline corner chamfered by 0.5 px, which turns staircases into straight lines),
-  optionally followed by a line-fit refinement that moves each kept vertex to the
-  intersection of the least-squares lines of its two edges, by at most
-  ``min(max(2, 1.5 s), 8)`` px where ``s`` is the largest significance its ring dropped (px for
-  Douglas-Peucker, the square root of px^2 for Visvalingam-Whyatt). So in this mode vertices
-  may be non-integer and need not be input vertices. Every returned result has been checked
-  against the bound(s) after the validity repair; the exact input is the fallback.
+* ``"bounded"``: given ``min_iou`` (IoU against the source, measured on the pixel grid with
+  the pixel-centre rule) and/or ``max_distance`` (symmetric Hausdorff distance in pixels
+  between the input and output outlines), both bounds hold **for every part** (polygon: an
+  exterior and its holes) on its own: its IoU against its own pixels, its distance to its own
+  exact outline. Each part takes the valid result with the fewest vertices found among two
+  candidates, each at the largest tolerance level meeting both bounds on that part (binary
+  search; IoU from the scanline crossings of the part's box, the distance bound computed per
+  edge from the exact outline it replaces, :mod:`workers.geometry._part_kernels`). For pixel
+  outlines the candidates run Douglas-Peucker and Visvalingam-Whyatt on the "crack-midpoint"
+  rings (each corner chamfered by 0.5 px, which turns staircases into straight lines); for
+  other rings Douglas-Peucker on the exact rings, with and without the refinement. The line-fit
+  refinement moves each kept vertex to the intersection of the least-squares lines of its two
+  edges, by at most ``min(max(2, 1.5 s), 8)`` px where ``s`` is the largest significance its
+  ring dropped (px for Douglas-Peucker, the square root of px^2 for Visvalingam-Whyatt). So in
+  this mode vertices may be non-integer and need not be input vertices. A part that the
+  validity repair touches is re-checked against both bounds; its exact rings are the fallback.
+  Parts too small to keep are the caller's rule: ``mask_to_simplified_polygons(min_part_area=)``
+  drops them before tracing, they are never distorted.
 
-The hot loops are compiled (:mod:`workers.geometry._kernels`, numba).
+The hot loops are compiled (:mod:`workers.geometry._kernels`, :mod:`workers.geometry._part_kernels`, numba).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import numpy as np
 import shapely
 
 from . import _kernels as K
+from . import _part_kernels as PK
 from .raster import parse_polygons, rasterize_flat, rasterize_rings
 
 __all__ = ["SIMPLIFIERS", "check_arguments", "simplify_polygons", "simplify_rings"]
@@ -59,29 +65,6 @@ __all__ = ["SIMPLIFIERS", "check_arguments", "simplify_polygons", "simplify_ring
 SIMPLIFIERS: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "slope", "ratio", "bounded")
 HIERARCHICAL: tuple[str, ...] = ("douglas_peucker", "visvalingam_whyatt", "ratio")
 _FIT_MAX_SHIFT = 8.0  # px, hard cap on how far the line-fit refinement moves a vertex
-
-
-#: (base rings, method, line-fit refinement) tried by the bounded mode.
-BOUNDED_CANDIDATES: tuple[tuple[str, str, bool], ...] = (
-    ("midpoint", "douglas_peucker", True),
-    ("midpoint", "visvalingam_whyatt", True),
-    ("exact", "douglas_peucker", True),
-    ("exact", "douglas_peucker", False),
-)
-
-
-def _candidate_used(base_name: str, refine: bool, integer: bool, max_distance: float | None) -> bool:
-    """Which of :data:`BOUNDED_CANDIDATES` the bounded mode tries. Pixel outlines (integer
-    rings) use the two crack-midpoint candidates: on the GrabCut and ISBI masks the exact-ring
-    candidates added under 0.6% fewer vertices for 25% more time (``benchmarks/polygons.py``),
-    plus plain Douglas-Peucker when ``max_distance`` is given (its Hausdorff distance is at most
-    its tolerance, so it always has a feasible level). Other rings cannot be chamfered: they use
-    the two exact-ring candidates."""
-    if base_name == "midpoint":
-        return integer
-    if refine:
-        return not integer
-    return not integer or max_distance is not None
 
 
 @dataclass
@@ -383,8 +366,107 @@ def _midpoint_rings(R: _Rings) -> _Rings:
     dropped. For a pixel outline these points lie halfway between inside and outside pixel
     centres, so staircases become straight lines and far fewer vertices are needed for the
     same IoU."""
-    pts, off = K.midpoint_rings(R.pts, R.off)
+    pts, off, _ = PK.midpoint_rings_mapped(R.pts, R.off)
     return _Rings(pts, off, R.poly, R.n_polys)
+
+
+def _part_offsets(R: _Rings) -> np.ndarray:
+    """Ring offsets of the parts: part ``p`` is rings ``[po[p], po[p + 1])`` (rings come part
+    by part, the exterior first)."""
+    return np.concatenate([np.flatnonzero(_exterior_flags(R)), [len(R.off) - 1]]).astype(np.int64)
+
+
+class _PartSearch:
+    """The per-part bounded search of one region (:func:`_bounded`) and its validity repair."""
+
+    def __init__(self, R: _Rings, frame, min_iou, max_distance, candidates) -> None:
+        self.R = R
+        self.fh, self.fw = frame if frame is not None else (0, 0)
+        self.min_iou = 0.0 if min_iou is None else float(min_iou)
+        self.max_dist = np.inf if max_distance is None else float(max_distance)
+        self.po = _part_offsets(R)
+        integer = bool(K.bbox(R.pts)[4])
+        if candidates is None and integer:
+            # pixel outlines: crack-midpoint rings, Douglas-Peucker and Visvalingam-Whyatt, both
+            # refined by the line fit
+            self.bpts, self.boff, self.medge = PK.midpoint_rings_mapped(R.pts, R.off)
+            sig_a = K.dp_significance(self.bpts, self.boff)
+            sig_b = K.elimination_significance(self.bpts, self.boff, False)
+            self.cands = [(sig_a, True, True), (sig_b, False, True)]
+            # every base vertex kept = the crack-midpoint rings: IoU 1, within 0.354 px
+            self.first_ok = self.max_dist >= 0.36
+        else:
+            self.bpts, self.boff, self.medge = R.pts, R.off, np.arange(len(R.pts), dtype=np.int64)
+            if candidates is None:  # other rings: Douglas-Peucker with and without the line fit
+                sig = K.dp_significance(R.pts, R.off)
+                self.cands = [(sig, True, True), (sig, True, False)]
+            else:
+                self.cands = [
+                    (significance(R, m), m == "douglas_peucker", refine) for _, m, refine in candidates
+                ]
+            self.first_ok = True  # every base vertex kept = the exact rings
+        self.P, self.origin = (
+            K.edge_moments(self.bpts, self.boff) if any(c[2] for c in self.cands) else _NO_MOMENTS
+        )
+
+    def run(self) -> list[np.ndarray]:
+        R, (sa, da, ra) = self.R, self.cands[0]
+        sb, db, rb = self.cands[-1]
+        pts, off, choice, tol, _, _ = PK.search_parts(
+            self.bpts, self.boff, self.medge, R.pts, R.off, self.po, self.P, self.origin,
+            sa, da, ra, sb, db, rb, len(self.cands) > 1, self.fh, self.fw, self.min_iou, self.max_dist,
+            self.first_ok,
+        )  # fmt: skip
+        return self._repair(_split((pts, off)), choice, tol)
+
+    def _part(self, p: int, choice: int, t: float) -> list[np.ndarray] | None:
+        """Part ``p``'s candidate ``choice`` at tolerance ``t`` as a ring list, or None if it
+        breaks a bound."""
+        R, r0, r1 = self.R, int(self.po[p]), int(self.po[p + 1])
+        ba, bb, ea, eb = self.boff[r0], self.boff[r1], R.off[r0], R.off[r1]
+        sig, dp, refine = self.cands[choice]
+        pe, pe_off = R.pts[ea:eb], R.off[r0 : r1 + 1] - ea
+        win = PK.part_window(R.pts, ea, eb, self.fh, self.fw)
+        pref = K.row_prefix_of_rings(pe, pe_off, *win)
+        P = self.P[ba : bb + 1] if len(self.P) > 1 else self.P
+        origin = self.origin[r0:r1] if len(self.P) > 1 else self.origin
+        pts, off, iou, dist = PK.part_candidate(
+            self.bpts[ba:bb], self.boff[r0 : r1 + 1] - ba, sig[ba:bb], t, refine, dp, P, origin,
+            self.medge[ba:bb] - ea, pe, pe_off, self.fh, self.fw, *win, pref, int(pref[:, -1].sum()),
+        )  # fmt: skip
+        if iou < self.min_iou or dist > self.max_dist:
+            return None
+        return _split((pts, off))
+
+    def _repair(self, rings: list[np.ndarray], choice: np.ndarray, tol: np.ndarray) -> list[np.ndarray]:
+        """Parts that are invalid or overlap another part step down their tolerance (t/2, t/4,
+        t/8, every base vertex) and finally take their exact rings, each step checked against
+        both bounds, until the region is valid (exact pixel outlines always are)."""
+        R = self.R
+        exterior = _exterior_flags(R)
+        step = np.zeros(R.n_polys, dtype=np.int64)
+        n_steps = 5  # t, t/2, t/4, t/8, -1 (every base vertex); then the exact rings
+        for _ in range(n_steps + 3):
+            flag = K.suspect_polygons(*_flatten(rings), R.poly, exterior)
+            bad = np.flatnonzero(flag == 2)  # wrong orientation, zero area: no GEOS needed
+            if not len(bad):
+                suspects = np.flatnonzero(flag == 1)
+                if not len(suspects):
+                    return rings
+                bad = suspects[invalid_parts(_assemble(R, rings, suspects))]
+                if not len(bad):
+                    return rings
+            for p in bad:
+                new = None
+                while new is None and choice[p] >= 0 and tol[p] >= 0 and step[p] < n_steps - 1:
+                    step[p] += 1
+                    t = -1.0 if step[p] == n_steps - 1 else float(tol[p]) / 2 ** step[p]
+                    new = self._part(int(p), int(choice[p]), t)
+                if new is None:
+                    choice[p] = -1
+                    new = [R.pts[R.off[k] : R.off[k + 1]] for k in range(self.po[p], self.po[p + 1])]
+                rings[self.po[p] : self.po[p + 1]] = new
+        return R.ring_list()  # unreachable in practice: exact pixel outlines are valid and disjoint
 
 
 _NO_MOMENTS = (np.zeros((1, 6)), np.zeros((1, 2)))
@@ -392,135 +474,25 @@ _NO_MOMENTS = (np.zeros((1, 6)), np.zeros((1, 2)))
 
 def _bounded(
     R: _Rings,
-    ev: _Evaluator,
+    frame: tuple[int, int] | None,
     min_iou: float | None,
     max_distance: float | None,
     candidates: tuple[tuple[str, str, bool], ...] | None = None,
 ) -> list[np.ndarray]:
-    """Fewest-vertex valid result meeting the bounds, as a flat ring list aligned with ``R``.
+    """Fewest-vertex valid result meeting the bounds on every part, as a flat ring list aligned
+    with ``R``.
 
-    Candidates (see :data:`BOUNDED_CANDIDATES` and :func:`_candidate_used`): a hierarchical
-    method on the exact rings or on the crack-midpoint rings, with or without the line-fit
-    vertex refinement. For each,
-    the largest tolerance level whose result meets the bounds is found by binary search over
-    the levels where the result changes (IoU from the scanline crossings of the bounding box
-    only; with ``min_iou`` alone the whole search runs compiled,
-    :func:`workers.geometry._kernels.bisect_levels`). The candidates are then taken in order of
-    vertex count: each is repaired for validity (:func:`_repair`; usually nothing to repair)
-    and re-checked (for a valid region the crossing IoU is the raster IoU), stepping down a
-    level if the repair broke the bound; the next candidate is tried only while it could still
-    have fewer vertices. The exact rings are always a valid fallback."""
-    best: tuple[list[np.ndarray] | None, int] = (None, len(R.pts))
-    exact_geoms: list | None = None
-    integer = ev.integer
-    bases = {"exact": R}
-    sigs: dict[tuple[str, str], np.ndarray] = {}
-    fh, fw = ev.frame if ev.frame is not None else (0, 0)
-    exterior = _exterior_flags(R)
-    found = []
-
-    def meets(rings, geoms: list | None, dist_by_tol: bool, fast: bool = False) -> bool:
-        nonlocal exact_geoms
-        if min_iou is not None and (ev.fast_iou(rings) if fast else ev.iou(rings)) < min_iou:
-            return False
-        if max_distance is not None and not dist_by_tol:
-            if exact_geoms is None:
-                exact_geoms = _Outline(_assemble(R, R.ring_list()), 0.1)
-            if geoms is None:
-                geoms = _assemble(R, _split(rings) if isinstance(rings, tuple) else rings)
-            if _hausdorff(geoms, exact_geoms) > max_distance:
-                return False
-        return True
-
-    def maker(base: _Rings, sig: np.ndarray, refine: bool, dp: bool, moments: tuple) -> Callable:
-        def make(t: float) -> tuple[np.ndarray, np.ndarray]:
-            return K.make_candidate(base.pts, base.off, sig, t, refine, dp, *moments, fh, fw)
-
-        return make
-
-    window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
-    fused = [("midpoint", "douglas_peucker", True), ("midpoint", "visvalingam_whyatt", True)]
-    if candidates is None:
-        used = [c for c in BOUNDED_CANDIDATES if _candidate_used(c[0], c[2], integer, max_distance)]
-    else:  # a given list (one method tuned to the bound), as it is
-        used = [c for c in candidates if c[0] != "midpoint" or integer]
-    if max_distance is None and used and all(c in fused for c in used):
-        # the common case (a traced mask, an IoU bound): the candidates in one compiled call
-        use = [c in used for c in fused]
-        mpts, moff, P, origin, *per_method = K.pixel_candidates(
-            R.pts, R.off, fh, fw, *window, float(min_iou), use[0], use[1]
-        )
-        mid = _Rings(mpts, moff, R.poly, R.n_polys)
-        for k, dp in enumerate((True, False)):
-            sig, levels, lo, nv = per_method[4 * k : 4 * k + 4]
-            if lo >= 0:
-                order = used.index(fused[k])
-                found.append((int(nv), order, int(lo), levels, maker(mid, sig, True, dp, (P, origin)), False))
-    else:
-        for order, (base_name, method, refine) in enumerate(used):
-            if base_name == "midpoint" and "midpoint" not in bases:
-                bases["midpoint"] = _midpoint_rings(R)
-            # plain Douglas-Peucker on the exact rings: Hausdorff distance <= tolerance
-            dist_by_tol = method == "douglas_peucker" and base_name == "exact" and not refine
-            base = bases[base_name]
-            if (base_name, method) not in sigs:
-                sigs[(base_name, method)] = significance(base, method)
-            sig = sigs[(base_name, method)]
-            dp = method == "douglas_peucker"
-            moments = _edge_moments(base) if refine else _NO_MOMENTS
-            make = maker(base, sig, refine, dp, moments)
-            check_first = not (base_name == "exact" and not refine)  # level -1 = exact: meets all
-            if max_distance is None:
-                levels, lo, nv = K.search_candidate(
-                    base.pts,
-                    base.off,
-                    sig,
-                    refine,
-                    dp,
-                    *moments,
-                    fh,
-                    fw,
-                    *window,
-                    float(min_iou),
-                    check_first,
-                )
-            else:
-                levels = K.levels_of(sig)
-                if dist_by_tol:
-                    levels = levels[levels <= max_distance]
-                lo, hi = 0, len(levels) - 1
-                if check_first and not meets(make(-1.0), None, dist_by_tol, fast=True):
-                    lo = -1
-                while 0 <= lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    if meets(make(float(levels[mid])), None, dist_by_tol, fast=True):
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                nv = int(np.count_nonzero(K.keep_mask(sig, base.off, float(levels[lo])))) if lo >= 0 else -1
-            if lo >= 0:
-                found.append((int(nv), order, int(lo), levels, make, dist_by_tol))
-
-    for nv, _, lo, levels, make, dist_by_tol in sorted(found, key=lambda c: c[:2]):
-        if nv >= best[1]:
-            break  # validity repair only adds vertices: no later candidate can win
-        if max_distance is None:
-            # valid as it is (nothing to repair) and the bound re-checked: take it
-            flat = make(float(levels[lo]))
-            if not K.suspect_polygons(*flat, R.poly, exterior).any() and ev.fast_iou(flat) >= min_iou:
-                best = (_split(flat), nv)
-                break
-        for j in range(lo, max(lo - 4, -1), -1):
-            t = float(levels[j])
-            steps = [t / 2**i for i in range(4)] + [-1.0] if t > 0 else [t]
-            rings = _repair(R, lambda i, steps=steps, make=make: _split(make(steps[i])), len(steps))
-            # the repaired region is valid, so the crossing IoU is the raster IoU
-            if meets(rings, None, dist_by_tol, fast=True):
-                n = sum(len(r) for r in rings)
-                if n < best[1]:
-                    best = (rings, n)
-                break
-    return best[0] if best[0] is not None else R.ring_list()
+    Every part (polygon: exterior and holes) is searched on its own
+    (:func:`workers.geometry._part_kernels.search_parts`): for each candidate the largest
+    tolerance level whose result meets both bounds on that part (IoU against the part's own
+    pixels, the distance bound to the part's own exact outline) is found by bisection, and the
+    candidate with fewer vertices wins. Candidates: for pixel outlines, Douglas-Peucker and
+    Visvalingam-Whyatt on the crack-midpoint rings with the line-fit refinement; for other
+    rings, Douglas-Peucker with and without it; ``candidates`` (one method tuned to the bound)
+    replaces them, on the exact rings. Parts left invalid or overlapping another are repaired
+    part by part (:meth:`_PartSearch._repair`); a part for which nothing meets the bounds keeps
+    its exact rings."""
+    return _PartSearch(R, frame, min_iou, max_distance, candidates).run()
 
 
 def _tuned_slope(R: _Rings, ev: _Evaluator, min_iou: float | None, max_distance: float | None) -> list:
@@ -667,12 +639,11 @@ def simplify_rings(
     region as a bool mask (the whole ``frame``-sized image, or the evaluator's window), if
     known; otherwise it is rasterized from ``R``. Returns a flat ring list aligned with ``R``."""
     if method == "bounded":
-        return _bounded(R, _Evaluator(R, source, frame), min_iou, max_distance)
+        return _bounded(R, frame, min_iou, max_distance)
     if tolerance is None:  # tune the method's tolerance to the bound
-        ev = _Evaluator(R, source, frame)
         if method == "slope":
-            return _tuned_slope(R, ev, min_iou, max_distance)
-        return _bounded(R, ev, min_iou, max_distance, candidates=(("exact", method, False),))
+            return _tuned_slope(R, _Evaluator(R, source, frame), min_iou, max_distance)
+        return _bounded(R, frame, min_iou, max_distance, candidates=(("exact", method, False),))
     if tolerance == 0:
         return R.ring_list()
     tol = float(tolerance)  # type: ignore[arg-type]

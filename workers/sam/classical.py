@@ -53,6 +53,9 @@ class ClassicalBackend:
         work_size: GrabCut runs on a copy of the crop downscaled so its long side is at most this
             many pixels (``cv2.INTER_AREA``); the mask is upsampled bilinearly to the original
             size. ``0`` = full resolution (slow: GrabCut's cost grows faster than the pixel count).
+        guard_clicks: apply the follow-up click rules (:meth:`_guard`: a positive click never
+            removes the clicked object, a negative click never grows the mask); ``False`` only
+            to measure what they change.
     """
 
     model_name = "classical-grabcut"
@@ -65,11 +68,13 @@ class ClassicalBackend:
         margin_frac: float = 0.25,
         click_radius_frac: float = 0.01,
         work_size: int = 256,
+        guard_clicks: bool = True,
     ) -> None:
         self.iterations = max(2, int(iterations))
         self.work_size = max(0, int(work_size))
         self.margin_frac = margin_frac
         self.click_radius_frac = click_radius_frac
+        self.guard_clicks = guard_clicks
         self.encoder_calls = 0  # for interface parity with SamBackend (counts embed() batches)
         self.images_encoded = 0
 
@@ -100,9 +105,9 @@ class ClassicalBackend:
         mask_input: Any = None,
         multimask_output: bool | None = None,
     ) -> PromptResult:
-        """GrabCut mask for a prompt. ``multimask_output`` is accepted and ignored."""
-        import cv2
-
+        """GrabCut mask for a prompt. ``multimask_output`` is accepted and ignored. With
+        ``mask_input``, the prompt's last point is the new click and the rules of
+        :meth:`_guard` apply."""
         check_embedding(embedding, self.model_name, self.checkpoint_sha256)
         p = validate_prompt(
             embedding.original_size, points=points, point_labels=point_labels, box=box, mask_input=mask_input
@@ -113,11 +118,58 @@ class ClassicalBackend:
         pos = p.points[p.point_labels == 1] if p.points is not None else np.zeros((0, 2))
         neg = p.points[p.point_labels == 0] if p.points is not None else np.zeros((0, 2))
 
-        # rectangle of "probable foreground" (x0, y0, x1, y1), inclusive-exclusive ints
-        if p.box is not None:
-            x0, y0, x1, y1 = p.box
+        mask, score = self._grabcut(img, p.box, pos, neg, prev)
+        if self.guard_clicks and prev is not None and prev.any() and p.points is not None:
+            mask, score = self._guard(
+                img, p.box, pos, neg, prev, p.points[-1], int(p.point_labels[-1]), mask, score
+            )
+        return PromptResult(
+            mask=mask,
+            score=score,
+            low_res_logits=mask_to_logits(mask),
+            model_name=self.model_name,
+            checkpoint_sha256=self.checkpoint_sha256,
+        )
+
+    def _guard(self, img, box, pos, neg, prev, click, label: int, mask, score):
+        """The rules of a follow-up click (the prompt's last point; ``prev`` = the mask it
+        refines): a positive click never removes what was there (the result is the refined mask
+        united with ``prev``), and when refining from ``prev`` lost more than half of it (GrabCut
+        collapsing onto the click) the refinement is replaced by a fresh segmentation of the
+        clicks; a negative click never grows the mask (the refined mask within ``prev``)."""
+        h, w = prev.shape
+        kept = np.count_nonzero(mask & prev)
+        half = 0.5 * np.count_nonzero(prev)
+        if label == 1:
+            if kept < half:
+                fresh, fresh_score = self._grabcut(img, box, pos, neg, None)
+                if np.count_nonzero(fresh & prev) > kept:
+                    mask, score = fresh, fresh_score
+            # what the click adds: the new region connected to it (GrabCut may also flip
+            # unrelated background far from the click; a positive click is not asked for that)
+            out = mask | prev
         else:
-            ext = [pos] if len(pos) else [p.points]
+            out = mask & prev
+            if np.count_nonzero(out) < half:
+                fresh, fresh_score = self._grabcut(img, box, pos, neg, None)
+                if np.count_nonzero(fresh & prev) > np.count_nonzero(out):
+                    out, score = fresh & prev, fresh_score
+        for pt in neg:  # negative clicks stay background
+            out[min(h - 1, max(0, int(pt[1]))), min(w - 1, max(0, int(pt[0])))] = False
+        return out, score
+
+    def _grabcut(self, img, box, pos, neg, prev):
+        """GrabCut for the clicks (``pos``, ``neg``: (k, 2) x/y), ``box`` or ``None``, and the
+        previous mask ``prev`` (full-size bool, or ``None``): (mask, score)."""
+        import cv2
+
+        h, w = img.shape[:2]
+        p_points = np.concatenate([pos, neg]) if len(pos) + len(neg) else np.zeros((0, 2))
+        # rectangle of "probable foreground" (x0, y0, x1, y1), inclusive-exclusive ints
+        if box is not None:
+            x0, y0, x1, y1 = box
+        else:
+            ext = [pos] if len(pos) else [p_points]
             if prev is not None and prev.any():
                 bx, by, bw, bh = mask_bbox_xywh(prev)
                 ext.append(np.array([[bx, by], [bx + bw, by + bh]], dtype=np.float64))
@@ -192,13 +244,7 @@ class ClassicalBackend:
         crop_mask = self._keep_clicked_components(crop_mask, pos - [cx0, cy0])
         mask = np.zeros((h, w), bool)
         mask[cy0:cy1, cx0:cx1] = crop_mask
-        return PromptResult(
-            mask=mask,
-            score=score,
-            low_res_logits=mask_to_logits(mask),
-            model_name=self.model_name,
-            checkpoint_sha256=self.checkpoint_sha256,
-        )
+        return mask, score
 
     @staticmethod
     def _keep_clicked_components(mask: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ from workers.geometry.raster import parse_polygons, rasterize_flat
 from workers.geometry.simplify import (
     _assemble,
     _edge_moments,
-    _Evaluator,
     _exterior_flags,
     _midpoint_rings,
     _ring_areas,
@@ -84,55 +83,6 @@ def test_levels_are_the_distinct_finite_significances(m):
         sig = significance(R, method)
         expected = np.concatenate([[-1.0], np.unique(sig[np.isfinite(sig)])])
         np.testing.assert_array_equal(K.levels_of(sig), expected)
-
-
-@settings(max_examples=40, deadline=None)
-@given(blob_masks(), st.floats(0.9, 0.999))
-def test_cached_bisection_equals_plain_bisection(m, min_iou):
-    """The per-ring cached bisection returns what a plain bisection over full candidates
-    (make_candidate + winding IoU) returns."""
-    R = rings_of(m)
-    if not len(R.pts):
-        return
-    ev = _Evaluator(R, m, m.shape)
-    base = _midpoint_rings(R)
-    P, origin = _edge_moments(base)
-    for method, refine in (
-        ("douglas_peucker", True),
-        ("visvalingam_whyatt", True),
-        ("douglas_peucker", False),
-    ):
-        sig = significance(base, method)
-        levels = K.levels_of(sig)
-        dp = method == "douglas_peucker"
-        args = (base.pts, base.off, sig)
-        tail = (P, origin, m.shape[0], m.shape[1])
-
-        def iou(t, args=args, refine=refine, dp=dp, tail=tail):
-            pts, off = K.make_candidate(*args, t, refine, dp, *tail)
-            return K.winding_iou(pts, off, ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
-
-        lo, hi = 0, len(levels) - 1
-        if iou(-1.0) < min_iou:
-            lo = -1
-        while 0 <= lo < hi:
-            mid = (lo + hi + 1) // 2
-            if iou(float(levels[mid])) >= min_iou:
-                lo = mid
-            else:
-                hi = mid - 1
-        window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
-        got_levels, got, nv = K.search_candidate(*args, refine, dp, *tail, *window, min_iou, True)
-        np.testing.assert_array_equal(got_levels, levels)
-        assert got == lo, method
-        if lo >= 0:
-            assert nv == np.count_nonzero(K.keep_mask(sig, base.off, levels[lo]))
-        if refine:  # the fused call for pixel outlines gives the same candidates
-            fused = K.pixel_candidates(R.pts, R.off, m.shape[0], m.shape[1], *window, min_iou, True, True)
-            f_sig, f_levels, f_lo, f_nv = fused[4:8] if dp else fused[8:12]
-            np.testing.assert_array_equal(f_sig, sig)
-            np.testing.assert_array_equal(f_levels, levels)
-            assert (f_lo, f_nv) == (got, nv)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -233,50 +183,6 @@ def test_row_prefix_of_rings_equals_prefix_of_the_raster(m, dx, dy, jitter):
 
 
 @settings(max_examples=25, deadline=None)
-@given(blob_masks(), st.sampled_from([0.9, 0.95, 0.98]))
-def test_bounded_takes_the_best_candidate_and_honours_the_candidate_list(m, min_iou):
-    """The bounded result has as few vertices as the best single candidate (repair only adds
-    vertices, so the search may stop early but never misses a better one), and restricting
-    BOUNDED_CANDIDATES restricts the fused compiled path too."""
-    from workers.geometry import mask_to_simplified_polygons
-    from workers.geometry import simplify as simplify_module
-
-    from .helpers import n_vertices
-
-    full = simplify_module.BOUNDED_CANDIDATES
-    counts = []
-    try:
-        for cand in full[:2]:
-            simplify_module.BOUNDED_CANDIDATES = (cand,)
-            counts.append(n_vertices(mask_to_simplified_polygons(m, min_iou=min_iou)))
-    finally:
-        simplify_module.BOUNDED_CANDIDATES = full
-    assert n_vertices(mask_to_simplified_polygons(m, min_iou=min_iou)) == min(counts)
-
-
-def test_candidate_list_restricts_the_search():
-    # Star shapes where the two pixel-outline candidates differ: k=3 favours Visvalingam-Whyatt,
-    # k=4 Douglas-Peucker; the full search finds the smaller either way.
-    from workers.geometry import mask_to_simplified_polygons
-    from workers.geometry import simplify as simplify_module
-
-    from .helpers import n_vertices
-
-    yy, xx = np.mgrid[:80, :100]
-    full = simplify_module.BOUNDED_CANDIDATES
-    for k in (3, 4):
-        m = np.hypot(yy - 40, xx - 50) < 25 + 8 * np.cos(k * np.arctan2(yy - 40, xx - 50))
-        counts = []
-        try:
-            for cand in full[:2]:
-                simplify_module.BOUNDED_CANDIDATES = (cand,)
-                counts.append(n_vertices(mask_to_simplified_polygons(m, min_iou=0.98)))
-        finally:
-            simplify_module.BOUNDED_CANDIDATES = full
-        assert counts[0] != counts[1], k
-        assert n_vertices(mask_to_simplified_polygons(m, min_iou=0.98)) == min(counts)
-
-
 def reference_slope_keep(R, tol_deg: float, min_len: float = 1.5, window: int = 256) -> np.ndarray:
     """The slope filter as first written in NumPy (a window of vectors per anchor)."""
     tol = np.deg2rad(tol_deg)
@@ -332,32 +238,6 @@ def test_slope_filter_matches_reference(m, midpoints, tol, window):
         R = _midpoint_rings(R)
     got = K.slope_keep(R.pts, R.off, tol, 1.5, window)
     np.testing.assert_array_equal(got, reference_slope_keep(R, tol, window=window))
-
-
-@settings(max_examples=40, deadline=None)
-@given(blob_masks(), st.floats(0.85, 0.99), st.sampled_from([1.0, 1.5, 0.7]))
-def test_candidate_at_the_bisected_level_meets_the_bound(m, min_iou, scale):
-    """What the cached bisection measured is what make_candidate builds: the candidate at the
-    returned level meets the bound by the same winding IoU (pixel outlines and off-grid rings)."""
-    R = rings_of(m)
-    if not len(R.pts):
-        return
-    R = _Rings(R.pts * scale, R.off, R.poly, R.n_polys)
-    h, w = int(np.ceil(m.shape[0] * scale)), int(np.ceil(m.shape[1] * scale))
-    ev = _Evaluator(R, None, (h, w))
-    window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
-    for base in (R, _midpoint_rings(R)) if scale == 1.0 else (R,):
-        P, origin = _edge_moments(base)
-        for method in ("douglas_peucker", "visvalingam_whyatt"):
-            sig = significance(base, method)
-            dp = method == "douglas_peucker"
-            levels, lo, _ = K.search_candidate(
-                base.pts, base.off, sig, True, dp, P, origin, h, w, *window, min_iou, True
-            )
-            if lo < 0:
-                continue
-            pts, off = K.make_candidate(base.pts, base.off, sig, levels[lo], True, dp, P, origin, h, w)
-            assert K.winding_iou(pts, off, *window) >= min_iou
 
 
 @settings(max_examples=60, deadline=None)

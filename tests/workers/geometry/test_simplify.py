@@ -255,18 +255,21 @@ def test_bounded_off_grid_regression_unsimplified_ring_is_not_refined():
     assert_region_valid(out)
     assert polygons_iou(out, scaled, 8, 6) >= 0.9
     assert out[1]["exterior"] == scaled[1]["exterior"]
-    # and at the kernel level: the candidate built at the bisected level is the one measured
+    # and at the kernel level: the per-part search measured what it returns
     from workers.geometry import _kernels as K
-    from workers.geometry.simplify import _edge_moments, significance
+    from workers.geometry import _part_kernels as PK
+    from workers.geometry.simplify import _part_offsets
 
     R = _Rings.from_parsed(parse_polygons(scaled))
-    ev = _Evaluator(R, None, (8, 6))
-    window = (ev.x0, ev.y0, ev.h, ev.w, ev.pref, ev.src_area)
-    sig = significance(R, "douglas_peucker")
-    P, origin = _edge_moments(R)
-    levels, lo, _ = K.search_candidate(R.pts, R.off, sig, True, True, P, origin, 8, 6, *window, 0.9, True)
-    pts, off = K.make_candidate(R.pts, R.off, sig, levels[lo], True, True, P, origin, 8, 6)
-    assert K.winding_iou(pts, off, *window) >= 0.9
+    sig = K.dp_significance(R.pts, R.off)
+    P, origin = K.edge_moments(R.pts, R.off)
+    medge = np.arange(len(R.pts), dtype=np.int64)
+    pts, off, _, _, ious, _ = PK.search_parts(
+        R.pts, R.off, medge, R.pts, R.off, _part_offsets(R), P, origin,
+        sig, True, True, sig, True, False, True, 8, 6, 0.9, np.inf, True,
+    )  # fmt: skip
+    assert (ious >= 0.9).all()
+    assert pts[off[1] : off[2]].tolist() == scaled[1]["exterior"]
 
 
 def test_tuned_method_simplifies_and_a_fixed_tolerance_ignores_the_bound():
