@@ -1,7 +1,8 @@
 """The Celery app: queue `gpu` for Segment Anything, queue `cpu` for geometry, imports and exports.
 
-Workers: `celery -A labelhub worker -Q gpu --concurrency 1` on GPU machines and
-`celery -A labelhub worker -Q cpu` elsewhere. Without CELERY_BROKER_URL every task runs in-process.
+Workers: `celery -A labelhub worker -Q gpu --concurrency 1` on GPU machines,
+`celery -A labelhub worker -Q train --concurrency 1` for project models (a GPU when present, else CPU)
+and `celery -A labelhub worker -Q cpu` elsewhere. Without CELERY_BROKER_URL every task runs in-process.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
 
 app = Celery("labelhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
+app.conf.task_queues = (Queue("cpu"), Queue("gpu"), Queue("train"))
 # Routing by task name: every task that touches a model on the accelerator is named `*.gpu.*`.
-app.conf.task_routes = {"labelhub.*.gpu.*": {"queue": "gpu"}, "labelhub.*": {"queue": "cpu"}}
+# Project-model training and inference (`*.train.*`) have their own queue so hours of training never
+# hold up pre-segmentation on `gpu`.
+app.conf.task_routes = {
+    "labelhub.*.gpu.*": {"queue": "gpu"},
+    "labelhub.*.train.*": {"queue": "train"},
+    "labelhub.*": {"queue": "cpu"},
+}
 # Periodic work (CELERY_BEAT_SCHEDULE in settings) runs under one `celery -A labelhub beat` per deployment.
 app.autodiscover_tasks()

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "labelhub.predictions",
     "labelhub.qa",
     "labelhub.exports",
+    "labelhub.learning",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +198,11 @@ LABELHUB_EMBEDDING_PROCESS_LRU = env_int("LABELHUB_EMBEDDING_PROCESS_LRU", 16)
 # A pending pre-segmentation older than this is taken as lost (worker killed) and queued again.
 LABELHUB_PRESEGMENT_STALE_SECONDS = env_int("LABELHUB_PRESEGMENT_STALE_SECONDS", 15 * 60)
 
+# --- Project models (labelhub/learning) ----------------------------------------------------------
+LABELHUB_TRAIN_DEVICE = env_str("LABELHUB_TRAIN_DEVICE")  # empty: CUDA when present, else CPU
+LABELHUB_TRAIN_THREADS = env_int("LABELHUB_TRAIN_THREADS", 0)  # torch CPU threads; 0: torch's default
+LABELHUB_RETRAIN_SWEEP_SECONDS = env_int("LABELHUB_RETRAIN_SWEEP_SECONDS", 300)
+
 # --- cache (embedding LRU) -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
@@ -223,6 +229,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(LABELHUB_LEASE_SWEEP_SECONDS),
     },
     "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
+    "labelhub-retrain-sweep": {
+        "task": "labelhub.learning.retrain_sweep",
+        "schedule": float(LABELHUB_RETRAIN_SWEEP_SECONDS),
+    },
 }
 
 # --- REST API ------------------------------------------------------------------------------------

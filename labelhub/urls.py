@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
 from labelhub.exports.api import ExportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
+from labelhub.learning.api import ModelVersionView, ProjectModelsView, ProjectTrainView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
 from labelhub.predictions.api import (
     ImagePresegmentView,
@@ -48,6 +49,9 @@ api_v1 = [
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
+    path("projects/<int:project_pk>/models/", ProjectModelsView.as_view(), name="project-models"),
+    path("projects/<int:project_pk>/models/train/", ProjectTrainView.as_view(), name="project-models-train"),
+    path("models/<int:version_pk>/", ModelVersionView.as_view(), name="model-version"),
     path("", include(router.urls)),
 ]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from django.conf import settings
@@ -19,7 +19,7 @@ from labelhub.images.decoding import image_to_rgb_array
 from labelhub.images.models import Image
 from labelhub.labeling.models import Task
 from labelhub.labeling.services import annotation_prelabel
-from labelhub.projects.models import Project
+from labelhub.projects.models import Prelabel, Project
 
 from .models import Prediction, PredictionStatus
 
@@ -288,10 +288,33 @@ def presegment_sweep() -> list[int]:
     return ids
 
 
+# Pre-labellers other than the segmentation backend, by Project.prelabel mode; the apps that provide
+# them register here (labelhub.learning: "project_model"), so this app imports none of them.
+PRELABELLERS: dict[str, Callable[..., None]] = {}
+
+
+def prelabeller_register(*, mode: str, enqueue: Callable[..., None]) -> None:
+    """`enqueue(image_ids=[...])` queues pre-labelling of new images of projects in `mode`."""
+    PRELABELLERS[mode] = enqueue
+
+
 def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
-    """Queue pre-segmentation once the current transaction commits (the worker must see the rows)."""
+    """Queue pre-segmentation once the current transaction commits (the worker must see the rows).
+    New images (force=False) follow their project's `prelabel` mode: "everything" runs the segmentation
+    backend, "none" and "boxes" (box prompts come with imports) queue nothing here, other modes go to
+    their registered pre-labeller. force=True (an explicit request, the sweep) runs the backend."""
     if not image_ids or not (force or settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
         return
+    if not force:
+        modes: dict[str, list[int]] = {}
+        for image_id, mode in Image.objects.filter(id__in=image_ids).values_list("id", "project__prelabel"):
+            modes.setdefault(mode, []).append(image_id)
+        for mode, ids in modes.items():
+            if mode in PRELABELLERS:
+                PRELABELLERS[mode](image_ids=sorted(ids))
+        image_ids = sorted(modes.get(Prelabel.EVERYTHING, []))
+        if not image_ids:
+            return
     from .tasks import presegment_images
 
     batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)

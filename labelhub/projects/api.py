@@ -14,7 +14,7 @@ from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core.errors import DomainError
 
 from . import services
-from .models import Project, Simplifier
+from .models import Prelabel, Project, Simplifier
 
 
 class StageSerializer(serializers.Serializer):
@@ -46,6 +46,8 @@ class ProjectOut(serializers.ModelSerializer):
             "polygon_simplifier",
             "polygon_min_iou",
             "polygon_max_distance",
+            "prelabel",
+            "retrain_every",
             "created_at",
             "updated_at",
         ]
@@ -62,6 +64,8 @@ class ProjectIn(serializers.Serializer):
     polygon_simplifier = serializers.ChoiceField(choices=Simplifier.values, required=False)
     polygon_min_iou = serializers.FloatField(required=False)
     polygon_max_distance = serializers.FloatField(required=False, allow_null=True)
+    prelabel = serializers.ChoiceField(choices=Prelabel.values, required=False)
+    retrain_every = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
 
 
 class CountsOut(serializers.Serializer):

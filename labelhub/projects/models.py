@@ -27,6 +27,13 @@ class Simplifier(models.TextChoices):
     RATIO = "ratio", "Ratio-based filtering"
 
 
+class Prelabel(models.TextChoices):
+    NONE = "none", "No pre-labels"
+    EVERYTHING = "everything", "Segmentation model, everything mode"
+    BOXES = "boxes", "Segmentation model, from box prompts (imports or a detector)"
+    PROJECT_MODEL = "project_model", "The project's own model (its promoted version)"
+
+
 class Project(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
@@ -41,6 +48,10 @@ class Project(models.Model):
     # Accuracy bound of the default simplifier: IoU against the source mask and/or distance in pixels.
     polygon_min_iou = models.FloatField(default=0.98)
     polygon_max_distance = models.FloatField(null=True, blank=True)
+    # What pre-labels new images (labelhub/learning trains the project's own model).
+    prelabel = models.CharField(max_length=20, choices=Prelabel.choices, default=Prelabel.EVERYTHING)
+    # Train a new model version after this many newly accepted tasks (0: only on request).
+    retrain_every = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
