@@ -31,8 +31,14 @@ def broker_url() -> str:
 
 
 @pytest.fixture
-def worker(settings, tmp_path):
-    """Start `celery worker -Q gpu` as a separate process on the test database and media folder."""
+def worker_queue() -> str:
+    return "gpu"
+
+
+@pytest.fixture
+def worker(settings, tmp_path, worker_queue):
+    """Start `celery worker -Q <worker_queue>` (`gpu` unless a test overrides the fixture) as a separate
+    process on the test database and media folder."""
     url = broker_url()
     redis.Redis.from_url(url).flushdb()
     db = connection.settings_dict
@@ -56,14 +62,14 @@ def worker(settings, tmp_path):
                 "labelhub",
                 "worker",
                 "-Q",
-                "gpu",
+                worker_queue,
                 "--pool",
                 "solo",
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
-                "test-gpu@%h",
+                f"test-{worker_queue}@%h",
                 "-l",
                 "INFO",
             ],

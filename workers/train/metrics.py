@@ -9,7 +9,8 @@ BMVC 2013; the BF score of MATLAB's ``bfscore``): the boundary of a mask is its 
 least one 4-neighbour outside the mask (the image edge does not count as outside). A predicted
 boundary pixel is matched when a true boundary pixel lies within ``tolerance`` pixels (Euclidean
 distance between pixel centres, from an exact distance transform); precision is the matched share
-of the predicted boundary, recall the matched share of the true boundary, BF1 their harmonic mean.
+of the predicted boundary, recall the matched share of the true boundary, BF1 their harmonic mean. Masks without a boundary (empty, or covering the
+whole image) score 1 against each other when both are empty or both full, else 0.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def boundary_f1(pred: np.ndarray, truth: np.ndarray, *, tolerance: float = 2.0) 
     pred, truth = _pair(pred, truth)
     bp, bt = boundary(pred), boundary(truth)
     n_p, n_t = int(np.count_nonzero(bp)), int(np.count_nonzero(bt))
-    if n_p == 0 and n_t == 0:
-        return 1.0
+    if n_p == 0 and n_t == 0:  # each mask empty or full: they agree when both are the same
+        return 1.0 if bool(pred.any()) == bool(truth.any()) else 0.0
     if n_p == 0 or n_t == 0:
         return 0.0
     precision = np.count_nonzero(_distance_to(bt)[bp] <= tolerance) / n_p
