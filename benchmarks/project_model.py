@@ -62,7 +62,9 @@ def _png(array: np.ndarray) -> bytes:
 
 def _ok(response, status: int = 200):
     if response.status_code != status:
-        raise SystemExit(f"{response.request['PATH_INFO']}: {response.status_code} {response.content[:500]!r}")
+        raise SystemExit(
+            f"{response.request['PATH_INFO']}: {response.status_code} {response.content[:500]!r}"
+        )
     return response.json() if response.content else None
 
 
@@ -163,11 +165,12 @@ def main() -> None:
 
     def upload(ids):
         files = [SimpleUploadedFile(f"{i}.png", _png(grays[i])) for i in ids]
-        out = _ok(manager.post(f"/api/v1/projects/{pid}/images/upload/", {"files": files}, format="multipart"), 201)
+        out = _ok(
+            manager.post(f"/api/v1/projects/{pid}/images/upload/", {"files": files}, format="multipart"), 201
+        )
         return out
 
     upload(train_ids)
-    accepted_polygons = {}
     for _ in train_ids:
         task = _ok(annotator.post(f"/api/v1/projects/{pid}/next-task/?stage=annotate"))
         image = _ok(annotator.get(f"/api/v1/images/{task['image']}/"))
@@ -220,7 +223,7 @@ def main() -> None:
             pred = next(p for p in preds if p["model_name"] == model_name and p["status"] == "ok")
             mask, polygons = _membrane(pred["regions"], h, w)
             rows[key].append(_scores(mask, truths[i]))
-            effort[key].append(vertex_edits(polygons, accepted, tolerance=2.0))
+            effort[key].append(vertex_edits(polygons, accepted, height=h, width=w, tolerance=2.0))
         rows["adaptive threshold"].append(_scores(_adaptive(grays[i]), truths[i]))
 
     print(f"machine: {machine()}")
@@ -238,7 +241,9 @@ def main() -> None:
     for key, values in rows.items():
         m = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
         note = "  (OpenCV reference, not through the API)" if key == "adaptive threshold" else ""
-        print(f"{key:22s} {m['pixel_accuracy']:9.4f} {m['dice']:7.4f} {m['iou']:7.4f} {m['bf1_2px']:8.4f}{note}")
+        print(
+            f"{key:22s} {m['pixel_accuracy']:9.4f} {m['dice']:7.4f} {m['iou']:7.4f} {m['bf1_2px']:8.4f}{note}"
+        )
     print("\nlabeler effort (vertices to move + add + delete to reach the accepted polygons, 2 px), totals:")
     totals = {}
     for key, values in effort.items():
@@ -246,7 +251,7 @@ def main() -> None:
         totals[key] = t["total"]
         print(
             f"{key:22s} total {t['total']:7d} = moves {t['moves']} + adds {t['adds']} + deletes {t['deletes']} "
-            f"(pre-label vertices {t['prelabel_vertices']}, accepted {t['accepted_vertices']}, matched {t['matched']})"
+            f"(pre-label vertices {t['prelabel_vertices']}, accepted {t['accepted_vertices']})"
         )
     saved = 1 - totals["project model"] / totals["classical backend"] if totals["classical backend"] else 0.0
     print(f"project model needs {saved:.1%} fewer vertex edits than the classical backend")

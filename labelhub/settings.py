@@ -187,6 +187,8 @@ LABELHUB_SAM_COMPILE = env_bool("LABELHUB_SAM_COMPILE", False)
 LABELHUB_SAM_BATCH_SIZE = env_int("LABELHUB_SAM_BATCH_SIZE", 8)
 LABELHUB_SAM_RANDOM_SEED = env_str("LABELHUB_SAM_RANDOM_SEED")  # tests/benchmarks only: random weights
 LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
+# The classical backend's everything mode on new images (off: labelers deleted 99.5% of its regions).
+LABELHUB_CLASSICAL_EVERYTHING = env_bool("LABELHUB_CLASSICAL_EVERYTHING", False)
 # Where interactive prompts are decoded: "api" (in the API process, from the cached embedding),
 # "worker" (a round trip to a `gpu` worker; needs CELERY_RESULT_BACKEND) or "auto": worker for SAM
 # with a broker and a result backend, else api (docs/benchmarks.md: SAM's decoder takes ~100 ms on a

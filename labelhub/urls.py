@@ -8,8 +8,8 @@ from rest_framework.routers import DefaultRouter
 from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
 from labelhub.exports.api import ExportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
-from labelhub.learning.api import ModelVersionView, ProjectModelsView, ProjectTrainView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
+from labelhub.learning.api import ModelVersionView, ProjectModelsView, ProjectTrainView
 from labelhub.predictions.api import (
     ImagePresegmentView,
     ImageSegmentView,

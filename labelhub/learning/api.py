@@ -23,10 +23,15 @@ class TrainIn(serializers.Serializer):
     batch_size = PassThroughField(required=False)
     crop = PassThroughField(required=False, help_text="Side of the random training crops, pixels.")
     lr = PassThroughField(required=False)
-    width = PassThroughField(required=False, help_text="U-Net channels at the first level (16: ~1.9M params).")
+    width = PassThroughField(
+        required=False, help_text="U-Net channels at the first level (16: ~1.9M params)."
+    )
     depth = PassThroughField(required=False)
     seed = PassThroughField(required=False)
     heldout_fraction = PassThroughField(required=False, help_text="Share of accepted tasks held out (0.2).")
+    min_area = PassThroughField(
+        required=False, help_text="Pre-label pieces under this many pixels are merged away (16)."
+    )
     stuff_classes = PassThroughField(
         required=False, help_text="Classes predicted as one region per image (others: one per component)."
     )
@@ -95,7 +100,9 @@ class ProjectTrainView(APIView):
     def post(self, request, project_pk: int):
         """Queue training of a new version on the project's accepted tasks (managers). 202 with the job;
         poll `GET models/{id}/` for progress."""
-        project = project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="train models")
+        project = project_get(
+            user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="train models"
+        )
         # The service checks every option (unknown ones included) and names the field at fault.
         if not isinstance(request.data, dict):
             raise DomainError("The body is a JSON object of training options.", field="body")

@@ -13,6 +13,7 @@ from labelhub.predictions.services import image_pixels
 from labelhub.projects.models import Project
 from labelhub.qa.gold import region_mask
 
+
 def accepted_revisions(*, project: Project) -> list[tuple[int, int]]:
     """``[(task_id, revision_id)]`` of the project's accepted tasks (status done), each at its current
     (accepted) annotation revision, by task id."""
@@ -26,6 +27,7 @@ def accepted_revisions(*, project: Project) -> list[tuple[int, int]]:
     )
     return [(t, r) for t, r in rows]
 
+
 def split_heldout(
     pairs: list[tuple[int, int]], *, fraction: float, seed: int
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -38,6 +40,7 @@ def split_heldout(
     train = sorted(ranked[n:])
     return train, heldout
 
+
 def label_map(regions: list[dict], *, classes: list[str], height: int, width: int) -> np.ndarray:
     """``(H, W)`` int64 map: 0 background, i+1 for ``classes[i]``; later regions paint over earlier."""
     out = np.zeros((height, width), dtype=np.int64)
@@ -48,7 +51,10 @@ def label_map(regions: list[dict], *, classes: list[str], height: int, width: in
             out[region_mask(region, height, width)] = c
     return out
 
-def examples(pairs: list[tuple[int, int]], *, classes: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+
+def examples(
+    pairs: list[tuple[int, int]], *, classes: list[str]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Images (``(H, W, 3)`` uint8) and label maps of ``(task_id, revision_id)`` pairs, in order."""
     revisions = AnnotationRevision.objects.in_bulk([r for _, r in pairs])
     tasks = Task.objects.select_related("image").in_bulk([t for t, _ in pairs])
@@ -60,6 +66,7 @@ def examples(pairs: list[tuple[int, int]], *, classes: list[str]) -> tuple[list[
             label_map(revisions[revision_id].regions, classes=classes, height=image.height, width=image.width)
         )
     return images, labels
+
 
 def prelabel_maps(pairs: list[tuple[int, int]], *, classes: list[str]) -> list[np.ndarray]:
     """Label maps of the tasks' pre-labels (their first revision authored by no one; empty if none)."""

@@ -11,9 +11,11 @@ from .models import ModelVersion, ProjectModel
 
 
 def versions_for_project(*, project_id: int) -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.filter(project_model__project_id=project_id).select_related(
-        "project_model", "job"
-    ).order_by("-number")
+    return (
+        ModelVersion.objects.filter(project_model__project_id=project_id)
+        .select_related("project_model", "job")
+        .order_by("-number")
+    )
 
 
 def version_get(*, user, version_id) -> ModelVersion:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -52,9 +51,17 @@ LIMITS: dict[str, tuple[float, float]] = {
     "depth": (1, 6),
     "seed": (0, 2**31 - 1),
     "heldout_fraction": (0.05, 0.5),
+    "min_area": (0, 10**6),
 }
-INTEGER = {"epochs", "steps_per_epoch", "batch_size", "crop", "width", "depth", "seed"}
-DEFAULTS: dict[str, Any] = {"epochs": 40, "steps_per_epoch": 10, "seed": 0, "heldout_fraction": 0.2}
+INTEGER = {"epochs", "steps_per_epoch", "batch_size", "crop", "width", "depth", "seed", "min_area"}
+# min_area: pre-label pieces (and pinholes) smaller than this many pixels are merged away.
+DEFAULTS: dict[str, Any] = {
+    "epochs": 40,
+    "steps_per_epoch": 10,
+    "seed": 0,
+    "heldout_fraction": 0.2,
+    "min_area": 16,
+}
 # The held-out figure that decides a promotion (mean over the foreground classes).
 PROMOTION_METRIC = "dice"
 
@@ -65,7 +72,11 @@ def code_version() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
         return out.stdout.strip()[:40] or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -305,7 +316,9 @@ def images_prelabel(*, image_ids: list[int]) -> list[int]:
             continue
         version.project_model = pm
         name, sha = version.prediction_model_name, version.weights_sha256
-        if image.predictions.filter(model_name=name, checkpoint_sha256=sha, status=PredictionStatus.OK).exists():
+        if image.predictions.filter(
+            model_name=name, checkpoint_sha256=sha, status=PredictionStatus.OK
+        ).exists():
             continue
         prediction = prediction_start(image=image, model_name=name, checkpoint_sha256=sha)
         started = time.perf_counter()
@@ -314,7 +327,7 @@ def images_prelabel(*, image_ids: list[int]) -> list[int]:
             probs = predict_probabilities(model, image_pixels(image), device=config.device)
             stuff = {version.classes.index(c) + 1 for c in version.stuff_classes}
             regions = []
-            for part in label_regions(probs, stuff=stuff):
+            for part in label_regions(probs, stuff=stuff, min_area=int(version.config.get("min_area", 16))):
                 region = region_from_mask(
                     mask=part.mask,
                     project=image.project,

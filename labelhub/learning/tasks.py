@@ -15,7 +15,11 @@ def train_version(version_id: int) -> dict | None:
     version = services.version_train(version_id=version_id)
     if version is None:
         return None
-    return {"version": version.id, "status": version.status, "promoted": bool(version.promotion.get("promoted"))}
+    return {
+        "version": version.id,
+        "status": version.status,
+        "promoted": bool(version.promotion.get("promoted")),
+    }
 
 
 @shared_task(name="labelhub.learning.train.prelabel_images", acks_late=True)

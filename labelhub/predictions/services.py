@@ -298,6 +298,14 @@ def prelabeller_register(*, mode: str, enqueue: Callable[..., None]) -> None:
     PRELABELLERS[mode] = enqueue
 
 
+def _everything_on_upload() -> bool:
+    """The classical backend's everything mode floods labelers with regions they delete (COCO-MVal:
+    42.7 regions an image, 99.5% deleted), so new images get it only with
+    LABELHUB_CLASSICAL_EVERYTHING; SAM (a checkpoint, or seeded random weights) always runs."""
+    sam = bool(settings.LABELHUB_SAM_CHECKPOINT or settings.LABELHUB_SAM_RANDOM_SEED)
+    return sam or settings.LABELHUB_CLASSICAL_EVERYTHING
+
+
 def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
     """Queue pre-segmentation once the current transaction commits (the worker must see the rows).
     New images (force=False) follow their project's `prelabel` mode: "everything" runs the segmentation
@@ -313,7 +321,7 @@ def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
             if mode in PRELABELLERS:
                 PRELABELLERS[mode](image_ids=sorted(ids))
         image_ids = sorted(modes.get(Prelabel.EVERYTHING, []))
-        if not image_ids:
+        if not image_ids or not _everything_on_upload():
             return
     from .tasks import presegment_images
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
+from labelhub.labeling.models import AnnotationRevision, EventKind, Task
 from labelhub.predictions.models import Prediction
 
 from .gold import region_mask
@@ -101,7 +101,9 @@ def segmentation_quality(*, project, tasks: list[Task], accepted_revision: dict[
         .select_related("task__image", "actor")
         .order_by("task_id", "created_at", "id")
     )
-    fixes = list(events.filter(kind=EventKind.FIX_ACCEPTED).select_related("task__image").order_by("created_at", "id"))
+    fixes = list(
+        events.filter(kind=EventKind.FIX_ACCEPTED).select_related("task__image").order_by("created_at", "id")
+    )
     wanted = {(e.task_id, e.revision) for e in submitted + fixes if e.revision is not None}
     regions_of = _revisions(wanted)
     gold_rows, gold_users = [], defaultdict(list)
@@ -141,8 +143,14 @@ def segmentation_quality(*, project, tasks: list[Task], accepted_revision: dict[
             "by_model": {m: _means(rows) for m, rows in sorted(by_model.items())},
             "per_task": per_task,
         },
-        "annotator_vs_gold": {"overall": _means(gold_rows), "by_user": {u: _means(r) for u, r in gold_users.items()}},
-        "annotator_vs_fix": {"overall": _means(fix_rows), "by_user": {u: _means(r) for u, r in fix_users.items()}},
+        "annotator_vs_gold": {
+            "overall": _means(gold_rows),
+            "by_user": {u: _means(r) for u, r in gold_users.items()},
+        },
+        "annotator_vs_fix": {
+            "overall": _means(fix_rows),
+            "by_user": {u: _means(r) for u, r in fix_users.items()},
+        },
     }
 
 

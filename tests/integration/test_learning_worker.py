@@ -57,9 +57,11 @@ def test_a_train_worker_trains_promotes_and_prelabels(disc_project, worker, sett
         version = _wait(
             proc,
             log,
-            lambda: ModelVersion.objects.filter(id=version_id)
-            .exclude(status__in=[VersionStatus.QUEUED, VersionStatus.TRAINING])
-            .first(),
+            lambda: (
+                ModelVersion.objects.filter(id=version_id)
+                .exclude(status__in=[VersionStatus.QUEUED, VersionStatus.TRAINING])
+                .first()
+            ),
         )
         assert version.status == VersionStatus.READY, version.error
         # Weights in storage, matching their recorded SHA-256; the promotion recorded with both scores.
@@ -69,7 +71,7 @@ def test_a_train_worker_trains_promotes_and_prelabels(disc_project, worker, sett
             assert hashlib.sha256(fh.read()).hexdigest() == version.weights_sha256
         assert version.promotion["promoted"] and version.promotion["current"]["source"] == "prelabels"
         assert ProjectModel.objects.get(project=project).active_version_id == version.id
-        assert f"labelhub.learning.train.train_version[" in log.read_text()
+        assert "labelhub.learning.train.train_version[" in log.read_text()
 
         settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True
         assert upload(manager, project.id, ("new.png", disc_image_bytes(W, H, seed=7))).status_code == 201

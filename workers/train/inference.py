@@ -13,7 +13,7 @@ import numpy as np
 
 from .training import _normalise
 
-__all__ = ["ClassRegion", "label_regions", "predict_labels", "predict_probabilities"]
+__all__ = ["ClassRegion", "clean_labels", "label_regions", "predict_labels", "predict_probabilities"]
 
 
 @dataclass
@@ -45,15 +45,37 @@ def predict_labels(model, image: np.ndarray, *, device: str = "cpu") -> np.ndarr
     return predict_probabilities(model, image, device=device).argmax(0).astype(np.int64)
 
 
-def label_regions(
-    probabilities: np.ndarray, *, stuff: set[int] = frozenset(), min_area: int = 1
-) -> list[ClassRegion]:
-    """Regions of the argmax label map of ``probabilities`` (``(C, H, W)``), background (0) left out:
-    classes in ``stuff`` give one region each, the others one per connected component of at least
-    ``min_area`` pixels. Ordered by class, then by component size (largest first)."""
+def clean_labels(probabilities: np.ndarray, *, min_area: int) -> np.ndarray:
+    """The argmax label map without specks: a connected piece (8-connectivity) of a class, or of the
+    background, smaller than ``min_area`` pixels takes the most probable other class of its pixels
+    (summed over the piece). Labelers would otherwise delete specks and fill pinholes by hand."""
     import cv2
 
     labels = probabilities.argmax(0)
+    if min_area <= 1:
+        return labels
+    for c in range(probabilities.shape[0]):
+        n, comp, stats, _ = cv2.connectedComponentsWithStats((labels == c).astype(np.uint8), connectivity=8)
+        for k in range(1, n):
+            if stats[k, cv2.CC_STAT_AREA] >= min_area:
+                continue
+            part = comp == k
+            votes = probabilities[:, part].sum(1)
+            votes[c] = -1
+            labels[part] = int(votes.argmax())
+    return labels
+
+
+def label_regions(
+    probabilities: np.ndarray, *, stuff: set[int] = frozenset(), min_area: int = 1
+) -> list[ClassRegion]:
+    """Regions of the label map of ``probabilities`` (``(C, H, W)``) cleaned of pieces under
+    ``min_area`` pixels (:func:`clean_labels`), background (0) left out: classes in ``stuff`` give one
+    region each, the others one per connected component. Ordered by class, then by component size
+    (largest first)."""
+    import cv2
+
+    labels = clean_labels(probabilities, min_area=min_area)
     out: list[ClassRegion] = []
     for c in range(1, probabilities.shape[0]):
         mask = labels == c
@@ -65,8 +87,6 @@ def label_regions(
         n, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         order = sorted(range(1, n), key=lambda k: -stats[k, cv2.CC_STAT_AREA])
         for k in order:
-            if stats[k, cv2.CC_STAT_AREA] < min_area:
-                continue
             part = comp == k
             out.append(ClassRegion(c, part, float(probabilities[c][part].mean())))
     return out

@@ -173,6 +173,8 @@ def train_model(
         model.train()
         losses = []
         for _ in range(config.steps_per_epoch):
+            if losses and deadline is not None and time.perf_counter() >= deadline:
+                break  # the budget is spent mid-epoch: score what there is
             for group in optimiser.param_groups:
                 group["lr"] = _learning_rate(config, step / total_steps, started, deadline)
             step += 1
@@ -190,7 +192,9 @@ def train_model(
             optimiser.step()
             losses.append(float(loss.detach()))
         model.eval()
-        metrics = evaluate(model, list(heldout_images), list(heldout_labels), config) if heldout_images else {}
+        metrics = (
+            evaluate(model, list(heldout_images), list(heldout_labels), config) if heldout_images else {}
+        )
         row = {
             "epoch": epoch,
             "epochs": config.epochs,

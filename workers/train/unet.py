@@ -1,10 +1,12 @@
 """A small U-Net (Ronneberger et al., 2015) for project models: about 1.9 M parameters at the
 default width 16 and depth 4.
 
-Chosen over torchvision's segmentation models built without downloaded weights (DeepLabV3 /
-FCN / LR-ASPP): those need ImageNet weights to be any good on 20 images, and untrained their
-backbones (11-40 M parameters) cost far more CPU per step; the measurement is in
-docs/benchmarks.md. Same-size convolutions with BatchNorm, so output size = input size when the
+Why a U-Net rather than a torchvision segmentation model built without downloaded weights: the
+skip connections keep full-resolution detail for thin classes (ISBI membranes are 1-3 px wide), and
+the measured cost per training step is of the same order (docs/benchmarks.md: at 4 x 256^2 crops on
+2 shared CPU threads, U-Net 1.94 M parameters vs LR-ASPP MobileNetV3 3.22 M and DeepLabV3
+MobileNetV3 11.0 M; their accuracy from scratch was not measured here).
+Same-size convolutions with BatchNorm, so output size = input size when the
 input sides are multiples of ``2 ** depth`` (:func:`workers.train.inference.predict_probabilities`
 pads to that).
 """
@@ -45,7 +47,9 @@ class UNet(nn.Module):
         self.down = nn.ModuleList([_block(in_channels, chans[0])])
         self.down.extend(_block(chans[i], chans[i + 1]) for i in range(depth))
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList(nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in reversed(range(depth)))
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(chans[i + 1], chans[i], 2, stride=2) for i in reversed(range(depth))
+        )
         self.merge = nn.ModuleList(_block(chans[i] * 2, chans[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(chans[0], n_classes, 1)
 

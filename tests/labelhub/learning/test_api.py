@@ -66,7 +66,10 @@ def test_train_promote_and_prelabel_new_images_with_the_version(
     assert version.config["epochs_run"] == TINY["epochs"] and len(version.history) == TINY["epochs"]
     read = manager.get(f"/api/v1/models/{version.id}/").json()
     assert read["progress"]["epoch"] == TINY["epochs"] and set(read["progress"]["metrics"]) == {
-        "pixel_accuracy", "dice", "iou", "boundary_f1"
+        "pixel_accuracy",
+        "dice",
+        "iou",
+        "boundary_f1",
     }
     # No version before: it competes with the tasks' pre-labels (none here: Dice 0).
     promotion = read["promotion"]
@@ -91,7 +94,9 @@ def test_train_promote_and_prelabel_new_images_with_the_version(
 
     # A second version must beat the first on its held-out tasks to replace it; both scores recorded.
     with django_capture_on_commit_callbacks(execute=True):
-        second = train(manager, project.id, {**TINY, "epochs": 1, "lr": 1e-6, "seed": 3, "heldout_fraction": 0.25})
+        second = train(
+            manager, project.id, {**TINY, "epochs": 1, "lr": 1e-6, "seed": 3, "heldout_fraction": 0.25}
+        )
     assert second.status_code == 202
     v2 = ModelVersion.objects.get(id=second.json()["model"]["id"])
     assert v2.promotion["current"]["source"] == version.prediction_model_name

@@ -24,7 +24,9 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     workflow.task_submit(task=t5, user=a1)
     hold(t5, r, claimed_ago=10, active=5)
     # The reviewer's fix: the square twice as wide, and labelled right.
-    workflow.task_fix_accept(task=t5, user=r, base_revision=revision_of(t5), regions=[region("x", 0, 0, 20, 10)])
+    workflow.task_fix_accept(
+        task=t5, user=r, base_revision=revision_of(t5), regions=[region("x", 0, 0, 20, 10)]
+    )
 
     body = org_a.clients[Role.MANAGER].get(f"/api/v1/projects/{story['project'].id}/metrics/").json()
     seg = body["segmentation"]

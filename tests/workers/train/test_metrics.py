@@ -102,14 +102,26 @@ def test_against_reference_implementations(data, tol):
 
 
 def test_vertex_edits_counts_moves_adds_and_deletes():
-    square = [{"exterior": [[0, 0], [10, 0], [10, 10], [0, 10]], "holes": []}]
-    assert vertex_edits(square, square)["total"] == 0
-    # One corner 5 px off (a move), one extra vertex (a delete).
-    pre = [{"exterior": [[0, 0], [10, 0], [15, 15], [5, 12], [0, 10]], "holes": []}]
-    out = vertex_edits(pre, square, tolerance=2)
-    assert (out["matched"], out["moves"], out["adds"], out["deletes"], out["total"]) == (3, 1, 0, 1, 2)
-    # Nothing pre-labelled: every accepted vertex is added.
-    assert vertex_edits([], square) == {
-        "moves": 0, "adds": 4, "deletes": 0, "total": 4, "matched": 0, "prelabel_vertices": 0,
+    square = [{"exterior": [[2, 2], [12, 2], [12, 12], [2, 12]], "holes": []}]
+    assert vertex_edits(square, square, height=20, width=20)["total"] == 0
+    # A vertex in the middle of an accepted edge needs nothing; one corner 5 px out is a move (it is off
+    # the accepted outline, and the accepted corner it replaced is away from the pre-label's outline).
+    pre = [{"exterior": [[2, 2], [7, 2], [12, 2], [26, 26], [2, 12]], "holes": []}]
+    out = vertex_edits(pre, square, height=30, width=30, tolerance=2)
+    assert (out["moves"], out["adds"], out["deletes"], out["total"]) == (1, 0, 0, 1)
+    # A pre-label far from everything: its 4 vertices move onto the 4 accepted ones.
+    far = [{"exterior": [[15, 15], [19, 15], [19, 19], [15, 19]], "holes": []}]
+    assert vertex_edits(far, square, height=20, width=20)["moves"] == 4
+    # Nothing pre-labelled: every accepted vertex is added; nothing accepted: every vertex deleted.
+    assert vertex_edits([], square, height=20, width=20) == {
+        "moves": 0,
+        "adds": 4,
+        "deletes": 0,
+        "total": 4,
+        "prelabel_vertices": 0,
         "accepted_vertices": 4,
     }
+    assert vertex_edits(far, [], height=20, width=20)["deletes"] == 4
+    # The image frame is an outline: a full-image label's corners are on it.
+    frame = [{"exterior": [[0, 0], [20, 0], [20, 20], [0, 20]], "holes": []}]
+    assert vertex_edits(frame, frame, height=20, width=20)["total"] == 0

@@ -43,13 +43,22 @@ def test_default_unet_is_about_two_million_parameters_and_keeps_the_size():
     assert out.shape == (1, 3, 64, 48)
 
 
-TINY = TrainConfig(n_classes=3, epochs=8, steps_per_epoch=5, batch_size=4, crop=32, width=8, depth=2, lr=0.02, threads=1)
+TINY = TrainConfig(
+    n_classes=3, epochs=8, steps_per_epoch=5, batch_size=4, crop=32, width=8, depth=2, lr=0.02, threads=1
+)
 
 
 def test_training_is_deterministic_for_a_seed_and_reports_progress():
     images, labels = discs(6)
     rows = []
-    a = train_model(images[:4], labels[:4], config=TINY, heldout_images=images[4:], heldout_labels=labels[4:], progress=rows.append)
+    a = train_model(
+        images[:4],
+        labels[:4],
+        config=TINY,
+        heldout_images=images[4:],
+        heldout_labels=labels[4:],
+        progress=rows.append,
+    )
     b = train_model(images[:4], labels[:4], config=TINY, heldout_images=images[4:], heldout_labels=labels[4:])
     untimed = [[{k: v for k, v in r.items() if k != "seconds"} for r in x.history] for x in (a, b)]
     assert a.weights == b.weights and untimed[0] == untimed[1]
@@ -64,7 +73,9 @@ def test_training_is_deterministic_for_a_seed_and_reports_progress():
 def test_a_trained_model_segments_held_out_images_and_reloads():
     images, labels = discs(10)
     config = TrainConfig(**{**TINY.__dict__, "epochs": 25})
-    result = train_model(images[:8], labels[:8], config=config, heldout_images=images[8:], heldout_labels=labels[8:])
+    result = train_model(
+        images[:8], labels[:8], config=config, heldout_images=images[8:], heldout_labels=labels[8:]
+    )
     assert result.metrics["pixel_accuracy"] > 0.9 and result.metrics["dice"] > 0.6, result.history
     model, loaded = load_model(result.weights)
     assert loaded.n_classes == 3
@@ -85,3 +96,8 @@ def test_label_regions_components_for_things_one_region_for_stuff():
     assert things[0].score == pytest.approx(0.8)
     stuff = label_regions(probs, stuff={2})
     assert [(r.class_index, int(r.mask.sum())) for r in stuff] == [(1, 9), (1, 4), (2, 8)]
+    # Pieces under min_area take their most probable other class: the 4-pixel square and the 3-pixel
+    # piece of class 2 go (to background), and so does a 1-pixel pinhole in the 9-pixel square.
+    probs[1, 7, 7] = 0.1
+    cleaned = label_regions(probs, min_area=5)
+    assert [(r.class_index, int(r.mask.sum())) for r in cleaned] == [(1, 9), (2, 5)]

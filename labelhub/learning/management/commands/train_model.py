@@ -50,5 +50,10 @@ class Command(BaseCommand):
 
         version = version_train(version_id=version.id, on_epoch=on_epoch)
         bar.close()
-        out = {"id": version.id, "status": version.status, "metrics": version.metrics, "promotion": version.promotion}
+        out = {
+            "id": version.id,
+            "status": version.status,
+            "metrics": version.metrics,
+            "promotion": version.promotion,
+        }
         self.stdout.write(json.dumps(out, indent=2))
