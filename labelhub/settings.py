@@ -64,8 +64,10 @@ INSTALLED_APPS = [
     "labelhub.labeling",
     "labelhub.predictions",
     "labelhub.qa",
-    "labelhub.exports",
+    "labelhub.webhooks",
     "labelhub.learning",
+    "labelhub.datasets",
+    "labelhub.demo",
 ]
 
 MIDDLEWARE = [

@@ -4,11 +4,13 @@ from django.apps import AppConfig
 class LearningConfig(AppConfig):
     name = "labelhub.learning"
     label = "learning"
+    verbose_name = "Project models"
 
     def ready(self) -> None:
-        # The project's own model becomes one of the pre-labellers that predictions dispatches to.
-        from labelhub.predictions.services import prelabeller_register
+        from labelhub.core.events import IMAGES_ADDED, TASK_STAGE_CHANGED, subscribe
 
-        from .services import prelabel_enqueue
+        from . import tasks  # noqa: F401 - registers the Celery tasks (queued by name from services)
+        from .services import on_images_added, on_task_stage_changed
 
-        prelabeller_register(mode="project_model", enqueue=prelabel_enqueue)
+        subscribe(IMAGES_ADDED, on_images_added)  # new images of project_model projects: pre-label
+        subscribe(TASK_STAGE_CHANGED, on_task_stage_changed)  # an accepted task: the retraining rule

@@ -9,7 +9,7 @@ import numpy as np
 from django.db.models import F
 
 from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
-from labelhub.predictions.services import image_pixels
+from labelhub.predictions.backends import image_pixels
 from labelhub.projects.models import Project
 from labelhub.qa.gold import region_mask
 

@@ -22,17 +22,20 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError
+from labelhub.core.events import DomainEvent
+from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.labeling.models import Task, TaskStatus
+from labelhub.labeling.pipeline import STAGE_DONE
+from labelhub.predictions.backends import image_pixels
 from labelhub.predictions.models import PredictionStatus
 from labelhub.predictions.services import (
-    image_pixels,
     prediction_fail,
     prediction_save_regions,
     prediction_start,
     region_from_mask,
 )
-from labelhub.projects.models import Project
+from labelhub.projects.models import Prelabel, Project
 
 from .dataset import accepted_revisions, examples, prelabel_maps, split_heldout
 from .models import ModelVersion, ProjectModel, TrainingJob, VersionStatus
@@ -149,9 +152,7 @@ def training_request(
         pm.accepted_at_last_training = len(pairs)
         pm.save(update_fields=["accepted_at_last_training"])
         if enqueue:
-            from .tasks import train_version
-
-            transaction.on_commit(lambda: train_version.delay(version.id))
+            enqueue_on_commit("labelhub.learning.train.train_version", version.id)
     return job
 
 
@@ -294,11 +295,27 @@ def _load(version: ModelVersion):
 
 def prelabel_enqueue(*, image_ids: list[int]) -> None:
     """Queue pre-labelling by the project's own model once the transaction commits."""
-    from .tasks import prelabel_images
+    if image_ids:
+        enqueue_on_commit("labelhub.learning.train.prelabel_images", list(image_ids))
 
-    ids = list(image_ids)
-    if ids:
-        transaction.on_commit(lambda: prelabel_images.delay(ids))
+
+def on_images_added(event: DomainEvent) -> None:
+    """Subscriber of "images.added" (after commit): new images of a project whose `prelabel` is
+    "project_model" are pre-labelled by its promoted version."""
+    if not (event.payload.get("presegment") and settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
+        return
+    if Project.objects.filter(id=event.project_id, prelabel=Prelabel.PROJECT_MODEL).exists():
+        prelabel_enqueue(image_ids=event.payload["image_ids"])
+
+
+def on_task_stage_changed(event: DomainEvent) -> None:
+    """Subscriber of "task.stage_changed" (after commit): a task accepted past the last stage may
+    trigger the retraining rule."""
+    if event.payload.get("to_stage") != STAGE_DONE or event.project_id is None:
+        return
+    project = Project.objects.filter(id=event.project_id, retrain_every__gt=0).first()
+    if project is not None:
+        retrain_due(project=project)
 
 
 def images_prelabel(*, image_ids: list[int]) -> list[int]:

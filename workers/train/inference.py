@@ -11,9 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .training import _normalise
-
-__all__ = ["ClassRegion", "clean_labels", "label_regions", "predict_labels", "predict_probabilities"]
+__all__ = [
+    "ClassRegion",
+    "clean_labels",
+    "label_regions",
+    "normalise",
+    "predict_labels",
+    "predict_probabilities",
+]
 
 
 @dataclass
@@ -23,12 +28,21 @@ class ClassRegion:
     score: float  # mean probability of the class over the region's pixels
 
 
+def normalise(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32, zero mean and unit variance per image."""
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim == 2:
+        x = np.repeat(x[:, :, None], 3, axis=2)
+    x = (x - x.mean()) / (x.std() + 1e-6)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
 def predict_probabilities(model, image: np.ndarray, *, device: str = "cpu") -> np.ndarray:
     """``(H, W, 3)`` uint8 image -> ``(n_classes, H, W)`` float32 softmax probabilities. The image is
     padded (reflected) to multiples of ``2 ** model.depth`` and the result cropped back."""
     import torch
 
-    x = _normalise(image)
+    x = normalise(image)
     _, h, w = x.shape
     m = 2**model.depth
     ph, pw = (-h) % m, (-w) % m

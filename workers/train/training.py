@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .inference import normalise, predict_labels
 from .metrics import mean_scores, segmentation_scores
 
 __all__ = ["TrainConfig", "TrainResult", "load_model", "train_model"]
@@ -55,15 +56,6 @@ class TrainResult:
 
 
 Progress = Callable[[dict], None]
-
-
-def _normalise(image: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32, zero mean and unit variance per image."""
-    x = np.asarray(image, dtype=np.float32)
-    if x.ndim == 2:
-        x = np.repeat(x[:, :, None], 3, axis=2)
-    x = (x - x.mean()) / (x.std() + 1e-6)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
 def _batch(rng: np.random.Generator, xs: list[np.ndarray], ys: list[np.ndarray], size: int, crop: int):
@@ -121,8 +113,6 @@ def load_model(weights: bytes, *, device: str = "cpu"):
 
 def evaluate(model, images: list[np.ndarray], labels: list[np.ndarray], config: TrainConfig) -> dict:
     """Held-out means of :func:`segmentation_scores` over every foreground class (1..n-1)."""
-    from .inference import predict_labels
-
     rows = [
         segmentation_scores(
             predict_labels(model, image, device=config.device),
@@ -158,7 +148,7 @@ def train_model(
     torch.manual_seed(config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     rng = np.random.default_rng(config.seed)
-    xs = [_normalise(i) for i in images]
+    xs = [normalise(i) for i in images]
     ys = [np.asarray(y, dtype=np.int64) for y in labels]
     model = build_model(config).to(config.device)
     parameters = sum(p.numel() for p in model.parameters())

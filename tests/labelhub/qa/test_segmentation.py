@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from labelhub.accounts.models import Role
-from labelhub.labeling import workflow
-from labelhub.labeling.services import annotation_save
+from labelhub.labeling import reviews
+from labelhub.labeling.annotations import Writer, annotation_write
+from tests.labelhub.labeling.builders import HEIGHT, WIDTH, make_tasks, region
 
-from .conftest import HEIGHT, WIDTH, make_tasks, region
 from .test_metrics import hold, revision_of, story  # noqa: F401  (fixture)
 
 approx = pytest.approx
@@ -20,11 +20,13 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     a1, r = story["a1"], story["r"]
     t5 = make_tasks(story["project"], 1, start=10)[0]
     hold(t5, a1, claimed_ago=10, active=5)
-    annotation_save(task=t5, author=a1, base_revision=0, regions=[region("x", 0, 0, 10, 10)])
-    workflow.task_submit(task=t5, user=a1)
+    annotation_write(
+        task=t5, author=a1, base_revision=0, regions=[region("x", 0, 0, 10, 10)], writer=Writer.MEMBER
+    )
+    reviews.task_submit(task=t5, user=a1)
     hold(t5, r, claimed_ago=10, active=5)
     # The reviewer's fix: the square twice as wide, and labelled right.
-    workflow.task_fix_accept(
+    reviews.task_fix_accept(
         task=t5, user=r, base_revision=revision_of(t5), regions=[region("x", 0, 0, 20, 10)]
     )
 

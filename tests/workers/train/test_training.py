@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from workers.train import TrainConfig, load_model, train_model
 from workers.train.inference import label_regions, predict_labels, predict_probabilities
 from workers.train.unet import UNet
-
-torch = pytest.importorskip("torch")
 
 
 def discs(n: int, seed: int = 0, size: int = 40):
