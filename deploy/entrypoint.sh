@@ -1,5 +1,5 @@
 #!/bin/sh
-# api | worker-cpu | worker-gpu | worker-interactive | beat | fetch-checkpoints | any manage.py command (`migrate --noinput`:
+# api | worker-cpu | worker-gpu | worker-interactive | worker-train | beat | fetch-checkpoints | any manage.py command (`migrate --noinput`:
 # the one-shot migrate service / Job that every other role waits for; the API does not migrate itself,
 # so that several API replicas never race on a migration)
 set -e
@@ -17,6 +17,10 @@ case "$1" in
   worker-interactive)
     # Click decoding from cached embeddings (SAM's decoder under ONNX Runtime): never behind batch work.
     exec celery -A labelhub worker -Q interactive --pool threads --concurrency "${CELERY_CONCURRENCY:-2}" -n "interactive@%h" -l INFO
+    ;;
+  worker-train)
+    # Project models (training and their pre-labels): one job at a time, a GPU when the host has one.
+    exec celery -A labelhub worker -Q train --concurrency 1 -n "train@%h" -l INFO
     ;;
   beat)
     # Exactly one per deployment: lease expiry and the pre-segmentation sweep.

@@ -4,8 +4,9 @@ geometry, imports and exports.
 
 Workers: `celery -A labelhub worker -Q gpu --pool solo` on GPU machines,
 `celery -A labelhub worker -Q interactive --pool threads --concurrency 2` for clicks (CPU cores: the
-ONNX decoder) and `celery -A labelhub worker -Q cpu` elsewhere. Without CELERY_BROKER_URL every task
-runs in-process.
+ONNX decoder), `celery -A labelhub worker -Q train --concurrency 1` for project models (a GPU when
+present, else CPU) and `celery -A labelhub worker -Q cpu` elsewhere. Without CELERY_BROKER_URL every
+task runs in-process.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelhub.settings")
 
 app = Celery("labelhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("cpu"), Queue("gpu"), Queue("interactive"))
+app.conf.task_queues = (Queue("cpu"), Queue("gpu"), Queue("interactive"), Queue("train"))
 # Routing by task name: a click's decoding is named `*.interactive.*`, every other task that touches
-# a model on the accelerator `*.gpu.*`. The first matching pattern wins.
+# a model on the accelerator `*.gpu.*`; project-model training and inference (`*.train.*`) have their
+# own queue so hours of training never hold up pre-segmentation. The first matching pattern wins.
 app.conf.task_routes = {
     "labelhub.*.interactive.*": {"queue": "interactive"},
     "labelhub.*.gpu.*": {"queue": "gpu"},
+    "labelhub.*.train.*": {"queue": "train"},
     "labelhub.*": {"queue": "cpu"},
 }
 # Periodic work (CELERY_BEAT_SCHEDULE in settings) runs under one `celery -A labelhub beat` per deployment.

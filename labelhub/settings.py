@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "labelhub.predictions",
     "labelhub.qa",
     "labelhub.webhooks",
+    "labelhub.learning",
     "labelhub.datasets",
     "labelhub.demo",
 ]
@@ -235,6 +236,8 @@ LABELHUB_SAM_DECODER = env_str("LABELHUB_SAM_DECODER", "auto")
 LABELHUB_SAM_ONNX_THREADS = env_int("LABELHUB_SAM_ONNX_THREADS", 1)  # ONNX Runtime threads per click
 LABELHUB_SAM_ONNX_DIR = env_str("LABELHUB_SAM_ONNX_DIR", str(VAR_DIR / "onnx"))  # exported decoders
 LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
+# The classical backend's everything mode on new images (off: labelers deleted 99.5% of its regions).
+LABELHUB_CLASSICAL_EVERYTHING = env_bool("LABELHUB_CLASSICAL_EVERYTHING", False)
 # Where interactive prompts are decoded: "api" (in the API process, from the cached embedding),
 # "worker" (a round trip to a worker of the `interactive` queue, never behind batch work; needs
 # CELERY_RESULT_BACKEND) or "auto": worker for SAM with a broker and a result backend, else api.
@@ -244,6 +247,11 @@ LABELHUB_EMBEDDING_CACHE_SECONDS = env_int("LABELHUB_EMBEDDING_CACHE_SECONDS", 7
 LABELHUB_EMBEDDING_PROCESS_LRU = env_int("LABELHUB_EMBEDDING_PROCESS_LRU", 16)
 # A pending pre-segmentation older than this is taken as lost (worker killed) and queued again.
 LABELHUB_PRESEGMENT_STALE_SECONDS = env_int("LABELHUB_PRESEGMENT_STALE_SECONDS", 15 * 60)
+
+# --- Project models (labelhub/learning) ----------------------------------------------------------
+LABELHUB_TRAIN_DEVICE = env_str("LABELHUB_TRAIN_DEVICE")  # empty: CUDA when present, else CPU
+LABELHUB_TRAIN_THREADS = env_int("LABELHUB_TRAIN_THREADS", 0)  # torch CPU threads; 0: torch's default
+LABELHUB_RETRAIN_SWEEP_SECONDS = env_int("LABELHUB_RETRAIN_SWEEP_SECONDS", 300)
 
 # --- cache (embedding LRU) -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -275,6 +283,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(LABELHUB_LEASE_SWEEP_SECONDS),
     },
     "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
+    "labelhub-retrain-sweep": {
+        "task": "labelhub.learning.retrain_sweep",
+        "schedule": float(LABELHUB_RETRAIN_SWEEP_SECONDS),
+    },
 }
 
 # --- accounts -------------------------------------------------------------------------------------

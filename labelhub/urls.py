@@ -19,6 +19,7 @@ from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
+from labelhub.learning.api import ModelVersionView, ProjectModelsView, ProjectTrainView
 from labelhub.predictions.api import (
     ImageEmbeddingView,
     ImagePresegmentView,
@@ -72,6 +73,9 @@ api_v1 = [
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
+    path("projects/<int:project_pk>/models/", ProjectModelsView.as_view(), name="project-models"),
+    path("projects/<int:project_pk>/models/train/", ProjectTrainView.as_view(), name="project-models-train"),
+    path("models/<int:version_pk>/", ModelVersionView.as_view(), name="model-version"),
     path("", include(router.urls)),
 ]
 

@@ -19,7 +19,7 @@ from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
-from labelhub.projects.models import Project
+from labelhub.projects.models import Prelabel, Project
 
 from .backends import ModelUnavailable, image_pixels, segmentation_backend
 from .embeddings import embeddings_ensure
@@ -263,10 +263,30 @@ def presegment_sweep() -> list[int]:
     return ids
 
 
+def _everything_on_upload() -> bool:
+    """The classical backend's everything mode floods labelers with regions they delete (COCO-MVal:
+    42.7 regions an image, 99.5% deleted), so new images get it only with
+    LABELHUB_CLASSICAL_EVERYTHING; SAM (a checkpoint, or seeded random weights) always runs."""
+    sam = bool(settings.LABELHUB_SAM_CHECKPOINT or settings.LABELHUB_SAM_RANDOM_SEED)
+    return sam or settings.LABELHUB_CLASSICAL_EVERYTHING
+
+
 def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
-    """Queue pre-segmentation once the current transaction commits (the worker must see the rows)."""
+    """Queue pre-segmentation once the current transaction commits (the worker must see the rows).
+    New images (force=False) follow their project's `prelabel` mode: "everything" runs the segmentation
+    backend; "none", "boxes" (box prompts come with imports) and "project_model" (labelhub.learning
+    hears "images.added" itself) queue nothing here. force=True (an explicit request, the sweep) runs
+    the backend."""
     if not image_ids or not (force or settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
         return
+    if not force:  # new images: only projects pre-labelled by the segmentation backend
+        image_ids = sorted(
+            Image.objects.filter(id__in=image_ids, project__prelabel=Prelabel.EVERYTHING).values_list(
+                "id", flat=True
+            )
+        )
+        if not image_ids or not _everything_on_upload():
+            return
     batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
     for start in range(0, len(image_ids), batch):
         ids = list(image_ids[start : start + batch])

@@ -12,7 +12,7 @@ from labelhub.core.api import IdFilterSet
 from labelhub.core.errors import DomainError, NotFound
 
 from . import selectors, services
-from .models import Project, ProjectMember, Segmentation, Simplifier
+from .models import Prelabel, Project, ProjectMember, Segmentation, Simplifier
 from .selectors import project_get, projects_visible
 
 
@@ -55,6 +55,8 @@ class ProjectOut(serializers.ModelSerializer):
             "polygon_min_iou",
             "polygon_max_distance",
             "members_download_exports",
+            "prelabel",
+            "retrain_every",
             "created_at",
             "updated_at",
         ]
@@ -77,6 +79,8 @@ class ProjectIn(serializers.Serializer):
     members_download_exports = serializers.BooleanField(
         required=False, help_text="Let the project's annotators and reviewers download its exports."
     )
+    prelabel = serializers.ChoiceField(choices=Prelabel.values, required=False)
+    retrain_every = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
 
 
 class CountsOut(serializers.Serializer):

@@ -33,6 +33,13 @@ class Segmentation(models.TextChoices):
     PANOPTIC = "panoptic", "Panoptic: things and stuff, one region per pixel (or an explicit z_order)"
 
 
+class Prelabel(models.TextChoices):
+    NONE = "none", "No pre-labels"
+    EVERYTHING = "everything", "Segmentation model, everything mode"
+    BOXES = "boxes", "Segmentation model, from box prompts (imports or a detector)"
+    PROJECT_MODEL = "project_model", "The project's own model (its promoted version)"
+
+
 class Project(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
@@ -52,6 +59,10 @@ class Project(models.Model):
     polygon_max_distance = models.FloatField(null=True, blank=True, default=2.0)
     # Export downloads are for owners and managers; on, the project's members may download them too.
     members_download_exports = models.BooleanField(default=False)
+    # What pre-labels new images (labelhub/learning trains the project's own model).
+    prelabel = models.CharField(max_length=20, choices=Prelabel.choices, default=Prelabel.EVERYTHING)
+    # Train a new model version after this many newly accepted tasks (0: only on request).
+    retrain_every = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -11,7 +11,7 @@ from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.events import PROJECT_DELETING, DomainEvent, publish
 
-from .models import Project, ProjectMember, Segmentation, Simplifier
+from .models import Prelabel, Project, ProjectMember, Segmentation, Simplifier
 from .schema import label_schema_clean, pipeline_clean
 
 EDITABLE = {
@@ -24,6 +24,8 @@ EDITABLE = {
     "polygon_simplifier",
     "polygon_min_iou",
     "polygon_max_distance",
+    "prelabel",
+    "retrain_every",
 }
 
 
@@ -52,6 +54,12 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
             raise DomainError(
                 "polygon_max_distance is 0 to 100 pixels, or null.", field="polygon_max_distance"
             )
+    if "prelabel" in cleaned and cleaned["prelabel"] not in Prelabel.values:
+        raise DomainError(f"prelabel is one of {Prelabel.values}.", field="prelabel")
+    if "retrain_every" in cleaned:
+        n = cleaned["retrain_every"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 1_000_000:
+            raise DomainError("retrain_every is a whole number from 0 to 1000000.", field="retrain_every")
     return cleaned
 
 

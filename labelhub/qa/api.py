@@ -51,6 +51,11 @@ class MetricsOut(serializers.Serializer):
         help_text="{tasks, ai_regions, kept, deleted, unchanged, unchanged_share, mean_iou, "
         "human_regions_added, vertices_moved_or_added, vertices_removed}"
     )
+    segmentation = serializers.JSONField(
+        help_text="Pixel accuracy, Dice, IoU, Boundary F1 (2 px) means over the classes: {tolerance_px, "
+        "prelabel: {overall, by_model, per_task}, annotator_vs_gold: {overall, by_user}, "
+        "annotator_vs_fix: {overall, by_user}}"
+    )
     by_user = serializers.JSONField()
 
 

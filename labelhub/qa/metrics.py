@@ -23,6 +23,7 @@ from labelhub.projects.models import Project
 
 from .gold import mask_iou
 from .models import GoldScore
+from .segmentation import segmentation_quality
 
 WORK_KINDS = (EventKind.SUBMITTED, EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)
 REVIEW_KINDS = (EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)
@@ -228,6 +229,12 @@ def project_metrics(
         "rejection_rate": rejection_rate,
         "gold": gold,
         "ai_assist": ai_assist(tasks=done_tasks, accepted_revision=accepted_revision),
+        "segmentation": segmentation_quality(
+            project=project,
+            tasks=done_tasks,
+            accepted_revision=accepted_revision,
+            events=events if user is None else events.filter(Q(actor=user) | Q(task__last_annotator=user)),
+        ),
         "by_user": dict(by_user),
     }
 

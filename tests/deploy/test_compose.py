@@ -106,7 +106,7 @@ def test_every_long_running_service_has_a_health_check_and_a_pinned_image(config
 
 def test_start_order_waits_for_health_migrate_and_the_bucket(config):
     services = config["services"]
-    for name in ("api", "worker-cpu", "worker-gpu", "worker-interactive", "beat"):
+    for name in ("api", "worker-cpu", "worker-gpu", "worker-interactive", "worker-train", "beat"):
         depends = {k: v["condition"] for k, v in services[name]["depends_on"].items()}
         assert depends["migrate"] == depends["create-bucket"] == "service_completed_successfully", name
         assert {depends[k] for k in ("postgres", "redis-queue", "redis-cache", "minio")} == {

@@ -31,9 +31,15 @@ def broker_url() -> str:
 
 
 @pytest.fixture
-def worker(settings, tmp_path):
-    """Start `celery worker -Q gpu` as a separate process on the test database and media folder."""
-    yield from _worker(settings, tmp_path, "gpu")
+def worker_queue() -> str:
+    return "gpu"
+
+
+@pytest.fixture
+def worker(settings, tmp_path, worker_queue):
+    """Start `celery worker -Q <worker_queue>` (`gpu` unless a test overrides the fixture) as a separate
+    process on the test database and media folder."""
+    yield from _worker(settings, tmp_path, worker_queue)
 
 
 @pytest.fixture

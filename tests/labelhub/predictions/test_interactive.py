@@ -98,6 +98,7 @@ def test_other_organization_cannot_segment(org_b, image):
 @pytest.mark.django_db
 def test_upload_presegments_through_the_worker_path(org_a, settings, django_capture_on_commit_callbacks):
     settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True
+    settings.LABELHUB_CLASSICAL_EVERYTHING = True  # the classical backend's flood is off by default
     client = org_a.clients[Role.MANAGER]
     with django_capture_on_commit_callbacks(execute=True) as queued:
         response = upload(

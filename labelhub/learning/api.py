@@ -1,0 +1,117 @@
+"""Project models: train (202 and a job), list versions, read one with its progress."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.core.api import Pagination, PassThroughField
+from labelhub.core.errors import DomainError
+from labelhub.projects.selectors import project_get
+
+from . import selectors, services
+from .models import ModelVersion
+
+
+class TrainIn(serializers.Serializer):
+    epochs = PassThroughField(required=False, help_text="Passes over the data (1-1000; default 40).")
+    steps_per_epoch = PassThroughField(required=False, help_text="Batches per epoch (default 10).")
+    minutes = PassThroughField(required=False, help_text="Wall-clock budget; training stops when spent.")
+    batch_size = PassThroughField(required=False)
+    crop = PassThroughField(required=False, help_text="Side of the random training crops, pixels.")
+    lr = PassThroughField(required=False)
+    width = PassThroughField(
+        required=False, help_text="U-Net channels at the first level (16: ~1.9M params)."
+    )
+    depth = PassThroughField(required=False)
+    seed = PassThroughField(required=False)
+    heldout_fraction = PassThroughField(required=False, help_text="Share of accepted tasks held out (0.2).")
+    min_area = PassThroughField(
+        required=False, help_text="Pre-label pieces under this many pixels are merged away (16)."
+    )
+    stuff_classes = PassThroughField(
+        required=False, help_text="Classes predicted as one region per image (others: one per component)."
+    )
+
+
+class VersionOut(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_model.project_id")
+    model_name = serializers.CharField(source="prediction_model_name")
+    active = serializers.SerializerMethodField()
+    trigger = serializers.CharField(source="job.trigger")
+    attempts = serializers.IntegerField(source="job.attempts")
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "project",
+            "number",
+            "model_name",
+            "status",
+            "progress",
+            "metrics",
+            "promotion",
+            "promoted_at",
+            "active",
+            "config",
+            "classes",
+            "stuff_classes",
+            "seed",
+            "code_version",
+            "dataset",
+            "weights_sha256",
+            "parameters",
+            "error",
+            "trigger",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_active(self, obj: ModelVersion) -> bool:
+        return obj.project_model.active_version_id == obj.id
+
+
+class JobOut(serializers.Serializer):
+    job = serializers.IntegerField(source="id")
+    model = VersionOut(source="version")
+
+
+class ProjectModelsView(APIView):
+    @extend_schema(responses=VersionOut(many=True))
+    def get(self, request, project_pk: int):
+        """The project's model versions, newest first, each with its progress, held-out metrics and
+        promotion record; `active` marks the one that pre-labels."""
+        project_get(user=request.user, project_id=project_pk)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.versions_for_project(project_id=project_pk), request, view=self
+        )
+        return paginator.get_paginated_response(VersionOut(page, many=True).data)
+
+
+class ProjectTrainView(APIView):
+    @extend_schema(request=TrainIn, responses={202: JobOut})
+    def post(self, request, project_pk: int):
+        """Queue training of a new version on the project's accepted tasks (managers). 202 with the job;
+        poll `GET models/{id}/` for progress."""
+        project = project_get(
+            user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="train models"
+        )
+        # The service checks every option (unknown ones included) and names the field at fault.
+        if not isinstance(request.data, dict):
+            raise DomainError("The body is a JSON object of training options.", field="body")
+        job = services.training_request(project=project, user=request.user, options=dict(request.data))
+        return Response(JobOut(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelVersionView(APIView):
+    @extend_schema(responses=VersionOut)
+    def get(self, request, version_pk: int):
+        """One model version: status, progress (epoch, loss, held-out metrics), metrics, promotion."""
+        return Response(VersionOut(selectors.version_get(user=request.user, version_id=version_pk)).data)

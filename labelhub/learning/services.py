@@ -1,0 +1,393 @@
+"""Writes for project models: training requests, the training run, promotion and pre-labelling.
+
+The compute is `workers.train` (no Django); this module turns accepted annotations into its inputs,
+stores what it returns and applies the promotion rule.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from labelhub.core.errors import DomainError
+from labelhub.core.events import DomainEvent
+from labelhub.core.queue import enqueue_on_commit
+from labelhub.images.models import Image
+from labelhub.labeling.models import Task, TaskStatus
+from labelhub.labeling.pipeline import STAGE_DONE
+from labelhub.predictions.backends import image_pixels
+from labelhub.predictions.models import PredictionStatus
+from labelhub.predictions.services import (
+    prediction_fail,
+    prediction_save_regions,
+    prediction_start,
+    region_from_mask,
+)
+from labelhub.projects.models import Prelabel, Project
+
+from .dataset import accepted_revisions, examples, prelabel_maps, split_heldout
+from .models import ModelVersion, ProjectModel, TrainingJob, VersionStatus
+
+log = logging.getLogger(__name__)
+
+# Bounds of what a training request may ask for: (minimum, maximum).
+LIMITS: dict[str, tuple[float, float]] = {
+    "epochs": (1, 1000),
+    "steps_per_epoch": (1, 10000),
+    "minutes": (0.05, 24 * 60),
+    "batch_size": (1, 64),
+    "crop": (32, 2048),
+    "lr": (1e-6, 1.0),
+    "width": (4, 64),
+    "depth": (1, 6),
+    "seed": (0, 2**31 - 1),
+    "heldout_fraction": (0.05, 0.5),
+    "min_area": (0, 10**6),
+}
+INTEGER = {"epochs", "steps_per_epoch", "batch_size", "crop", "width", "depth", "seed", "min_area"}
+# min_area: pre-label pieces (and pinholes) smaller than this many pixels are merged away.
+DEFAULTS: dict[str, Any] = {
+    "epochs": 40,
+    "steps_per_epoch": 10,
+    "seed": 0,
+    "heldout_fraction": 0.2,
+    "min_area": 16,
+}
+# The held-out figure that decides a promotion (mean over the foreground classes).
+PROMOTION_METRIC = "dice"
+
+
+@functools.cache
+def code_version() -> str:
+    """The git commit of the running code, else ``"unknown"`` (a deployed image without .git)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()[:40] or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _clean_request(*, project: Project, values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - set(LIMITS) - {"stuff_classes"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise DomainError(f"Unknown training option {name}.", field=name)
+    cleaned = {**DEFAULTS}
+    for key, value in values.items():
+        if key == "stuff_classes":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise DomainError("stuff_classes is a list of class names.", field=key)
+            missing = sorted(set(value) - set(project.class_names))
+            if missing:
+                raise DomainError(f"stuff_classes names unknown classes {missing}.", field=key)
+            cleaned[key] = value
+            continue
+        lo, hi = LIMITS[key]
+        ok_type = isinstance(value, int) if key in INTEGER else isinstance(value, int | float)
+        if value is None and key == "minutes":
+            continue
+        if isinstance(value, bool) or not ok_type or not lo <= value <= hi:
+            kind = "a whole number" if key in INTEGER else "a number"
+            raise DomainError(f"{key} is {kind} from {lo:g} to {hi:g}.", field=key)
+        cleaned[key] = value
+    return cleaned
+
+
+def training_request(
+    *,
+    project: Project,
+    user=None,
+    options: dict[str, Any] | None = None,
+    trigger: str = "manual",
+    enqueue: bool = True,
+) -> TrainingJob:
+    """Queue the training of a new model version on the project's accepted tasks (the `train` queue;
+    ``enqueue=False``: the caller runs :func:`version_train` itself). Options: the keys of LIMITS and
+    ``stuff_classes``. Needs two accepted tasks (one held out)."""
+    options = _clean_request(project=project, values=dict(options or {}))
+    pairs = accepted_revisions(project=project)
+    if len(pairs) < 2:
+        raise DomainError(
+            f"Training needs at least 2 accepted tasks (one is held out); the project has {len(pairs)}.",
+            code="not_enough_data",
+            field="project",
+        )
+    seed = int(options.pop("seed"))
+    train, heldout = split_heldout(pairs, fraction=float(options.pop("heldout_fraction")), seed=seed)
+    stuff = options.pop("stuff_classes", [])
+    classes = project.class_names
+    with transaction.atomic():
+        pm, _ = ProjectModel.objects.select_for_update().get_or_create(project=project)
+        number = (pm.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = ModelVersion.objects.create(
+            project_model=pm,
+            number=number,
+            config={**options, "n_classes": len(classes) + 1, "seed": seed},
+            classes=classes,
+            stuff_classes=stuff,
+            seed=seed,
+            code_version=code_version(),
+            dataset={"train": train, "heldout": heldout},
+        )
+        job = TrainingJob.objects.create(version=version, trigger=trigger, requested_by=user)
+        pm.accepted_at_last_training = len(pairs)
+        pm.save(update_fields=["accepted_at_last_training"])
+        if enqueue:
+            enqueue_on_commit("labelhub.learning.train.train_version", version.id)
+    return job
+
+
+def _claim(version_id: int) -> ModelVersion | None:
+    """Take a queued version (or one left training by a killed worker: acks_late redelivers it)."""
+    with transaction.atomic():
+        version = (
+            ModelVersion.objects.select_for_update()
+            .select_related("project_model__project")
+            .filter(id=version_id, status__in=[VersionStatus.QUEUED, VersionStatus.TRAINING])
+            .first()
+        )
+        if version is None:
+            return None
+        version.status = VersionStatus.TRAINING
+        version.started_at = timezone.now()
+        version.save(update_fields=["status", "started_at"])
+        TrainingJob.objects.filter(version=version).update(attempts=F("attempts") + 1)
+    return version
+
+
+def _device() -> str:
+    if settings.LABELHUB_TRAIN_DEVICE:
+        return settings.LABELHUB_TRAIN_DEVICE
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def version_train(*, version_id: int, on_epoch: Callable[[dict], None] | None = None) -> ModelVersion | None:
+    """Train a queued version, store its weights and metrics, and apply the promotion rule; the
+    version's `progress` follows every epoch (and ``on_epoch`` gets each row: the CLI's bar).
+    Idempotent: a version already trained or failed is left as it is (returns None)."""
+    from workers.train import TrainConfig, train_model
+
+    version = _claim(version_id)
+    if version is None:
+        return None
+    try:
+        classes = version.classes
+        train_x, train_y = examples([tuple(p) for p in version.dataset["train"]], classes=classes)
+        held = [tuple(p) for p in version.dataset["heldout"]]
+        held_x, held_y = examples(held, classes=classes)
+        fields = {f for f in TrainConfig.__dataclass_fields__}
+        config = TrainConfig(
+            **{k: v for k, v in version.config.items() if k in fields},
+            device=_device(),
+            threads=settings.LABELHUB_TRAIN_THREADS or None,
+        )
+
+        def progress(row: dict) -> None:
+            ModelVersion.objects.filter(id=version.id).update(progress=row)
+            if on_epoch is not None:
+                on_epoch(row)
+
+        result = train_model(
+            train_x, train_y, config=config, heldout_images=held_x, heldout_labels=held_y, progress=progress
+        )
+    except Exception as exc:
+        log.exception("training model version %s failed", version_id)
+        version.status = VersionStatus.FAILED
+        version.error = f"{type(exc).__name__}: {exc}"[:2000]
+        version.finished_at = timezone.now()
+        version.save(update_fields=["status", "error", "finished_at"])
+        return version
+    version.weights_sha256 = hashlib.sha256(result.weights).hexdigest()
+    version.weights.save("weights.pt", ContentFile(result.weights), save=False)
+    version.metrics = {k: round(v, 6) for k, v in result.metrics.items()}
+    version.history = result.history
+    version.progress = result.history[-1] if result.history else {}
+    version.parameters = result.parameters
+    version.config = {**version.config, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch}
+    version.status = VersionStatus.READY
+    version.finished_at = timezone.now()
+    version.save()
+    version_promote(version=version, heldout_images=held_x, heldout_labels=held_y)
+    return version
+
+
+def _current_scores(*, pm: ProjectModel, version: ModelVersion, images, labels) -> dict:
+    """What the current pre-labeller scores on these held-out tasks: the active version run on the
+    images, or (no version promoted yet) the pre-labels the tasks started from."""
+    from workers.train import mean_scores, segmentation_scores
+    from workers.train.inference import predict_labels
+
+    n = len(version.classes) + 1
+    if pm.active_version_id is not None:
+        active = pm.active_version
+        model, config = _load(active)
+        preds = [predict_labels(model, image, device=config.device) for image in images]
+        source = active.prediction_model_name
+    else:
+        preds = prelabel_maps([tuple(p) for p in version.dataset["heldout"]], classes=version.classes)
+        source = "prelabels"
+    rows = [segmentation_scores(p, t, classes=list(range(1, n))) for p, t in zip(preds, labels, strict=True)]
+    return {"source": source, "metrics": {k: round(v, 6) for k, v in mean_scores(rows).items()}}
+
+
+def version_promote(*, version: ModelVersion, heldout_images, heldout_labels) -> bool:
+    """The promotion rule: the version becomes the project's pre-labeller only if its held-out
+    PROMOTION_METRIC beats the current pre-labeller's on the same held-out tasks. Both are recorded."""
+    with transaction.atomic():
+        pm = ProjectModel.objects.select_for_update().get(id=version.project_model_id)
+        current = _current_scores(pm=pm, version=version, images=heldout_images, labels=heldout_labels)
+        mine = version.metrics.get(PROMOTION_METRIC, 0.0)
+        theirs = current["metrics"].get(PROMOTION_METRIC, 0.0)
+        promoted = mine > theirs
+        version.promotion = {
+            "rule": f"held-out {PROMOTION_METRIC} above the current pre-labeller's",
+            "candidate": version.metrics,
+            "current": current,
+            "promoted": promoted,
+        }
+        fields = ["promotion"]
+        if promoted:
+            version.promoted_at = timezone.now()
+            fields.append("promoted_at")
+            pm.active_version = version
+            pm.save(update_fields=["active_version"])
+        version.save(update_fields=fields)
+    return promoted
+
+
+_MODELS: dict[int, tuple[Any, Any]] = {}
+
+
+def _load(version: ModelVersion):
+    """The version's network in eval mode (cached per process: versions never change)."""
+    from workers.train import load_model
+
+    if version.id not in _MODELS:
+        with version.weights.open("rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != version.weights_sha256:
+            raise DomainError(f"The weights of {version.prediction_model_name} do not match their SHA-256.")
+        _MODELS.clear()  # one model per process is enough for a queue worker
+        _MODELS[version.id] = load_model(data, device=_device())
+    return _MODELS[version.id]
+
+
+def prelabel_enqueue(*, image_ids: list[int]) -> None:
+    """Queue pre-labelling by the project's own model once the transaction commits."""
+    if image_ids:
+        enqueue_on_commit("labelhub.learning.train.prelabel_images", list(image_ids))
+
+
+def on_images_added(event: DomainEvent) -> None:
+    """Subscriber of "images.added" (after commit): new images of a project whose `prelabel` is
+    "project_model" are pre-labelled by its promoted version."""
+    if not (event.payload.get("presegment") and settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
+        return
+    if Project.objects.filter(id=event.project_id, prelabel=Prelabel.PROJECT_MODEL).exists():
+        prelabel_enqueue(image_ids=event.payload["image_ids"])
+
+
+def on_task_stage_changed(event: DomainEvent) -> None:
+    """Subscriber of "task.stage_changed" (after commit): a task accepted past the last stage may
+    trigger the retraining rule."""
+    if event.payload.get("to_stage") != STAGE_DONE or event.project_id is None:
+        return
+    project = Project.objects.filter(id=event.project_id, retrain_every__gt=0).first()
+    if project is not None:
+        retrain_due(project=project)
+
+
+def images_prelabel(*, image_ids: list[int]) -> list[int]:
+    """Pre-label images with their project's promoted model version (one prediction per image, named
+    after the version, checkpoint = its weights' SHA-256). Images of a project without a promoted
+    version are left alone. Idempotent. Returns the ids of the predictions made."""
+    from workers.train.inference import label_regions, predict_probabilities
+
+    made = []
+    images = Image.objects.select_related("project").filter(id__in=image_ids).order_by("id")
+    for image in images:
+        pm = ProjectModel.objects.select_related("active_version").filter(project=image.project).first()
+        version = pm.active_version if pm else None
+        if version is None:
+            continue
+        version.project_model = pm
+        name, sha = version.prediction_model_name, version.weights_sha256
+        if image.predictions.filter(
+            model_name=name, checkpoint_sha256=sha, status=PredictionStatus.OK
+        ).exists():
+            continue
+        prediction = prediction_start(image=image, model_name=name, checkpoint_sha256=sha)
+        started = time.perf_counter()
+        try:
+            model, config = _load(version)
+            probs = predict_probabilities(model, image_pixels(image), device=config.device)
+            stuff = {version.classes.index(c) + 1 for c in version.stuff_classes}
+            regions = []
+            for part in label_regions(probs, stuff=stuff, min_area=int(version.config.get("min_area", 16))):
+                region = region_from_mask(
+                    mask=part.mask,
+                    project=image.project,
+                    label=version.classes[part.class_index - 1],
+                    score=part.score,
+                    prediction_id=prediction.id,
+                )
+                if region is not None:
+                    regions.append(region)
+            prediction_save_regions(prediction=prediction, regions=regions, started=started)
+            made.append(prediction.id)
+        except Exception as exc:
+            log.exception("pre-labelling image %s with %s failed", image.id, name)
+            prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
+    return made
+
+
+def retrain_due(*, project: Project) -> TrainingJob | None:
+    """The retraining rule: queue a new version once `project.retrain_every` more tasks were accepted
+    since the last training was queued, unless one is queued or training. Returns the job queued."""
+    if project.retrain_every <= 0:
+        return None
+    accepted = Task.objects.filter(project=project, status=TaskStatus.DONE).count()
+    pm = ProjectModel.objects.filter(project=project).first()
+    last = pm.accepted_at_last_training if pm else 0
+    if accepted - last < project.retrain_every:
+        return None
+    if pm and pm.versions.filter(status__in=[VersionStatus.QUEUED, VersionStatus.TRAINING]).exists():
+        return None
+    options = {}
+    latest = pm.versions.order_by("-number").first() if pm else None
+    if latest is not None:  # the same recipe as the last version
+        keys = set(LIMITS) - {"heldout_fraction"}
+        options = {k: v for k, v in latest.config.items() if k in keys}
+        options["stuff_classes"] = latest.stuff_classes
+    return training_request(project=project, options=options, trigger=TrainingJob.Trigger.RETRAIN)
+
+
+def retrain_sweep() -> list[int]:
+    """Apply the retraining rule to every project that has one. Returns the version ids queued."""
+    queued = []
+    for project in Project.objects.filter(retrain_every__gt=0).order_by("id"):
+        job = retrain_due(project=project)
+        if job is not None:
+            queued.append(job.version_id)
+    return queued

@@ -1,0 +1,34 @@
+"""Celery tasks. Names with `.train.` go to the `train` queue (GPU machines when present, else CPU;
+see labelhub/celery.py); the sweep runs on `cpu`."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="labelhub.learning.train.train_version", acks_late=True)
+def train_version(version_id: int) -> dict | None:
+    """Train one queued model version and apply the promotion rule. A version already finished is
+    skipped, so a redelivered message (acks_late) costs nothing."""
+    version = services.version_train(version_id=version_id)
+    if version is None:
+        return None
+    return {
+        "version": version.id,
+        "status": version.status,
+        "promoted": bool(version.promotion.get("promoted")),
+    }
+
+
+@shared_task(name="labelhub.learning.train.prelabel_images", acks_late=True)
+def prelabel_images(image_ids: list[int]) -> list[int]:
+    """Pre-label images with their project's promoted model version."""
+    return services.images_prelabel(image_ids=image_ids)
+
+
+@shared_task(name="labelhub.learning.retrain_sweep")
+def retrain_sweep() -> list[int]:
+    """Periodic: queue a new version for projects past their retraining threshold."""
+    return services.retrain_sweep()

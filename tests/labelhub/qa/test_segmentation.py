@@ -1,0 +1,52 @@
+"""Segmentation quality in the metrics: known answers on the metrics story (64x48 images, classes cat
+and dog; a class absent from both label maps scores 1 for Dice, IoU and BF1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from labelhub.accounts.models import Role
+from labelhub.labeling import reviews
+from labelhub.labeling.annotations import Writer, annotation_write
+from tests.labelhub.labeling.builders import HEIGHT, WIDTH, make_tasks, region
+
+from .test_metrics import hold, revision_of, story  # noqa: F401  (fixture)
+
+approx = pytest.approx
+pytestmark = pytest.mark.django_db
+
+
+def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa: F811
+    a1, r = story["a1"], story["r"]
+    t5 = make_tasks(story["project"], 1, start=10)[0]
+    hold(t5, a1, claimed_ago=10, active=5)
+    annotation_write(
+        task=t5, author=a1, base_revision=0, regions=[region("x", 0, 0, 10, 10)], writer=Writer.MEMBER
+    )
+    reviews.task_submit(task=t5, user=a1)
+    hold(t5, r, claimed_ago=10, active=5)
+    # The reviewer's fix: the square twice as wide, and labelled right.
+    reviews.task_fix_accept(
+        task=t5, user=r, base_revision=revision_of(t5), regions=[region("x", 0, 0, 20, 10)]
+    )
+
+    body = org_a.clients[Role.MANAGER].get(f"/api/v1/projects/{story['project'].id}/metrics/").json()
+    seg = body["segmentation"]
+    assert seg["tolerance_px"] == 2.0
+    # T1: pre-label cat = 200 px, accepted cat = 350 px, 200 shared; dog absent in both.
+    pre = seg["prelabel"]["overall"]
+    assert pre["n"] == 1
+    assert pre["pixel_accuracy"] == approx(1 - 150 / (WIDTH * HEIGHT), abs=1e-6)
+    assert pre["dice"] == approx((400 / 550 + 1) / 2, abs=1e-6)
+    assert pre["iou"] == approx((200 / 350 + 1) / 2, abs=1e-6)
+    assert 0.5 < pre["boundary_f1"] < 1.0
+    assert seg["prelabel"]["by_model"] == {"none": pre}  # prediction 7 of the story is not stored
+    assert seg["prelabel"]["per_task"][0]["task"] == story["tasks"][0].id
+    # Gold: A1 drew 300 px for a 100 px gold square (Dice 0.5 for cat), A2 exactly.
+    gold = seg["annotator_vs_gold"]["by_user"]
+    assert gold["alpha-annotator"]["dice"] == approx(0.75) and gold["alpha-a2"]["dice"] == approx(1.0)
+    # Fix: 100 px submitted, 200 px accepted, 100 shared: cat Dice 2/3, IoU 1/2.
+    fix = seg["annotator_vs_fix"]["by_user"]["alpha-annotator"]
+    assert fix["n"] == 1 and fix["dice"] == approx((2 / 3 + 1) / 2) and fix["iou"] == approx(0.75)
+    # Existing fields are unchanged.
+    assert body["ai_assist"]["ai_regions"] == 2 and body["gold"]["scored"] == 2

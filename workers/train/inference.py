@@ -1,0 +1,106 @@
+"""Inference of project models: image -> class probabilities -> label map -> regions.
+
+Regions are masks per class: one region per connected component (8-connectivity) for a thing
+class, one region holding every pixel of the class for a stuff class. The caller turns each mask
+into polygons with the project's simplifier (``workers.geometry.mask_to_simplified_polygons``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "ClassRegion",
+    "clean_labels",
+    "label_regions",
+    "normalise",
+    "predict_labels",
+    "predict_probabilities",
+]
+
+
+@dataclass
+class ClassRegion:
+    class_index: int  # 1..n-1 (0 is background)
+    mask: np.ndarray  # (H, W) bool
+    score: float  # mean probability of the class over the region's pixels
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32, zero mean and unit variance per image."""
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim == 2:
+        x = np.repeat(x[:, :, None], 3, axis=2)
+    x = (x - x.mean()) / (x.std() + 1e-6)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def predict_probabilities(model, image: np.ndarray, *, device: str = "cpu") -> np.ndarray:
+    """``(H, W, 3)`` uint8 image -> ``(n_classes, H, W)`` float32 softmax probabilities. The image is
+    padded (reflected) to multiples of ``2 ** model.depth`` and the result cropped back."""
+    import torch
+
+    x = normalise(image)
+    _, h, w = x.shape
+    m = 2**model.depth
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(np.ascontiguousarray(x))[None].to(device))
+        probs = logits.softmax(1)[0, :, :h, :w]
+    return probs.float().cpu().numpy()
+
+
+def predict_labels(model, image: np.ndarray, *, device: str = "cpu") -> np.ndarray:
+    """``(H, W)`` int label map: the most probable class of each pixel."""
+    return predict_probabilities(model, image, device=device).argmax(0).astype(np.int64)
+
+
+def clean_labels(probabilities: np.ndarray, *, min_area: int) -> np.ndarray:
+    """The argmax label map without specks: a connected piece (8-connectivity) of a class, or of the
+    background, smaller than ``min_area`` pixels takes the most probable other class of its pixels
+    (summed over the piece). Labelers would otherwise delete specks and fill pinholes by hand."""
+    import cv2
+
+    labels = probabilities.argmax(0)
+    if min_area <= 1:
+        return labels
+    for c in range(probabilities.shape[0]):
+        n, comp, stats, _ = cv2.connectedComponentsWithStats((labels == c).astype(np.uint8), connectivity=8)
+        for k in range(1, n):
+            if stats[k, cv2.CC_STAT_AREA] >= min_area:
+                continue
+            part = comp == k
+            votes = probabilities[:, part].sum(1)
+            votes[c] = -1
+            labels[part] = int(votes.argmax())
+    return labels
+
+
+def label_regions(
+    probabilities: np.ndarray, *, stuff: set[int] = frozenset(), min_area: int = 1
+) -> list[ClassRegion]:
+    """Regions of the label map of ``probabilities`` (``(C, H, W)``) cleaned of pieces under
+    ``min_area`` pixels (:func:`clean_labels`), background (0) left out: classes in ``stuff`` give one
+    region each, the others one per connected component. Ordered by class, then by component size
+    (largest first)."""
+    import cv2
+
+    labels = clean_labels(probabilities, min_area=min_area)
+    out: list[ClassRegion] = []
+    for c in range(1, probabilities.shape[0]):
+        mask = labels == c
+        if not mask.any():
+            continue
+        if c in stuff:
+            out.append(ClassRegion(c, mask, float(probabilities[c][mask].mean())))
+            continue
+        n, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        order = sorted(range(1, n), key=lambda k: -stats[k, cv2.CC_STAT_AREA])
+        for k in order:
+            part = comp == k
+            out.append(ClassRegion(c, part, float(probabilities[c][part].mean())))
+    return out
