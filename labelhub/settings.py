@@ -65,10 +65,13 @@ INSTALLED_APPS = [
     "labelhub.predictions",
     "labelhub.qa",
     "labelhub.exports",
+    "labelhub.app",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves static files (the browser app's modules, the admin) from the apps without collectstatic.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,6 +125,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("LABELHUB_STATIC_ROOT", str(VAR_DIR / "static")))
+# WhiteNoise finds files in the apps' static folders, so `make demo` needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+LOGIN_URL = "/app/login/"
 
 # --- storage -------------------------------------------------------------------------------------
 MEDIA_URL = "media/"
