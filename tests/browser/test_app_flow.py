@@ -55,11 +55,16 @@ def world(transactional_db):
     project = Project.objects.create(
         organization=org,
         name="Street scenes",
-        label_schema=[{"name": "car", "kinds": ["polygon", "mask"]}, {"name": "sign", "kinds": ["polygon", "mask"]}],
+        label_schema=[
+            {"name": "car", "kinds": ["polygon", "mask"]},
+            {"name": "sign", "kinds": ["polygon", "mask"]},
+        ],
         created_by=users["manager"],
     )
     assert [s["name"] for s in project.pipeline] == ["annotate", "review", "final-qa"]
-    assert upload(client_for(users["manager"]), project.id, ("street.png", two_objects_png())).status_code == 201
+    assert (
+        upload(client_for(users["manager"]), project.id, ("street.png", two_objects_png())).status_code == 201
+    )
     task = Image.objects.get(project=project).task
     annotation_prelabel(
         task=task,
@@ -126,7 +131,10 @@ def wait_js(page, condition):
 
 def saved(page) -> int:
     """Wait for the autosave to settle; the revision the server gave it."""
-    wait_js(page, "(() => { const e = window.labelhub.editor; return e.state === 'saved' && !e.dirty && !e.saving; })()")
+    wait_js(
+        page,
+        "(() => { const e = window.labelhub.editor; return e.state === 'saved' && !e.dirty && !e.saving; })()",
+    )
     return page.evaluate("window.labelhub.editor.revision")
 
 

@@ -41,7 +41,10 @@ def task(transactional_db):
     project = Project.objects.create(
         organization=org,
         name="Tools",
-        label_schema=[{"name": "car", "kinds": ["polygon", "mask"]}, {"name": "sign", "kinds": ["polygon", "mask"]}],
+        label_schema=[
+            {"name": "car", "kinds": ["polygon", "mask"]},
+            {"name": "sign", "kinds": ["polygon", "mask"]},
+        ],
         created_by=manager,
     )
     assert upload(client_for(manager), project.id, ("t.png", two_objects_png())).status_code == 201
@@ -131,9 +134,11 @@ def test_regions_masks_holes_and_editing(browser, live_server, task):
     revision = saved(page)
 
     # What the server stored is what the page shows, RLE strings included.
-    got = client_for(task.project.organization.memberships.get(role=Role.MANAGER).user).get(
-        f"/api/v1/tasks/{task.id}/annotation/"
-    ).json()
+    got = (
+        client_for(task.project.organization.memberships.get(role=Role.MANAGER).user)
+        .get(f"/api/v1/tasks/{task.id}/annotation/")
+        .json()
+    )
     assert got["revision"] == revision
     assert [r["id"] for r in got["regions"]] == [r["id"] for r in regions(page)]
     assert got["regions"][-1]["rle"]["counts"] == erased["rle"]["counts"]
@@ -157,8 +162,20 @@ def test_a_stale_write_offers_keep_mine_or_reload_and_loses_nothing(browser, liv
     start(page, "annotate")
     # Someone else (a manager) saves revision 2 meanwhile.
     manager = client_for(task.project.organization.memberships.get(role=Role.MANAGER).user)
-    theirs = [{"id": "m", "label": "sign", "kind": "polygon", "polygons": [{"exterior": ring(5, 5, 15, 15), "holes": []}]}]
-    assert manager.put(f"/api/v1/tasks/{task.id}/annotation/", {"revision": 1, "regions": theirs}, format="json").status_code == 200
+    theirs = [
+        {
+            "id": "m",
+            "label": "sign",
+            "kind": "polygon",
+            "polygons": [{"exterior": ring(5, 5, 15, 15), "holes": []}],
+        }
+    ]
+    assert (
+        manager.put(
+            f"/api/v1/tasks/{task.id}/annotation/", {"revision": 1, "regions": theirs}, format="json"
+        ).status_code
+        == 200
+    )
 
     page.keyboard.press("Tab")
     page.keyboard.press("Delete")  # our edit, based on revision 1
@@ -171,11 +188,18 @@ def test_a_stale_write_offers_keep_mine_or_reload_and_loses_nothing(browser, liv
     assert [r["id"] for r in stored["regions"]] == ["blob"]
 
     # Reload theirs: their revision is shown and ours stays one undo away.
-    assert manager.put(f"/api/v1/tasks/{task.id}/annotation/", {"revision": 3, "regions": theirs}, format="json").status_code == 200
+    assert (
+        manager.put(
+            f"/api/v1/tasks/{task.id}/annotation/", {"revision": 3, "regions": theirs}, format="json"
+        ).status_code
+        == 200
+    )
     page.keyboard.press("Tab")
     page.keyboard.press("Delete")
     page.click("dialog[open] button:has-text('Reload theirs')")
-    wait_js(page, "window.labelhub.editor.regions.length === 1 && window.labelhub.editor.regions[0].id === 'm'")
+    wait_js(
+        page, "window.labelhub.editor.regions.length === 1 && window.labelhub.editor.regions[0].id === 'm'"
+    )
     page.keyboard.press("Control+z")
     assert [r["id"] for r in regions(page)] == []
     assert page.errors == []

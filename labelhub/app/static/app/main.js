@@ -20,6 +20,7 @@ async function route() {
   const previous = current;
   current = null;
   if (previous?.destroy) await previous.destroy();
+  delete document.body.dataset.ready;
   const parts = (location.hash.replace(/^#\/?/, "") || "queue").split("/").map(decodeURIComponent);
   document.body.dataset.screen = parts[0];
   root.replaceChildren(h("p", { class: "muted" }, "Loading…"));
@@ -40,6 +41,7 @@ async function route() {
     announce(errorText(err), "error");
     root.replaceChildren(h("div", { class: "empty" }, h("p", { class: "error" }, errorText(err)), h("a", { href: "#/queue" }, "Back to the queue")));
   }
+  document.body.dataset.readyAt = String(Math.round(performance.now())); // ms since navigation start
   document.body.dataset.ready = parts[0];
 }
 
