@@ -268,6 +268,11 @@ export class Tools {
     if (seq !== this.seq || this.segment !== seg) return; // a newer click or a cancel superseded this answer
     seg.maskInputId = out.mask_input_id;
     const polygons = out.polygons.map((p) => ({ exterior: p.exterior, holes: p.holes || [] }));
+    if (!polygons.length) {
+      announce("No object found there: add a click, or try a box.");
+      document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
+      return;
+    }
     const { regions } = this.editor;
     let index = regions.findIndex((r) => r.id === seg.regionId);
     this.editor.checkpoint();
