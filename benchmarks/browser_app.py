@@ -98,7 +98,7 @@ def main() -> None:
 
     from labelhub.accounts.models import Membership, Organization, Role
     from labelhub.images.services import IncomingFile, images_add
-    from labelhub.labeling.services import annotation_prelabel
+    from labelhub.labeling.annotations import annotation_prelabel
     from labelhub.projects.models import Project
     from workers.geometry import mask_to_polygons
 

@@ -150,7 +150,7 @@ def generate(images: int, polygons: int, seed: int = 0) -> int:
 def run_one(project_id: int, fmt: str, split: bool) -> dict:
     import psutil
 
-    from labelhub.exports import services
+    from labelhub.datasets import services
     from labelhub.projects.models import Project
 
     # Time the snapshot and the archive apart: the archive is written here, not by the on-commit enqueue.

@@ -64,7 +64,9 @@ INSTALLED_APPS = [
     "labelhub.labeling",
     "labelhub.predictions",
     "labelhub.qa",
-    "labelhub.exports",
+    "labelhub.webhooks",
+    "labelhub.datasets",
+    "labelhub.demo",
     "labelhub.app",
 ]
 

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
-from labelhub.exports.api import ExportViewSet, ProjectExportView, ProjectImportView
+from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
 from labelhub.predictions.api import (
@@ -16,7 +16,8 @@ from labelhub.predictions.api import (
     ProjectEmbeddingsView,
 )
 from labelhub.projects.api import ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView, WebhookViewSet
+from labelhub.qa.api import ProjectMetricsView
+from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
@@ -27,6 +28,7 @@ router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("predictions", PredictionViewSet, basename="prediction")
 router.register("exports", ExportViewSet, basename="export")
+router.register("imports", ImportViewSet, basename="import")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 
 api_v1 = [

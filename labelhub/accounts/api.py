@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from labelhub.core.errors import Forbidden, NotFound
 
 from . import services
-from .models import MANAGING_ROLES, Membership, Organization, Role
+from .models import Membership, Organization, Role
 from .selectors import ALL_ROLES, organizations_for, role_require
 
 
@@ -54,22 +54,15 @@ class OrganizationViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=OrganizationIn, responses=OrganizationOut)
     def partial_update(self, request, *args, **kwargs):
-        org = self.get_object()
-        role_require(
-            user=request.user, organization_id=org.id, roles=MANAGING_ROLES, action="rename the organization"
-        )
         data = OrganizationIn(data=request.data)
         data.is_valid(raise_exception=True)
-        org.name = data.validated_data["name"]
-        org.save(update_fields=["name"])
+        org = services.organization_rename(
+            organization=self.get_object(), user=request.user, name=data.validated_data["name"]
+        )
         return Response(OrganizationOut(org).data)
 
     def destroy(self, request, *args, **kwargs):
-        org = self.get_object()
-        role_require(
-            user=request.user, organization_id=org.id, roles=[Role.OWNER], action="delete the organization"
-        )
-        org.delete()
+        services.organization_delete(organization=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

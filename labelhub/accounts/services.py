@@ -7,8 +7,10 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from labelhub.core.errors import Conflict, DomainError, Forbidden, NotFound
+from labelhub.core.events import ORGANIZATION_DELETING, DomainEvent, publish
 
 from .models import MANAGING_ROLES, Membership, Organization, Role
+from .selectors import role_require
 
 User = get_user_model()
 
@@ -23,6 +25,29 @@ def organization_create(*, name: str, owner) -> Organization:
     organization = Organization.objects.create(name=name, slug=slug)
     Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
     return organization
+
+
+@transaction.atomic
+def organization_rename(*, organization: Organization, user, name: str) -> Organization:
+    """Owners and managers rename their organization (its slug stays)."""
+    role_require(
+        user=user, organization_id=organization.pk, roles=MANAGING_ROLES, action="rename the organization"
+    )
+    organization.name = name
+    organization.save(update_fields=["name"])
+    return organization
+
+
+@transaction.atomic
+def organization_delete(*, organization: Organization, user) -> None:
+    """An owner deletes the organization with all its projects. The apps above hear of it in this
+    transaction ("organization.deleting") and remove their stored files once it commits."""
+    role_require(
+        user=user, organization_id=organization.pk, roles=[Role.OWNER], action="delete the organization"
+    )
+    publish(DomainEvent(name=ORGANIZATION_DELETING, organization_id=organization.pk, project_id=None,
+                        context={"organization": organization}))  # fmt: skip
+    organization.delete()
 
 
 def _check_grant(*, actor_role: str, role: str) -> None:

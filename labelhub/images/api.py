@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.accounts.selectors import organization_ids_for
 from labelhub.core.errors import DomainError
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
@@ -119,14 +119,7 @@ class ImageViewSet(
         ).select_related("task", "project")
 
     def destroy(self, request, *args, **kwargs):
-        image = self.get_object()
-        role_require(
-            user=request.user,
-            organization_id=image.project.organization_id,
-            roles=MANAGING_ROLES,
-            action="delete images",
-        )
-        image.delete()
+        services.image_delete(image=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})

@@ -1,4 +1,4 @@
-"""Writes for images: upload (many files per request) and import from a server-side folder.
+"""Writes for images: upload (many files per request), import from a server-side folder, deletion.
 
 A request is all or nothing: every file is checked before any is stored, and a failure while storing
 removes what this request already wrote.
@@ -13,9 +13,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import DomainError
-from labelhub.labeling.services import task_create_for_image
-from labelhub.predictions.services import presegment_enqueue
+from labelhub.core.events import IMAGE_DELETING, IMAGES_ADDED, DomainEvent, publish
+from labelhub.core.files import files_delete_on_commit
 from labelhub.projects.models import Project
 
 from .decoding import DecodedImage, image_inspect, thumbnail_jpeg
@@ -73,8 +75,9 @@ def images_add(
     max_files: int | None = None,
     presegment: bool = True,
 ) -> UploadResult:
-    """Store images in a project, one task each; the same bytes twice in a project are one image.
-    With `presegment`, each new image is queued for pre-segmentation once the transaction commits."""
+    """Store images in a project, one task each (the "images.added" event); the same bytes twice in a
+    project are one image. With `presegment`, each new image is queued for pre-segmentation once the
+    transaction commits."""
     decoded = _inspect_all(files, field, max_files or settings.LABELHUB_MAX_FILES_PER_UPLOAD)
     stored: list[Image] = []
     try:
@@ -104,11 +107,20 @@ def images_add(
                 stored.append(image)
                 image.thumbnail.save("thumb.jpg", ContentFile(thumbnail_jpeg(data)), save=False)
                 image.save()
-                task_create_for_image(image=image)
                 seen[info.sha256] = image
                 created.append(image)
-            if presegment:
-                presegment_enqueue(image_ids=[i.id for i in created])
+            if created:
+                # labeling gives each image its task (in this transaction); predictions queues the
+                # pre-segmentation once it commits.
+                publish(
+                    DomainEvent(
+                        name=IMAGES_ADDED,
+                        organization_id=project.organization_id,
+                        project_id=project.pk,
+                        payload={"image_ids": [i.id for i in created], "presegment": presegment},
+                        context={"images": created},
+                    )
+                )
     except BaseException:
         for image in stored:  # the rows rolled back; remove the files this request wrote
             for f in (image.file, image.thumbnail):
@@ -162,3 +174,31 @@ def images_import_folder(*, project: Project, path: str, user=None, recursive: b
     return images_add(
         project=project, files=files, user=user, field="path", max_files=settings.LABELHUB_MAX_IMPORT_FILES
     )
+
+
+@transaction.atomic
+def image_delete(*, image: Image, user) -> None:
+    """Delete an image with its task, annotations and predictions (managers and owners only). The apps
+    above hear of it first, in this transaction ("image.deleting": an export keeps its own copy of the
+    image's item); the stored files go once the deletion commits."""
+    role_require(
+        user=user, organization_id=image.project.organization_id, roles=MANAGING_ROLES, action="delete images"
+    )
+    publish(
+        DomainEvent(
+            name=IMAGE_DELETING,
+            organization_id=image.project.organization_id,
+            project_id=image.project_id,
+            payload={"image": image.pk},
+            context={"image": image},
+        )
+    )
+    files_delete_on_commit(image.file.storage, [image.file.name, image.thumbnail.name])
+    image.delete()
+
+
+def on_project_deleting(event: DomainEvent) -> None:
+    """Subscriber of "project.deleting" (in its transaction): the project's image files go on commit."""
+    names = Image.objects.filter(project=event.context["project"]).values_list("file", "thumbnail")
+    storage = Image._meta.get_field("file").storage
+    files_delete_on_commit(storage, [name for pair in names.iterator() for name in pair])

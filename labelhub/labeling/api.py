@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,17 +10,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelhub.accounts.models import MANAGING_ROLES, Role
-from labelhub.accounts.selectors import organization_ids_for, role_of, role_require
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import organization_ids_for, role_of
 from labelhub.core.api import PassThroughField
 from labelhub.core.errors import DomainError, NotFound
 from labelhub.projects.selectors import project_get
 
-from . import selectors, services, workflow
+from . import annotations, assignments, leases, reviews, selectors, services
 from .models import AnnotationRevision, Comment, Task, TaskEvent
-
-# Who may write regions at all; the QA workflow narrows this to the task's current worker.
-WRITER_ROLES = (Role.OWNER, Role.MANAGER, Role.ANNOTATOR, Role.REVIEWER)
 
 
 class TaskOut(serializers.ModelSerializer):
@@ -223,17 +219,11 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
                     raise DomainError("revision is an integer.", field="revision") from None
             revision = selectors.annotation_revision_get(task=task, number=number)
             return Response(annotation_payload(task, revision))
-        role_require(
-            user=request.user,
-            organization_id=task.project.organization_id,
-            roles=WRITER_ROLES,
-            action="edit annotations",
-        )
         data = AnnotationIn(data=request.data)
         data.is_valid(raise_exception=True)
-        revision = workflow.annotation_write(
+        revision = annotations.annotation_write(
             task=task,
-            user=request.user,
+            author=request.user,
             base_revision=data.validated_data["revision"],
             regions=data.validated_data["regions"],
         )
@@ -256,12 +246,6 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         task = self.task()
         if request.method == "GET":
             return Response(CommentOut(task.comments.select_related("author"), many=True).data)
-        role_require(
-            user=request.user,
-            organization_id=task.project.organization_id,
-            roles=WRITER_ROLES,
-            action="comment",
-        )
         data = CommentIn(data=request.data)
         data.is_valid(raise_exception=True)
         comment = services.comment_create(task=task, author=request.user, **data.validated_data)
@@ -275,26 +259,26 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     def heartbeat(self, request, pk=None):
         """Extend your lease (LABELHUB_LEASE_SECONDS from now); the time since the last heartbeat counts as
         active if it is at most LABELHUB_ACTIVE_GAP_SECONDS. 409 if you do not hold a live lease."""
-        return self._task_out(workflow.task_heartbeat(task=self.task(), user=request.user))
+        return self._task_out(leases.task_heartbeat(task=self.task(), user=request.user))
 
     @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def release(self, request, pk=None):
         """Give the task you hold back to its stage's queue."""
-        return self._task_out(workflow.task_release(task=self.task(), user=request.user))
+        return self._task_out(leases.task_release(task=self.task(), user=request.user))
 
     @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         """First stage: hand your annotation on to the next stage (needs your live lease)."""
-        return self._task_out(workflow.task_submit(task=self.task(), user=request.user))
+        return self._task_out(reviews.task_submit(task=self.task(), user=request.user))
 
     @extend_schema(request=None, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """Review stages: pass the task on (to done after the last stage). 409 if it is not in review or you
         hold no live lease; 403 for your own work."""
-        return self._task_out(workflow.task_accept(task=self.task(), user=request.user))
+        return self._task_out(reviews.task_accept(task=self.task(), user=request.user))
 
     @extend_schema(
         request=RejectIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
@@ -305,7 +289,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         there) with comments pinned to regions or points."""
         data = RejectIn(data=request.data)
         data.is_valid(raise_exception=True)
-        task = workflow.task_reject(
+        task = reviews.task_reject(
             task=self.task(), user=request.user, comments=data.validated_data["comments"]
         )
         return self._task_out(task)
@@ -318,7 +302,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         """Review stages: save your corrected regions (a revision credited to you) and accept."""
         data = AnnotationIn(data=request.data)
         data.is_valid(raise_exception=True)
-        task = workflow.task_fix_accept(
+        task = reviews.task_fix_accept(
             task=self.task(),
             user=request.user,
             base_revision=data.validated_data["revision"],
@@ -333,20 +317,11 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     def reassign(self, request, pk=None):
         """Managers: reserve the task for a member (they get it from next-task) or return it to the queue."""
         task = self.task()
-        role_require(
-            user=request.user,
-            organization_id=task.project.organization_id,
-            roles=MANAGING_ROLES,
-            action="reassign tasks",
-        )
         data = ReassignIn(data=request.data)
         data.is_valid(raise_exception=True)
-        assignee = None
-        if data.validated_data["assignee"] is not None:
-            assignee = get_user_model().objects.filter(pk=data.validated_data["assignee"]).first()
-            if assignee is None:
-                raise DomainError("No such user.", field="assignee")
-        task = workflow.task_reassign(task=task, manager=request.user, assignee=assignee)
+        task = assignments.task_reassign(
+            task=task, manager=request.user, assignee_id=data.validated_data["assignee"]
+        )
         return self._task_out(task)
 
     @extend_schema(methods=["GET"], responses=GoldOut)
@@ -356,22 +331,16 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         """Managers: whether the task is a gold (honeypot) task and its known-correct regions; PUT to mark
         or unmark it. First-stage submissions of gold tasks are scored by IoU against these regions."""
         task = self.task()
-        role_require(
-            user=request.user,
-            organization_id=task.project.organization_id,
-            roles=MANAGING_ROLES,
-            action="see or mark gold tasks",
-        )
         if request.method == "PUT":
             data = GoldIn(data=request.data)
             data.is_valid(raise_exception=True)
-            task = workflow.task_gold_set(
+            task = assignments.task_gold_set(
                 task=task,
                 manager=request.user,
                 is_gold=data.validated_data["is_gold"],
                 regions=data.validated_data.get("regions"),
             )
-        return Response({"task": task.pk, "is_gold": task.is_gold, "regions": task.gold_regions})
+        return Response(selectors.task_gold_get(user=request.user, task=task))
 
     @extend_schema(responses=TimelineOut)
     @action(detail=True, methods=["get"])
@@ -416,7 +385,7 @@ class ProjectNextTaskView(APIView):
                 (s["name"] for s in project.pipeline if s["role"] == role or role in MANAGING_ROLES),
                 project.first_stage,
             )
-        task = workflow.task_claim_next(project=project, user=request.user, stage=stage)
+        task = leases.task_claim_next(project=project, user=request.user, stage=stage)
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(TaskOut(selectors.task_get(user=request.user, task_id=task.pk)).data)
@@ -437,12 +406,6 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
     def partial_update(self, request, *args, **kwargs):
         """Resolve (or reopen) a comment."""
         comment = self.get_object()
-        role_require(
-            user=request.user,
-            organization_id=comment.task.project.organization_id,
-            roles=WRITER_ROLES,
-            action="resolve comments",
-        )
         data = CommentPatch(data=request.data)
         data.is_valid(raise_exception=True)
         comment = services.comment_resolve(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
-from labelhub.accounts.selectors import organization_ids_for
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core.errors import NotFound
 
-from .models import AnnotationRevision, Task
+from .models import Annotation, AnnotationRevision, Task
 
 
 def tasks_visible(*, user) -> QuerySet[Task]:
@@ -23,11 +24,38 @@ def task_get(*, user, task_id: int) -> Task:
     return task
 
 
+def revision_current(*, annotation: Annotation) -> AnnotationRevision | None:
+    """The annotation's current revision; None when nothing was saved yet. The one query for it."""
+    if annotation.current_revision == 0:
+        return None
+    return annotation.revisions.filter(number=annotation.current_revision).select_related("author").first()
+
+
+def revision_current_id() -> Subquery:
+    """The id of a task's current revision, as a subquery to annotate a Task queryset with (null: none)."""
+    return Subquery(
+        AnnotationRevision.objects.filter(
+            annotation__task=OuterRef("pk"), number=OuterRef("annotation__current_revision")
+        ).values("id")[:1]
+    )
+
+
 def annotation_revision_get(*, task: Task, number: int | None = None) -> AnnotationRevision | None:
     """The given revision of a task's annotation, or the current one; None when nothing was saved yet."""
-    annotation = task.annotation
-    wanted = annotation.current_revision if number is None else number
-    revision = annotation.revisions.filter(number=wanted).select_related("author").first()
-    if revision is None and number is not None:
+    if number is None:
+        return revision_current(annotation=task.annotation)
+    revision = task.annotation.revisions.filter(number=number).select_related("author").first()
+    if revision is None:
         raise NotFound(f"Revision {number} does not exist.", field="revision")
     return revision
+
+
+def task_gold_get(*, user, task: Task) -> dict:
+    """Whether the task is a gold task and its known-correct regions: for managers and owners only."""
+    role_require(
+        user=user,
+        organization_id=task.project.organization_id,
+        roles=MANAGING_ROLES,
+        action="see or mark gold tasks",
+    )
+    return {"task": task.pk, "is_gold": task.is_gold, "regions": task.gold_regions}

@@ -1,14 +1,18 @@
-"""Writes for tasks, annotations and comments."""
+"""Writes for tasks and comments. Annotation revisions are written by annotations.py (the one write
+path); the QA pipeline's actions are leases.py, reviews.py and assignments.py."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
-from labelhub.core.errors import Conflict, DomainError
+from labelhub.accounts.selectors import role_require
+from labelhub.core.errors import DomainError
+from labelhub.core.events import DomainEvent
 from labelhub.images.models import Image
 
-from .models import Annotation, AnnotationRevision, Comment, Task, TaskStatus
-from .regions import regions_clean, regions_diff
+from .annotations import WRITER_ROLES, annotation_prelabel
+from .models import Annotation, Comment, Task
+from .selectors import revision_current
 
 
 def task_create_for_image(*, image: Image) -> Task:
@@ -18,64 +22,17 @@ def task_create_for_image(*, image: Image) -> Task:
 
 
 @transaction.atomic
-def annotation_save(
-    *, task: Task, author, base_revision: int, regions: list, stage: str | None = None
-) -> AnnotationRevision:
-    """Add a revision on top of `base_revision`, the revision the writer read.
-
-    A writer who read an older revision than the current one gets Conflict (409) and nothing is saved,
-    so two people editing the same task never overwrite each other.
-    """
-    annotation = Annotation.objects.select_for_update().get(task=task)
-    if isinstance(base_revision, bool) or not isinstance(base_revision, int) or base_revision < 0:
-        raise DomainError("revision is the revision number you read (0 for none).", field="revision")
-    if base_revision != annotation.current_revision:
-        raise Conflict(
-            f"Revision {base_revision} is stale: the annotation is at revision {annotation.current_revision}. "
-            "Read it again and reapply your change.",
-            field="revision",
-            code="stale_revision",
-            details={"current_revision": annotation.current_revision},
-        )
-    image = task.image
-    cleaned = regions_clean(
-        regions, width=image.width, height=image.height, class_names=task.project.class_names
-    )
-    previous = (
-        annotation.revisions.filter(number=annotation.current_revision)
-        .values_list("regions", flat=True)
-        .first()
-        or []
-    )
-    revision = AnnotationRevision.objects.create(
-        annotation=annotation,
-        number=annotation.current_revision + 1,
-        regions=cleaned,
-        author=author,
-        stage=stage or task.stage,
-        summary=regions_diff(previous, cleaned),
-    )
-    annotation.current_revision = revision.number
-    annotation.save(update_fields=["current_revision", "updated_at"])
-    return revision
-
-
-def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevision | None:
-    """Seed an untouched task with AI regions (revision 1, no author). A task someone has saved keeps its work."""
-    with transaction.atomic():
-        annotation = Annotation.objects.select_for_update().get(task=task)
-        if annotation.current_revision != 0:
-            return None
-        return annotation_save(task=task, author=None, base_revision=0, regions=regions, stage=task.stage)
-
-
-@transaction.atomic
 def comment_create(*, task: Task, author, text: str, region_id: str = "", x=None, y=None) -> Comment:
+    """A comment by a member on the task, pinned to a region of the current revision, to a point (x, y in
+    pixels) or to neither."""
+    role_require(
+        user=author, organization_id=task.project.organization_id, roles=WRITER_ROLES, action="comment"
+    )
     if not isinstance(text, str) or not text.strip():
         raise DomainError("A comment needs text.", field="text")
     annotation = task.annotation
     if region_id:
-        current = annotation.revisions.filter(number=annotation.current_revision).first()
+        current = revision_current(annotation=annotation)
         ids = {r["id"] for r in current.regions} if current else set()
         if region_id not in ids:
             raise DomainError(f"No region '{region_id}' in the current revision.", field="region_id")
@@ -96,17 +53,27 @@ def comment_create(*, task: Task, author, text: str, region_id: str = "", x=None
 
 @transaction.atomic
 def comment_resolve(*, comment: Comment, user, resolved: bool = True) -> Comment:
+    role_require(
+        user=user,
+        organization_id=comment.task.project.organization_id,
+        roles=WRITER_ROLES,
+        action="resolve comments",
+    )
     comment.resolved = resolved
     comment.resolved_by = user if resolved else None
     comment.save(update_fields=["resolved", "resolved_by"])
     return comment
 
 
-__all__ = [
-    "TaskStatus",
-    "annotation_prelabel",
-    "annotation_save",
-    "comment_create",
-    "comment_resolve",
-    "task_create_for_image",
-]
+def on_images_added(event: DomainEvent) -> None:
+    """Subscriber of "images.added" (in the adding transaction): one task per new image."""
+    for image in event.context["images"]:
+        task_create_for_image(image=image)
+
+
+def on_prediction_ready(event: DomainEvent) -> None:
+    """Subscriber of "prediction.ready" (in the prediction's transaction): seed the image's untouched
+    task with the AI regions."""
+    task = Task.objects.filter(image=event.context["image"]).first()
+    if task is not None:
+        annotation_prelabel(task=task, regions=event.context["regions"])

@@ -8,6 +8,6 @@ from celery import shared_task
 @shared_task(name="labelhub.labeling.leases_expire", acks_late=True)
 def leases_expire() -> int:
     """Periodic (Celery beat, every LABELHUB_LEASE_SWEEP_SECONDS): return expired leases to the queue."""
-    from .workflow import leases_expire as expire
+    from .leases import leases_expire as expire
 
     return expire()

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from labelhub.images.models import Image
 
+from .backends import image_pixels
 from .models import ImageEmbedding
 
 if TYPE_CHECKING:
@@ -126,8 +127,6 @@ def embeddings_ensure(
 ) -> dict[int, tuple[Embedding, str]]:
     """Embeddings for `images`: cached ones looked up, the rest computed in encoder batches of
     LABELHUB_SAM_BATCH_SIZE and stored. Returns {image_id: (embedding, tier or "computed")}."""
-    from .services import image_pixels
-
     found: dict[int, tuple[Embedding, str]] = {}
     missing: list[Image] = []
     for image in images:

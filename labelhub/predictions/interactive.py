@@ -12,10 +12,11 @@ from django.conf import settings
 from django.core.cache import cache
 
 from labelhub.core.errors import DomainError
+from labelhub.core.queue import task_named
 from labelhub.images.models import Image
 
+from .backends import segmentation_backend
 from .embeddings import embeddings_ensure
-from .services import segmentation_backend
 
 MASK_INPUT_TTL = 30 * 60
 
@@ -124,11 +125,11 @@ def interactive_answer(*, image: Image, prompt: dict) -> dict:
     if decoder_location() == "worker":
         from celery.exceptions import TimeoutError as CeleryTimeout
 
-        from .tasks import interactive_segment
-
         try:
-            return interactive_segment.delay(image.id, prompt).get(
-                timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT
+            return (
+                task_named("labelhub.predictions.gpu.interactive_segment")
+                .delay(image.id, prompt)
+                .get(timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT)
             )
         except CeleryTimeout as exc:
             raise DomainError(

@@ -4,6 +4,10 @@ from django.db import models
 
 from labelhub.images.models import Image
 
+# Attempts at an image's automatic pre-segmentation before it stays failed (the task retries, the sweep
+# re-queues below this).
+PRESEGMENT_MAX_ATTEMPTS = 3
+
 
 class PredictionStatus(models.TextChoices):
     PENDING = "pending", "Queued"

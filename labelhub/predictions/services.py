@@ -14,44 +14,20 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from labelhub.core.errors import DomainError
-from labelhub.images.decoding import image_to_rgb_array
+from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
+from labelhub.core.files import files_delete_on_commit
+from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
-from labelhub.labeling.models import Task
-from labelhub.labeling.services import annotation_prelabel
 from labelhub.projects.models import Project
 
-from .models import Prediction, PredictionStatus
+from .backends import ModelUnavailable, image_pixels, segmentation_backend
+from .embeddings import embeddings_ensure
+from .models import PRESEGMENT_MAX_ATTEMPTS, Prediction, PredictionStatus
 
 log = logging.getLogger(__name__)
 
 # "Everything" mode can return hundreds of specks; a labeler starts from the strongest regions.
 MAX_AUTOMATIC_REGIONS = 100
-
-
-class ModelUnavailable(DomainError):
-    status_code = 503
-    code = "model_unavailable"
-
-
-def segmentation_backend():
-    """The process-wide backend: SAM when a checkpoint is configured, else the classical one.
-    LABELHUB_SAM_RANDOM_SEED (tests and benchmarks only) builds SAM with seeded random weights."""
-    from workers.sam import CheckpointError, get_backend
-
-    checkpoint = settings.LABELHUB_SAM_CHECKPOINT or None
-    seed = int(settings.LABELHUB_SAM_RANDOM_SEED) if settings.LABELHUB_SAM_RANDOM_SEED else None
-    try:
-        return get_backend(
-            settings.LABELHUB_SAM_MODEL if (checkpoint or seed is not None) else None,
-            checkpoint,
-            device=settings.LABELHUB_SAM_DEVICE or None,
-            compile=settings.LABELHUB_SAM_COMPILE,
-            seed=seed,
-        )
-    except (CheckpointError, ValueError) as exc:
-        # A missing or wrong checkpoint is a configuration error: say so, never loop on it.
-        raise ModelUnavailable(f"The segmentation model cannot be loaded: {exc}") from exc
 
 
 def region_from_mask(
@@ -77,11 +53,6 @@ def region_from_mask(
         "prediction_id": prediction_id,
         "score": None if score is None else round(float(score), 4),
     }
-
-
-def image_pixels(image: Image) -> np.ndarray:
-    with image.file.open("rb") as fh:
-        return image_to_rgb_array(fh.read())
 
 
 def prediction_start(
@@ -136,9 +107,16 @@ def prediction_save_regions(*, prediction: Prediction, regions: list[dict], star
         prediction.score = float(np.mean([r["score"] for r in regions])) if regions else None
         prediction.duration_ms = (time.perf_counter() - started) * 1000.0
         prediction.save()
-        task = Task.objects.filter(image=image).first()
-        if task is not None:
-            annotation_prelabel(task=task, regions=regions)
+        # labeling seeds the image's untouched task with these regions, in this transaction
+        publish(
+            DomainEvent(
+                name=PREDICTION_READY,
+                organization_id=image.project.organization_id,
+                project_id=image.project_id,
+                payload={"prediction": prediction.id, "image": image.id},
+                context={"image": image, "regions": regions},
+            )
+        )
     return prediction
 
 
@@ -165,8 +143,6 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
     Every other image ends with a finished prediction or a recorded failure (status "failed", error
     text, attempts counted); the caller retries the failed ones.
     """
-    from .embeddings import embeddings_ensure
-
     images = list(Image.objects.select_related("project").filter(id__in=image_ids).order_by("id"))
     try:
         backend = segmentation_backend()
@@ -228,8 +204,6 @@ def image_presegment(*, image_id: int) -> Prediction | None:
 def image_presegment_boxes(*, image_id: int, boxes: list[dict]) -> Prediction | None:
     """Masks from box prompts supplied by an import: boxes [{"label": str, "box": [x0, y0, x1, y1]}].
     The prediction's regions carry the boxes' labels. Idempotent like images_presegment."""
-    from .embeddings import embeddings_ensure
-
     image = Image.objects.select_related("project").filter(id=image_id).first()
     if image is None:
         return None
@@ -272,12 +246,12 @@ def presegment_sweep() -> list[int]:
 
     from django.utils import timezone
 
-    from .tasks import MAX_ATTEMPTS
-
     stale = timezone.now() - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
     ids = sorted(
         set(
-            Prediction.objects.filter(kind="automatic", attempts__lt=MAX_ATTEMPTS, updated_at__lt=stale)
+            Prediction.objects.filter(
+                kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS, updated_at__lt=stale
+            )
             .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
             .values_list("image_id", flat=True)
         )
@@ -292,9 +266,26 @@ def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
     """Queue pre-segmentation once the current transaction commits (the worker must see the rows)."""
     if not image_ids or not (force or settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
         return
-    from .tasks import presegment_images
-
     batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
     for start in range(0, len(image_ids), batch):
         ids = list(image_ids[start : start + batch])
-        transaction.on_commit(lambda ids=ids: presegment_images.delay(ids))
+        enqueue_on_commit("labelhub.predictions.gpu.presegment_images", ids)
+
+
+def on_images_added(event: DomainEvent) -> None:
+    """Subscriber of "images.added" (after commit): queue the new images' pre-segmentation."""
+    if event.payload.get("presegment"):
+        presegment_enqueue(image_ids=event.payload["image_ids"])
+
+
+def on_rows_deleting(event: DomainEvent) -> None:
+    """Subscriber of "image.deleting" and "project.deleting" (in their transaction): the stored
+    embeddings of the image(s) go once the deletion commits."""
+    from .models import ImageEmbedding
+
+    if "image" in event.context:
+        rows = ImageEmbedding.objects.filter(image=event.context["image"])
+    else:
+        rows = ImageEmbedding.objects.filter(image__project=event.context["project"])
+    storage = ImageEmbedding._meta.get_field("file").storage
+    files_delete_on_commit(storage, rows.values_list("file", flat=True).iterator())

@@ -8,10 +8,9 @@ from celery import shared_task
 from django.conf import settings
 
 from . import services
+from .models import PRESEGMENT_MAX_ATTEMPTS as MAX_ATTEMPTS
 
 log = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 3
 
 
 @shared_task(
@@ -44,10 +43,11 @@ def embed_images(image_ids: list[int]) -> int:
     """Compute and cache the embeddings of images that lack one (batched through the encoder)."""
     from labelhub.images.models import Image
 
+    from .backends import segmentation_backend
     from .embeddings import embeddings_ensure
 
     images = list(Image.objects.filter(id__in=image_ids).order_by("id"))
-    found = embeddings_ensure(images=images, backend=services.segmentation_backend())
+    found = embeddings_ensure(images=images, backend=segmentation_backend())
     return sum(tier == "computed" for _, tier in found.values())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, F
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -122,31 +122,23 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return Response(ProjectOut(project).data)
 
     def destroy(self, request, *args, **kwargs):
-        project = self.get_object()
-        role_require(
-            user=request.user,
-            organization_id=project.organization_id,
-            roles=MANAGING_ROLES,
-            action="delete projects",
-        )
-        project.delete()
+        services.project_delete(project=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=CountsOut)
     @action(detail=True, methods=["get"])
     def counts(self, request, pk=None):
         """Images, tasks per stage and status, and predictions per status."""
-        from labelhub.predictions.models import Prediction
-
         project = self.get_object()
         by_stage: dict[str, dict[str, int]] = {name: {} for name in project.stage_names}
         for row in project.tasks.values("stage", "status").annotate(n=Count("id")):
             by_stage.setdefault(row["stage"], {})[row["status"]] = row["n"]
         predictions = {
             row["status"]: row["n"]
-            for row in Prediction.objects.filter(image__project=project)
-            .values("status")
-            .annotate(n=Count("id"))
+            # through the reverse relation image -> predictions: projects imports no app above it
+            for row in project.images.filter(predictions__isnull=False)
+            .values(status=F("predictions__status"))
+            .annotate(n=Count("predictions__id"))
         }
         return Response(
             {

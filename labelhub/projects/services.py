@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from labelhub.accounts.models import Organization
+from labelhub.accounts.models import MANAGING_ROLES, Organization
+from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.events import PROJECT_DELETING, DomainEvent, publish
 
 from .models import Project, Simplifier
 from .schema import label_schema_clean, pipeline_clean
@@ -95,17 +97,46 @@ def _check_stages_kept(project: Project, pipeline: list[dict]) -> None:
 
 
 def _classes_used(project: Project, names: set[str]) -> set[str]:
-    """Which of `names` label a region in any revision of the project's annotations."""
+    """Which of `names` label a region in any revision of the project's annotations (read through the
+    project's reverse relations: projects sits below labeling and imports none of it)."""
     from django.db import connection
-
-    from labelhub.labeling.models import AnnotationRevision
 
     if not names:
         return set()
-    revisions = AnnotationRevision.objects.filter(annotation__task__project=project)
+    revisions = project.tasks.values_list("annotation__revisions__regions", flat=True)
     if connection.vendor == "postgresql":  # jsonb containment, answered by the database
-        return {n for n in names if revisions.filter(regions__contains=[{"label": n}]).exists()}
-    labels = {
-        r.get("label") for regions in revisions.values_list("regions", flat=True).iterator() for r in regions
-    }
+        return {
+            n
+            for n in names
+            if project.tasks.filter(annotation__revisions__regions__contains=[{"label": n}]).exists()
+        }
+    labels = {r.get("label") for regions in revisions.iterator() for r in regions or []}
     return names & labels
+
+
+def _deleting(project: Project) -> None:
+    publish(
+        DomainEvent(
+            name=PROJECT_DELETING,
+            organization_id=project.organization_id,
+            project_id=project.pk,
+            context={"project": project},
+        )
+    )
+
+
+@transaction.atomic
+def project_delete(*, project: Project, user) -> None:
+    """Delete a project with everything in it (managers and owners only). The apps above hear of it in
+    this transaction ("project.deleting") and remove their stored files once it commits."""
+    role_require(
+        user=user, organization_id=project.organization_id, roles=MANAGING_ROLES, action="delete projects"
+    )
+    _deleting(project)
+    project.delete()
+
+
+def on_organization_deleting(event: DomainEvent) -> None:
+    """Subscriber of "organization.deleting" (in its transaction): each project's files go on commit."""
+    for project in Project.objects.filter(organization=event.context["organization"]):
+        _deleting(project)

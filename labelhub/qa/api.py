@@ -1,8 +1,7 @@
-"""QA endpoints: project metrics and webhooks (with their delivery log)."""
+"""QA endpoints: project metrics."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
@@ -10,20 +9,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
-from rest_framework.decorators import action
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelhub.accounts.models import MANAGING_ROLES, Membership, Organization
-from labelhub.accounts.selectors import organization_ids_for, role_of, role_require
-from labelhub.core.errors import DomainError, NotFound
-from labelhub.projects.models import Project
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import role_of, role_require
+from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
 from .metrics import project_metrics
-from .models import WEBHOOK_EVENTS, Webhook, WebhookDelivery
-from .webhooks import webhook_events_clean, webhook_url_clean
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -102,124 +97,3 @@ class ProjectMetricsView(APIView):
                 )
             user = request.user
         return Response(project_metrics(project=project, since=since, until=until, user=user))
-
-
-class WebhookOut(serializers.ModelSerializer):
-    class Meta:
-        model = Webhook
-        fields = ["id", "organization", "project", "url", "secret", "events", "active", "created_at"]
-
-
-class WebhookIn(serializers.Serializer):
-    organization = serializers.IntegerField(required=False)
-    project = serializers.IntegerField(required=False, allow_null=True)
-    url = serializers.CharField(required=False, max_length=1000)
-    secret = serializers.CharField(
-        required=False, max_length=200, help_text="HMAC-SHA256 key; generated when left out."
-    )
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(WEBHOOK_EVENTS)), required=False, help_text="Empty: all."
-    )
-    active = serializers.BooleanField(required=False)
-
-
-class DeliveryOut(serializers.ModelSerializer):
-    log = serializers.JSONField(help_text="[{at, status_code, error, duration_ms}], one per attempt")
-    payload = serializers.JSONField()
-
-    class Meta:
-        model = WebhookDelivery
-        fields = [
-            "id",
-            "webhook",
-            "event",
-            "payload",
-            "status",
-            "attempts",
-            "log",
-            "created_at",
-            "delivered_at",
-        ]
-
-
-class WebhookViewSet(viewsets.ModelViewSet):
-    """Webhooks of the organizations you manage (owners and managers only)."""
-
-    queryset = Webhook.objects.none()
-    serializer_class = WebhookOut
-    lookup_value_regex = r"\d+"
-    http_method_names = ["get", "post", "patch", "delete"]
-
-    def get_queryset(self):
-        managed = Membership.objects.filter(user=self.request.user, role__in=MANAGING_ROLES).values(
-            "organization_id"
-        )
-        return Webhook.objects.filter(organization_id__in=managed)
-
-    def _project(self, organization_id: int, project_id: int | None) -> Project | None:
-        if project_id is None:
-            return None
-        project = Project.objects.filter(pk=project_id, organization_id=organization_id).first()
-        if project is None:
-            raise DomainError("No such project in this organization.", field="project")
-        return project
-
-    @extend_schema(request=WebhookIn, responses={201: WebhookOut})
-    def create(self, request, *args, **kwargs):
-        data = WebhookIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        project = None
-        org_id = values.get("organization")
-        if org_id is None and values.get("project") is not None:
-            project = Project.objects.filter(
-                pk=values["project"], organization_id__in=organization_ids_for(request.user)
-            ).first()
-            if project is None:
-                raise NotFound("No such project.")
-            org_id = project.organization_id
-        if org_id is None:
-            raise DomainError("organization or project is required.", field="organization", code="required")
-        role_require(
-            user=request.user, organization_id=org_id, roles=MANAGING_ROLES, action="manage webhooks"
-        )
-        project = project or self._project(org_id, values.get("project"))
-        hook = Webhook.objects.create(
-            organization=Organization.objects.get(pk=org_id),
-            project=project,
-            url=webhook_url_clean(values.get("url", "")),
-            secret=values.get("secret") or secrets.token_hex(32),
-            events=webhook_events_clean(values.get("events", [])),
-            active=values.get("active", True),
-            created_by=request.user,
-        )
-        return Response(WebhookOut(hook).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=WebhookIn, responses=WebhookOut)
-    def partial_update(self, request, *args, **kwargs):
-        hook = self.get_object()
-        data = WebhookIn(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        if "organization" in values and values["organization"] != hook.organization_id:
-            raise DomainError("A webhook cannot move to another organization.", field="organization")
-        if "project" in values:
-            hook.project = self._project(hook.organization_id, values["project"])
-        if "url" in values:
-            hook.url = webhook_url_clean(values["url"])
-        if "secret" in values:
-            hook.secret = values["secret"]
-        if "events" in values:
-            hook.events = webhook_events_clean(values["events"])
-        if "active" in values:
-            hook.active = values["active"]
-        hook.save()
-        return Response(WebhookOut(hook).data)
-
-    @extend_schema(responses=DeliveryOut(many=True))
-    @action(detail=True, methods=["get"])
-    def deliveries(self, request, pk=None):
-        """The delivery log of this webhook, newest first, with every attempt."""
-        hook = self.get_object()
-        page = self.paginate_queryset(hook.deliveries.order_by("-id"))
-        return self.get_paginated_response(DeliveryOut(page, many=True).data)

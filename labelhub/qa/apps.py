@@ -4,4 +4,12 @@ from django.apps import AppConfig
 class QaConfig(AppConfig):
     name = "labelhub.qa"
     label = "qa"
-    verbose_name = "QA: gold scoring, metrics and webhooks"
+    verbose_name = "QA: gold scoring and quality metrics"
+
+    def ready(self) -> None:
+        from labelhub.labeling.events import TASK_SUBMITTED, subscribe
+
+        from .gold import on_task_submitted
+
+        # In the submitting transaction: a submission and its gold score commit (or roll back) together.
+        subscribe(TASK_SUBMITTED, on_task_submitted, in_transaction=True)

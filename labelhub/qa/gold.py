@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from labelhub.labeling.events import DomainEvent
 from labelhub.labeling.models import AnnotationRevision, Task
 
 from .models import GoldScore
@@ -85,3 +86,10 @@ def gold_score_record(*, task: Task, user, revision: int) -> GoldScore:
         score=result.pop("score"),
         details=result,
     )
+
+
+def on_task_submitted(event: DomainEvent) -> None:
+    """Subscriber of "task.submitted" (in the submitting transaction): score a gold task's submission."""
+    task = event.context["task"]
+    if task.is_gold:
+        gold_score_record(task=task, user=event.context["user"], revision=event.payload["revision"])

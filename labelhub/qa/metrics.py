@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db.models import Count, Q
 
 from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
-from labelhub.labeling.workflow import STAGE_DONE
+from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.projects.models import Project
 
 from .gold import mask_iou, region_mask

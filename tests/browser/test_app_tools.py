@@ -11,7 +11,7 @@ from pycocotools import mask as coco_mask
 
 from labelhub.accounts.models import Organization, Role
 from labelhub.images.models import Image
-from labelhub.labeling.services import annotation_prelabel
+from labelhub.labeling.annotations import annotation_prelabel
 from labelhub.projects.models import Project
 from tests.browser.test_app_flow import (
     H,

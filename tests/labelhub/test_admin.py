@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from labelhub.accounts.models import Role
 from labelhub.images.models import Image
-from labelhub.labeling.services import annotation_save
+from labelhub.labeling.annotations import Writer, annotation_write
 from labelhub.predictions.models import Prediction
 from tests.helpers import image_bytes, square, upload
 
@@ -30,11 +30,12 @@ def annotated_image(org_a):
         upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes(64, 48))).status_code == 201
     )
     image = Image.objects.get()
-    annotation_save(
+    annotation_write(
         task=image.task,
         author=org_a.users[Role.ANNOTATOR],
         base_revision=0,
         regions=[{"id": "r", "label": "cat", "kind": "polygon", "polygons": [square(4, 4, 30, 30)]}],
+        writer=Writer.IMPORT,
     )
     return image
 

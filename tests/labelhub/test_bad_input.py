@@ -335,13 +335,14 @@ def test_ids_beyond_64_bits_are_refused_cleanly(org_a, method, url, body):
 
 @pytest.mark.django_db
 def test_a_class_in_use_cannot_be_removed_from_the_schema(org_a, task):
-    from labelhub.labeling.services import annotation_save
+    from labelhub.labeling.annotations import Writer, annotation_write
 
-    annotation_save(
+    annotation_write(
         task=task,
         author=org_a.users[Role.ANNOTATOR],
         base_revision=0,
         regions=[{"id": "r", "label": "dog", "kind": "polygon", "polygons": [square(1, 1, 9, 9)]}],
+        writer=Writer.IMPORT,
     )
     client = org_a.clients[Role.MANAGER]
     url = f"/api/v1/projects/{org_a.project.id}/"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from labelhub.accounts.models import Membership, Role
-from labelhub.exports.models import Export
+from labelhub.datasets.models import Export
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision, Comment, Task, TaskEvent
 from labelhub.predictions.models import Prediction
-from labelhub.qa.models import Webhook
+from labelhub.webhooks.models import Webhook
 from tests.helpers import image_bytes, square, upload
 
 

@@ -106,7 +106,8 @@ def test_upload_presegments_through_the_worker_path(org_a, settings, django_capt
             ("disc.png", disc_image_bytes(96, 80, seed=1)),
             ("b.png", disc_image_bytes(64, 64, seed=2)),
         )
-    assert len(queued) == 1  # one batch for both images
+    # on commit: the "images.added" event, then the one task it queues (one batch for both images)
+    assert [c.__qualname__.split(".")[0] for c in queued] == ["publish", "enqueue_on_commit"]
     assert response.status_code == 201
     predictions = Prediction.objects.filter(status="ok").order_by("image_id")
     assert predictions.count() == 2

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from labelhub.accounts.models import Role
-from labelhub.labeling import workflow
+from labelhub.labeling import leases, pipeline, reviews
 from labelhub.labeling.models import EventKind, Task, TaskEvent, TaskStatus
 from tests.helpers import make_user
 
@@ -31,7 +31,7 @@ def claim_concurrently(project, users, stage: str) -> dict[int, list]:
             barrier.wait(timeout=30)
             got = []
             for _ in range(2):
-                task = workflow.task_claim_next(project=project, user=user, stage=stage)
+                task = leases.task_claim_next(project=project, user=user, stage=stage)
                 got.append(task.pk if task else None)
             results[user.pk] = got
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -80,9 +80,15 @@ def test_concurrent_reviewers_on_a_partly_own_queue(org_a):
     reviewers = [make_user(f"rev-{i}", org_a.organization, Role.REVIEWER) for i in range(USERS)]
     # Reviewers 0..9 each authored task i (e.g. as an earlier fixer); the tasks wait in review.
     for i, task in enumerate(tasks):
-        from labelhub.labeling.services import annotation_save
+        from labelhub.labeling.annotations import Writer, annotation_write
 
-        annotation_save(task=task, author=reviewers[i], base_revision=0, regions=[region("r", 1, 1, 9, 9)])
+        annotation_write(
+            task=task,
+            author=reviewers[i],
+            base_revision=0,
+            regions=[region("r", 1, 1, 9, 9)],
+            writer=Writer.IMPORT,
+        )
     Task.objects.filter(project=project).update(stage="review")
 
     results = claim_concurrently(project, reviewers, "review")
@@ -122,7 +128,7 @@ def test_expired_lease_returns_the_task_to_the_queue(org_a):
     assert leases_expire.delay().get() == 1
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN and task.assignee is None and task.lease_expires_at is None
-    assert workflow.leases_expire() == 0
+    assert leases.leases_expire() == 0
     assert next_task(alice, project.id, "annotate").json()["id"] == task.id
 
 
@@ -132,16 +138,16 @@ def test_heartbeats_extend_the_lease_and_count_active_time(org_a, settings):
     settings.LABELHUB_ACTIVE_GAP_SECONDS = 120
     (task,) = make_tasks(org_a.project, 1)
     user = org_a.users[Role.ANNOTATOR]
-    workflow.task_claim_next(project=org_a.project, user=user, stage="annotate")
+    leases.task_claim_next(project=org_a.project, user=user, stage="annotate")
     now = timezone.now()
     # 60 s since the last heartbeat counts; then a 300 s silence (away) does not.
     Task.objects.filter(pk=task.pk).update(last_heartbeat_at=now - timedelta(seconds=60))
-    workflow.task_heartbeat(task=task, user=user)
+    leases.task_heartbeat(task=task, user=user)
     task.refresh_from_db()
     assert 60 <= task.active_seconds < 62
     assert task.lease_expires_at > timezone.now() + timedelta(seconds=590)
     Task.objects.filter(pk=task.pk).update(last_heartbeat_at=timezone.now() - timedelta(seconds=300))
-    workflow.task_heartbeat(task=task, user=user)
+    leases.task_heartbeat(task=task, user=user)
     task.refresh_from_db()
     assert 60 <= task.active_seconds < 62
 
@@ -157,10 +163,10 @@ def test_sampling_is_deterministic_and_skips_unsampled_stages(org_a):
     project.save()
     tasks = make_tasks(project, 200)
     picked = [
-        workflow.stage_sampled(project_id=project.pk, task_id=t.pk, stage="final-qa", rate=0.2) for t in tasks
+        pipeline.stage_sampled(project_id=project.pk, task_id=t.pk, stage="final-qa", rate=0.2) for t in tasks
     ]
     assert picked == [
-        workflow.stage_sampled(project_id=project.pk, task_id=t.pk, stage="final-qa", rate=0.2) for t in tasks
+        pipeline.stage_sampled(project_id=project.pk, task_id=t.pk, stage="final-qa", rate=0.2) for t in tasks
     ]
     assert 20 <= sum(picked) <= 60  # about 20% of 200
     sampled = next(t for t, p in zip(tasks, picked, strict=True) if p)
@@ -170,11 +176,11 @@ def test_sampling_is_deterministic_and_skips_unsampled_stages(org_a):
         Task.objects.filter(pk=task.pk).update(
             status="in_progress", assignee=annotator, lease_expires_at=timezone.now() + timedelta(minutes=5)
         )
-        workflow.task_submit(task=task, user=annotator)
+        reviews.task_submit(task=task, user=annotator)
         Task.objects.filter(pk=task.pk).update(
             status="in_progress", assignee=reviewer, lease_expires_at=timezone.now() + timedelta(minutes=5)
         )
-        workflow.task_accept(task=task, user=reviewer)
+        reviews.task_accept(task=task, user=reviewer)
     sampled.refresh_from_db()
     unsampled.refresh_from_db()
     assert (sampled.stage, sampled.status) == ("final-qa", "open")
@@ -183,7 +189,7 @@ def test_sampling_is_deterministic_and_skips_unsampled_stages(org_a):
     assert (skip.from_stage, skip.to_stage) == ("final-qa", "done")
     # A final-QA rejection goes one stage back (reject_to "review"), reserved for the reviewer who passed it.
     final_reviewer = make_user("alpha-final", org_a.organization, Role.REVIEWER)
-    assert workflow.task_claim_next(project=project, user=final_reviewer, stage="final-qa").pk == sampled.pk
-    workflow.task_reject(task=sampled, user=final_reviewer, comments=[{"text": "check the edges"}])
+    assert leases.task_claim_next(project=project, user=final_reviewer, stage="final-qa").pk == sampled.pk
+    reviews.task_reject(task=sampled, user=final_reviewer, comments=[{"text": "check the edges"}])
     sampled.refresh_from_db()
     assert (sampled.stage, sampled.status, sampled.assignee_id) == ("review", "open", reviewer.pk)

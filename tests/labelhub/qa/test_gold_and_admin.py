@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from labelhub.accounts.models import Role
-from labelhub.qa.models import GoldScore, Webhook
+from labelhub.qa.models import GoldScore
+from labelhub.webhooks.models import Webhook
 from tests.helpers import client_for
 
 from .conftest import make_tasks, next_task, region
@@ -63,5 +64,11 @@ def test_admin_pages_of_workflow_models(org_a):
     Webhook.objects.create(organization=org_a.organization, url="http://127.0.0.1:9/", secret="x")
     client = client_for(admin)
     client.force_login(admin)
-    for path in ("labeling/taskevent", "labeling/task", "qa/webhook", "qa/webhookdelivery", "qa/goldscore"):
+    for path in (
+        "labeling/taskevent",
+        "labeling/task",
+        "webhooks/webhook",
+        "webhooks/webhookdelivery",
+        "qa/goldscore",
+    ):
         assert client.get(f"/admin/{path}/").status_code == 200, path

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from labelhub.accounts.models import Role
-from labelhub.labeling import workflow
+from labelhub.labeling import assignments, reviews
+from labelhub.labeling.annotations import Writer, annotation_prelabel, annotation_write
 from labelhub.labeling.models import Task, TaskEvent
-from labelhub.labeling.services import annotation_prelabel, annotation_save
 from labelhub.qa.gold import regions_match
 from labelhub.qa.metrics import project_metrics
 from tests.helpers import make_user
@@ -62,37 +62,47 @@ def story(org_a):
         prelabel[1],
         region("h1", 50, 30, 60, 40),
     ]
-    annotation_save(task=t1, author=a1, base_revision=1, regions=edited)
-    workflow.task_submit(task=t1, user=a1)
+    annotation_write(task=t1, author=a1, base_revision=1, regions=edited, writer=Writer.MEMBER)
+    reviews.task_submit(task=t1, user=a1)
     hold(t1, r, claimed_ago=60, active=30)
-    workflow.task_accept(task=t1, user=r)
+    reviews.task_accept(task=t1, user=r)
     hold(t1, q, claimed_ago=20, active=10)
-    workflow.task_accept(task=t1, user=q)
+    reviews.task_accept(task=t1, user=q)
 
     # T2: A2 submits, review rejects, A2 resubmits, review accepts, final QA rejects.
     hold(t2, a2, claimed_ago=200, active=100)
-    annotation_save(task=t2, author=a2, base_revision=0, regions=[region("x", 5, 5, 15, 15)])
-    workflow.task_submit(task=t2, user=a2)
+    annotation_write(
+        task=t2, author=a2, base_revision=0, regions=[region("x", 5, 5, 15, 15)], writer=Writer.MEMBER
+    )
+    reviews.task_submit(task=t2, user=a2)
     hold(t2, r, claimed_ago=50, active=20)
-    workflow.task_reject(task=t2, user=r, comments=[{"text": "too loose", "region_id": "x"}])
+    reviews.task_reject(task=t2, user=r, comments=[{"text": "too loose", "region_id": "x"}])
     hold(t2, a2, claimed_ago=100, active=50)
-    workflow.task_submit(task=t2, user=a2)
+    reviews.task_submit(task=t2, user=a2)
     hold(t2, r, claimed_ago=40, active=10)
-    workflow.task_accept(task=t2, user=r)
+    reviews.task_accept(task=t2, user=r)
     hold(t2, q, claimed_ago=30, active=5)
-    workflow.task_reject(task=t2, user=q, comments=[{"text": "wrong class", "x": 6, "y": 6}])
+    reviews.task_reject(task=t2, user=q, comments=[{"text": "wrong class", "x": 6, "y": 6}])
 
     # T3, T4: gold tasks with one known region; A1 draws it twice as tall plus an extra, A2 exactly.
     for task in (t3, t4):
-        workflow.task_gold_set(task=task, manager=manager, is_gold=True, regions=[region("g", 0, 0, 10, 10)])
+        assignments.task_gold_set(
+            task=task, manager=manager, is_gold=True, regions=[region("g", 0, 0, 10, 10)]
+        )
     hold(t3, a1, claimed_ago=10, active=0)
-    annotation_save(
-        task=t3, author=a1, base_revision=0, regions=[region("s", 0, 0, 10, 20), region("e", 40, 30, 50, 40)]
+    annotation_write(
+        task=t3,
+        author=a1,
+        base_revision=0,
+        regions=[region("s", 0, 0, 10, 20), region("e", 40, 30, 50, 40)],
+        writer=Writer.MEMBER,
     )
-    workflow.task_submit(task=t3, user=a1)
+    reviews.task_submit(task=t3, user=a1)
     hold(t4, a2, claimed_ago=10, active=0)
-    annotation_save(task=t4, author=a2, base_revision=0, regions=[region("s", 0, 0, 10, 10)])
-    workflow.task_submit(task=t4, user=a2)
+    annotation_write(
+        task=t4, author=a2, base_revision=0, regions=[region("s", 0, 0, 10, 10)], writer=Writer.MEMBER
+    )
+    reviews.task_submit(task=t4, user=a2)
     return {"project": project, "a1": a1, "a2": a2, "r": r, "q": q, "tasks": (t1, t2, t3, t4)}
 
 

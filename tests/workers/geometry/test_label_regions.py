@@ -147,10 +147,10 @@ def test_label_png_rejects_other_arrays():
 
 
 def test_voc_and_mask_layers_equal_region_by_region_painting():
-    """The export's one-pass layers (labelhub.exports.formats.voc) against the region-by-region
+    """The export's one-pass layers (labelhub.datasets.formats.voc) against the region-by-region
     painter it replaced (base.paint_layers): polygon and RLE mask regions mixed, over 254 regions."""
-    from labelhub.exports.formats.base import paint_layers
-    from labelhub.exports.formats.voc import MAX_INDEX, class_image, top_regions
+    from labelhub.datasets.formats.base import paint_layers
+    from labelhub.datasets.formats.voc import MAX_INDEX, class_image, top_regions
     from workers.geometry import mask_to_rle
 
     rng = np.random.default_rng(3)

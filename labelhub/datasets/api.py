@@ -1,0 +1,318 @@
+"""Exports (create, read, progress, ranged download, formats) and import jobs (COCO, YOLO, images)."""
+
+from __future__ import annotations
+
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import mixins, parsers, renderers, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.core.api import PassThroughField
+from labelhub.core.errors import Conflict
+from labelhub.projects.models import Project
+from labelhub.projects.selectors import project_get
+
+from . import imports, selectors, services
+from .formats import FORMATS
+from .models import Export, ExportStatus, Import
+from .ranges import ranged_file_response
+
+
+class ExportProgressOut(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Images written so far.")
+    total = serializers.IntegerField(help_text="Images in the snapshot.")
+
+
+class ExportOut(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+    filters = PassThroughField()
+    split = PassThroughField()
+
+    class Meta:
+        model = Export
+        fields = [
+            "id",
+            "project",
+            "format",
+            "status",
+            "progress",
+            "filters",
+            "split",
+            "include_images",
+            "annotations_count",
+            "size_bytes",
+            "sha256",
+            "error",
+            "download_url",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema(responses=ExportProgressOut)
+    def get_progress(self, obj: Export) -> dict:
+        return {"done": obj.progress_done, "total": obj.progress_total}
+
+    def get_download_url(self, obj: Export) -> str | None:
+        return f"/api/v1/exports/{obj.id}/download/" if obj.status == ExportStatus.DONE else None
+
+
+class ExportFiltersIn(serializers.Serializer):
+    classes = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    stages = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    include_unaccepted = serializers.BooleanField(required=False, help_text="Also tasks not accepted yet.")
+
+
+class ExportSplitIn(serializers.Serializer):
+    train = serializers.FloatField(required=False)
+    val = serializers.FloatField(required=False)
+    test = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False)
+
+
+@extend_schema_field(ExportFiltersIn)
+class FiltersField(PassThroughField):
+    """Documented as ExportFiltersIn; validated by the service, which names the bad field."""
+
+
+@extend_schema_field(ExportSplitIn)
+class SplitField(PassThroughField):
+    """Documented as ExportSplitIn; validated by the service, which names the bad field."""
+
+
+class DatasetExportIn(serializers.Serializer):
+    format = serializers.ChoiceField(choices=sorted(FORMATS))
+    # Validated by the service, which names the bad field (filters.classes[1], split.seed, ...).
+    filters = FiltersField(
+        required=False, help_text="ExportFiltersIn: {classes, stages, include_unaccepted}."
+    )
+    split = SplitField(
+        required=False, help_text="ExportSplitIn: {train, val, test, seed}; default all train."
+    )
+    include_images = serializers.BooleanField(default=False)
+
+
+class ExportFormatOut(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    importable = serializers.BooleanField()
+
+
+class DatasetImportIn(serializers.Serializer):
+    file = serializers.FileField(help_text="COCO .json, a zip (labels and/or images), or a YOLO .txt.")
+    format = serializers.ChoiceField(choices=list(imports.IMPORT_FORMATS))
+    model_name = serializers.CharField(required=False, allow_blank=True, help_text="For predictions.")
+
+
+DatasetImportIn._declared_fields["as"] = serializers.ChoiceField(  # "as" is a Python keyword
+    choices=list(imports.IMPORT_TARGETS), default="annotations", required=False
+)
+
+
+class DatasetImportResultOut(serializers.Serializer):
+    format = serializers.CharField()
+    target = serializers.CharField()
+    images_created = serializers.IntegerField()
+    images_matched = serializers.IntegerField()
+    regions = serializers.IntegerField()
+    revisions = serializers.ListField(child=serializers.IntegerField())
+    predictions = serializers.ListField(child=serializers.IntegerField())
+    box_prompts = serializers.IntegerField(help_text="COCO boxes without segmentation, queued for the model.")
+
+
+class ImportErrorOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+
+
+class ImportProblemOut(serializers.Serializer):
+    path = serializers.CharField(
+        help_text="Where in the file: `$.annotations[3].segmentation[0]`, `a.txt:2`."
+    )
+    message = serializers.CharField()
+
+
+@extend_schema_field(DatasetImportResultOut(allow_null=True))
+class ImportResultField(PassThroughField):
+    """What the import wrote (when done)."""
+
+
+@extend_schema_field(ImportErrorOut(allow_null=True))
+class ImportErrorField(PassThroughField):
+    """Why the import was refused or failed (when failed)."""
+
+
+@extend_schema_field(ImportProblemOut(many=True))
+class ImportProblemsField(PassThroughField):
+    """Every problem of a refused file, with its place."""
+
+
+class ImportOut(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    result = ImportResultField(read_only=True)
+    error = ImportErrorField(read_only=True)
+    problems = ImportProblemsField(read_only=True)
+
+    class Meta:
+        model = Import
+        fields = [
+            "id",
+            "project",
+            "format",
+            "target",
+            "model_name",
+            "file_name",
+            "size_bytes",
+            "status",
+            "progress",
+            "result",
+            "error",
+            "problems",
+            "more_problems",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema(responses=ExportProgressOut)
+    def get_progress(self, obj: Import) -> dict:
+        return {"done": obj.progress_done, "total": obj.progress_total}
+
+
+def _project(request, project_pk, action: str) -> Project:
+    return project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action=action)
+
+
+class ProjectExportView(APIView):
+    @extend_schema(request=DatasetExportIn, responses={202: ExportOut})
+    def post(self, request, project_pk):
+        """Take a snapshot of the project's annotations (accepted tasks by default) and write it as a
+        dataset archive on the `cpu` queue. Answers 202; poll the export for progress."""
+        project = _project(request, project_pk, "export datasets")
+        data = DatasetExportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = services.export_create(project=project, user=request.user, **data.validated_data)
+        export.refresh_from_db()
+        return Response(ExportOut(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectImportView(APIView):
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": DatasetImportIn}, responses={202: ImportOut})
+    def post(self, request, project_pk):
+        """Queue an import of COCO or YOLO-seg labels (as annotations or predictions; images matched by
+        original file name) or of a zip of images on the `cpu` queue. Answers 202 with the job; poll
+        `imports/{id}/`. All or nothing: a bad file ends the job `failed` with error `invalid_import` and
+        every problem with its place (`$.annotations[3].segmentation[0]`, `labels/a.txt:2`, `zip:../x`)."""
+        project = _project(request, project_pk, "import datasets")
+        data = DatasetImportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        with upload.open("rb") as fh:
+            job = services.import_create(
+                project=project,
+                fh=fh,
+                file_name=upload.name or "file",
+                size=upload.size,
+                format=data.validated_data["format"],
+                target=data.validated_data.get("as", "annotations"),
+                model_name=data.validated_data.get("model_name", ""),
+                user=request.user,
+            )
+        job.refresh_from_db()  # in embedded (eager) mode the job has already run
+        return Response(ImportOut(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Import jobs: status, progress, what was written or every problem of a refused file."""
+
+    queryset = Import.objects.none()
+    serializer_class = ImportOut
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["project", "status", "format"]
+    ordering_fields = ["id", "created_at"]
+
+    def get_queryset(self):
+        return selectors.imports_visible(user=self.request.user)
+
+
+class ZipRenderer(renderers.BaseRenderer):
+    """Lets `Accept: application/zip` reach the download; errors still go out as JSON."""
+
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Export.objects.none()
+    serializer_class = ExportOut
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["project", "status", "format"]
+    ordering_fields = ["id", "created_at"]
+
+    def get_queryset(self):
+        return selectors.exports_visible(user=self.request.user)
+
+    @extend_schema(responses=ExportFormatOut(many=True))
+    @action(detail=False, methods=["get"], pagination_class=None, filterset_fields=None)
+    def formats(self, request):
+        """The registered export formats (and which of them can be imported)."""
+        return Response(
+            ExportFormatOut(
+                [
+                    {
+                        "name": name,
+                        "title": cls.title,
+                        "description": cls.description,
+                        "importable": name in imports.IMPORT_FORMATS,
+                    }
+                    for name, cls in sorted(FORMATS.items())
+                ],
+                many=True,
+            ).data
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Range", OpenApiTypes.STR, OpenApiParameter.HEADER, description="bytes=first-last"
+            )
+        ],
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            (206, "application/zip"): OpenApiTypes.BINARY,
+            416: None,
+        },
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, ZipRenderer])
+    def download(self, request, pk=None):
+        """The archive. Supports `Range: bytes=first-last` (206 with Content-Range; 416 past the end) and
+        `If-Range` with the ETag (the archive's sha256), so interrupted downloads resume."""
+        export = self.get_object()
+        if export.status != ExportStatus.DONE or not export.file.name:
+            raise Conflict(f"The export is not ready: it is {export.status}.", code="export_not_ready")
+        fh = export.file.open("rb")
+        return ranged_file_response(
+            fh=fh,
+            size=export.file.size,
+            range_header=request.headers.get("Range"),
+            if_range=request.headers.get("If-Range"),
+            filename=f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip",
+            content_type="application/zip",
+            etag=export.sha256,
+        )

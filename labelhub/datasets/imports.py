@@ -1,0 +1,273 @@
+"""The import machinery every format shares: reading an upload (a label file, or a zip of label files
+and images, checked against zip slip and zip bombs), adding the zip's images, and writing the regions a
+format's parser built (see formats/) as annotation revisions or as predictions. Every problem of a file
+is reported at once, with its location (a JSON path for COCO, `file:line` for YOLO, the entry name for
+zips); an import is all or nothing.
+"""
+
+from __future__ import annotations
+
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from labelhub.core.errors import DomainError
+from labelhub.images.models import Image
+from labelhub.images.services import IMPORT_SUFFIXES, IncomingFile, images_add
+from labelhub.labeling.annotations import Writer, annotation_write
+from labelhub.labeling.models import Annotation
+from labelhub.labeling.regions import regions_clean
+from labelhub.predictions.models import Prediction, PredictionStatus
+from labelhub.projects.models import Project
+
+from .formats import IMPORT_FORMATS as PARSERS
+from .formats.base import ProjectImages, Report
+
+IMPORT_FORMATS = (*PARSERS, "images")  # "images": a zip of image files, no labels
+IMPORT_TARGETS = ("annotations", "predictions")
+
+
+@dataclass
+class ImportResult:
+    format: str
+    target: str
+    images_created: int = 0
+    images_matched: int = 0
+    regions: int = 0
+    revisions: list[int] = field(default_factory=list)  # ids of the AnnotationRevisions written
+    predictions: list[int] = field(default_factory=list)  # ids of the Predictions written
+    box_prompts: int = 0  # COCO boxes without segmentation, queued for the segmentation model
+
+
+# --- zips ----------------------------------------------------------------------------------------
+
+
+def zip_members(zf: zipfile.ZipFile, report: Report) -> list[zipfile.ZipInfo]:
+    """The regular files of a zip; absolute paths, `..` components, drive letters, links and
+    oversized archives are problems (zip slip, zip bombs)."""
+    members = []
+    total = 0
+    for info in zf.infolist():
+        name = info.filename
+        where = f"zip:{name}"
+        parts = name.replace("\\", "/").split("/")
+        mode = info.external_attr >> 16
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+            report.add(where, "An absolute path in a zip is refused.")
+            continue
+        if ".." in parts:
+            report.add(where, "A path with '..' in a zip is refused (it would escape the target).")
+            continue
+        if stat.S_ISLNK(mode):
+            report.add(where, "A symbolic link in a zip is refused.")
+            continue
+        if "\x00" in name:
+            report.add(where, "A NUL byte in a zip entry name is refused.")
+            continue
+        if info.is_dir() or (stat.S_IFMT(mode) and not stat.S_ISREG(mode)):  # no type bits: a plain file
+            continue
+        if parts[0] == "__MACOSX" or PurePosixPath(name).name.startswith("._"):
+            continue
+        total += info.file_size
+        members.append(info)
+    if total > settings.LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES:
+        report.add(
+            "zip",
+            f"The zip expands to {total} bytes; the limit is {settings.LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES}.",
+        )
+    return members
+
+
+def open_zip(fh: BinaryIO, report: Report) -> zipfile.ZipFile | None:
+    try:
+        return zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        report.add("$", f"Not a readable zip file: {exc}")
+        return None
+
+
+def _add_zip_images(
+    *, project: Project, zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], tmp: Path, user
+) -> list[Image]:
+    files = []
+    for index, info in enumerate(members):
+        suffix = PurePosixPath(info.filename).suffix.lower()
+        if suffix not in IMPORT_SUFFIXES:
+            continue
+        target = tmp / f"{index}{suffix}"  # our own name: nothing in the zip decides where it is written
+        with zf.open(info) as src, open(target, "wb") as dst:
+            while data := src.read(1 << 20):
+                dst.write(data)
+        files.append(IncomingFile(name=PurePosixPath(info.filename).name, path=target))
+    if not files:
+        return []
+    result = images_add(
+        project=project,
+        files=files,
+        user=user,
+        field="file",
+        max_files=settings.LABELHUB_MAX_IMPORT_FILES,
+        presegment=settings.LABELHUB_PRESEGMENT_ON_UPLOAD,
+    )
+    return result.created
+
+
+def _delete_files(images: list[Image]) -> None:
+    for image in images:
+        for f in (image.file, image.thumbnail):
+            if f.name:
+                f.storage.delete(f.name)
+
+
+# --- the import ----------------------------------------------------------------------------------
+
+
+def _write(
+    *,
+    project: Project,
+    regions: dict[int, list[dict]],
+    target: str,
+    fmt: str,
+    user,
+    model_name: str,
+    result: ImportResult,
+    report: Report,
+) -> None:
+    """Write the parsed regions: a revision per image through the annotation write service (which
+    refuses an accepted task), or a prediction per image. Refusals go to `report`; the caller raises."""
+    tasks = {
+        a.task.image_id: a.task
+        for a in Annotation.objects.filter(task__image_id__in=list(regions)).select_related(
+            "task__image", "task__project"
+        )
+    }
+    for image_id in sorted(regions):
+        image_regions = regions[image_id]
+        result.regions += len(image_regions)
+        if target == "annotations":
+            task = tasks[image_id]
+            try:
+                revision = annotation_write(
+                    task=task,
+                    author=user,
+                    base_revision=task.annotation.current_revision,
+                    regions=image_regions,
+                    writer=Writer.IMPORT,
+                )
+            except DomainError as exc:  # e.g. an accepted task: listed like any problem of the file
+                report.add(f"image:{task.image.original_name}", exc.message)
+                continue
+            result.revisions.append(revision.id)
+        else:
+            scores = [r["score"] for r in image_regions if r.get("score") is not None]
+            task = tasks[image_id]
+            cleaned = regions_clean(
+                image_regions,
+                width=task.image.width,
+                height=task.image.height,
+                class_names=project.class_names,
+            )
+            prediction = Prediction.objects.create(
+                image_id=image_id,
+                model_name=model_name or f"import-{fmt}",
+                checkpoint_sha256="none",
+                kind="import",
+                status=PredictionStatus.OK,
+                score=float(np.mean(scores)) if scores else None,
+                regions=cleaned,
+                attempts=1,
+            )
+            result.predictions.append(prediction.id)
+    result.images_matched = len(regions)
+
+
+def _queue_box_prompts(image_id: int, boxes: list[dict]) -> None:
+    from labelhub.predictions.tasks import presegment_boxes
+
+    transaction.on_commit(lambda: presegment_boxes.delay(image_id, boxes))
+
+
+def import_file(
+    *,
+    project: Project,
+    fh: BinaryIO,
+    file_name: str,
+    fmt: str,
+    target: str = "annotations",
+    user=None,
+    model_name: str = "",
+) -> ImportResult:
+    """Import one uploaded file (a COCO .json, a zip of COCO json + images, a zip of YOLO .txt labels +
+    images, a single YOLO .txt, or a zip of images). All or nothing: any problem refuses the whole file."""
+    if fmt not in IMPORT_FORMATS:
+        raise DomainError(f"format is one of {list(IMPORT_FORMATS)}.", field="format")
+    if target not in IMPORT_TARGETS:
+        raise DomainError(f"as is one of {list(IMPORT_TARGETS)}.", field="as")
+    source = "human" if target == "annotations" else "ai"
+    result = ImportResult(format=fmt, target=target)
+    report = Report()
+    head = fh.read(4)
+    fh.seek(0)
+    is_zip = head.startswith(b"PK")
+    created: list[Image] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="labelhub-import-") as tmp, transaction.atomic():
+            label_files: list[tuple[str, bytes]] = []
+            if is_zip:
+                zf = open_zip(fh, report)
+                members = zip_members(zf, report) if zf else []
+                report.raise_if_any("zip")
+                created = _add_zip_images(project=project, zf=zf, members=members, tmp=Path(tmp), user=user)
+                result.images_created = len(created)
+                parser = PARSERS.get(fmt)
+                if parser is not None:
+                    for info in members:
+                        if parser.is_label_file(info.filename):
+                            label_files.append((info.filename, zf.read(info)))
+                if fmt == "images":
+                    if not created and not members:
+                        report.add("zip", "The zip holds no image files.")
+                    report.raise_if_any("zip")
+                    return result
+                if not label_files:
+                    report.add("zip", f"The zip holds no {parser.label_suffix} label file.")
+            elif fmt == "images":
+                report.add("$", "An images import is a zip of image files.")
+            else:
+                label_files.append((file_name or "file", fh.read()))
+            report.raise_if_any("file")
+            boxes: dict[int, list[dict]] = {}
+            regions = PARSERS[fmt].parse(
+                label_files,
+                project=project,
+                images=ProjectImages(project),
+                report=report,
+                source=source,
+                boxes=boxes,
+            )
+            report.raise_if_any("file")
+            result.box_prompts = sum(map(len, boxes.values()))
+            for image_id, image_boxes in boxes.items():
+                _queue_box_prompts(image_id, image_boxes)
+            _write(
+                project=project,
+                regions=regions,
+                target=target,
+                fmt=fmt,
+                user=user,
+                model_name=model_name,
+                result=result,
+                report=report,
+            )
+            report.raise_if_any("file")  # rolls back every revision written above
+    except BaseException:
+        _delete_files(created)  # the rows rolled back; remove the image files this import stored
+        raise
+    return result

@@ -1,0 +1,108 @@
+"""The one write path of annotations. Every revision is added by `annotation_write`, which enforces
+every rule for the kind of writer it is told it serves; the bare revision insert is private here.
+
+Rules, for every writer: an accepted task's annotation is final (409 `task_done`); a writer names the
+revision it read, and a stale one is refused (409 `stale_revision`) with nothing saved; the regions are
+validated against the image and the project's classes; the revision records the task's current stage.
+Per writer (`Writer`):
+- MEMBER: a person through the API. Managers and owners may always write; anyone else must hold the
+  task's live lease (409 otherwise).
+- IMPORT: a dataset import (or a bulk load such as the demo). No lease: the right to import was
+  checked when the import was requested.
+- PRELABEL: AI regions seeding an untouched task (revision 0 only, no author); a task someone saved
+  keeps its work.
+"""
+
+from __future__ import annotations
+
+from django.db import models, transaction
+
+from labelhub.accounts.models import MANAGING_ROLES, Role
+from labelhub.accounts.selectors import role_require
+from labelhub.core.errors import Conflict, DomainError
+
+from .leases import lease_require, task_locked
+from .models import Annotation, AnnotationRevision, Task
+from .pipeline import done_refuse
+from .regions import regions_clean, regions_diff
+from .selectors import revision_current
+
+# Who may write regions at all; the QA workflow narrows this to the task's current worker.
+WRITER_ROLES = (Role.OWNER, Role.MANAGER, Role.ANNOTATOR, Role.REVIEWER)
+
+
+class Writer(models.TextChoices):
+    MEMBER = "member", "A member through the API (lease holder, or a manager or owner)"
+    IMPORT = "import", "A dataset import"
+    PRELABEL = "prelabel", "AI regions seeding an untouched task"
+
+
+@transaction.atomic
+def annotation_write(
+    *, task: Task, author, base_revision: int, regions: list, writer: Writer = Writer.MEMBER
+) -> AnnotationRevision:
+    """Add a revision of `regions` (the full list) on top of `base_revision`, the revision the writer
+    read (0 when there was none). Returns the new revision. Errors: DomainError (400) for bad input,
+    Forbidden/NotFound for a non-member, Conflict (409) for an accepted task, a lease the member does not
+    hold, or a stale `base_revision` (nothing is saved, so two people never overwrite each other)."""
+    task = task_locked(task)
+    done_refuse(task, what="its annotation is final")
+    if writer == Writer.MEMBER:
+        role = role_require(
+            user=author,
+            organization_id=task.project.organization_id,
+            roles=WRITER_ROLES,
+            action="edit annotations",
+        )
+        if role not in MANAGING_ROLES:
+            lease_require(task=task, user=author)
+    elif writer not in (Writer.IMPORT, Writer.PRELABEL):
+        raise ValueError(f"unknown writer {writer!r}")
+    return _revision_insert(task=task, author=author, base_revision=base_revision, regions=regions)
+
+
+def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevision | None:
+    """Seed an untouched task with AI regions (revision 1, no author). A task someone has saved keeps its
+    work (None), and so does an accepted one."""
+    with transaction.atomic():
+        annotation = Annotation.objects.select_for_update().get(task=task)
+        if annotation.current_revision != 0:
+            return None
+        try:
+            return annotation_write(
+                task=task, author=None, base_revision=0, regions=regions, writer=Writer.PRELABEL
+            )
+        except Conflict:
+            return None
+
+
+def _revision_insert(*, task: Task, author, base_revision: int, regions: list) -> AnnotationRevision:
+    """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
+    who may write."""
+    annotation = Annotation.objects.select_for_update().get(task=task)
+    if isinstance(base_revision, bool) or not isinstance(base_revision, int) or base_revision < 0:
+        raise DomainError("revision is the revision number you read (0 for none).", field="revision")
+    if base_revision != annotation.current_revision:
+        raise Conflict(
+            f"Revision {base_revision} is stale: the annotation is at revision {annotation.current_revision}. "
+            "Read it again and reapply your change.",
+            field="revision",
+            code="stale_revision",
+            details={"current_revision": annotation.current_revision},
+        )
+    image = task.image
+    cleaned = regions_clean(
+        regions, width=image.width, height=image.height, class_names=task.project.class_names
+    )
+    previous = revision_current(annotation=annotation)
+    revision = AnnotationRevision.objects.create(
+        annotation=annotation,
+        number=annotation.current_revision + 1,
+        regions=cleaned,
+        author=author,
+        stage=task.stage,
+        summary=regions_diff(previous.regions if previous else [], cleaned),
+    )
+    annotation.current_revision = revision.number
+    annotation.save(update_fields=["current_revision", "updated_at"])
+    return revision

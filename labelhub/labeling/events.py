@@ -1,0 +1,79 @@
+"""Events of the labeling domain, in two senses:
+
+- the task's timeline: `event_record` writes a TaskEvent row (who, when, from which stage to which),
+  inside the service's transaction; the timeline and the metrics read these rows, never rewrite them;
+- domain events for the apps above labeling (qa, webhooks, datasets), published on commit through
+  core.events (publish/subscribe), so that labeling never imports them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from labelhub.core.events import (
+    EXPORT_FINISHED,
+    TASK_STAGE_CHANGED,
+    TASK_SUBMITTED,
+    DomainEvent,
+    publish,
+    subscribe,
+)
+
+from .models import Task, TaskEvent
+
+__all__ = [
+    "EXPORT_FINISHED",
+    "TASK_STAGE_CHANGED",
+    "TASK_SUBMITTED",
+    "DomainEvent",
+    "event_record",
+    "publish",
+    "stage_changed_publish",
+    "subscribe",
+]
+
+
+def event_record(
+    task: Task,
+    kind: str,
+    *,
+    at: datetime,
+    actor=None,
+    from_stage: str = "",
+    to_stage: str = "",
+    revision: int | None = None,
+    data: dict | None = None,
+) -> TaskEvent:
+    """One row of the task's timeline."""
+    return TaskEvent.objects.create(
+        task=task,
+        kind=kind,
+        actor=actor,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        revision=revision,
+        data=data or {},
+        created_at=at,
+    )
+
+
+def stage_changed_publish(task: Task, *, from_stage: str, action: str, actor, revision: int | None) -> None:
+    """Announce that `task` moved from `from_stage` to its current stage."""
+    publish(
+        DomainEvent(
+            name=TASK_STAGE_CHANGED,
+            organization_id=task.project.organization_id,
+            project_id=task.project_id,
+            payload={
+                "task": task.pk,
+                "project": task.project_id,
+                "image": task.image_id,
+                "from_stage": from_stage,
+                "to_stage": task.stage,
+                "status": task.status,
+                "action": action,
+                "actor": getattr(actor, "username", None),
+                "revision": revision,
+            },
+        )
+    )

@@ -1,0 +1,263 @@
+"""Leases: claiming a task (the next in a stage's queue), heartbeats, giving it back, and returning
+expired leases to their queues.
+
+A task sits in one stage of its project's pipeline. Status `open` means it waits in the stage's queue
+(if `assignee` is set it is reserved for that user: a rejected task goes back to whoever worked it, a
+manager's reassignment names someone); `in_progress` means `assignee` holds a lease until
+`lease_expires_at`; `done` means accepted after the last stage (stage "done").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import role_of
+from labelhub.core.errors import Conflict, Forbidden, NotFound
+from labelhub.projects.models import Project
+
+from .events import event_record
+from .models import AnnotationRevision, EventKind, Task, TaskStatus
+from .pipeline import done_refuse, stage_is_review, stage_role
+
+
+def _lease_delta() -> timedelta:
+    return timedelta(seconds=settings.LABELHUB_LEASE_SECONDS)
+
+
+def own_work(user) -> Q:
+    """Tasks the user worked on: submitted from the first stage, or authored a revision of."""
+    authored = AnnotationRevision.objects.filter(annotation__task=OuterRef("pk"), author=user)
+    return Q(last_annotator=user) | Q(Exists(authored))
+
+
+def is_own_work(*, task: Task, user) -> bool:
+    return Task.objects.filter(pk=task.pk).filter(own_work(user)).exists()
+
+
+def task_locked(task: Task) -> Task:
+    """The task re-read under a row lock (inside the caller's transaction)."""
+    of = ("self",) if connection.features.has_select_for_update_of else ()
+    return Task.objects.select_for_update(of=of).select_related("project").get(pk=task.pk)
+
+
+def lease_require(*, task: Task, user, now: datetime | None = None) -> None:
+    """Conflict (409) unless `user` holds the task's lease and it has not expired."""
+    now = now or timezone.now()
+    done_refuse(task)
+    if task.status != TaskStatus.IN_PROGRESS or task.assignee_id != user.pk:
+        raise Conflict(
+            "You do not hold this task's lease; ask for your next task first.", code="not_lease_holder"
+        )
+    if task.lease_expires_at is None or task.lease_expires_at <= now:
+        raise Conflict(
+            "Your lease on this task expired; the task went back to the queue. Ask for your next task.",
+            code="lease_expired",
+        )
+
+
+def stage_role_require(*, user, project: Project, stage: str) -> str:
+    """The user's role if they may work `stage` (its role, or a managing role). NotFound for outsiders."""
+    role = role_of(user=user, organization_id=project.organization_id)
+    if role is None:
+        raise NotFound("Not found.")
+    wanted = stage_role(project, stage)
+    if role != wanted and role not in MANAGING_ROLES:
+        raise Forbidden(
+            f"Stage {stage!r} is worked by role '{wanted}'; your role is '{role}'.", code="role_forbidden"
+        )
+    return role
+
+
+def work_data(task: Task, now: datetime) -> dict:
+    """Time figures of the current claim, in seconds: claim to now, and active time from heartbeats."""
+    if task.claimed_at is None:
+        return {}
+    return {
+        "claimed_at": task.claimed_at.isoformat(),
+        "work_seconds": round((now - task.claimed_at).total_seconds(), 3),
+        "active_seconds": round(task.active_seconds + _active_gap(task, now), 3),
+    }
+
+
+def _active_gap(task: Task, now: datetime) -> float:
+    """Seconds since the last heartbeat that count as active: all of them if the gap is at most
+    LABELHUB_ACTIVE_GAP_SECONDS, none if longer (the worker was away)."""
+    if task.last_heartbeat_at is None:
+        return 0.0
+    gap = (now - task.last_heartbeat_at).total_seconds()
+    return gap if 0 <= gap <= settings.LABELHUB_ACTIVE_GAP_SECONDS else 0.0
+
+
+def claim_clear(task: Task, *, assignee=None) -> None:
+    """End the current claim (in memory; the caller saves): open in its stage, reserved for `assignee`."""
+    task.assignee = assignee
+    task.status = TaskStatus.OPEN
+    task.lease_expires_at = None
+    task.claimed_at = None
+    task.last_heartbeat_at = None
+    task.active_seconds = 0.0
+
+
+def _claimable(*, project: Project, stage: str, user, now: datetime) -> QuerySet[Task]:
+    """Tasks of the stage the user may take now: open and unreserved, reserved for them, or held on an
+    expired lease. In review stages, never the user's own work."""
+    queue = Task.objects.filter(project=project, stage=stage).filter(
+        Q(status=TaskStatus.OPEN, assignee__isnull=True)
+        | Q(status=TaskStatus.OPEN, assignee=user)
+        | Q(status=TaskStatus.IN_PROGRESS, lease_expires_at__lte=now)
+    )
+    if stage_is_review(project, stage):
+        queue = queue.exclude(own_work(user))
+    mine_first = Case(
+        When(status=TaskStatus.OPEN, assignee=user, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return queue.annotate(mine_first=mine_first).order_by("mine_first", "id")
+
+
+def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
+    """Hand the user their next task in `stage`, with a lease of LABELHUB_LEASE_SECONDS; None when the queue
+    is empty. A user who already holds a live lease in the stage gets that task again.
+
+    Never hands one task to two people: on PostgreSQL the candidate row is locked with
+    SELECT ... FOR UPDATE SKIP LOCKED (concurrent callers skip it and take the next); elsewhere the claim
+    is a conditional UPDATE that only one caller can win.
+    """
+    stage_role_require(user=user, project=project, stage=stage)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for _ in range(20):
+        with transaction.atomic():
+            now = timezone.now()
+            held = (
+                Task.objects.filter(
+                    project=project,
+                    stage=stage,
+                    status=TaskStatus.IN_PROGRESS,
+                    assignee=user,
+                    lease_expires_at__gt=now,
+                )
+                .order_by("id")
+                .first()
+            )
+            if held is not None:
+                return held
+            queue = _claimable(project=project, stage=stage, user=user, now=now)
+            if skip_locked:
+                candidate = queue.select_for_update(skip_locked=True, of=("self",)).first()
+            else:
+                candidate = queue.first()
+            if candidate is None:
+                return None
+            previous = candidate.assignee_id
+            expired = candidate.status == TaskStatus.IN_PROGRESS
+            # The claim itself only succeeds if the row is still in the state we read (always true under the
+            # PostgreSQL lock; on other databases a concurrent winner makes it match nothing).
+            won = (
+                Task.objects.filter(
+                    pk=candidate.pk,
+                    stage=stage,
+                    status=candidate.status,
+                    assignee_id=previous,
+                    lease_expires_at=candidate.lease_expires_at,
+                ).update(
+                    status=TaskStatus.IN_PROGRESS,
+                    assignee=user,
+                    claimed_at=now,
+                    last_heartbeat_at=now,
+                    active_seconds=0.0,
+                    lease_expires_at=now + _lease_delta(),
+                    updated_at=now,
+                )
+                == 1
+            )
+            if not won:
+                continue
+            task = Task.objects.select_related("project", "image", "annotation", "assignee").get(
+                pk=candidate.pk
+            )
+            if expired:
+                event_record(
+                    task,
+                    EventKind.LEASE_EXPIRED,
+                    at=now,
+                    from_stage=stage,
+                    to_stage=stage,
+                    data={"assignee": previous},
+                )
+            event_record(
+                task,
+                EventKind.CLAIMED,
+                at=now,
+                actor=user,
+                from_stage=stage,
+                to_stage=stage,
+                revision=task.annotation.current_revision,
+                data={"reserved": previous == user.pk and not expired},
+            )
+            return task
+    return None
+
+
+@transaction.atomic
+def task_heartbeat(*, task: Task, user) -> Task:
+    """Extend the lease by LABELHUB_LEASE_SECONDS and count the time since the last heartbeat as active
+    (if it is at most LABELHUB_ACTIVE_GAP_SECONDS). Conflict (409) on a lease the user does not hold."""
+    task = task_locked(task)
+    now = timezone.now()
+    lease_require(task=task, user=user, now=now)
+    task.active_seconds += _active_gap(task, now)
+    task.last_heartbeat_at = now
+    task.lease_expires_at = now + _lease_delta()
+    task.save(update_fields=["active_seconds", "last_heartbeat_at", "lease_expires_at", "updated_at"])
+    return task
+
+
+@transaction.atomic
+def task_release(*, task: Task, user) -> Task:
+    """The lease holder gives the task back to its stage's queue."""
+    task = task_locked(task)
+    now = timezone.now()
+    lease_require(task=task, user=user, now=now)
+    event_record(
+        task,
+        EventKind.RELEASED,
+        at=now,
+        actor=user,
+        from_stage=task.stage,
+        to_stage=task.stage,
+        data=work_data(task, now),
+    )
+    claim_clear(task)
+    task.save()
+    return task
+
+
+def leases_expire(*, now: datetime | None = None) -> int:
+    """Return every task whose lease has expired to its stage's open queue; the number returned.
+    (next-task also reclaims expired leases itself; this keeps the counts and the timeline current.)"""
+    now = now or timezone.now()
+    count = 0
+    with transaction.atomic():
+        expired = Task.objects.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__lte=now)
+        if connection.features.has_select_for_update_skip_locked:
+            expired = expired.select_for_update(skip_locked=True, of=("self",))
+        for task in expired.select_related("project"):
+            event_record(
+                task,
+                EventKind.LEASE_EXPIRED,
+                at=now,
+                from_stage=task.stage,
+                to_stage=task.stage,
+                data={"assignee": task.assignee_id, **work_data(task, task.lease_expires_at)},
+            )
+            claim_clear(task)
+            task.save()
+            count += 1
+    return count

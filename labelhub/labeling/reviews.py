@@ -1,0 +1,204 @@
+"""Review actions on a task in the QA pipeline: the first-stage worker submits; a reviewer accepts,
+rejects with comments, or fixes and accepts. Each needs the caller's live lease, is recorded as a
+TaskEvent, and publishes "task.stage_changed" (and "task.submitted") on commit, which webhooks and gold
+scoring subscribe to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from labelhub.core.errors import Conflict, DomainError, Forbidden
+
+from .annotations import annotation_write
+from .events import TASK_SUBMITTED, DomainEvent, event_record, publish, stage_changed_publish
+from .leases import claim_clear, is_own_work, lease_require, task_locked, work_data
+from .models import Comment, EventKind, Task, TaskStatus
+from .pipeline import done_refuse, reject_target, stage_after, stage_is_review
+from .services import comment_create
+
+
+def _advance(task: Task, *, actor, kind: str, now: datetime, revision: int | None, data: dict) -> None:
+    """Move a task past its current stage, skipping the stages whose sampling does not pick it, and
+    record the events. Past the last stage the task is done."""
+    from_stage = task.stage
+    move = stage_after(task.project, from_stage, task_id=task.pk)
+    event_record(
+        task,
+        kind,
+        at=now,
+        actor=actor,
+        from_stage=from_stage,
+        to_stage=move.next_stage,
+        revision=revision,
+        data=data,
+    )
+    for skip in move.skips:
+        event_record(
+            task,
+            EventKind.SKIPPED_BY_SAMPLING,
+            at=now,
+            from_stage=skip.stage,
+            to_stage=skip.to_stage,
+            revision=revision,
+            data={"sample_rate": skip.sample_rate},
+        )
+    claim_clear(task)
+    task.stage = move.to_stage
+    if move.done:
+        task.status = TaskStatus.DONE
+    task.save()
+    stage_changed_publish(task, from_stage=from_stage, action=kind, actor=actor, revision=revision)
+
+
+def _review_require(task: Task, action: str) -> None:
+    done_refuse(task)
+    if not stage_is_review(task.project, task.stage):
+        raise Conflict(
+            f"The task is in its first stage ({task.stage!r}), not in review; it cannot be {action}.",
+            code="not_in_review",
+        )
+
+
+def _not_own_require(task: Task, user) -> None:
+    if is_own_work(task=task, user=user):
+        raise Forbidden("You may not review your own work.", code="self_review")
+
+
+@transaction.atomic
+def task_submit(*, task: Task, user) -> Task:
+    """The first-stage worker hands their annotation on to the next stage (a gold task is scored: the
+    "task.submitted" event)."""
+    task = task_locked(task)
+    now = timezone.now()
+    if task.status != TaskStatus.DONE and stage_is_review(task.project, task.stage):
+        raise Conflict(
+            f"Only first-stage work is submitted; in {task.stage!r} a reviewer accepts or rejects.",
+            code="invalid_transition",
+        )
+    lease_require(task=task, user=user, now=now)
+    revision = task.annotation.current_revision
+    task.last_annotator = user
+    publish(
+        DomainEvent(
+            name=TASK_SUBMITTED,
+            organization_id=task.project.organization_id,
+            project_id=task.project_id,
+            payload={"task": task.pk, "user": user.pk, "revision": revision, "gold": task.is_gold},
+            context={"task": task, "user": user},
+        )
+    )
+    _advance(
+        task, actor=user, kind=EventKind.SUBMITTED, now=now, revision=revision, data=work_data(task, now)
+    )
+    return task
+
+
+@transaction.atomic
+def task_accept(*, task: Task, user) -> Task:
+    """A reviewer passes the task to the next stage (or to done after the last)."""
+    task = task_locked(task)
+    now = timezone.now()
+    _review_require(task, "accepted")
+    lease_require(task=task, user=user, now=now)
+    _not_own_require(task, user)
+    _advance(
+        task,
+        actor=user,
+        kind=EventKind.ACCEPTED,
+        now=now,
+        revision=task.annotation.current_revision,
+        data=work_data(task, now),
+    )
+    return task
+
+
+@transaction.atomic
+def task_fix_accept(*, task: Task, user, base_revision: int, regions: list) -> Task:
+    """A reviewer saves their corrected regions (a revision credited to them) and accepts the task."""
+    task = task_locked(task)
+    now = timezone.now()
+    _review_require(task, "fixed and accepted")
+    lease_require(task=task, user=user, now=now)
+    _not_own_require(task, user)
+    revision = annotation_write(task=task, author=user, base_revision=base_revision, regions=regions)
+    _advance(
+        task,
+        actor=user,
+        kind=EventKind.FIX_ACCEPTED,
+        now=now,
+        revision=revision.number,
+        data={**work_data(task, now), "summary": revision.summary},
+    )
+    return task
+
+
+def _worker_at(task: Task, stage: str):
+    """Who worked `stage` last for this task: its annotator for the first stage, else the reviewer who
+    last passed it on from there (None when unknown or when it is now their own work)."""
+    if not stage_is_review(task.project, stage):
+        return task.last_annotator
+    event = (
+        task.events.filter(
+            from_stage=stage, kind__in=[EventKind.ACCEPTED, EventKind.FIX_ACCEPTED], actor__isnull=False
+        )
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if event is None or is_own_work(task=task, user=event.actor):
+        return None
+    return event.actor
+
+
+@transaction.atomic
+def task_reject(*, task: Task, user, comments: list[dict]) -> Task:
+    """A reviewer sends the task back to the stage its pipeline names (`reject_to`), reserved for whoever
+    worked it there, with at least one comment (pinned to a region id or to a point x, y, or neither)."""
+    task = task_locked(task)
+    now = timezone.now()
+    _review_require(task, "rejected")
+    lease_require(task=task, user=user, now=now)
+    _not_own_require(task, user)
+    if not isinstance(comments, list) or not comments:
+        raise DomainError("A rejection needs at least one comment saying what to fix.", field="comments")
+    created: list[Comment] = []
+    for i, item in enumerate(comments):
+        if not isinstance(item, dict):
+            raise DomainError("A comment is {text, region_id?, x?, y?}.", field=f"comments[{i}]")
+        try:
+            created.append(
+                comment_create(
+                    task=task,
+                    author=user,
+                    text=item.get("text", ""),
+                    region_id=item.get("region_id") or "",
+                    x=item.get("x"),
+                    y=item.get("y"),
+                )
+            )
+        except DomainError as exc:
+            exc.field = f"comments[{i}].{exc.field}" if exc.field else f"comments[{i}]"
+            raise
+    from_stage = task.stage
+    target = reject_target(task.project, from_stage)
+    revision = task.annotation.current_revision
+    event_record(
+        task,
+        EventKind.REJECTED,
+        at=now,
+        actor=user,
+        from_stage=from_stage,
+        to_stage=target,
+        revision=revision,
+        data={**work_data(task, now), "comments": [c.pk for c in created]},
+    )
+    task.stage = target
+    claim_clear(task, assignee=_worker_at(task, target))
+    task.save()
+    stage_changed_publish(
+        task, from_stage=from_stage, action=EventKind.REJECTED, actor=user, revision=revision
+    )
+    return task

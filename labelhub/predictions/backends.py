@@ -1,0 +1,41 @@
+"""The segmentation backend of this process and the pixels it reads: the floor of the predictions app
+(services, embeddings and interactive all stand on it)."""
+
+from __future__ import annotations
+
+import numpy as np
+from django.conf import settings
+
+from labelhub.core.errors import DomainError
+from labelhub.images.decoding import image_to_rgb_array
+from labelhub.images.models import Image
+
+
+class ModelUnavailable(DomainError):
+    status_code = 503
+    code = "model_unavailable"
+
+
+def segmentation_backend():
+    """The process-wide backend: SAM when a checkpoint is configured, else the classical one.
+    LABELHUB_SAM_RANDOM_SEED (tests and benchmarks only) builds SAM with seeded random weights."""
+    from workers.sam import CheckpointError, get_backend
+
+    checkpoint = settings.LABELHUB_SAM_CHECKPOINT or None
+    seed = int(settings.LABELHUB_SAM_RANDOM_SEED) if settings.LABELHUB_SAM_RANDOM_SEED else None
+    try:
+        return get_backend(
+            settings.LABELHUB_SAM_MODEL if (checkpoint or seed is not None) else None,
+            checkpoint,
+            device=settings.LABELHUB_SAM_DEVICE or None,
+            compile=settings.LABELHUB_SAM_COMPILE,
+            seed=seed,
+        )
+    except (CheckpointError, ValueError) as exc:
+        # A missing or wrong checkpoint is a configuration error: say so, never loop on it.
+        raise ModelUnavailable(f"The segmentation model cannot be loaded: {exc}") from exc
+
+
+def image_pixels(image: Image) -> np.ndarray:
+    with image.file.open("rb") as fh:
+        return image_to_rgb_array(fh.read())

@@ -1,0 +1,297 @@
+"""Webhooks: signed JSON notifications of stage changes and finished exports, delivered from the `cpu`
+queue with retries, every attempt logged on its WebhookDelivery. Fed by the domain events of
+labeling.events (subscribed in WebhooksConfig.ready), so the apps that publish them never import this one.
+
+Request: POST, body = JSON {"id": delivery id, "event", "created_at", "organization", "project", "data"}.
+Headers: X-LabelHub-Event, X-LabelHub-Delivery, X-LabelHub-Timestamp (unix seconds) and
+X-LabelHub-Signature = "sha256=" + hex HMAC-SHA256(secret, timestamp + "." + body). A receiver recomputes
+the HMAC over the raw body and compares in constant time (see `signature_verify`). Any 2xx answer counts
+as delivered; anything else (or no answer within LABELHUB_WEBHOOK_TIMEOUT_SECONDS) is retried up to
+LABELHUB_WEBHOOK_MAX_ATTEMPTS attempts in all, waiting LABELHUB_WEBHOOK_RETRY_SECONDS, doubling each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.queue import enqueue_on_commit
+from labelhub.labeling.events import DomainEvent
+from labelhub.projects.models import Project
+
+from .models import WEBHOOK_EVENTS, DeliveryStatus, Webhook, WebhookDelivery
+
+
+def signature_make(*, secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def signature_verify(*, secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a receiver does: recompute the signature over the raw body and compare in constant time."""
+    return hmac.compare_digest(signature_make(secret=secret, timestamp=timestamp, body=body), signature)
+
+
+def webhook_url_clean(url: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DomainError("A webhook URL is an http:// or https:// address.", field="url")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise DomainError("The webhook URL's port is not a valid port number.", field="url") from exc
+    refused = address_refused(parts.hostname, resolve_failure_ok=True)
+    if refused:
+        raise DomainError(
+            f"The webhook URL points at {refused}, a non-public address; webhooks are only sent to "
+            "public addresses (LABELHUB_WEBHOOK_ALLOW_PRIVATE allows private ones).",
+            field="url",
+        )
+    return url
+
+
+def address_refused(host: str, *, resolve_failure_ok: bool) -> str | None:
+    """The first address of ``host`` that webhooks may not reach (loopback, private, link-local,
+    multicast, reserved or unspecified), or None. Host names are resolved; a name that does not
+    resolve is allowed when ``resolve_failure_ok`` (it is checked again before each delivery),
+    else reported. Always None with LABELHUB_WEBHOOK_ALLOW_PRIVATE."""
+    if settings.LABELHUB_WEBHOOK_ALLOW_PRIVATE:
+        return None
+    try:
+        addresses = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None if resolve_failure_ok else f"{host} (does not resolve)"
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    for address in addresses:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Webhooks do not follow redirects (a public URL could redirect into the private network)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913 - urllib's signature
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def webhook_events_clean(events) -> list[str]:
+    if events is None:
+        return []
+    if not isinstance(events, list) or any(e not in WEBHOOK_EVENTS for e in events):
+        raise DomainError(f"events is a list drawn from {list(WEBHOOK_EVENTS)} (empty: all).", field="events")
+    return list(dict.fromkeys(events))
+
+
+def _project_of(organization_id: int, project_id: int | None) -> Project | None:
+    if project_id is None:
+        return None
+    project = Project.objects.filter(pk=project_id, organization_id=organization_id).first()
+    if project is None:
+        raise DomainError("No such project in this organization.", field="project")
+    return project
+
+
+@transaction.atomic
+def webhook_create(
+    *,
+    user,
+    organization_id: int | None = None,
+    project_id: int | None = None,
+    url: str = "",
+    secret: str = "",
+    events: list[str] | None = None,
+    active: bool = True,
+) -> Webhook:
+    """A webhook for an organization (every project) or for one project (its organization implied).
+    Managers and owners only; the secret is generated when none is given."""
+    project = None
+    if organization_id is None and project_id is not None:
+        project = Project.objects.filter(
+            pk=project_id, organization_id__in=organization_ids_for(user)
+        ).first()
+        if project is None:
+            raise NotFound("No such project.")
+        organization_id = project.organization_id
+    if organization_id is None:
+        raise DomainError("organization or project is required.", field="organization", code="required")
+    role_require(user=user, organization_id=organization_id, roles=MANAGING_ROLES, action="manage webhooks")
+    return Webhook.objects.create(
+        organization_id=organization_id,
+        project=project or _project_of(organization_id, project_id),
+        url=webhook_url_clean(url),
+        secret=secret or secrets.token_hex(32),
+        events=webhook_events_clean(events or []),
+        active=active,
+        created_by=user,
+    )
+
+
+@transaction.atomic
+def webhook_update(*, hook: Webhook, user, **values) -> Webhook:
+    """Change a webhook's project, url, secret, events or active flag (managers and owners only)."""
+    role_require(
+        user=user, organization_id=hook.organization_id, roles=MANAGING_ROLES, action="manage webhooks"
+    )
+    if "organization" in values and values["organization"] != hook.organization_id:
+        raise DomainError("A webhook cannot move to another organization.", field="organization")
+    if "project" in values:
+        hook.project = _project_of(hook.organization_id, values["project"])
+    if "url" in values:
+        hook.url = webhook_url_clean(values["url"])
+    if "secret" in values:
+        hook.secret = values["secret"]
+    if "events" in values:
+        hook.events = webhook_events_clean(values["events"])
+    if "active" in values:
+        hook.active = values["active"]
+    hook.save()
+    return hook
+
+
+@transaction.atomic
+def webhook_delete(*, hook: Webhook, user) -> None:
+    role_require(
+        user=user, organization_id=hook.organization_id, roles=MANAGING_ROLES, action="manage webhooks"
+    )
+    hook.delete()
+
+
+def on_domain_event(event: DomainEvent) -> None:
+    """Subscriber of labeling.events: queue the event for the webhooks that listen to it."""
+    with transaction.atomic():
+        _emit(
+            organization_id=event.organization_id,
+            project_id=event.project_id,
+            event=event.name,
+            payload=event.payload,
+        )
+
+
+def webhook_emit(*, organization, event: str, payload: dict, project=None) -> list[WebhookDelivery]:
+    """Queue `event` with `payload` (JSON-serializable) for every active webhook of the organization that
+    listens to it: organization-wide webhooks, and those of `project` when one is given. Deliveries are
+    enqueued on the `cpu` queue once the current transaction commits; returns the deliveries created.
+
+    Example (exports): webhook_emit(organization=project.organization, project=project,
+    event="export.finished", payload={"export": export.id, "project": project.id, "format": "coco"}).
+    """
+    return _emit(
+        organization_id=organization.pk,
+        project_id=getattr(project, "pk", None),
+        event=event,
+        payload=payload,
+    )
+
+
+def _emit(
+    *, organization_id: int, project_id: int | None, event: str, payload: dict
+) -> list[WebhookDelivery]:
+    if event not in WEBHOOK_EVENTS:
+        raise ValueError(f"Unknown webhook event {event!r}; known: {WEBHOOK_EVENTS}")
+    hooks = Webhook.objects.filter(organization_id=organization_id, active=True)
+    hooks = (
+        hooks.filter(Q(project__isnull=True) | Q(project_id=project_id))
+        if project_id
+        else hooks.filter(project__isnull=True)
+    )
+    deliveries = []
+    for hook in hooks:
+        if hook.events and event not in hook.events:
+            continue
+        body = {
+            "event": event,
+            "created_at": timezone.now().isoformat(),
+            "organization": organization_id,
+            "project": project_id,
+            "data": payload,
+        }
+        deliveries.append(WebhookDelivery.objects.create(webhook=hook, event=event, payload=body))
+    for delivery in deliveries:
+        enqueue_on_commit("labelhub.webhooks.deliver", delivery.pk)
+    return deliveries
+
+
+def delivery_body(delivery: WebhookDelivery) -> bytes:
+    return json.dumps({"id": delivery.pk, **delivery.payload}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
+    """Make one attempt at a pending delivery and log it. Delivered or failed deliveries are left alone
+    (a message delivered twice sends nothing twice). No database transaction is held during the request;
+    deliveries are at least once, so receivers should ignore a repeated X-LabelHub-Delivery id."""
+    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+    if delivery.status != DeliveryStatus.PENDING:
+        return delivery
+    hook = delivery.webhook
+    body = delivery_body(delivery)
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(
+        hook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "LabelHub-Webhook/1",
+            "X-LabelHub-Event": delivery.event,
+            "X-LabelHub-Delivery": str(delivery.pk),
+            "X-LabelHub-Timestamp": timestamp,
+            "X-LabelHub-Signature": signature_make(secret=hook.secret, timestamp=timestamp, body=body),
+        },
+    )
+    started = time.monotonic()
+    status_code, error = None, ""
+    # checked again at delivery: the name may resolve elsewhere now than when the hook was made
+    refused = address_refused(urlsplit(hook.url).hostname or "", resolve_failure_ok=True)
+    if refused:
+        error = f"not sent: {refused} is not a public address"
+    else:
+        try:
+            with _opener.open(request, timeout=settings.LABELHUB_WEBHOOK_TIMEOUT_SECONDS) as response:
+                status_code = response.status
+        except urllib.error.HTTPError as exc:
+            status_code, error = exc.code, f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            error = str(getattr(exc, "reason", exc))[:500]
+    attempt = {
+        "at": timezone.now().isoformat(),
+        "status_code": status_code,
+        "error": error,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+    }
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery.attempts += 1
+        delivery.log = [*delivery.log, attempt]
+        if delivery.status == DeliveryStatus.PENDING:
+            if status_code is not None and 200 <= status_code < 300:
+                delivery.status = DeliveryStatus.DELIVERED
+                delivery.delivered_at = timezone.now()
+            elif delivery.attempts >= settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS:
+                delivery.status = DeliveryStatus.FAILED
+        delivery.save(update_fields=["attempts", "log", "status", "delivered_at"])
+    return delivery
