@@ -198,6 +198,8 @@ def main() -> None:
             if args.backend == "classical"
             else f"SAM {args.model} (seeded random weights, cached embedding)"
         )
+        state = page.locator("[data-save-state]").first.inner_text()
+        print(f"save state after the clicks: {state}")
         print(f"click to mask drawn, {backend}, ms:")
         print(f"  {_pct(drawn)}")
         browser.close()

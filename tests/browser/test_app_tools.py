@@ -214,3 +214,33 @@ def test_an_empty_queue_says_so(browser, live_server, task):
     assert "nothing to do here" in page.inner_text("#screen").lower()
     assert "nothing to do here" in page.inner_text("#live").lower()  # announced in the aria-live region
     assert json.loads(json.dumps(page.errors)) == []
+
+
+def test_an_unsaved_draft_survives_a_reload(browser, live_server, task):
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+    page.route(
+        "**/api/v1/tasks/*/annotation/",
+        lambda route: route.abort() if route.request.method == "PUT" else route.continue_(),
+    )
+    page.keyboard.press("Tab")
+    page.keyboard.press("Delete")
+    page.wait_for_selector("[data-save-state=error]")
+    page.unroute("**/api/v1/tasks/*/annotation/")
+    page.reload()
+    page.wait_for_selector("dialog[open]:has-text('Unsaved work found')")
+    page.click("dialog[open] button:has-text('Restore my draft')")
+    assert [r["id"] for r in regions(page)] == ["blob"]
+    assert saved(page) == 2
+    assert page.evaluate("localStorage.length") == 0  # saved: the draft is gone
+
+
+def test_one_region_at_a_time(browser, live_server, task):
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+    page.click("button:has-text('One at a time')")
+    assert page.evaluate("window.labelhub.screen.shownHidden.size") == 1
+    assert selected(page) == 0
+    page.keyboard.press("ArrowDown")
+    assert selected(page) == 1
+    assert page.evaluate("[...window.labelhub.screen.shownHidden]") == ["holed"]

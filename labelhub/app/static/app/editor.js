@@ -33,7 +33,31 @@ export class Editor {
     this.redoStack = [];
   }
 
+  get draftKey() {
+    return `lh.draft.${this.task.id}`;
+  }
+
+  /** An unsaved local copy survives a reload or an expired login (localStorage, per task). */
+  keepDraft() {
+    try {
+      localStorage.setItem(this.draftKey, JSON.stringify({ revision: this.revision, regions: this.regions }));
+    } catch { /* quota: the server copy is what counts */ }
+  }
+
+  /** The draft left by an earlier page on the same revision, if it differs from what the server has. */
+  pendingDraft() {
+    const raw = localStorage.getItem(this.draftKey);
+    if (!raw) return null;
+    const draft = JSON.parse(raw);
+    if (draft.revision !== this.revision || JSON.stringify(draft.regions) === JSON.stringify(this.regions)) {
+      localStorage.removeItem(this.draftKey);
+      return null;
+    }
+    return draft;
+  }
+
   changed() {
+    if (!this.readOnly) this.keepDraft();
     this.dirty = true;
     this.onChange?.();
     if (!this.readOnly) this.scheduleSave();
@@ -88,10 +112,20 @@ export class Editor {
         const out = await api.put(`tasks/${this.task.id}/annotation/`, { revision: this.revision, regions });
         this.revision = out.revision;
         this.serverIds(out.regions, regions);
+        if (!this.dirty) localStorage.removeItem(this.draftKey);
         this.setState(this.dirty ? "pending" : "saved", this.dirty ? "Unsaved changes" : `Saved (revision ${out.revision})`);
         this.onChange?.();
       } catch (err) {
         this.dirty = true;
+        const leaseLost = err.status === 409 && ["not_lease_holder", "lease_expired"].includes(err.code);
+        if (leaseLost && !this.retried && (await this.onLeaseLost?.())) {
+          // The lease came back (a reload's late release, an expiry nobody used): save again, once.
+          this.retried = true;
+          this.saving = null;
+          await this.save();
+          this.retried = false;
+          return;
+        }
         if (err.status === 409 && err.code === "stale_revision") await this.conflict(err);
         else this.setState("error", `Not saved: ${errorText(err)}`);
       } finally {

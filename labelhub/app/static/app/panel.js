@@ -25,7 +25,10 @@ export function regionsPanel(s) {
     );
     list.append(item);
   });
-  return h("section", { class: "panel" }, h("h2", {}, `Regions (${regions.length})`), regions.length ? list : h("p", { class: "muted" }, "No regions yet."));
+  return h("section", { class: "panel" },
+    h("div", { class: "row" }, h("h2", {}, `Regions (${regions.length})`), h("span", { class: "spacer" }),
+      h("button", { "aria-pressed": String(Boolean(s.single)), title: "Show one region at a time; Up/Down step", onclick: () => s.toggleSingle() }, "One at a time")),
+    regions.length ? list : h("p", { class: "muted" }, "No regions yet."));
 }
 
 export function commentsPanel(s) {

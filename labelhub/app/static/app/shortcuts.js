@@ -16,6 +16,7 @@ export const SHORTCUTS = [
   ["H / Shift+H", "hide selected / all"],
   ["L", "lock selected"],
   ["Tab / Shift+Tab", "next / previous region"],
+  ["Up / Down", "previous / next region in one-at-a-time mode (review)"],
   ["Z, 0", "zoom to the selected region, fit the image"],
   ["F", "release this task and take the next"],
   ["Ctrl+Enter", "submit (review: accept)"],

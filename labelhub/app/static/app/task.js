@@ -12,7 +12,17 @@ const HEARTBEAT_MS = 30000;
 
 export async function taskScreen(root, { taskId, go }) {
   const t0 = performance.now();
-  const task = await api.get(`tasks/${taskId}/`);
+  let task = await api.get(`tasks/${taskId}/`);
+  if (task.status === "open") {
+    // A reload released the lease (pagehide): claim again; the queue hands back the oldest open task,
+    // usually this one. Someone else's task or a stage not ours stays view-only.
+    const claimed = await api.post(`projects/${task.project}/next-task/?stage=${encodeURIComponent(task.stage)}`).catch(() => null);
+    if (claimed && claimed.id !== task.id) {
+      go(`#/task/${claimed.id}`, { replace: true });
+      return null;
+    }
+    if (claimed) task = claimed;
+  }
   const [project, annotation, comments] = await Promise.all([
     api.get(`projects/${task.project}/`),
     api.get(`tasks/${taskId}/annotation/`),
@@ -43,6 +53,7 @@ class TaskScreen {
     this.brightness = Number(localStorage.getItem("lh.brightness") || 1);
     this.contrast = Number(localStorage.getItem("lh.contrast") || 1);
     this.editor = new Editor({ task, annotation, onChange: () => this.renderPanels(), readOnly: !this.editing });
+    this.editor.onLeaseLost = () => this.mine && !this.finished && this.reclaim();
   }
 
   get readOnly() { return !this.editing; }
@@ -92,7 +103,24 @@ class TaskScreen {
       this.leaseEl.textContent = "view only (not leased to you)";
     }
     if (this.review) this.loadTimeline();
+    const draft = this.editing && this.editor.pendingDraft();
+    if (draft) this.offerDraft(draft);
     window.labelhub = { screen: this, view: this.view, editor: this.editor };
+  }
+
+  async offerDraft(draft) {
+    const choice = await choose(
+      "Unsaved work found",
+      `This browser kept ${draft.regions.length} region(s) you had not saved on revision ${draft.revision}.`,
+      [["Restore my draft", "restore"], ["Discard it", "discard"]],
+    );
+    if (choice === "restore") {
+      this.editor.checkpoint();
+      this.editor.regions = draft.regions;
+      this.editor.changed();
+    } else {
+      localStorage.removeItem(this.editor.draftKey);
+    }
   }
 
   async destroy() {
@@ -114,9 +142,24 @@ class TaskScreen {
     try { await api.post(`tasks/${this.task.id}/release/`, {}, { keepalive }); } catch { /* an expired lease is already released */ }
   }
 
+  /** Take this task's lease again if nobody else has it (next-task hands back the oldest open one). */
+  async reclaim() {
+    const t = await api.post(`projects/${this.project.id}/next-task/?stage=${encodeURIComponent(this.task.stage)}`).catch(() => null);
+    if (!t) return false;
+    if (t.id !== this.task.id) {
+      await api.post(`tasks/${t.id}/release/`).catch(() => {});
+      return false;
+    }
+    this.task.lease_expires_at = t.lease_expires_at;
+    return true;
+  }
+
   async beat() {
     try {
-      const t = await api.post(`tasks/${this.task.id}/heartbeat/`);
+      const t = await api.post(`tasks/${this.task.id}/heartbeat/`).catch(async (err) => {
+        if (err.status === 409 && (await this.reclaim())) return this.task;
+        throw err;
+      });
       this.task.lease_expires_at = t.lease_expires_at;
     } catch (err) {
       announce(`Lease lost: ${errorText(err)}. Your edits stay here; take the task again to save.`, "error");
@@ -156,9 +199,21 @@ class TaskScreen {
     return b ? { x: b.x0, y: b.y0 } : null;
   }
 
+  /** Hidden regions; in single-region mode (review) all but the selected one. */
+  get shownHidden() {
+    if (!this.single) return this.hidden;
+    return new Set(this.editor.regions.filter((_, i) => i !== this.selected).map((r) => r.id));
+  }
+
+  toggleSingle() {
+    this.single = !this.single;
+    if (this.single && this.selected < 0 && this.editor.regions.length) this.selected = 0;
+    this.renderPanels();
+  }
+
   render() {
     this.view.render({
-      regions: this.editor.regions, selected: this.selected, hidden: this.hidden, locked: this.locked,
+      regions: this.editor.regions, selected: this.selected, hidden: this.shownHidden, locked: this.locked,
       editable: this.editing && this.tools.tool === "select", pins: this.pins(), draft: this.tools.draft,
     });
   }
@@ -393,6 +448,12 @@ class TaskScreen {
     if (k === "Escape") { handled(); if (this.tools.draft || this.tools.segment) this.tools.cancel(); else this.select(-1); return; }
     if (k === "Enter" || k === "n" || k === "N") { handled(); this.tools.finish(); return; }
     if (k === "Delete" || k === "Backspace") { handled(); this.remove(this.selected); return; }
+    if ((k === "ArrowUp" || k === "ArrowDown") && this.single) {
+      handled();
+      const n = this.editor.regions.length;
+      if (n) { this.select((this.selected + (k === "ArrowUp" ? -1 : 1) + n) % n); this.zoomToSelected(); }
+      return;
+    }
     if (k === "Tab") { handled(); const n = this.editor.regions.length; if (n) this.select((this.selected + (e.shiftKey ? -1 : 1) + n) % n); return; }
     if (/^[1-9]$/.test(k)) { handled(); this.pickClass(Number(k) - 1); return; }
     if (k === "h" || k === "H") {

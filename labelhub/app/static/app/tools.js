@@ -106,7 +106,7 @@ export class Tools {
   hit(x, y) {
     const { regions } = this.editor;
     for (let i = regions.length - 1; i >= 0; i--) {
-      if (this.s.hidden.has(regions[i].id)) continue;
+      if (this.s.shownHidden.has(regions[i].id)) continue;
       if (regionContains(regions[i], x, y, this.view.masks)) return i;
     }
     return -1;
