@@ -14,8 +14,8 @@ from pycocotools import mask as coco_mask
 
 from labelhub.accounts.models import Organization, Role
 from labelhub.images.models import Image
-from labelhub.labeling.models import Comment
 from labelhub.labeling.annotations import annotation_prelabel
+from labelhub.labeling.models import Comment
 from labelhub.projects.models import Project
 from tests.browser.conftest import shoot
 from tests.helpers import client_for, make_user, upload
