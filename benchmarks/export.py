@@ -154,7 +154,7 @@ def run_one(project_id: int, fmt: str, split: bool) -> dict:
     from labelhub.projects.models import Project
 
     # Time the snapshot and the archive apart: the archive is written here, not by the on-commit enqueue.
-    services._enqueue = lambda export_id: None
+    services.enqueue_on_commit = lambda name, *args: None
     project = Project.objects.get(id=project_id)
     baseline = psutil.Process().memory_info().rss
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -193,7 +193,7 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--polygons", type=int, default=200_000)
-    parser.add_argument("--formats", default="coco,yolo,labelhub,voc,masks")
+    parser.add_argument("--formats", default="coco,yolo,labelhub,voc,masks,coco_panoptic,cvat,label_studio")
     parser.add_argument("--split", action="store_true", help="80/10/10 seeded split (one more pass)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--media", default="")

@@ -6,10 +6,12 @@ executed in-process. Every variable is documented in the README's configuration 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "labelhub.core",
     "labelhub.accounts",
     "labelhub.projects",
@@ -72,7 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Serves static files (the browser app's modules, the admin) from the apps without collectstatic.
+    # Static files (the admin's, Swagger UI's, ReDoc's) from the application itself in every mode.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -127,8 +130,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("LABELHUB_STATIC_ROOT", str(VAR_DIR / "static")))
-# WhiteNoise finds files in the apps' static folders, so `make demo` needs no collectstatic.
-WHITENOISE_USE_FINDERS = True
+# Also serve straight from the apps' static folders, so the embedded demo needs no collectstatic.
+WHITENOISE_USE_FINDERS = env_bool("LABELHUB_STATIC_USE_FINDERS", True)
+with contextlib.suppress(OSError):  # WhiteNoise warns about a missing STATIC_ROOT on every start
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 LOGIN_URL = "/app/login/"
 
 # --- storage -------------------------------------------------------------------------------------
@@ -149,6 +154,15 @@ if LABELHUB_STORAGE == "s3":
     }
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# How exports and image files stored on S3 reach the client: "redirect" (302 to a presigned URL, the
+# bytes never pass through the API) or "proxy" (the API streams them, forwarding Range/If-Range to S3).
+LABELHUB_S3_DOWNLOAD = env_str("LABELHUB_S3_DOWNLOAD", "redirect")
+if LABELHUB_S3_DOWNLOAD not in {"redirect", "proxy"}:
+    raise ImproperlyConfigured(f"LABELHUB_S3_DOWNLOAD is {LABELHUB_S3_DOWNLOAD!r}: use redirect or proxy.")
+LABELHUB_S3_PRESIGN_SECONDS = env_int("LABELHUB_S3_PRESIGN_SECONDS", 300)
+# The S3 endpoint as clients see it, when the API reaches S3 by an internal name (http://minio:9000):
+# presigned URLs are signed for this host. Empty: LABELHUB_S3_ENDPOINT_URL.
+LABELHUB_S3_PUBLIC_ENDPOINT_URL = env_str("LABELHUB_S3_PUBLIC_ENDPOINT_URL")
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -193,11 +207,15 @@ LABELHUB_SAM_DEVICE = env_str("LABELHUB_SAM_DEVICE")  # empty: CUDA when present
 LABELHUB_SAM_COMPILE = env_bool("LABELHUB_SAM_COMPILE", False)
 LABELHUB_SAM_BATCH_SIZE = env_int("LABELHUB_SAM_BATCH_SIZE", 8)
 LABELHUB_SAM_RANDOM_SEED = env_str("LABELHUB_SAM_RANDOM_SEED")  # tests/benchmarks only: random weights
+# What decodes SAM clicks: "onnx" (ONNX Runtime on CPU cores, ~2x faster than PyTorch there),
+# "torch" (PyTorch on the model's device) or "auto": torch on a GPU, onnx on a CPU.
+LABELHUB_SAM_DECODER = env_str("LABELHUB_SAM_DECODER", "auto")
+LABELHUB_SAM_ONNX_THREADS = env_int("LABELHUB_SAM_ONNX_THREADS", 1)  # ONNX Runtime threads per click
+LABELHUB_SAM_ONNX_DIR = env_str("LABELHUB_SAM_ONNX_DIR", str(VAR_DIR / "onnx"))  # exported decoders
 LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
 # Where interactive prompts are decoded: "api" (in the API process, from the cached embedding),
-# "worker" (a round trip to a `gpu` worker; needs CELERY_RESULT_BACKEND) or "auto": worker for SAM
-# with a broker and a result backend, else api (docs/benchmarks.md: SAM's decoder takes ~100 ms on a
-# CPU core, 4-6 ms on a GPU).
+# "worker" (a round trip to a worker of the `interactive` queue, never behind batch work; needs
+# CELERY_RESULT_BACKEND) or "auto": worker for SAM with a broker and a result backend, else api.
 LABELHUB_INTERACTIVE_DECODER = env_str("LABELHUB_INTERACTIVE_DECODER", "auto")
 LABELHUB_INTERACTIVE_TIMEOUT = env_float("LABELHUB_INTERACTIVE_TIMEOUT", 10.0)
 LABELHUB_EMBEDDING_CACHE_SECONDS = env_int("LABELHUB_EMBEDDING_CACHE_SECONDS", 7 * 24 * 3600)
@@ -211,6 +229,10 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- health -------------------------------------------------------------------------------------
+# Seconds each readiness check (database, broker, storage) may take before it counts as failed.
+LABELHUB_HEALTH_TIMEOUT_SECONDS = env_float("LABELHUB_HEALTH_TIMEOUT_SECONDS", 3.0)
 
 # --- Celery --------------------------------------------------------------------------------------
 # No broker configured: the embedded default runs every task in-process, right after its commit.
@@ -257,6 +279,10 @@ SPECTACULAR_SETTINGS = {
     "reviews, predictions and dataset export.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from the installed sidecar package: no page loads anything from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "labelhub.accounts.models.Role",

@@ -2,18 +2,21 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from labelhub.accounts.api import MemberViewSet, OrganizationViewSet, TokenView
+from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
 from labelhub.predictions.api import (
+    ImageEmbeddingView,
     ImagePresegmentView,
     ImageSegmentView,
     PredictionViewSet,
     ProjectEmbeddingsView,
+    SamDecoderView,
 )
 from labelhub.projects.api import ProjectViewSet
 from labelhub.qa.api import ProjectMetricsView
@@ -44,6 +47,8 @@ api_v1 = [
         name="project-image-import",
     ),
     path("images/<int:image_pk>/segment/", ImageSegmentView.as_view(), name="image-segment"),
+    path("images/<int:image_pk>/embedding/", ImageEmbeddingView.as_view(), name="image-embedding"),
+    path("models/sam/decoder.onnx", SamDecoderView.as_view(), name="sam-decoder"),
     path("images/<int:image_pk>/presegment/", ImagePresegmentView.as_view(), name="image-presegment"),
     path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
@@ -59,6 +64,13 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path(
+        "api/schema/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="labelhub/redoc.html"),
+        name="redoc",
+    ),
+    path("healthz/live/", health.live, name="health-live"),
+    path("healthz/ready/", health.ready, name="health-ready"),
 ]
 
 handler400 = "labelhub.core.errors.json_bad_request"

@@ -8,6 +8,8 @@ from labelhub.accounts.models import Organization, Role
 from labelhub.projects.models import Project
 from tests.helpers import client_for, make_user
 
+pytest_plugins = ["tests.ci_skips"]  # under CI=true a skip is a failure
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():

@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.core.api import PassThroughField
-from labelhub.core.errors import Conflict
+from labelhub.core.downloads import s3_download_response
+from labelhub.core.errors import Conflict, DomainError
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
 
@@ -67,7 +68,16 @@ class ExportOut(serializers.ModelSerializer):
 class ExportFiltersIn(serializers.Serializer):
     classes = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
     stages = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
-    include_unaccepted = serializers.BooleanField(required=False, help_text="Also tasks not accepted yet.")
+    accepted = serializers.BooleanField(required=False, help_text="Accepted tasks (default true).")
+    annotated = serializers.BooleanField(
+        required=False, help_text="Also tasks not accepted yet of which a human saved a revision."
+    )
+    include_empty = serializers.BooleanField(
+        required=False, help_text="Also tasks not accepted yet with no human revision (unlabelled images)."
+    )
+    include_unaccepted = serializers.BooleanField(
+        required=False, help_text="Older form: true = annotated and include_empty (every task)."
+    )
 
 
 class ExportSplitIn(serializers.Serializer):
@@ -91,7 +101,7 @@ class DatasetExportIn(serializers.Serializer):
     format = serializers.ChoiceField(choices=sorted(FORMATS))
     # Validated by the service, which names the bad field (filters.classes[1], split.seed, ...).
     filters = FiltersField(
-        required=False, help_text="ExportFiltersIn: {classes, stages, include_unaccepted}."
+        required=False, help_text="ExportFiltersIn: {classes, stages, accepted, annotated, include_empty}."
     )
     split = SplitField(
         required=False, help_text="ExportSplitIn: {train, val, test, seed}; default all train."
@@ -110,6 +120,11 @@ class DatasetImportIn(serializers.Serializer):
     file = serializers.FileField(help_text="COCO .json, a zip (labels and/or images), or a YOLO .txt.")
     format = serializers.ChoiceField(choices=list(imports.IMPORT_FORMATS))
     model_name = serializers.CharField(required=False, allow_blank=True, help_text="For predictions.")
+    repair = serializers.BooleanField(
+        default=False,
+        help_text="CVAT and Label Studio: repair self-intersecting polygons with shapely make_valid "
+        "(each repaired region is reported) instead of refusing the file.",
+    )
 
 
 DatasetImportIn._declared_fields["as"] = serializers.ChoiceField(  # "as" is a Python keyword
@@ -126,6 +141,40 @@ class DatasetImportResultOut(serializers.Serializer):
     revisions = serializers.ListField(child=serializers.IntegerField())
     predictions = serializers.ListField(child=serializers.IntegerField())
     box_prompts = serializers.IntegerField(help_text="COCO boxes without segmentation, queued for the model.")
+    repaired = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="With repair: {path, region, problem, parts} per repaired region.",
+    )
+
+
+class DiffItemsOut(serializers.Serializer):
+    added = serializers.ListField(child=serializers.IntegerField(), help_text="Image ids.")
+    removed = serializers.ListField(child=serializers.IntegerField(), help_text="Image ids.")
+    changed = serializers.ListField(child=serializers.IntegerField(), help_text="Image ids.")
+    unchanged = serializers.IntegerField()
+
+
+class DiffRegionsOut(serializers.Serializer):
+    added = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    changed = serializers.IntegerField()
+
+
+class DiffChangeOut(serializers.Serializer):
+    image = serializers.IntegerField()
+    from_revision = serializers.IntegerField()
+    to_revision = serializers.IntegerField()
+    added = serializers.ListField(child=serializers.CharField(), help_text="Region ids.")
+    removed = serializers.ListField(child=serializers.CharField(), help_text="Region ids.")
+    changed = serializers.ListField(child=serializers.CharField(), help_text="Region ids.")
+
+
+class ExportDiffOut(serializers.Serializer):
+    export = serializers.IntegerField()
+    against = serializers.IntegerField()
+    items = DiffItemsOut()
+    regions = DiffRegionsOut()
+    changes = DiffChangeOut(many=True)
 
 
 class ImportErrorOut(serializers.Serializer):
@@ -170,6 +219,7 @@ class ImportOut(serializers.ModelSerializer):
             "format",
             "target",
             "model_name",
+            "repair",
             "file_name",
             "size_bytes",
             "status",
@@ -229,6 +279,7 @@ class ProjectImportView(APIView):
                 target=data.validated_data.get("as", "annotations"),
                 model_name=data.validated_data.get("model_name", ""),
                 user=request.user,
+                repair=data.validated_data.get("repair", False),
             )
         job.refresh_from_db()  # in embedded (eager) mode the job has already run
         return Response(ImportOut(job).data, status=status.HTTP_202_ACCEPTED)
@@ -290,29 +341,65 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(
         parameters=[
             OpenApiParameter(
+                "against",
+                OpenApiTypes.INT,
+                OpenApiParameter.QUERY,
+                required=True,
+                description="The id of the older dataset version (an export of the same project).",
+            )
+        ],
+        responses=ExportDiffOut,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_fields=None)
+    def diff(self, request, pk=None):
+        """What changed between two dataset versions of a project: items (images) and regions added,
+        removed and changed from `against` to this export."""
+        export = self.get_object()
+        raw = request.query_params.get("against", "")
+        if not raw.isdigit() or len(raw) > 18:
+            raise DomainError("against is the id of another export.", field="against")
+        against = selectors.export_get(user=request.user, export_id=int(raw))
+        return Response(ExportDiffOut(selectors.export_diff(export=export, against=against)).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
                 "Range", OpenApiTypes.STR, OpenApiParameter.HEADER, description="bytes=first-last"
             )
         ],
         responses={
             (200, "application/zip"): OpenApiTypes.BINARY,
             (206, "application/zip"): OpenApiTypes.BINARY,
+            302: None,
             416: None,
         },
     )
     @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, ZipRenderer])
     def download(self, request, pk=None):
         """The archive. Supports `Range: bytes=first-last` (206 with Content-Range; 416 past the end) and
-        `If-Range` with the ETag (the archive's sha256), so interrupted downloads resume."""
+        `If-Range` with the ETag (the archive's sha256), so interrupted downloads resume. On S3 storage
+        it answers 302 to a short-lived presigned URL (S3 serves the ranges) unless
+        LABELHUB_S3_DOWNLOAD=proxy."""
         export = self.get_object()
         if export.status != ExportStatus.DONE or not export.file.name:
             raise Conflict(f"The export is not ready: it is {export.status}.", code="export_not_ready")
-        fh = export.file.open("rb")
-        return ranged_file_response(
-            fh=fh,
-            size=export.file.size,
-            range_header=request.headers.get("Range"),
-            if_range=request.headers.get("If-Range"),
-            filename=f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip",
+        filename = f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip"
+        wanted = {"range_header": request.headers.get("Range"), "if_range": request.headers.get("If-Range")}
+        on_s3 = s3_download_response(
+            storage=export.file.storage,
+            name=export.file.name,
+            filename=filename,
             content_type="application/zip",
             etag=export.sha256,
+            **wanted,
+        )
+        if on_s3 is not None:
+            return on_s3
+        return ranged_file_response(
+            fh=export.file.open("rb"),
+            size=export.file.size,
+            filename=filename,
+            content_type="application/zip",
+            etag=export.sha256,
+            **wanted,
         )

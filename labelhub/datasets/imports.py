@@ -29,6 +29,7 @@ from labelhub.projects.models import Project
 
 from .formats import IMPORT_FORMATS as PARSERS
 from .formats.base import ProjectImages, Report
+from .repair import Repairs
 
 IMPORT_FORMATS = (*PARSERS, "images")  # "images": a zip of image files, no labels
 IMPORT_TARGETS = ("annotations", "predictions")
@@ -44,6 +45,8 @@ class ImportResult:
     revisions: list[int] = field(default_factory=list)  # ids of the AnnotationRevisions written
     predictions: list[int] = field(default_factory=list)  # ids of the Predictions written
     box_prompts: int = 0  # COCO boxes without segmentation, queued for the segmentation model
+    # with repair: one {"path", "region", "problem", "parts"} per region whose polygons make_valid fixed
+    repaired: list[dict] = field(default_factory=list)
 
 
 # --- zips ----------------------------------------------------------------------------------------
@@ -203,13 +206,19 @@ def import_file(
     target: str = "annotations",
     user=None,
     model_name: str = "",
+    repair: bool = False,
 ) -> ImportResult:
-    """Import one uploaded file (a COCO .json, a zip of COCO json + images, a zip of YOLO .txt labels +
-    images, a single YOLO .txt, or a zip of images). All or nothing: any problem refuses the whole file."""
+    """Import one uploaded file (a COCO .json, a CVAT for images 1.1 .xml, a Label Studio .json, a
+    single YOLO .txt, a zip of any of them with images, or a zip of images). All or nothing: any
+    problem refuses the whole file. `repair` (CVAT and Label Studio polygons): a self-intersecting
+    polygon is replaced by shapely's `make_valid` of it and reported in `repaired`, instead of refused."""
     if fmt not in IMPORT_FORMATS:
         raise DomainError(f"format is one of {list(IMPORT_FORMATS)}.", field="format")
     if target not in IMPORT_TARGETS:
         raise DomainError(f"as is one of {list(IMPORT_TARGETS)}.", field="as")
+    if not isinstance(repair, bool):
+        raise DomainError("repair is true or false.", field="repair")
+    repairs = Repairs(on=repair)
     source = "human" if target == "annotations" else "ai"
     result = ImportResult(format=fmt, target=target)
     report = Report()
@@ -244,15 +253,18 @@ def import_file(
                 label_files.append((file_name or "file", fh.read()))
             report.raise_if_any("file")
             boxes: dict[int, list[dict]] = {}
-            regions = PARSERS[fmt].parse(
+            parser = PARSERS[fmt]
+            regions = parser.parse(
                 label_files,
                 project=project,
                 images=ProjectImages(project),
                 report=report,
                 source=source,
                 boxes=boxes,
+                **({"repairs": repairs} if parser.repairable else {}),
             )
             report.raise_if_any("file")
+            result.repaired = repairs.repaired
             result.box_prompts = sum(map(len, boxes.values()))
             for image_id, image_boxes in boxes.items():
                 _queue_box_prompts(image_id, image_boxes)

@@ -33,7 +33,8 @@ class Export(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=32)
-    # {"classes": [names] | null, "stages": [names] | null, "include_unaccepted": bool}
+    # {"classes": [names] | null, "stages": [names] | null, "accepted", "annotated", "include_empty": bool}
+    # (services.filters_clean; exports made before issue 16 hold "include_unaccepted" instead)
     filters = models.JSONField(default=dict)
     # {"train": float, "val": float, "test": float, "seed": int}
     split = models.JSONField(default=dict)
@@ -119,13 +120,15 @@ class Import(models.Model):
     format = models.CharField(max_length=32)
     target = models.CharField(max_length=16, default="annotations")  # annotations | predictions
     model_name = models.CharField(max_length=200, blank=True)
+    repair = models.BooleanField(default=False)  # make_valid for self-intersecting polygons (repair.py)
     file = models.FileField(upload_to=import_upload_path, max_length=300, blank=True)  # deleted when finished
     file_name = models.CharField(max_length=300, blank=True)  # the name it was uploaded under
     size_bytes = models.PositiveBigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
     progress_done = models.PositiveIntegerField(default=0)  # images written (set when the write commits)
     progress_total = models.PositiveIntegerField(default=0)  # images the file's labels name
-    # {"images_created", "images_matched", "regions", "revisions", "predictions", "box_prompts"} when done
+    # {"images_created", "images_matched", "regions", "revisions", "predictions", "box_prompts",
+    #  "repaired"} when done
     result = models.JSONField(null=True, blank=True)
     # {"code", "message", "field"} when failed; `problems` lists every problem with its place in the file
     error = models.JSONField(null=True, blank=True)

@@ -34,3 +34,62 @@ def imports_visible(*, user) -> QuerySet[Import]:
     return Import.objects.filter(project__organization_id__in=organization_ids_for(user)).select_related(
         "project"
     )
+
+
+def export_diff(*, export: Export, against: Export) -> dict:
+    """What changed from dataset version `against` to `export` (two snapshots of one project):
+    items (images) added, removed and changed (another annotation revision), and for each changed
+    item the region ids added, removed and changed (`labelhub.labeling.regions.regions_diff`); the
+    regions of an added or removed item count as added or removed. Classes filters are not applied:
+    this compares the revisions the snapshots hold."""
+    from labelhub.core.errors import DomainError
+    from labelhub.labeling.models import AnnotationRevision
+    from labelhub.labeling.regions import regions_diff
+
+    if against.project_id != export.project_id:
+        raise DomainError("Both exports must be versions of the same project.", field="against")
+    new = dict(export.items.values_list("image_id", "revision_id"))
+    old = dict(against.items.values_list("image_id", "revision_id"))
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = sorted(i for i in set(new) & set(old) if new[i] != old[i])
+    wanted = {new[i] for i in added + changed} | {old[i] for i in removed + changed}
+    wanted.discard(None)
+    revisions = {
+        rid: (number, regions)
+        for rid, number, regions in AnnotationRevision.objects.filter(id__in=wanted).values_list(
+            "id", "number", "regions"
+        )
+    }
+
+    def regions_of(revision_id: int | None) -> list[dict]:
+        return revisions[revision_id][1] if revision_id in revisions else []
+
+    def number_of(revision_id: int | None) -> int:
+        return revisions[revision_id][0] if revision_id in revisions else 0
+
+    counts = {"added": 0, "removed": 0, "changed": 0}
+    for i in added:
+        counts["added"] += len(regions_of(new[i]))
+    for i in removed:
+        counts["removed"] += len(regions_of(old[i]))
+    changes = []
+    for i in changed:
+        d = regions_diff(regions_of(old[i]), regions_of(new[i]))
+        for key in counts:
+            counts[key] += len(d[key])
+        changes.append(
+            {"image": i, "from_revision": number_of(old[i]), "to_revision": number_of(new[i]), **d}
+        )
+    return {
+        "export": export.id,
+        "against": against.id,
+        "items": {
+            "added": added,
+            "removed": removed,
+            "changed": changed,
+            "unchanged": len(new) - len(added) - len(changed),
+        },
+        "regions": counts,
+        "changes": changes,
+    }

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import CharField, JSONField, OuterRef, Subquery, TextField
+from django.db.models import CharField, JSONField, TextField
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
@@ -28,12 +28,13 @@ from labelhub.core.events import EXPORT_FINISHED, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
-from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
+from labelhub.labeling.models import Task, TaskStatus
+from labelhub.labeling.selectors import revision_current_id
 from labelhub.projects.models import Project
 
 from . import imports
 from .formats import FORMATS, Record
-from .formats.base import temp_dir
+from .formats.base import COORDINATES, temp_dir
 from .models import Export, ExportItem, ExportStatus, Import, ImportStatus, Subset
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,25 @@ SUBSETS = (Subset.TRAIN.value, Subset.VAL.value, Subset.TEST.value)
 # --- input ---------------------------------------------------------------------------------------
 
 
+FILTER_FLAGS = ("accepted", "annotated", "include_empty", "include_unaccepted")
+
+
 def filters_clean(filters: Any, *, project: Project) -> dict:
-    """{"classes": [names] | None, "stages": [names] | None, "include_unaccepted": bool}."""
+    """{"classes": [names] | None, "stages": [names] | None, "accepted": bool, "annotated": bool,
+    "include_empty": bool}. Which tasks a snapshot holds, exactly:
+    - accepted (default true): tasks accepted by the last stage of the pipeline (status done);
+    - annotated (default false): tasks not accepted yet of which a human saved a revision;
+    - include_empty (default false): tasks not accepted yet with no human revision (never labelled,
+      at most AI pre-labels): without it, no unlabelled image passes for a true negative.
+    The older `include_unaccepted: true` still means every task (annotated and include_empty)."""
     if filters is None:
         filters = {}
     if not isinstance(filters, dict):
         raise DomainError("filters is an object.", field="filters")
-    unknown = set(filters) - {"classes", "stages", "include_unaccepted"}
+    unknown = set(filters) - {"classes", "stages", *FILTER_FLAGS}
     if unknown:
         raise DomainError(f"Unknown keys: {sorted(unknown)}.", field="filters")
-    out: dict[str, Any] = {"classes": None, "stages": None, "include_unaccepted": False}
+    out: dict[str, Any] = {"classes": None, "stages": None}
     for key, known in (("classes", project.class_names), ("stages", project.stage_names)):
         value = filters.get(key)
         if value is None:
@@ -68,11 +78,44 @@ def filters_clean(filters: Any, *, project: Project) -> dict:
                     code="unknown_class" if key == "classes" else "unknown_stage",
                 )
         out[key] = list(dict.fromkeys(value))
-    include = filters.get("include_unaccepted", False)
-    if not isinstance(include, bool):
-        raise DomainError("include_unaccepted is true or false.", field="filters.include_unaccepted")
-    out["include_unaccepted"] = include
+    flags = {}
+    for key in FILTER_FLAGS:
+        value = filters.get(key, key == "accepted")
+        if not isinstance(value, bool):
+            raise DomainError(f"{key} is true or false.", field=f"filters.{key}")
+        flags[key] = value
+    legacy = flags.pop("include_unaccepted")
+    out["accepted"] = flags["accepted"]
+    out["annotated"] = flags["annotated"] or legacy
+    out["include_empty"] = flags["include_empty"] or legacy
+    if not (out["accepted"] or out["annotated"] or out["include_empty"]):
+        raise DomainError("The filters select no task: accepted, annotated and include_empty are all false.",
+                          field="filters.accepted")  # fmt: skip
     return out
+
+
+def _tasks_selected(project: Project, filters: dict):
+    """The tasks a snapshot holds (see filters_clean)."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from labelhub.labeling.models import AnnotationRevision
+
+    tasks = Task.objects.filter(project=project)
+    human = Exists(AnnotationRevision.objects.filter(annotation__task=OuterRef("pk"), author__isnull=False))
+    accepted = Q(status=TaskStatus.DONE)
+    wanted = Q(pk__in=[])
+    if filters.get("accepted", True):
+        wanted |= accepted
+    if filters.get("annotated") and filters.get("include_empty"):
+        wanted |= ~accepted
+    elif filters.get("annotated"):
+        wanted |= ~accepted & Q(human)
+    elif filters.get("include_empty"):
+        wanted |= ~accepted & ~Q(human)
+    tasks = tasks.filter(wanted)
+    if filters["stages"]:
+        tasks = tasks.filter(stage__in=filters["stages"])
+    return tasks
 
 
 def split_clean(split: Any) -> dict:
@@ -138,16 +181,9 @@ def export_create(
         include_images=include_images,
         created_by=user,
     )
-    tasks = Task.objects.filter(project=project)
-    if not filters["include_unaccepted"]:
-        tasks = tasks.filter(status=TaskStatus.DONE)
-    if filters["stages"]:
-        tasks = tasks.filter(stage__in=filters["stages"])
-    current = AnnotationRevision.objects.filter(
-        annotation__task=OuterRef("pk"), number=OuterRef("annotation__current_revision")
-    ).values("id")[:1]
+    tasks = _tasks_selected(project, filters)
     rows = (
-        tasks.annotate(revision_id=Subquery(current))
+        tasks.annotate(revision_id=revision_current_id())
         .order_by("image_id")
         .values_list("id", "image_id", "annotation__current_revision", "revision_id")
     )
@@ -285,12 +321,14 @@ def export_run(*, export_id: int) -> Export | None:
             last = time.monotonic()
             meta = {
                 "export_id": export.id,
+                "stuff": sorted(project.stuff_classes),
                 "description": f"LabelHub project {project.name!r}, export {export.id}",
                 "project": {
                     "id": project.id,
                     "name": project.name,
                     "label_schema": project.label_schema,
                     "pipeline": project.pipeline,
+                    "segmentation": project.segmentation,
                 },
                 "export": {
                     "id": export.id,
@@ -298,6 +336,7 @@ def export_run(*, export_id: int) -> Export | None:
                     "filters": export.filters,
                     "split": export.split,
                     "created_at": export.created_at.isoformat(),
+                    "coordinates": COORDINATES,
                 },
             }
             with zipfile.ZipFile(
@@ -460,6 +499,7 @@ def import_create(
     target: str = "annotations",
     model_name: str = "",
     user=None,
+    repair: bool = False,
 ) -> Import:
     """Store an uploaded dataset file and queue its import on the `cpu` queue once this commits. Only
     the request itself is checked here (format, target, size); the file's contents are the job's."""
@@ -478,6 +518,7 @@ def import_create(
         format=format,
         target=target,
         model_name=model_name,
+        repair=bool(repair),
         file_name=(file_name or "file")[:300],
         size_bytes=size,
         created_by=user,
@@ -511,6 +552,7 @@ def import_run(*, import_id: int) -> Import | None:
                 target=job.target,
                 user=job.created_by,
                 model_name=job.model_name,
+                repair=job.repair,
             )
         written = result.images_matched or result.images_created
         outcome = {

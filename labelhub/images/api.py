@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import organization_ids_for
+from labelhub.core.downloads import s3_download_response
 from labelhub.core.errors import DomainError
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
@@ -122,12 +123,25 @@ class ImageViewSet(
         services.image_delete(image=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 302: None})
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
-        """The image's bytes as uploaded."""
+        """The image's bytes as uploaded. On S3 storage: 302 to a short-lived presigned URL (or, with
+        LABELHUB_S3_DOWNLOAD=proxy, the bytes with the client's Range forwarded to S3)."""
         image = self.get_object()
         ext = image.file.name.rsplit(".", 1)[-1]
+        on_s3 = s3_download_response(
+            storage=image.file.storage,
+            name=image.file.name,
+            filename=f"{image.sha256}.{ext}",
+            content_type=f"image/{ext}",
+            range_header=request.headers.get("Range"),
+            if_range=request.headers.get("If-Range"),
+            etag=image.sha256,
+            disposition="inline",
+        )
+        if on_s3 is not None:
+            return on_s3
         return FileResponse(
             image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=f"image/{ext}"
         )

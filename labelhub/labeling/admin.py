@@ -1,8 +1,10 @@
 from django.contrib import admin
 
 from labelhub.core.overlay import overlay_svg, project_colors
+from labelhub.images.models import Image
 
 from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
+from .selectors import revision_current
 
 
 @admin.register(Task)
@@ -24,7 +26,7 @@ class TaskAdmin(admin.ModelAdmin):
     readonly_fields = ["preview"]
 
     def _regions(self, obj: Task) -> list[dict]:
-        revision = obj.annotation.revisions.filter(number=obj.annotation.current_revision).first()
+        revision = revision_current(annotation=obj.annotation)
         return revision.regions if revision else []
 
     @admin.display(description="thumbnail")
@@ -96,3 +98,29 @@ class TaskEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the history is append-only
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ["id", "thumb", "original_name", "project", "width", "height", "format", "created_at"]
+    list_filter = ["project", "format"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = ["preview", "sha256", "width", "height", "format", "size_bytes"]
+    list_select_related = ["project", "task__annotation"]
+
+    def _regions(self, obj: Image) -> list[dict]:
+        task = getattr(obj, "task", None)
+        if task is None:
+            return []
+        revision = revision_current(annotation=task.annotation)
+        return revision.regions if revision else []
+
+    @admin.display(description="thumbnail")
+    def thumb(self, obj: Image) -> str:
+        return overlay_svg(image=obj, regions=self._regions(obj), colors=project_colors(obj.project), size=96)
+
+    @admin.display(description="current annotation")
+    def preview(self, obj: Image) -> str:
+        return overlay_svg(
+            image=obj, regions=self._regions(obj), colors=project_colors(obj.project), size=512
+        )

@@ -58,7 +58,15 @@ def annotation_write(
             lease_require(task=task, user=author)
     elif writer not in (Writer.IMPORT, Writer.PRELABEL):
         raise ValueError(f"unknown writer {writer!r}")
-    return _revision_insert(task=task, author=author, base_revision=base_revision, regions=regions)
+    # AI pre-labels are seeds (SAM's masks overlap): a semantic or panoptic project's rules are checked
+    # when a person or an import saves, not here.
+    return _revision_insert(
+        task=task,
+        author=author,
+        base_revision=base_revision,
+        regions=regions,
+        segmentation_rules=writer != Writer.PRELABEL,
+    )
 
 
 def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevision | None:
@@ -76,7 +84,9 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
             return None
 
 
-def _revision_insert(*, task: Task, author, base_revision: int, regions: list) -> AnnotationRevision:
+def _revision_insert(
+    *, task: Task, author, base_revision: int, regions: list, segmentation_rules: bool = True
+) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
     annotation = Annotation.objects.select_for_update().get(task=task)
@@ -91,8 +101,14 @@ def _revision_insert(*, task: Task, author, base_revision: int, regions: list) -
             details={"current_revision": annotation.current_revision},
         )
     image = task.image
+    project = task.project
     cleaned = regions_clean(
-        regions, width=image.width, height=image.height, class_names=task.project.class_names
+        regions,
+        width=image.width,
+        height=image.height,
+        class_names=project.class_names,
+        stuff=project.stuff_classes if segmentation_rules else frozenset(),  # see projects/schema.py
+        exclusive=segmentation_rules and project.segmentation != "instance",
     )
     previous = revision_current(annotation=annotation)
     revision = AnnotationRevision.objects.create(

@@ -2,7 +2,7 @@
 
 A region: {"id", "label", "kind": "polygon"|"mask", "polygons": [{"exterior": [[x, y], ...],
 "holes": [[[x, y], ...], ...]}], "rle": {"size": [h, w], "counts": str}, "source": "ai"|"human",
-"prediction_id", "score"}. Coordinates are pixels, origin at the top-left corner of the image,
+"prediction_id", "score", "z_order"}. Coordinates are pixels, origin at the top-left corner of the image,
 (x, y) = (column, row) measured on pixel corners, so a polygon lies within [0, width] x [0, height].
 """
 
@@ -12,12 +12,13 @@ import math
 import uuid
 from typing import Any
 
+import numpy as np
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
 from labelhub.core.errors import DomainError
 
-REGION_KEYS = {"id", "label", "kind", "polygons", "rle", "source", "prediction_id", "score"}
+REGION_KEYS = {"id", "label", "kind", "polygons", "rle", "source", "prediction_id", "score", "z_order"}
 MAX_REGIONS = 5000
 MAX_VERTICES = 200_000
 
@@ -102,9 +103,20 @@ def rle_clean(rle: Any, where: str, width: int, height: int) -> dict:
 
 
 def regions_clean(
-    regions: Any, *, width: int, height: int, class_names: list[str], field: str = "regions"
+    regions: Any,
+    *,
+    width: int,
+    height: int,
+    class_names: list[str],
+    field: str = "regions",
+    stuff: set[str] | frozenset[str] = frozenset(),
+    exclusive: bool = False,
 ) -> list[dict]:
-    """Validate and normalize a list of regions; raise DomainError naming the first bad field."""
+    """Validate and normalize a list of regions; raise DomainError naming the first bad field.
+
+    `stuff`: classes of which an image holds at most one region. `exclusive` (semantic and panoptic
+    projects): no pixel (pixel-centre rule) belongs to two regions unless both carry a `z_order` and
+    the two differ (the higher one owns the pixel)."""
     if not isinstance(regions, list):
         raise DomainError("regions is a list.", field=field)
     if len(regions) > MAX_REGIONS:
@@ -157,10 +169,73 @@ def regions_clean(
         ):
             raise DomainError("score is a finite number or null.", field=f"{at}.score")
         out["score"] = score
+        if "z_order" in region and region["z_order"] is not None:
+            z = region["z_order"]
+            if isinstance(z, bool) or not isinstance(z, int) or abs(z) > 1_000_000:
+                raise DomainError("z_order is an integer (higher is on top) or null.", field=f"{at}.z_order")
+            out["z_order"] = z
         cleaned.append(out)
     if vertices > MAX_VERTICES:
         raise DomainError(f"At most {MAX_VERTICES} vertices per annotation.", field=field)
+    if stuff:
+        _check_stuff(cleaned, stuff, field)
+    if exclusive:
+        _check_exclusive(cleaned, width, height, field)
     return cleaned
+
+
+def _check_stuff(regions: list[dict], stuff: set[str] | frozenset[str], field: str) -> None:
+    first: dict[str, int] = {}
+    for i, region in enumerate(regions):
+        label = region["label"]
+        if label not in stuff:
+            continue
+        if label in first:
+            raise DomainError(
+                f"Class {label!r} is stuff: an image holds at most one region of it ({field}[{first[label]}] "
+                "is one already; draw all of it as one region, with several polygons if needed).",
+                field=f"{field}[{i}].label",
+                code="stuff_repeated",
+            )
+        first[label] = i
+
+
+def _region_pixels(region: dict, width: int, height: int) -> tuple[int, int, int, int, Any]:
+    """(y0, x0, y1, x1, window) of a region's pixels: its bounding box and the boolean pixels in it."""
+    m = region_mask(region, height, width)
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if not len(rows):
+        return 0, 0, 0, 0, m[:0, :0]
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return y0, x0, y1, x1, m[y0:y1, x0:x1]
+
+
+def _check_exclusive(regions: list[dict], width: int, height: int, field: str) -> None:
+    """Refuse two regions sharing a pixel, unless an explicit z_order resolves it."""
+    boxes = [_region_pixels(r, width, height) for r in regions]
+    for j in range(1, len(regions)):
+        bj = boxes[j]
+        for i in range(j):
+            bi = boxes[i]
+            y0, x0 = max(bi[0], bj[0]), max(bi[1], bj[1])
+            y1, x1 = min(bi[2], bj[2]), min(bi[3], bj[3])
+            if y1 <= y0 or x1 <= x0:
+                continue
+            a = bi[4][y0 - bi[0] : y1 - bi[0], x0 - bi[1] : x1 - bi[1]]
+            b = bj[4][y0 - bj[0] : y1 - bj[0], x0 - bj[1] : x1 - bj[1]]
+            shared = int((a & b).sum())
+            if not shared:
+                continue
+            zi, zj = regions[i].get("z_order"), regions[j].get("z_order")
+            if zi is not None and zj is not None and zi != zj:
+                continue
+            raise DomainError(
+                f"Region {regions[j]['id']!r} shares {shared} pixel(s) with {field}[{i}] "
+                f"({regions[i]['id']!r}); in a semantic or panoptic project a pixel belongs to one region. "
+                "Remove the overlap, or give both regions different z_order values (higher is on top).",
+                field=f"{field}[{j}]",
+                code="overlapping_regions",
+            )
 
 
 def regions_diff(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
@@ -172,3 +247,18 @@ def regions_diff(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
         "removed": [i for i in old if i not in new],
         "changed": [i for i in new if i in old and new[i] != old[i]],
     }
+
+
+def region_mask(region: dict, height: int, width: int) -> np.ndarray:
+    """The region's pixels as a (height, width) bool mask: its RLE for a mask region, else its
+    rasterized polygons (pixel-centre rule), else any RLE it carries; empty otherwise. The one
+    precedence used by exports, gold scoring and the metrics."""
+    from workers.geometry import polygons_to_mask, rle_to_mask
+
+    if region.get("kind") == "mask" and region.get("rle"):
+        return rle_to_mask(region["rle"]).astype(bool, copy=False)
+    if region.get("polygons"):
+        return polygons_to_mask(region["polygons"], height, width)
+    if region.get("rle"):
+        return rle_to_mask(region["rle"]).astype(bool, copy=False)
+    return np.zeros((height, width), dtype=bool)

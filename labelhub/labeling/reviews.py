@@ -16,7 +16,7 @@ from .annotations import annotation_write
 from .events import TASK_SUBMITTED, DomainEvent, event_record, publish, stage_changed_publish
 from .leases import claim_clear, is_own_work, lease_require, task_locked, work_data
 from .models import Comment, EventKind, Task, TaskStatus
-from .pipeline import done_refuse, reject_target, stage_after, stage_is_review
+from .pipeline import done_refuse, reject_target, stage_after, stage_is_review, task_is_done
 from .services import comment_create
 
 
@@ -73,7 +73,7 @@ def task_submit(*, task: Task, user) -> Task:
     "task.submitted" event)."""
     task = task_locked(task)
     now = timezone.now()
-    if task.status != TaskStatus.DONE and stage_is_review(task.project, task.stage):
+    if not task_is_done(task) and stage_is_review(task.project, task.stage):
         raise Conflict(
             f"Only first-stage work is submitted; in {task.stage!r} a reviewer accepts or rejects.",
             code="invalid_transition",

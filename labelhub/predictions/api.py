@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.http import FileResponse, HttpResponse
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import ALL_ROLES, organization_ids_for, role_require
+from labelhub.accounts.selectors import ALL_ROLES, organization_ids_for
 from labelhub.core.api import PassThroughField
-from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
 
-from . import services
+from . import selectors, services
 from .models import Prediction
 
 
@@ -95,15 +96,7 @@ class QueuedOut(serializers.Serializer):
 
 
 def _image_for(request, image_pk: int, roles, action: str) -> Image:
-    image = (
-        Image.objects.select_related("project")
-        .filter(pk=image_pk, project__organization_id__in=organization_ids_for(request.user))
-        .first()
-    )
-    if image is None:
-        raise NotFound("No such image.")
-    role_require(user=request.user, organization_id=image.project.organization_id, roles=roles, action=action)
-    return image
+    return selectors.image_get(user=request.user, image_id=image_pk, roles=roles, action=action)
 
 
 class ImageSegmentView(APIView):
@@ -127,28 +120,10 @@ class ImagePresegmentView(APIView):
     @extend_schema(request=PresegmentIn, responses={202: QueuedOut})
     def post(self, request, image_pk: int):
         """Queue pre-segmentation of one image: everything mode, or masks from box prompts."""
-        from .tasks import presegment_boxes
-
         image = _image_for(request, image_pk, MANAGING_ROLES, "queue pre-segmentation")
         data = PresegmentIn(data=request.data)
         data.is_valid(raise_exception=True)
-        boxes = data.validated_data.get("boxes")
-        if boxes:
-            for i, item in enumerate(boxes):
-                if item["label"] not in image.project.class_names:
-                    raise DomainError(
-                        f"Unknown class {item['label']!r}.", field=f"boxes[{i}].label", code="unknown_class"
-                    )
-                x0, y0, x1, y1 = item["box"]
-                if not (0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height):
-                    raise DomainError(
-                        "A box is [x0, y0, x1, y1] inside the image with positive area.",
-                        field=f"boxes[{i}].box",
-                    )
-            payload = [{"label": b["label"], "box": list(b["box"])} for b in boxes]
-            transaction.on_commit(lambda: presegment_boxes.delay(image.id, payload))
-        else:
-            services.presegment_enqueue(image_ids=[image.id], force=True)
+        services.image_presegment_queue(image=image, boxes=data.validated_data.get("boxes"))
         return Response({"queued": 1}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -158,10 +133,75 @@ class ProjectEmbeddingsView(APIView):
         """Precompute the embeddings of every image of the project (batched on the `gpu` queue)."""
         from labelhub.projects.selectors import project_get
 
-        from .tasks import embed_project
-
         project = project_get(
             user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="precompute embeddings"
         )
-        transaction.on_commit(lambda: embed_project.delay(project.id))
-        return Response({"queued": project.images.count()}, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {"queued": services.project_embeddings_queue(project=project)}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+EMBEDDING_HEADERS = (
+    "X-Embedding-Shape",
+    "X-Embedding-Dtype",
+    "X-Original-Size",
+    "X-Input-Size",
+    "X-Model-Name",
+    "X-Checkpoint-Sha256",
+)
+
+
+class ImageEmbeddingView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("model", str, description="Expected model name, e.g. sam-vit_h.")],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            202: OpenApiTypes.OBJECT,
+        },
+    )
+    def get(self, request, image_pk: int):
+        """The image's SAM embedding for decoding clicks in the browser: raw little-endian float16,
+        shape in `X-Embedding-Shape` (`1,256,64,64`), with `X-Original-Size` and `X-Input-Size`
+        (`H,W`, for mapping clicks into SAM's 1024 frame) and the model that made it. 202 while a
+        worker computes it: ask again after `Retry-After` seconds."""
+        from .interactive import browser_embedding
+
+        image = _image_for(request, image_pk, ALL_ROLES, "segment")
+        embedding = browser_embedding(image=image, model=request.query_params.get("model") or None)
+        if embedding is None:
+            return Response(
+                {"status": "computing"}, status=status.HTTP_202_ACCEPTED, headers={"Retry-After": "1"}
+            )
+        data = embedding.data.astype("<f2", copy=False)
+        response = HttpResponse(data.tobytes(), content_type="application/octet-stream")
+        values = (
+            ",".join(str(n) for n in (1, *data.shape)),
+            "float16",
+            "{},{}".format(*embedding.original_size),
+            "{},{}".format(*embedding.input_size),
+            embedding.model_name,
+            embedding.checkpoint_sha256,
+        )
+        for name, value in zip(EMBEDDING_HEADERS, values, strict=True):
+            response[name] = value
+        response["Access-Control-Expose-Headers"] = ", ".join(EMBEDDING_HEADERS)
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class SamDecoderView(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request):
+        """SAM's prompt encoder and mask decoder as ONNX, for onnxruntime-web. Inputs `image_embeddings`
+        (1,256,64,64) float32, `point_coords` (1,N,2) in the 1024 frame, `point_labels` (1,N) (1, 0,
+        2/3 box corners, -1 padding), `mask_input` (1,1,256,256), `has_mask_input` (1); outputs
+        `low_res_masks` (1,4,256,256) logits and `iou_predictions` (1,4)."""
+        from .interactive import browser_decoder
+
+        path, model_name, checkpoint = browser_decoder()
+        response = FileResponse(open(path, "rb"), content_type="application/octet-stream")
+        response["X-Model-Name"] = model_name
+        response["X-Checkpoint-Sha256"] = checkpoint
+        response["Access-Control-Expose-Headers"] = "X-Model-Name, X-Checkpoint-Sha256"
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

@@ -20,16 +20,26 @@ def segmentation_backend():
     """The process-wide backend: SAM when a checkpoint is configured, else the classical one.
     LABELHUB_SAM_RANDOM_SEED (tests and benchmarks only) builds SAM with seeded random weights."""
     from workers.sam import CheckpointError, get_backend
+    from workers.sam.registry import resolve_device
 
     checkpoint = settings.LABELHUB_SAM_CHECKPOINT or None
     seed = int(settings.LABELHUB_SAM_RANDOM_SEED) if settings.LABELHUB_SAM_RANDOM_SEED else None
+    sam = bool(checkpoint or seed is not None)
+    device = settings.LABELHUB_SAM_DEVICE or None
+    decoder = settings.LABELHUB_SAM_DECODER
+    if decoder == "auto":
+        decoder = "torch" if sam and resolve_device(device).startswith("cuda") else "onnx"
     try:
         return get_backend(
-            settings.LABELHUB_SAM_MODEL if (checkpoint or seed is not None) else None,
+            settings.LABELHUB_SAM_MODEL if sam else None,
             checkpoint,
-            device=settings.LABELHUB_SAM_DEVICE or None,
+            device=device,
             compile=settings.LABELHUB_SAM_COMPILE,
             seed=seed,
+            max_batch=settings.LABELHUB_SAM_BATCH_SIZE,
+            decoder=decoder,
+            onnx_dir=settings.LABELHUB_SAM_ONNX_DIR,
+            onnx_threads=settings.LABELHUB_SAM_ONNX_THREADS,
         )
     except (CheckpointError, ValueError) as exc:
         # A missing or wrong checkpoint is a configuration error: say so, never loop on it.

@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from labelhub.images.models import Image
 
@@ -102,24 +104,60 @@ def embedding_lookup(*, image: Image, backend: SegmentationBackend) -> tuple[Emb
 
 
 def embedding_store(*, image: Image, backend: SegmentationBackend, embedding: Embedding) -> None:
+    """Put `embedding` in every tier. A row whose file went missing gets the new file (repaired)."""
     key = cache_key(image=image, backend=backend)
     blob = embedding.to_bytes()
     cache.set(key, blob, timeout=settings.LABELHUB_EMBEDDING_CACHE_SECONDS)
     process_lru.put(key, embedding)
     if not _persistent(backend):
         return
-    row = ImageEmbedding(
-        image=image,
-        model_name=backend.model_name,
-        checkpoint_sha256=backend.checkpoint_sha256,
-        nbytes=len(blob),
-    )
+    identity = {
+        "image": image,
+        "model_name": backend.model_name,
+        "checkpoint_sha256": backend.checkpoint_sha256,
+    }
+    with transaction.atomic():
+        row = ImageEmbedding.objects.select_for_update().filter(**identity).first()
+        if row is not None:
+            if row.file and row.file.storage.exists(row.file.name):
+                return  # another worker stored it first; keep theirs
+            log.warning("repairing the missing embedding file of image %s", image.id)
+            row.file.save("embedding", ContentFile(blob), save=False)
+            row.nbytes = len(blob)
+            row.save(update_fields=["file", "nbytes"])
+            return
+    row = ImageEmbedding(**identity, nbytes=len(blob))
     row.file.save("embedding", ContentFile(blob), save=False)
     try:
         with transaction.atomic():
             row.save()
     except IntegrityError:  # another worker stored it first; keep theirs
         row.file.storage.delete(row.file.name)
+
+
+@contextmanager
+def _computing(*, images: list[Image], backend: SegmentationBackend) -> Iterator[None]:
+    """Hold the per-image-and-model compute lock of `images` (PostgreSQL session advisory locks, taken
+    in id order so two batches never deadlock): a second process asking for the same embedding waits,
+    then finds it stored, instead of running the encoder again. Without PostgreSQL (benchmarks on
+    SQLite), a process-wide lock does the same for threads."""
+    if connection.vendor != "postgresql":
+        with _LOCAL_COMPUTE:
+            yield
+        return
+    keys = sorted(f"lh:emb:{backend.model_name}:{backend.checkpoint_sha256}:{i.id}" for i in images)
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for key in reversed(keys):
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+_LOCAL_COMPUTE = threading.Lock()
 
 
 def embeddings_ensure(
@@ -138,8 +176,18 @@ def embeddings_ensure(
     batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
     for start in range(0, len(missing), batch):
         chunk = missing[start : start + batch]
-        arrays = [pixels[i.id] if pixels and i.id in pixels else image_pixels(i) for i in chunk]
-        for image, embedding in zip(chunk, backend.embed(arrays), strict=True):
-            embedding_store(image=image, backend=backend, embedding=embedding)
-            found[image.id] = (embedding, "computed")
+        with _computing(images=chunk, backend=backend):
+            todo = []
+            for image in chunk:  # computed by another worker while this one waited for the lock?
+                embedding, tier = embedding_lookup(image=image, backend=backend)
+                if embedding is None:
+                    todo.append(image)
+                else:
+                    found[image.id] = (embedding, tier)
+            if not todo:
+                continue
+            arrays = [pixels[i.id] if pixels and i.id in pixels else image_pixels(i) for i in todo]
+            for image, embedding in zip(todo, backend.embed(arrays), strict=True):
+                embedding_store(image=image, backend=backend, embedding=embedding)
+                found[image.id] = (embedding, "computed")
     return found

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 
-from labelhub.core.errors import DomainError
+from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.queue import task_named
 from labelhub.images.models import Image
 
 from .backends import segmentation_backend
 from .embeddings import embeddings_ensure
+
+if TYPE_CHECKING:
+    from workers.sam import Embedding
 
 MASK_INPUT_TTL = 30 * 60
 
@@ -108,7 +112,7 @@ def decoder_location() -> str:
 
 
 def interactive_answer(*, image: Image, prompt: dict) -> dict:
-    """Decode where LABELHUB_INTERACTIVE_DECODER says: in this process, or on a `gpu` worker.
+    """Decode where LABELHUB_INTERACTIVE_DECODER says: in this process, or on an `interactive` worker.
     The prompt is checked here first, so a bad one is refused without a round trip."""
     from workers.sam import PromptError
     from workers.sam.backend import validate_prompt
@@ -127,7 +131,7 @@ def interactive_answer(*, image: Image, prompt: dict) -> dict:
 
         try:
             return (
-                task_named("labelhub.predictions.gpu.interactive_segment")
+                task_named("labelhub.predictions.interactive.segment")
                 .delay(image.id, prompt)
                 .get(timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT)
             )
@@ -136,3 +140,43 @@ def interactive_answer(*, image: Image, prompt: dict) -> dict:
                 "No segmentation worker answered in time; try again.", code="worker_timeout", status_code=503
             ) from exc
     return segment_prompt(image=image, prompt=prompt)
+
+
+def browser_embedding(*, image: Image, model: str | None = None) -> Embedding | None:
+    """The image's SAM embedding for decoding clicks in the browser, or None while a `gpu` worker
+    computes it (queued here; ask again). Computed in this process when no workers are reachable.
+
+    Raises DomainError: `model` names another model than the configured one; the configured backend
+    is the classical one (it has no embedding a browser could decode)."""
+    from .embeddings import embedding_lookup
+
+    backend = segmentation_backend()
+    if model and model != backend.model_name:
+        raise DomainError(
+            f"This server serves the embeddings of {backend.model_name!r}, not {model!r}.", field="model"
+        )
+    if backend.checkpoint_sha256 == "none":
+        raise Conflict(
+            "Decoding in the browser needs a Segment Anything model; this server runs the classical "
+            "backend: use POST images/{id}/segment/.",
+            code="no_sam_model",
+        )
+    embedding, _ = embedding_lookup(image=image, backend=backend)
+    if embedding is not None:
+        return embedding
+    if decoder_location() == "worker":
+        task_named("labelhub.predictions.gpu.embed_images").delay([image.id])
+        return None
+    return embeddings_ensure(images=[image], backend=backend)[image.id][0]
+
+
+def browser_decoder() -> tuple[Path, str, str]:
+    """(path of the ONNX decoder, model name, checkpoint SHA-256) of the configured SAM model,
+    exported on first use and cached per model and checkpoint (see workers.sam.onnx_decoder)."""
+    backend = segmentation_backend()
+    if backend.checkpoint_sha256 == "none":
+        raise Conflict(
+            "Decoding in the browser needs a Segment Anything model; this server runs the classical backend.",
+            code="no_sam_model",
+        )
+    return backend.onnx_decoder_path(), backend.model_name, backend.checkpoint_sha256

@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
+from labelhub.core.errors import DomainError
 from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
 from labelhub.core.queue import enqueue_on_commit
@@ -289,3 +290,30 @@ def on_rows_deleting(event: DomainEvent) -> None:
         rows = ImageEmbedding.objects.filter(image__project=event.context["project"])
     storage = ImageEmbedding._meta.get_field("file").storage
     files_delete_on_commit(storage, rows.values_list("file", flat=True).iterator())
+
+
+def image_presegment_queue(*, image: Image, boxes: list[dict] | None = None) -> None:
+    """Queue pre-segmentation of one image once this commits: everything mode, or masks from box
+    prompts ([{"label", "box": [x0, y0, x1, y1]}], checked against the project and the image)."""
+    if not boxes:
+        presegment_enqueue(image_ids=[image.id], force=True)
+        return
+    for i, item in enumerate(boxes):
+        if item["label"] not in image.project.class_names:
+            raise DomainError(
+                f"Unknown class {item['label']!r}.", field=f"boxes[{i}].label", code="unknown_class"
+            )
+        x0, y0, x1, y1 = item["box"]
+        if not (0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height):
+            raise DomainError(
+                "A box is [x0, y0, x1, y1] inside the image with positive area.", field=f"boxes[{i}].box"
+            )
+    payload = [{"label": b["label"], "box": list(b["box"])} for b in boxes]
+    enqueue_on_commit("labelhub.predictions.gpu.presegment_boxes", image.id, payload)
+
+
+def project_embeddings_queue(*, project: Project) -> int:
+    """Queue the embeddings of every image of the project (split into encoder batches on the `gpu`
+    queue by the task) once this commits; the number of images."""
+    enqueue_on_commit("labelhub.predictions.embed_project", project.id)
+    return project.images.count()

@@ -1,16 +1,50 @@
-"""Celery tasks. Names with `.gpu.` go to the `gpu` queue (see labelhub/celery.py)."""
+"""Celery tasks. Names with `.gpu.` go to the `gpu` queue, `.interactive.` to the `interactive` queue
+(see labelhub/celery.py)."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
-from . import services
+from . import backends, services
 from .models import PRESEGMENT_MAX_ATTEMPTS as MAX_ATTEMPTS
 
 log = logging.getLogger(__name__)
+
+
+def _warm_up_backend() -> None:
+    """Load the model, compile the encoder (padded fixed batch) and load the ONNX decoder before the
+    first task, so no click or batch pays for it. Only in workers of the `gpu` or `interactive`
+    queue (a worker started without -Q consumes every queue)."""
+    from celery import current_app
+
+    consumed = set(current_app.amqp.queues.consume_from or ())
+    if consumed and not consumed & {"gpu", "interactive"}:
+        return
+    try:
+        backend = backends.segmentation_backend()
+    except backends.ModelUnavailable as exc:
+        log.warning("segmentation model not warmed up: %s", exc.message)
+        return
+    warm_up = getattr(backend, "warm_up", None)
+    if warm_up is not None:
+        warm_up()
+        log.info("segmentation backend %s warmed up", backend.model_name)
+
+
+@worker_process_init.connect
+def _warm_up_pool_process(**_kwargs) -> None:  # prefork: each child runs tasks
+    _warm_up_backend()
+
+
+@worker_ready.connect
+def _warm_up_in_process_pool(sender=None, **_kwargs) -> None:  # solo/threads: the worker runs tasks
+    pool = getattr(getattr(sender, "controller", None), "pool_cls", None)
+    if pool is not None and getattr(pool, "__module__", "").endswith(("solo", "thread")):
+        _warm_up_backend()
 
 
 @shared_task(
@@ -63,9 +97,10 @@ def embed_project(project_id: int) -> int:
     return (len(ids) + batch - 1) // batch
 
 
-@shared_task(name="labelhub.predictions.gpu.interactive_segment")
+@shared_task(name="labelhub.predictions.interactive.segment")
 def interactive_segment(image_id: int, prompt: dict) -> dict:
-    """The interactive decoder on a GPU worker (LABELHUB_INTERACTIVE_DECODER=worker)."""
+    """A click decoded by a worker of the `interactive` queue (LABELHUB_INTERACTIVE_DECODER=worker):
+    never queued behind pre-segmentation on the `gpu` queue."""
     from labelhub.images.models import Image
 
     from .interactive import segment_prompt

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from labelhub.accounts.models import MANAGING_ROLES, Organization, Role
-from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.accounts.models import Role
+from labelhub.accounts.selectors import organization_ids_for
 from labelhub.core.errors import DomainError
 
-from . import services
-from .models import Project, Simplifier
+from . import selectors, services
+from .models import Project, Segmentation, Simplifier
 
 
 class StageSerializer(serializers.Serializer):
@@ -28,6 +27,14 @@ class LabelClassSerializer(serializers.Serializer):
     name = serializers.CharField()
     color = serializers.CharField(required=False)
     kinds = serializers.ListField(child=serializers.ChoiceField(choices=["polygon", "mask"]), required=False)
+    type = serializers.ChoiceField(
+        choices=["thing", "stuff"], required=False, help_text="thing (default) or stuff."
+    )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data.setdefault("type", "thing")  # classes saved before there were types are things
+        return data
 
 
 class ProjectOut(serializers.ModelSerializer):
@@ -43,6 +50,7 @@ class ProjectOut(serializers.ModelSerializer):
             "description",
             "label_schema",
             "pipeline",
+            "segmentation",
             "polygon_simplifier",
             "polygon_min_iou",
             "polygon_max_distance",
@@ -59,6 +67,9 @@ class ProjectIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     label_schema = serializers.JSONField(required=False)
     pipeline = serializers.JSONField(required=False)
+    segmentation = serializers.ChoiceField(
+        choices=Segmentation.values, required=False, help_text="instance (default), semantic or panoptic."
+    )
     polygon_simplifier = serializers.ChoiceField(choices=Simplifier.values, required=False)
     polygon_min_iou = serializers.FloatField(required=False)
     polygon_max_distance = serializers.FloatField(required=False, allow_null=True)
@@ -96,29 +107,14 @@ class ProjectViewSet(viewsets.ModelViewSet):
         org_id = values.pop("organization", None)
         if org_id is None:
             raise DomainError("organization is required.", field="organization", code="required")
-        role_require(
-            user=request.user, organization_id=org_id, roles=MANAGING_ROLES, action="create projects"
-        )
-        project = services.project_create(
-            organization=Organization.objects.get(pk=org_id), user=request.user, **values
-        )
+        project = services.project_create(organization_id=org_id, user=request.user, **values)
         return Response(ProjectOut(project).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ProjectIn, responses=ProjectOut)
     def partial_update(self, request, *args, **kwargs):
-        project = self.get_object()
-        role_require(
-            user=request.user,
-            organization_id=project.organization_id,
-            roles=MANAGING_ROLES,
-            action="edit projects",
-        )
         data = ProjectIn(data=request.data)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        if "organization" in values:
-            raise DomainError("A project cannot move to another organization.", field="organization")
-        project = services.project_update(project=project, **values)
+        project = services.project_update(project=self.get_object(), user=request.user, **data.validated_data)
         return Response(ProjectOut(project).data)
 
     def destroy(self, request, *args, **kwargs):
@@ -129,22 +125,4 @@ class ProjectViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def counts(self, request, pk=None):
         """Images, tasks per stage and status, and predictions per status."""
-        project = self.get_object()
-        by_stage: dict[str, dict[str, int]] = {name: {} for name in project.stage_names}
-        for row in project.tasks.values("stage", "status").annotate(n=Count("id")):
-            by_stage.setdefault(row["stage"], {})[row["status"]] = row["n"]
-        predictions = {
-            row["status"]: row["n"]
-            # through the reverse relation image -> predictions: projects imports no app above it
-            for row in project.images.filter(predictions__isnull=False)
-            .values(status=F("predictions__status"))
-            .annotate(n=Count("predictions__id"))
-        }
-        return Response(
-            {
-                "images": project.images.count(),
-                "tasks": project.tasks.count(),
-                "by_stage": by_stage,
-                "predictions": predictions,
-            }
-        )
+        return Response(selectors.project_counts(project=self.get_object()))

@@ -7,7 +7,7 @@ from labelhub.accounts.models import Organization
 
 
 def default_label_schema() -> list[dict]:
-    return [{"name": "object", "color": "#e6194b", "kinds": ["polygon", "mask"]}]
+    return [{"name": "object", "color": "#e6194b", "kinds": ["polygon", "mask"], "type": "thing"}]
 
 
 def default_pipeline() -> list[dict]:
@@ -27,6 +27,12 @@ class Simplifier(models.TextChoices):
     RATIO = "ratio", "Ratio-based filtering"
 
 
+class Segmentation(models.TextChoices):
+    INSTANCE = "instance", "Instance: regions may overlap"
+    SEMANTIC = "semantic", "Semantic: one class per pixel, one region per class and image"
+    PANOPTIC = "panoptic", "Panoptic: things and stuff, one region per pixel (or an explicit z_order)"
+
+
 class Project(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
@@ -35,6 +41,9 @@ class Project(models.Model):
     label_schema = models.JSONField(default=default_label_schema)
     # [{"name": "review", "role": "reviewer", "sample_rate": 1.0, "reject_to": "annotate"}], in order
     pipeline = models.JSONField(default=default_pipeline)
+    segmentation = models.CharField(
+        max_length=16, choices=Segmentation.choices, default=Segmentation.INSTANCE
+    )
     polygon_simplifier = models.CharField(
         max_length=32, choices=Simplifier.choices, default=Simplifier.BOUNDED
     )
@@ -57,6 +66,13 @@ class Project(models.Model):
     @property
     def class_names(self) -> list[str]:
         return [c["name"] for c in self.label_schema]
+
+    @property
+    def stuff_classes(self) -> set[str]:
+        """Classes of type "stuff" (every class in a semantic project)."""
+        if self.segmentation == Segmentation.SEMANTIC:
+            return set(self.class_names)
+        return {c["name"] for c in self.label_schema if c.get("type") == "stuff"}
 
     @property
     def stage_names(self) -> list[str]:

@@ -10,6 +10,13 @@ from labelhub.core.errors import DomainError
 
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 REGION_KINDS = ("polygon", "mask")
+# A "thing" is countable (each region one object instance); "stuff" is amorphous (sky, road): at most one
+# region per class and image. Panoptic exports write things as instances and stuff as one segment.
+CLASS_TYPES = ("thing", "stuff")
+# How a project is labelled: "instance" (regions may overlap, the default), "semantic" (every class is
+# stuff and no pixel has two regions) or "panoptic" (things and stuff, no pixel has two regions unless
+# their `z_order` differs: the higher one owns the pixel).
+SEGMENTATION_TYPES = ("instance", "semantic", "panoptic")
 NAME = re.compile(r"^[^\x00-\x1f]{1,100}$")
 
 
@@ -36,10 +43,15 @@ def label_schema_clean(schema: Any) -> list[dict]:
             raise DomainError(
                 f"kinds is a non-empty list drawn from {list(REGION_KINDS)}.", field=f"{where}.kinds"
             )
-        unknown = set(item) - {"name", "color", "kinds"}
+        class_type = item.get("type", "thing")
+        if class_type not in CLASS_TYPES:
+            raise DomainError(f"type is one of {list(CLASS_TYPES)}.", field=f"{where}.type")
+        unknown = set(item) - {"name", "color", "kinds", "type"}
         if unknown:
             raise DomainError(f"Unknown keys: {sorted(unknown)}.", field=where)
-        cleaned.append({"name": name, "color": color.lower(), "kinds": list(dict.fromkeys(kinds))})
+        cleaned.append(
+            {"name": name, "color": color.lower(), "kinds": list(dict.fromkeys(kinds)), "type": class_type}
+        )
     return cleaned
 
 

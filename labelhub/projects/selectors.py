@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Count, F
+
 from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core.errors import NotFound
 
@@ -23,3 +25,23 @@ def project_get(*, user, project_id, roles: Iterable[str] | None = None, action:
     if roles is not None:
         role_require(user=user, organization_id=project.organization_id, roles=roles, action=action)
     return project
+
+
+def project_counts(*, project: Project) -> dict:
+    """Images, tasks per stage and status, and predictions per status. Read through the project's
+    reverse relations (tasks, images -> predictions): projects imports no app above it."""
+    by_stage: dict[str, dict[str, int]] = {name: {} for name in project.stage_names}
+    for row in project.tasks.values("stage", "status").annotate(n=Count("id")):
+        by_stage.setdefault(row["stage"], {})[row["status"]] = row["n"]
+    predictions = {
+        row["status"]: row["n"]
+        for row in project.images.filter(predictions__isnull=False)
+        .values(status=F("predictions__status"))
+        .annotate(n=Count("predictions__id"))
+    }
+    return {
+        "images": project.images.count(),
+        "tasks": project.tasks.count(),
+        "by_stage": by_stage,
+        "predictions": predictions,
+    }

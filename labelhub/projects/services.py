@@ -11,7 +11,7 @@ from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.events import PROJECT_DELETING, DomainEvent, publish
 
-from .models import Project, Simplifier
+from .models import Project, Segmentation, Simplifier
 from .schema import label_schema_clean, pipeline_clean
 
 EDITABLE = {
@@ -19,6 +19,7 @@ EDITABLE = {
     "description",
     "label_schema",
     "pipeline",
+    "segmentation",
     "polygon_simplifier",
     "polygon_min_iou",
     "polygon_max_distance",
@@ -36,6 +37,8 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
         cleaned["label_schema"] = label_schema_clean(cleaned["label_schema"])
     if "pipeline" in cleaned:
         cleaned["pipeline"] = pipeline_clean(cleaned["pipeline"])
+    if "segmentation" in cleaned and cleaned["segmentation"] not in Segmentation.values:
+        raise DomainError(f"segmentation is one of {Segmentation.values}.", field="segmentation")
     if "polygon_simplifier" in cleaned and cleaned["polygon_simplifier"] not in Simplifier.values:
         raise DomainError(f"polygon_simplifier is one of {Simplifier.values}.", field="polygon_simplifier")
     if "polygon_min_iou" in cleaned:
@@ -60,7 +63,10 @@ def _save(project: Project) -> Project:
     return project
 
 
-def project_create(*, organization: Organization, user, **values: Any) -> Project:
+def project_create(*, organization_id: int, user, **values: Any) -> Project:
+    """A project in an organization where `user` is an owner or manager (NotFound for outsiders)."""
+    role_require(user=user, organization_id=organization_id, roles=MANAGING_ROLES, action="create projects")
+    organization = Organization.objects.get(pk=organization_id)
     unknown = set(values) - EDITABLE
     if unknown:
         raise DomainError(f"Unknown fields: {sorted(unknown)}.", field=sorted(unknown)[0])
@@ -70,7 +76,13 @@ def project_create(*, organization: Organization, user, **values: Any) -> Projec
     return _save(project)
 
 
-def project_update(*, project: Project, **values: Any) -> Project:
+def project_update(*, project: Project, user, **values: Any) -> Project:
+    """Change a project's editable fields (owners and managers); its organization never changes."""
+    role_require(
+        user=user, organization_id=project.organization_id, roles=MANAGING_ROLES, action="edit projects"
+    )
+    if "organization" in values:
+        raise DomainError("A project cannot move to another organization.", field="organization")
     cleaned = _clean(values)
     if "label_schema" in cleaned:
         _check_classes_kept(project, cleaned["label_schema"])

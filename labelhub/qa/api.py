@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -13,12 +12,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
-from .metrics import project_metrics
+from .metrics import metrics_subject, project_metrics
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -72,28 +69,12 @@ class ProjectMetricsView(APIView):
         project = project_get(user=request.user, project_id=project_pk)
         since = _when(request.query_params.get("since"), "since")
         until = _when(request.query_params.get("until"), "until")
-        user = None
         raw_user = request.query_params.get("user")
+        user_id = None
         if raw_user:
             try:
                 user_id = int(raw_user)
             except ValueError:
                 raise DomainError("user is a user id.", field="user") from None
-            user = (
-                get_user_model()
-                .objects.filter(pk=user_id, memberships__organization_id=project.organization_id)
-                .first()
-            )
-            if user is None:
-                raise DomainError("No such member.", field="user")
-        role = role_of(user=request.user, organization_id=project.organization_id)
-        if role not in MANAGING_ROLES:
-            if user is not None and user.pk != request.user.pk:
-                role_require(
-                    user=request.user,
-                    organization_id=project.organization_id,
-                    roles=MANAGING_ROLES,
-                    action="see other members' metrics",
-                )
-            user = request.user
+        user = metrics_subject(viewer=request.user, project=project, user_id=user_id)
         return Response(project_metrics(project=project, since=since, until=until, user=user))

@@ -13,21 +13,9 @@ import numpy as np
 
 from labelhub.labeling.events import DomainEvent
 from labelhub.labeling.models import AnnotationRevision, Task
+from labelhub.labeling.regions import region_mask
 
 from .models import GoldScore
-
-
-def region_mask(region: dict, height: int, width: int) -> np.ndarray:
-    """The region as a (height, width) bool mask."""
-    from workers.geometry import polygons_to_mask, rle_to_mask
-
-    if region.get("kind") == "mask" and region.get("rle"):
-        return rle_to_mask(region["rle"]).astype(bool)
-    if region.get("polygons"):
-        return polygons_to_mask(region["polygons"], height, width)
-    if region.get("rle"):
-        return rle_to_mask(region["rle"]).astype(bool)
-    return np.zeros((height, width), dtype=bool)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import role_of, role_require
+from labelhub.core.errors import DomainError
 from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
 from labelhub.labeling.pipeline import STAGE_DONE
+from labelhub.labeling.regions import region_mask
 from labelhub.projects.models import Project
 
-from .gold import mask_iou, region_mask
+from .gold import mask_iou
 from .models import GoldScore
 
 WORK_KINDS = (EventKind.SUBMITTED, EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)
@@ -228,3 +233,28 @@ def project_metrics(
 
 
 __all__ = ["ai_assist", "project_metrics"]
+
+
+def metrics_subject(*, viewer, project: Project, user_id: int | None):
+    """Whose metrics `viewer` reads: managers and owners anyone's (`user_id`, or everyone's: None);
+    others only their own (Forbidden for someone else's). DomainError for a user who is no member."""
+    user = None
+    if user_id is not None:
+        user = (
+            get_user_model()
+            .objects.filter(pk=user_id, memberships__organization_id=project.organization_id)
+            .first()
+        )
+        if user is None:
+            raise DomainError("No such member.", field="user")
+    role = role_of(user=viewer, organization_id=project.organization_id)
+    if role in MANAGING_ROLES:
+        return user
+    if user is not None and user.pk != viewer.pk:
+        role_require(
+            user=viewer,
+            organization_id=project.organization_id,
+            roles=MANAGING_ROLES,
+            action="see other members' metrics",
+        )
+    return viewer

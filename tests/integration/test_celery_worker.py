@@ -33,6 +33,16 @@ def broker_url() -> str:
 @pytest.fixture
 def worker(settings, tmp_path):
     """Start `celery worker -Q gpu` as a separate process on the test database and media folder."""
+    yield from _worker(settings, tmp_path, "gpu")
+
+
+@pytest.fixture
+def interactive_worker(settings, tmp_path):
+    """Start `celery worker -Q interactive` (the click decoder) as a separate process."""
+    yield from _worker(settings, tmp_path, "interactive")
+
+
+def _worker(settings, tmp_path, queue: str):
     url = broker_url()
     redis.Redis.from_url(url).flushdb()
     db = connection.settings_dict
@@ -56,14 +66,14 @@ def worker(settings, tmp_path):
                 "labelhub",
                 "worker",
                 "-Q",
-                "gpu",
+                queue,
                 "--pool",
                 "solo",
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
-                "test-gpu@%h",
+                f"test-{queue}@%h",
                 "-l",
                 "INFO",
             ],
@@ -116,12 +126,13 @@ def test_worker_consumes_presegmentation_from_redis(org_a, worker, settings):
     assert settings.CELERY_TASK_ACKS_LATE
 
 
-def test_interactive_click_decoded_by_a_gpu_worker(org_a, worker, settings):
-    """LABELHUB_INTERACTIVE_DECODER=worker: the API publishes the click to Redis, the `gpu` worker
-    decodes it from the cached embedding and the answer comes back through the result backend."""
+def test_interactive_click_decoded_by_an_interactive_worker(org_a, interactive_worker, settings):
+    """LABELHUB_INTERACTIVE_DECODER=worker: the API publishes the click to the `interactive` queue
+    (no `gpu` worker runs here, so a click routed there would time out), that worker decodes it from
+    the cached embedding and the answer comes back through the result backend."""
     if connection.vendor != "postgresql" or not os.environ.get("CELERY_RESULT_BACKEND"):
         pytest.skip("needs PostgreSQL and CELERY_RESULT_BACKEND (bin/test sets both)")
-    proc, log = worker
+    proc, log = interactive_worker
     assert (
         upload(org_a.clients[Role.MANAGER], org_a.project.id, ("disc.png", disc_image_bytes())).status_code
         == 201
@@ -140,5 +151,5 @@ def test_interactive_click_decoded_by_a_gpu_worker(org_a, worker, settings):
         app.conf.task_always_eager = always_eager
     assert response.status_code == 200, (response.json(), log.read_text()[-2000:])
     assert response.json()["model_name"] == "classical-grabcut"
-    assert "interactive_segment" in log.read_text()
+    assert "labelhub.predictions.interactive.segment" in log.read_text()
     assert proc.poll() is None

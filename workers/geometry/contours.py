@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ._trace import group_rings, trace_core
+from .area import ring_signed_area
 
 __all__ = [
     "mask_to_polygons",
@@ -69,19 +70,6 @@ def validate_mask(mask: object) -> np.ndarray:
             f"[{shown}]. Threshold it first (e.g. mask >= 128)."
         )
     return nonzero
-
-
-def ring_signed_area(ring: np.ndarray) -> float:
-    """Shoelace signed area (pixels squared) of an open ring given as an ``(n, 2)`` x/y array.
-
-    Positive for the exterior orientation of this package (counter-clockwise, x right / y up).
-    """
-    ring = np.asarray(ring, dtype=np.float64)
-    if len(ring) < 3:
-        return 0.0
-    x, y = ring[:, 0], ring[:, 1]
-    xn, yn = np.roll(x, -1), np.roll(y, -1)
-    return float(0.5 * np.sum(x * yn - xn * y))
 
 
 def _filter_mask(m: np.ndarray, min_part_area: float, min_hole_area: float) -> np.ndarray:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["encode_label_png"]
+__all__ = ["encode_id_png", "encode_label_png"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -47,3 +47,26 @@ def encode_label_png(array: np.ndarray, palette: Sequence[int] | bytes | None = 
         plte = _chunk(b"PLTE", pal)
     ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0))
     return _SIGNATURE + ihdr + plte + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def encode_id_png(ids: np.ndarray) -> bytes:
+    """PNG bytes of a 2-D segment-id image as COCO panoptic writes it: RGB with id = R + 256 G +
+    256^2 B (ids below 2^24; a ``uint8`` array fills R only). Rows use PNG filter 1 (Sub: each byte
+    minus the one a pixel to its left), which turns flat runs into zeros for the same run-length
+    deflate as :func:`encode_label_png`; the Sub bytes are computed per channel from the ids."""
+    a = np.asarray(ids)
+    if a.ndim != 2 or a.dtype.kind not in "ui":
+        raise ValueError(f"expected a 2-D integer array, got {a.dtype} of shape {a.shape}")
+    h, w = a.shape
+    if h == 0 or w == 0:
+        raise ValueError("a PNG needs at least one pixel")
+    raw = np.zeros((h, w * 3 + 1), dtype=np.uint8)
+    raw[:, 0] = 1  # filter type 1 (Sub)
+    channels = [a] if a.dtype == np.uint8 else [(a >> s & 255).astype(np.uint8) for s in (0, 8, 16)]
+    for c, channel in enumerate(channels):
+        raw[:, 1 + c] = channel[:, 0]
+        np.subtract(channel[:, 1:], channel[:, :-1], out=raw[:, 4 + c :: 3])  # wraps, as PNG's does
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    idat = z.compress(raw.data) + z.flush()
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    return _SIGNATURE + ihdr + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .area import ring_signed_area
+
 __all__ = [
     "crossings_flat",
     "label_regions",
@@ -38,11 +40,6 @@ def _as_ring(obj: object, what: str) -> np.ndarray:
     return arr
 
 
-def _signed_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return 0.5 * (float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) + float(x[-1] * y[0] - x[0] * y[-1]))
-
-
 def parse_polygons(polygons: object) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """Validate the structure of a polygon list and return oriented float rings.
 
@@ -59,7 +56,7 @@ def parse_polygons(polygons: object) -> list[tuple[np.ndarray, list[np.ndarray]]
         if not isinstance(poly, dict) or "exterior" not in poly:
             raise ValueError(f"polygon {i} must be a dict with an 'exterior' key")
         ext = _as_ring(poly["exterior"], f"polygon {i} exterior")
-        if _signed_area(ext) < 0:
+        if ring_signed_area(ext) < 0:
             ext = ext[::-1]
         holes = []
         raw_holes = poly.get("holes") or []
@@ -67,7 +64,7 @@ def parse_polygons(polygons: object) -> list[tuple[np.ndarray, list[np.ndarray]]
             raise ValueError(f"polygon {i} 'holes' must be a list of rings")
         for j, hole in enumerate(raw_holes):
             hr = _as_ring(hole, f"polygon {i} hole {j}")
-            if _signed_area(hr) > 0:
+            if ring_signed_area(hr) > 0:
                 hr = hr[::-1]
             holes.append(hr)
         out.append((ext, holes))

@@ -11,7 +11,8 @@ is cheap in the API process. Integration contract for the Django/Celery side:
 >>> res.mask, res.score, res.low_res_logits, res.model_name, res.checkpoint_sha256
 >>> masks = backend.automatic(emb)                                             # "everything"
 
-* ``get_backend(model_type, checkpoint_path, *, device=None, optimized=True, compile=False)``:
+* ``get_backend(model_type, checkpoint_path, *, device=None, optimized=True, compile=False,
+  max_batch=4, decoder="torch")``:
   per-process cached singleton. ``checkpoint_path=None`` (no checkpoint configured) ->
   :class:`ClassicalBackend` (``model_name="classical-grabcut"``, ``checkpoint_sha256="none"``);
   otherwise :class:`SamBackend` after SHA-256 verification (:class:`CheckpointError` if wrong).
@@ -74,6 +75,10 @@ def get_backend(
     optimized: bool = True,
     compile: bool = False,
     seed: int | None = None,
+    max_batch: int = 4,
+    decoder: str = "torch",
+    onnx_dir: str | None = None,
+    onnx_threads: int = 1,
 ) -> SegmentationBackend:
     """Per-process cached backend (the model is loaded once per worker process).
 
@@ -85,6 +90,9 @@ def get_backend(
         compile: ``torch.compile`` the image encoder (optimized only).
         seed: without a checkpoint, build SAM ``model_type`` with seeded random weights (tests and
             speed benchmarks only; recorded as checkpoint ``"random-seed-<n>"``).
+        max_batch: images per encoder forward (``LABELHUB_SAM_BATCH_SIZE``).
+        decoder: ``"torch"`` or ``"onnx"`` (clicks decoded by ONNX Runtime on CPU cores).
+        onnx_dir / onnx_threads: where the exported decoder is cached; threads per click.
 
     Raises:
         CheckpointError: missing checkpoint file or SHA-256 mismatch.
@@ -95,7 +103,10 @@ def get_backend(
     else:
         if not model_type:
             raise ValueError("a SAM checkpoint needs model_type ('vit_h', 'vit_l' or 'vit_b')")
-        key = ("sam", model_type, str(checkpoint_path or ""), seed, device, optimized, compile)
+        key = (
+            "sam", model_type, str(checkpoint_path or ""), seed, device, optimized, compile,
+            max_batch, decoder, onnx_dir, onnx_threads,
+        )  # fmt: skip
     with _LOCK:
         backend = _BACKENDS.get(key)
         if backend is None:
@@ -111,6 +122,10 @@ def get_backend(
                     seed=seed,
                     optimized=optimized,
                     compile=compile,
+                    max_batch=max_batch,
+                    decoder=decoder,
+                    onnx_dir=onnx_dir,
+                    onnx_threads=onnx_threads,
                 )
             _BACKENDS[key] = backend
     return backend

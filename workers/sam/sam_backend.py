@@ -5,18 +5,23 @@
 
 Paths
 -----
-* ``optimized=False`` ("stock"): the unmodified ``segment_anything`` fp32 code path (manual
-  attention matmul), kept for comparisons.
-* ``optimized=True``: every ``segment_anything.modeling.image_encoder.Attention`` runs through
-  ``torch.nn.functional.scaled_dot_product_attention`` with the decomposed relative-position bias
-  passed as an additive ``attn_mask`` (as segment-anything-fast does); on CUDA the encoder runs
-  under bf16 autocast (``dtype="bf16"``), on CPU fp32 by default (``dtype="bf16"`` optional).
-  ``compile=True`` additionally wraps the image encoder in ``torch.compile``.
+* ``optimized=False`` ("stock"): the unmodified ``segment_anything`` fp32 code path (PIL resize,
+  manual attention matmul with the dense relative-position bias), kept for comparisons.
+* ``optimized=True``: the encoder runs on a private copy of SAM's image encoder whose Attention
+  modules use :func:`sdpa_attention_forward`: ``scaled_dot_product_attention`` with the decomposed
+  relative-position bias folded into the query and key (no ``(B, heads, L, L)`` bias tensor, so a
+  fused kernel runs), relative-position indices built once on the model's device (no host sync).
+  Preprocessing (resize, normalisation, padding) runs on the device from pinned host memory with
+  non-blocking copies. ``dtype="bf16"`` (default on CUDA) casts that copy's weights to bf16.
+  ``compile=True`` wraps it in ``torch.compile`` with fixed shapes: every batch is padded to
+  ``max_batch`` images, and :meth:`SamBackend.warm_up` compiles before the first task.
+* ``decoder="onnx"``: clicks (:meth:`SamBackend.predict`) are decoded by ONNX Runtime on CPU cores
+  (:mod:`workers.sam.onnx_decoder`, the graph cached per model and checkpoint); ``"torch"``: by
+  PyTorch on the model's device (the GPU worker's choice).
 
-The SDPA forward is bound to the Attention *instances* only for the duration of an encoder call
-(:func:`sdpa_attention`), so a stock and an optimized backend may share one model object (the
-agreement tests/benchmarks do exactly that to guarantee identical weights). With
-``compile=True`` the patch is applied permanently to that model.
+The stock model object is never modified, so a stock and an optimized backend may share one
+:class:`LoadedSam` (the agreement tests and benchmarks do exactly that to guarantee identical
+weights).
 
 Embeddings hold the encoder output as fp16 ``(256, 64, 64)`` (2 MiB) plus original/input sizes;
 ``predict`` only runs the prompt encoder and mask decoder (fp32) on them. ``encoder_calls`` and
@@ -26,9 +31,12 @@ Embeddings hold the encoder output as fp16 ``(256, 64, 64)`` (2 MiB) plus origin
 from __future__ import annotations
 
 import contextlib
+import copy
+import os
 import threading
 import types
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,17 +47,75 @@ from .backend import (
     Embedding,
     PromptResult,
     check_embedding,
+    input_size_for,
     validate_image,
     validate_images,
     validate_prompt,
 )
 from .registry import LoadedSam, load_sam
 
-__all__ = ["SamBackend", "sdpa_attention", "sdpa_attention_forward"]
+__all__ = ["SamBackend", "rel_pos_on_device", "sdpa_attention", "sdpa_attention_forward"]
+
+_INDEX_CACHE: dict[tuple[Any, ...], Any] = {}
 
 
-def sdpa_attention_forward(self: Any, x: Any) -> Any:
-    """Drop-in replacement for ``image_encoder.Attention.forward`` using fused SDPA.
+def _cached(key: tuple[Any, ...], make: Any) -> Any:
+    value = _INDEX_CACHE.get(key)
+    if value is None:
+        value = _INDEX_CACHE[key] = make()
+    return value
+
+
+def rel_pos_on_device(q_size: int, k_size: int, rel_pos: Any) -> Any:
+    """``segment_anything``'s ``get_rel_pos`` with its index tensor built once on ``rel_pos``'s device
+    (the stock one builds it on the CPU every call: a host-to-device copy and sync per layer).
+    Returns ``(q_size, k_size, C)``."""
+    import torch
+    import torch.nn.functional as F
+
+    max_rel_dist = 2 * max(q_size, k_size) - 1
+    if rel_pos.shape[0] != max_rel_dist:  # not the case for SAM's own sizes
+        rel_pos = (
+            F.interpolate(
+                rel_pos.reshape(1, rel_pos.shape[0], -1).permute(0, 2, 1), size=max_rel_dist, mode="linear"
+            )
+            .reshape(-1, max_rel_dist)
+            .permute(1, 0)
+        )
+
+    def make() -> Any:
+        q = torch.arange(q_size, device=rel_pos.device)[:, None] * max(k_size / q_size, 1.0)
+        k = torch.arange(k_size, device=rel_pos.device)[None, :] * max(q_size / k_size, 1.0)
+        return ((q - k) + (k_size - 1) * max(q_size / k_size, 1.0)).long()
+
+    return rel_pos[_cached(("rel", q_size, k_size, str(rel_pos.device)), make)]
+
+
+def _key_one_hot(h: int, w: int, pad: int, like: Any) -> Any:
+    """``(h*w, h + w + pad)``: key token ``(i, j)`` -> one-hot of its row ``i`` and of its column ``j``."""
+    import torch
+
+    def make() -> Any:
+        rows = torch.arange(h * w, device=like.device)
+        out = torch.zeros(h * w, h + w + pad, device=like.device, dtype=like.dtype)
+        out[rows, rows // w] = 1
+        out[rows, h + rows % w] = 1
+        return out
+
+    return _cached(("onehot", h, w, pad, str(like.device), like.dtype), make)
+
+
+def sdpa_attention_forward(self: Any, x: Any, fold: bool | None = None) -> Any:
+    """Drop-in replacement for ``image_encoder.Attention.forward`` with one fused SDPA call.
+
+    The decomposed relative-position bias ``rel_h[q, kh] + rel_w[q, kw]`` is a dot product of the
+    query's ``(rel_h, rel_w)`` rows with the key's one-hot ``(row, column)`` code, so it rides along
+    as extra query/key channels (divided by the softmax scale, which SDPA multiplies back): the
+    ``(B, heads, L, L)`` bias is never built (512 MiB per image per ViT-H global layer in bf16) and
+    SDPA may pick a fused kernel. Extra channels are zero-padded to a multiple of 8 (fused-kernel
+    alignment). The value keeps its own head size. ``fold=None`` folds on CUDA only: CPU SDPA kernels
+    need equal query/value head sizes and fall back to a slower path (``benchmarks/sam_attention.py``:
+    1.7x slower than the dense bias at 48x48 tokens), so on a CPU the bias is passed densely.
 
     Args:
         x: ``(B, H, W, C)`` tokens.
@@ -58,31 +124,41 @@ def sdpa_attention_forward(self: Any, x: Any) -> Any:
     """
     import torch
     import torch.nn.functional as F
-    from segment_anything.modeling.image_encoder import get_rel_pos
 
     B, H, W, _ = x.shape
     n = self.num_heads
     qkv = self.qkv(x).reshape(B, H * W, 3, n, -1).permute(2, 0, 3, 1, 4)
     q, k, v = qkv.unbind(0)  # (B, n, L, c)
-    bias = None
+    c = q.shape[-1]
+    scale = c**-0.5
     if self.use_rel_pos:
-        c = q.shape[-1]
-        rh = get_rel_pos(H, H, self.rel_pos_h).to(q.dtype)
-        rw = get_rel_pos(W, W, self.rel_pos_w).to(q.dtype)
-        r_q = q.reshape(B * n, H, W, c)
-        rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, rh)
-        rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, rw)
-        bias = (rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).reshape(B, n, H * W, H * W)
-        bias = bias.to(q.dtype)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        rh = rel_pos_on_device(H, H, self.rel_pos_h).to(q.dtype)
+        rw = rel_pos_on_device(W, W, self.rel_pos_w).to(q.dtype)
+        r_q = q.reshape(B, n, H, W, c)
+        rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, rh).reshape(B, n, H * W, H)
+        rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, rw).reshape(B, n, H * W, W)
+        if fold if fold is not None else x.is_cuda:
+            pad = (-(c + H + W)) % 8
+            parts = [q, rel_h / scale, rel_w / scale]
+            if pad:
+                parts.append(q.new_zeros(B, n, H * W, pad))
+            q = torch.cat(parts, dim=-1)
+            k = torch.cat([k, _key_one_hot(H, W, pad, k).expand(B, n, -1, -1)], dim=-1)
+        else:  # CPU: its SDPA kernels need equal q/v head sizes; the dense bias is cheaper there
+            bias = (rel_h.reshape(B, n, H, W, H)[..., None] + rel_w.reshape(B, n, H, W, 1, W)).reshape(
+                B, n, H * W, H * W
+            )
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+            return self.proj(out.view(B, n, H, W, -1).permute(0, 2, 3, 1, 4).reshape(B, H, W, -1))
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale)
     out = out.view(B, n, H, W, -1).permute(0, 2, 3, 1, 4).reshape(B, H, W, -1)
     return self.proj(out)
 
 
-def _attention_modules(model: Any) -> list[Any]:
+def _attention_modules(module: Any) -> list[Any]:
     from segment_anything.modeling.image_encoder import Attention
 
-    return [m for m in model.image_encoder.modules() if isinstance(m, Attention)]
+    return [m for m in module.modules() if isinstance(m, Attention)]
 
 
 @contextlib.contextmanager
@@ -91,7 +167,7 @@ def sdpa_attention(model: Any, enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    mods = [m for m in _attention_modules(model) if "forward" not in m.__dict__]
+    mods = [m for m in _attention_modules(model.image_encoder) if "forward" not in m.__dict__]
     for m in mods:
         m.forward = types.MethodType(sdpa_attention_forward, m)
     try:
@@ -106,12 +182,15 @@ class SamBackend:
 
     Args:
         loaded: model + provenance from :func:`workers.sam.registry.load_sam`.
-        optimized: SDPA attention (+ bf16 autocast on CUDA); ``False`` = stock fp32 path.
-        compile: wrap the image encoder in ``torch.compile`` (optimized path only).
-        dtype: ``"fp32"`` or ``"bf16"`` encoder precision; default bf16 on CUDA when optimized,
+        optimized: fused attention, on-device preprocessing (+ bf16 weights on CUDA); ``False`` =
+            stock fp32 path.
+        compile: wrap the optimized image encoder in ``torch.compile`` (fixed batch shape).
+        dtype: ``"fp32"`` or ``"bf16"`` encoder weights; default bf16 on CUDA when optimized,
             else fp32.
-        max_batch: images per encoder forward in :meth:`embed` (memory bound: ~1 GiB of attention
-            bias per image in vit_h global layers at fp32).
+        max_batch: images per encoder forward in :meth:`embed` (``LABELHUB_SAM_BATCH_SIZE``).
+        decoder: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime on the CPU for :meth:`predict`).
+        onnx_dir: folder caching the exported decoder (default ``$TMPDIR/labelhub-onnx``).
+        onnx_threads: ONNX Runtime intra-op threads per click.
 
     Attributes:
         model_name: ``"sam-<model_type>"``; checkpoint_sha256: from ``loaded``.
@@ -126,6 +205,9 @@ class SamBackend:
         compile: bool = False,
         dtype: str | None = None,
         max_batch: int = 4,
+        decoder: str = "torch",
+        onnx_dir: str | os.PathLike[str] | None = None,
+        onnx_threads: int = 1,
     ) -> None:
         import torch
         from segment_anything.utils.transforms import ResizeLongestSide
@@ -137,13 +219,15 @@ class SamBackend:
         self.model_name = f"sam-{loaded.model_type}"
         self.checkpoint_sha256 = loaded.checkpoint_sha256
         self.optimized = optimized
-        on_cuda = str(self.device).startswith("cuda")
+        self.on_cuda = str(self.device).startswith("cuda")
         if dtype is None:
-            dtype = "bf16" if (optimized and on_cuda) else "fp32"
+            dtype = "bf16" if (optimized and self.on_cuda) else "fp32"
         if dtype not in ("fp32", "bf16"):
             raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r}")
         if dtype == "bf16" and not optimized:
             raise ValueError("the stock path (optimized=False) is fp32 only")
+        if decoder not in ("torch", "onnx"):
+            raise ValueError(f"decoder must be 'torch' or 'onnx', got {decoder!r}")
         self.dtype = dtype
         self.max_batch = max(1, int(max_batch))
         self.transform = ResizeLongestSide(self.model.image_encoder.img_size)
@@ -152,11 +236,31 @@ class SamBackend:
         self._lock = threading.Lock()
         self._encoder: Any = self.model.image_encoder
         self.compiled = False
-        if compile and optimized:
-            for m in _attention_modules(self.model):
+        if optimized:
+            # A private copy: its Attention modules are patched for good and it may hold bf16 weights,
+            # while the shared stock model stays as segment_anything made it.
+            encoder = copy.deepcopy(self.model.image_encoder)
+            for m in _attention_modules(encoder):
                 m.forward = types.MethodType(sdpa_attention_forward, m)
-            self._encoder = torch.compile(self.model.image_encoder, dynamic=False)
-            self.compiled = True
+            if dtype == "bf16":
+                encoder.to(torch.bfloat16)
+            self._encoder = encoder
+            if compile:
+                self._encoder = torch.compile(encoder, dynamic=False)
+                self.compiled = True
+        self._enc_dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
+        img = self.model.image_encoder.img_size
+        self._mean = self.model.pixel_mean.to(self.device).view(1, 3, 1, 1)
+        self._std = self.model.pixel_std.to(self.device).view(1, 3, 1, 1)
+        self._img_size = img
+        self.decoder = decoder
+        self.onnx_dir = (
+            Path(onnx_dir) if onnx_dir else Path(os.environ.get("TMPDIR", "/tmp")) / "labelhub-onnx"
+        )
+        self.onnx_threads = onnx_threads
+        self._onnx: Any = None
+        self._onnx_lock = threading.Lock()
+        self._last_features: tuple[Any, Any] | None = None
 
     @classmethod
     def from_checkpoint(
@@ -172,8 +276,40 @@ class SamBackend:
         return cls(load_sam(model_type, checkpoint_path, device=device, seed=seed), **kwargs)
 
     # ------------------------------------------------------------------------------------------
+    def onnx_decoder_path(self) -> Path:
+        """The exported decoder (``.onnx``) of this model and checkpoint, exported on first use."""
+        from .onnx_decoder import export_decoder, onnx_decoder_path
+
+        path = onnx_decoder_path(self.onnx_dir, self.model_type, self.checkpoint_sha256)
+        if not path.is_file():
+            with self._onnx_lock:
+                if not path.is_file():
+                    export_decoder(self.model, path)
+        return path
+
+    def onnx_decoder(self) -> Any:
+        """The ONNX Runtime session (:class:`workers.sam.onnx_decoder.OnnxDecoder`), made once."""
+        from .onnx_decoder import OnnxDecoder
+
+        if self._onnx is None:
+            path = self.onnx_decoder_path()
+            with self._onnx_lock:
+                if self._onnx is None:
+                    self._onnx = OnnxDecoder(path, threads=self.onnx_threads)
+        return self._onnx
+
+    def warm_up(self) -> None:
+        """Compile before the first task (one padded ``max_batch`` forward) and load the ONNX decoder,
+        so no task pays for either. Called when a worker process starts."""
+        if self.compiled:
+            blank = np.zeros((self._img_size, self._img_size, 3), np.uint8)
+            self.encode_batch([blank])
+        if self.decoder == "onnx":
+            self.onnx_decoder()
+
+    # ------------------------------------------------------------------------------------------
     def _preprocess(self, image: np.ndarray) -> tuple[Any, tuple[int, int]]:
-        """RGB uint8 HxWx3 -> normalized, padded (3, 1024, 1024) float tensor + input size."""
+        """Stock path: PIL resize on the host, then normalize and pad. ``(3, S, S)`` + input size."""
         import torch
 
         resized = self.transform.apply_image(image)
@@ -181,31 +317,54 @@ class SamBackend:
         t = self.model.preprocess(t[None].float())[0]
         return t, (int(resized.shape[0]), int(resized.shape[1]))
 
+    def _batch_on_device(self, images: list[np.ndarray], size: int) -> Any:
+        """Optimized path: ``(size, 3, S, S)`` encoder input made on the device. Each uint8 image is
+        copied from pinned memory without blocking, resized there (bilinear, antialiased, rounded to
+        uint8 levels like the stock PIL resize), normalized and padded; rows past ``len(images)``
+        stay zero (the fixed batch shape of a compiled encoder)."""
+        import torch
+        import torch.nn.functional as F
+
+        s = self._img_size
+        batch = torch.zeros(size, 3, s, s, device=self.device, dtype=torch.float32)
+        for i, im in enumerate(images):
+            host = torch.from_numpy(np.require(im, requirements=["C", "W"]))
+            if self.on_cuda:
+                host = host.pin_memory()
+            t = host.to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()
+            h, w = input_size_for(im.shape[:2], s)
+            t = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+            t = (t.round().clamp(0, 255) - self._mean) / self._std
+            batch[i, :, :h, :w] = t[0]
+        return batch
+
     def encode_batch(self, images: list[np.ndarray]) -> Any:
         """Run the image encoder on one batch. Returns fp32 ``(B, 256, 64, 64)`` torch features."""
         import torch
 
-        tensors, _ = zip(*(self._preprocess(im) for im in images), strict=True)
-        batch = torch.stack(tensors)
-        use_sdpa = self.optimized and not self.compiled
-        autocast = (
-            torch.autocast(device_type=str(self.device).split(":")[0], dtype=torch.bfloat16)
-            if self.dtype == "bf16"
-            else contextlib.nullcontext()
-        )
-        with self._lock, torch.inference_mode(), sdpa_attention(self.model, use_sdpa), autocast:
-            feats = self._encoder(batch)
+        if self.optimized:
+            size = self.max_batch if self.compiled else len(images)
+            with torch.inference_mode():
+                batch = self._batch_on_device(images, size).to(self._enc_dtype)
+        else:
+            tensors, _ = zip(*(self._preprocess(im) for im in images), strict=True)
+            batch = torch.stack(tensors)
+        with self._lock, torch.inference_mode():
+            feats = self._encoder(batch)[: len(images)]
             self.encoder_calls += 1
             self.images_encoded += len(images)
         return feats.float()
 
     def embed(self, images: list[np.ndarray]) -> list[Embedding]:
         """Batched embedding (chunks of ``max_batch``). Input: RGB uint8 ``(H, W, 3)`` arrays."""
+        import torch
+
         images = validate_images(images)
         out: list[Embedding] = []
         for i in range(0, len(images), self.max_batch):
             chunk = images[i : i + self.max_batch]
-            feats = self.encode_batch(chunk).to("cpu").numpy().astype(np.float16)
+            # fp16 on the device: half the bytes cross to the host.
+            feats = self.encode_batch(chunk).to(torch.float16).cpu().numpy()
             for im, f in zip(chunk, feats, strict=True):
                 h, w = im.shape[:2]
                 out.append(
@@ -220,9 +379,16 @@ class SamBackend:
         return out
 
     def _features(self, embedding: Embedding) -> Any:
+        """``(1, 256, 64, 64)`` fp32 features on the device; the last embedding's stay there, so the
+        clicks that follow on the same image upload nothing."""
         import torch
 
-        return torch.as_tensor(np.asarray(embedding.data, dtype=np.float32), device=self.device)[None]
+        last = self._last_features
+        if last is not None and last[0] is embedding.data:
+            return last[1]
+        feats = torch.as_tensor(np.asarray(embedding.data, dtype=np.float32), device=self.device)[None]
+        self._last_features = (embedding.data, feats)
+        return feats
 
     def _decode(
         self,
@@ -279,6 +445,8 @@ class SamBackend:
             multimask_output = (
                 p.points is not None and len(p.points) == 1 and p.box is None and p.mask_input is None
             )
+        if self.decoder == "onnx":
+            return self._predict_onnx(embedding, p, multimask_output)
         dev = self.device
         coords = labels = boxes = mi = None
         if p.points is not None:
@@ -301,6 +469,26 @@ class SamBackend:
             mask=mask.cpu().numpy(),
             score=float(iou[0, best]),
             low_res_logits=chosen[0].float().cpu().numpy().reshape(1, LOW_RES, LOW_RES),
+            model_name=self.model_name,
+            checkpoint_sha256=self.checkpoint_sha256,
+        )
+
+    def _predict_onnx(self, embedding: Embedding, p: Any, multimask: bool) -> PromptResult:
+        """:meth:`predict` through ONNX Runtime: the same prompt encoding and token choice as
+        ``MaskDecoder.forward`` (token 0 for one mask, the best of tokens 1-3 for multimask)."""
+        from .onnx_decoder import prompt_arrays, upscale_logits
+
+        size = embedding.original_size
+        coords = None if p.points is None else self.transform.apply_coords(p.points, size)
+        box = None if p.box is None else self.transform.apply_boxes(p.box[None], size)
+        pc, pl = prompt_arrays(coords, p.point_labels, box)
+        low_res, iou = self.onnx_decoder().run(embedding.data, pc, pl, p.mask_input)
+        best = 1 + int(np.argmax(iou[1:])) if multimask else 0
+        logits = upscale_logits(low_res[best], embedding.input_size, size)
+        return PromptResult(
+            mask=logits > self.model.mask_threshold,
+            score=float(iou[best]),
+            low_res_logits=low_res[best].reshape(1, LOW_RES, LOW_RES),
             model_name=self.model_name,
             checkpoint_sha256=self.checkpoint_sha256,
         )
@@ -340,7 +528,14 @@ class SamBackend:
         grid = build_point_grid(points_per_side) * np.array([[w, h]], dtype=np.float64)
         thr = self.model.mask_threshold
         masks_all, scores_all, boxes_all = [], [], []
-        with torch.inference_mode():
+        # On the GPU the grid's decoder batches run in bf16 (optimized path); masks, scores and boxes
+        # stay on the device until NMS has chosen the few that are copied to the host.
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            if self.on_cuda and self.dtype == "bf16"
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
             feats = self._features(emb)
             for i in range(0, len(grid), points_per_batch):
                 pts = self.transform.apply_coords(grid[i : i + points_per_batch], emb.original_size)
@@ -351,24 +546,25 @@ class SamBackend:
                 keep = iou > pred_iou_thresh
                 if not keep.any():
                     continue
-                logits = self._upscale(low_res[keep][:, None], emb)[:, 0]
+                logits = self._upscale(low_res[keep][:, None].float(), emb)[:, 0]
                 stab = calculate_stability_score(logits, thr, stability_score_offset)
                 keep2 = stab >= stability_score_thresh
                 if not keep2.any():
                     continue
                 masks = logits[keep2] > thr
-                masks_all.append(masks.cpu())
-                scores_all.append(iou[keep][keep2].float().cpu())
-                boxes_all.append(batched_mask_to_box(masks).float().cpu())
+                masks_all.append(masks)
+                scores_all.append(iou[keep][keep2].float())
+                boxes_all.append(batched_mask_to_box(masks).float())
         if not masks_all:
             return []
-        masks = torch.cat(masks_all)
         scores = torch.cat(scores_all)
         boxes = torch.cat(boxes_all)
         keep_idx = nms(boxes, scores, box_nms_thresh)
+        masks = torch.cat(masks_all)[keep_idx].cpu().numpy()
+        scores, boxes = scores[keep_idx].cpu(), boxes[keep_idx].cpu()
         out: list[AutoMask] = []
-        for j in keep_idx.tolist():
-            m = masks[j].numpy()
+        for j in range(len(keep_idx)):
+            m = masks[j]
             area = int(m.sum())
             if area == 0 or area < min_area:
                 continue

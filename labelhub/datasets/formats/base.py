@@ -23,10 +23,18 @@ from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
 from labelhub.labeling.regions import regions_clean
 from labelhub.projects.models import Project
-from workers.geometry import mask_to_polygons, polygons_to_mask, rle_to_mask
+from workers.geometry import mask_to_polygons, rle_to_mask
+from workers.geometry.area import ring_signed_area
 from workers.geometry.raster import rasterize_flat
 
 FORMATS: dict[str, type[ExportFormat]] = {}
+
+# Stated in every export's manifest (and in the formats' own metadata where they have a place for it).
+COORDINATES = (
+    "pixels, origin at the top-left corner of the image, x = column, y = row, measured on pixel corners: "
+    "pixel (row r, column c) covers [c, c+1] x [r, r+1]; a pixel belongs to a polygon when its centre "
+    "(c + 0.5, r + 0.5) lies inside it (non-zero winding); masks are exact per pixel"
+)
 
 
 def register(name: str) -> Callable[[type[ExportFormat]], type[ExportFormat]]:
@@ -158,23 +166,11 @@ def region_has_holes(region: dict) -> bool:
     return any(p.get("holes") for p in region.get("polygons") or [])
 
 
-def region_mask(region: dict, height: int, width: int) -> np.ndarray:
-    """The region's pixels: its RLE for a mask region, its rasterized polygons otherwise."""
-    if region_is_mask(region):
-        return rle_to_mask(region["rle"])
-    return polygons_to_mask(region.get("polygons") or [], height, width)
-
-
 def region_polygons(region: dict, height: int, width: int) -> list[dict]:
     """The region as polygons: as stored for a polygon region, traced exactly from the mask otherwise."""
     if region_is_mask(region):
         return mask_to_polygons(rle_to_mask(region["rle"]))
     return region.get("polygons") or []
-
-
-def _twice_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]) + x[-1] * y[0] - x[0] * y[-1])
 
 
 def _oriented_rings(polygons: list[dict]) -> list[np.ndarray]:
@@ -183,10 +179,10 @@ def _oriented_rings(polygons: list[dict]) -> list[np.ndarray]:
     rings = []
     for polygon in polygons:
         ext = np.asarray(polygon["exterior"], dtype=np.float64)
-        rings.append(ext if _twice_area(ext) >= 0 else ext[::-1])
+        rings.append(ext if ring_signed_area(ext) >= 0 else ext[::-1])
         for hole in polygon.get("holes") or []:
             h = np.asarray(hole, dtype=np.float64)
-            rings.append(h if _twice_area(h) <= 0 else h[::-1])
+            rings.append(h if ring_signed_area(h) <= 0 else h[::-1])
     return rings
 
 
@@ -228,6 +224,14 @@ def paint_layers(
             if value is not None:
                 layer[y0 : y0 + h, x0 : x0 + w][window] = value
     return layers
+
+
+def paint_order(regions: list[dict]) -> list[dict]:
+    """Regions in the order they are painted: by `z_order` (absent = 0), then as stored; a later
+    region covers an earlier one."""
+    if not any(r.get("z_order") for r in regions):
+        return regions
+    return sorted(regions, key=lambda r: r.get("z_order") or 0)
 
 
 def paint(
@@ -368,6 +372,7 @@ class ImportFormat:
     label_suffix: str  # label files in a zip end with this (".json", ".txt")
     parse: Parser
     ignore_names: tuple[str, ...] = ()  # label-suffixed files that are not labels (YOLO's classes.txt)
+    repairable: bool = False  # the parser takes `repairs` (the import's `repair` option, see repair.py)
 
     def is_label_file(self, name: str) -> bool:
         path = PurePosixPath(name)
@@ -378,14 +383,14 @@ IMPORT_FORMATS: dict[str, ImportFormat] = {}
 
 
 def register_import(
-    name: str, *, label_suffix: str, ignore_names: tuple[str, ...] = ()
+    name: str, *, label_suffix: str, ignore_names: tuple[str, ...] = (), repairable: bool = False
 ) -> Callable[[Parser], Parser]:
     """Function decorator: make `fn` the parser of import format `name` (the API's `format` value)."""
 
     def wrap(fn: Parser) -> Parser:
         if name in IMPORT_FORMATS:
             raise ValueError(f"import format {name!r} registered twice")
-        IMPORT_FORMATS[name] = ImportFormat(name, label_suffix, fn, ignore_names)
+        IMPORT_FORMATS[name] = ImportFormat(name, label_suffix, fn, ignore_names, repairable)
         return fn
 
     return wrap

@@ -29,8 +29,9 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 from labelhub.core.errors import DomainError
-from labelhub.labeling.regions import polygons_clean
+from labelhub.labeling.regions import polygons_clean, region_mask
 from labelhub.projects.models import Project
+from workers.geometry.area import ring_signed_area
 
 from .base import (
     ExportFormat,
@@ -42,18 +43,11 @@ from .base import (
     is_num,
     region_has_holes,
     region_is_mask,
-    region_mask,
     register,
     register_import,
 )
 
 SUBSETS = ("train", "val", "test")
-
-
-def shoelace(flat: list[float]) -> float:
-    x = np.asarray(flat[0::2], dtype=np.float64)
-    y = np.asarray(flat[1::2], dtype=np.float64)
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) / 2.0)
 
 
 def region_to_coco(region: dict, height: int, width: int) -> dict:
@@ -79,16 +73,7 @@ def region_to_coco(region: dict, height: int, width: int) -> dict:
         flat = [float(v) for point in ring for v in point]
         parts.append(flat)
         xs, ys = flat[0::2], flat[1::2]
-        # shoelace, in plain Python: faster than numpy for a few dozen vertices
-        area += (
-            abs(
-                sum(
-                    x0 * y1 - x1 * y0
-                    for x0, y0, x1, y1 in zip(xs, ys, xs[1:] + xs[:1], ys[1:] + ys[:1], strict=True)
-                )
-            )
-            / 2.0
-        )
+        area += abs(ring_signed_area(ring))
         xs_min, xs_max = min(xs_min, min(xs)), max(xs_max, max(xs))
         ys_min, ys_max = min(ys_min, min(ys)), max(ys_max, max(ys))
     bbox = [xs_min, ys_min, xs_max - xs_min, ys_max - ys_min] if parts else [0.0, 0.0, 0.0, 0.0]

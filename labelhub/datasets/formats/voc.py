@@ -1,7 +1,8 @@
 """Pascal VOC segmentation.
 
 Layout: `SegmentationClass/{stem}.png` and `SegmentationObject/{stem}.png` (palette PNGs with VOC's
-colour map), `ImageSets/Segmentation/{train,val,test}.txt` (stems, one a line), `labelmap.txt`
+colour map), `ImageSets/Segmentation/{train,val,test}.txt` and the same lists in `ImageSets/Main/`
+(stems, one a line: Datumaro's and other `voc` readers start from Main), `labelmap.txt`
 (`name:r,g,b::`, background first) and, with images, `JPEGImages/{file_name}`.
 Conventions: in SegmentationClass a pixel holds 0 for background and (index of its class in the
 label schema) + 1; in SegmentationObject it holds 0 for background and the 1-based position of its
@@ -20,7 +21,7 @@ from workers.geometry import rle_to_mask
 from workers.geometry.label_png import encode_label_png
 from workers.geometry.raster import label_regions
 
-from .base import ExportFormat, Record, region_is_mask, register, voc_palette
+from .base import ExportFormat, Record, paint_order, region_is_mask, register, voc_palette
 
 MAX_INDEX = 254
 
@@ -72,6 +73,7 @@ class VocFormat(ExportFormat):
         }  # noqa: SIM115
 
     def render(self, stem: str, regions: list[dict], h: int, w: int) -> list[tuple[str, bytes]]:
+        regions = paint_order(regions)
         top = top_regions(regions, h, w)
         cls = class_image(top, regions, self.class_index)
         # regions after the MAX_INDEX-th are left out of SegmentationObject
@@ -98,3 +100,4 @@ class VocFormat(ExportFormat):
         for subset, fh in self.lists.items():
             fh.close()
             self.zf.write(fh.name, f"ImageSets/Segmentation/{subset}.txt")
+            self.zf.write(fh.name, f"ImageSets/Main/{subset}.txt")

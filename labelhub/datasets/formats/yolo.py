@@ -4,10 +4,11 @@ Layout: `labels/{subset}/{stem}.txt` (one per image, empty when the image has no
 (`names` in label-schema order, `train`/`val`/`test` image folders) and, with images,
 `images/{subset}/{file_name}`. A line is `class x1 y1 x2 y2 ...`: class = index in the label schema
 (0-based), coordinates divided by the image width/height (0..1, 6 decimals), pixel-corner convention
-as stored, ring open. Each polygon of a region is one line. A polygon with holes is written as one ring
-that walks to each hole along a zero-width cut and around it in the opposite direction (the usual
-"keyhole" of Ultralytics' mask converter), so it covers the same pixels under both the even-odd and
-the non-zero fill rule. Mask regions are traced exactly into polygons first.
+as stored, ring open. One line per region (one instance), as Ultralytics' COCO converter writes a
+multi-part object (`merge_multi_segment`): the parts are joined into one ring by zero-width bridges
+between their closest vertices, walked out and back. A hole is bridged the same way and walked in the
+opposite direction (the usual "keyhole"), so the ring covers the region's pixels under both the
+even-odd and the non-zero fill rule. Mask regions are traced exactly into polygons first.
 
 Import: `.txt` label files matched to images by stem (`classes.txt` is not a label file); a
 self-touching ring (the keyhole) or a self-intersecting one keeps its pixels, traced exactly.
@@ -25,30 +26,46 @@ from labelhub.core.errors import DomainError
 from labelhub.labeling.regions import polygons_clean
 from labelhub.projects.models import Project
 from workers.geometry import mask_to_polygons, polygons_to_mask
+from workers.geometry.area import ring_signed_area
 
 from .base import ExportFormat, ProjectImages, Record, Report, region_polygons, register, register_import
 
 
-def _signed_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return float(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+def _bridge(ring: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """`ring` with `part` spliced in at their closest vertices: out along a zero-width bridge, around
+    `part` and back (Ultralytics' `min_index` + `merge_multi_segment` join)."""
+    d = ((ring[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    part = np.roll(part, -j, axis=0)
+    return np.concatenate([ring[: i + 1], part, part[:1], ring[i:]])
 
 
 def keyhole(polygon: dict) -> list[list[float]]:
     """One ring for a polygon: the exterior (positive area) with each hole (negative) spliced in."""
     if not polygon.get("holes"):
         return polygon["exterior"]
+    return _keyhole_array(polygon).tolist()
+
+
+def _keyhole_array(polygon: dict) -> np.ndarray:
     ring = np.asarray(polygon["exterior"], dtype=np.float64)
-    if _signed_area(ring) < 0:
+    if ring_signed_area(ring) < 0:
         ring = ring[::-1]
-    for hole in polygon["holes"]:
+    for hole in polygon.get("holes") or []:
         h = np.asarray(hole, dtype=np.float64)
-        if _signed_area(h) > 0:
+        if ring_signed_area(h) > 0:
             h = h[::-1]
-        d = ((ring[:, None, :] - h[None, :, :]) ** 2).sum(axis=2)
-        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        h = np.roll(h, -j, axis=0)
-        ring = np.concatenate([ring[: i + 1], h, h[:1], ring[i:]])
+        ring = _bridge(ring, h)
+    return ring
+
+
+def merged_ring(polygons: list[dict]) -> list[list[float]]:
+    """One ring for a whole region: each part keyholed, then the parts bridged one to the next."""
+    if len(polygons) == 1:
+        return keyhole(polygons[0])
+    ring = _keyhole_array(polygons[0])
+    for polygon in polygons[1:]:
+        ring = _bridge(ring, _keyhole_array(polygon))
     return ring.tolist()
 
 
@@ -67,8 +84,9 @@ class YoloSegFormat(ExportFormat):
         lines = []
         for region in record.regions:
             cls = self.class_index[region["label"]]
-            for polygon in region_polygons(region, record.height, record.width):
-                lines.append(yolo_line(cls, keyhole(polygon), record.width, record.height))
+            polygons = region_polygons(region, record.height, record.width)
+            if polygons:
+                lines.append(yolo_line(cls, merged_ring(polygons), record.width, record.height))
         self.writestr(f"labels/{record.subset}/{record.stem}.txt", "".join(line + "\n" for line in lines))
         return len(record.regions)
 

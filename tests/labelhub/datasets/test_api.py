@@ -122,4 +122,5 @@ def test_formats_endpoint(org_a):
     formats = org_a.clients["annotator"].get("/api/v1/exports/formats/").json()
     assert {f["name"]: f["importable"] for f in formats} == {
         "coco": True, "labelhub": False, "masks": False, "voc": False, "yolo": True,
+        "coco_panoptic": False, "cvat": True, "label_studio": True,
     }  # fmt: skip

@@ -15,6 +15,7 @@ from pycocotools.coco import COCO
 from labelhub.datasets import services
 from labelhub.datasets.formats import FORMATS
 from labelhub.datasets.formats.base import voc_palette
+from labelhub.datasets.formats.yolo import merged_ring
 from labelhub.datasets.models import ExportStatus
 from labelhub.labeling.models import Annotation, AnnotationRevision
 from workers.geometry import polygons_to_mask, rle_to_mask
@@ -109,12 +110,16 @@ def test_semantic_masks_are_the_exact_rasterized_regions(org_a, dataset):
     for image in dataset["accepted"]:
         stem = image.original_name.rsplit(".", 1)[0]
         png = PILImage.open(io.BytesIO(zf.read(f"masks/train/{stem}.png")))
-        assert png.mode == "L"
+        assert png.mode == "P"  # class indices, shown in the project colours
         want = np.zeros((image.height, image.width), np.uint8)
         for region in stored(image):
             want[truth(region, image.height, image.width)] = ["cat", "dog"].index(region["label"]) + 1
         assert np.array_equal(np.asarray(png), want)
     assert zf.read("classes.txt").decode() == "0 background\n1 cat\n2 dog\n"
+    colors = [c["color"] for c in org_a.project.label_schema]
+    palette = png.getpalette()[:9]
+    assert palette == [0, 0, 0, *bytes.fromhex(colors[0][1:]), *bytes.fromhex(colors[1][1:])]
+    assert zf.read("labelmap.txt").decode().splitlines()[2].startswith("cat:")
 
 
 def test_yolo_polygons_decode_to_the_stored_polygons(org_a, dataset):
@@ -129,23 +134,22 @@ def test_yolo_polygons_decode_to_the_stored_polygons(org_a, dataset):
             coords = np.asarray([float(v) for v in values[1:]]).reshape(-1, 2) * [image.width, image.height]
             rings.append((int(values[0]), coords))
         regions = stored(image)
-        # one line per polygon of each region, in order
-        expected = [(r, p) for r in regions for p in (r["polygons"] if r["kind"] == "polygon" else [None])]
-        assert len(rings) == len(expected)
-        for (cls, coords), (region, polygon) in zip(rings, expected, strict=True):
+        # one line per region (one instance), in order, as Ultralytics' converter writes them
+        assert len(rings) == len(regions)
+        for (cls, coords), region in zip(rings, regions, strict=True):
             assert cls == ["cat", "dog"].index(region["label"])
-            if polygon is not None and not polygon["holes"]:
-                assert np.allclose(coords, polygon["exterior"], atol=1e-4)  # 6 decimals of the size
-            else:  # a hole travels in a keyhole ring, a mask as its exact outline: the same pixels
+            polygons = region["polygons"] if region["kind"] == "polygon" else None
+            if polygons is None:  # a mask travels as its exact outline: the same pixels
                 got = polygons_to_mask(
                     [{"exterior": coords.tolist(), "holes": []}], image.height, image.width
                 )
-                want = (
-                    truth(region, image.height, image.width)
-                    if polygon is None
-                    else polygons_to_mask([polygon], image.height, image.width)
-                )
-                assert np.array_equal(got, want)
+                assert np.array_equal(got, truth(region, image.height, image.width))
+                continue
+            ring = merged_ring(polygons)
+            assert np.allclose(coords, ring, atol=1e-4)  # 6 decimals of the size
+            # parts bridged and holes keyholed in one ring: exactly the region's pixels
+            got = polygons_to_mask([{"exterior": ring, "holes": []}], image.height, image.width)
+            assert np.array_equal(got, truth(region, image.height, image.width))
     assert zf.read(f"labels/train/{dataset['empty'].original_name[:-4]}.txt") == b""
 
 

@@ -6,6 +6,7 @@ Random weights make the masks meaningless: these tests check plumbing and proven
 from __future__ import annotations
 
 import pytest
+import segment_anything  # noqa: F401 - pinned in requirements.txt: imported, never skipped
 from django.core.cache import cache
 
 from labelhub.accounts.models import Role
@@ -15,8 +16,6 @@ from labelhub.predictions.models import ImageEmbedding, Prediction
 from labelhub.predictions.services import segmentation_backend
 from tests.helpers import disc_image_bytes, upload
 from workers.geometry import polygons_to_mask, rle_to_mask
-
-pytest.importorskip("segment_anything")
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from labelhub.accounts.models import Role
 from labelhub.qa.models import GoldScore
 from labelhub.webhooks.models import Webhook
 from tests.helpers import client_for
-
-from .conftest import make_tasks, next_task, region
+from tests.labelhub.labeling.builders import make_tasks, next_task, region
 
 
 @pytest.mark.django_db

@@ -14,8 +14,7 @@ from labelhub.labeling.models import Task, TaskEvent
 from labelhub.qa.gold import regions_match
 from labelhub.qa.metrics import project_metrics
 from tests.helpers import make_user
-
-from .conftest import HEIGHT, WIDTH, make_tasks, region
+from tests.labelhub.labeling.builders import HEIGHT, WIDTH, make_tasks, region
 
 approx = pytest.approx
 

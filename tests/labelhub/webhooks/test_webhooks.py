@@ -18,7 +18,7 @@ from labelhub.labeling import reviews
 from labelhub.labeling.models import Task
 from labelhub.webhooks.models import Webhook, WebhookDelivery
 from labelhub.webhooks.services import webhook_emit
-from tests.labelhub.qa.conftest import make_tasks
+from tests.labelhub.labeling.builders import make_tasks
 
 
 class Receiver:

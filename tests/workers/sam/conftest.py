@@ -25,8 +25,8 @@ def test_images() -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def sam_loaded():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("segment_anything")
+    import torch  # pinned in requirements.txt: imported, never skipped
+
     from workers.sam.registry import load_sam
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -50,22 +50,24 @@ def classical_backend():
 _EMBED_CACHE: dict[str, tuple] = {}
 
 
+def _embedded(name: str, backend, test_images) -> tuple:
+    if name not in _EMBED_CACHE:
+        c0, i0 = backend.encoder_calls, backend.images_encoded
+        embs = backend.embed(list(test_images))
+        _EMBED_CACHE[name] = (backend, embs, backend.encoder_calls - c0, backend.images_encoded - i0)
+    return _EMBED_CACHE[name]
+
+
 @pytest.fixture(scope="session", params=["sam-vit_b-random", "classical"])
 def embedded(request, test_images):
     """(backend, embeddings of test_images, encoder_calls delta, images_encoded delta).
 
     Both images go through ONE batched ``embed`` call."""
-    if request.param not in _EMBED_CACHE:
-        if request.param == "classical":
-            backend = request.getfixturevalue("classical_backend")
-        else:
-            backend = request.getfixturevalue("sam_backend")
-        c0, i0 = backend.encoder_calls, backend.images_encoded
-        embs = backend.embed(list(test_images))
-        _EMBED_CACHE[request.param] = (
-            backend,
-            embs,
-            backend.encoder_calls - c0,
-            backend.images_encoded - i0,
-        )
-    return _EMBED_CACHE[request.param]
+    fixture = "classical_backend" if request.param == "classical" else "sam_backend"
+    return _embedded(request.param, request.getfixturevalue(fixture), test_images)
+
+
+@pytest.fixture(scope="session")
+def sam_embedded(sam_backend, test_images):
+    """`embedded` for the SAM backend only."""
+    return _embedded("sam-vit_b-random", sam_backend, test_images)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("segment_anything")
+import torch  # pinned in requirements.txt: imported, never skipped
 
 
 def _cos(a, b) -> float:
@@ -41,14 +39,12 @@ def test_sdpa_patch_is_scoped(sam_loaded):
     assert not any("forward" in m.__dict__ for m in mods)
 
 
-def test_optimized_batched_embedding_matches_stock_sam_predictor(sam_loaded, embedded, test_images):
+def test_optimized_batched_embedding_matches_stock_sam_predictor(sam_loaded, sam_embedded, test_images):
     """The batched SDPA embedding equals stock ``SamPredictor.set_image`` (fp32, manual attention)
     on the same seeded weights, and the decoded masks agree."""
     from segment_anything import SamPredictor
 
-    backend, embs, *_ = embedded
-    if not backend.model_name.startswith("sam"):
-        pytest.skip("SAM only")
+    backend, embs, *_ = sam_embedded
     predictor = SamPredictor(sam_loaded.model)
     with torch.inference_mode():
         predictor.set_image(test_images[0])
@@ -75,7 +71,7 @@ def test_optimized_batched_embedding_matches_stock_sam_predictor(sam_loaded, emb
         ref_mask = masks[0]
         union = np.logical_or(ref_mask, res.mask).sum()
         agreement = np.logical_and(ref_mask, res.mask).sum() / union if union else 1.0
-        assert agreement > 0.98, agreement
+        assert agreement >= 0.99, agreement
         assert abs(res.score - float(scores[0])) < 1e-2
 
 

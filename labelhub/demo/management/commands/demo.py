@@ -53,7 +53,7 @@ class Command(BaseCommand):
                     organization=org, actor_role=Role.OWNER, username=f"demo-{role}", role=role
                 )
         project = org.projects.filter(name=DEMO_PROJECT).first() or project_services.project_create(
-            organization=org, user=owner, name=DEMO_PROJECT, label_schema=DEMO_SCHEMA
+            organization_id=org.pk, user=owner, name=DEMO_PROJECT, label_schema=DEMO_SCHEMA
         )
 
         files = self._files(images, limit)

@@ -14,8 +14,7 @@ from labelhub.accounts.models import Role
 from labelhub.labeling import leases, pipeline, reviews
 from labelhub.labeling.models import EventKind, Task, TaskEvent, TaskStatus
 from tests.helpers import make_user
-
-from .conftest import make_tasks, next_task, region
+from tests.labelhub.labeling.builders import make_tasks, next_task, region
 
 USERS = 20
 

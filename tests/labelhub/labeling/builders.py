@@ -1,8 +1,7 @@
-"""Builders for workflow tests: tasks on 64x48 images without storing files, extra members, claims."""
+"""Builders for labeling, QA and webhook tests: tasks on 64x48 images without storing files, regions,
+extra members, claims."""
 
 from __future__ import annotations
-
-import pytest
 
 from labelhub.images.models import Image
 from labelhub.labeling.services import task_create_for_image
@@ -46,8 +45,3 @@ def member(org, username: str, role: str):
 
 def next_task(client, project_id: int, stage: str):
     return client.post(f"/api/v1/projects/{project_id}/next-task/?stage={stage}")
-
-
-@pytest.fixture
-def one_task(org_a):
-    return make_tasks(org_a.project, 1)[0]

@@ -8,8 +8,7 @@ import pytest
 from labelhub.accounts.models import Role
 from labelhub.labeling.models import Comment, Task, TaskEvent, TaskStatus
 from tests.helpers import make_user
-
-from .conftest import member, next_task, region
+from tests.labelhub.labeling.builders import member, next_task, region
 
 
 def snapshot(task: Task) -> tuple:
@@ -247,7 +246,7 @@ def test_transitions_that_are_not_allowed_leave_the_task_unchanged(org_a, org_b,
 
 @pytest.mark.django_db
 def test_manager_reassigns_and_reserved_task_goes_to_the_named_member(org_a):
-    from .conftest import make_tasks
+    from tests.labelhub.labeling.builders import make_tasks
 
     first, second = make_tasks(org_a.project, 2)
     annotator = org_a.clients[Role.ANNOTATOR]
