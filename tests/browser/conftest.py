@@ -28,8 +28,9 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 VENDOR = ROOT / "labelhub" / "app" / "static" / "app" / "vendor" / "konva" / "index.js"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: one sync Playwright per thread at a time, and other modules here start their own.
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: bin/test installs it (apt-get install chromium)"
