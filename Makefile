@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.requirements.txt
 
-.PHONY: demo test setup lint
+.PHONY: demo test setup lint vendor
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,25 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 
 setup: $(STAMP)
 
-demo: $(STAMP)
+# The browser app's ES modules (labelhub/app): npm installs the pinned lock file, then the module builds
+# are copied into static/app/vendor (gitignored), so the user builds nothing.
+VENDOR := labelhub/app/static/app/vendor
+VENDOR_STAMP := $(VENDOR)/.package-lock.json
+
+$(VENDOR_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/konva
+	cd node_modules/konva/lib && find . -name '*.js' -exec cp --parents {} ../../../$(VENDOR)/konva/ \;
+	cp node_modules/konva/LICENSE $(VENDOR)/konva/LICENSE
+	cp package-lock.json $(VENDOR_STAMP)
+
+vendor: $(VENDOR_STAMP)
+
+demo: $(STAMP) $(VENDOR_STAMP)
 	$(VENV)/bin/python manage.py migrate --noinput
 	$(VENV)/bin/python manage.py demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(VENDOR_STAMP)
 	bin/test $(ARGS)
 
 lint: $(STAMP)

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "labelhub.learning",
     "labelhub.datasets",
     "labelhub.demo",
+    "labelhub.app",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,7 @@ STATIC_ROOT = Path(env_str("LABELHUB_STATIC_ROOT", str(VAR_DIR / "static")))
 WHITENOISE_USE_FINDERS = env_bool("LABELHUB_STATIC_USE_FINDERS", True)
 with contextlib.suppress(OSError):  # WhiteNoise warns about a missing STATIC_ROOT on every start
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+LOGIN_URL = "/app/login/"
 
 # --- storage -------------------------------------------------------------------------------------
 MEDIA_URL = "media/"

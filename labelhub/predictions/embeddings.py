@@ -58,8 +58,10 @@ class _ProcessLRU:
 process_lru = _ProcessLRU(settings.LABELHUB_EMBEDDING_PROCESS_LRU)
 
 
-def cache_key(*, image_id: int, backend: SegmentationBackend) -> str:
-    return f"lh:emb:{backend.model_name}:{backend.checkpoint_sha256[:16]}:{image_id}"
+def cache_key(*, image: Image, backend: SegmentationBackend) -> str:
+    # The image's bytes are in the key: ids restart when a database is recreated (test runs), and a
+    # Redis that outlives it must not hand one image's embedding to another.
+    return f"lh:emb:{backend.model_name}:{backend.checkpoint_sha256[:16]}:{image.id}:{image.sha256[:16]}"
 
 
 def _persistent(backend: SegmentationBackend) -> bool:
@@ -71,7 +73,7 @@ def embedding_lookup(*, image: Image, backend: SegmentationBackend) -> tuple[Emb
     """The cached embedding and the tier it came from ("process", "redis", "storage"), or (None, "")."""
     from workers.sam import Embedding, EmbeddingMismatchError
 
-    key = cache_key(image_id=image.id, backend=backend)
+    key = cache_key(image=image, backend=backend)
     hit = process_lru.get(key)
     if hit is not None:
         return hit, "process"
@@ -103,7 +105,7 @@ def embedding_lookup(*, image: Image, backend: SegmentationBackend) -> tuple[Emb
 
 def embedding_store(*, image: Image, backend: SegmentationBackend, embedding: Embedding) -> None:
     """Put `embedding` in every tier. A row whose file went missing gets the new file (repaired)."""
-    key = cache_key(image_id=image.id, backend=backend)
+    key = cache_key(image=image, backend=backend)
     blob = embedding.to_bytes()
     cache.set(key, blob, timeout=settings.LABELHUB_EMBEDDING_CACHE_SECONDS)
     process_lru.put(key, embedding)

@@ -92,6 +92,10 @@ class Command(BaseCommand):
         )
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             self.stdout.write("  (pre-segmentation was queued for the Celery `gpu` workers)")
+        self.stdout.write(
+            f"  App:      http://{addr}/app/  (users demo-annotator, demo-reviewer, demo-manager; "
+            "password demo-<role>-password)"
+        )
         self.stdout.write(f"  API:      http://{addr}/api/v1/")
         self.stdout.write(f"  Swagger:  http://{addr}/api/schema/swagger-ui/")
         self.stdout.write(

@@ -1,0 +1,66 @@
+// The REST client: session cookie + CSRF header, JSON in and out, errors as ApiError.
+// Every screen talks to LabelHub only through this module (the public API under /api/v1/).
+
+const BASE = "/api/v1/";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const err = (body && body.error) || {};
+    super(err.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = err.code || "";
+    this.field = err.field || "";
+    this.details = err.details || {};
+  }
+}
+
+function csrfToken() {
+  const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+export async function request(method, path, body, { keepalive = false } = {}) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(BASE + path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive,
+  });
+  if (res.status === 204) return null;
+  const data = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
+  if (res.status === 401 || res.status === 403) {
+    if (res.status === 401 || (data?.error?.code || "").startsWith("not_authenticated")) {
+      location.href = "/app/login/?next=" + encodeURIComponent(location.pathname + location.hash);
+    }
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+export const get = (path) => request("GET", path);
+export const post = (path, body, opts) => request("POST", path, body ?? {}, opts);
+export const put = (path, body) => request("PUT", path, body);
+export const patch = (path, body) => request("PATCH", path, body);
+
+/** Every page of a paginated list. */
+export async function all(path) {
+  const sep = path.includes("?") ? "&" : "?";
+  let page = 1;
+  const out = [];
+  for (;;) {
+    const data = await get(`${path}${sep}page=${page}&page_size=100`);
+    if (Array.isArray(data)) return data;
+    out.push(...data.results);
+    if (!data.next) return out;
+    page += 1;
+  }
+}
+
+export const me = {
+  name: document.body.dataset.user,
+  id: Number(document.body.dataset.userId),
+};

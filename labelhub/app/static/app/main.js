@@ -1,0 +1,50 @@
+// The router: #/queue, #/next/{project}/{stage}, #/task/{id}, #/manage/{project}. One screen at a time;
+// leaving a task screen releases its lease.
+import { announce, errorText, h } from "./dom.js";
+import { managerScreen } from "./manager.js";
+import { nextTask, queueScreen } from "./queue.js";
+import { taskScreen } from "./task.js";
+
+const root = document.getElementById("screen");
+let current = null;
+let pendingMessage = null;
+
+function go(hash, { replace = false, message = null } = {}) {
+  pendingMessage = message;
+  if (replace) { history.replaceState(null, "", hash); route(); } else if (location.hash === hash) route(); else location.hash = hash;
+}
+
+async function route() {
+  const message = pendingMessage;
+  pendingMessage = null;
+  const previous = current;
+  current = null;
+  if (previous?.destroy) await previous.destroy();
+  delete document.body.dataset.ready;
+  const parts = (location.hash.replace(/^#\/?/, "") || "queue").split("/").map(decodeURIComponent);
+  document.body.dataset.screen = parts[0];
+  root.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  try {
+    if (parts[0] === "task") current = await taskScreen(root, { taskId: Number(parts[1]), go });
+    else if (parts[0] === "next") {
+      const task = await nextTask(root, { projectId: Number(parts[1]), stage: parts[2], message });
+      if (task) {
+        history.replaceState(null, "", `#/task/${task.id}`);
+        parts.splice(0, parts.length, "task", String(task.id));
+        document.body.dataset.screen = "task";
+        current = await taskScreen(root, { taskId: task.id, go });
+      }
+    }
+    else if (parts[0] === "manage") await managerScreen(root, { projectId: Number(parts[1]), go });
+    else await queueScreen(root, { go, message });
+  } catch (err) {
+    announce(errorText(err), "error");
+    root.replaceChildren(h("div", { class: "empty" }, h("p", { class: "error" }, errorText(err)), h("a", { href: "#/queue" }, "Back to the queue")));
+  }
+  document.body.dataset.readyAt = String(Math.round(performance.now())); // ms since navigation start
+  document.body.dataset.ready = parts[0];
+}
+
+document.getElementById("nav").append(h("a", { href: "#/queue" }, "Queue"));
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,105 @@
+// The manager's screen: progress per stage, metrics as hand-drawn SVG bar charts, members (and
+// invitations when the server offers them), exports with a progress bar and download.
+import * as api from "./api.js";
+import { announce, errorText, h } from "./dom.js";
+import { PALETTE } from "./view.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  el.append(...children);
+  return el;
+}
+
+/** A horizontal bar chart: [[label, value], ...]. */
+export function barChart(title, rows, format = (v) => String(v)) {
+  const width = 360, bar = 22, left = 120;
+  const max = Math.max(1e-9, ...rows.map(([, v]) => v || 0));
+  const chart = svg("svg", { width, height: rows.length * (bar + 6) + 6, role: "img", "aria-label": `${title}: ${rows.map(([l, v]) => `${l} ${format(v)}`).join(", ")}` });
+  rows.forEach(([label, value], i) => {
+    const y = 6 + i * (bar + 6);
+    const w = ((value || 0) / max) * (width - left - 60);
+    chart.append(
+      svg("text", { x: left - 6, y: y + bar * 0.7, "text-anchor": "end", class: "chart-label" }, label),
+      svg("rect", { x: left, y, width: Math.max(1, w), height: bar, fill: PALETTE[i % PALETTE.length] }),
+      svg("text", { x: left + w + 4, y: y + bar * 0.7, class: "chart-value" }, value == null ? "–" : format(value)));
+  });
+  return h("figure", { class: "chart" }, h("figcaption", {}, title), rows.length ? chart : h("p", { class: "muted" }, "nothing yet"));
+}
+
+export async function managerScreen(root, { projectId }) {
+  const project = await api.get(`projects/${projectId}/`);
+  const [counts, metrics, members, formats] = await Promise.all([
+    api.get(`projects/${projectId}/counts/`),
+    api.get(`projects/${projectId}/metrics/`),
+    api.all(`organizations/${project.organization}/members/`),
+    api.get("exports/formats/"),
+  ]);
+  const invitations = await api.get(`organizations/${project.organization}/invitations/`).then(() => true, () => false);
+  const stages = project.pipeline.map((s) => s.name);
+  const pct = (v) => `${Math.round(v * 100)}%`;
+  const secs = (v) => `${Math.round(v)} s`;
+  const progress = h("section", { class: "card" }, h("h2", {}, "Progress per stage"),
+    h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, h("th", {}, "stage"), h("th", {}, "open"), h("th", {}, "in progress"))),
+      h("tbody", {}, [...stages, "done"].map((s) => h("tr", {}, h("th", { scope: "row" }, s),
+        h("td", {}, String(counts.by_stage[s]?.open || (s === "done" ? counts.by_stage[s]?.done || 0 : 0))),
+        h("td", {}, String(counts.by_stage[s]?.in_progress || 0)))))),
+    h("p", { class: "muted" }, `${counts.images} images, ${counts.tasks} tasks`));
+  const ai = metrics.ai_assist || {};
+  const charts = h("section", { class: "card charts" }, h("h2", {}, "Metrics"),
+    barChart("Rejection rate per stage", stages.slice(1).map((s) => [s, metrics.rejection_rate?.[s] ?? null]), pct),
+    barChart("Mean active time per action", stages.map((s) => [s, metrics.time?.[s]?.active_seconds_mean ?? 0]), secs),
+    barChart("Throughput (actions per stage)", stages.map((s) => [s, Object.values(metrics.throughput?.by_stage?.[s] || {}).reduce((a, b) => a + b, 0)])),
+    barChart("AI assist: AI regions", [["kept", ai.kept || 0], ["unchanged", ai.unchanged || 0], ["deleted", ai.deleted || 0], ["human added", ai.human_regions_added || 0]]),
+    barChart("Gold accuracy per user", Object.entries(metrics.gold?.by_user || {}).map(([u, g]) => [u, g.mean_score]), (v) => v.toFixed(3)));
+  const memberList = h("section", { class: "card" }, h("h2", {}, "Members"),
+    h("table", { class: "grid" }, h("tbody", {}, members.map((m) => h("tr", {}, h("th", { scope: "row" }, m.username), h("td", {}, m.role))))),
+    invitations ? inviteForm(project.organization) : h("p", { class: "muted" }, "Invitations are not available on this server."));
+  const exports = exportPanel(projectId, formats);
+  root.replaceChildren(h("div", { class: "manager" }, h("h1", {}, `${project.name}: manage`), progress, charts, memberList, exports));
+}
+
+function inviteForm(orgId) {
+  const email = h("input", { type: "email", required: true, "aria-label": "E-mail to invite" });
+  const role = h("select", { "aria-label": "Role" }, ["annotator", "reviewer", "manager"].map((r) => h("option", { value: r }, r)));
+  return h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api.post(`organizations/${orgId}/invitations/`, { email: email.value, role: role.value });
+      announce(`Invitation sent to ${email.value}`);
+      email.value = "";
+    } catch (err) { announce(errorText(err), "error"); }
+  } }, h("label", {}, "Invite ", email), role, h("button", { type: "submit" }, "Invite"));
+}
+
+function exportPanel(projectId, formats) {
+  const format = h("select", { "aria-label": "Export format" }, formats.map((f) => h("option", { value: f.name, selected: f.name === "coco" }, f.title)));
+  const bar = h("progress", { max: 1, value: 0, "aria-label": "Export progress" });
+  const status = h("span", { class: "muted", "aria-live": "polite" });
+  const link = h("span");
+  const start = async () => {
+    link.replaceChildren();
+    let ex;
+    try {
+      ex = await api.post(`projects/${projectId}/exports/`, { format: format.value });
+    } catch (err) { status.textContent = errorText(err); return; }
+    for (;;) {
+      bar.max = Math.max(1, ex.progress.total);
+      bar.value = ex.progress.done;
+      status.textContent = `export ${ex.id}: ${ex.status} (${ex.progress.done}/${ex.progress.total})`;
+      if (ex.status === "done") {
+        link.replaceChildren(h("a", { class: "button primary", href: ex.download_url, download: "" }, `Download ${ex.format} (${ex.annotations_count} annotations, ${ex.size_bytes} bytes)`));
+        return;
+      }
+      if (ex.status === "failed") { status.textContent = `export failed: ${ex.error}`; return; }
+      await new Promise((r) => setTimeout(r, 500));
+      ex = await api.get(`exports/${ex.id}/`);
+    }
+  };
+  return h("section", { class: "card" }, h("h2", {}, "Exports"),
+    h("div", { class: "row" }, format, h("button", { class: "primary", onclick: start }, "Export")),
+    h("div", { class: "row" }, bar, status), link);
+}

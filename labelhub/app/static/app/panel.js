@@ -1,0 +1,62 @@
+// The side panels: regions list (class, source, score, hide, lock, click to zoom) and comments.
+import { h } from "./dom.js";
+import { classColor } from "./view.js";
+
+export function regionName(region, index) {
+  const source = region.source === "ai" ? "AI" : "human";
+  const score = region.score != null ? `, ${Number(region.score).toFixed(2)}` : "";
+  return `${region.label} ${index + 1}, ${source}${score}`;
+}
+
+export function regionsPanel(s) {
+  const { regions } = s.editor;
+  const list = h("ol", { class: "regions", "aria-label": "Regions" });
+  regions.forEach((region, i) => {
+    const hidden = s.hidden.has(region.id), locked = s.locked.has(region.id);
+    const item = h("li", { class: i === s.selected ? "selected" : "", "data-region-id": region.id },
+      h("span", { class: "swatch", style: { background: classColor(s.schema, region.label), borderStyle: region.source === "ai" ? "dashed" : "solid" } }),
+      h("button", { class: "name", "aria-current": i === s.selected ? "true" : null, onclick: () => { s.select(i); s.zoomToSelected(); } }, regionName(region, i)),
+      s.readOnly ? h("span", { class: "muted" }, region.kind)
+        : h("select", { "aria-label": `Class of ${regionName(region, i)}`, onchange: (e) => s.relabel(i, e.target.value) },
+          s.schema.map((c) => h("option", { value: c.name, selected: c.name === region.label }, c.name))),
+      h("button", { class: "icon", title: hidden ? "Show (H)" : "Hide (H)", "aria-pressed": String(hidden), "aria-label": `${hidden ? "Show" : "Hide"} ${regionName(region, i)}`, onclick: () => s.toggleHidden(region.id) }, hidden ? "◌" : "◉"),
+      h("button", { class: "icon", title: "Lock (L)", "aria-pressed": String(locked), "aria-label": `Lock ${regionName(region, i)}`, onclick: () => s.toggleLocked(region.id) }, locked ? "locked" : "lock"),
+      s.readOnly ? null : h("button", { class: "icon", title: "Delete (Del)", "aria-label": `Delete ${regionName(region, i)}`, onclick: () => s.remove(i) }, "✕"),
+    );
+    list.append(item);
+  });
+  return h("section", { class: "panel" },
+    h("div", { class: "row" }, h("h2", {}, `Regions (${regions.length})`), h("span", { class: "spacer" }),
+      h("button", { "aria-pressed": String(Boolean(s.single)), title: "Show one region at a time; Up/Down step", onclick: () => s.toggleSingle() }, "One at a time")),
+    regions.length ? list : h("p", { class: "muted" }, "No regions yet."));
+}
+
+export function commentsPanel(s) {
+  const open = s.comments.filter((c) => !c.resolved);
+  const shown = s.showResolved ? s.comments : open;
+  const list = h("ol", { class: "comments", "aria-label": "Comments" });
+  shown.forEach((c) => {
+    const n = s.comments.indexOf(c) + 1;
+    list.append(h("li", { class: c.resolved ? "resolved" : "", "data-comment-id": c.id },
+      h("button", { class: "pin-badge", "aria-label": `Show comment ${n}`, onclick: () => s.focusComment(c) }, String(n)),
+      h("span", { class: "text" }, c.text),
+      h("span", { class: "muted" }, ` ${c.author || ""}${c.region_id ? " · region" : c.x != null ? " · point" : ""}`),
+      s.canComment ? h("button", { onclick: () => s.resolveComment(c, !c.resolved) }, c.resolved ? "Reopen" : "Resolve") : null,
+    ));
+  });
+  return h("section", { class: "panel" },
+    h("h2", {}, `Comments (${open.length} open)`),
+    shown.length ? list : h("p", { class: "muted" }, "No open comments."),
+    s.comments.length > open.length ? h("label", { class: "check" }, h("input", { type: "checkbox", checked: s.showResolved, onchange: (e) => { s.showResolved = e.target.checked; s.renderPanels(); } }), " show resolved") : null,
+  );
+}
+
+export function timelinePanel(timeline) {
+  if (!timeline) return null;
+  const items = [
+    ...timeline.revisions.map((r) => ({ at: r.created_at, text: `revision ${r.number} by ${r.author || "AI"} in ${r.stage || "-"}` })),
+    ...timeline.events.map((e) => ({ at: e.created_at, text: `${e.kind.replaceAll("_", " ")} by ${e.actor || "system"}${e.to_stage ? ` → ${e.to_stage}` : ""}` })),
+  ].sort((a, b) => a.at.localeCompare(b.at));
+  return h("section", { class: "panel" }, h("h2", {}, "Timeline"),
+    h("ol", { class: "timeline" }, items.map((i) => h("li", {}, h("time", { datetime: i.at }, new Date(i.at).toLocaleString()), " ", i.text))));
+}

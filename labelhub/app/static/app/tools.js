@@ -1,0 +1,353 @@
+// Mouse tools on the canvas: select (and vertex editing), polygon, click-to-segment (points and box),
+// brush and eraser. Each finished gesture is one undo step.
+import * as api from "./api.js";
+import { announce, errorText } from "./dom.js";
+import { regionContains, rings } from "./view.js";
+import { rleDecode, rleEncode } from "./rle.js";
+
+export const TOOLS = {
+  select: { key: "V", title: "Select and edit vertices" },
+  segment: { key: "S", title: "Click to segment: left click object, right click background" },
+  box: { key: "X", title: "Box to segment" },
+  polygon: { key: "P", title: "Draw a polygon (click vertices; N or Enter finishes)" },
+  brush: { key: "B", title: "Brush (paint the selected mask)" },
+  eraser: { key: "E", title: "Eraser (erase from the selected mask)" },
+  pin: { key: "I", title: "Pin an issue to a point or region (review)" },
+};
+
+function distToSegment(px, py, [ax, ay], [bx, by]) {
+  const dx = bx - ax, dy = by - ay;
+  const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy || 1)));
+  return { d: Math.hypot(px - (ax + t * dx), py - (ay + t * dy)), x: ax + t * dx, y: ay + t * dy };
+}
+
+function ringAt(region, pi, ri) {
+  const poly = region.polygons[pi];
+  return ri === 0 ? poly.exterior : poly.holes[ri - 1];
+}
+
+/** A polygon region rasterised to a mask (pixel centres inside, even-odd), for brushing. */
+function polygonToMask(region, w, h) {
+  const canvas = new OffscreenCanvas(w, h);
+  const ctx = canvas.getContext("2d");
+  ctx.beginPath();
+  for (const ring of rings(region)) {
+    ring.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+  }
+  ctx.fillStyle = "#fff";
+  ctx.fill("evenodd");
+  const data = ctx.getImageData(0, 0, w, h).data;
+  const m = new Uint8Array(w * h);
+  for (let i = 0; i < m.length; i++) m[i] = data[4 * i + 3] > 127 ? 1 : 0;
+  return m;
+}
+
+export class Tools {
+  constructor(screen) {
+    this.s = screen; // {view, editor, selected, select(i), render(), currentLabel, readOnly, addPin(x,y,regionId)}
+    this.tool = "select";
+    this.draft = null;
+    this.brushRadius = 12;
+    this.segment = null; // {regionId, clicks, labels, maskInputId}
+    const el = screen.view.container;
+    el.addEventListener("mousedown", (e) => this.down(e));
+    el.addEventListener("contextmenu", (e) => e.preventDefault());
+    el.addEventListener("dblclick", (e) => this.dblclick(e));
+    this._move = (e) => this.move(e);
+    this._up = (e) => this.up(e);
+    window.addEventListener("mousemove", this._move);
+    window.addEventListener("mouseup", this._up);
+  }
+
+  destroy() {
+    window.removeEventListener("mousemove", this._move);
+    window.removeEventListener("mouseup", this._up);
+  }
+
+  get view() { return this.s.view; }
+  get editor() { return this.s.editor; }
+
+  use(tool) {
+    this.finish();
+    this.tool = tool;
+    this.view.container.dataset.tool = tool;
+    document.querySelectorAll("[data-tool-button]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.toolButton === tool)));
+    this.s.render();
+  }
+
+  /** Finish the current drawing (N, Enter, tool change). */
+  finish() {
+    if (this.tool === "polygon" && this.draft?.points?.length >= 3) {
+      const points = this.draft.points;
+      this.editor.checkpoint();
+      this.editor.regions.push({
+        id: this.editor.newId(), label: this.s.currentLabel(), kind: "polygon",
+        polygons: [{ exterior: points, holes: [] }], source: "human",
+      });
+      this.s.selected = this.editor.regions.length - 1;
+      this.editor.changed();
+    }
+    this.draft = null;
+    this.segment = null;
+    this.s.render();
+  }
+
+  cancel() {
+    if (this.segment?.regionId && this.segment.created) {
+      // Esc drops the region the clicks were building.
+      this.editor.undo();
+    }
+    this.draft = null;
+    this.segment = null;
+    this.s.render();
+  }
+
+  hit(x, y) {
+    const { regions } = this.editor;
+    for (let i = regions.length - 1; i >= 0; i--) {
+      if (this.s.shownHidden.has(regions[i].id)) continue;
+      if (regionContains(regions[i], x, y, this.view.masks)) return i;
+    }
+    return -1;
+  }
+
+  down(e) {
+    if (e.button === 1 || e.altKey) return;
+    if (e.target.closest && !e.target.closest("canvas")) return;
+    const p = this.view.pointer(e);
+    // Vertex handles (Konva) take their own drags.
+    const shape = this.view.stage.getIntersection(this.view.stage.getPointerPosition() || { x: -1, y: -1 });
+    if (shape && (shape.name() === "vertex" || shape.getParent()?.name() === "pin")) return;
+    const ro = this.s.readOnly;
+    if (this.tool === "pin") {
+      if (e.button !== 0) return;
+      const i = this.hit(p.x, p.y);
+      this.s.addPin(p.x, p.y, i >= 0 ? this.editor.regions[i].id : "");
+      return;
+    }
+    if (ro || this.tool === "select") {
+      if (e.button !== 0) return;
+      if (!ro && this.tryInsertVertex(p)) return;
+      this.s.select(this.hit(p.x, p.y));
+      return;
+    }
+    if (this.tool === "polygon") {
+      if (e.button !== 0) return;
+      this.draft = this.draft || { points: [] };
+      const first = this.draft.points[0];
+      if (first && this.draft.points.length >= 3 && Math.hypot(first[0] - p.x, first[1] - p.y) * this.view.scale < 8) {
+        this.finish();
+        return;
+      }
+      this.draft.points.push([this.clampX(p.x), this.clampY(p.y)]);
+      this.s.render();
+      return;
+    }
+    if (this.tool === "segment") {
+      e.preventDefault();
+      this.segmentClick(p, e.button === 2 ? 0 : 1);
+      return;
+    }
+    if (this.tool === "box") {
+      this.draft = { box: [p.x, p.y, p.x, p.y] };
+      return;
+    }
+    if (this.tool === "brush" || this.tool === "eraser") {
+      this.startStroke(p);
+    }
+  }
+
+  clampX(x) { return Math.min(this.view.width, Math.max(0, x)); }
+  clampY(y) { return Math.min(this.view.height, Math.max(0, y)); }
+
+  move(e) {
+    if (this.tool === "box" && this.draft?.box && e.buttons & 1) {
+      const p = this.view.pointer(e);
+      this.draft.box[2] = p.x;
+      this.draft.box[3] = p.y;
+      this.s.render();
+    } else if ((this.tool === "brush" || this.tool === "eraser") && e.target.closest?.("canvas")) {
+      const p = this.view.pointer(e);
+      if (this.stroke) this.paint(p);
+      this.draft = { brush: { x: p.x, y: p.y, r: this.brushRadius } };
+      this.s.render();
+    }
+  }
+
+  up() {
+    if (this.tool === "box" && this.draft?.box) {
+      const [x0, y0, x1, y1] = this.draft.box;
+      this.draft = null;
+      const box = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)].map((v, i) => (i % 2 ? this.clampY(v) : this.clampX(v)));
+      if (box[2] - box[0] > 2 && box[3] - box[1] > 2) this.runSegment({ box }, true);
+      this.s.render();
+    }
+    if (this.stroke) this.endStroke();
+  }
+
+  dblclick(e) {
+    if (this.tool !== "polygon" || !this.draft) return;
+    e.preventDefault();
+    this.finish();
+  }
+
+  /** A click on an edge of the selected polygon inserts a vertex there. */
+  tryInsertVertex(p) {
+    const i = this.s.selected;
+    const region = this.editor.regions[i];
+    if (!region || region.kind !== "polygon" || this.s.locked.has(region.id)) return false;
+    const tol = 6 / this.view.scale;
+    let best = null;
+    region.polygons.forEach((poly, pi) => {
+      [poly.exterior, ...(poly.holes || [])].forEach((ring, ri) => {
+        ring.forEach((a, vi) => {
+          const b = ring[(vi + 1) % ring.length];
+          const r = distToSegment(p.x, p.y, a, b);
+          const nearVertex = Math.hypot(a[0] - p.x, a[1] - p.y) < tol || Math.hypot(b[0] - p.x, b[1] - p.y) < tol;
+          if (r.d < tol && !nearVertex && (!best || r.d < best.d)) best = { ...r, pi, ri, vi };
+        });
+      });
+    });
+    if (!best) return false;
+    this.editor.checkpoint();
+    ringAt(region, best.pi, best.ri).splice(best.vi + 1, 0, [best.x, best.y]);
+    this.editor.changed();
+    this.s.render();
+    return true;
+  }
+
+  vertexDrag(v, xy, phase) {
+    const region = this.editor.regions[v.index];
+    if (phase === "start") { this.editor.checkpoint(); return; }
+    const ring = ringAt(region, v.pi, v.ri);
+    ring[v.vi] = xy;
+    if (phase === "move") this.s.renderLight(v.index);
+    else { this.editor.changed(); this.s.render(); }
+  }
+
+  vertexDelete(v) {
+    const region = this.editor.regions[v.index];
+    const ring = ringAt(region, v.pi, v.ri);
+    if (ring.length <= 3) { announce("A ring keeps at least three vertices."); return; }
+    this.editor.checkpoint();
+    ring.splice(v.vi, 1);
+    this.editor.changed();
+    this.s.render();
+  }
+
+  // --- click to segment: clicks accumulate on one region until N / Enter / Esc -----------------------
+  segmentClick(p, label) {
+    this.clickedAt = performance.now();
+    const seg = this.segment || { clicks: [], labels: [], maskInputId: null, regionId: null };
+    seg.clicks.push([p.x, p.y]);
+    seg.labels.push(label);
+    this.segment = seg;
+    this.draft = { clicks: seg.clicks, labels: seg.labels };
+    this.s.render();
+    this.runSegment({ points: seg.clicks, point_labels: seg.labels }, false);
+  }
+
+  async runSegment(prompt, fromBox) {
+    const seg = fromBox ? { clicks: [], labels: [], maskInputId: null, regionId: null } : this.segment;
+    if (fromBox) this.segment = seg;
+    const body = { ...prompt };
+    if (seg.maskInputId) body.mask_input_id = seg.maskInputId;
+    if (seg.box) body.box = seg.box;
+    if (fromBox) seg.box = prompt.box;
+    const started = fromBox ? performance.now() : this.clickedAt;
+    const seq = (this.seq = (this.seq || 0) + 1);
+    announce("Segmenting…");
+    let out;
+    try {
+      out = await api.post(`images/${this.s.task.image}/segment/`, body);
+    } catch (err) {
+      announce(`Segmentation failed: ${errorText(err)}`, "error");
+      return;
+    }
+    if (seq !== this.seq || this.segment !== seg) return; // a newer click or a cancel superseded this answer
+    seg.maskInputId = out.mask_input_id;
+    const polygons = out.polygons.map((p) => ({ exterior: p.exterior, holes: p.holes || [] }));
+    if (!polygons.length) {
+      announce("No object found there: add a click, or try a box.");
+      document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
+      return;
+    }
+    const { regions } = this.editor;
+    let index = regions.findIndex((r) => r.id === seg.regionId);
+    this.editor.checkpoint();
+    if (index < 0) {
+      seg.regionId = this.editor.newId();
+      seg.created = true;
+      regions.push({ id: seg.regionId, label: this.s.currentLabel(), kind: "polygon", polygons, source: "human" });
+      index = regions.length - 1;
+    } else {
+      regions[index].polygons = polygons;
+    }
+    this.s.selected = index;
+    this.editor.changed();
+    this.s.render();
+    // Konva draws on the next animation frame: the mask is on screen when that frame has run.
+    requestAnimationFrame(() => {
+      const ms = Math.round(performance.now() - started);
+      document.body.dataset.segmentDrawnMs = String(ms);
+      document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
+      announce(`Mask drawn in ${ms} ms (${out.model_name}, score ${out.score.toFixed(2)})`);
+    });
+  }
+
+  // --- brush and eraser on the selected mask (a polygon becomes a mask when painted) -----------------
+  startStroke(p) {
+    const { width: w, height: h } = this.view;
+    let index = this.s.selected;
+    let region = this.editor.regions[index];
+    this.editor.checkpoint();
+    if (!region) {
+      if (this.tool === "eraser") { this.editor.undoStack.pop(); return; }
+      region = { id: this.editor.newId(), label: this.s.currentLabel(), kind: "mask", polygons: [], rle: rleEncode(new Uint8Array(w * h), h, w), source: "human" };
+      this.editor.regions.push(region);
+      index = this.editor.regions.length - 1;
+      this.s.selected = index;
+    }
+    const mask = region.kind === "mask" && region.rle ? rleDecode(region.rle) : polygonToMask(region, w, h);
+    this.stroke = { index, mask, value: this.tool === "brush" ? 1 : 0, last: null };
+    this.paint(p);
+  }
+
+  paint(p) {
+    const { mask, value } = this.stroke;
+    const { width: w, height: h } = this.view;
+    const r = this.brushRadius;
+    const from = this.stroke.last || p;
+    const steps = Math.max(1, Math.ceil(Math.hypot(p.x - from.x, p.y - from.y) / (r / 2)));
+    for (let s = 1; s <= steps; s++) {
+      const cx = from.x + ((p.x - from.x) * s) / steps, cy = from.y + ((p.y - from.y) * s) / steps;
+      for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(h, Math.ceil(cy + r)); y++) {
+        for (let x = Math.max(0, Math.floor(cx - r)); x < Math.min(w, Math.ceil(cx + r)); x++) {
+          if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r) mask[y * w + x] = value;
+        }
+      }
+    }
+    this.stroke.last = p;
+    const region = this.editor.regions[this.stroke.index];
+    region.kind = "mask";
+    delete region.polygons;
+    // Encoding the whole mask costs O(pixels): at most every 40 ms while painting, and once at the end.
+    const now = performance.now();
+    if (!this.stroke.encodedAt || now - this.stroke.encodedAt > 40) {
+      region.rle = rleEncode(mask, h, w);
+      this.view.masks.set(region, mask);
+      this.stroke.encodedAt = now;
+    }
+  }
+
+  endStroke() {
+    const { mask, index } = this.stroke;
+    const region = this.editor.regions[index];
+    region.rle = rleEncode(mask, this.view.height, this.view.width);
+    this.view.masks.set(region, mask);
+    this.stroke = null;
+    this.editor.changed();
+    this.s.render();
+  }
+}

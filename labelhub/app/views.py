@@ -1,0 +1,28 @@
+"""The browser app's two pages: a session sign-in form and the shell that loads the ES modules.
+
+Everything else the app does goes through the public REST API (session authentication, CSRF header),
+so the app is also the reference client for other frontends."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+
+class AppLoginView(auth_views.LoginView):
+    template_name = "app/login.html"
+    redirect_authenticated_user = True
+    next_page = "/app/"
+
+
+class AppLogoutView(auth_views.LogoutView):
+    next_page = "/app/login/"
+
+
+@ensure_csrf_cookie
+@login_required(login_url="/app/login/")
+def app_shell(request):
+    """The single page; the client routes by URL hash (#/queue, #/task/12, #/manage/3)."""
+    return render(request, "app/index.html", {"username": request.user.username, "user_id": request.user.pk})

@@ -1,0 +1,246 @@
+"""The annotate screen's tools in real Chromium: polygon, brush, masks from RLE, vertex insert/delete,
+undo/redo, shortcuts, the empty queue and the 409 dialog that never loses an edit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as coco_mask
+
+from labelhub.accounts.models import Organization, Role
+from labelhub.images.models import Image
+from labelhub.labeling.annotations import annotation_prelabel
+from labelhub.projects.models import Project
+from tests.browser.test_app_flow import (
+    H,
+    W,
+    click_image,
+    drag_image,
+    regions,
+    saved,
+    sign_in,
+    start,
+    to_page,
+    two_objects_png,
+    wait_js,
+)
+from tests.helpers import client_for, make_user, upload
+
+
+def ring(x0, y0, x1, y1):
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+@pytest.fixture
+def task(transactional_db):
+    org = Organization.objects.create(name="Tools", slug="tools")
+    manager = make_user("tmanager", org, Role.MANAGER)
+    make_user("tannotator", org, Role.ANNOTATOR)
+    project = Project.objects.create(
+        organization=org,
+        name="Tools",
+        label_schema=[
+            {"name": "car", "kinds": ["polygon", "mask"]},
+            {"name": "sign", "kinds": ["polygon", "mask"]},
+        ],
+        created_by=manager,
+    )
+    assert upload(client_for(manager), project.id, ("t.png", two_objects_png())).status_code == 201
+    task = Image.objects.get(project=project).task
+    mask = np.zeros((H, W), dtype=np.uint8)
+    mask[200:230, 20:60] = 1
+    rle = coco_mask.encode(np.asfortranarray(mask))
+    annotation_prelabel(
+        task=task,
+        regions=[
+            {
+                "id": "holed",
+                "label": "car",
+                "kind": "polygon",
+                "polygons": [{"exterior": ring(20, 20, 160, 180), "holes": [ring(60, 60, 120, 140)]}],
+                "source": "ai",
+                "score": 0.8,
+            },
+            {
+                "id": "blob",
+                "label": "sign",
+                "kind": "mask",
+                "rle": {"size": [H, W], "counts": rle["counts"].decode()},
+                "source": "ai",
+                "score": 0.7,
+            },
+        ],
+    )
+    return task
+
+
+def selected(page):
+    return page.evaluate("window.labelhub.screen.selected")
+
+
+def test_regions_masks_holes_and_editing(browser, live_server, task):
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+    assert page.locator(".regions li").all_inner_texts()[0].startswith("car 1, AI, 0.80")
+    # Holes are not part of the region; the mask decodes from its RLE client side.
+    click_image(page, 90, 100)
+    assert selected(page) == -1
+    click_image(page, 40, 40)
+    assert selected(page) == 0
+    click_image(page, 40, 215)
+    assert selected(page) == 1
+    page.keyboard.press("2")  # class of the selected region
+    assert regions(page)[1]["label"] == "sign"
+    page.keyboard.press("1")
+    assert regions(page)[1]["label"] == "car"
+
+    # Insert a vertex by clicking an edge of the selected polygon, delete one by double-clicking it.
+    click_image(page, 40, 40)
+    click_image(page, 90, 20)
+    assert len(regions(page)[0]["polygons"][0]["exterior"]) == 5
+    assert regions(page)[0]["polygons"][0]["exterior"][1] == pytest.approx([90, 20], abs=0.6)
+    p = to_page(page, 90, 20)
+    page.mouse.dblclick(p["x"], p["y"])
+    assert len(regions(page)[0]["polygons"][0]["exterior"]) == 4
+    # Undo and redo are one step per gesture.
+    page.keyboard.press("Control+z")
+    assert len(regions(page)[0]["polygons"][0]["exterior"]) == 5
+    page.keyboard.press("Control+Shift+z")
+    assert len(regions(page)[0]["polygons"][0]["exterior"]) == 4
+
+    # Draw a polygon: P, three clicks, Enter.
+    page.keyboard.press("p")
+    for x, y in [(200, 190), (300, 190), (250, 230)]:
+        click_image(page, x, y)
+    page.keyboard.press("Enter")
+    drawn = np.array(regions(page)[-1]["polygons"][0]["exterior"])
+    assert drawn == pytest.approx(np.array([[200, 190], [300, 190], [250, 230]]), abs=0.6)
+
+    # Brush a new mask in empty space (one stroke = one undo step), then erase part of it.
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    drag_image(page, (200, 20), (300, 20))
+    brushed = regions(page)[-1]
+    assert brushed["kind"] == "mask" and brushed["source"] == "human"
+    area = coco_mask.area({"size": brushed["rle"]["size"], "counts": brushed["rle"]["counts"].encode()})
+    assert 100 * 20 < area < 130 * 26
+    page.keyboard.press("e")
+    drag_image(page, (240, 20), (260, 20))
+    erased = regions(page)[-1]
+    smaller = coco_mask.area({"size": erased["rle"]["size"], "counts": erased["rle"]["counts"].encode()})
+    assert smaller < area - 200
+    revision = saved(page)
+
+    # What the server stored is what the page shows, RLE strings included.
+    got = (
+        client_for(task.project.organization.memberships.get(role=Role.MANAGER).user)
+        .get(f"/api/v1/tasks/{task.id}/annotation/")
+        .json()
+    )
+    assert got["revision"] == revision
+    assert [r["id"] for r in got["regions"]] == [r["id"] for r in regions(page)]
+    assert got["regions"][-1]["rle"]["counts"] == erased["rle"]["counts"]
+
+    # Delete, hide, F1.
+    page.keyboard.press("v")
+    click_image(page, 250, 215)
+    n = len(regions(page))
+    page.keyboard.press("Delete")
+    assert len(regions(page)) == n - 1
+    page.keyboard.press("Shift+h")
+    assert page.evaluate("window.labelhub.screen.hidden.size") == n - 1
+    page.keyboard.press("F1")
+    assert page.locator("dialog.shortcuts").is_visible()
+    assert "Ctrl+Enter" in page.locator("dialog.shortcuts").inner_text()
+    assert page.errors == []
+
+
+def test_a_stale_write_offers_keep_mine_or_reload_and_loses_nothing(browser, live_server, task):
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+    # Someone else (a manager) saves revision 2 meanwhile.
+    manager = client_for(task.project.organization.memberships.get(role=Role.MANAGER).user)
+    theirs = [
+        {
+            "id": "m",
+            "label": "sign",
+            "kind": "polygon",
+            "polygons": [{"exterior": ring(5, 5, 15, 15), "holes": []}],
+        }
+    ]
+    assert (
+        manager.put(
+            f"/api/v1/tasks/{task.id}/annotation/", {"revision": 1, "regions": theirs}, format="json"
+        ).status_code
+        == 200
+    )
+
+    page.keyboard.press("Tab")
+    page.keyboard.press("Delete")  # our edit, based on revision 1
+    page.wait_for_selector("dialog[open]:has-text('changed on the server')")
+    assert page.locator("[data-save-state=conflict]").count() >= 1
+    assert len(regions(page)) == 1  # the local edit is still on screen
+    page.click("dialog[open] button:has-text('Keep mine')")
+    assert saved(page) == 3
+    stored = manager.get(f"/api/v1/tasks/{task.id}/annotation/").json()
+    assert [r["id"] for r in stored["regions"]] == ["blob"]
+
+    # Reload theirs: their revision is shown and ours stays one undo away.
+    assert (
+        manager.put(
+            f"/api/v1/tasks/{task.id}/annotation/", {"revision": 3, "regions": theirs}, format="json"
+        ).status_code
+        == 200
+    )
+    page.keyboard.press("Tab")
+    page.keyboard.press("Delete")
+    page.click("dialog[open] button:has-text('Reload theirs')")
+    wait_js(
+        page, "window.labelhub.editor.regions.length === 1 && window.labelhub.editor.regions[0].id === 'm'"
+    )
+    page.keyboard.press("Control+z")
+    assert [r["id"] for r in regions(page)] == []
+    assert page.errors == []
+
+
+def test_an_empty_queue_says_so(browser, live_server, task):
+    task.stage = "done"
+    task.save()
+    page = sign_in(browser, live_server, "tannotator")
+    page.click(".stage-card[data-stage=annotate] button")
+    page.wait_for_selector("text=Queue empty")
+    assert "nothing to do here" in page.inner_text("#screen").lower()
+    assert "nothing to do here" in page.inner_text("#live").lower()  # announced in the aria-live region
+    assert json.loads(json.dumps(page.errors)) == []
+
+
+def test_an_unsaved_draft_survives_a_reload(browser, live_server, task):
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+    page.route(
+        "**/api/v1/tasks/*/annotation/",
+        lambda route: route.abort() if route.request.method == "PUT" else route.continue_(),
+    )
+    page.keyboard.press("Tab")
+    page.keyboard.press("Delete")
+    page.wait_for_selector("[data-save-state=error]")
+    page.unroute("**/api/v1/tasks/*/annotation/")
+    page.reload()
+    page.wait_for_selector("dialog[open]:has-text('Unsaved work found')")
+    page.click("dialog[open] button:has-text('Restore my draft')")
+    assert [r["id"] for r in regions(page)] == ["blob"]
+    assert saved(page) == 2
+    assert page.evaluate("localStorage.length") == 0  # saved: the draft is gone
+
+
+def test_one_region_at_a_time(browser, live_server, task):
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+    page.click("button:has-text('One at a time')")
+    assert page.evaluate("window.labelhub.screen.shownHidden.size") == 1
+    assert selected(page) == 0
+    page.keyboard.press("ArrowDown")
+    assert selected(page) == 1
+    assert page.evaluate("[...window.labelhub.screen.shownHidden]") == ["holed"]
