@@ -1,6 +1,6 @@
 """Interactive-segmentation accuracy (NoC@85, NoC@90, IoU@1) on the GrabCut set.
 
-Standard click protocol (RITM / SimpleClick / SAM papers): the first click is the interior point
+Standard click protocol (:mod:`workers.sam.clicks`; RITM / SimpleClick / SAM papers): the first click is the interior point
 of the object farthest from its boundary; every next click is put at the interior point of the
 current error region (false negatives or false positives, whichever region's interior point is
 farther from its boundary) farthest from that region's boundary (``cv2.distanceTransform`` on the
@@ -27,36 +27,7 @@ import numpy as np
 from _sam_common import grabcut_pairs, load_rgb, machine
 
 from workers.sam import get_backend
-
-
-def iou(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> float:
-    """IoU over ``valid`` pixels; 1.0 when both are empty."""
-    inter = np.logical_and(pred, gt)[valid].sum()
-    union = np.logical_or(pred, gt)[valid].sum()
-    return float(inter / union) if union else 1.0
-
-
-def _farthest_interior(region: np.ndarray) -> tuple[float, int, int]:
-    """(distance, y, x) of the point of ``region`` farthest from its boundary."""
-    import cv2
-
-    padded = np.pad(region.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return float(dist[y, x]), int(y), int(x)
-
-
-def next_click(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[float, float, int] | None:
-    """Next click (x, y, label) by the standard protocol, or None when there is no error."""
-    fn = gt & ~pred & valid
-    fp = ~gt & pred & valid
-    dfn, yn, xn = _farthest_interior(fn)
-    dfp, yp, xp = _farthest_interior(fp)
-    if max(dfn, dfp) <= 0:
-        return None
-    if dfn >= dfp:
-        return xn + 0.5, yn + 0.5, 1
-    return xp + 0.5, yp + 0.5, 0
+from workers.sam.clicks import noc, run_clicks
 
 
 def run_image(
@@ -69,47 +40,20 @@ def run_image(
     prev_mask: bool = True,
     labels_out: list[int] | None = None,
 ) -> list[float]:
-    """IoU after each click (list of length <= max_clicks; stops early at IoU >= 0.99).
-
-    ``click_s`` / ``click_cpu_s`` (optional) collect the wall / process CPU time of each
-    ``predict`` call (the cached-embedding step a user waits for on every click; CPU time is
-    what a click costs without contention from other processes); ``labels_out`` the label of
-    each click (1 positive, 0 negative)."""
-    gt = gt_raw == 255
-    valid = gt_raw != 128
+    """IoU after each click by :func:`workers.sam.clicks.run_clicks` (stops early at IoU >= 0.99);
+    ``click_s`` / ``click_cpu_s`` / ``labels_out`` (optional) collect each click's wall and process
+    CPU time of ``predict`` and its label (1 positive, 0 negative). Pixels valued 128 are ignored."""
     emb = backend.embed([image])[0]
-    pred = np.zeros_like(gt)
-    pts: list[tuple[float, float]] = []
-    labels: list[int] = []
-    logits = None
-    ious: list[float] = []
-    for _ in range(max_clicks):
-        click = next_click(pred, gt, valid)
-        if click is None:
-            break
-        pts.append(click[:2])
-        labels.append(click[2])
-        t, c = time.perf_counter(), time.process_time()
-        res = backend.predict(emb, points=np.array(pts), point_labels=np.array(labels), mask_input=logits)
-        if click_s is not None:
-            click_s.append(time.perf_counter() - t)
-        if click_cpu_s is not None:
-            click_cpu_s.append(time.process_time() - c)
-        pred, logits = res.mask, (res.low_res_logits if prev_mask else None)
-        ious.append(iou(pred, gt, valid))
-        if labels_out is not None:
-            labels_out.append(int(click[2]))
-        if ious[-1] >= 0.99:
-            break
-    return ious
-
-
-def noc(ious: list[float], thr: float, max_clicks: int) -> int:
-    """Clicks needed to reach IoU >= thr (max_clicks if never)."""
-    for i, v in enumerate(ious):
-        if v >= thr:
-            return i + 1
-    return max_clicks
+    run = run_clicks(
+        backend, emb, gt_raw == 255, valid=gt_raw != 128, max_clicks=max_clicks, prev_mask=prev_mask
+    )
+    if click_s is not None:
+        click_s.extend(run.wall_s)
+    if click_cpu_s is not None:
+        click_cpu_s.extend(run.cpu_s)
+    if labels_out is not None:
+        labels_out.extend(c[2] for c in run.clicks)
+    return run.ious
 
 
 def summarize(records: list[dict], max_clicks: int) -> None:

@@ -19,7 +19,13 @@ from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
-from labelhub.learning.api import ModelVersionView, ProjectModelsView, ProjectTrainView
+from labelhub.learning.api import (
+    EvaluationView,
+    ModelVersionView,
+    ProjectEvaluationsView,
+    ProjectModelsView,
+    ProjectTrainView,
+)
 from labelhub.predictions.api import (
     ImageEmbeddingView,
     ImagePresegmentView,
@@ -76,6 +82,10 @@ api_v1 = [
     path("projects/<int:project_pk>/models/", ProjectModelsView.as_view(), name="project-models"),
     path("projects/<int:project_pk>/models/train/", ProjectTrainView.as_view(), name="project-models-train"),
     path("models/<int:version_pk>/", ModelVersionView.as_view(), name="model-version"),
+    path(
+        "projects/<int:project_pk>/evaluations/", ProjectEvaluationsView.as_view(), name="project-evaluations"
+    ),
+    path("evaluations/<int:evaluation_pk>/", EvaluationView.as_view(), name="evaluation"),
     path("", include(router.urls)),
 ]
 

@@ -13,7 +13,7 @@ from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
 from . import selectors, services
-from .models import ModelVersion
+from .models import Evaluation, ModelVersion
 
 
 class TrainIn(serializers.Serializer):
@@ -115,3 +115,54 @@ class ModelVersionView(APIView):
     def get(self, request, version_pk: int):
         """One model version: status, progress (epoch, loss, held-out metrics), metrics, promotion."""
         return Response(VersionOut(selectors.version_get(user=request.user, version_id=version_pk)).data)
+
+
+class EvaluationIn(serializers.Serializer):
+    max_clicks = PassThroughField(required=False, help_text="Clicks per object, 1-20 (default 20).")
+    max_tasks = PassThroughField(required=False, help_text="Only the first N accepted tasks (1-1000).")
+
+
+class EvaluationOut(serializers.ModelSerializer):
+    class Meta:
+        model = Evaluation
+        fields = [
+            "id",
+            "project",
+            "status",
+            "progress",
+            "backend",
+            "model_version",
+            "max_clicks",
+            "noc85",
+            "noc90",
+            "results",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ProjectEvaluationsView(APIView):
+    @extend_schema(request=EvaluationIn, responses={202: EvaluationOut})
+    def post(self, request, project_pk: int):
+        """Queue NoC@85/90 of the project's interactive backend (SAM or classical) on its accepted
+        tasks, by the standard click protocol (managers). 202; poll `GET evaluations/{id}/`."""
+        project = project_get(
+            user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="evaluate backends"
+        )
+        if not isinstance(request.data, dict):
+            raise DomainError("The body is a JSON object of evaluation options.", field="body")
+        evaluation = services.evaluation_request(
+            project=project, user=request.user, options=dict(request.data)
+        )
+        return Response(EvaluationOut(evaluation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvaluationView(APIView):
+    @extend_schema(responses=EvaluationOut)
+    def get(self, request, evaluation_pk: int):
+        """One evaluation: status, progress, NoC@85/90, per-object clicks and IoU after each click,
+        backend name and model version (checkpoint SHA-256)."""
+        evaluation = selectors.evaluation_get(user=request.user, evaluation_id=evaluation_pk)
+        return Response(EvaluationOut(evaluation).data)

@@ -98,3 +98,43 @@ class TrainingJob(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class EvaluationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Evaluation(models.Model):
+    """NoC@85/90 of the configured interactive backend on a project's accepted tasks: every region of
+    each task's accepted revision is one object clicked by workers.sam.clicks (the standard protocol)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="evaluations")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    status = models.CharField(
+        max_length=16, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED
+    )
+    max_clicks = models.PositiveIntegerField(default=20)
+    # [[task_id, revision_id], ...] evaluated, fixed when requested
+    dataset = models.JSONField(default=list)
+    progress = models.JSONField(default=dict, blank=True)  # {"tasks_done", "tasks", "objects_done"}
+    backend = models.CharField(max_length=80, blank=True)  # model name of the backend
+    model_version = models.CharField(max_length=120, blank=True)  # its checkpoint SHA-256
+    noc85 = models.FloatField(null=True, blank=True)
+    noc90 = models.FloatField(null=True, blank=True)
+    # [{"task", "objects": [{"region", "label", "clicks", "ious", "noc85", "noc90"}]}]
+    results = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.id} of project {self.project_id} ({self.status})"

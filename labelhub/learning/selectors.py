@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from labelhub.accounts.selectors import organization_ids_for
 from labelhub.core.errors import NotFound
 
-from .models import ModelVersion, ProjectModel
+from .models import Evaluation, ModelVersion, ProjectModel
 
 
 def versions_for_project(*, project_id: int) -> QuerySet[ModelVersion]:
@@ -37,3 +37,17 @@ def version_get(*, user, version_id) -> ModelVersion:
 def active_version_id(*, project_id: int) -> int | None:
     pm = ProjectModel.objects.filter(project_id=project_id).only("active_version_id").first()
     return pm.active_version_id if pm else None
+
+
+def evaluation_get(*, user, evaluation_id) -> Evaluation:
+    """An evaluation of one of the user's organizations' projects, else NotFound."""
+    try:
+        pk = int(evaluation_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such evaluation.") from None
+    evaluation = Evaluation.objects.filter(
+        pk=pk, project__organization_id__in=organization_ids_for(user)
+    ).first()
+    if evaluation is None:
+        raise NotFound("No such evaluation.")
+    return evaluation

@@ -32,3 +32,12 @@ def prelabel_images(image_ids: list[int]) -> list[int]:
 def retrain_sweep() -> list[int]:
     """Periodic: queue a new version for projects past their retraining threshold."""
     return services.retrain_sweep()
+
+
+@shared_task(name="labelhub.learning.gpu.run_evaluation", acks_late=True)
+def run_evaluation(evaluation_id: int) -> dict | None:
+    """NoC@85/90 of the configured interactive backend (the `gpu` queue, where SAM is loaded)."""
+    evaluation = services.evaluation_run(evaluation_id=evaluation_id)
+    if evaluation is None:
+        return None
+    return {"evaluation": evaluation.id, "status": evaluation.status, "noc85": evaluation.noc85}
