@@ -55,11 +55,36 @@ export async function managerScreen(root, { projectId }) {
     barChart("Throughput (actions per stage)", stages.map((s) => [s, Object.values(metrics.throughput?.by_stage?.[s] || {}).reduce((a, b) => a + b, 0)])),
     barChart("AI assist: AI regions", [["kept", ai.kept || 0], ["unchanged", ai.unchanged || 0], ["deleted", ai.deleted || 0], ["human added", ai.human_regions_added || 0]]),
     barChart("Gold accuracy per user", Object.entries(metrics.gold?.by_user || {}).map(([u, g]) => [u, g.mean_score]), (v) => v.toFixed(3)));
+  const quality = segmentationTable(metrics.segmentation);
   const memberList = h("section", { class: "card" }, h("h2", {}, "Members"),
     h("table", { class: "grid" }, h("tbody", {}, members.map((m) => h("tr", {}, h("th", { scope: "row" }, m.username), h("td", {}, m.role))))),
     invitations ? inviteForm(project.organization) : h("p", { class: "muted" }, "Invitations are not available on this server."));
   const exports = exportPanel(projectId, formats);
-  root.replaceChildren(h("div", { class: "manager" }, h("h1", {}, `${project.name}: manage`), progress, charts, memberList, exports));
+  root.replaceChildren(h("div", { class: "manager" }, h("h1", {}, `${project.name}: manage`), progress, charts, quality, memberList, exports));
+}
+
+/** The `segmentation` block of the metrics API as one small table: pixel accuracy, Dice, IoU and
+ * Boundary F1 of pre-labels vs accepted labels (overall and per model), annotators vs gold and vs the
+ * reviewers' fixes (overall and per user). */
+export function segmentationTable(seg) {
+  const keys = [["pixel_accuracy", "pixel accuracy"], ["dice", "Dice"], ["iou", "IoU"], ["boundary_f1", "Boundary F1"]];
+  const rows = [];
+  const add = (what, m) => { if (m && m.n) rows.push([what, m]); };
+  if (seg) {
+    add("pre-labels vs accepted", seg.prelabel?.overall);
+    for (const [model, m] of Object.entries(seg.prelabel?.by_model || {})) add(`  model ${model}`, m);
+    add("annotators vs gold", seg.annotator_vs_gold?.overall);
+    for (const [u, m] of Object.entries(seg.annotator_vs_gold?.by_user || {})) add(`  ${u} vs gold`, m);
+    add("annotators vs reviewers' fixes", seg.annotator_vs_fix?.overall);
+    for (const [u, m] of Object.entries(seg.annotator_vs_fix?.by_user || {})) add(`  ${u} vs fixes`, m);
+  }
+  const f = (v) => (v == null ? "–" : v.toFixed(3));
+  return h("section", { class: "card", "aria-label": "Segmentation quality" },
+    h("h2", {}, `Segmentation quality${seg ? ` (Boundary F1 at ${seg.tolerance_px} px)` : ""}`),
+    rows.length ? h("table", { class: "grid segmentation" },
+      h("thead", {}, h("tr", {}, h("th", {}, "comparison"), h("th", {}, "n"), keys.map(([, t]) => h("th", {}, t)))),
+      h("tbody", {}, rows.map(([what, m]) => h("tr", {}, h("th", { scope: "row" }, what), h("td", {}, String(m.n)),
+        keys.map(([k]) => h("td", {}, f(m[k]))))))) : h("p", { class: "muted" }, "nothing yet"));
 }
 
 function inviteForm(orgId) {
