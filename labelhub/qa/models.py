@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from labelhub.labeling.models import Task
+from labelhub.projects.models import Project
 
 
 class GoldScore(models.Model):
@@ -22,3 +23,12 @@ class GoldScore(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ProjectSegmentationQuality(Project):
+    """A read-only admin view of projects with their segmentation quality (the metrics API's figures)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "project segmentation quality"
+        verbose_name_plural = "project segmentation quality"
