@@ -109,3 +109,9 @@ def test_random_sam_weights_are_never_evaluated(disc_project, settings):
 def test_a_project_without_accepted_tasks_is_refused(org_a):
     response = evaluate(org_a.clients[Role.MANAGER], org_a.project.id, {})
     assert response.status_code == 400 and response.json()["error"]["field"] == "project"
+
+
+def test_the_evaluation_job_runs_on_the_gpu_queue_where_sam_is_loaded():
+    from labelhub.celery import app
+
+    assert app.amqp.router.route({}, "labelhub.learning.gpu.run_evaluation")["queue"].name == "gpu"
