@@ -44,6 +44,13 @@ def make_user(username: str, organization: Organization | None = None, role: str
     return user
 
 
+def project_members_all(project) -> None:
+    """Make every member of the project's organization a member of the project (as `make_user` does for
+    projects that already exist when the user is made)."""
+    for membership in project.organization.memberships.all():
+        ProjectMember.objects.get_or_create(project=project, user=membership.user)
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     _, token = AuthToken.objects.create(user=user)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from labelhub.core.errors import DomainError
 from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
@@ -242,21 +243,29 @@ def image_presegment_boxes(*, image_id: int, boxes: list[dict]) -> Prediction | 
 
 def presegment_sweep() -> list[int]:
     """Queue again the images whose pre-segmentation was lost (a worker killed mid-batch leaves its
-    predictions pending) or failed with attempts left. Returns the image ids queued."""
+    predictions pending) or failed with attempts left, and (pre-segmentation on upload) the images of
+    "everything" projects that have no prediction at all. Returns the image ids queued."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     stale = timezone.now() - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
-    ids = sorted(
-        set(
-            Prediction.objects.filter(
-                kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS, updated_at__lt=stale
-            )
-            .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
-            .values_list("image_id", flat=True)
+    lost = set(
+        Prediction.objects.filter(
+            kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS, updated_at__lt=stale
         )
+        .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
+        .values_list("image_id", flat=True)
     )
+    if settings.LABELHUB_PRESEGMENT_ON_UPLOAD and _everything_on_upload():
+        # Images whose message never reached a worker (lost with a broker restart, or its send failed
+        # after the upload committed) have no prediction row at all: find them from the images.
+        lost.update(
+            Image.objects.filter(project__prelabel=Prelabel.EVERYTHING, created_at__lt=stale)
+            .exclude(Exists(Prediction.objects.filter(image=OuterRef("pk"), kind="automatic")))
+            .values_list("id", flat=True)
+        )
+    ids = sorted(lost)
     batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
     for start in range(0, len(ids), batch):
         presegment_enqueue(image_ids=ids[start : start + batch], force=True)
