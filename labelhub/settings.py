@@ -249,6 +249,8 @@ LABELHUB_EMBEDDING_CACHE_SECONDS = env_int("LABELHUB_EMBEDDING_CACHE_SECONDS", 7
 LABELHUB_EMBEDDING_PROCESS_LRU = env_int("LABELHUB_EMBEDDING_PROCESS_LRU", 16)
 # A pending pre-segmentation older than this is taken as lost (worker killed) and queued again.
 LABELHUB_PRESEGMENT_STALE_SECONDS = env_int("LABELHUB_PRESEGMENT_STALE_SECONDS", 15 * 60)
+# pre-segmentation of an image whose long side is larger runs on a copy downscaled to this long side
+LABELHUB_PRESEGMENT_MAX_SIDE = env_int("LABELHUB_PRESEGMENT_MAX_SIDE", 2048)
 
 # --- Project models (labelhub/learning) ----------------------------------------------------------
 LABELHUB_TRAIN_DEVICE = env_str("LABELHUB_TRAIN_DEVICE")  # empty: CUDA when present, else CPU
@@ -333,7 +335,7 @@ LABELHUB_THROTTLE_RATES = {
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "labelhub.accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

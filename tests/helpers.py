@@ -6,10 +6,10 @@ import io
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from knox.models import AuthToken
 from PIL import Image
 from rest_framework.test import APIClient
 
+from labelhub.accounts.auth import token_issue
 from labelhub.accounts.models import Membership, Organization
 from labelhub.projects.models import ProjectMember
 
@@ -53,7 +53,7 @@ def project_members_all(project) -> None:
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    _, token = AuthToken.objects.create(user=user)
+    _, token = token_issue(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 

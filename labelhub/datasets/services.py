@@ -526,8 +526,10 @@ def import_create(
     user=None,
     repair: bool = False,
 ) -> Import:
-    """Store an uploaded dataset file and queue its import on the `cpu` queue once this commits. Only
-    the request itself is checked here (format, target, size); the file's contents are the job's."""
+    """Store an uploaded dataset file and queue its import on the `cpu` queue once this commits. Checked
+    here: the request (format, target, size) and the file's cheap checks (imports.import_precheck: a
+    zip's entries, sizes and CRCs, the JSON nesting limit), so those answer 400 with nothing stored; the
+    rest of the file's contents is the job's."""
     if format not in imports.IMPORT_FORMATS:
         raise DomainError(f"format is one of {list(imports.IMPORT_FORMATS)}.", field="format")
     if target not in imports.IMPORT_TARGETS:
@@ -538,6 +540,7 @@ def import_create(
             field="file",
             code="file_too_large",
         )
+    imports.import_precheck(fh=fh, file_name=file_name, fmt=format)
     job = Import.objects.create(
         project=project,
         format=format,

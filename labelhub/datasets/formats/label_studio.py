@@ -17,11 +17,11 @@ AI regions carry their `score`.
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 
+from labelhub.core.parsers import json_loads_bounded
 from labelhub.labeling.regions import region_mask
 
 from .base import (
@@ -170,7 +170,7 @@ def label_studio_parse(raw: bytes, *, project, images, report, source: str, repa
     from ..repair import polygons_read
 
     try:
-        doc = json.loads(raw)
+        doc = json_loads_bounded(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         report.add("$", f"Not valid JSON: {exc}")
         return {}
