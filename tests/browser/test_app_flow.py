@@ -225,7 +225,8 @@ def test_annotate_reject_fix_review_export(browser, live_server, world, tmp_path
     assert task.stage == "final-qa"
     rev2 = sign_in(browser, live_server, "breviewer2")
     start(rev2, "final-qa")
-    assert rev2.locator(".timeline li").count() >= 5
+    # the timeline is fetched after the task first renders
+    rev2.wait_for_function("document.querySelectorAll('.timeline li').length >= 5")
     rev2.click("button:has-text('Accept')")
     rev2.wait_for_selector("text=Queue empty")
     task.refresh_from_db()
