@@ -339,8 +339,9 @@ def part_candidate(
     distance bound to the part's exact outline."""
     order, ssig = ring_orders(sig, off)
     return _part_candidate_sorted(
-        pts, off, order, ssig, t, refine, dp, P, origin, medge, ept, eoff, fh, fw, x0, y0, h, w, pref, src_area
-    )
+        pts, off, order, ssig, t, refine, dp, P, origin, medge, ept, eoff, fh, fw,
+        x0, y0, h, w, pref, src_area,
+    )  # fmt: skip
 
 
 @njit(cache=True)
