@@ -16,7 +16,7 @@ polygons/N polygons of 12 to 24 vertices (star-shaped, valid) with random classe
 Each format is exported by a fresh child process (``--run``) that takes the snapshot (export_create)
 and writes the archive (export_run, images not included) and reports:
 * seconds for the snapshot and for the archive, annotations (regions) written per second;
-* peak RSS of the child process (``resource.getrusage(RUSAGE_SELF).ru_maxrss``: the whole process,
+* peak RSS of the child process (Linux ``VmHWM``, else ``ru_maxrss``: the whole process,
   Python + Django + numpy + pycocotools included) and its RSS just before the export started
   (psutil), so "growth" = peak - baseline is what the export itself added.
 """
@@ -147,6 +147,20 @@ def generate(images: int, polygons: int, seed: int = 0) -> int:
     return project.id
 
 
+def peak_rss() -> int:
+    """Peak RSS of this process in bytes: Linux's VmHWM (this process image only), else ru_maxrss.
+    ru_maxrss alone is wrong for a child started by fork/vfork + exec: Linux carries the parent's
+    high-water mark across exec, so a parent that generated the data large sets every child's peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def run_one(project_id: int, fmt: str, split: bool) -> dict:
     import psutil
 
@@ -157,7 +171,7 @@ def run_one(project_id: int, fmt: str, split: bool) -> dict:
     services.enqueue_on_commit = lambda name, *args: None
     project = Project.objects.get(id=project_id)
     baseline = psutil.Process().memory_info().rss
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak_before = peak_rss()
     t0 = time.perf_counter()
     export = services.export_create(
         project=project,
@@ -168,7 +182,7 @@ def run_one(project_id: int, fmt: str, split: bool) -> dict:
     export = services.export_run(export_id=export.id)
     t2 = time.perf_counter()
     assert export.status == "done", export.error
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     out = {
         "format": fmt,
         "images": export.progress_done,

@@ -96,9 +96,9 @@ def main() -> None:
 
     import cv2
     from django.contrib.auth import get_user_model
-    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
+    from labelhub.accounts.auth import token_issue
     from labelhub.accounts.models import Membership, Organization, Role
     from labelhub.images.services import IncomingFile, images_add
     from labelhub.predictions.interactive import segment_prompt
@@ -156,7 +156,7 @@ def main() -> None:
         service_rows.append(row)
 
     client = APIClient()
-    _, token_key = AuthToken.objects.create(user=user)
+    _, token_key = token_issue(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token_key}")
     url = f"/api/v1/images/{image.id}/segment/"
     api_rows = []

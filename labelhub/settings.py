@@ -249,6 +249,8 @@ LABELHUB_EMBEDDING_CACHE_SECONDS = env_int("LABELHUB_EMBEDDING_CACHE_SECONDS", 7
 LABELHUB_EMBEDDING_PROCESS_LRU = env_int("LABELHUB_EMBEDDING_PROCESS_LRU", 16)
 # A pending pre-segmentation older than this is taken as lost (worker killed) and queued again.
 LABELHUB_PRESEGMENT_STALE_SECONDS = env_int("LABELHUB_PRESEGMENT_STALE_SECONDS", 15 * 60)
+# pre-segmentation of an image whose long side is larger runs on a copy downscaled to this long side
+LABELHUB_PRESEGMENT_MAX_SIDE = env_int("LABELHUB_PRESEGMENT_MAX_SIDE", 2048)
 
 # --- Project models (labelhub/learning) ----------------------------------------------------------
 LABELHUB_TRAIN_DEVICE = env_str("LABELHUB_TRAIN_DEVICE")  # empty: CUDA when present, else CPU
@@ -273,6 +275,13 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True
+# With acks_late a message is redelivered when its worker dies, once the broker's visibility timeout
+# passes: longer than the longest task (an export or an import), or a running task would run twice.
+LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS", 7200)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
+# A job `running` for longer than this is taken as lost (its worker died) and run again.
+LABELHUB_JOB_STALE_SECONDS = env_int("LABELHUB_JOB_STALE_SECONDS", LABELHUB_BROKER_VISIBILITY_SECONDS)
+LABELHUB_JOB_SWEEP_SECONDS = env_int("LABELHUB_JOB_SWEEP_SECONDS", 300)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
@@ -283,6 +292,10 @@ CELERY_BEAT_SCHEDULE = {
     "labelhub-leases-expire": {
         "task": "labelhub.labeling.leases_expire",
         "schedule": float(LABELHUB_LEASE_SWEEP_SECONDS),
+    },
+    "labelhub-jobs-sweep": {
+        "task": "labelhub.datasets.jobs_sweep",
+        "schedule": float(LABELHUB_JOB_SWEEP_SECONDS),
     },
     "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
     "labelhub-retrain-sweep": {
@@ -322,7 +335,7 @@ LABELHUB_THROTTLE_RATES = {
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "labelhub.accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -6,10 +6,10 @@ import io
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from knox.models import AuthToken
 from PIL import Image
 from rest_framework.test import APIClient
 
+from labelhub.accounts.auth import token_issue
 from labelhub.accounts.models import Membership, Organization
 from labelhub.projects.models import ProjectMember
 
@@ -44,9 +44,16 @@ def make_user(username: str, organization: Organization | None = None, role: str
     return user
 
 
+def project_members_all(project) -> None:
+    """Make every member of the project's organization a member of the project (as `make_user` does for
+    projects that already exist when the user is made)."""
+    for membership in project.organization.memberships.all():
+        ProjectMember.objects.get_or_create(project=project, user=membership.user)
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
-    _, token = AuthToken.objects.create(user=user)
+    _, token = token_issue(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 

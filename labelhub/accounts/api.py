@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib.auth import authenticate, update_session_auth_hash
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
-from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -16,6 +15,7 @@ from rest_framework.views import APIView
 from labelhub.core.errors import DomainError, Forbidden, NotFound
 
 from . import auth, services
+from .authentication import TokenAuthentication
 from .models import MANAGING_ROLES, Invitation, Membership, Organization, Role
 from .selectors import ALL_ROLES, organizations_for, role_require
 
@@ -212,7 +212,7 @@ class InvitationAcceptIn(serializers.Serializer):
 class InvitationAcceptView(APIView):
     """Accept an invitation: signed in as the invitee, or with username and password for a new account."""
 
-    authentication_classes = [KnoxTokenAuthentication, SessionAuthentication]
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes: list = []
     throttle_scope = "login"
 
@@ -245,7 +245,7 @@ class TokenView(APIView):
     """`POST`: a username and password for a new API token (it expires; see `expiry`).
     `DELETE`: log out (revoke the token that authenticates this request)."""
 
-    authentication_classes = [KnoxTokenAuthentication]
+    authentication_classes = [TokenAuthentication]
     throttle_scope = "login"
 
     def get_permissions(self):

@@ -10,12 +10,18 @@ from knox.models import AuthToken
 
 from labelhub.core.errors import Conflict, DomainError
 
+from .models import TokenPassword, password_fingerprint
+
 User = get_user_model()
 
 
+@transaction.atomic
 def token_issue(*, user) -> tuple[AuthToken, str]:
-    """A new API token for `user`: (stored row with its expiry, the secret shown to the client once)."""
-    return AuthToken.objects.create(user=user)
+    """A new API token for `user`: (stored row with its expiry, the secret shown to the client once),
+    stamped with the fingerprint of the user's password (any later password change invalidates it)."""
+    token, secret = AuthToken.objects.create(user=user)
+    TokenPassword.objects.create(token=token, fingerprint=password_fingerprint(user.password))
+    return token, secret
 
 
 def tokens_revoke_all(*, user) -> int:

@@ -67,3 +67,21 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email or self.username} to {self.organization} as {self.role}"
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """An HMAC (SECRET_KEY) of a user's stored password hash: changes with every password change,
+    however it is made (the API, the Django admin, `set_password` in a shell), and reveals nothing."""
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac("labelhub.accounts.token-password", password_hash, algorithm="sha256").hexdigest()
+
+
+class TokenPassword(models.Model):
+    """The password a knox API token was issued under (its fingerprint): authentication compares it
+    with the user's current one, so a password changed anywhere invalidates the user's tokens."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", primary_key=True, on_delete=models.CASCADE, related_name="password_stamp"
+    )
+    fingerprint = models.CharField(max_length=64)

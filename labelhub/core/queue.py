@@ -8,10 +8,13 @@ app's AppConfig.ready imports its tasks module, so the API process knows them to
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import current_app
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def task_named(name: str):
@@ -19,7 +22,19 @@ def task_named(name: str):
     return current_app.tasks[name]
 
 
+def send_or_log(name: str, *args: Any) -> bool:
+    """Send task `name` now; False (logged) when the broker refuses. Called after a commit, the caller's
+    work is stored: a broker outage must not turn that into an error answer (the database row stays the
+    record of the work, for a retry)."""
+    try:
+        task_named(name).delay(*args)
+    except Exception:  # kombu/redis raise many kinds (OperationalError, ConnectionError, TimeoutError)
+        log.exception("could not queue %s%r after commit; the row is left for a retry", name, args)
+        return False
+    return True
+
+
 def enqueue_on_commit(name: str, *args: Any) -> None:
     """Queue task `name` with `args` once the current transaction commits (at once outside one): the
-    worker must see the rows the transaction wrote."""
-    transaction.on_commit(lambda: task_named(name).delay(*args))
+    worker must see the rows the transaction wrote. A failed send is logged, never raised."""
+    transaction.on_commit(lambda: send_or_log(name, *args))

@@ -273,8 +273,11 @@ class ProjectImportView(APIView):
     def post(self, request, project_pk):
         """Queue an import of COCO or YOLO-seg labels (as annotations or predictions; images matched by
         original file name) or of a zip of images on the `cpu` queue. Answers 202 with the job; poll
-        `imports/{id}/`. All or nothing: a bad file ends the job `failed` with error `invalid_import` and
-        every problem with its place (`$.annotations[3].segmentation[0]`, `labels/a.txt:2`, `zip:../x`)."""
+        `imports/{id}/`. The file's cheap checks run first and answer 400 `invalid_import` with nothing
+        stored: a zip's entry names, declared sizes and CRCs (`zip:bad.png`), JSON nesting deeper than
+        LABELHUB_MAX_JSON_DEPTH. All or nothing: any other bad content ends the job `failed` with error
+        `invalid_import` and every problem with its place (`$.annotations[3].segmentation[0]`,
+        `labels/a.txt:2`)."""
         project = _project(request, project_pk, "import datasets")
         data = DatasetImportIn(data=request.data)
         data.is_valid(raise_exception=True)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from labelhub.core.errors import DomainError
+from labelhub.core.parsers import JSONTooDeep, json_depth_scan
 from labelhub.images.models import Image
 from labelhub.images.services import IMPORT_SUFFIXES, IncomingFile, images_add
 from labelhub.labeling.annotations import Writer, annotation_write
@@ -239,6 +240,59 @@ def _queue_box_prompts(image_id: int, boxes: list[dict]) -> None:
     from labelhub.predictions.tasks import presegment_boxes
 
     transaction.on_commit(lambda: presegment_boxes.delay(image_id, boxes))
+
+
+class _Discard:
+    """A sink for zip_entry_copy: the entry is decompressed and CRC-checked, nothing is kept."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _depth_check(raw: bytes, where: str, report: Report) -> None:
+    try:
+        json_depth_scan(raw)
+    except JSONTooDeep as exc:
+        report.add(where, str(exc))
+
+
+def import_precheck(*, fh: BinaryIO, file_name: str, fmt: str) -> None:
+    """The cheap checks of an uploaded import file, run at request time before anything is stored or
+    queued, so a crafted file answers 400 instead of ending as a failed job: a zip's entry names and
+    declared sizes (zip_members), then every entry decompressed and CRC-checked while streaming to
+    nowhere, each capped at its declared size and its limit (so at most
+    LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES in all); JSON label files (a .json upload, or the format's
+    .json entries) scanned for the nesting limit of the API's parser. DomainError `invalid_import`
+    (field `file`) naming the entry (`zip:bad.png`) or the file. The job repeats its own checks."""
+    parser = PARSERS.get(fmt)
+    is_json = parser is not None and parser.label_suffix == ".json"
+    report = Report()
+    head = fh.read(4)
+    fh.seek(0)
+    try:
+        if head.startswith(b"PK"):
+            zf = open_zip(fh, report)
+            members = zip_members(zf, report) if zf else []
+            report.raise_if_any("zip")
+            for info in members:
+                where = f"zip:{info.filename}"
+                is_label = parser is not None and parser.is_label_file(info.filename)
+                if is_label:
+                    limit = settings.LABELHUB_IMPORT_MAX_BYTES
+                elif PurePosixPath(info.filename).suffix.lower() in IMPORT_SUFFIXES:
+                    limit = settings.LABELHUB_MAX_UPLOAD_BYTES
+                else:
+                    limit = settings.LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES
+                if is_label and is_json:
+                    _depth_check(zip_entry_read(zf, info, limit=limit), where, report)
+                    report.raise_if_any(f"zip entry '{info.filename}'")
+                else:
+                    zip_entry_copy(zf, info, _Discard(), limit=limit)
+        elif is_json:
+            _depth_check(fh.read(), "$", report)
+            report.raise_if_any("file")
+    finally:
+        fh.seek(0)
 
 
 def import_file(

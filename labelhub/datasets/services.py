@@ -13,20 +13,21 @@ import time
 import zipfile
 from collections import Counter
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import CharField, JSONField, TextField
+from django.db.models import CharField, JSONField, Q, TextField
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError
 from labelhub.core.events import EXPORT_FINISHED, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
-from labelhub.core.queue import enqueue_on_commit
+from labelhub.core.queue import enqueue_on_commit, send_or_log
 from labelhub.images.models import Image
 from labelhub.labeling.models import Task, TaskStatus
 from labelhub.labeling.selectors import revision_current_id
@@ -298,6 +299,26 @@ def export_file_name(original_name: str, image_id: int, duplicates: set[str]) ->
     return name
 
 
+def _claimable_job(status, now) -> Q:
+    """Jobs a run may claim: pending, or running since longer than LABELHUB_JOB_STALE_SECONDS (its worker
+    died: with acks_late the broker redelivers after its visibility timeout, the sweep finds it too)."""
+    stale = now - timedelta(seconds=settings.LABELHUB_JOB_STALE_SECONDS)
+    return Q(status=status.PENDING) | Q(status=status.RUNNING, started_at__lt=stale)
+
+
+def jobs_sweep(*, now=None) -> dict[str, int]:
+    """Queue again every export and import that is pending (its message may be lost with a broker
+    outage) or stale running (its worker died). Safe to repeat: each run claims its row first."""
+    now = now or timezone.now()
+    exports = list(Export.objects.filter(_claimable_job(ExportStatus, now)).values_list("id", flat=True))
+    jobs = list(Import.objects.filter(_claimable_job(ImportStatus, now)).values_list("id", flat=True))
+    for export_id in exports:
+        send_or_log("labelhub.datasets.run_export", export_id)
+    for job_id in jobs:
+        send_or_log("labelhub.datasets.run_import", job_id)
+    return {"exports": len(exports), "imports": len(jobs)}
+
+
 def export_run(*, export_id: int) -> Export | None:
     """Write the archive of a snapshot to storage, streaming: the items are read in chunks, each image's
     entries are written as it comes, and the zip lives in a temporary file until it is uploaded."""
@@ -305,9 +326,13 @@ def export_run(*, export_id: int) -> Export | None:
     if export is None or export.status == ExportStatus.DONE:
         return export
     chunk = settings.LABELHUB_EXPORT_CHUNK_SIZE
-    Export.objects.filter(id=export.id).update(
-        status=ExportStatus.RUNNING, started_at=timezone.now(), progress_done=0, error=""
-    )
+    now = timezone.now()
+    # The claim: only one run wins a pending (or stale running) export; a redelivered message for an
+    # export another worker is writing finds nothing to claim and leaves it alone.
+    if not Export.objects.filter(_claimable_job(ExportStatus, now), id=export.id).update(
+        status=ExportStatus.RUNNING, started_at=now, progress_done=0, error=""
+    ):
+        return export
     project = export.project
     storage = Image._meta.get_field("file").storage
     classes = set(export.filters["classes"]) if export.filters.get("classes") else None
@@ -501,8 +526,10 @@ def import_create(
     user=None,
     repair: bool = False,
 ) -> Import:
-    """Store an uploaded dataset file and queue its import on the `cpu` queue once this commits. Only
-    the request itself is checked here (format, target, size); the file's contents are the job's."""
+    """Store an uploaded dataset file and queue its import on the `cpu` queue once this commits. Checked
+    here: the request (format, target, size) and the file's cheap checks (imports.import_precheck: a
+    zip's entries, sizes and CRCs, the JSON nesting limit), so those answer 400 with nothing stored; the
+    rest of the file's contents is the job's."""
     if format not in imports.IMPORT_FORMATS:
         raise DomainError(f"format is one of {list(imports.IMPORT_FORMATS)}.", field="format")
     if target not in imports.IMPORT_TARGETS:
@@ -513,6 +540,7 @@ def import_create(
             field="file",
             code="file_too_large",
         )
+    imports.import_precheck(fh=fh, file_name=file_name, fmt=format)
     job = Import.objects.create(
         project=project,
         format=format,
@@ -540,7 +568,11 @@ def import_run(*, import_id: int) -> Import | None:
     job = Import.objects.select_related("project", "created_by").filter(id=import_id).first()
     if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
         return job
-    Import.objects.filter(id=job.id).update(status=ImportStatus.RUNNING, started_at=timezone.now())
+    now = timezone.now()
+    if not Import.objects.filter(_claimable_job(ImportStatus, now), id=job.id).update(
+        status=ImportStatus.RUNNING, started_at=now
+    ):
+        return job  # another run holds it
     outcome: dict[str, Any]
     try:
         with job.file.open("rb") as fh:

@@ -21,3 +21,9 @@ def run_import(self, import_id: int) -> dict:  # noqa: ARG001 - bound for retrie
     transaction rolled back) runs again from the stored file."""
     job = services.import_run(import_id=import_id)
     return {"import": import_id, "status": job.status if job else "missing"}
+
+
+@shared_task(name="labelhub.datasets.jobs_sweep")
+def jobs_sweep() -> dict:
+    """celery beat: queue again pending and stale running exports and imports."""
+    return services.jobs_sweep()

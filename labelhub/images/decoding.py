@@ -75,6 +75,20 @@ def image_to_rgb_array(data: bytes) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+def image_to_rgb_array_bounded(data: bytes, *, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Decode to an HxWx3 uint8 RGB array whose long side is at most `max_side`, and the factors
+    (full width / array width, full height / array height) that map its coordinates back. Larger images
+    go through Pillow's `thumbnail`, which decodes a JPEG at 1/2, 1/4 or 1/8 size (`draft`) and shrinks
+    with `reduce` before resampling, so the full-size array is never built for a JPEG (a PNG is decoded
+    once at full size by Pillow, 3 bytes a pixel, then reduced)."""
+    with PILImage.open(io.BytesIO(data)) as img:
+        full_w, full_h = img.size
+        if max(full_w, full_h) > max_side:
+            img.thumbnail((max_side, max_side), reducing_gap=2.0)
+        rgb = np.asarray(img.convert("RGB"))
+    return rgb, (full_w / rgb.shape[1], full_h / rgb.shape[0])
+
+
 def thumbnail_jpeg(data: bytes, *, size: int = 256) -> bytes:
     with PILImage.open(io.BytesIO(data)) as img:
         img = img.convert("RGB")

@@ -360,7 +360,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
                     task.annotation.revisions.select_related("author").order_by("number"), many=True
                 ).data,
                 "events": EventOut(
-                    task.events.select_related("actor").order_by("created_at", "id"), many=True
+                    selectors.task_events_visible(user=request.user, task=task), many=True
                 ).data,
                 "comments": CommentOut(task.comments.select_related("author"), many=True).data,
             }

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
+from django.db.models import DateTimeField, Func
+
 from labelhub.core.events import (
     EXPORT_FINISHED,
     TASK_STAGE_CHANGED,
@@ -20,6 +23,14 @@ from labelhub.core.events import (
 )
 
 from .models import Task, TaskEvent
+
+
+class ClockTimestamp(Func):
+    """PostgreSQL's clock_timestamp(): the time of the insert itself, not the transaction's start."""
+
+    template = "clock_timestamp()"
+    output_field = DateTimeField()
+
 
 __all__ = [
     "EXPORT_FINISHED",
@@ -44,7 +55,10 @@ def event_record(
     revision: int | None = None,
     data: dict | None = None,
 ) -> TaskEvent:
-    """One row of the task's timeline."""
+    """One row of the task's timeline. On PostgreSQL its time is the database clock at the insert, so
+    event order is commit order: a task's events are written under its row lock (or after the change
+    they follow committed), while `at` (the service's start) may predate a concurrent commit. `at` is
+    the time elsewhere; the returned row's created_at is then unevaluated (re-read it if needed)."""
     return TaskEvent.objects.create(
         task=task,
         kind=kind,
@@ -53,7 +67,7 @@ def event_record(
         to_stage=to_stage,
         revision=revision,
         data=data or {},
-        created_at=at,
+        created_at=ClockTimestamp() if connection.vendor == "postgresql" else at,
     )
 
 

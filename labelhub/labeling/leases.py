@@ -9,6 +9,7 @@ manager's reassignment names someone); `in_progress` means `assignee` holds a le
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -22,8 +23,8 @@ from labelhub.core.errors import Conflict, Forbidden, NotFound
 from labelhub.projects.models import Project
 
 from .events import event_record
-from .models import AnnotationRevision, EventKind, Task, TaskStatus
-from .pipeline import done_refuse, stage_is_review, stage_role
+from .models import AnnotationRevision, EventKind, Task, TaskEvent, TaskStatus
+from .pipeline import done_refuse, stage_index, stage_is_review, stage_role
 
 
 def _lease_delta() -> timedelta:
@@ -38,6 +39,40 @@ def own_work(user) -> Q:
 
 def is_own_work(*, task: Task, user) -> bool:
     return Task.objects.filter(pk=task.pk).filter(own_work(user)).exists()
+
+
+REVIEW_ACTIONS = (EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)
+
+
+def earlier_review_stages(project: Project, stage: str) -> list[str]:
+    """The review stages before `stage` whose reviewers may not act on the task in `stage` (none when
+    the project's `independent_reviews` is off)."""
+    if not project.independent_reviews:
+        return []
+    names = project.stage_names
+    return names[1 : stage_index(project, stage)]
+
+
+def earlier_review_work(*, project: Project, stage: str, user) -> Q | None:
+    """Tasks the user accepted, fixed or rejected in a review stage before `stage`; None when none apply."""
+    earlier = earlier_review_stages(project, stage)
+    if not earlier:
+        return None
+    acted = TaskEvent.objects.filter(
+        task=OuterRef("pk"), actor=user, kind__in=REVIEW_ACTIONS, from_stage__in=earlier
+    )
+    return Q(Exists(acted))
+
+
+def earlier_review_refuse(*, task: Task, user) -> None:
+    """Forbidden (403, `review_not_independent`) when the user acted on the task in an earlier review
+    stage: the stages of an independent pipeline are checked by different people."""
+    work = earlier_review_work(project=task.project, stage=task.stage, user=user)
+    if work is not None and Task.objects.filter(pk=task.pk).filter(work).exists():
+        raise Forbidden(
+            f"You reviewed this task in an earlier stage; {task.stage!r} is checked by someone else.",
+            code="review_not_independent",
+        )
 
 
 def task_locked(task: Task) -> Task:
@@ -106,7 +141,8 @@ def claim_clear(task: Task, *, assignee=None) -> None:
 
 def _claimable(*, project: Project, stage: str, user, now: datetime) -> QuerySet[Task]:
     """Tasks of the stage the user may take now: open and unreserved, reserved for them, or held on an
-    expired lease. In review stages, never the user's own work."""
+    expired lease. In review stages, never the user's own work, nor (independent reviews) a task they
+    reviewed in an earlier review stage."""
     queue = Task.objects.filter(project=project, stage=stage).filter(
         Q(status=TaskStatus.OPEN, assignee__isnull=True)
         | Q(status=TaskStatus.OPEN, assignee=user)
@@ -114,12 +150,26 @@ def _claimable(*, project: Project, stage: str, user, now: datetime) -> QuerySet
     )
     if stage_is_review(project, stage):
         queue = queue.exclude(own_work(user))
+        earlier = earlier_review_work(project=project, stage=stage, user=user)
+        if earlier is not None:
+            queue = queue.exclude(earlier)
     mine_first = Case(
         When(status=TaskStatus.OPEN, assignee=user, then=Value(0)),
         default=Value(1),
         output_field=IntegerField(),
     )
     return queue.annotate(mine_first=mine_first).order_by("mine_first", "id")
+
+
+def _user_stage_lock(*, project: Project, user, stage: str) -> None:
+    """On PostgreSQL, serialize one user's claims in one stage (a transaction-scoped advisory lock keyed
+    by user and project+stage): a double click's second call waits, then finds the lease the first took,
+    so a user holds at most one live lease per stage."""
+    if connection.vendor != "postgresql":
+        return
+    key = zlib.crc32(f"{project.pk}:{stage}".encode()) - 2**31  # into int4's range
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [user.pk % 2**31, key])
 
 
 def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
@@ -134,6 +184,7 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
     skip_locked = connection.features.has_select_for_update_skip_locked
     for _ in range(20):
         with transaction.atomic():
+            _user_stage_lock(project=project, user=user, stage=stage)
             now = timezone.now()
             held = (
                 Task.objects.filter(

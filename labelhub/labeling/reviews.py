@@ -14,7 +14,7 @@ from labelhub.core.errors import Conflict, DomainError, Forbidden
 
 from .annotations import annotation_write
 from .events import TASK_SUBMITTED, DomainEvent, event_record, publish, stage_changed_publish
-from .leases import claim_clear, is_own_work, lease_require, task_locked, work_data
+from .leases import claim_clear, earlier_review_refuse, is_own_work, lease_require, task_locked, work_data
 from .models import Comment, EventKind, Task, TaskStatus
 from .pipeline import done_refuse, reject_target, stage_after, stage_is_review, task_is_done
 from .services import comment_create
@@ -102,6 +102,7 @@ def task_accept(*, task: Task, user) -> Task:
     task = task_locked(task)
     now = timezone.now()
     _review_require(task, "accepted")
+    earlier_review_refuse(task=task, user=user)  # before the lease: the clearer reason
     lease_require(task=task, user=user, now=now)
     _not_own_require(task, user)
     _advance(
@@ -121,6 +122,7 @@ def task_fix_accept(*, task: Task, user, base_revision: int, regions: list) -> T
     task = task_locked(task)
     now = timezone.now()
     _review_require(task, "fixed and accepted")
+    earlier_review_refuse(task=task, user=user)  # before the lease: the clearer reason
     lease_require(task=task, user=user, now=now)
     _not_own_require(task, user)
     revision = annotation_write(task=task, author=user, base_revision=base_revision, regions=regions)
@@ -160,6 +162,7 @@ def task_reject(*, task: Task, user, comments: list[dict]) -> Task:
     task = task_locked(task)
     now = timezone.now()
     _review_require(task, "rejected")
+    earlier_review_refuse(task=task, user=user)  # before the lease: the clearer reason
     lease_require(task=task, user=user, now=now)
     _not_own_require(task, user)
     if not isinstance(comments, list) or not comments:

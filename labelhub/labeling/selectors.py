@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import role_require
+from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import NotFound
 from labelhub.projects.selectors import project_ids_visible
 
-from .models import Annotation, AnnotationRevision, Task
+from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
 
 
 def tasks_visible(*, user) -> QuerySet[Task]:
@@ -60,3 +60,12 @@ def task_gold_get(*, user, task: Task) -> dict:
         action="see or mark gold tasks",
     )
     return {"task": task.pk, "is_gold": task.is_gold, "regions": task.gold_regions}
+
+
+def task_events_visible(*, user, task: Task) -> QuerySet[TaskEvent]:
+    """The task's timeline events in commit order. Gold status is for managers and owners only: an
+    annotator or reviewer never sees the event that marked a task gold, so a gold task reads like any."""
+    events = task.events.select_related("actor").order_by("created_at", "id")
+    if role_of(user=user, organization_id=task.project.organization_id) not in MANAGING_ROLES:
+        events = events.exclude(kind=EventKind.GOLD_MARKED)
+    return events

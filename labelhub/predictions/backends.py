@@ -7,7 +7,7 @@ import numpy as np
 from django.conf import settings
 
 from labelhub.core.errors import DomainError
-from labelhub.images.decoding import image_to_rgb_array
+from labelhub.images.decoding import image_to_rgb_array, image_to_rgb_array_bounded
 from labelhub.images.models import Image
 
 
@@ -49,3 +49,9 @@ def segmentation_backend():
 def image_pixels(image: Image) -> np.ndarray:
     with image.file.open("rb") as fh:
         return image_to_rgb_array(fh.read())
+
+
+def image_pixels_bounded(image: Image, *, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """The image downscaled to a long side of at most `max_side`, and the (x, y) factors back to full size."""
+    with image.file.open("rb") as fh:
+        return image_to_rgb_array_bounded(fh.read(), max_side=max_side)

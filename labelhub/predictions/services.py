@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from labelhub.core.errors import DomainError
 from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
@@ -21,7 +22,7 @@ from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.projects.models import Prelabel, Project
 
-from .backends import ModelUnavailable, image_pixels, segmentation_backend
+from .backends import ModelUnavailable, image_pixels, image_pixels_bounded, segmentation_backend
 from .embeddings import embeddings_ensure
 from .models import PRESEGMENT_MAX_ATTEMPTS, Prediction, PredictionStatus
 
@@ -31,10 +32,30 @@ log = logging.getLogger(__name__)
 MAX_AUTOMATIC_REGIONS = 100
 
 
+def _scaled(polygons: list[dict], scale: tuple[float, float]) -> list[dict]:
+    sx, sy = scale
+
+    def ring(points):
+        return [[round(x * sx, 2), round(y * sy, 2)] for x, y in points]
+
+    return [
+        {"exterior": ring(p["exterior"]), "holes": [ring(h) for h in p.get("holes", [])]} for p in polygons
+    ]
+
+
 def region_from_mask(
-    *, mask: np.ndarray, project: Project, label: str, score: float | None, prediction_id: int
+    *,
+    mask: np.ndarray,
+    project: Project,
+    label: str,
+    score: float | None,
+    prediction_id: int,
+    scale: tuple[float, float] | None = None,
 ) -> dict | None:
-    """An AI region: the mask as COCO RLE plus polygons simplified with the project's default and bound."""
+    """An AI region: the mask as COCO RLE plus polygons simplified with the project's default and bound.
+    With `scale` (the mask is of a downscaled copy, see LABELHUB_PRESEGMENT_MAX_SIDE) the polygons are
+    traced and simplified at the reduced scale (the bound measured there), then scaled to full-resolution
+    coordinates; no RLE (it would be of the reduced size, and the polygons are the region)."""
     from workers.geometry import mask_to_rle, mask_to_simplified_polygons
 
     polygons = mask_to_simplified_polygons(
@@ -45,6 +66,15 @@ def region_from_mask(
     )
     if not polygons:
         return None
+    if scale is not None:
+        return {
+            "label": label,
+            "kind": "polygon",
+            "polygons": _scaled(polygons, scale),
+            "source": "ai",
+            "prediction_id": prediction_id,
+            "score": None if score is None else round(float(score), 4),
+        }
     return {
         "label": label,
         "kind": "polygon",
@@ -83,7 +113,9 @@ def prediction_fail(*, prediction: Prediction, error: str) -> None:
     prediction.save(update_fields=["status", "error", "updated_at"])
 
 
-def prediction_finish(*, prediction: Prediction, masks: Iterable, started: float) -> Prediction:
+def prediction_finish(
+    *, prediction: Prediction, masks: Iterable, started: float, scale: tuple[float, float] | None = None
+) -> Prediction:
     """Store the regions made from `masks` (objects with .mask and .score) and pre-label the task.
     Everything-mode masks carry no class: they take the project's first class."""
     project = prediction.image.project
@@ -92,7 +124,12 @@ def prediction_finish(*, prediction: Prediction, masks: Iterable, started: float
     regions = []
     for item in ranked:
         region = region_from_mask(
-            mask=item.mask, project=project, label=label, score=item.score, prediction_id=prediction.id
+            mask=item.mask,
+            project=project,
+            label=label,
+            score=item.score,
+            prediction_id=prediction.id,
+            scale=scale,
         )
         if region is not None:
             regions.append(region)
@@ -169,6 +206,13 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
                     ),
                 )
             )
+    max_side = settings.LABELHUB_PRESEGMENT_MAX_SIDE
+    huge = [(i, p) for i, p in todo if max(i.width, i.height) > max_side]
+    for image, prediction in huge:
+        results[image.id] = _presegment_downscaled(
+            image=image, prediction=prediction, backend=backend, max_side=max_side
+        )
+    todo = [(i, p) for i, p in todo if max(i.width, i.height) <= max_side]
     pixels: dict[int, np.ndarray] = {}
     for image, prediction in todo:
         try:
@@ -195,6 +239,24 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
             prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
             results[image.id] = prediction
     return results
+
+
+def _presegment_downscaled(*, image: Image, prediction: Prediction, backend, max_side: int) -> Prediction:
+    """Everything mode on an image larger than LABELHUB_PRESEGMENT_MAX_SIDE: the backend gets a copy
+    downscaled to that long side (memory bounded by it, not by the image: an 8000x8000 image is
+    segmented as 2048x2048), and the polygons are scaled back to full resolution. The embedding is not
+    cached: the cache holds full-resolution embeddings, which interactive `segment/` prompts address."""
+    started = time.perf_counter()
+    try:
+        pixels, scale = image_pixels_bounded(image, max_side=max_side)
+        (embedding,) = backend.embed([pixels])
+        del pixels
+        masks = backend.automatic(embedding)
+        return prediction_finish(prediction=prediction, masks=masks, started=started, scale=scale)
+    except Exception as exc:
+        log.exception("pre-segmentation of image %s (downscaled) failed", image.id)
+        prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
+        return prediction
 
 
 def image_presegment(*, image_id: int) -> Prediction | None:
@@ -242,21 +304,29 @@ def image_presegment_boxes(*, image_id: int, boxes: list[dict]) -> Prediction | 
 
 def presegment_sweep() -> list[int]:
     """Queue again the images whose pre-segmentation was lost (a worker killed mid-batch leaves its
-    predictions pending) or failed with attempts left. Returns the image ids queued."""
+    predictions pending) or failed with attempts left, and (pre-segmentation on upload) the images of
+    "everything" projects that have no prediction at all. Returns the image ids queued."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     stale = timezone.now() - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
-    ids = sorted(
-        set(
-            Prediction.objects.filter(
-                kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS, updated_at__lt=stale
-            )
-            .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
-            .values_list("image_id", flat=True)
+    lost = set(
+        Prediction.objects.filter(
+            kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS, updated_at__lt=stale
         )
+        .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
+        .values_list("image_id", flat=True)
     )
+    if settings.LABELHUB_PRESEGMENT_ON_UPLOAD and _everything_on_upload():
+        # Images whose message never reached a worker (lost with a broker restart, or its send failed
+        # after the upload committed) have no prediction row at all: find them from the images.
+        lost.update(
+            Image.objects.filter(project__prelabel=Prelabel.EVERYTHING, created_at__lt=stale)
+            .exclude(Exists(Prediction.objects.filter(image=OuterRef("pk"), kind="automatic")))
+            .values_list("id", flat=True)
+        )
+    ids = sorted(lost)
     batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
     for start in range(0, len(ids), batch):
         presegment_enqueue(image_ids=ids[start : start + batch], force=True)

@@ -57,6 +57,7 @@ class ProjectOut(serializers.ModelSerializer):
             "members_download_exports",
             "prelabel",
             "retrain_every",
+            "independent_reviews",
             "created_at",
             "updated_at",
         ]
@@ -81,6 +82,10 @@ class ProjectIn(serializers.Serializer):
     )
     prelabel = serializers.ChoiceField(choices=Prelabel.values, required=False)
     retrain_every = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
+    independent_reviews = serializers.BooleanField(
+        required=False,
+        help_text="On (default): who acted on a task in one review stage never acts on it in a later one.",
+    )
 
 
 class CountsOut(serializers.Serializer):

@@ -63,6 +63,9 @@ class Project(models.Model):
     prelabel = models.CharField(max_length=20, choices=Prelabel.choices, default=Prelabel.EVERYTHING)
     # Train a new model version after this many newly accepted tasks (0: only on request).
     retrain_every = models.PositiveIntegerField(default=0)
+    # Review stages stay independent: whoever accepted, fixed or rejected a task in one review stage never
+    # acts on it in a later one (the secondary and tertiary checks are by different people).
+    independent_reviews = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

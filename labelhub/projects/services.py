@@ -26,6 +26,7 @@ EDITABLE = {
     "polygon_max_distance",
     "prelabel",
     "retrain_every",
+    "independent_reviews",
 }
 
 
@@ -60,6 +61,8 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
         n = cleaned["retrain_every"]
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 1_000_000:
             raise DomainError("retrain_every is a whole number from 0 to 1000000.", field="retrain_every")
+    if "independent_reviews" in cleaned and not isinstance(cleaned["independent_reviews"], bool):
+        raise DomainError("independent_reviews is true or false.", field="independent_reviews")
     return cleaned
 
 

@@ -15,16 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 ADMIN_USER, ADMIN_PASSWORD = "offline-admin", "offline-admin-password"
 

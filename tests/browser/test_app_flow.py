@@ -18,7 +18,7 @@ from labelhub.labeling.annotations import annotation_prelabel
 from labelhub.labeling.models import Comment
 from labelhub.projects.models import Project
 from tests.browser.conftest import shoot
-from tests.helpers import client_for, make_user, upload
+from tests.helpers import client_for, make_user, project_members_all, upload
 
 W, H = 320, 240
 DISC = (90, 120, 50)  # cx, cy, r
@@ -61,6 +61,7 @@ def world(transactional_db):
         ],
         created_by=users["manager"],
     )
+    project_members_all(project)
     assert [s["name"] for s in project.pipeline] == ["annotate", "review", "final-qa"]
     assert (
         upload(client_for(users["manager"]), project.id, ("street.png", two_objects_png())).status_code == 201

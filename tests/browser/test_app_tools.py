@@ -26,7 +26,7 @@ from tests.browser.test_app_flow import (
     two_objects_png,
     wait_js,
 )
-from tests.helpers import client_for, make_user, upload
+from tests.helpers import client_for, make_user, project_members_all, upload
 
 
 def ring(x0, y0, x1, y1):
@@ -47,6 +47,7 @@ def task(transactional_db):
         ],
         created_by=manager,
     )
+    project_members_all(project)
     assert upload(client_for(manager), project.id, ("t.png", two_objects_png())).status_code == 201
     task = Image.objects.get(project=project).task
     mask = np.zeros((H, W), dtype=np.uint8)

@@ -1,8 +1,10 @@
 """Fast PNG encoding of 8-bit label images (class / instance index maps).
 
-A label image is mostly long runs of a few values, so the IDAT stream is deflated with zlib's
-run-length strategy (``Z_RLE``): several times faster than PIL's default path at level 1 and
-smaller output. Rows use PNG filter 0 (None). Grayscale (``L``) or, with a palette, palette
+A label image is mostly long runs of a few values. The IDAT stream is deflated by ISA-L
+(``isal.isal_zlib`` level 1, a zlib-format stream any inflater reads): on a 640x480 panoptic id image
+about 6x faster than zlib's run-length strategy (``Z_RLE``, level 1), itself several times faster
+than PIL's default path, for output about 1.3x larger. Without ``isal`` installed, zlib ``Z_RLE``
+is used (same pixels, smaller and slower). Rows use PNG filter 0 (None). Grayscale (``L``) or, with a palette, palette
 (``P``) colour type, 8 bits per pixel; any PNG reader decodes the exact indices back.
 """
 
@@ -14,9 +16,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
+try:
+    from isal import isal_zlib
+except ImportError:  # pragma: no cover - isal is in requirements.txt
+    isal_zlib = None
+
 __all__ = ["encode_id_png", "encode_label_png"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def deflate_zlib_rle(data) -> bytes:
+    """zlib stream of ``data`` by zlib's run-length strategy, level 1."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    return z.compress(data) + z.flush()
+
+
+def deflate_isal(data) -> bytes:
+    """zlib stream of ``data`` by ISA-L at level 1."""
+    return isal_zlib.compress(data, 1)
+
+
+_deflate = deflate_isal if isal_zlib is not None else deflate_zlib_rle
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
@@ -35,8 +56,7 @@ def encode_label_png(array: np.ndarray, palette: Sequence[int] | bytes | None = 
     raw = np.empty((h, w + 1), dtype=np.uint8)
     raw[:, 0] = 0  # filter type 0 (None) before each row
     raw[:, 1:] = a
-    z = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
-    idat = z.compress(raw.data) + z.flush()
+    idat = _deflate(raw.data)
     colour_type = 0
     plte = b""
     if palette is not None:
@@ -66,7 +86,6 @@ def encode_id_png(ids: np.ndarray) -> bytes:
     for c, channel in enumerate(channels):
         raw[:, 1 + c] = channel[:, 0]
         np.subtract(channel[:, 1:], channel[:, :-1], out=raw[:, 4 + c :: 3])  # wraps, as PNG's does
-    z = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
-    idat = z.compress(raw.data) + z.flush()
+    idat = _deflate(raw.data)
     ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
     return _SIGNATURE + ihdr + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")

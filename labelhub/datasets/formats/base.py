@@ -394,3 +394,20 @@ def register_import(
         return fn
 
     return wrap
+
+
+def files_parse_merged(files, parse, what: str, report, **kwargs) -> dict[int, list[dict]]:
+    """Regions per project image id from several dataset files (name, bytes), each read by `parse`; an
+    image annotated by two files is a problem, and the merged regions are checked against the project
+    once every file parsed cleanly."""
+    regions: dict[int, list[dict]] = {}
+    for name, raw in files:
+        for image_id, image_regions in parse(raw, report=report, **kwargs).items():
+            if image_id in regions:
+                report.add(name, f"Image {image_id} is annotated by two {what} files.")
+            regions[image_id] = image_regions
+    if not report:
+        check_regions(
+            regions, kwargs["images"], kwargs["project"], report, lambda i, k: f"image {i}: region {k}"
+        )
+    return regions

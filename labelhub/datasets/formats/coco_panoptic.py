@@ -60,7 +60,9 @@ class CocoPanopticFormat(ExportFormat):
         for k, region in enumerate(regions, start=1):
             label = region["label"]
             seg_of[k] = first.setdefault(label, k) if label in self.stuff else k
-        if len(regions) < 256 and top.dtype == np.uint8:  # the usual case: one byte per pixel
+        if not first:  # no stuff region: segment id = region position, the image as it is
+            seg = top
+        elif len(regions) < 256 and top.dtype == np.uint8:  # the usual case: one byte per pixel
             lut = np.zeros(256, dtype=np.uint8)
             lut[: len(regions) + 1] = seg_of
             seg = cv2.LUT(top, lut)

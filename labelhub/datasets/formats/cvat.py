@@ -28,7 +28,7 @@ from workers.geometry import mask_to_rle
 from .base import (
     ExportFormat,
     Record,
-    check_regions,
+    files_parse_merged,
     region_has_holes,
     region_is_mask,
     register,
@@ -259,23 +259,9 @@ def cvat_parse(raw: bytes, *, project, images, report, source: str, repairs) -> 
     return regions
 
 
-def _merge(files, parse, what: str, report, **kwargs) -> dict[int, list[dict]]:
-    regions: dict[int, list[dict]] = {}
-    for name, raw in files:
-        for image_id, image_regions in parse(raw, report=report, **kwargs).items():
-            if image_id in regions:
-                report.add(name, f"Image {image_id} is annotated by two {what} files.")
-            regions[image_id] = image_regions
-    if not report:
-        check_regions(
-            regions, kwargs["images"], kwargs["project"], report, lambda i, k: f"image {i}: region {k}"
-        )
-    return regions
-
-
 @register_import("cvat", label_suffix=".xml", repairable=True)
 def cvat_import(files, *, project, images, report, source: str, boxes, repairs) -> dict[int, list[dict]]:  # noqa: ARG001 - no box prompts in CVAT polygons
     """Regions per project image id from CVAT for images 1.1 XML files (name, bytes)."""
-    return _merge(
+    return files_parse_merged(
         files, cvat_parse, "CVAT", report, project=project, images=images, source=source, repairs=repairs
     )

@@ -17,17 +17,17 @@ AI regions carry their `score`.
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 
+from labelhub.core.parsers import json_loads_bounded
 from labelhub.labeling.regions import region_mask
 
 from .base import (
     ExportFormat,
     Record,
-    check_regions,
+    files_parse_merged,
     region_has_holes,
     region_is_mask,
     register,
@@ -170,7 +170,7 @@ def label_studio_parse(raw: bytes, *, project, images, report, source: str, repa
     from ..repair import polygons_read
 
     try:
-        doc = json.loads(raw)
+        doc = json_loads_bounded(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         report.add("$", f"Not valid JSON: {exc}")
         return {}
@@ -295,24 +295,10 @@ def label_studio_parse(raw: bytes, *, project, images, report, source: str, repa
     return regions
 
 
-def _merge(files, parse, what: str, report, **kwargs) -> dict[int, list[dict]]:
-    regions: dict[int, list[dict]] = {}
-    for name, raw in files:
-        for image_id, image_regions in parse(raw, report=report, **kwargs).items():
-            if image_id in regions:
-                report.add(name, f"Image {image_id} is annotated by two {what} files.")
-            regions[image_id] = image_regions
-    if not report:
-        check_regions(
-            regions, kwargs["images"], kwargs["project"], report, lambda i, k: f"image {i}: region {k}"
-        )
-    return regions
-
-
 @register_import("label_studio", label_suffix=".json", repairable=True)
 def label_studio_import(
     files, *, project, images, report, source: str, boxes, repairs
 ) -> dict[int, list[dict]]:  # noqa: ARG001
     """Regions per project image id from Label Studio JSON exports (name, bytes)."""
-    return _merge(files, label_studio_parse, "Label Studio", report, project=project, images=images, source=source,
+    return files_parse_merged(files, label_studio_parse, "Label Studio", report, project=project, images=images, source=source,
                   repairs=repairs)  # fmt: skip

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -72,6 +73,52 @@ def test_revoke_all_and_password_change_revoke_every_token():
     user.refresh_from_db()
     assert user.check_password("a-long-new-passphrase-9")
     assert login(APIClient(), "solo", "a-long-new-passphrase-9").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_password_changed_outside_the_api_invalidates_every_token():
+    """`set_password` + save (a shell, a script) and the Django admin's password form: no API call, no
+    signal; the token's password fingerprint no longer matches, so it answers 401 and is deleted."""
+    user = make_user("solo")
+    tokens = [login(APIClient(), "solo", "pw-solo").json()["token"] for _ in range(2)]
+    assert authed(tokens[0]).get("/api/v1/organizations/").status_code == 200
+    user.set_password("another-long-passphrase-3")
+    user.save()
+    assert [authed(t).get("/api/v1/organizations/").status_code for t in tokens] == [401, 401]
+    assert not AuthToken.objects.filter(user=user).exists()
+    fresh = login(APIClient(), "solo", "another-long-passphrase-3").json()["token"]
+    assert authed(fresh).get("/api/v1/organizations/").status_code == 200
+
+    # the Django admin's "change password" form, signed in as a superuser
+    admin = make_user("boss")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    browser = Client()
+    browser.force_login(admin)
+    response = browser.post(
+        f"/admin/auth/user/{user.id}/password/",
+        {
+            "password1": "a-third-long-passphrase-7",
+            "password2": "a-third-long-passphrase-7",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert authed(fresh).get("/api/v1/organizations/").status_code == 401
+    # a save that leaves the password alone leaves the tokens alone
+    kept = login(APIClient(), "solo", "a-third-long-passphrase-7").json()["token"]
+    user.refresh_from_db()
+    user.first_name = "Solo"
+    user.save()
+    assert authed(kept).get("/api/v1/organizations/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_token_without_a_password_stamp_answers_401():
+    user = make_user("solo")
+    _, token = AuthToken.objects.create(user=user)  # not through token_issue: no TokenPassword row
+    assert authed(token).get("/api/v1/organizations/").status_code == 401
+    assert not AuthToken.objects.filter(user=user).exists()
 
 
 @pytest.mark.django_db

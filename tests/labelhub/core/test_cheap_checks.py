@@ -10,13 +10,13 @@ import pytest
 from PIL import Image as PILImage
 
 from labelhub.accounts.models import Role
-from labelhub.core.parsers import JSONTooDeep, json_loads_bounded
+from labelhub.core.parsers import JSONTooDeep, json_depth_scan, json_loads_bounded
 from labelhub.images.decoding import image_inspect
 from labelhub.images.models import Image
 from labelhub.labeling import regions as regions_module
 from labelhub.labeling.models import AnnotationRevision
 from tests.helpers import image_bytes, upload
-from tests.labelhub.datasets.test_imports import imported, refused
+from tests.labelhub.datasets.test_imports import post
 
 NESTED = b"[" * 3000 + b"]" * 3000
 
@@ -44,12 +44,47 @@ def test_a_body_nested_3000_levels_answers_400(org_a, task, method, url):
     assert getattr(client, method)(target, wrapped, content_type="application/json").status_code == 400
 
 
+def _refused_at_request(response, settings) -> list[dict]:
+    """A 400 from the POST itself (the file's cheap checks): nothing stored, no job, no file."""
+    from labelhub.datasets.models import Import
+
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    assert error["code"] == "invalid_import" and error["field"] == "file"
+    assert Import.objects.count() == 0 and Image.objects.count() == 0
+    media = settings.MEDIA_ROOT
+    assert not any(p.is_file() for p in media.rglob("*")) if media.exists() else True
+    return error["details"]["problems"]
+
+
 @pytest.mark.django_db
-def test_a_nested_coco_file_is_refused_by_the_import(org_a):
-    body = imported(
+def test_a_nested_coco_file_answers_400_before_any_job(org_a, settings):
+    response = post(
         org_a.clients[Role.OWNER], org_a.project.id, "c.json", b'{"images": ' + NESTED + b"}", "coco"
     )
-    assert "deeper" in refused(body)[0]["message"]
+    (problem,) = _refused_at_request(response, settings)
+    assert problem["path"] == "$" and "deeper than 64 levels" in problem["message"]
+    # a string full of brackets is not nesting: the file passes the check and reaches the job
+    flat = b'{"images": [], "categories": [{"id": 1, "name": "' + b"[" * 3000 + b'"}], "annotations": []}'
+    assert post(org_a.clients[Role.OWNER], org_a.project.id, "c.json", flat, "coco").status_code == 202
+
+
+@pytest.mark.django_db
+def test_a_nested_json_inside_a_zip_answers_400_naming_the_entry(org_a, settings):
+    data = _stored_zip({"img/a.png": image_bytes(8, 8), "tasks/export.json": b"[" + NESTED + b"]"})
+    response = post(org_a.clients[Role.OWNER], org_a.project.id, "ls.zip", data, "label_studio")
+    (problem,) = _refused_at_request(response, settings)
+    assert problem["path"] == "zip:tasks/export.json"
+    assert "tasks/export.json" in response.json()["error"]["message"]
+
+
+def test_the_depth_scan_skips_strings_and_escapes():
+    json_depth_scan(b'["[[[[", {"a\\"": "[[[[\\""}]', max_depth=2)
+    with pytest.raises(JSONTooDeep):
+        json_depth_scan(b'{"a\\\\": [[1]]}', max_depth=2)  # the key ends with an escaped backslash
+    with pytest.raises(JSONTooDeep):
+        json_depth_scan(NESTED, max_depth=2999)
+    json_depth_scan(NESTED, max_depth=3000)
 
 
 def test_depth_limit_is_exact():
@@ -128,13 +163,23 @@ def test_a_zip_entry_with_a_bad_crc_answers_400_naming_it(org_a, settings):
     data = bytearray(_stored_zip({"good.png": image_bytes(40, 30, seed=4), "bad.png": png}))
     at = data.rfind(png) + len(png) // 2
     data[at] ^= 0xFF  # the stored bytes no longer match the CRC in the headers
-    # imports are jobs (202); the job fails with the problem naming the entry
-    problems = refused(imported(org_a.clients[Role.OWNER], org_a.project.id, "d.zip", bytes(data), "images"))
-    assert problems[0]["path"] == "zip:bad.png" and "CRC" in problems[0]["message"]
-    assert Image.objects.count() == 0
-    assert (
-        not any(p.is_file() for p in settings.MEDIA_ROOT.rglob("*")) if settings.MEDIA_ROOT.exists() else True
-    )
+    response = post(org_a.clients[Role.OWNER], org_a.project.id, "d.zip", bytes(data), "images")
+    (problem,) = _refused_at_request(response, settings)
+    assert problem["path"] == "zip:bad.png" and "CRC" in problem["message"]
+    assert "bad.png" in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db
+def test_a_zip_entry_larger_than_its_declared_size_answers_400_naming_it(org_a, settings):
+    big = b"x" * 5000
+    data = bytearray(_stored_zip({"notes/readme.txt": b"hi", "big.txt": big}))
+    # the central directory (what zipfile trusts) declares 100 bytes for big.txt; the data has 5000
+    entry = data.rfind(b"PK\x01\x02", 0, data.rfind(b"big.txt"))
+    data[entry + 24 : entry + 28] = (100).to_bytes(4, "little")
+    response = post(org_a.clients[Role.OWNER], org_a.project.id, "d.zip", bytes(data), "images")
+    (problem,) = _refused_at_request(response, settings)
+    assert problem["path"] == "zip:big.txt"  # zipfile reads 100 bytes, whose CRC is not the header's
+    assert "CRC" in problem["message"] or "100 bytes its header declares" in problem["message"]
 
 
 @pytest.mark.django_db
@@ -148,15 +193,27 @@ def test_zip_entries_over_the_per_file_limit_are_refused_before_extraction(org_a
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in ("a.png", "b.png", "c.png"):
             zf.writestr(name, b"\0" * 3_000_000)  # 3 MB each, a few KB compressed
-    problems = refused(
-        imported(org_a.clients[Role.OWNER], org_a.project.id, "d.zip", buf.getvalue(), "images")
-    )
-    assert [p["path"] for p in problems] == [
-        "zip:a.png",
-        "zip:b.png",
-        "zip:c.png",
-    ]
+    response = post(org_a.clients[Role.OWNER], org_a.project.id, "d.zip", buf.getvalue(), "images")
+    problems = _refused_at_request(response, settings)
+    assert [p["path"] for p in problems] == ["zip:a.png", "zip:b.png", "zip:c.png"]
     assert extracted == []
+
+
+@pytest.mark.django_db
+def test_the_jobs_own_zip_checks_still_refuse_a_bad_crc(org_a):
+    """The job does not trust the request's check (a file stored by another path, or a later change)."""
+    from labelhub.core.errors import DomainError
+    from labelhub.datasets import imports
+
+    png = image_bytes(40, 30, seed=5)
+    data = bytearray(_stored_zip({"bad.png": png}))
+    data[data.rfind(png) + len(png) // 2] ^= 0xFF
+    with pytest.raises(DomainError) as refused:
+        imports.import_file(
+            project=org_a.project, fh=io.BytesIO(bytes(data)), file_name="d.zip", fmt="images"
+        )
+    assert refused.value.details["problems"][0]["path"] == "zip:bad.png"
+    assert Image.objects.count() == 0
 
 
 @pytest.mark.django_db

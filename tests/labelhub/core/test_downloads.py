@@ -77,7 +77,7 @@ def test_image_file_redirects_to_a_presigned_url_that_serves_ranges(org_a, store
 
 def test_export_download_redirect_serves_a_presigned_range(org_a, export_id):
     pk, sha256, size = export_id
-    response = org_a.clients["annotator"].get(f"/api/v1/exports/{pk}/download/", HTTP_RANGE="bytes=0-1023")
+    response = org_a.clients["manager"].get(f"/api/v1/exports/{pk}/download/", HTTP_RANGE="bytes=0-1023")
     assert response.status_code == 302
     status, headers, whole = fetch(response["Location"])
     assert status == 200 and len(whole) == size and whole[:2] == b"PK"
@@ -93,7 +93,7 @@ def test_export_download_redirect_serves_a_presigned_range(org_a, export_id):
 def test_proxy_mode_forwards_the_range_to_s3(org_a, export_id, settings):
     settings.LABELHUB_S3_DOWNLOAD = "proxy"
     pk, sha256, size = export_id
-    client, url = org_a.clients["annotator"], f"/api/v1/exports/{pk}/download/"
+    client, url = org_a.clients["manager"], f"/api/v1/exports/{pk}/download/"
     full = client.get(url)
     assert full.status_code == 200 and full["ETag"] == f'"{sha256}"' and full["Accept-Ranges"] == "bytes"
     data = b"".join(full.streaming_content)

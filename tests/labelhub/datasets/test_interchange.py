@@ -1,7 +1,10 @@
 """Issue 16: datasets that peer tools load as they are. Datumaro 1.13 reads every export under its own
 format name with the expected items and annotations; CVAT XML and Label Studio JSON travel out and back
 with every region's pixels (IoU 1.0, holes included); a panoptic project's export carries its things and
-stuff; the label schema's rules (stuff, no overlap) hold; filters, repair and the version diff."""
+stuff; the label schema's rules (stuff, no overlap) hold; filters, repair and the version diff.
+No Datumaro check for the YOLO-seg layout: every YOLO reader of Datumaro 1.13.12 (yolo, yolo_strict,
+yolo_loose, yolo_ultralytics; roboflow_yolo and kaggle_yolo too) parses only 5-field box lines
+(`datumaro/plugins/data_formats/yolo/base.py`, `_Subset._parse_annotations`) and refuses polygon lines."""
 
 from __future__ import annotations
 

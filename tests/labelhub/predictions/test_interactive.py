@@ -196,6 +196,27 @@ def test_pending_prediction_left_by_a_killed_worker_is_retried(
 
 
 @pytest.mark.django_db
+def test_an_image_whose_message_was_lost_gets_its_prediction_from_the_sweep(
+    org_a, image, settings, django_capture_on_commit_callbacks
+):
+    """No prediction row at all (the upload's message never reached a worker): the sweep finds the
+    image itself, once it is older than LABELHUB_PRESEGMENT_STALE_SECONDS."""
+    from django.utils import timezone
+
+    from labelhub.images.models import Image
+
+    settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True
+    settings.LABELHUB_CLASSICAL_EVERYTHING = True
+    assert not Prediction.objects.filter(image=image).exists()
+    assert presegment_sweep() == []  # too young: its message may still be on its way
+    Image.objects.filter(pk=image.pk).update(created_at=timezone.now() - timezone.timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presegment_sweep() == [image.id]
+    assert list(Prediction.objects.filter(image=image).values_list("status", flat=True)) == ["ok"]
+    assert presegment_sweep() == []
+
+
+@pytest.mark.django_db
 def test_project_embeddings_are_precomputed(org_a, image, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = org_a.clients[Role.MANAGER].post(f"/api/v1/projects/{org_a.project.id}/embeddings/")

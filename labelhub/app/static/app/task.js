@@ -26,7 +26,7 @@ export async function taskScreen(root, { taskId, go }) {
   const [project, annotation, comments] = await Promise.all([
     api.get(`projects/${task.project}/`),
     api.get(`tasks/${taskId}/annotation/`),
-    api.get(`tasks/${taskId}/comments/`),
+    api.all(`tasks/${taskId}/comments/`),
   ]);
   const stageIndex = project.pipeline.findIndex((s) => s.name === task.stage);
   const review = stageIndex > 0;

@@ -10,10 +10,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from knox.models import AuthToken
 from tqdm import tqdm
 
 from labelhub.accounts import services as account_services
+from labelhub.accounts.auth import token_issue
 from labelhub.accounts.models import Organization, Role
 from labelhub.core.errors import DomainError
 from labelhub.demo.synthetic import synthetic_images
@@ -124,7 +124,7 @@ class Command(BaseCommand):
                     is_staff=role in (Role.OWNER, Role.MANAGER),
                     is_superuser=role == Role.OWNER,
                 )
-            tokens[role] = AuthToken.objects.create(user=user)[1]
+            tokens[role] = token_issue(user=user)[1]
         return User.objects.get(username="demo-owner"), tokens
 
     def _files(self, folder: Path | None, limit: int) -> list[image_services.IncomingFile]:
