@@ -337,9 +337,21 @@ def part_candidate(
     """One part's candidate at tolerance ``t`` (base rings ``pts``/``off``, ``sig`` > t kept, at
     least 3 per ring) as flat (pts, off), with its IoU against the part's pixels and its
     distance bound to the part's exact outline."""
+    order, ssig = ring_orders(sig, off)
+    return _part_candidate_sorted(
+        pts, off, order, ssig, t, refine, dp, P, origin, medge, ept, eoff, fh, fw,
+        x0, y0, h, w, pref, src_area,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _part_candidate_sorted(
+    pts, off, order, ssig, t, refine, dp, P, origin, medge, ept, eoff, fh, fw, x0, y0, h, w, pref, src_area
+):
+    """:func:`part_candidate` with the rings' significance order already computed
+    (:func:`ring_orders` of ``sig``), so that the search does not sort twice."""
     R = off.shape[0] - 1
     n = pts.shape[0]
-    order, ssig = ring_orders(sig, off)
     keep = np.zeros(n, np.bool_)
     kk = np.empty(n, np.int64)
     buf = np.empty((n, 2))
@@ -407,6 +419,7 @@ def search_parts(
         for row in range(h):
             src_area += pref[row, w]
         best_nv, best_c, best_t = eb - ea + 1, -1, -1.0
+        best_order, best_ssig = np.empty(0, np.int64), np.empty(0)
         for cand in range(2 if use_b else 1):
             sig = sig_a[ba:bb] if cand == 0 else sig_b[ba:bb]
             dp = dp_a if cand == 0 else dp_b
@@ -421,6 +434,7 @@ def search_parts(
                 nv = kept_count(ssig, off, levels[lo])
                 if nv < best_nv:
                     best_nv, best_c, best_t = nv, cand, levels[lo]
+                    best_order, best_ssig = order, ssig
         if best_c < 0:
             for i in range(ea, eb):
                 out[wpos, 0], out[wpos, 1] = ept[i, 0], ept[i, 1]
@@ -428,12 +442,12 @@ def search_parts(
             for r in range(r0, r1):
                 noff[r + 1] = noff[r] + eoff[r + 1] - eoff[r]
             continue
-        sig = sig_a[ba:bb] if best_c == 0 else sig_b[ba:bb]
         dp = dp_a if best_c == 0 else dp_b
         refine = refine_a if best_c == 0 else refine_b
-        cp, co, iou, dist = part_candidate(
-            pts, off, sig, best_t, refine, dp, Pp, og, me, pe, pe_off, fh, fw, x0, y0, h, w, pref, src_area
-        )
+        cp, co, iou, dist = _part_candidate_sorted(
+            pts, off, best_order, best_ssig, best_t, refine, dp, Pp, og, me, pe, pe_off, fh, fw,
+            x0, y0, h, w, pref, src_area,
+        )  # fmt: skip
         out[wpos : wpos + cp.shape[0]] = cp
         for r in range(r0, r1):
             noff[r + 1] = noff[r0] + co[r - r0 + 1]
