@@ -26,14 +26,19 @@ def broker_down():
         "CELERY_BROKER_CONNECTION_TIMEOUT": 1,
         "CELERY_TASK_PUBLISH_RETRY": False,
     }
-    saved = {k: app.conf.get(k) for k in down}
+    # Undo by removing the overrides again: writing the old values back would leave explicit
+    # CELERY_* keys that shadow later `app.conf.task_always_eager = ...` toggles of other tests.
+    changes = app.conf.changes
+    saved = {k: changes[k] for k in down if k in changes}
     app.conf.update(down)
     app._pool = None
     app.amqp._producer_pool = None
     try:
         yield
     finally:
-        app.conf.update(saved)
+        for key in down:
+            changes.pop(key, None)
+        changes.update(saved)
         app._pool = None
         app.amqp._producer_pool = None
 
