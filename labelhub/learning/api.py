@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -82,17 +82,18 @@ class JobOut(serializers.Serializer):
     model = VersionOut(source="version")
 
 
-class ProjectModelsView(APIView):
-    @extend_schema(responses=VersionOut(many=True))
-    def get(self, request, project_pk: int):
-        """The project's model versions, newest first, each with its progress, held-out metrics and
-        promotion record; `active` marks the one that pre-labels."""
-        project_get(user=request.user, project_id=project_pk)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(
-            selectors.versions_for_project(project_id=project_pk), request, view=self
-        )
-        return paginator.get_paginated_response(VersionOut(page, many=True).data)
+class ProjectModelsView(generics.ListAPIView):
+    """The project's model versions, newest first, each with its progress, held-out metrics and
+    promotion record; `active` marks the one that pre-labels. Paginated like every list."""
+
+    serializer_class = VersionOut
+    pagination_class = Pagination
+    filter_backends: list = []
+
+    def get_queryset(self):
+        project_pk = self.kwargs["project_pk"]
+        project_get(user=self.request.user, project_id=project_pk)
+        return selectors.versions_for_project(project_id=project_pk)
 
 
 class ProjectTrainView(APIView):
