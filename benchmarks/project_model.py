@@ -124,9 +124,9 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from labelhub.accounts.auth import token_issue
     from labelhub.accounts.models import Membership, Organization
     from workers.geometry import mask_to_simplified_polygons
     from workers.train.effort import vertex_edits
@@ -139,7 +139,7 @@ def main() -> None:
         user = get_user_model().objects.create_user(username=f"isbi-{role}", password="x")
         Membership.objects.create(organization=org, user=user, role=role)
         clients[role] = APIClient()
-        clients[role].credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        clients[role].credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)[1]}")
     manager, annotator, reviewer = clients["manager"], clients["annotator"], clients["reviewer"]
 
     t0 = time.perf_counter()
@@ -161,6 +161,9 @@ def main() -> None:
         201,
     )
     pid = project["id"]
+    for role in ("annotator", "reviewer"):  # annotators and reviewers work only on projects they belong to
+        member = get_user_model().objects.get(username=f"isbi-{role}")
+        _ok(manager.post(f"/api/v1/projects/{pid}/members/", {"user": member.id}, format="json"), 201)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     def upload(ids):

@@ -34,7 +34,7 @@ KEY = "exports/bench/export.zip"
 
 SETUP = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from labelhub.accounts.auth import token_issue
 from labelhub.accounts.models import Membership, Organization, Role
 from labelhub.datasets.models import Export, ExportStatus
 from labelhub.projects.models import Project
@@ -44,7 +44,7 @@ Membership.objects.create(organization=org, user=user, role=Role.OWNER)
 project = Project.objects.create(organization=org, name="bench", label_schema=[], created_by=user)
 export = Export.objects.create(project=project, format="coco", status=ExportStatus.DONE, file="{key}",
                                size_bytes={size}, sha256="0" * 64, created_by=user)
-print(export.id, Token.objects.create(user=user).key)
+print(export.id, token_issue(user=user)[1])
 """
 
 
