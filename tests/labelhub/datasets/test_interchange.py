@@ -12,6 +12,7 @@ import io
 import json
 import zipfile
 
+import datumaro as dm
 import numpy as np
 import pytest
 
@@ -28,7 +29,6 @@ from workers.geometry import polygons_to_mask, rle_to_mask
 from .conftest import annotate, disc_rle, make_images, read_zip
 
 pytestmark = pytest.mark.django_db
-dm = pytest.importorskip("datumaro")
 
 
 def annotation_save(**kwargs):
