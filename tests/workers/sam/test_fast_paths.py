@@ -77,6 +77,39 @@ def test_onnx_follow_up_click_with_mask_input(onnx_pair):
     assert _iou(out.mask, ref.mask) >= 0.99
 
 
+@pytest.mark.parametrize("points", [1, 2, 5])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_lean_export_graph_computes_what_the_stock_decoder_does(sam_loaded, points, with_mask):
+    """The exported graph's PyTorch module (squeezed batch, head-free image attention, upscaling as
+    GEMMs) against stock ``SamOnnxModel`` on the same weights: logits equal to float rounding."""
+    from segment_anything.utils.onnx import SamOnnxModel
+
+    from workers.sam.onnx_decoder import _wrapper
+
+    g = torch.Generator().manual_seed(points * 10 + with_mask)
+    emb = torch.randn(1, 256, 64, 64, generator=g)
+    coords = torch.rand(1, points + 1, 2, generator=g) * 1024
+    labels = torch.tensor([[1.0] * (points - 1) + [0.0, -1.0]])
+    mask = torch.randn(1, 1, 256, 256, generator=g) * 4
+    has = torch.tensor([1.0 if with_mask else 0.0])
+    stock = SamOnnxModel(sam_loaded.model, return_single_mask=False).eval()
+    with torch.no_grad():
+        sparse = stock._embed_points(coords, labels)
+        dense = stock._embed_masks(mask, has)
+        ref_masks, ref_iou = sam_loaded.model.mask_decoder.predict_masks(
+            image_embeddings=emb,
+            image_pe=sam_loaded.model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+        )
+        masks, iou = _wrapper(sam_loaded.model)(emb, coords, labels, mask, has)
+    assert masks.shape == ref_masks.shape == (1, 4, 256, 256)
+    scale = float(ref_masks.abs().max())
+    assert float(ref_masks.std()) > 0.05 * scale > 0  # varied logits: a layout error cannot hide
+    torch.testing.assert_close(masks, ref_masks, atol=1e-5 * scale, rtol=1e-4)
+    torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
+
+
 def test_onnx_decoder_is_exported_once_per_model_and_checkpoint(onnx_pair, sam_loaded):
     from workers.sam.onnx_decoder import onnx_decoder_path
     from workers.sam.sam_backend import SamBackend
