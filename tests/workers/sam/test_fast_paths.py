@@ -110,6 +110,21 @@ def test_lean_export_graph_computes_what_the_stock_decoder_does(sam_loaded, poin
     torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
 
 
+def test_onnx_decoder_converts_one_embedding_once(onnx_pair):
+    """A labeler's clicks on one image reuse the fp32 copy of its fp16 embedding; another embedding
+    (or an fp32 one) is never served from that copy."""
+    _, onnx_backend, emb = onnx_pair
+    dec = onnx_backend.onnx_decoder()
+    first = dec._features_fp32(emb.data)
+    assert dec._features_fp32(emb.data) is first
+    np.testing.assert_array_equal(first[0], emb.data.astype(np.float32))
+    other = emb.data.copy()
+    other[0, 0, 0] += 1
+    assert dec._features_fp32(other)[0, 0, 0, 0] == np.float32(other[0, 0, 0])
+    fp32 = np.ascontiguousarray(emb.data, np.float32)
+    assert np.shares_memory(dec._features_fp32(fp32), fp32)
+
+
 def test_onnx_decoder_is_exported_once_per_model_and_checkpoint(onnx_pair, sam_loaded):
     from workers.sam.onnx_decoder import onnx_decoder_path
     from workers.sam.sam_backend import SamBackend
