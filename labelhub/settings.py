@@ -237,6 +237,8 @@ LABELHUB_SAM_RANDOM_SEED = env_str("LABELHUB_SAM_RANDOM_SEED")  # tests/benchmar
 LABELHUB_SAM_DECODER = env_str("LABELHUB_SAM_DECODER", "auto")
 LABELHUB_SAM_ONNX_THREADS = env_int("LABELHUB_SAM_ONNX_THREADS", 1)  # ONNX Runtime threads per click
 LABELHUB_SAM_ONNX_DIR = env_str("LABELHUB_SAM_ONNX_DIR", str(VAR_DIR / "onnx"))  # exported decoders
+LABELHUB_SAM_CROP_LAYERS = env_int("LABELHUB_SAM_CROP_LAYERS", 0)  # everything mode crop layers (SAM)
+LABELHUB_SAM_CROP_POINTS_DOWNSCALE = env_int("LABELHUB_SAM_CROP_POINTS_DOWNSCALE", 1)
 LABELHUB_PRESEGMENT_ON_UPLOAD = env_bool("LABELHUB_PRESEGMENT_ON_UPLOAD", True)
 # The classical backend's everything mode on new images (off: labelers deleted 99.5% of its regions).
 LABELHUB_CLASSICAL_EVERYTHING = env_bool("LABELHUB_CLASSICAL_EVERYTHING", False)

@@ -232,13 +232,26 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
         return results
     for image, prediction in readable:
         try:
-            masks = backend.automatic(embeddings[image.id][0])
+            masks = backend.automatic(embeddings[image.id][0], **_crop_options(backend, pixels[image.id]))
             results[image.id] = prediction_finish(prediction=prediction, masks=masks, started=started)
         except Exception as exc:
             log.exception("pre-segmentation of image %s failed", image.id)
             prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
             results[image.id] = prediction
     return results
+
+
+def _crop_options(backend, pixels: np.ndarray) -> dict:
+    """Everything mode's crop layers (LABELHUB_SAM_CROP_LAYERS, SAM only): each layer embeds
+    (2^i)² overlapping crops of the image on top of the whole one, for small objects."""
+    layers = settings.LABELHUB_SAM_CROP_LAYERS
+    if layers <= 0 or not getattr(backend, "crop_layers_supported", False):
+        return {}
+    return {
+        "crop_n_layers": layers,
+        "crop_n_points_downscale_factor": settings.LABELHUB_SAM_CROP_POINTS_DOWNSCALE,
+        "source": pixels,
+    }
 
 
 def _presegment_downscaled(*, image: Image, prediction: Prediction, backend, max_side: int) -> Prediction:
@@ -250,8 +263,8 @@ def _presegment_downscaled(*, image: Image, prediction: Prediction, backend, max
     try:
         pixels, scale = image_pixels_bounded(image, max_side=max_side)
         (embedding,) = backend.embed([pixels])
+        masks = backend.automatic(embedding, **_crop_options(backend, pixels))
         del pixels
-        masks = backend.automatic(embedding)
         return prediction_finish(prediction=prediction, masks=masks, started=started, scale=scale)
     except Exception as exc:
         log.exception("pre-segmentation of image %s (downscaled) failed", image.id)

@@ -215,3 +215,50 @@ def test_automatic_returns_valid_masks(embedded):
         assert m.bbox == mask_bbox_xywh(m.mask)
         assert m.model_name == backend.model_name
         assert np.isfinite(m.score)
+
+
+def test_automatic_crop_layers_match_stock_mask_generator(sam_loaded, test_images):
+    """Crop layers as ``SamAutomaticMaskGenerator`` computes them (same seeded weights, stock
+    preprocessing, score filters and NMS off so random masks cannot empty the sets): the same masks,
+    scores and boxes, in the image frame, after the same crop-edge filter. Random weights: agreement
+    only, never quality."""
+    from segment_anything import SamAutomaticMaskGenerator
+
+    from workers.sam.sam_backend import SamBackend
+
+    image = np.ascontiguousarray(test_images[1])  # 300x180: 1 + 4 overlapping crops
+    backend = SamBackend(sam_loaded, optimized=False)
+    calls = backend.encoder_calls
+    ours = backend.automatic(
+        image,
+        points_per_side=2,
+        pred_iou_thresh=-1e9,
+        stability_score_thresh=0.0,
+        box_nms_thresh=1.0,
+        crop_nms_thresh=1.0,
+        crop_n_layers=1,
+    )
+    assert backend.encoder_calls - calls == 5  # the whole image and four crops, each embedded once
+    stock = SamAutomaticMaskGenerator(
+        sam_loaded.model,
+        points_per_side=2,
+        pred_iou_thresh=0.0,  # 0 turns the stock filter off
+        stability_score_thresh=0.0,
+        box_nms_thresh=1.0,
+        crop_nms_thresh=1.0,
+        crop_n_layers=1,
+    ).generate(image)
+    assert len(stock) >= 12  # at least the whole image's 4 points x 3 masks
+    assert len(ours) == len(stock)
+    for s in sorted(stock, key=lambda r: -r["predicted_iou"]):
+        best = max(
+            ours, key=lambda m: (m.mask & s["segmentation"]).sum() / (m.mask | s["segmentation"]).sum()
+        )
+        iou = (best.mask & s["segmentation"]).sum() / (best.mask | s["segmentation"]).sum()
+        assert iou >= 0.99
+        assert abs(best.score - s["predicted_iou"]) < 1e-3
+        x, y, w, h = (int(v) for v in s["bbox"])  # stock: xyxy -> xywh as x1 - x0 (last pixel excluded)
+        assert best.bbox == (x, y, w + 1, h + 1)  # ours: pixels covered, as mask_bbox_xywh
+    emb = backend.embed([image])[0]
+    with pytest.raises(ValueError, match="source"):
+        backend.automatic(emb, crop_n_layers=1)
