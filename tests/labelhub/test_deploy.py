@@ -22,7 +22,9 @@ def test_check_deploy_is_clean_in_the_readme_production_configuration(tmp_path):
     # the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process (Playwright keeps a loop on the test
     # thread); a deployment never has it, and `check --deploy` rightly refuses it
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith("LABELHUB_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LABELHUB_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
     }
     production = readme_production_env()
     assert {"LABELHUB_SECURE_SSL_REDIRECT", "LABELHUB_SECURE_HSTS_SECONDS", "LABELHUB_SECURE_COOKIES"} <= set(
