@@ -108,6 +108,35 @@ def test_same_key_with_another_body_or_path_is_422(org_a):
 
 
 @pytest.mark.django_db
+def test_resent_upload_stores_one_image_and_another_file_is_422(org_a):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from labelhub.images.models import Image
+    from tests.helpers import image_bytes
+
+    client = org_a.clients[Role.MANAGER]
+    url = f"/api/v1/projects/{org_a.project.id}/images/upload/"
+
+    def send(data: bytes, key: str = "upload-1"):
+        payload = {"files": [SimpleUploadedFile("a.png", data)]}
+        return client.post(url, payload, format="multipart", **keyed(key))
+
+    first = send(image_bytes(seed=1))
+    assert first.status_code == 201, first.json()
+    again = send(image_bytes(seed=1))
+    assert (
+        again.status_code == 201 and again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    )
+    assert Image.objects.filter(project=org_a.project).count() == 1
+    # Same name and size, other bytes: another request.
+    other = send(image_bytes(seed=2))
+    assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
+    assert Image.objects.filter(project=org_a.project).count() == 1
+    assert send(image_bytes(seed=2), key="upload-2").status_code == 201
+    assert Image.objects.filter(project=org_a.project).count() == 2
+
+
+@pytest.mark.django_db
 def test_keys_belong_to_their_user(org_a):
     tasks = make_tasks(org_a.project, 2)
     alice = org_a.clients[Role.ANNOTATOR]
