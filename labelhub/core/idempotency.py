@@ -38,7 +38,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import OperationalError, transaction
+from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -206,9 +206,16 @@ def _run(view, request, key: str, fingerprint: str, call) -> Response:
                 row.delete()
                 return response
             row.status_code = response.status_code
-            row.body = _json(response.data)
             row.completed_at = timezone.now()
-            row.save(update_fields=["status_code", "body", "completed_at"])
+            try:
+                row.body = _json(response.data)
+                with transaction.atomic():
+                    row.save(update_fields=["status_code", "body", "completed_at"])
+            except (TypeError, ValueError, DatabaseError):
+                # An answer PostgreSQL cannot keep as JSON (NaN): the action still commits, its key is
+                # freed (a resend runs again) rather than turning a success into an error.
+                log.exception("could not store the answer for idempotency key %s", row.pk)
+                row.delete()
             return response
     except Exception:
         if row_pk is not None:

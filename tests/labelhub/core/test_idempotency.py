@@ -286,3 +286,28 @@ def test_5xx_answers_are_not_stored_so_a_retry_runs(org_a, failure):
     assert retried.status_code == 201 and retried.data == {"run": 2}
     replay = call()
     assert replay.status_code == 201 and replay.data == {"run": 2} and replay["Idempotent-Replayed"] == "true"
+
+
+class NotANumber(APIView):
+    runs = 0
+
+    @idempotent
+    def post(self, request):
+        type(self).runs += 1
+        return Response({"score": float("nan")}, status=201)
+
+
+@pytest.mark.django_db
+def test_an_answer_postgresql_cannot_store_is_not_kept_and_the_action_stands(org_a):
+    """NaN is not JSON to PostgreSQL: the success is answered, and a resend runs again (nothing kept)."""
+    view = type("NaNView", (NotANumber,), {"runs": 0})
+    user = org_a.users[Role.ANNOTATOR]
+
+    def call():
+        request = APIRequestFactory().post("/nan/", {}, format="json", **keyed("nan"))
+        force_authenticate(request, user=user)
+        return view.as_view()(request)
+
+    assert call().status_code == 201
+    assert not IdempotencyKey.objects.exists()
+    assert call().status_code == 201 and view.runs == 2
