@@ -213,6 +213,13 @@ LABELHUB_LEASE_SWEEP_SECONDS = env_int("LABELHUB_LEASE_SWEEP_SECONDS", 60)
 LABELHUB_WEBHOOK_MAX_ATTEMPTS = env_int("LABELHUB_WEBHOOK_MAX_ATTEMPTS", 5)
 LABELHUB_WEBHOOK_RETRY_SECONDS = env_int("LABELHUB_WEBHOOK_RETRY_SECONDS", 30)
 LABELHUB_WEBHOOK_TIMEOUT_SECONDS = env_float("LABELHUB_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+# How often `celery beat` queues again the pending deliveries that are due (their message lost with a
+# broker restart or a killed worker). A delivery being attempted is claimed for this long (a few
+# request timeouts): an attempt whose worker died is taken up again once the claim is older than that.
+LABELHUB_WEBHOOK_SWEEP_SECONDS = env_int("LABELHUB_WEBHOOK_SWEEP_SECONDS", 60)
+LABELHUB_WEBHOOK_CLAIM_SECONDS = env_int(
+    "LABELHUB_WEBHOOK_CLAIM_SECONDS", int(3 * LABELHUB_WEBHOOK_TIMEOUT_SECONDS) + 30
+)
 # Webhook URLs that resolve to loopback, private, link-local or otherwise non-public addresses are
 # refused (at creation and again before each delivery) unless this is on: a webhook must not turn
 # the server into a proxy into its own network (SSRF).
@@ -270,6 +277,12 @@ else:
 # Seconds each readiness check (database, broker, storage) may take before it counts as failed.
 LABELHUB_HEALTH_TIMEOUT_SECONDS = env_float("LABELHUB_HEALTH_TIMEOUT_SECONDS", 3.0)
 
+# --- idempotent requests (labelhub.core.idempotency) ----------------------------------------
+# Answers to requests sent with an Idempotency-Key header are kept this long (a resend within it gets the
+# stored answer); `celery beat` deletes older ones every LABELHUB_IDEMPOTENCY_PURGE_SECONDS.
+LABELHUB_IDEMPOTENCY_SECONDS = env_int("LABELHUB_IDEMPOTENCY_SECONDS", 24 * 3600)
+LABELHUB_IDEMPOTENCY_PURGE_SECONDS = env_int("LABELHUB_IDEMPOTENCY_PURGE_SECONDS", 3600)
+
 # --- Celery --------------------------------------------------------------------------------------
 # No broker configured: the embedded default runs every task in-process, right after its commit.
 CELERY_TASK_ALWAYS_EAGER = env_bool("LABELHUB_TASKS_EAGER", not env_str("CELERY_BROKER_URL"))
@@ -303,6 +316,14 @@ CELERY_BEAT_SCHEDULE = {
     "labelhub-retrain-sweep": {
         "task": "labelhub.learning.retrain_sweep",
         "schedule": float(LABELHUB_RETRAIN_SWEEP_SECONDS),
+    },
+    "labelhub-webhook-deliveries-sweep": {
+        "task": "labelhub.webhooks.deliveries_sweep",
+        "schedule": float(LABELHUB_WEBHOOK_SWEEP_SECONDS),
+    },
+    "labelhub-idempotency-purge": {
+        "task": "labelhub.core.idempotency_purge",
+        "schedule": float(LABELHUB_IDEMPOTENCY_PURGE_SECONDS),
     },
 }
 

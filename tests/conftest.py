@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 import pytest
@@ -68,3 +69,42 @@ def org_a(db) -> Org:
 @pytest.fixture
 def org_b(db) -> Org:
     return _org("Beta")
+
+
+@pytest.fixture
+def broker_down():
+    """Celery publishing to a Redis port nobody listens on (a broker outage), eager mode off."""
+    from labelhub.celery import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # The app reads Django settings under the CELERY_ namespace: override those keys.
+    down = {
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+        "CELERY_BROKER_WRITE_URL": f"redis://127.0.0.1:{port}/0",
+        "CELERY_TASK_ALWAYS_EAGER": False,
+        "CELERY_BROKER_CONNECTION_TIMEOUT": 1,
+        "CELERY_TASK_PUBLISH_RETRY": False,
+    }
+    # Undo by removing the overrides again: writing the old values back would leave explicit
+    # CELERY_* keys that shadow later `app.conf.task_always_eager = ...` toggles of other tests.
+    changes = app.conf.changes
+    saved = {k: changes[k] for k in down if k in changes}
+    app.conf.update(down)
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        for key in down:
+            # Celery may keep an override under its new-style name (task_publish_retry), where deleting
+            # the CELERY_ name alone raises KeyError and would leave the rest of the overrides in place.
+            for name in (key, key.removeprefix("CELERY_").lower()):
+                try:
+                    del changes[name]
+                except KeyError:
+                    pass
+        changes.update(saved)
+        app._pool = None
+        app.amqp._producer_pool = None

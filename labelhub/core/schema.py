@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
 
 from .api import PassThroughField
 
@@ -26,10 +27,26 @@ ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "429")
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _is_idempotent(self) -> bool:
+        """Whether the view method of this operation honours Idempotency-Key (core.idempotency)."""
+        if self.method in SAFE_METHODS:
+            return False
+        handler = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
+        return bool(getattr(handler, "idempotent", False))
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self._is_idempotent():
+            from .idempotency import PARAMETER
+
+            parameters = [*parameters, PARAMETER]
+        return parameters
+
     def _get_response_bodies(self, direction="response"):
         bodies = super()._get_response_bodies(direction)
         if direction == "response":
-            for code in ERROR_STATUSES:
+            codes = (*ERROR_STATUSES, "422") if self._is_idempotent() else ERROR_STATUSES
+            for code in codes:
                 if code not in bodies:
                     bodies[code] = self._get_response_for_code(ErrorOut, code, direction=direction)
         return bodies

@@ -17,6 +17,7 @@ from labelhub.accounts.selectors import role_require
 from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.downloads import s3_download_response
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.idempotency import idempotent
 from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
@@ -248,6 +249,7 @@ def _project(request, project_pk, action: str) -> Project:
 
 class ProjectExportView(APIView):
     @extend_schema(request=DatasetExportIn, responses={202: ExportOut})
+    @idempotent
     def post(self, request, project_pk):
         """Take a snapshot of the project's annotations (accepted tasks by default) and write it as a
         dataset archive on the `cpu` queue. Answers 202; poll the export for progress."""
@@ -270,6 +272,7 @@ class ProjectImportView(APIView):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(request={"multipart/form-data": DatasetImportIn}, responses={202: ImportOut})
+    @idempotent
     def post(self, request, project_pk):
         """Queue an import of COCO or YOLO-seg labels (as annotations or predictions; images matched by
         original file name) or of a zip of images on the `cpu` queue. Answers 202 with the job; poll

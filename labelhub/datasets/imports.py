@@ -22,6 +22,7 @@ from django.db import transaction
 
 from labelhub.core.errors import DomainError
 from labelhub.core.parsers import JSONTooDeep, json_depth_scan
+from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.images.services import IMPORT_SUFFIXES, IncomingFile, images_add
 from labelhub.labeling.annotations import Writer, annotation_write
@@ -237,9 +238,9 @@ def _write(
 
 
 def _queue_box_prompts(image_id: int, boxes: list[dict]) -> None:
-    from labelhub.predictions.tasks import presegment_boxes
-
-    transaction.on_commit(lambda: presegment_boxes.delay(image_id, boxes))
+    # After the import's commit (the worker reads its rows); a broker that refuses is logged, and the
+    # import stays done: the boxes are kept in the import's result (box_prompts) for a rerun.
+    enqueue_on_commit("labelhub.predictions.gpu.presegment_boxes", image_id, boxes)
 
 
 class _Discard:

@@ -14,6 +14,7 @@ from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.core.api import IdFilterSet
 from labelhub.core.downloads import s3_download_response
 from labelhub.core.errors import DomainError
+from labelhub.core.idempotency import idempotent
 from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get, project_ids_visible
@@ -90,6 +91,7 @@ class ProjectImageUploadView(APIView):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
+    @idempotent
     def post(self, request, project_pk):
         """Upload images (form field `files`, repeated). All or nothing; duplicates are reported, not stored twice."""
         project = project_for_write(request, project_pk)
@@ -113,6 +115,7 @@ class ProjectImageImportView(APIView):
     throttle_scope = "import"
 
     @extend_schema(request=ImportIn, responses={201: UploadOut, 200: UploadOut})
+    @idempotent
     def post(self, request, project_pk):
         """Import the images of a server-side folder (inside LABELHUB_IMPORT_ROOTS). All or nothing."""
         project = project_for_write(request, project_pk)

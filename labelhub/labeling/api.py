@@ -13,6 +13,7 @@ from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of
 from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.idempotency import idempotent
 from labelhub.projects.selectors import project_get, project_ids_visible
 
 from . import annotations, assignments, leases, reviews, selectors, services
@@ -204,6 +205,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         methods=["PUT"], request=AnnotationIn, responses={200: AnnotationOut, 409: OpenApiTypes.OBJECT}
     )
     @action(detail=True, methods=["get", "put"])
+    @idempotent
     def annotation(self, request, pk=None):
         """Read the annotation (current or `?revision=N`); PUT the full region list with the revision you read.
         A stale revision answers 409 and the newer revision is kept. Writing needs the task's live lease
@@ -245,6 +247,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(methods=["GET"], responses=CommentOut(many=True))
     @extend_schema(methods=["POST"], request=CommentIn, responses={201: CommentOut})
     @action(detail=True, methods=["get", "post"], filter_backends=[])
+    @idempotent
     def comments(self, request, pk=None):
         """Comments on the task (paginated, oldest first), optionally pinned to a region (`region_id`) or a
         point (`x`, `y`)."""
@@ -261,6 +264,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
+    @idempotent
     def heartbeat(self, request, pk=None):
         """Extend your lease (LABELHUB_LEASE_SECONDS from now); the time since the last heartbeat counts as
         active if it is at most LABELHUB_ACTIVE_GAP_SECONDS. 409 if you do not hold a live lease."""
@@ -268,18 +272,21 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
+    @idempotent
     def release(self, request, pk=None):
         """Give the task you hold back to its stage's queue."""
         return self._task_out(leases.task_release(task=self.task(), user=request.user))
 
     @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
+    @idempotent
     def submit(self, request, pk=None):
         """First stage: hand your annotation on to the next stage (needs your live lease)."""
         return self._task_out(reviews.task_submit(task=self.task(), user=request.user))
 
     @extend_schema(request=None, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
+    @idempotent
     def accept(self, request, pk=None):
         """Review stages: pass the task on (to done after the last stage). 409 if it is not in review or you
         hold no live lease; 403 for your own work."""
@@ -289,6 +296,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         request=RejectIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def reject(self, request, pk=None):
         """Review stages: send the task back to the stage its pipeline names (reserved for whoever worked it
         there) with comments pinned to regions or points."""
@@ -303,6 +311,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         request=AnnotationIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
     )
     @action(detail=True, methods=["post"], url_path="fix-accept")
+    @idempotent
     def fix_accept(self, request, pk=None):
         """Review stages: save your corrected regions (a revision credited to you) and accept."""
         data = AnnotationIn(data=request.data)
@@ -319,6 +328,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         request=ReassignIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def reassign(self, request, pk=None):
         """Managers: reserve the task for a member (they get it from next-task) or return it to the queue."""
         task = self.task()
@@ -332,6 +342,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(methods=["GET"], responses=GoldOut)
     @extend_schema(methods=["PUT"], request=GoldIn, responses=GoldOut)
     @action(detail=True, methods=["get", "put"])
+    @idempotent
     def gold(self, request, pk=None):
         """Managers: whether the task is a gold (honeypot) task and its known-correct regions; PUT to mark
         or unmark it. First-stage submissions of gold tasks are scored by IoU against these regions."""
@@ -375,6 +386,7 @@ class ProjectNextTaskView(APIView):
         parameters=[OpenApiParameter("stage", OpenApiTypes.STR, description="Stage (or in the body).")],
         responses={200: TaskOut, 204: None, 403: OpenApiTypes.OBJECT},
     )
+    @idempotent
     def post(self, request, project_pk: int):
         """Claim your next task in `stage` (query or body): a task reserved for you first (a rejection sent
         back to you, a manager's reassignment), then the oldest open one or one whose lease expired. Never

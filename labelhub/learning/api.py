@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.core.api import Pagination, PassThroughField
 from labelhub.core.errors import DomainError
+from labelhub.core.idempotency import idempotent
 from labelhub.projects.selectors import project_get
 
 from . import selectors, services
@@ -98,6 +99,7 @@ class ProjectModelsView(generics.ListAPIView):
 
 class ProjectTrainView(APIView):
     @extend_schema(request=TrainIn, responses={202: JobOut})
+    @idempotent
     def post(self, request, project_pk: int):
         """Queue training of a new version on the project's accepted tasks (managers). 202 with the job;
         poll `GET models/{id}/` for progress."""
@@ -146,6 +148,7 @@ class EvaluationOut(serializers.ModelSerializer):
 
 class ProjectEvaluationsView(APIView):
     @extend_schema(request=EvaluationIn, responses={202: EvaluationOut})
+    @idempotent
     def post(self, request, project_pk: int):
         """Queue NoC@85/90 of the project's interactive backend (SAM or classical) on its accepted
         tasks, by the standard click protocol (managers). 202; poll `GET evaluations/{id}/`."""

@@ -14,6 +14,7 @@ from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import ALL_ROLES
 from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError
+from labelhub.core.idempotency import idempotent
 from labelhub.images.models import Image
 from labelhub.projects.selectors import project_ids_visible
 
@@ -117,6 +118,7 @@ class ImageSegmentView(APIView):
 
 class ImagePresegmentView(APIView):
     @extend_schema(request=PresegmentIn, responses={202: QueuedOut})
+    @idempotent
     def post(self, request, image_pk: int):
         """Queue pre-segmentation of one image: everything mode, or masks from box prompts."""
         image = _image_for(request, image_pk, MANAGING_ROLES, "queue pre-segmentation")
@@ -128,6 +130,7 @@ class ImagePresegmentView(APIView):
 
 class ProjectEmbeddingsView(APIView):
     @extend_schema(request=None, responses={202: QueuedOut})
+    @idempotent
     def post(self, request, project_pk: int):
         """Precompute the embeddings of every image of the project (batched on the `gpu` queue)."""
         from labelhub.projects.selectors import project_get

@@ -3,6 +3,7 @@ image's cached embedding. The embedding is computed only when no tier of the cac
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from pathlib import Path
@@ -13,11 +14,13 @@ from django.conf import settings
 from django.core.cache import cache
 
 from labelhub.core.errors import Conflict, DomainError
-from labelhub.core.queue import task_named
+from labelhub.core.queue import send_or_log, task_named
 from labelhub.images.models import Image
 
 from .backends import segmentation_backend
 from .embeddings import embeddings_ensure
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from workers.sam import Embedding
@@ -135,19 +138,43 @@ def interactive_answer(*, image: Image, prompt: dict) -> dict:
     except PromptError as exc:
         raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
     if decoder_location() == "worker":
-        from celery.exceptions import TimeoutError as CeleryTimeout
-
-        try:
-            return (
-                task_named("labelhub.predictions.interactive.segment")
-                .delay(image.id, prompt)
-                .get(timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT)
-            )
-        except CeleryTimeout as exc:
-            raise DomainError(
-                "No segmentation worker answered in time; try again.", code="worker_timeout", status_code=503
-            ) from exc
+        return _decode_on_worker(image=image, prompt=prompt)
     return segment_prompt(image=image, prompt=prompt)
+
+
+def _decode_on_worker(*, image: Image, prompt: dict) -> dict:
+    """Publish the click to the `interactive` queue and wait for its answer (the caller needs the result,
+    so this is the one send that does not go through labelhub.core.queue). A broker or result backend
+    that cannot be reached answers 503 `queue_unavailable`, a worker that does not answer in time 503
+    `worker_timeout`: errors the client can retry, not a 500."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+    from kombu.exceptions import OperationalError as KombuOperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    unreachable = (KombuOperationalError, RedisConnectionError, RedisTimeoutError, OSError)
+    try:
+        pending = task_named("labelhub.predictions.interactive.segment").delay(image.id, prompt)
+    except unreachable as exc:
+        log.exception("could not publish the click on image %s to the interactive queue", image.id)
+        raise DomainError(
+            "The segmentation queue cannot be reached; try again in a moment.",
+            code="queue_unavailable",
+            status_code=503,
+        ) from exc
+    try:
+        return pending.get(timeout=settings.LABELHUB_INTERACTIVE_TIMEOUT)
+    except CeleryTimeout as exc:
+        raise DomainError(
+            "No segmentation worker answered in time; try again.", code="worker_timeout", status_code=503
+        ) from exc
+    except unreachable as exc:
+        log.exception("could not read the answer to the click on image %s", image.id)
+        raise DomainError(
+            "The segmentation answer cannot be read (result backend unreachable); try again in a moment.",
+            code="queue_unavailable",
+            status_code=503,
+        ) from exc
 
 
 def browser_embedding(*, image: Image, model: str | None = None) -> Embedding | None:
@@ -173,7 +200,12 @@ def browser_embedding(*, image: Image, model: str | None = None) -> Embedding | 
     if embedding is not None:
         return embedding
     if decoder_location() == "worker":
-        task_named("labelhub.predictions.gpu.embed_images").delay([image.id])
+        if not send_or_log("labelhub.predictions.gpu.embed_images", [image.id]):
+            raise DomainError(
+                "The embedding queue cannot be reached; try again in a moment.",
+                code="queue_unavailable",
+                status_code=503,
+            )
         return None
     return embeddings_ensure(images=[image], backend=backend)[image.id][0]
 

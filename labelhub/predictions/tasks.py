@@ -9,6 +9,8 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
+from labelhub.core.queue import send_or_log
+
 from . import backends, services
 from .models import PRESEGMENT_MAX_ATTEMPTS as MAX_ATTEMPTS
 
@@ -92,9 +94,11 @@ def embed_project(project_id: int) -> int:
 
     ids = list(Image.objects.filter(project_id=project_id).order_by("id").values_list("id", flat=True))
     batch = max(1, settings.LABELHUB_SAM_BATCH_SIZE)
-    for start in range(0, len(ids), batch):
-        embed_images.delay(ids[start : start + batch])
-    return (len(ids) + batch - 1) // batch
+    # A batch the broker refuses is logged and skipped: embeddings are also computed on first use.
+    return sum(
+        send_or_log("labelhub.predictions.gpu.embed_images", ids[start : start + batch])
+        for start in range(0, len(ids), batch)
+    )
 
 
 @shared_task(name="labelhub.predictions.interactive.segment")

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.core.api import IdFilterSet
 from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.idempotency import idempotent
 
 from . import selectors, services
 from .models import Prelabel, Project, ProjectMember, Segmentation, Simplifier
@@ -113,6 +114,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return projects_visible(user=self.request.user)
 
     @extend_schema(request=ProjectIn, responses={201: ProjectOut})
+    @idempotent
     def create(self, request, *args, **kwargs):
         data = ProjectIn(data=request.data)
         data.is_valid(raise_exception=True)

@@ -7,6 +7,8 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from labelhub.core.idempotency import idempotent
+
 from . import selectors, services
 from .models import WEBHOOK_EVENTS, Webhook, WebhookDelivery
 
@@ -61,6 +63,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         return selectors.webhooks_managed(user=self.request.user)
 
     @extend_schema(request=WebhookIn, responses={201: WebhookOut})
+    @idempotent
     def create(self, request, *args, **kwargs):
         data = WebhookIn(data=request.data)
         data.is_valid(raise_exception=True)

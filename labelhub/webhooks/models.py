@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from labelhub.accounts.models import Organization
 from labelhub.projects.models import Project
@@ -55,7 +56,13 @@ class WebhookDelivery(models.Model):
     log = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is due (null: at once). Set past each failed attempt to the retry time.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # Set by the attempt that holds the delivery (a conditional UPDATE), cleared when it is logged: an
+    # attempt older than LABELHUB_WEBHOOK_CLAIM_SECONDS is taken as dead (its worker was killed).
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         db_table = "qa_webhookdelivery"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due")]

@@ -18,6 +18,7 @@ import http.client
 import json
 import secrets
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,7 +30,7 @@ from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core import netsafety
 from labelhub.core.errors import DomainError, NotFound
-from labelhub.core.queue import enqueue_on_commit
+from labelhub.core.queue import enqueue_on_commit, send_or_log
 from labelhub.labeling.events import DomainEvent
 from labelhub.projects.models import Project
 
@@ -220,13 +221,54 @@ def delivery_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps({"id": delivery.pk, **delivery.payload}, sort_keys=True, separators=(",", ":")).encode()
 
 
-def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
-    """Make one attempt at a pending delivery and log it. Delivered or failed deliveries are left alone
-    (a message delivered twice sends nothing twice). No database transaction is held during the request;
-    deliveries are at least once, so receivers should ignore a repeated X-LabelHub-Delivery id."""
+def _due(now) -> Q:
+    """Pending deliveries whose next attempt is due and that no live attempt holds."""
+    stale = now - timedelta(seconds=settings.LABELHUB_WEBHOOK_CLAIM_SECONDS)
+    return (
+        Q(status=DeliveryStatus.PENDING)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        & (Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
+    )
+
+
+def delivery_claim(*, delivery_id: int, now=None) -> bool:
+    """Take the delivery for one attempt: a conditional UPDATE that only one caller wins while the
+    delivery is pending, due and not held by a live attempt. A redelivered message, a retry and the
+    sweep's message for one delivery may run at once; only the winner sends."""
+    now = now or timezone.now()
+    return bool(WebhookDelivery.objects.filter(_due(now), pk=delivery_id).update(claimed_at=now))
+
+
+def deliveries_sweep(*, now=None) -> int:
+    """Queue again the pending deliveries that are due and were not taken up for
+    LABELHUB_WEBHOOK_SWEEP_SECONDS past their due time (their message was lost with a broker restart,
+    or their worker was killed mid-attempt and its claim went stale). Safe to repeat and to run twice at
+    once: a delivery is sent only by the attempt that claims it (`delivery_claim`), and a duplicate
+    message finds it delivered, or not due yet after a failed attempt, and sends nothing."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.LABELHUB_WEBHOOK_SWEEP_SECONDS)
+    ids = list(
+        WebhookDelivery.objects.filter(_due(now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=overdue))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for delivery_id in ids:
+        send_or_log("labelhub.webhooks.deliver", delivery_id)
+    return len(ids)
+
+
+def delivery_attempt(*, delivery_id: int) -> tuple[WebhookDelivery, bool]:
+    """Make one attempt at a pending, due delivery and log it: (the delivery, whether this call made the
+    attempt). A delivery that is delivered, failed, not due yet, or being attempted by another call is
+    left alone (a message delivered twice sends nothing twice). No database transaction is held during
+    the request; deliveries are at least once (a worker killed after the receiver answered, before the
+    log was written, is retried once its claim is stale), so receivers should ignore a repeated
+    X-LabelHub-Delivery id."""
+    claimed = delivery_claim(delivery_id=delivery_id)
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
-    if delivery.status != DeliveryStatus.PENDING:
-        return delivery
+    if not claimed:
+        return delivery, False
     hook = delivery.webhook
     body = delivery_body(delivery)
     timestamp = str(int(time.time()))
@@ -265,11 +307,22 @@ def delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
         delivery.attempts += 1
         delivery.log = [*delivery.log, attempt]
+        delivery.claimed_at = None
         if delivery.status == DeliveryStatus.PENDING:
             if status_code is not None and 200 <= status_code < 300:
                 delivery.status = DeliveryStatus.DELIVERED
                 delivery.delivered_at = timezone.now()
             elif delivery.attempts >= settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS:
                 delivery.status = DeliveryStatus.FAILED
-        delivery.save(update_fields=["attempts", "log", "status", "delivered_at"])
-    return delivery
+            else:
+                delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(delivery.attempts))
+        delivery.save(
+            update_fields=["attempts", "log", "status", "delivered_at", "claimed_at", "next_attempt_at"]
+        )
+    return delivery, True
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before the next attempt after `attempts` failed ones: LABELHUB_WEBHOOK_RETRY_SECONDS,
+    doubling each time."""
+    return settings.LABELHUB_WEBHOOK_RETRY_SECONDS * 2 ** max(attempts - 1, 0)

@@ -123,7 +123,12 @@ def test_worker_consumes_presegmentation_from_redis(org_a, worker, settings):
     assert prediction is not None, log.read_text()[-3000:]
     assert prediction.model_name == "classical-grabcut" and prediction.checkpoint_sha256 == "none"
     assert prediction.regions and all(r["source"] == "ai" for r in prediction.regions)
-    text = log.read_text()
+    # The worker logs "succeeded" after the task's commit, so the row can be seen a moment before the line.
+    while True:
+        text = log.read_text()
+        if (result.id in text and "succeeded" in text) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert result.id in text and "succeeded" in text
     # The worker pre-labelled the task: revision 1 holds the AI regions, with no author.
     revision = image.task.annotation.revisions.get(number=1)

@@ -1,46 +1,14 @@
 """A request whose transaction committed answers 2xx when the broker is down: the send after commit fails
-against a real Redis port with nothing listening, is logged, and the row stays pending for a retry."""
+against a real Redis port with nothing listening (the `broker_down` fixture of tests/conftest.py), is
+logged, and the row stays pending for a retry."""
 
 from __future__ import annotations
 
 import logging
-import socket
 
 import pytest
 
-from labelhub.celery import app
 from labelhub.datasets.models import Export
-
-
-@pytest.fixture
-def broker_down():
-    """Celery publishing to a Redis port nobody listens on (a broker outage), eager mode off."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # The app reads Django settings under the CELERY_ namespace: override those keys.
-    down = {
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
-        "CELERY_BROKER_WRITE_URL": f"redis://127.0.0.1:{port}/0",
-        "CELERY_TASK_ALWAYS_EAGER": False,
-        "CELERY_BROKER_CONNECTION_TIMEOUT": 1,
-        "CELERY_TASK_PUBLISH_RETRY": False,
-    }
-    # Undo by removing the overrides again: writing the old values back would leave explicit
-    # CELERY_* keys that shadow later `app.conf.task_always_eager = ...` toggles of other tests.
-    changes = app.conf.changes
-    saved = {k: changes[k] for k in down if k in changes}
-    app.conf.update(down)
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
-        yield
-    finally:
-        for key in down:
-            changes.pop(key, None)
-        changes.update(saved)
-        app._pool = None
-        app.amqp._producer_pool = None
 
 
 @pytest.mark.django_db
@@ -56,3 +24,50 @@ def test_export_request_answers_202_while_the_broker_is_down(
     assert callbacks  # the send ran after the commit, and failed
     assert "could not queue labelhub.datasets.run_export" in caplog.text
     assert Export.objects.get(pk=response.json()["id"]).status == "pending"  # left for a retry
+
+
+@pytest.mark.django_db
+def test_import_box_prompts_refused_by_the_broker_are_logged_and_the_import_is_done(
+    org_a, broker_down, django_capture_on_commit_callbacks, caplog
+):
+    """The box prompts of a COCO import go to the `gpu` queue after the import's commit: a broker that
+    refuses them is logged, and the import job still ends done, its boxes counted in the result."""
+    import io
+    import json
+
+    from labelhub.datasets import services
+    from labelhub.images.services import IncomingFile, images_add
+    from labelhub.predictions.models import Prediction
+    from tests.helpers import disc_image_bytes
+
+    (image,) = images_add(
+        project=org_a.project, files=[IncomingFile("disc.png", disc_image_bytes(64, 48))], presegment=False
+    ).created
+    doc = json.dumps(
+        {
+            "images": [{"id": 1, "file_name": image.original_name, "width": 64, "height": 48}],
+            "categories": [{"id": 3, "name": "dog"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [12, 8, 40, 32]}],
+        }
+    ).encode()
+    with caplog.at_level(logging.ERROR, logger="labelhub.core.queue"):
+        with django_capture_on_commit_callbacks(execute=True):
+            job = services.import_create(
+                project=org_a.project,
+                fh=io.BytesIO(doc),
+                file_name="boxes.json",
+                size=len(doc),
+                format="coco",
+                target="annotations",
+                model_name="",
+                user=org_a.users["manager"],
+            )
+        assert (
+            "could not queue labelhub.datasets.run_import" in caplog.text
+        )  # left pending: the sweep runs it
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            services.import_run(import_id=job.id)
+    job.refresh_from_db()
+    assert job.status == "done" and job.result["box_prompts"] == 1, job.result
+    assert callbacks and "could not queue labelhub.predictions.gpu.presegment_boxes" in caplog.text
+    assert not Prediction.objects.filter(image=image, kind="boxes").exists()

@@ -264,3 +264,16 @@ def test_every_project_simplifier_answers_within_the_project_bound(org_a, image,
     mask = rle_to_mask(body["rle"])
     drawn = polygons_to_mask(body["polygons"], 80, 96)
     assert body["polygons"] and (drawn & mask).sum() / (drawn | mask).sum() >= 0.95
+
+
+@pytest.mark.django_db
+def test_click_answers_503_when_the_interactive_queue_cannot_be_reached(org_a, image, settings, broker_down):
+    """LABELHUB_INTERACTIVE_DECODER=worker with the broker down (a real Redis port nobody listens on):
+    the click waits for a worker's answer, so the failed publish is a clear, retryable 503, not a 500."""
+    settings.LABELHUB_INTERACTIVE_DECODER = "worker"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_RESULT_BACKEND = settings.CELERY_RESULT_BACKEND or "redis://127.0.0.1:6379/13"
+    answer = segment(org_a.clients[Role.ANNOTATOR], image, {"points": [[48, 40]], "point_labels": [1]})
+    assert answer.status_code == 503, answer.content
+    assert answer.json()["error"]["code"] == "queue_unavailable"
+    assert "cannot be reached" in answer.json()["error"]["message"]

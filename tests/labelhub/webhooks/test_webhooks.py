@@ -22,10 +22,12 @@ from tests.labelhub.labeling.builders import make_tasks
 
 
 class Receiver:
-    """A local HTTP server that records requests and answers with the next status from `statuses`."""
+    """A local HTTP server that records requests and answers with the next status from `statuses` (once
+    `gate` is set, when one is given)."""
 
-    def __init__(self, statuses: list[int], location: str = ""):
+    def __init__(self, statuses: list[int], location: str = "", gate: threading.Event | None = None):
         self.statuses = list(statuses)
+        self.arrived = threading.Event()
         self.requests: list[dict] = []
         receiver = self
 
@@ -33,6 +35,9 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append({"headers": self.headers, "body": body})
+                receiver.arrived.set()
+                if gate is not None:  # hold the answer until the test opens the gate
+                    gate.wait(30)
                 status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
                 self.send_response(status)
                 if location:

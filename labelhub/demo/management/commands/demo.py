@@ -16,11 +16,11 @@ from labelhub.accounts import services as account_services
 from labelhub.accounts.auth import token_issue
 from labelhub.accounts.models import Organization, Role
 from labelhub.core.errors import DomainError
+from labelhub.core.queue import send_or_log
 from labelhub.demo.synthetic import synthetic_images
 from labelhub.images import services as image_services
 from labelhub.images.models import Image
 from labelhub.predictions.models import Prediction, PredictionStatus
-from labelhub.predictions.tasks import presegment_images
 from labelhub.projects import services as project_services
 
 DEMO_ORGANIZATION = "Demo organization"
@@ -81,8 +81,14 @@ class Command(BaseCommand):
             .exclude(predictions__status=PredictionStatus.OK)
             .values_list("id", flat=True)
         )
+        refused = 0
         for image_id in tqdm(pending, desc="pre-segment", unit="image"):
-            presegment_images.delay([image_id])
+            refused += not send_or_log("labelhub.predictions.gpu.presegment_images", [image_id])
+        if refused:
+            self.stderr.write(
+                f"{refused} images could not be queued for pre-segmentation (broker unreachable; logged); "
+                "the periodic pre-segmentation sweep queues them again."
+            )
         ok = Prediction.objects.filter(image__project=project, status=PredictionStatus.OK)
         models = sorted(set(ok.values_list("model_name", flat=True)))
 
