@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from labelhub.accounts.models import Organization, Role
 from labelhub.projects.models import Project, ProjectMember
 from tests.helpers import client_for, make_user
 
 pytest_plugins = ["tests.ci_skips"]  # under CI=true a skip is a failure
+
+# Hypothesis explores new random examples on every local run (and keeps failures in .hypothesis/);
+# under CI=true it runs a fixed sequence, so a submission's CI result does not depend on the draw.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True, scope="session")
