@@ -35,7 +35,6 @@ from ._kernels import (
     _ring_winding,
     _seg_d2,
     fit_shift,
-    kept_count,
     levels_of_sorted,
     ring_orders,
     row_prefix_of_rings,
@@ -273,7 +272,9 @@ def bisect_part(
                 nks[s, r] = nk
                 # the distance first: it fails fast, and then the winding is not needed
                 dr = (
-                    _ring_distance(buf, nk, kk, pts, medge, ept, eoff[r], eoff[r + 1], max_dist, aug, pos, near)
+                    _ring_distance(
+                        buf, nk, kk, pts, medge, ept, eoff[r], eoff[r + 1], max_dist, aug, pos, near
+                    )
                     if check_d
                     else 0.0
                 )
@@ -291,14 +292,22 @@ def bisect_part(
         if ok:
             lo = mid
             c_lo[:R], a_lo[:R], i_lo[:R], d_lo[:R], s_lo[:R] = (
-                c_md[:R], a_md[:R], i_md[:R], d_md[:R], s_md[:R]
+                c_md[:R],
+                a_md[:R],
+                i_md[:R],
+                d_md[:R],
+                s_md[:R],
             )
         elif first:
             return -1, 0, 0, 0, 0.0
         else:
             hi = mid - 1
             c_hi[:R], a_hi[:R], i_hi[:R], d_hi[:R], s_hi[:R] = (
-                c_md[:R], a_md[:R], i_md[:R], d_md[:R], s_md[:R]
+                c_md[:R],
+                a_md[:R],
+                i_md[:R],
+                d_md[:R],
+                s_md[:R],
             )
         first = False
     area = 0
