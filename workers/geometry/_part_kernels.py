@@ -35,7 +35,6 @@ from ._kernels import (
     _ring_winding,
     _seg_d2,
     fit_shift,
-    levels_of_sorted,
     ring_orders,
     row_prefix_of_rings,
 )
@@ -200,6 +199,92 @@ def _ring_at(pts, off, r, order, ssig, c, refine, dp, P, origin, fh, fw, keep, k
 
 
 @njit(cache=True)
+def _ring_above(
+    pts, off, r, sig, asig, c, t, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs, cys, uxs, uys
+):
+    """:func:`_ring_at` without a significance order: ring ``r`` at tolerance ``t`` keeps the
+    ``c`` (:func:`_count_above_asc`) vertices with ``sig > t``; only where that is fewer than 3
+    are the most significant others added (ties: the first), as :func:`keep_mask` does.
+    ``asig``: each ring's significances in increasing order."""
+    a, b = off[r], off[r + 1]
+    nk = 0
+    if c == b - a:
+        for i in range(a, b):
+            kk[nk] = i
+            nk += 1
+    else:
+        for i in range(a, b):
+            if sig[i] > t:
+                kk[nk] = i
+                nk += 1
+        if nk < c:  # at least 3 per ring (no hierarchy here leaves fewer than 3 at inf)
+            for i in range(a, b):
+                keep[i] = sig[i] > t
+            for _ in range(c - nk):
+                best = -1
+                for i in range(a, b):
+                    if not keep[i] and (best < 0 or sig[i] > sig[best]):
+                        best = i
+                keep[best] = True
+            nk = 0
+            for i in range(a, b):
+                if keep[i]:
+                    kk[nk] = i
+                    nk += 1
+                    keep[i] = False
+    if refine and c < b - a:  # (a ring that dropped nothing is not refined)
+        # the largest significance dropped: the (c + 1)-th largest
+        _fit_ring(
+            pts, r, off, kk, nk, P, origin, fit_shift(asig[b - 1 - c], dp), fh, fw, buf, 0, cxs, cys, uxs, uys
+        )
+    else:
+        for k in range(nk):
+            buf[k, 0], buf[k, 1] = pts[kk[k], 0], pts[kk[k], 1]
+    return nk
+
+
+@njit(cache=True)
+def _count_above_asc(asig, a, b, t):
+    """Vertices of ring [a, b) kept at tolerance ``t`` (``asig`` increasing), at least 3."""
+    lo_k, hi_k = a, b  # the first value above t
+    while lo_k < hi_k:
+        q = (lo_k + hi_k) // 2
+        if asig[q] > t:
+            hi_k = q
+        else:
+            lo_k = q + 1
+    return max(b - lo_k, min(3, b - a))
+
+
+@njit(cache=True)
+def _sorted_rings(sig, off, asig, levels):
+    """Each ring's significances in increasing order into ``asig`` and the part's tolerance
+    levels (:func:`workers.geometry._kernels.levels_of`: -1, then the distinct finite
+    significances in increasing order) into ``levels``; returns the number of levels. A value
+    sort (no index order with ties) is all the bisection needs."""
+    R = off.shape[0] - 1
+    for r in range(R):
+        a, b = off[r], off[r + 1]
+        asig[a:b] = sig[a:b]
+        asig[a:b].sort()
+    n = off[R]
+    if R == 1:
+        src = asig[:n]
+    else:
+        src = levels[1 : n + 1]
+        src[:] = sig[:n]
+        src.sort()
+    levels[0] = -1.0
+    w = 1
+    for k in range(n):
+        v = src[k]
+        if np.isfinite(v) and v != levels[w - 1]:
+            levels[w] = v
+            w += 1
+    return w
+
+
+@njit(cache=True)
 def _count_above(ssig, a, b, t):
     """Vertices of ring [a, b) kept at tolerance ``t`` (ssig decreasing), at least 3."""
     lo_k, hi_k = 0, b - a
@@ -214,8 +299,8 @@ def _count_above(ssig, a, b, t):
 
 @njit(cache=True)
 def bisect_part(
-    pts, off, order, ssig, levels, refine, dp, P, origin, medge, ept, eoff, fh, fw,
-    x0, y0, h, w, pref, src_area, min_iou, max_dist, first_ok, ws, res, res_nk,
+    pts, off, sig, ssig, levels, refine, dp, P, origin, medge, ept, eoff, fh, fw,
+    x0, y0, h, w, pref, src_area, min_iou, max_dist, first_ok, ws, res, res_nk, start=-2,
 ):  # fmt: skip
     """Largest index into ``levels`` (ascending, ``levels[0] = -1`` = keep every base vertex)
     whose candidate meets both bounds on this part (winding IoU >= ``min_iou``, ring distance
@@ -245,17 +330,25 @@ def bisect_part(
         while hi > 0 and levels[hi] > max_dist + 1.0:
             hi -= 1
     first = True
-    if first_ok:
+    if start >= -1:  # a lower end that is neither evaluated nor a result; galloping from it
+        lo, first = start, False
+    elif first_ok:
         lo, first = 0, False  # nothing cached for level 0
+    step = 1 if start >= -1 else 0
     while first or lo < hi:
-        mid = 0 if first else (lo + hi + 1) // 2
+        if first:
+            mid = 0
+        elif step > 0:
+            mid = lo + step if lo + step < hi else hi
+        else:
+            mid = (lo + hi + 1) // 2
         t = levels[mid]
         area = 0
         inter = 0
         ok = True
         for r in range(R):
             a, b = off[r], off[r + 1]
-            c = b - a if first else _count_above(ssig, a, b, t)
+            c = b - a if first else _count_above_asc(ssig, a, b, t)
             if c == c_lo[r]:
                 ar, ir, dr, s = a_lo[r], i_lo[r], d_lo[r], s_lo[r]
             elif c == c_hi[r]:
@@ -265,8 +358,8 @@ def bisect_part(
                 while (c_lo[r] >= 0 and s == s_lo[r]) or (c_hi[r] >= 0 and s == s_hi[r]):
                     s += 1
                 buf = slots[s, a:b]
-                nk = _ring_at(
-                    pts, off, r, order, ssig, c, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs,
+                nk = _ring_above(
+                    pts, off, r, sig, ssig, c, t, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs,
                     cys, uxs, uys,
                 )  # fmt: skip
                 nks[s, r] = nk
@@ -291,6 +384,7 @@ def bisect_part(
             ok = (1.0 if union == 0 else inter / union) >= min_iou
         if ok:
             lo = mid
+            step *= 2
             c_lo[:R], a_lo[:R], i_lo[:R], d_lo[:R], s_lo[:R] = (
                 c_md[:R],
                 a_md[:R],
@@ -302,6 +396,7 @@ def bisect_part(
             return -1, 0, 0, 0, 0.0
         else:
             hi = mid - 1
+            step = 0  # bracketed: bisection from here
             c_hi[:R], a_hi[:R], i_hi[:R], d_hi[:R], s_hi[:R] = (
                 c_md[:R],
                 a_md[:R],
@@ -310,6 +405,8 @@ def bisect_part(
                 s_md[:R],
             )
         first = False
+    if start >= -1 and lo == start:
+        return -1, 0, 0, 0, 0.0
     area = 0
     inter = 0
     dist = 0.0
@@ -318,8 +415,8 @@ def bisect_part(
         a, b = off[r], off[r + 1]
         if c_lo[r] < 0:  # level 0 known to pass, never evaluated: every base vertex
             buf = res[wpos : wpos + b - a]
-            nk = _ring_at(
-                pts, off, r, order, ssig, b - a, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs,
+            nk = _ring_above(
+                pts, off, r, sig, ssig, b - a, -1.0, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs,
                 cys, uxs, uys,
             )  # fmt: skip
             ar, ir = _ring_winding(buf, 0, nk, x0, y0, h, w, pref)
@@ -334,6 +431,23 @@ def bisect_part(
         inter += ir
         dist = max(dist, dr)
     return lo, wpos, area, inter, dist
+
+
+@njit(cache=True)
+def _first_level_below(ssig, off, levels, nv):
+    """The first index into ``levels`` whose candidate keeps fewer than ``nv`` vertices (the
+    count falls as the level rises), ``levels.shape[0]`` if none does."""
+    lo, hi = 0, levels.shape[0]
+    while lo < hi:
+        q = (lo + hi) // 2
+        c = 0
+        for r in range(off.shape[0] - 1):
+            c += _count_above_asc(ssig, off[r], off[r + 1], levels[q])
+        if c < nv:
+            hi = q
+        else:
+            lo = q + 1
+    return lo
 
 
 @njit(cache=True)
@@ -456,6 +570,8 @@ def search_parts(
     ws = _workspace(n_max, ne_max, r_max)
     res = np.empty((2, max(n_max, 1), 2))
     res_nk = np.empty((2, max(r_max, 1)), np.int64)
+    asig = np.empty(max(n_max, 1))
+    lev_buf = np.empty(n_max + 1)
     wpos = 0
     for p in range(n_parts):
         r0, r1 = part_off[p], part_off[p + 1]
@@ -479,13 +595,22 @@ def search_parts(
             sig = sig_a[ba:bb] if cand == 0 else sig_b[ba:bb]
             dp = dp_a if cand == 0 else dp_b
             refine = refine_a if cand == 0 else refine_b
-            order, ssig = ring_orders(sig, off)
-            levels = levels_of_sorted(ssig, off)
+            levels = lev_buf[: _sorted_rings(sig, off, asig, lev_buf)]
+            ssig = asig[: off[-1]]
+            start = -2
+            if cand == 1:
+                # only levels keeping fewer vertices than the best so far can win: gallop up from
+                # the first of them (one evaluation when it fails, as it mostly does)
+                start = _first_level_below(ssig, off, levels, best_nv)
+                if start >= levels.shape[0]:
+                    continue
+                start = -2 if start == 0 and first_ok else start - 1
             # the candidate's result goes to the slot the current best does not use
             slot = 0 if best_c < 0 else 1 - best_c
             lo, nv, area, inter, dist = bisect_part(
-                pts, off, order, ssig, levels, refine, dp, Pp, og, me, pe, pe_off, fh, fw,
+                pts, off, sig, ssig, levels, refine, dp, Pp, og, me, pe, pe_off, fh, fw,
                 x0, y0, h, w, pref, src_area, min_iou, max_dist, first_ok, ws, res[slot], res_nk[slot],
+                start,
             )  # fmt: skip
             if lo >= 0 and nv < best_nv:
                 best_nv, best_c, best_t = nv, slot, levels[lo]
