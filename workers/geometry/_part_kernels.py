@@ -31,12 +31,13 @@ import numpy as np
 from numba import njit
 
 from ._kernels import (
+    _edge_rows,
     _fit_ring,
     _ring_winding,
     _seg_d2,
+    _window_col,
     fit_shift,
     ring_orders,
-    row_prefix_of_rings,
 )
 
 _MARGIN = 9  # px around a part's box: refined vertices move at most 8 px (fit_shift's cap)
@@ -473,6 +474,33 @@ def _workspace(n, ne, R):
 
 
 @njit(cache=True)
+def row_prefix_of_rings_into(pts, off, x0, y0, h, w, flat):
+    """:func:`workers.geometry._kernels.row_prefix_of_rings` built in place in the caller's
+    buffer ``flat`` (at least ``h * (w + 1)`` int32): the crossings' winding increments are
+    accumulated in the table itself, which each row's pass then overwrites with the prefix
+    counts; no allocation (and no fresh pages) per part. Returns the ``(h, w + 1)`` view."""
+    acc = flat[: h * (w + 1)].reshape((h, w + 1))
+    acc[:, :] = 0
+    for r_ in range(off.shape[0] - 1):
+        a, b = off[r_], off[r_ + 1]
+        for i in range(a, b):
+            ax, ay, slope, wgt, rlo, rhi = _edge_rows(pts, i, i + 1 if i + 1 < b else a, y0, h)
+            for row in range(rlo, rhi):
+                acc[row, _window_col(ax, ay, slope, row + y0, x0, w)] += wgt
+    for r in range(h):
+        wind = 0
+        cnt = 0
+        for c in range(w):
+            v = acc[r, c]
+            acc[r, c] = cnt
+            wind += v
+            if wind > 0:
+                cnt += 1
+        acc[r, w] = cnt
+    return acc
+
+
+@njit(cache=True)
 def part_window(ept, a, b, fh, fw):
     """The evaluation window (x0, y0, h, w) of a part whose exact points are ``ept[a:b]``: its
     box plus :data:`_MARGIN`, inside the frame ``fh x fw`` when ``fh > 0``."""
@@ -568,6 +596,11 @@ def search_parts(
         ne_max = max(ne_max, eoff[r1] - eoff[r0])
         r_max = max(r_max, r1 - r0)
     ws = _workspace(n_max, ne_max, r_max)
+    area_max = 1
+    for p in range(n_parts):
+        _, _, h, w = part_window(ept, eoff[part_off[p]], eoff[part_off[p + 1]], fh, fw)
+        area_max = max(area_max, h * (w + 1))
+    pref_buf = np.empty(area_max, np.int32)  # every part's source prefix table, in turn
     res = np.empty((2, max(n_max, 1), 2))
     res_nk = np.empty((2, max(r_max, 1)), np.int64)
     asig = np.empty(max(n_max, 1))
@@ -585,7 +618,7 @@ def search_parts(
         Pp = P[ba : bb + 1]
         og = origin[r0:r1]
         x0, y0, h, w = part_window(ept, ea, eb, fh, fw)
-        pref = row_prefix_of_rings(pe, pe_off, x0, y0, h, w)
+        pref = row_prefix_of_rings_into(pe, pe_off, x0, y0, h, w, pref_buf)
         src_area = 0
         for row in range(h):
             src_area += pref[row, w]
