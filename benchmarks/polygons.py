@@ -3,6 +3,7 @@
 Usage (from the repo root)::
 
     .venv/bin/python benchmarks/polygons.py [--min-iou 0.98] [--limit N] [--throughput [--max-distance D]]
+    .venv/bin/python benchmarks/polygons.py --per-part [--max-distance 2] [--speed-only] [--repeat 3]
 
 ``--throughput`` only measures the per-step throughput of our pipeline (input corner vertices,
 and cv2 ``CHAIN_APPROX_NONE`` contour points, per CPU second of this process,
@@ -453,10 +454,17 @@ def cv_object_tuned(rings: list[np.ndarray], shape, min_iou: float, max_dist: fl
     return nv, i_v, hd, bool(g.is_valid)
 
 
-def per_part(name: str, masks: list[np.ndarray], min_iou: float, max_dist: float, repeat: int = 3) -> None:
+def per_part(
+    name: str,
+    masks: list[np.ndarray],
+    min_iou: float,
+    max_dist: float,
+    repeat: int = 3,
+    speed_only: bool = False,
+) -> None:
     """Whole masks simplified with both bounds: every part's IoU and Hausdorff distance, the
     vertices against approxPolyDP tuned per object to the same bounds, and the end-to-end speed
-    (CPU time, best of ``repeat`` after a warm-up)."""
+    (CPU time, best of ``repeat`` after a warm-up). ``speed_only``: only the speed line."""
     exacts = [mask_to_polygons(m) for m in masks]
     n_in = sum(n_vertices(p) for p in exacts)
     run = lambda: [mask_to_simplified_polygons(m, min_iou=min_iou, max_distance=max_dist) for m in masks]  # noqa: E731
@@ -466,6 +474,13 @@ def per_part(name: str, masks: list[np.ndarray], min_iou: float, max_dist: float
         c0 = time.process_time()
         run()
         best_c = min(best_c, time.process_time() - c0)
+    if speed_only:
+        print(
+            f"{name}: {len(masks)} masks, {n_in} input vertices, {sum(n_vertices(o) for o in outs)} kept; "
+            f"both bounds: CPU {best_c:.3f} s (best of {repeat}) = {n_in / best_c / 1e6:.2f} M input "
+            f"vertices / CPU s; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
+        return
     iou_only = [mask_to_simplified_polygons(m, min_iou=min_iou) for m in masks]
     c0 = time.process_time()
     for m in masks:
@@ -532,6 +547,12 @@ def main(argv: list[str] | None = None) -> int:
         help="--throughput: also bound the Hausdorff distance (px); --per-part: the distance bound (default 2)",
     )
     ap.add_argument("--limit", type=int, default=None, help="masks per set (default: all)")
+    ap.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="--per-part: only the speed line per set (no scoring, no approxPolyDP tuning)",
+    )
+    ap.add_argument("--repeat", type=int, default=3, help="--per-part: timed runs, the best is reported")
     ap.add_argument("--throughput", action="store_true", help="only the per-step throughput table")
     ap.add_argument(
         "--per-part",
@@ -548,7 +569,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_part:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for name, masks in sets.items():
-            per_part(name, masks, args.min_iou, 2.0 if args.max_distance is None else args.max_distance)
+            per_part(
+                name,
+                masks,
+                args.min_iou,
+                2.0 if args.max_distance is None else args.max_distance,
+                repeat=args.repeat,
+                speed_only=args.speed_only,
+            )
         return 0
     if args.throughput:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

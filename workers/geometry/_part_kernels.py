@@ -31,14 +31,13 @@ import numpy as np
 from numba import njit
 
 from ._kernels import (
+    _edge_rows,
     _fit_ring,
     _ring_winding,
     _seg_d2,
+    _window_col,
     fit_shift,
-    kept_count,
-    levels_of_sorted,
     ring_orders,
-    row_prefix_of_rings,
 )
 
 _MARGIN = 9  # px around a part's box: refined vertices move at most 8 px (fit_shift's cap)
@@ -95,12 +94,20 @@ def ring_distance(buf, nk, kk, bpts, medge, ept, ea, eb, stop):
     the bound exceeds ``stop``. ``buf[:nk]``: the simplified ring's vertices, refined from the
     base vertices ``kk[:nk]`` (indices into ``bpts``, ring order); ``medge``: the exact edge of
     each base vertex; the exact ring is ``ept[ea:eb]``."""
+    aug = np.empty((nk + eb - ea, 2))
+    pos = np.empty(nk + 1, np.int64)
+    near = np.empty(nk, np.int64)
+    return _ring_distance(buf, nk, kk, bpts, medge, ept, ea, eb, stop, aug, pos, near)
+
+
+@njit(cache=True)
+def _ring_distance(buf, nk, kk, bpts, medge, ept, ea, eb, stop, aug, pos, near):
+    """:func:`ring_distance` with scratch arrays from the caller (``aug``: at least nk + eb - ea
+    rows, ``pos``: nk + 1, ``near``: nk), so that the search allocates nothing per ring."""
     n = eb - ea
     stop2 = stop * stop
     # the exact outline with the base vertices inserted: chain j = aug[pos[j] .. pos[j + 1]]
     L = nk + n
-    aug = np.empty((L, 2))
-    pos = np.empty(nk + 1, np.int64)
     w = 0
     for j in range(nk):
         pos[j] = w
@@ -116,13 +123,13 @@ def ring_distance(buf, nk, kk, bpts, medge, ept, ea, eb, stop):
     # each simplified vertex's nearest point on the chains either side of its base vertex
     # (any outline point would do for the bound; the nearest makes it tight): searched outwards
     # from the base vertex until the outline is farther from it than the vertex's shift + 2 px
-    near = np.empty(nk, np.int64)  # segment index, unwrapped around pos[j]
+    # near[j]: segment index, unwrapped around pos[j]
     worst2 = 0.0
     for j in range(nk):
         ax, ay = buf[j, 0], buf[j, 1]
         a0x, a0y = aug[pos[j], 0], aug[pos[j], 1]
         reach2 = (math.hypot(ax - a0x, ay - a0y) + 2.0) ** 2
-        lo = pos[j - 1] - L if j == 0 else pos[j - 1]
+        lo = 0 if j == 0 else pos[j - 1]
         hi = pos[j + 1]
         best, bs = np.inf, pos[j]
         for s_ in range(pos[j], hi):  # forwards
@@ -193,6 +200,92 @@ def _ring_at(pts, off, r, order, ssig, c, refine, dp, P, origin, fh, fw, keep, k
 
 
 @njit(cache=True)
+def _ring_above(
+    pts, off, r, sig, asig, c, t, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs, cys, uxs, uys
+):
+    """:func:`_ring_at` without a significance order: ring ``r`` at tolerance ``t`` keeps the
+    ``c`` (:func:`_count_above_asc`) vertices with ``sig > t``; only where that is fewer than 3
+    are the most significant others added (ties: the first), as :func:`keep_mask` does.
+    ``asig``: each ring's significances in increasing order."""
+    a, b = off[r], off[r + 1]
+    nk = 0
+    if c == b - a:
+        for i in range(a, b):
+            kk[nk] = i
+            nk += 1
+    else:
+        for i in range(a, b):
+            if sig[i] > t:
+                kk[nk] = i
+                nk += 1
+        if nk < c:  # at least 3 per ring (no hierarchy here leaves fewer than 3 at inf)
+            for i in range(a, b):
+                keep[i] = sig[i] > t
+            for _ in range(c - nk):
+                best = -1
+                for i in range(a, b):
+                    if not keep[i] and (best < 0 or sig[i] > sig[best]):
+                        best = i
+                keep[best] = True
+            nk = 0
+            for i in range(a, b):
+                if keep[i]:
+                    kk[nk] = i
+                    nk += 1
+                    keep[i] = False
+    if refine and c < b - a:  # (a ring that dropped nothing is not refined)
+        # the largest significance dropped: the (c + 1)-th largest
+        _fit_ring(
+            pts, r, off, kk, nk, P, origin, fit_shift(asig[b - 1 - c], dp), fh, fw, buf, 0, cxs, cys, uxs, uys
+        )
+    else:
+        for k in range(nk):
+            buf[k, 0], buf[k, 1] = pts[kk[k], 0], pts[kk[k], 1]
+    return nk
+
+
+@njit(cache=True)
+def _count_above_asc(asig, a, b, t):
+    """Vertices of ring [a, b) kept at tolerance ``t`` (``asig`` increasing), at least 3."""
+    lo_k, hi_k = a, b  # the first value above t
+    while lo_k < hi_k:
+        q = (lo_k + hi_k) // 2
+        if asig[q] > t:
+            hi_k = q
+        else:
+            lo_k = q + 1
+    return max(b - lo_k, min(3, b - a))
+
+
+@njit(cache=True)
+def _sorted_rings(sig, off, asig, levels):
+    """Each ring's significances in increasing order into ``asig`` and the part's tolerance
+    levels (:func:`workers.geometry._kernels.levels_of`: -1, then the distinct finite
+    significances in increasing order) into ``levels``; returns the number of levels. A value
+    sort (no index order with ties) is all the bisection needs."""
+    R = off.shape[0] - 1
+    for r in range(R):
+        a, b = off[r], off[r + 1]
+        asig[a:b] = sig[a:b]
+        asig[a:b].sort()
+    n = off[R]
+    if R == 1:
+        src = asig[:n]
+    else:
+        src = levels[1 : n + 1]
+        src[:] = sig[:n]
+        src.sort()
+    levels[0] = -1.0
+    w = 1
+    for k in range(n):
+        v = src[k]
+        if np.isfinite(v) and v != levels[w - 1]:
+            levels[w] = v
+            w += 1
+    return w
+
+
+@njit(cache=True)
 def _count_above(ssig, a, b, t):
     """Vertices of ring [a, b) kept at tolerance ``t`` (ssig decreasing), at least 3."""
     lo_k, hi_k = 0, b - a
@@ -207,37 +300,30 @@ def _count_above(ssig, a, b, t):
 
 @njit(cache=True)
 def bisect_part(
-    pts, off, order, ssig, levels, refine, dp, P, origin, medge, ept, eoff, fh, fw,
-    x0, y0, h, w, pref, src_area, min_iou, max_dist, first_ok,
+    pts, off, sig, ssig, levels, refine, dp, P, origin, medge, ept, eoff, fh, fw,
+    x0, y0, h, w, pref, src_area, min_iou, max_dist, first_ok, ws, res, res_nk, start=-2,
 ):  # fmt: skip
     """Largest index into ``levels`` (ascending, ``levels[0] = -1`` = keep every base vertex)
     whose candidate meets both bounds on this part (winding IoU >= ``min_iou``, ring distance
     bound <= ``max_dist``), by bisection; -1 if even ``levels[0]`` fails. The part's rings are
     ``pts``/``off`` (base) and ``ept``/``eoff`` (exact), ring for ring. ``first_ok``: the caller
     knows that ``levels[0]`` meets both bounds (the exact rings, or crack-midpoint rings of a
-    pixel outline: IoU 1, distance 0.354 px), so it is not evaluated."""
+    pixel outline: IoU 1, distance 0.354 px), so it is not evaluated.
+
+    Returns ``(lo, kept vertices, area, intersection, distance bound)`` of the level found and
+    writes its rings to ``res`` (ring ``r`` has ``res_nk[r]`` vertices, rings one after another):
+    every ring evaluation is kept (three slots per ring: the bracket's two ends and the level
+    being tried), so the result is never evaluated twice. ``ws``: scratch arrays
+    (:func:`_workspace`), reused by every part."""
     R = off.shape[0] - 1
-    n = pts.shape[0]
     check_d = max_dist < np.inf
-    keep = np.zeros(n, np.bool_)
-    kk = np.empty(n, np.int64)
-    buf = np.empty((n, 2))
-    cxs = np.empty(n)
-    cys = np.empty(n)
-    uxs = np.empty(n)
-    uys = np.empty(n)
-    c_lo = np.empty(R, np.int64)
-    a_lo = np.empty(R, np.int64)
-    i_lo = np.empty(R, np.int64)
-    d_lo = np.empty(R)
-    c_hi = np.full(R, -1, np.int64)
-    a_hi = np.empty(R, np.int64)
-    i_hi = np.empty(R, np.int64)
-    d_hi = np.empty(R)
-    c_md = np.empty(R, np.int64)
-    a_md = np.empty(R, np.int64)
-    i_md = np.empty(R, np.int64)
-    d_md = np.empty(R)
+    keep, kk, pos, near, cxs, cys, uxs, uys, slots, aug, ri, rd, nks = ws
+    c_lo, a_lo, i_lo, s_lo = ri[0], ri[1], ri[2], ri[3]
+    c_hi, a_hi, i_hi, s_hi = ri[4], ri[5], ri[6], ri[7]
+    c_md, a_md, i_md, s_md = ri[8], ri[9], ri[10], ri[11]
+    d_lo, d_hi, d_md = rd[0], rd[1], rd[2]
+    c_lo[:R] = -1
+    c_hi[:R] = -1
     lo, hi = -1, levels.shape[0] - 1
     if check_d and dp:
         # Douglas-Peucker levels above the distance bound + 1 px essentially never meet it (the
@@ -245,71 +331,173 @@ def bisect_part(
         while hi > 0 and levels[hi] > max_dist + 1.0:
             hi -= 1
     first = True
-    if first_ok:
-        lo, first = 0, False
-        c_lo[:] = -1  # nothing cached for level 0
+    if start >= -1:  # a lower end that is neither evaluated nor a result; galloping from it
+        lo, first = start, False
+    elif first_ok:
+        lo, first = 0, False  # nothing cached for level 0
+    step = 1 if start >= -1 else 0
     while first or lo < hi:
-        mid = 0 if first else (lo + hi + 1) // 2
+        if first:
+            mid = 0
+        elif step > 0:
+            mid = lo + step if lo + step < hi else hi
+        else:
+            mid = (lo + hi + 1) // 2
         t = levels[mid]
         area = 0
         inter = 0
         ok = True
         for r in range(R):
             a, b = off[r], off[r + 1]
-            c = b - a if first else _count_above(ssig, a, b, t)
-            if not first and c == c_lo[r]:
-                ar, ir, dr = a_lo[r], i_lo[r], d_lo[r]
-            elif not first and c == c_hi[r]:
-                ar, ir, dr = a_hi[r], i_hi[r], d_hi[r]
+            c = b - a if first else _count_above_asc(ssig, a, b, t)
+            if c == c_lo[r]:
+                ar, ir, dr, s = a_lo[r], i_lo[r], d_lo[r], s_lo[r]
+            elif c == c_hi[r]:
+                ar, ir, dr, s = a_hi[r], i_hi[r], d_hi[r], s_hi[r]
             else:
-                nk = _ring_at(
-                    pts,
-                    off,
-                    r,
-                    order,
-                    ssig,
-                    c,
-                    refine,
-                    dp,
-                    P,
-                    origin,
-                    fh,
-                    fw,
-                    keep,
-                    kk,
-                    buf,
-                    cxs,
-                    cys,
-                    uxs,
-                    uys,
-                )
+                s = 0  # a slot that holds neither end of the bracket
+                while (c_lo[r] >= 0 and s == s_lo[r]) or (c_hi[r] >= 0 and s == s_hi[r]):
+                    s += 1
+                buf = slots[s, a:b]
+                nk = _ring_above(
+                    pts, off, r, sig, ssig, c, t, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs,
+                    cys, uxs, uys,
+                )  # fmt: skip
+                nks[s, r] = nk
                 # the distance first: it fails fast, and then the winding is not needed
                 dr = (
-                    ring_distance(buf, nk, kk, pts, medge, ept, eoff[r], eoff[r + 1], max_dist)
+                    _ring_distance(
+                        buf, nk, kk, pts, medge, ept, eoff[r], eoff[r + 1], max_dist, aug, pos, near
+                    )
                     if check_d
                     else 0.0
                 )
                 ar, ir = _ring_winding(buf, 0, nk, x0, y0, h, w, pref) if dr <= max_dist else (0, 0)
-            c_md[r], a_md[r], i_md[r], d_md[r] = c, ar, ir, dr
+            c_md[r], a_md[r], i_md[r], d_md[r], s_md[r] = c, ar, ir, dr, s
             area += ar
             inter += ir
             if dr > max_dist:
                 ok = False
-                c_md[r + 1 :] = -1  # not evaluated: never reused
+                c_md[r + 1 : R] = -1  # not evaluated: never reused
                 break
         if ok:
             union = src_area + area - inter
             ok = (1.0 if union == 0 else inter / union) >= min_iou
         if ok:
             lo = mid
-            c_lo[:], a_lo[:], i_lo[:], d_lo[:] = c_md, a_md, i_md, d_md
+            step *= 2
+            c_lo[:R], a_lo[:R], i_lo[:R], d_lo[:R], s_lo[:R] = (
+                c_md[:R],
+                a_md[:R],
+                i_md[:R],
+                d_md[:R],
+                s_md[:R],
+            )
         elif first:
-            return -1
+            return -1, 0, 0, 0, 0.0
         else:
             hi = mid - 1
-            c_hi[:], a_hi[:], i_hi[:], d_hi[:] = c_md, a_md, i_md, d_md
+            step = 0  # bracketed: bisection from here
+            c_hi[:R], a_hi[:R], i_hi[:R], d_hi[:R], s_hi[:R] = (
+                c_md[:R],
+                a_md[:R],
+                i_md[:R],
+                d_md[:R],
+                s_md[:R],
+            )
         first = False
+    if start >= -1 and lo == start:
+        return -1, 0, 0, 0, 0.0
+    area = 0
+    inter = 0
+    dist = 0.0
+    wpos = 0
+    for r in range(R):
+        a, b = off[r], off[r + 1]
+        if c_lo[r] < 0:  # level 0 known to pass, never evaluated: every base vertex
+            buf = res[wpos : wpos + b - a]
+            nk = _ring_above(
+                pts, off, r, sig, ssig, b - a, -1.0, refine, dp, P, origin, fh, fw, keep, kk, buf, cxs,
+                cys, uxs, uys,
+            )  # fmt: skip
+            ar, ir = _ring_winding(buf, 0, nk, x0, y0, h, w, pref)
+            dr = _ring_distance(buf, nk, kk, pts, medge, ept, eoff[r], eoff[r + 1], np.inf, aug, pos, near)
+        else:
+            nk = nks[s_lo[r], r]
+            res[wpos : wpos + nk] = slots[s_lo[r], a : a + nk]
+            ar, ir, dr = a_lo[r], i_lo[r], d_lo[r]
+        res_nk[r] = nk
+        wpos += nk
+        area += ar
+        inter += ir
+        dist = max(dist, dr)
+    return lo, wpos, area, inter, dist
+
+
+@njit(cache=True)
+def _first_level_below(ssig, off, levels, nv):
+    """The first index into ``levels`` whose candidate keeps fewer than ``nv`` vertices (the
+    count falls as the level rises), ``levels.shape[0]`` if none does."""
+    lo, hi = 0, levels.shape[0]
+    while lo < hi:
+        q = (lo + hi) // 2
+        c = 0
+        for r in range(off.shape[0] - 1):
+            c += _count_above_asc(ssig, off[r], off[r + 1], levels[q])
+        if c < nv:
+            hi = q
+        else:
+            lo = q + 1
     return lo
+
+
+@njit(cache=True)
+def _workspace(n, ne, R):
+    """Scratch arrays of :func:`bisect_part` for parts of up to ``n`` base vertices, ``ne``
+    exact vertices and ``R`` rings."""
+    n1 = max(n, 1)
+    return (
+        np.zeros(n1, np.bool_),  # keep
+        np.empty(n1, np.int64),  # kk
+        np.empty(n1 + 1, np.int64),  # pos
+        np.empty(n1, np.int64),  # near
+        np.empty(n1),  # cxs
+        np.empty(n1),  # cys
+        np.empty(n1),  # uxs
+        np.empty(n1),  # uys
+        np.empty((3, n1, 2)),  # slots: per ring, the bracket's ends and the level being tried
+        np.empty((n1 + ne, 2)),  # aug
+        np.empty((12, max(R, 1)), np.int64),  # per ring count, area, intersection, slot x 3
+        np.empty((3, max(R, 1))),  # per ring distance x 3
+        np.empty((3, max(R, 1)), np.int64),  # per slot and ring: vertices kept
+    )
+
+
+@njit(cache=True)
+def row_prefix_of_rings_into(pts, off, x0, y0, h, w, flat):
+    """:func:`workers.geometry._kernels.row_prefix_of_rings` built in place in the caller's
+    buffer ``flat`` (at least ``h * (w + 1)`` int32): the crossings' winding increments are
+    accumulated in the table itself, which each row's pass then overwrites with the prefix
+    counts; no allocation (and no fresh pages) per part. Returns the ``(h, w + 1)`` view."""
+    acc = flat[: h * (w + 1)].reshape((h, w + 1))
+    acc[:, :] = 0
+    for r_ in range(off.shape[0] - 1):
+        a, b = off[r_], off[r_ + 1]
+        for i in range(a, b):
+            ax, ay, slope, wgt, rlo, rhi = _edge_rows(pts, i, i + 1 if i + 1 < b else a, y0, h)
+            for row in range(rlo, rhi):
+                acc[row, _window_col(ax, ay, slope, row + y0, x0, w)] += wgt
+    for r in range(h):
+        wind = 0
+        cnt = 0
+        for c in range(w):
+            v = acc[r, c]
+            acc[r, c] = cnt
+            wind += v
+            if wind > 0:
+                cnt += 1
+        acc[r, w] = cnt
+    return acc
 
 
 @njit(cache=True)
@@ -401,6 +589,22 @@ def search_parts(
     tol = np.full(n_parts, -1.0)
     ious = np.ones(n_parts)
     dists = np.zeros(n_parts)
+    n_max, ne_max, r_max = 0, 0, 0
+    for p in range(n_parts):
+        r0, r1 = part_off[p], part_off[p + 1]
+        n_max = max(n_max, boff[r1] - boff[r0])
+        ne_max = max(ne_max, eoff[r1] - eoff[r0])
+        r_max = max(r_max, r1 - r0)
+    ws = _workspace(n_max, ne_max, r_max)
+    area_max = 1
+    for p in range(n_parts):
+        _, _, h, w = part_window(ept, eoff[part_off[p]], eoff[part_off[p + 1]], fh, fw)
+        area_max = max(area_max, h * (w + 1))
+    pref_buf = np.empty(area_max, np.int32)  # every part's source prefix table, in turn
+    res = np.empty((2, max(n_max, 1), 2))
+    res_nk = np.empty((2, max(r_max, 1)), np.int64)
+    asig = np.empty(max(n_max, 1))
+    lev_buf = np.empty(n_max + 1)
     wpos = 0
     for p in range(n_parts):
         r0, r1 = part_off[p], part_off[p + 1]
@@ -414,27 +618,37 @@ def search_parts(
         Pp = P[ba : bb + 1]
         og = origin[r0:r1]
         x0, y0, h, w = part_window(ept, ea, eb, fh, fw)
-        pref = row_prefix_of_rings(pe, pe_off, x0, y0, h, w)
+        pref = row_prefix_of_rings_into(pe, pe_off, x0, y0, h, w, pref_buf)
         src_area = 0
         for row in range(h):
             src_area += pref[row, w]
         best_nv, best_c, best_t = eb - ea + 1, -1, -1.0
-        best_order, best_ssig = np.empty(0, np.int64), np.empty(0)
+        best_area, best_inter, best_dist = 0, 0, 0.0
         for cand in range(2 if use_b else 1):
             sig = sig_a[ba:bb] if cand == 0 else sig_b[ba:bb]
             dp = dp_a if cand == 0 else dp_b
             refine = refine_a if cand == 0 else refine_b
-            order, ssig = ring_orders(sig, off)
-            levels = levels_of_sorted(ssig, off)
-            lo = bisect_part(
-                pts, off, order, ssig, levels, refine, dp, Pp, og, me, pe, pe_off, fh, fw,
-                x0, y0, h, w, pref, src_area, min_iou, max_dist, first_ok,
+            levels = lev_buf[: _sorted_rings(sig, off, asig, lev_buf)]
+            ssig = asig[: off[-1]]
+            start = -2
+            if cand == 1:
+                # only levels keeping fewer vertices than the best so far can win: gallop up from
+                # the first of them (one evaluation when it fails, as it mostly does)
+                start = _first_level_below(ssig, off, levels, best_nv)
+                if start >= levels.shape[0]:
+                    continue
+                start = -2 if start == 0 and first_ok else start - 1
+            # the candidate's result goes to the slot the current best does not use
+            slot = 0 if best_c < 0 else 1 - best_c
+            lo, nv, area, inter, dist = bisect_part(
+                pts, off, sig, ssig, levels, refine, dp, Pp, og, me, pe, pe_off, fh, fw,
+                x0, y0, h, w, pref, src_area, min_iou, max_dist, first_ok, ws, res[slot], res_nk[slot],
+                start,
             )  # fmt: skip
-            if lo >= 0:
-                nv = kept_count(ssig, off, levels[lo])
-                if nv < best_nv:
-                    best_nv, best_c, best_t = nv, cand, levels[lo]
-                    best_order, best_ssig = order, ssig
+            if lo >= 0 and nv < best_nv:
+                best_nv, best_c, best_t = nv, slot, levels[lo]
+                best_area, best_inter, best_dist = area, inter, dist
+                choice[p] = cand
         if best_c < 0:
             for i in range(ea, eb):
                 out[wpos, 0], out[wpos, 1] = ept[i, 0], ept[i, 1]
@@ -442,15 +656,10 @@ def search_parts(
             for r in range(r0, r1):
                 noff[r + 1] = noff[r] + eoff[r + 1] - eoff[r]
             continue
-        dp = dp_a if best_c == 0 else dp_b
-        refine = refine_a if best_c == 0 else refine_b
-        cp, co, iou, dist = _part_candidate_sorted(
-            pts, off, best_order, best_ssig, best_t, refine, dp, Pp, og, me, pe, pe_off, fh, fw,
-            x0, y0, h, w, pref, src_area,
-        )  # fmt: skip
-        out[wpos : wpos + cp.shape[0]] = cp
+        out[wpos : wpos + best_nv] = res[best_c, :best_nv]
         for r in range(r0, r1):
-            noff[r + 1] = noff[r0] + co[r - r0 + 1]
-        wpos += cp.shape[0]
-        choice[p], tol[p], ious[p], dists[p] = best_c, best_t, iou, dist
+            noff[r + 1] = noff[r] + res_nk[best_c, r - r0]
+        wpos += best_nv
+        union = src_area + best_area - best_inter
+        tol[p], ious[p], dists[p] = best_t, (1.0 if union == 0 else best_inter / union), best_dist
     return out[:wpos].copy(), noff, choice, tol, ious, dists

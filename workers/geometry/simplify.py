@@ -248,8 +248,11 @@ def _ring_areas(rings: list[np.ndarray]) -> np.ndarray:
 
 
 def _split(flat: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    """A flat (pts, off) pair as a ring list (views; plain slices: ``np.split`` costs several
+    microseconds per ring)."""
     pts, off = flat
-    return np.split(pts, off[1:-1])
+    bounds = off.tolist()
+    return [pts[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _edge_moments(base: _Rings) -> tuple[np.ndarray, np.ndarray]:
@@ -263,12 +266,17 @@ def _edge_moments(base: _Rings) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rings_to_dicts(R: _Rings, rings: list[np.ndarray]) -> list[dict]:
+    # one tolist for all rings, then list slices: a tolist per ring costs microseconds each
+    pts, off = _flatten(rings)
+    coords = pts.tolist()
+    bounds = off.tolist()
     out: list[dict] = []
-    for k, r in enumerate(rings):
-        if len(out) <= R.poly[k]:
-            out.append({"exterior": r.tolist(), "holes": []})
+    for k, poly in enumerate(R.poly.tolist()):
+        ring = coords[bounds[k] : bounds[k + 1]]
+        if len(out) <= poly:
+            out.append({"exterior": ring, "holes": []})
         else:
-            out[R.poly[k]]["holes"].append(r.tolist())
+            out[poly]["holes"].append(ring)
     return out
 
 
@@ -417,7 +425,7 @@ class _PartSearch:
             sa, da, ra, sb, db, rb, len(self.cands) > 1, self.fh, self.fw, self.min_iou, self.max_dist,
             self.first_ok,
         )  # fmt: skip
-        return self._repair(_split((pts, off)), choice, tol)
+        return self._repair(_split((pts, off)), choice, tol, (pts, off))
 
     def _part(self, p: int, choice: int, t: float) -> list[np.ndarray] | None:
         """Part ``p``'s candidate ``choice`` at tolerance ``t`` as a ring list, or None if it
@@ -438,16 +446,24 @@ class _PartSearch:
             return None
         return _split((pts, off))
 
-    def _repair(self, rings: list[np.ndarray], choice: np.ndarray, tol: np.ndarray) -> list[np.ndarray]:
+    def _repair(
+        self,
+        rings: list[np.ndarray],
+        choice: np.ndarray,
+        tol: np.ndarray,
+        flat: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
         """Parts that are invalid or overlap another part step down their tolerance (t/2, t/4,
         t/8, every base vertex) and finally take their exact rings, each step checked against
-        both bounds, until the region is valid (exact pixel outlines always are)."""
+        both bounds, until the region is valid (exact pixel outlines always are). ``flat``:
+        ``rings`` as a flat (pts, off) pair, if at hand (the first check needs no copy)."""
         R = self.R
         exterior = _exterior_flags(R)
         step = np.zeros(R.n_polys, dtype=np.int64)
         n_steps = 5  # t, t/2, t/4, t/8, -1 (every base vertex); then the exact rings
         for _ in range(n_steps + 3):
-            flag = K.suspect_polygons(*_flatten(rings), R.poly, exterior)
+            flag = K.suspect_polygons(*(flat if flat is not None else _flatten(rings)), R.poly, exterior)
+            flat = None
             bad = np.flatnonzero(flag == 2)  # wrong orientation, zero area: no GEOS needed
             if not len(bad):
                 suspects = np.flatnonzero(flag == 1)

@@ -195,3 +195,21 @@ def test_part_bisection_equals_plain_bisection(m, min_iou, max_dist):
             assert choice[p] == 0
             assert tol[p] == levels[lo]
             assert ious[p] >= min_iou and dists[p] <= max_dist
+
+
+@settings(max_examples=40, deadline=None)
+@given(many_part_masks(), st.integers(-4, 4), st.integers(-4, 4), st.booleans())
+def test_prefix_table_built_in_place_equals_the_allocated_one(m, dx, dy, jitter):
+    """The search's in-place source prefix table (one buffer for every part, refilled, here with
+    stale values in it) equals the freshly allocated one, in windows that clip the rings."""
+    R = _Rings.from_parsed(parse_polygons(mask_to_polygons(m)))
+    if not len(R.pts):
+        return
+    pts = R.pts + (np.sin(np.arange(len(R.pts)) * 1.7)[:, None] * 0.3 if jitter else 0.0)
+    h, w = m.shape[0] + dy, m.shape[1] + dx
+    if h <= 0 or w <= 0:
+        return
+    x0, y0 = -dx // 2, -dy // 2
+    buf = np.full(h * (w + 1) + 7, 12345, np.int32)
+    got = PK.row_prefix_of_rings_into(pts, R.off, x0, y0, h, w, buf)
+    np.testing.assert_array_equal(got, K.row_prefix_of_rings(pts, R.off, x0, y0, h, w))
