@@ -102,6 +102,12 @@ def main() -> None:
         action="store_true",
         help="classical: without the follow-up click rules (to measure what they change)",
     )
+    ap.add_argument(
+        "--click-reach",
+        type=float,
+        default=None,
+        help="classical: reach of a positive click in multiples of its distance to the previous mask (0 = unlimited)",
+    )
     ap.add_argument("--shard", default="0/1", help="K/N: run images K, K+N, K+2N, ... only")
     ap.add_argument("--json", default="", help="write per-image records to this file")
     ap.add_argument("--merge", nargs="+", default=None, help="summarize --json files of all shards")
@@ -126,10 +132,13 @@ def main() -> None:
         kw = {"guard_clicks": not args.no_click_guard}
         if args.work_size is not None:
             kw["work_size"] = args.work_size
+        if args.click_reach is not None:
+            kw["click_reach"] = args.click_reach
         backend = ClassicalBackend(**kw)
     print(f"machine: {machine()}")
     extra = (
         f", GrabCut work size {backend.work_size}, click rules {'on' if backend.guard_clicks else 'off'}"
+        f", click reach {backend.click_reach}"
         if hasattr(backend, "work_size")
         else ""
     )

@@ -11,7 +11,10 @@ Serves when no SAM checkpoint is configured. OpenCV only (``cv2`` imported lazil
   logits) initialises probable FG/BG inside the rectangle. GrabCut runs on the crop downscaled
   to a long side of at most ``work_size`` (256) px; the mask is upsampled bilinearly (threshold
   1/2) to the original size (a click costs ~0.1 s instead of seconds). The result keeps the connected
-  components that contain positive clicks (all components when there are none).
+  components that contain positive clicks (all components when there are none). A follow-up
+  click (with ``mask_input``) obeys :meth:`ClassicalBackend._guard`: a positive click never
+  removes anything and adds only within its reach when most of its addition lies beyond it; a
+  negative click never grows the mask.
   ``score`` = IoU between the masks after ``iterations-1`` and ``iterations`` GrabCut iterations
   (a stability estimate, not a calibrated probability).
 * ``automatic``: marker-based watershed superpixels on a grid (SLIC-like seeds), merged greedily
@@ -56,6 +59,10 @@ class ClassicalBackend:
         guard_clicks: apply the follow-up click rules (:meth:`_guard`: a positive click never
             removes the clicked object, a negative click never grows the mask); ``False`` only
             to measure what they change.
+        click_reach: reach of a follow-up click, in multiples of its distance to the previous
+            mask (positive click) or to that mask's boundary (negative click); see
+            :meth:`_guard`. ``0`` = unlimited (the rules before it, to measure what it changes).
+        click_reach_min_frac: smallest reach, fraction of the image's long side.
     """
 
     model_name = "classical-grabcut"
@@ -69,7 +76,11 @@ class ClassicalBackend:
         click_radius_frac: float = 0.01,
         work_size: int = 256,
         guard_clicks: bool = True,
+        click_reach: float = 5.0,
+        click_reach_min_frac: float = 0.03,
     ) -> None:
+        self.click_reach = click_reach
+        self.click_reach_min_frac = click_reach_min_frac
         self.iterations = max(2, int(iterations))
         self.work_size = max(0, int(work_size))
         self.margin_frac = margin_frac
@@ -136,7 +147,14 @@ class ClassicalBackend:
         refines): a positive click never removes what was there (the result is the refined mask
         united with ``prev``), and when refining from ``prev`` lost more than half of it (GrabCut
         collapsing onto the click) the refinement is replaced by a fresh segmentation of the
-        clicks; a negative click never grows the mask (the refined mask within ``prev``)."""
+        clicks; a negative click never grows the mask (the refined mask within ``prev``).
+
+        With ``click_reach``: when most of what a positive click adds lies beyond its reach
+        (:meth:`_reach`), GrabCut's re-estimated colour model has flipped regions the click did
+        not point at (a similar-coloured second object, a shadow, a scarf next to a neck), and
+        only what lies within reach is added; when a negative click still removes more than
+        half of ``prev`` after the fresh segmentation, it removes only what lies within its
+        reach."""
         h, w = prev.shape
         kept = np.count_nonzero(mask & prev)
         half = 0.5 * np.count_nonzero(prev)
@@ -145,8 +163,13 @@ class ClassicalBackend:
                 fresh, fresh_score = self._grabcut(img, box, pos, neg, None)
                 if np.count_nonzero(fresh & prev) > kept:
                     mask, score = fresh, fresh_score
-            # what the click adds: the new region connected to it (GrabCut may also flip
-            # unrelated background far from the click; a positive click is not asked for that)
+            if self.click_reach > 0:
+                # most of what the click adds lies beyond its reach: GrabCut's colour model
+                # flipped regions the click did not point at; keep what lies within reach
+                reach = self._reach(prev, click, inside=False)
+                new = mask & ~prev
+                if np.count_nonzero(new & ~reach) > np.count_nonzero(new & reach):
+                    mask = mask & reach
             out = mask | prev
         else:
             out = mask & prev
@@ -154,9 +177,27 @@ class ClassicalBackend:
                 fresh, fresh_score = self._grabcut(img, box, pos, neg, None)
                 if np.count_nonzero(fresh & prev) > np.count_nonzero(out):
                     out, score = fresh & prev, fresh_score
+                if self.click_reach > 0 and np.count_nonzero(out) < half:
+                    # still collapsed: the click removes only what lies within its reach
+                    out = out | (prev & ~self._reach(prev, click, inside=True))
         for pt in neg:  # negative clicks stay background
             out[min(h - 1, max(0, int(pt[1]))), min(w - 1, max(0, int(pt[0])))] = False
         return out, score
+
+    def _reach(self, prev, click, *, inside: bool) -> np.ndarray:
+        """Disk a click may change: centred on the click, radius ``click_reach`` times the
+        click's distance to the previous mask (a positive click outside it) or to its boundary
+        (a negative click inside it), at least ``click_reach_min_frac`` of the long side."""
+        import cv2
+
+        h, w = prev.shape
+        cx, cy = min(w - 1, max(0, int(click[0]))), min(h - 1, max(0, int(click[1])))
+        region = prev if inside else ~prev
+        d = float(cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)[cy, cx])
+        rho = max(self.click_reach_min_frac * max(h, w), self.click_reach * d)
+        disk = np.zeros((h, w), np.uint8)
+        cv2.circle(disk, (cx, cy), int(round(rho)), 1, -1)
+        return disk.astype(bool)
 
     def _grabcut(self, img, box, pos, neg, prev):
         """GrabCut for the clicks (``pos``, ``neg``: (k, 2) x/y), ``box`` or ``None``, and the
