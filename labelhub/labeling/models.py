@@ -50,7 +50,26 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["project", "stage", "status"])]
+        # The last three serve next-task (labeling.leases._claimable_steps): each step reads the first row
+        # of one small or ordered partial index, so claiming stays flat with a million open tasks.
+        indexes = [
+            models.Index(fields=["project", "stage", "status"]),
+            models.Index(
+                fields=["project", "stage", "id"],
+                condition=models.Q(status="open", assignee__isnull=True),
+                name="task_open_queue",
+            ),
+            models.Index(
+                fields=["assignee", "project", "stage", "id"],
+                condition=models.Q(assignee__isnull=False),
+                name="task_assigned",
+            ),
+            models.Index(
+                fields=["project", "stage", "lease_expires_at", "id"],
+                condition=models.Q(status="in_progress"),
+                name="task_lease_expiry",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"task {self.pk} ({self.stage}/{self.status})"
