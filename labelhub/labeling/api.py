@@ -377,7 +377,8 @@ class ProjectNextTaskView(APIView):
     )
     def post(self, request, project_pk: int):
         """Claim your next task in `stage` (query or body): a task reserved for you first (a rejection sent
-        back to you, a manager's reassignment), then the oldest open one or one whose lease expired. Never
+        back to you, a manager's reassignment), then one whose lease expired (longest expired first), then
+        the oldest open one. Never
         the same task to two people; in review stages never your own work. A live lease you already hold
         in the stage is handed back. 204 when the queue is empty."""
         project = project_get(user=request.user, project_id=project_pk)
