@@ -141,16 +141,20 @@ def claim_clear(task: Task, *, assignee=None) -> None:
 
 def _review_exclude(queue: QuerySet[Task], *, project: Project, stage: str, user) -> QuerySet[Task]:
     """In review stages, leave out the user's own work and (independent reviews) the tasks they reviewed
-    in an earlier review stage. Both are per-row subqueries on indexed keys (the task's annotation and
-    its revisions by author, the task's events), so each candidate costs one probe and the rows skipped
-    are only those the user worked on, however long the queue."""
+    in an earlier review stage.
+
+    One NOT (... OR EXISTS ... OR EXISTS ...): inside an OR PostgreSQL keeps the EXISTS as subplans, each
+    either a probe per candidate row or one hashed set of the user's own revisions and review events (read
+    through the author and actor indexes); both cost what the user did, not what the queue holds. Two
+    separate NOT EXISTS would become anti-joins, and a merge anti-join walks the project's whole event
+    history in task order up to the first candidate."""
     if not stage_is_review(project, stage):
         return queue
-    queue = queue.exclude(own_work(user))
+    excluded = own_work(user)
     earlier = earlier_review_work(project=project, stage=stage, user=user)
     if earlier is not None:
-        queue = queue.exclude(earlier)
-    return queue
+        excluded |= earlier
+    return queue.exclude(excluded)
 
 
 def _claimable_steps(*, project: Project, stage: str, user, now: datetime) -> list[QuerySet[Task]]:
