@@ -21,15 +21,16 @@ Django, without gunicorn's queue), double assignments (a task held by two users 
 (every acknowledged save, submit, accept and reject looked up in the database at the end) and the
 webhook deliveries done by the Celery worker.
 
-Scale mode (``--scale``): one project whose `annotate` and `final-qa` stages each hold N open tasks
-(images, tasks, annotations and, for final-qa, one revision each, bulk-inserted with
-``generate_series``; every image row points at one stored PNG), grown to each of ``--sizes``; in
-final-qa (independent reviews on) the measuring reviewer authored revisions of the first 100 tasks
+Scale mode (``--scale``): one project per size in ``--sizes`` whose `annotate` and `final-qa` stages
+each hold that many open tasks (images, tasks, annotations and, for final-qa, one revision each by an
+annotator, bulk-inserted with ``generate_series``; every image row points at one stored PNG); in each
+final-qa queue (independent reviews on) the measuring reviewer authored revisions of the first 100 tasks
 (own work) and accepted the next 100 in `review` (earlier-review work), so every call skips 200 rows.
-At each size: VACUUM ANALYZE, then ``--calls`` ``POST next-task`` per stage through gunicorn, each
-followed by ``POST release`` (not timed) so the queue stays as it was; p50/p95 client and server side and
-the ratio to the first size. The old single query (reserved-first CASE order over the union) is timed
-beside it with EXPLAIN ANALYZE for comparison.
+After VACUUM ANALYZE, ``--calls`` ``POST next-task`` per size and stage through gunicorn, round robin
+over the sizes in batches of 10 (so the shared machine's load weighs on every size alike), each followed
+by ``POST release`` (not timed) so the queue stays as it was; p50/p95 client and server side, and the
+p95 ratio to the first size. EXPLAIN ANALYZE of each step and of the old single query (reserved-first
+CASE order over the union) at every size, for comparison.
 
 Usage:
   nice .venv/bin/python benchmarks/labeler_load.py                      # 50 labelers, 60 s
@@ -285,6 +286,11 @@ def tasks_bulk(project, *, n: int, stage: str, media_root: Path, author_id: int 
     img, task, ann, rev = (m._meta.db_table for m in (Image, Task, Annotation, AnnotationRevision))
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SET LOCAL synchronous_commit = off")
+        # The rows are consistent by construction: skip the per-row foreign-key triggers (Django's FKs are
+        # deferred, so a million rows meant millions of checks at COMMIT). Needs a superuser; else checked.
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if cur.fetchone()[0]:
+            cur.execute("SET LOCAL session_replication_role = replica")
         cur.execute(f"SELECT coalesce(max(id), 0) FROM {img}")
         (img0,) = cur.fetchone()
         cur.execute(f"SELECT coalesce(max(id), 0) FROM {task}")
@@ -597,65 +603,91 @@ def verify(project, records: list[Record]) -> None:
 
 
 def run_scale(args: argparse.Namespace, stack: Stack) -> None:
+    """One project per size (same organization and members), all built first; then the calls go round
+    the sizes in batches of 10, so that the shared machine's changing load weighs on every size alike."""
     import requests
     from django.db import connection
-    from django.utils import timezone
 
     from labelhub.images.models import Image
-    from labelhub.labeling.models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
+    from labelhub.labeling.models import Annotation, AnnotationRevision, Task, TaskEvent
+    from labelhub.projects.models import Project, ProjectMember
 
-    project, owner = project_make("Scale")
-    team = people(project, 2, 1)
+    first, owner = project_make("Scale")
+    team = people(first, 2, 1)
     annotator = team["annotators"][0][0]
     reviewer, reviewer_token = team["reviewers"][0]
     worker, worker_token = team["annotators"][1]
     media = Path(stack.env["LABELHUB_MEDIA_ROOT"])
+    projects = {}
+    for size in args.sizes:
+        if projects:
+            project = Project.objects.create(
+                organization=first.organization, name=f"Scale {size}", created_by=owner
+            )
+            for user in (annotator, reviewer, worker):
+                ProjectMember.objects.create(project=project, user=user)
+        else:
+            project = first
+        t_ins = tasks_bulk(project, n=size, stage="annotate", media_root=media)
+        t_ins += tasks_bulk(project, n=size, stage="final-qa", media_root=media, author_id=annotator.pk)
+        _review_history(project, reviewer)
+        projects[size] = project
+        print(
+            f"{size:>9,} open tasks in annotate and {size:,} in final-qa (project {project.pk}): inserted in {t_ins:.1f} s; {load()}"
+        )
+    t0 = time.perf_counter()
+    with connection.cursor() as cur:
+        for model in (Image, Task, Annotation, AnnotationRevision, TaskEvent):
+            cur.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    print(f"VACUUM ANALYZE {time.perf_counter() - t0:.1f} s; {Task.objects.count():,} tasks in all")
     stack.serve()
     session = requests.Session()
-    have = 0
-    first: dict[str, float] = {}
-    rows = []
-    for size in args.sizes:
-        add = size - have
-        t_ins = tasks_bulk(project, n=add, stage="annotate", media_root=media)
-        t_ins += tasks_bulk(project, n=add, stage="final-qa", media_root=media, author_id=annotator.pk)
-        if have == 0:
-            _review_history(project, reviewer)
-        have = size
-        t0 = time.perf_counter()
-        with connection.cursor() as cur:
-            for model in (Image, Task, Annotation, AnnotationRevision, TaskEvent):
-                cur.execute(f"VACUUM ANALYZE {model._meta.db_table}")
-        print(
-            f"\n{size:>9,} open tasks per stage: inserted in {t_ins:.1f} s, VACUUM ANALYZE {time.perf_counter() - t0:.1f} s; {load()}"
-        )
-        for stage, token in (("annotate", worker_token), ("final-qa", reviewer_token)):
-            session.headers["Authorization"] = f"Token {token}"
-            client, server = [], []
-            for i in range(args.warmup_calls + args.calls):
-                t = time.monotonic()
-                r = session.post(
-                    f"{stack.url}/api/v1/projects/{project.pk}/next-task/?stage={stage}", timeout=60
-                )
-                ms = (time.monotonic() - t) * 1000
-                assert r.status_code == 200, (r.status_code, r.text[:300])
-                task_id = r.json()["id"]
-                if i >= args.warmup_calls:
-                    client.append(ms)
-                    server.append(float(TIMING.search(r.headers["Server-Timing"])[1]))
-                rel = session.post(f"{stack.url}/api/v1/tasks/{task_id}/release/", timeout=60)
-                assert rel.status_code == 200, rel.text[:300]
-            p95 = float(np.percentile(server, 95))
-            first.setdefault(stage, p95)
-            print(
-                f"  next-task {stage:<9} client {pct(client)}   server {pct(server)}   server p95 / first size: {p95 / first[stage]:.2f}x"
+    stages = (("annotate", worker_token), ("final-qa", reviewer_token))
+    samples = defaultdict(lambda: {"client": [], "server": [], "db": []})
+
+    def calls(size: int, stage: str, token: str, n: int, keep: bool) -> None:
+        session.headers["Authorization"] = f"Token {token}"
+        for _ in range(n):
+            t = time.monotonic()
+            r = session.post(
+                f"{stack.url}/api/v1/projects/{projects[size].pk}/next-task/?stage={stage}", timeout=60
             )
-            rows.append((size, stage, client, server))
-            explain_steps(project, stage, reviewer if stage == "final-qa" else worker)
-    # Tidy: the release events are not part of anything else.
-    TaskEvent.objects.filter(task__project=project, kind__in=[EventKind.CLAIMED, EventKind.RELEASED]).delete()
-    assert not Task.objects.filter(project=project, status="in_progress").exists()
-    _ = timezone, owner
+            ms = (time.monotonic() - t) * 1000
+            assert r.status_code == 200, (r.status_code, r.text[:300])
+            if keep:
+                timing = r.headers["Server-Timing"]
+                samples[(size, stage)]["client"].append(ms)
+                samples[(size, stage)]["server"].append(float(TIMING.search(timing)[1]))
+                samples[(size, stage)]["db"].append(float(DB_TIMING.search(timing)[1]))
+            rel = session.post(f"{stack.url}/api/v1/tasks/{r.json()['id']}/release/", timeout=60)
+            assert rel.status_code == 200, rel.text[:300]
+
+    for size in args.sizes:
+        for stage, token in stages:
+            calls(size, stage, token, args.warmup_calls, keep=False)
+    print(
+        f"measuring: {args.calls} next-task calls per size and stage, round robin in batches of 10; {load()}"
+    )
+    for _ in range(max(1, args.calls // 10)):
+        for size in args.sizes:
+            for stage, token in stages:
+                calls(size, stage, token, 10, keep=True)
+    print(f"done; {load()}")
+    base = args.sizes[0]
+    for stage, _token in stages:
+        print(f"\nnext-task, stage {stage}:")
+        for size in args.sizes:
+            got = samples[(size, stage)]
+            ratio = np.percentile(got["server"], 95) / np.percentile(samples[(base, stage)]["server"], 95)
+            ratio_c = np.percentile(got["client"], 95) / np.percentile(samples[(base, stage)]["client"], 95)
+            print(f"  {size:>9,} open: client {pct(got['client'])}  server {pct(got['server'])}  "
+                  f"db {pct(got['db'])}  p95 vs {base:,}: server {ratio:.2f}x, client {ratio_c:.2f}x")  # fmt: skip
+    print()
+    for size in args.sizes:
+        for stage, _token in stages:
+            explain_steps(
+                projects[size], stage, reviewer if stage == "final-qa" else worker, label=f"{size:,}"
+            )
 
 
 def _review_history(project, reviewer) -> None:
@@ -689,7 +721,7 @@ def _review_history(project, reviewer) -> None:
     )
 
 
-def explain_steps(project, stage: str, user) -> None:
+def explain_steps(project, stage: str, user, label: str = "") -> None:
     """EXPLAIN ANALYZE of each next-task step, and of the old single query, in this process."""
     from django.db import transaction
     from django.db.models import Case, IntegerField, Q, Value, When
@@ -719,7 +751,7 @@ def explain_steps(project, stage: str, user) -> None:
             ms = re.search(r"Execution Time: ([\d.]+) ms", plan)
             out.append(f"{name} {float(ms[1]):.2f} ms")
         transaction.set_rollback(True)
-    print(f"    EXPLAIN ANALYZE ({stage}): " + ", ".join(out))
+    print(f"EXPLAIN ANALYZE {label} {stage}: " + ", ".join(out))
 
 
 def main() -> None:

@@ -394,7 +394,9 @@ class ProjectNextTaskView(APIView):
         task = leases.task_claim_next(project=project, user=request.user, stage=stage)
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(TaskOut(selectors.task_get(user=request.user, task_id=task.pk)).data)
+        # The claim read the task with what TaskOut shows (project, image, annotation, assignee); the
+        # project was checked visible above, so no second read.
+        return Response(TaskOut(task).data)
 
 
 class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):

@@ -227,6 +227,7 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
                     assignee=user,
                     lease_expires_at__gt=now,
                 )
+                .select_related("project", "image", "annotation", "assignee")
                 .order_by("id")
                 .first()
             )
