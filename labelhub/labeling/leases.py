@@ -162,21 +162,23 @@ def _claimable_steps(*, project: Project, stage: str, user, now: datetime) -> li
     of one index (see Task.Meta.indexes) so that its cost does not grow with the queue:
 
     1. tasks reserved for the user (a rejection sent back, a manager's reassignment), oldest first
-       (index `task_assigned`: assignee, project, stage, id; only rows with an assignee);
+       (index `task_assigned`: assignee, project, stage, created_at, id; only rows with an assignee);
     2. tasks held on an expired lease, the longest expired first (index `task_lease_expiry`: project,
        stage, lease_expires_at, id; only in-progress rows): abandoned work is taken up before new work;
-    3. open unreserved tasks, oldest (lowest id) first (index `task_open_queue`: project, stage, id;
+    3. open unreserved tasks, oldest first (index `task_open_queue`: project, stage, created_at, id;
        only open rows without an assignee).
 
+    "Oldest" is (created_at, id), an order only these indexes give: ordered by id alone, the planner
+    may walk the primary key instead and filter, which reads every row of older projects first.
     A single query over the union with the reserved-first order could not walk an index: it sorted
     every claimable row of the stage."""
     tasks = Task.objects.filter(project=project, stage=stage)
     steps = [
-        tasks.filter(status=TaskStatus.OPEN, assignee=user).order_by("id"),
+        tasks.filter(status=TaskStatus.OPEN, assignee=user).order_by("created_at", "id"),
         tasks.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__lte=now).order_by(
             "lease_expires_at", "id"
         ),
-        tasks.filter(status=TaskStatus.OPEN, assignee__isnull=True).order_by("id"),
+        tasks.filter(status=TaskStatus.OPEN, assignee__isnull=True).order_by("created_at", "id"),
     ]
     return [_review_exclude(step, project=project, stage=stage, user=user) for step in steps]
 
