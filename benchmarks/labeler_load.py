@@ -116,6 +116,7 @@ class Stack:
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.procs: list[subprocess.Popen] = []
+        self.names: list[str] = []
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "labelhub.settings",
@@ -185,7 +186,42 @@ class Stack:
             f"--concurrency {self.args.celery_concurrency}, redis :{self.redis_port}, database {self.db_name}"
         )
 
+    def cpu_seconds(self) -> dict[str, dict[int, float]]:
+        """User+system CPU seconds so far of gunicorn's and Celery's processes and of this database's
+        PostgreSQL backends, by pid."""
+        import psutil
+        from django.db import connection
+
+        def times(pids) -> dict[int, float]:
+            out = {}
+            for pid in pids:
+                try:
+                    t = psutil.Process(pid).cpu_times()
+                    out[pid] = t.user + t.system
+                except psutil.Error:
+                    pass
+            return out
+
+        def tree(proc: subprocess.Popen) -> list[int]:
+            try:
+                return [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+            except psutil.Error:
+                return []
+
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            backends = [row[0] for row in cur.fetchall()]
+        named = {name: proc for name, proc in zip(self.names, self.procs, strict=True)}
+        return {
+            "gunicorn": times(tree(named["gunicorn"])),
+            "postgres": times(backends),
+            "celery": times(tree(named["celery"])),
+        }
+
     def _spawn(self, name: str, cmd: list[str]) -> None:
+        self.names.append(name)
         log = open(self.var / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
         self.procs.append(subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT))
 
@@ -503,7 +539,10 @@ def run_load(args: argparse.Namespace, stack: Stack) -> None:
     t0 = time.monotonic()
     for t in threads:
         t.start()
-    time.sleep(args.duration)
+    time.sleep(args.warmup)
+    cpu0 = stack.cpu_seconds()
+    time.sleep(args.duration - args.warmup)
+    cpu1 = stack.cpu_seconds()
     stop.set()
     for t in threads:
         t.join(timeout=120)
@@ -525,6 +564,14 @@ def run_load(args: argparse.Namespace, stack: Stack) -> None:
         print(f"{ep:<16} {pct([c.client_ms for c in sel]):<48} {pct(server)}")
     db = [c.db_ms for c in window if c.db_ms is not None]
     print(f"{'(db share, all)':<16} {'':<48} {pct(db)}")
+    # CPU seconds the server side spent in the window, per action: what the load costs whatever else
+    # shares the machine, and the throughput its cores would give if nothing else ran.
+    used = {k: sum(cpu1[k].get(pid, 0) - cpu0[k].get(pid, 0) for pid in cpu1[k]) for k in cpu1}
+    per = {k: v * 1000 / max(1, len(ok)) for k, v in used.items()}
+    total = sum(per.values())
+    print("server CPU per action: " + ", ".join(f"{k} {v:.1f} ms" for k, v in per.items())
+          + f"; {total:.1f} ms in all -> about {1000 * (os.cpu_count() or 1) / total:.0f} actions/s on "
+          f"{os.cpu_count()} otherwise idle cores")  # fmt: skip
     errors = defaultdict(int)
     for r in records:
         for k, v in r.errors.items():
