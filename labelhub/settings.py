@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that its `Server-Timing: app;dur=...` covers the whole stack (labelhub/core/timing.py).
+    "labelhub.core.timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's, Swagger UI's, ReDoc's) from the application itself in every mode.
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -389,7 +389,8 @@ class ProjectNextTaskView(APIView):
     @idempotent
     def post(self, request, project_pk: int):
         """Claim your next task in `stage` (query or body): a task reserved for you first (a rejection sent
-        back to you, a manager's reassignment), then the oldest open one or one whose lease expired. Never
+        back to you, a manager's reassignment), then one whose lease expired (longest expired first), then
+        the oldest open one. Never
         the same task to two people; in review stages never your own work. A live lease you already hold
         in the stage is handed back. 204 when the queue is empty."""
         project = project_get(user=request.user, project_id=project_pk)
@@ -405,7 +406,9 @@ class ProjectNextTaskView(APIView):
         task = leases.task_claim_next(project=project, user=request.user, stage=stage)
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(TaskOut(selectors.task_get(user=request.user, task_id=task.pk)).data)
+        # The claim read the task with what TaskOut shows (project, image, annotation, assignee); the
+        # project was checked visible above, so no second read.
+        return Response(TaskOut(task).data)
 
 
 class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from labelhub.accounts.models import MANAGING_ROLES
@@ -139,26 +139,61 @@ def claim_clear(task: Task, *, assignee=None) -> None:
     task.active_seconds = 0.0
 
 
-def _claimable(*, project: Project, stage: str, user, now: datetime) -> QuerySet[Task]:
-    """Tasks of the stage the user may take now: open and unreserved, reserved for them, or held on an
-    expired lease. In review stages, never the user's own work, nor (independent reviews) a task they
-    reviewed in an earlier review stage."""
-    queue = Task.objects.filter(project=project, stage=stage).filter(
-        Q(status=TaskStatus.OPEN, assignee__isnull=True)
-        | Q(status=TaskStatus.OPEN, assignee=user)
-        | Q(status=TaskStatus.IN_PROGRESS, lease_expires_at__lte=now)
-    )
-    if stage_is_review(project, stage):
-        queue = queue.exclude(own_work(user))
-        earlier = earlier_review_work(project=project, stage=stage, user=user)
-        if earlier is not None:
-            queue = queue.exclude(earlier)
-    mine_first = Case(
-        When(status=TaskStatus.OPEN, assignee=user, then=Value(0)),
-        default=Value(1),
-        output_field=IntegerField(),
-    )
-    return queue.annotate(mine_first=mine_first).order_by("mine_first", "id")
+def _review_exclude(queue: QuerySet[Task], *, project: Project, stage: str, user) -> QuerySet[Task]:
+    """In review stages, leave out the user's own work and (independent reviews) the tasks they reviewed
+    in an earlier review stage.
+
+    One NOT (... OR EXISTS ... OR EXISTS ...): inside an OR PostgreSQL keeps the EXISTS as subplans, each
+    either a probe per candidate row or one hashed set of the user's own revisions and review events (read
+    through the author and actor indexes); both cost what the user did, not what the queue holds. Two
+    separate NOT EXISTS would become anti-joins, and a merge anti-join walks the project's whole event
+    history in task order up to the first candidate."""
+    if not stage_is_review(project, stage):
+        return queue
+    excluded = own_work(user)
+    earlier = earlier_review_work(project=project, stage=stage, user=user)
+    if earlier is not None:
+        excluded |= earlier
+    return queue.exclude(excluded)
+
+
+def _claimable_steps(*, project: Project, stage: str, user, now: datetime) -> list[QuerySet[Task]]:
+    """The tasks of the stage the user may take now, as queries tried in this order, each the first row
+    of one index (see Task.Meta.indexes) so that its cost does not grow with the queue:
+
+    1. tasks reserved for the user (a rejection sent back, a manager's reassignment), oldest first
+       (index `task_assigned`: assignee, project, stage, created_at, id; only rows with an assignee);
+    2. tasks held on an expired lease, the longest expired first (index `task_lease_expiry`: project,
+       stage, lease_expires_at, id; only in-progress rows): abandoned work is taken up before new work;
+    3. open unreserved tasks, oldest first (index `task_open_queue`: project, stage, created_at, id;
+       only open rows without an assignee).
+
+    "Oldest" is (created_at, id), an order only these indexes give: ordered by id alone, the planner
+    may walk the primary key instead and filter, which reads every row of older projects first.
+    A single query over the union with the reserved-first order could not walk an index: it sorted
+    every claimable row of the stage."""
+    tasks = Task.objects.filter(project=project, stage=stage)
+    steps = [
+        tasks.filter(status=TaskStatus.OPEN, assignee=user).order_by("created_at", "id"),
+        tasks.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__lte=now).order_by(
+            "lease_expires_at", "id"
+        ),
+        tasks.filter(status=TaskStatus.OPEN, assignee__isnull=True).order_by("created_at", "id"),
+    ]
+    return [_review_exclude(step, project=project, stage=stage, user=user) for step in steps]
+
+
+def _candidate(*, project: Project, stage: str, user, now: datetime) -> Task | None:
+    """The first claimable task (see `_claimable_steps`); on PostgreSQL locked FOR UPDATE SKIP LOCKED,
+    so a concurrent caller passes over it to the next."""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    for step in _claimable_steps(project=project, stage=stage, user=user, now=now):
+        if skip_locked:
+            step = step.select_for_update(skip_locked=True, of=("self",))
+        candidate = step.first()
+        if candidate is not None:
+            return candidate
+    return None
 
 
 def _user_stage_lock(*, project: Project, user, stage: str) -> None:
@@ -174,14 +209,14 @@ def _user_stage_lock(*, project: Project, user, stage: str) -> None:
 
 def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
     """Hand the user their next task in `stage`, with a lease of LABELHUB_LEASE_SECONDS; None when the queue
-    is empty. A user who already holds a live lease in the stage gets that task again.
+    is empty. A user who already holds a live lease in the stage gets that task again; otherwise the first
+    of: a task reserved for them, one on an expired lease, the oldest open one (`_claimable_steps`).
 
     Never hands one task to two people: on PostgreSQL the candidate row is locked with
     SELECT ... FOR UPDATE SKIP LOCKED (concurrent callers skip it and take the next); elsewhere the claim
     is a conditional UPDATE that only one caller can win.
     """
     stage_role_require(user=user, project=project, stage=stage)
-    skip_locked = connection.features.has_select_for_update_skip_locked
     for _ in range(20):
         with transaction.atomic():
             _user_stage_lock(project=project, user=user, stage=stage)
@@ -194,16 +229,13 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
                     assignee=user,
                     lease_expires_at__gt=now,
                 )
+                .select_related("project", "image", "annotation", "assignee")
                 .order_by("id")
                 .first()
             )
             if held is not None:
                 return held
-            queue = _claimable(project=project, stage=stage, user=user, now=now)
-            if skip_locked:
-                candidate = queue.select_for_update(skip_locked=True, of=("self",)).first()
-            else:
-                candidate = queue.first()
+            candidate = _candidate(project=project, stage=stage, user=user, now=now)
             if candidate is None:
                 return None
             previous = candidate.assignee_id

@@ -50,7 +50,28 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["project", "stage", "status"])]
+        # The last three serve next-task (labeling.leases._claimable_steps): each step reads the first row
+        # of one partial index in its order, so claiming stays flat with a million open tasks. The order is
+        # (created_at, id), not id alone: the primary key also gives id order, and with LIMIT 1 the
+        # planner took it (guessing matches spread evenly), reading every older project's rows first.
+        indexes = [
+            models.Index(fields=["project", "stage", "status"]),
+            models.Index(
+                fields=["project", "stage", "created_at", "id"],
+                condition=models.Q(status="open", assignee__isnull=True),
+                name="task_open_queue",
+            ),
+            models.Index(
+                fields=["assignee", "project", "stage", "created_at", "id"],
+                condition=models.Q(assignee__isnull=False),
+                name="task_assigned",
+            ),
+            models.Index(
+                fields=["project", "stage", "lease_expires_at", "id"],
+                condition=models.Q(status="in_progress"),
+                name="task_lease_expiry",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"task {self.pk} ({self.stage}/{self.status})"
