@@ -30,7 +30,9 @@ def sam(settings, tmp_path_factory):
     settings.LABELHUB_SAM_RANDOM_SEED = "0"
     settings.LABELHUB_SAM_MODEL = "vit_b"
     settings.LABELHUB_SAM_DEVICE = "cpu"
-    settings.LABELHUB_SAM_DECODER = "torch"  # the server decodes with PyTorch, the browser with the ONNX graph
+    settings.LABELHUB_SAM_DECODER = (
+        "torch"  # the server decodes with PyTorch, the browser with the ONNX graph
+    )
     settings.LABELHUB_SAM_ONNX_DIR = str(tmp_path_factory.getbasetemp() / "onnx")
     settings.LABELHUB_PRESEGMENT_ON_UPLOAD = False  # no everything-mode run of the encoder on upload
     cache.clear()
@@ -77,7 +79,9 @@ def clicked(page, x, y, button="left"):
     done = int(page.evaluate("document.body.dataset.segmentDone || 0"))
     click_image(page, x, y, button)
     wait_js(page, f"Number(document.body.dataset.segmentDone || 0) > {done}")
-    seg = page.evaluate("(() => { const s = window.labelhub.screen.tools.segment; return {clicks: s.clicks, labels: s.labels}; })()")
+    seg = page.evaluate(
+        "(() => { const s = window.labelhub.screen.tools.segment; return {clicks: s.clicks, labels: s.labels}; })()"
+    )
     return page.evaluate("document.body.dataset.segmentDecoder"), seg
 
 
@@ -168,7 +172,9 @@ def test_the_toggle_forces_each_path_and_the_panel_says_which_decoded(browser, l
     page.keyboard.press("Escape")  # deselect, so the class key picks the next region's class
     page.keyboard.press("2")
     path, _ = clicked(page, *CLICKS[2])
-    assert path == "server" and regions(page)[-1]["kind"] == "polygon" and regions(page)[-1]["label"] == "sign"
+    assert (
+        path == "server" and regions(page)[-1]["kind"] == "polygon" and regions(page)[-1]["label"] == "sign"
+    )
     page.keyboard.press("n")
 
     # the toggle is kept in this browser: a reload keeps "browser"
