@@ -11,7 +11,7 @@ the masks are meaningless). Then drives Debian's chromium through Playwright on 
   fp16 -> fp32), once per page and image;
 * ``--clicks`` pairs of positive clicks with the segment tool, alternating the View panel's decode mode
   between browser and server (so both see the same load), each click a new region: click to mask drawn
-  (mousedown to the animation frame showing it) and click to mask in hand (browser: tensors + graph +
+  (mousedown to the animation frame showing it; Esc then drops the region) and click to mask in hand (browser: tensors + graph +
   upscale + RLE; server: the ``segment/`` round trip with polygons), plus the server's ``timing_ms.decode``
   (its ONNX decode + upscale, inside the request);
 * browser decode alone: ``--clicks`` calls of ``samdecode.js``'s ``decode()`` from the page (tensors,
@@ -182,7 +182,9 @@ def main() -> None:
             drawn = float(page.evaluate("document.body.dataset.segmentDrawnMs"))
             in_hand = float(page.evaluate("window.labelhub.decoder.last.ms"))
             path = page.evaluate("document.body.dataset.segmentDecoder")
-            page.keyboard.press("n")  # finish: the next click starts a new region
+            # Esc drops the region: the next click starts a new one, and the autosave never carries the
+            # noise polygons of random weights (they grow past the annotation's vertex cap)
+            page.keyboard.press("Escape")
             return drawn, in_hand, path
 
         page.keyboard.press("s")  # the segment tool: starts loading the browser decoder
