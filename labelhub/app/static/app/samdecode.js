@@ -43,13 +43,18 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class Unavailable extends Error {}
 
+const MAX_WAIT_S = 120; // a worker that has not computed the embedding by then: the server decodes
+
 async function fetchOk(path) {
-  for (;;) {
+  for (let waited = 0; ; ) {
     const res = await fetch(API + path, { credentials: "same-origin" });
-    if (res.status === 202) { // a worker computes the embedding: ask again
-      await sleep(1000 * Number(res.headers.get("Retry-After") || 1));
+    if (res.status === 202 && waited < MAX_WAIT_S) { // a worker computes the embedding: ask again
+      const wait = Number(res.headers.get("Retry-After") || 1);
+      waited += wait;
+      await sleep(1000 * wait);
       continue;
     }
+    if (res.status === 202) throw new Unavailable(`the embedding was not ready after ${MAX_WAIT_S} s`);
     if (!res.ok) {
       const body = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
       const err = new Unavailable(body?.error?.message || `HTTP ${res.status}`);

@@ -280,6 +280,7 @@ export class Tools {
         seg.path = "server";
         return this.runSegment(prompt, false);
       }
+      if (path === "browser" && !seg.lowRes) seg.path = null; // the next click asks again
       announce(`Segmentation failed (${path}): ${errorText(err)}`, "error");
       return;
     }
