@@ -289,7 +289,7 @@ export class Tools {
     // Timed from the click to the mask in hand; a first browser click that loaded the decoder and a
     // server answer that computed the embedding are one-off costs, not what a click costs.
     if (path === "browser" ? warm : out.embedding !== "computed") decoder.record(path, inHand);
-    else decoder.last = { path, ms: inHand };
+    else { decoder.last = { path, ms: inHand }; decoder.onChange?.(); }
     document.body.dataset.segmentDecoder = path;
     let shape;
     if (path === "browser") {
