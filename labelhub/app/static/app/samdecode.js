@@ -288,7 +288,8 @@ export class DecodeChooser {
       if (this.state === "loading") parts.push("loading the browser decoder…");
       if (this.state === "unavailable") parts.push(`browser decode unavailable: ${this.error}`);
     }
-    if (this.mode === "auto") {
+    if (this.mode === "auto" && this.state === "unavailable") parts.push("auto: the server decodes");
+    else if (this.mode === "auto") {
       parts.push(this.auto?.choice
         ? `auto chose ${this.auto.choice} (browser ${this.auto.browserMs} ms, server ${this.auto.serverMs} ms)`
         : `auto: timing both (${this.samples.browser.length}/${SAMPLES} browser, ${this.samples.server.length}/${SAMPLES} server)`);
