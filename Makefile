@@ -25,6 +25,12 @@ $(VENDOR_STAMP): package.json package-lock.json
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/konva
 	cd node_modules/konva/lib && find . -name '*.js' -exec cp --parents {} ../../../$(VENDOR)/konva/ \;
 	cp node_modules/konva/LICENSE $(VENDOR)/konva/LICENSE
+	# onnxruntime-web's WASM backend only (browser SAM decode): the ESM bundle, its loader and the SIMD
+	# .wasm (single-threaded here: threads would need a cross-origin-isolated page, see the README).
+	mkdir -p $(VENDOR)/onnxruntime-web
+	cd node_modules/onnxruntime-web/dist && cp ort.wasm.min.mjs ort-wasm-simd-threaded.mjs \
+		ort-wasm-simd-threaded.wasm ../../../$(VENDOR)/onnxruntime-web/
+	cp node_modules/onnxruntime-web/package.json $(VENDOR)/onnxruntime-web/package.json
 	cp package-lock.json $(VENDOR_STAMP)
 
 vendor: $(VENDOR_STAMP)

@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { announce, choose, errorText, h } from "./dom.js";
 import { Editor } from "./editor.js";
 import { commentsPanel, regionName, regionsPanel, timelinePanel } from "./panel.js";
+import { DecodeChooser, MODES } from "./samdecode.js";
 import { shortcutSheet } from "./shortcuts.js";
 import { Tools, TOOLS } from "./tools.js";
 import { classColor, regionBounds, View } from "./view.js";
@@ -83,6 +84,8 @@ class TaskScreen {
         toolbar, canvas, this.side));
     this.view = new View(canvas, { width: task.image_width, height: task.image_height, schema: this.schema });
     this.view.setFilters(this.brightness, this.contrast);
+    this.decoder = new DecodeChooser(task.image);
+    this.decoder.onChange = () => this.showDecodeStatus();
     this.tools = new Tools(this);
     this.view.onVertexDrag = (v, xy, phase) => this.tools.vertexDrag(v, xy, phase);
     this.view.onVertexDelete = (v) => this.tools.vertexDelete(v);
@@ -105,7 +108,7 @@ class TaskScreen {
     if (this.review) this.loadTimeline();
     const draft = this.editing && this.editor.pendingDraft();
     if (draft) this.offerDraft(draft);
-    window.labelhub = { screen: this, view: this.view, editor: this.editor };
+    window.labelhub = { screen: this, view: this.view, editor: this.editor, decoder: this.decoder };
   }
 
   async offerDraft(draft) {
@@ -249,7 +252,33 @@ class TaskScreen {
       slider("Fill opacity", this.view.fillOpacity, 0, 1, 0.05, (v) => { this.view.fillOpacity = v; this.render(); }),
       slider("Selected fill", this.view.selectedOpacity, 0, 1, 0.05, (v) => { this.view.selectedOpacity = v; this.render(); }),
       slider("Brightness", this.brightness, 0.3, 3, 0.05, (v) => this.setFilters(v, this.contrast)),
-      slider("Contrast", this.contrast, 0.3, 3, 0.05, (v) => this.setFilters(this.brightness, v)));
+      slider("Contrast", this.contrast, 0.3, 3, 0.05, (v) => this.setFilters(this.brightness, v)),
+      this.editing ? this.decodeControl() : null);
+  }
+
+  /** Where SAM clicks are decoded: auto (the faster, measured), in the browser, or on the server. */
+  decodeControl() {
+    const titles = {
+      auto: "Auto: times the first clicks both ways, then keeps the faster for this session",
+      browser: "In this browser (onnxruntime-web) from the image's embedding",
+      server: "On the server (segment/)",
+    };
+    this.decodeStatus = h("p", { class: "muted decode-status", "data-decode-status": "", "aria-live": "polite" });
+    const select = h("select", {
+      "data-decode-mode": "", "aria-label": "SAM click decoding", title: titles[this.decoder.mode],
+      onchange: (e) => { this.decoder.setMode(e.target.value); e.target.title = titles[e.target.value]; },
+    }, MODES.map((m) => h("option", { value: m, selected: m === this.decoder.mode, title: titles[m] }, m)));
+    const box = h("div", { class: "decode" }, h("label", { class: "slider" }, "SAM decode", select), this.decodeStatus);
+    this.showDecodeStatus();
+    return box;
+  }
+
+  showDecodeStatus() {
+    if (!this.decodeStatus) return;
+    this.decodeStatus.textContent = this.decoder.status() || "no click decoded yet";
+    this.decodeStatus.dataset.last = this.decoder.last?.path || "";
+    this.decodeStatus.dataset.auto = this.decoder.auto?.choice || "";
+    this.decodeStatus.dataset.state = this.decoder.state;
   }
 
   setFilters(b, c) {

@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { announce, errorText } from "./dom.js";
 import { regionContains, rings } from "./view.js";
 import { rleDecode, rleEncode } from "./rle.js";
+import { decode as browserDecode } from "./samdecode.js";
 
 export const TOOLS = {
   select: { key: "V", title: "Select and edit vertices" },
@@ -71,6 +72,7 @@ export class Tools {
   use(tool) {
     this.finish();
     this.tool = tool;
+    if (tool === "segment" || tool === "box") this.s.decoder?.load(); // the browser decoder, in the background
     this.view.container.dataset.tool = tool;
     document.querySelectorAll("[data-tool-button]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.toolButton === tool)));
     this.s.render();
@@ -257,20 +259,52 @@ export class Tools {
     if (fromBox) seg.box = prompt.box;
     const started = fromBox ? performance.now() : this.clickedAt;
     const seq = (this.seq = (this.seq || 0) + 1);
-    announce("Segmenting…");
+    const decoder = this.s.decoder;
+    // A chain of clicks stays where its first click was decoded: its previous mask lives there. A browser
+    // answer becomes a mask region, so a class drawn as polygons only is decoded by the server.
+    if (!seg.path) seg.path = this.classTakesMasks() ? decoder.pick() : "server";
+    const path = seg.path;
+    const warm = decoder.state === "ready";
+    announce(path === "browser" && !warm ? "Loading the browser decoder (once per page)…" : "Segmenting…");
     let out;
     try {
-      out = await api.post(`images/${this.s.task.image}/segment/`, body);
+      if (path === "browser") {
+        out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box }, seg.lowRes || null);
+      } else {
+        out = await api.post(`images/${this.s.task.image}/segment/`, body);
+      }
     } catch (err) {
-      announce(`Segmentation failed: ${errorText(err)}`, "error");
+      if (path === "browser" && decoder.mode === "auto" && !seg.lowRes) {
+        decoder.state = "unavailable"; // auto falls back on the server for good on this page
+        decoder.error = errorText(err);
+        seg.path = "server";
+        return this.runSegment(prompt, false);
+      }
+      if (path === "browser" && !seg.lowRes) seg.path = null; // the next click asks again
+      announce(`Segmentation failed (${path}): ${errorText(err)}`, "error");
       return;
     }
     if (seq !== this.seq || this.segment !== seg) return; // a newer click or a cancel superseded this answer
-    seg.maskInputId = out.mask_input_id;
-    const polygons = out.polygons.map((p) => ({ exterior: p.exterior, holes: p.holes || [] }));
-    if (!polygons.length) {
-      announce("No object found there: add a click, or try a box.");
+    const inHand = performance.now() - started;
+    // Timed from the click to the mask in hand; a first browser click that loaded the decoder and a
+    // server answer that computed the embedding are one-off costs, not what a click costs.
+    if (path === "browser" ? warm : out.embedding !== "computed") decoder.record(path, inHand);
+    else { decoder.last = { path, ms: inHand }; decoder.onChange?.(); }
+    document.body.dataset.segmentDecoder = path;
+    let shape;
+    if (path === "browser") {
+      seg.lowRes = out.lowRes;
+      const [h, w] = out.size;
+      shape = out.mask.includes(1) ? { kind: "mask", rle: rleEncode(out.mask, h, w), mask: out.mask } : null;
+    } else {
+      seg.maskInputId = out.mask_input_id;
+      const polygons = out.polygons.map((p) => ({ exterior: p.exterior, holes: p.holes || [] }));
+      shape = polygons.length ? { kind: "polygon", polygons } : null;
+    }
+    if (!shape) {
+      announce(`No object found there (${path}): add a click, or try a box.`);
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
+      decoder.onChange?.();
       return;
     }
     const { regions } = this.editor;
@@ -279,10 +313,18 @@ export class Tools {
     if (index < 0) {
       seg.regionId = this.editor.newId();
       seg.created = true;
-      regions.push({ id: seg.regionId, label: this.s.currentLabel(), kind: "polygon", polygons, source: "human" });
+      regions.push({ id: seg.regionId, label: this.s.currentLabel(), kind: shape.kind, source: "human" });
       index = regions.length - 1;
+    }
+    const region = regions[index];
+    region.kind = shape.kind;
+    if (shape.kind === "mask") {
+      delete region.polygons;
+      region.rle = shape.rle;
+      this.view.masks.set(region, shape.mask);
     } else {
-      regions[index].polygons = polygons;
+      delete region.rle;
+      region.polygons = shape.polygons;
     }
     this.s.selected = index;
     this.editor.changed();
@@ -292,8 +334,13 @@ export class Tools {
       const ms = Math.round(performance.now() - started);
       document.body.dataset.segmentDrawnMs = String(ms);
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
-      announce(`Mask drawn in ${ms} ms (${out.model_name}, score ${out.score.toFixed(2)})`);
+      announce(`Mask drawn in ${ms} ms, decoded in the ${path} (${out.model_name}, score ${out.score.toFixed(2)})`);
     });
+  }
+
+  classTakesMasks() {
+    const cls = this.s.schema.find((c) => c.name === this.s.currentLabel());
+    return !cls?.kinds || cls.kinds.includes("mask");
   }
 
   // --- brush and eraser on the selected mask (a polygon becomes a mask when painted) -----------------

@@ -1,0 +1,301 @@
+// SAM clicks decoded in the browser (onnxruntime-web, WASM), from the image's cached embedding, and the
+// choice between that and the server's segment/ by measured latency.
+//
+// The server serves SAM's prompt encoder + mask decoder as ONNX (GET models/sam/decoder.onnx, exported
+// from segment_anything's SamOnnxModel returning the four low-res masks) and the image embedding as raw
+// little-endian fp16 (GET images/{id}/embedding/, shape and sizes in X- headers). The prompt tensors are
+// built exactly as workers/sam/onnx_decoder.py builds them for ONNX Runtime on the server, so a click
+// gives the server's mask (tests/browser/test_app_samdecode.py checks IoU >= 0.99).
+import * as ort from "onnxruntime-web";
+
+const API = "/api/v1/";
+const LOW_RES = 256;
+const INPUT = 1024;
+export const MODES = ["auto", "browser", "server"];
+const MODE_KEY = "lh.samDecode"; // the user's toggle, kept across sessions (like brightness)
+const AUTO_KEY = "lh.samDecodeAuto"; // auto's measured choice: per browser session (sessionStorage)
+const SAMPLES = 3; // clicks timed each way before auto chooses
+
+// Single-threaded WASM: threads need SharedArrayBuffer, i.e. a cross-origin-isolated page (COOP/COEP
+// headers on every response); see the README's "Decoding clicks in the browser" for the measurement.
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.proxy = false;
+ort.env.wasm.wasmPaths = `${document.body.dataset.static || "/static/app/"}vendor/onnxruntime-web/`;
+
+// fp16 -> fp32 for every 16-bit pattern: the embedding is 1 Mi values, a table lookup each.
+let HALF = null;
+function halfTable() {
+  if (HALF) return HALF;
+  HALF = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+    HALF[h] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
+  }
+  return HALF;
+}
+
+function pair(header) {
+  const [a, b] = (header || "").split(",").map(Number);
+  return [a, b];
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class Unavailable extends Error {}
+
+const MAX_WAIT_S = 120; // a worker that has not computed the embedding by then: the server decodes
+
+async function fetchOk(path) {
+  for (let waited = 0; ; ) {
+    const res = await fetch(API + path, { credentials: "same-origin" });
+    if (res.status === 202 && waited < MAX_WAIT_S) { // a worker computes the embedding: ask again
+      const wait = Number(res.headers.get("Retry-After") || 1);
+      waited += wait;
+      await sleep(1000 * wait);
+      continue;
+    }
+    if (res.status === 202) throw new Unavailable(`the embedding was not ready after ${MAX_WAIT_S} s`);
+    if (!res.ok) {
+      const body = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
+      const err = new Unavailable(body?.error?.message || `HTTP ${res.status}`);
+      err.status = res.status;
+      err.code = body?.error?.code || "";
+      throw err;
+    }
+    return res;
+  }
+}
+
+let sessionPromise = null; // {session, model, checkpoint}: one decoder per page
+
+function decoderSession() {
+  if (!sessionPromise) {
+    sessionPromise = (async () => {
+      const res = await fetchOk("models/sam/decoder.onnx");
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+      return { session, model: res.headers.get("X-Model-Name"), checkpoint: res.headers.get("X-Checkpoint-Sha256") };
+    })();
+    sessionPromise.catch(() => { sessionPromise = null; });
+  }
+  return sessionPromise;
+}
+
+const embeddings = new Map(); // image id -> Promise<{tensor, originalSize, inputSize, model, checkpoint}>
+const EMBEDDINGS_KEPT = 4;
+
+function embedding(imageId) {
+  let p = embeddings.get(imageId);
+  if (!p) {
+    p = (async () => {
+      const res = await fetchOk(`images/${imageId}/embedding/`);
+      const shape = res.headers.get("X-Embedding-Shape").split(",").map(Number);
+      if (res.headers.get("X-Embedding-Dtype") !== "float16") throw new Unavailable("the embedding is not float16");
+      const half = new Uint16Array(await res.arrayBuffer()); // little-endian, as every browser's CPU
+      const table = halfTable();
+      const data = new Float32Array(half.length);
+      for (let i = 0; i < half.length; i++) data[i] = table[half[i]];
+      return {
+        tensor: new ort.Tensor("float32", data, shape),
+        originalSize: pair(res.headers.get("X-Original-Size")),
+        inputSize: pair(res.headers.get("X-Input-Size")),
+        model: res.headers.get("X-Model-Name"),
+        checkpoint: res.headers.get("X-Checkpoint-Sha256"),
+      };
+    })();
+    p.catch(() => embeddings.delete(imageId));
+    embeddings.set(imageId, p);
+    while (embeddings.size > EMBEDDINGS_KEPT) embeddings.delete(embeddings.keys().next().value);
+  }
+  return p;
+}
+
+/** Bilinear resize of a float32 (sh, sw) grid read from a row stride, like OpenCV's INTER_LINEAR
+ * (= F.interpolate(mode="bilinear", align_corners=False)): half-pixel centres, edges clamped. */
+function axis(src, dst) {
+  const i0 = new Int32Array(dst), i1 = new Int32Array(dst), w1 = new Float32Array(dst);
+  const scale = src / dst;
+  for (let d = 0; d < dst; d++) {
+    let s = (d + 0.5) * scale - 0.5;
+    if (s < 0) s = 0;
+    let a = Math.floor(s);
+    if (a >= src - 1) { a = src - 1; i0[d] = a; i1[d] = a; w1[d] = 0; continue; }
+    i0[d] = a; i1[d] = a + 1; w1[d] = s - a;
+  }
+  return { i0, i1, w1 };
+}
+
+function resize(src, sh, sw, stride, dh, dw) {
+  const out = new Float32Array(dh * dw);
+  const xs = axis(sw, dw), ys = axis(sh, dh);
+  const rowA = new Float32Array(dw), rowB = new Float32Array(dw);
+  let lastA = -1, lastB = -1;
+  const hpass = (r, row) => {
+    const o = r * stride;
+    for (let x = 0; x < dw; x++) {
+      const a = src[o + xs.i0[x]];
+      row[x] = a + (src[o + xs.i1[x]] - a) * xs.w1[x];
+    }
+  };
+  for (let y = 0; y < dh; y++) {
+    const ra = ys.i0[y], rb = ys.i1[y], wy = ys.w1[y];
+    if (ra !== lastA) { hpass(ra, rowA); lastA = ra; }
+    if (rb !== lastB) { hpass(rb, rowB); lastB = rb; }
+    const o = y * dw;
+    for (let x = 0; x < dw; x++) out[o + x] = rowA[x] + (rowB[x] - rowA[x]) * wy;
+  }
+  return out;
+}
+
+/** (256, 256) low-res logits -> (H, W) mask, as Sam.postprocess_masks (workers/sam/onnx_decoder.py
+ * upscale_logits): to 1024x1024, crop the un-padded input size, to the original size, threshold 0. */
+export function upscaleMask(lowRes, inputSize, originalSize) {
+  const up = resize(lowRes, LOW_RES, LOW_RES, LOW_RES, INPUT, INPUT);
+  const [ih, iw] = inputSize, [h, w] = originalSize;
+  const logits = resize(up, ih, iw, INPUT, h, w);
+  const mask = new Uint8Array(h * w);
+  for (let i = 0; i < mask.length; i++) mask[i] = logits[i] > 0 ? 1 : 0;
+  return mask;
+}
+
+/** Start loading the decoder and the image's embedding; resolves when both are here (or rejects). */
+export function prepare(imageId) {
+  return Promise.all([decoderSession(), embedding(imageId)]);
+}
+
+/** Decode one prompt in the browser. prompt: {points: [[x, y]], point_labels: [1|0], box: [x0, y0,
+ * x1, y1]} in pixels of the original image; lowRes: the previous answer's logits (Float32Array 256²)
+ * or null. Returns {mask (Uint8Array H*W), size: [H, W], score, lowRes, model_name, checkpoint_sha256,
+ * ms: decode time (tensors, graph, upscale)}. */
+export async function decode(imageId, prompt, lowRes = null) {
+  const [{ session, model, checkpoint }, emb] = await prepare(imageId);
+  if (emb.model !== model || emb.checkpoint !== checkpoint) {
+    embeddings.delete(imageId);
+    sessionPromise = null;
+    throw new Unavailable("the embedding and the decoder are of different models; reload the page");
+  }
+  const t0 = performance.now();
+  const [oh, ow] = emb.originalSize, [ih, iw] = emb.inputSize;
+  const sx = iw / ow, sy = ih / oh; // ResizeLongestSide.apply_coords
+  const points = prompt.points || [], labels = prompt.point_labels || [];
+  const coords = [], labs = [];
+  points.forEach(([x, y], i) => { coords.push(x * sx, y * sy); labs.push(labels[i]); });
+  if (prompt.box) {
+    const [x0, y0, x1, y1] = prompt.box;
+    coords.push(x0 * sx, y0 * sy, x1 * sx, y1 * sy);
+    labs.push(2, 3);
+  } else {
+    coords.push(0, 0); // SAM's prompt encoder pads with a (0, 0) point labelled -1 when there is no box
+    labs.push(-1);
+  }
+  const n = labs.length;
+  const feeds = {
+    image_embeddings: emb.tensor,
+    point_coords: new ort.Tensor("float32", Float32Array.from(coords), [1, n, 2]),
+    point_labels: new ort.Tensor("float32", Float32Array.from(labs), [1, n]),
+    mask_input: new ort.Tensor("float32", lowRes || new Float32Array(LOW_RES * LOW_RES), [1, 1, LOW_RES, LOW_RES]),
+    has_mask_input: new ort.Tensor("float32", Float32Array.of(lowRes ? 1 : 0), [1]),
+  };
+  const out = await session.run(feeds);
+  const masks = out.low_res_masks.data, iou = out.iou_predictions.data;
+  // SAM's recommendation, as the server's predict(multimask_output=None): three candidates for a single
+  // click without box or previous mask (the best of tokens 1-3), token 0 otherwise.
+  const multimask = points.length === 1 && !prompt.box && !lowRes;
+  let best = 0;
+  if (multimask) {
+    best = 1;
+    for (let k = 2; k < 4; k++) if (iou[k] > iou[best]) best = k;
+  }
+  const score = iou[best];
+  const chosen = masks.slice(best * LOW_RES * LOW_RES, (best + 1) * LOW_RES * LOW_RES);
+  for (const t of Object.values(out)) t.dispose?.();
+  const mask = upscaleMask(chosen, emb.inputSize, emb.originalSize);
+  return {
+    mask, size: [oh, ow], score, lowRes: chosen, model_name: model, checkpoint_sha256: checkpoint,
+    ms: performance.now() - t0,
+  };
+}
+
+// --- which one decodes: the toggle and auto's measurement -------------------------------------------------
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[(s.length - 1) >> 1] : NaN;
+};
+
+export class DecodeChooser {
+  constructor(imageId) {
+    this.imageId = imageId;
+    this.mode = MODES.includes(localStorage.getItem(MODE_KEY)) ? localStorage.getItem(MODE_KEY) : "auto";
+    this.samples = { browser: [], server: [] };
+    this.state = "idle"; // browser decoder: idle, loading, ready, unavailable
+    this.error = "";
+    this.last = null; // {path, ms}
+    this.onChange = null;
+    try { this.auto = JSON.parse(sessionStorage.getItem(AUTO_KEY) || "null"); } catch { this.auto = null; }
+  }
+
+  setMode(mode) {
+    if (!MODES.includes(mode)) return;
+    this.mode = mode;
+    localStorage.setItem(MODE_KEY, mode);
+    if (mode !== "server") this.load();
+    this.onChange?.();
+  }
+
+  /** Load the browser decoder in the background (auto, browser); the server decodes meanwhile (auto). */
+  load() {
+    if (this.mode === "server" || this.state === "loading" || this.state === "ready") return this.loading;
+    this.state = "loading";
+    this.onChange?.();
+    this.loading = prepare(this.imageId).then(() => {
+      this.state = "ready";
+      this.onChange?.();
+    }, (err) => {
+      this.state = "unavailable";
+      this.error = err.message;
+      this.onChange?.();
+    });
+    return this.loading;
+  }
+
+  /** The path for a new chain of clicks (a chain stays on one path: its previous mask lives there). */
+  pick() {
+    if (this.mode === "server") return "server";
+    if (this.mode === "browser") return this.state === "unavailable" ? "server" : "browser";
+    this.load();
+    if (this.state !== "ready") return "server";
+    if (this.auto?.choice) return this.auto.choice;
+    return this.samples.browser.length < this.samples.server.length ? "browser" : "server";
+  }
+
+  /** One decoded click, timed from the click to the mask in hand (server: the segment/ round trip). */
+  record(path, ms) {
+    this.last = { path, ms };
+    this.samples[path].push(ms);
+    if (this.mode === "auto" && !this.auto?.choice && this.samples.browser.length >= SAMPLES && this.samples.server.length >= SAMPLES) {
+      const b = median(this.samples.browser), s = median(this.samples.server);
+      this.auto = { choice: b <= s ? "browser" : "server", browserMs: Math.round(b), serverMs: Math.round(s) };
+      sessionStorage.setItem(AUTO_KEY, JSON.stringify(this.auto));
+    }
+    this.onChange?.();
+  }
+
+  /** One line for the View panel. */
+  status() {
+    const parts = [];
+    if (this.last) parts.push(`last click: ${this.last.path}, ${Math.round(this.last.ms)} ms`);
+    if (this.mode !== "server") {
+      if (this.state === "loading") parts.push("loading the browser decoder…");
+      if (this.state === "unavailable") parts.push(`browser decode unavailable: ${this.error}`);
+    }
+    if (this.mode === "auto" && this.state === "unavailable") parts.push("auto: the server decodes");
+    else if (this.mode === "auto") {
+      parts.push(this.auto?.choice
+        ? `auto chose ${this.auto.choice} (browser ${this.auto.browserMs} ms, server ${this.auto.serverMs} ms)`
+        : `auto: timing both (${this.samples.browser.length}/${SAMPLES} browser, ${this.samples.server.length}/${SAMPLES} server)`);
+    }
+    return parts.join(" · ");
+  }
+}
+
+export { Unavailable };
