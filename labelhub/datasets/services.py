@@ -13,14 +13,13 @@ import time
 import zipfile
 from collections import Counter
 from dataclasses import asdict
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import CharField, JSONField, Q, TextField
+from django.db.models import CharField, JSONField, TextField
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
@@ -36,6 +35,7 @@ from labelhub.projects.models import Project
 from . import imports
 from .formats import FORMATS, Record
 from .formats.base import COORDINATES, temp_dir
+from .jobs import ClaimLost, Heartbeat, claimable, held, job_claim
 from .models import Export, ExportItem, ExportStatus, Import, ImportStatus, Subset
 
 log = logging.getLogger(__name__)
@@ -299,19 +299,12 @@ def export_file_name(original_name: str, image_id: int, duplicates: set[str]) ->
     return name
 
 
-def _claimable_job(status, now) -> Q:
-    """Jobs a run may claim: pending, or running since longer than LABELHUB_JOB_STALE_SECONDS (its worker
-    died: with acks_late the broker redelivers after its visibility timeout, the sweep finds it too)."""
-    stale = now - timedelta(seconds=settings.LABELHUB_JOB_STALE_SECONDS)
-    return Q(status=status.PENDING) | Q(status=status.RUNNING, started_at__lt=stale)
-
-
 def jobs_sweep(*, now=None) -> dict[str, int]:
     """Queue again every export and import that is pending (its message may be lost with a broker
     outage) or stale running (its worker died). Safe to repeat: each run claims its row first."""
     now = now or timezone.now()
-    exports = list(Export.objects.filter(_claimable_job(ExportStatus, now)).values_list("id", flat=True))
-    jobs = list(Import.objects.filter(_claimable_job(ImportStatus, now)).values_list("id", flat=True))
+    exports = list(Export.objects.filter(claimable(ExportStatus, now)).values_list("id", flat=True))
+    jobs = list(Import.objects.filter(claimable(ImportStatus, now)).values_list("id", flat=True))
     for export_id in exports:
         send_or_log("labelhub.datasets.run_export", export_id)
     for job_id in jobs:
@@ -325,14 +318,27 @@ def export_run(*, export_id: int) -> Export | None:
     export = Export.objects.select_related("project").filter(id=export_id).first()
     if export is None or export.status == ExportStatus.DONE:
         return export
-    chunk = settings.LABELHUB_EXPORT_CHUNK_SIZE
-    now = timezone.now()
     # The claim: only one run wins a pending (or stale running) export; a redelivered message for an
-    # export another worker is writing finds nothing to claim and leaves it alone.
-    if not Export.objects.filter(_claimable_job(ExportStatus, now), id=export.id).update(
-        status=ExportStatus.RUNNING, started_at=now, progress_done=0, error=""
-    ):
+    # export another worker is writing finds nothing to claim and leaves it alone (see jobs.py).
+    token = job_claim(Export, ExportStatus, export.id, progress_done=0, error="")
+    if token is None:
         return export
+    try:
+        with Heartbeat(Export, ExportStatus, export.id, token):
+            _export_write(export, token)
+    except ClaimLost:
+        log.warning("export %s: run %s lost its claim to a later run; it wrote nothing", export.id, token)
+        export.refresh_from_db()
+        return export
+    export.refresh_from_db()
+    export_finished_hooks(export)
+    return export
+
+
+def _export_write(export: Export, token: int) -> None:
+    """The archive of export run `token` (which holds the claim); its result or failure is recorded on
+    the row only while the claim is still its own (ClaimLost otherwise)."""
+    chunk = settings.LABELHUB_EXPORT_CHUNK_SIZE
     project = export.project
     storage = Image._meta.get_field("file").storage
     classes = set(export.filters["classes"]) if export.filters.get("classes") else None
@@ -423,7 +429,8 @@ def export_run(*, export_id: int) -> Export | None:
                     )
                     done += 1
                     if time.monotonic() - last > 1.0:
-                        Export.objects.filter(id=export.id).update(progress_done=done)
+                        if not held(Export, ExportStatus, export.id, token).update(progress_done=done):
+                            raise ClaimLost(f"export {export.id}, run {token}")
                         last = time.monotonic()
                 fmt.finish()
                 snapshot.close()
@@ -444,43 +451,44 @@ def export_run(*, export_id: int) -> Export | None:
             with open(archive, "rb") as fh:
                 while data := fh.read(1 << 20):
                     digest.update(data)
-            if export.file.name:
-                export.file.storage.delete(export.file.name)
+            previous = export.file.name
             with open(archive, "rb") as fh:
-                export.file.save(f"export-{export.id}.zip", File(fh), save=False)
-            export.size_bytes = archive.stat().st_size
-        export.sha256 = digest.hexdigest()
-        held = list(export.items.exclude(image_file="").values_list("image_file", flat=True))
-        export.status = ExportStatus.DONE
-        export.progress_done = done
-        export.annotations_count = regions_written
-        export.finished_at = timezone.now()
-        export.error = ""
-        export.save(
-            update_fields=[
-                "file",
-                "size_bytes",
-                "sha256",
-                "status",
-                "progress_done",
-                "annotations_count",
-                "finished_at",
-                "error",
-            ]
-        )
-        if held:  # copies of deleted images this archive needed: it holds them now
-            ExportItem.objects.filter(export=export).exclude(image_file="").update(image_file="")
-            files_delete_on_commit(storage, held)
+                name = storage_save(export.file, f"export-{export.id}.zip", fh)
+            size = archive.stat().st_size
+        kept = list(export.items.exclude(image_file="").values_list("image_file", flat=True))
+        with transaction.atomic():
+            if not held(Export, ExportStatus, export.id, token).update(
+                file=name,
+                size_bytes=size,
+                sha256=digest.hexdigest(),
+                status=ExportStatus.DONE,
+                progress_done=done,
+                annotations_count=regions_written,
+                finished_at=timezone.now(),
+                error="",
+            ):
+                export.file.storage.delete(name)  # another run took over: its archive is the one
+                raise ClaimLost(f"export {export.id}, run {token}")
+            if previous and previous != name:  # an earlier run's archive (a failed retry's)
+                transaction.on_commit(lambda: export.file.storage.delete(previous))
+            if kept:  # copies of deleted images this archive needed: it holds them now
+                ExportItem.objects.filter(export=export).exclude(image_file="").update(image_file="")
+                files_delete_on_commit(storage, kept)
+    except ClaimLost:
+        raise
     except Exception as exc:  # recorded on the export; the API shows it
         log.exception("export %s failed", export.id)
-        Export.objects.filter(id=export.id).update(
+        if not held(Export, ExportStatus, export.id, token).update(
             status=ExportStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
-        )
-        export.refresh_from_db()
-    export_finished_hooks(export)
-    return export
+        ):
+            raise ClaimLost(f"export {export.id}, run {token}") from exc
+
+
+def storage_save(field_file, name: str, fh) -> str:
+    """Save `fh` under (about) `name` in the storage of `field_file`; the name it got."""
+    return field_file.storage.save(field_file.field.generate_filename(field_file.instance, name), File(fh))
 
 
 def export_finished_hooks(export: Export) -> None:
@@ -568,14 +576,12 @@ def import_run(*, import_id: int) -> Import | None:
     job = Import.objects.select_related("project", "created_by").filter(id=import_id).first()
     if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
         return job
-    now = timezone.now()
-    if not Import.objects.filter(_claimable_job(ImportStatus, now), id=job.id).update(
-        status=ImportStatus.RUNNING, started_at=now
-    ):
+    token = job_claim(Import, ImportStatus, job.id)
+    if token is None:
         return job  # another run holds it
     outcome: dict[str, Any]
     try:
-        with job.file.open("rb") as fh:
+        with Heartbeat(Import, ImportStatus, job.id, token), job.file.open("rb") as fh:
             result = imports.import_file(
                 project=job.project,
                 fh=fh,
@@ -612,7 +618,10 @@ def import_run(*, import_id: int) -> Import | None:
             },
         }
     name = job.file.name
-    Import.objects.filter(id=job.id).update(file="", finished_at=timezone.now(), **outcome)
+    if not held(Import, ImportStatus, job.id, token).update(file="", finished_at=timezone.now(), **outcome):
+        log.warning("import %s: run %s lost its claim to a later run", job.id, token)
+        job.refresh_from_db()
+        return job
     if name:  # the upload has served its purpose
         job.file.storage.delete(name)
     job.refresh_from_db()
