@@ -9,6 +9,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -99,6 +101,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         field = next(iter(exc.message_dict), None) if hasattr(exc, "error_dict") else None
         return _error(400, "invalid", "; ".join(exc.messages), field)
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # The database went away (a restart, a failover, a dropped connection) or rolled the
+        # transaction back (deadlock, serialization failure): the transaction in flight is lost, and
+        # the client should retry (with an Idempotency-Key, a resend can never run an action twice).
+        log.warning("database unavailable for %s: %s", getattr(context.get("request"), "path", "?"), exc)
+        response = _error(503, "database_unavailable", "The database is unavailable; retry shortly.")
+        response["Retry-After"] = "5"
+        return response
     if isinstance(exc, OverflowError):
         # An id beyond 64 bits reaches a query (SQLite refuses it; PostgreSQL would find nothing).
         return _error(400, "out_of_range", "A number in the request is out of range.")
