@@ -129,7 +129,7 @@ def _ring_distance(buf, nk, kk, bpts, medge, ept, ea, eb, stop, aug, pos, near):
         ax, ay = buf[j, 0], buf[j, 1]
         a0x, a0y = aug[pos[j], 0], aug[pos[j], 1]
         reach2 = (math.hypot(ax - a0x, ay - a0y) + 2.0) ** 2
-        lo = pos[nk - 1] - L if j == 0 else pos[j - 1]  # j == 0: the chain before is the last one
+        lo = 0 if j == 0 else pos[j - 1]
         hi = pos[j + 1]
         best, bs = np.inf, pos[j]
         for s_ in range(pos[j], hi):  # forwards
