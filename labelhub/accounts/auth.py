@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from knox.models import AuthToken
 
 from labelhub.core.errors import Conflict, DomainError
@@ -18,7 +19,10 @@ User = get_user_model()
 @transaction.atomic
 def token_issue(*, user) -> tuple[AuthToken, str]:
     """A new API token for `user`: (stored row with its expiry, the secret shown to the client once),
-    stamped with the fingerprint of the user's password (any later password change invalidates it)."""
+    stamped with the fingerprint of the user's password (any later password change invalidates it).
+    The user's expired tokens are deleted here (knox does it on every authenticated request, one
+    query each)."""
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     token, secret = AuthToken.objects.create(user=user)
     TokenPassword.objects.create(token=token, fingerprint=password_fingerprint(user.password))
     return token, secret

@@ -148,3 +148,32 @@ def test_login_attempts_past_the_limit_answer_429_even_with_the_right_password(s
     )
     assert spoofed.status_code == 429
     assert login(APIClient(REMOTE_ADDR="203.0.113.8"), "solo", "pw-solo").status_code == 200
+
+
+@pytest.mark.django_db
+def test_authentication_is_one_query_and_expired_tokens_go_at_the_next_login():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIRequestFactory
+
+    from labelhub.accounts.auth import token_issue
+    from labelhub.accounts.authentication import TokenAuthentication
+
+    user = make_user("tok-one-query")
+    old, old_secret = token_issue(user=user)
+    _, secret = token_issue(user=user)
+    request = APIRequestFactory().get("/api/v1/organizations/", HTTP_AUTHORIZATION=f"Token {secret}")
+    with CaptureQueriesContext(connection) as queries:
+        authed_user, _ = TokenAuthentication().authenticate(request)
+    assert authed_user == user
+    assert len(queries) == 1  # token, user and password stamp in one read
+    AuthToken.objects.filter(pk=old.pk).update(expiry=old.expiry - timedelta(days=365))
+    expired = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {old_secret}")
+    with pytest.raises(Exception, match="Invalid token"):
+        TokenAuthentication().authenticate(expired)
+    assert not AuthToken.objects.filter(pk=old.pk).exists()  # deleted when used
+    third, _ = token_issue(user=user)
+    AuthToken.objects.filter(pk=third.pk).update(expiry=third.expiry - timedelta(days=365))
+    token_issue(user=user)  # a new login removes the user's expired tokens
+    assert not AuthToken.objects.filter(pk=third.pk).exists()
+    assert AuthToken.objects.filter(user=user).count() == 2
