@@ -4,7 +4,8 @@ Celery workers on PostgreSQL; and (``--scale``) next-task latency with 1k, 100k 
 Real parts, all started here and stopped at the end: a PostgreSQL database of its own on the machine's
 server (``--pg``, created, migrated and dropped here), its own ``redis-server`` on a free port (cache,
 throttles, broker, results), ``gunicorn labelhub.wsgi`` with the deploy's worker class (sync; the deploy
-runs ``--workers ${GUNICORN_WORKERS:-4}``; here ``--workers``, default 2 x cores + 1, with
+runs ``--workers ${GUNICORN_WORKERS:-4}``; here ``--workers``, default cores + 1 (on a box the clients share, 2 x cores + 1 measured
+slower: more requests preempted mid-flight), with
 ``LABELHUB_DB_CONN_MAX_AGE=60`` as in the deploy), one Celery worker on the `cpu` queue delivering the
 project's webhook (``task.stage_changed``, to an HTTP receiver in this process) for every stage change.
 
@@ -154,7 +155,7 @@ class Stack:
 
     def serve(self) -> None:
         """gunicorn and the Celery worker, once the data exists."""
-        workers = self.args.workers or 2 * (os.cpu_count() or 1) + 1
+        workers = self.args.workers or (os.cpu_count() or 1) + 1
         self._spawn(
             "gunicorn",
             [sys.executable, "-m", "gunicorn", "labelhub.wsgi", "--bind", f"127.0.0.1:{self.http_port}",
@@ -817,7 +818,7 @@ def main() -> None:
         "--think", type=float, default=0.5, help="mean think time after each call, seconds (0: none)"
     )
     ap.add_argument("--reject-rate", type=float, default=0.15)
-    ap.add_argument("--workers", type=int, default=0, help="gunicorn workers (default 2 x cores + 1)")
+    ap.add_argument("--workers", type=int, default=0, help="gunicorn workers (default cores + 1)")
     ap.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (1: the sync worker)")
     ap.add_argument("--celery-concurrency", type=int, default=1)
     ap.add_argument("--scale", action="store_true", help="next-task latency at --sizes open tasks")
