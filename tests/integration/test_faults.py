@@ -348,6 +348,19 @@ def _big_project(project, images: int, polygons_per_image: int) -> int:
     return images * polygons_per_image
 
 
+def _hold_table_lock(table: str):
+    """A connection of its own holding an ACCESS EXCLUSIVE lock on `table` until it is closed."""
+    import psycopg
+
+    db = connection.settings_dict
+    held = psycopg.connect(
+        dbname=db["NAME"], user=db["USER"] or None, password=db["PASSWORD"] or None,
+        host=db["HOST"] or None, port=db["PORT"] or None,
+    )  # fmt: skip
+    held.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+    return held
+
+
 def test_a_worker_killed_mid_export_is_run_again_once_after_the_stale_window(org_a, settings, tmp_path):
     """A real worker is SIGKILLed while it writes an export (its message stays unacknowledged in Redis, not
     redelivered for the visibility timeout's 2 h). Once its heartbeat is stale the sweep queues the export
@@ -393,18 +406,40 @@ def test_a_worker_killed_mid_export_is_run_again_once_after_the_stale_window(org
             30,
             lambda: "the heartbeat did not go stale",
         )
-        assert datasets.jobs_sweep() == {"exports": 1, "imports": 0}  # queued again, to the new worker
-        taken_over = []
+        # The new run must be alive past the stale window whatever this machine's speed: a lock held on
+        # the revisions it reads (a slow query, as far as the run can tell) holds it there, heartbeating.
+        held = _hold_table_lock(AnnotationRevision._meta.db_table)
+        try:
+            assert datasets.jobs_sweep() == {"exports": 1, "imports": 0}  # queued again, to the new worker
+
+            def claimed() -> bool:
+                second.alive()
+                export.refresh_from_db()
+                return export.status == ExportStatus.RUNNING and export.attempts == 2
+
+            wait_for(claimed, 30, second.tail)
+            wait_for(
+                lambda: (
+                    (timezone.now() - Export.objects.get(pk=export.pk).started_at).total_seconds() > stale + 1
+                ),
+                30,
+                lambda: "the second run did not get past the stale window",
+            )
+            # The new run is alive: past the stale window since it started, neither a sweep nor a
+            # redelivered message (run here, in this process) takes it over.
+            export.refresh_from_db()
+            assert export.status == ExportStatus.RUNNING and export.attempts == 2
+            assert (timezone.now() - export.heartbeat_at).total_seconds() < stale, "the heartbeat stopped"
+            taken_over = [datasets.jobs_sweep()["exports"]]
+            datasets.export_run(export_id=export.pk)
+            export.refresh_from_db()
+            assert export.status == ExportStatus.RUNNING and export.attempts == 2
+        finally:
+            held.close()  # the lock goes with its transaction: the run goes on
 
         def finished() -> bool:
             second.alive()
             export.refresh_from_db()
-            if export.status == ExportStatus.RUNNING and export.attempts == 2:
-                # The new run is alive: past the stale window since it started, neither a sweep nor a
-                # redelivered message (run here, in this process) takes it over.
-                if (timezone.now() - export.started_at).total_seconds() > stale + 1:
-                    taken_over.append(datasets.jobs_sweep()["exports"])
-                    datasets.export_run(export_id=export.pk)
             return export.status == ExportStatus.DONE
 
         wait_for(finished, 90, second.tail, 0.5)
