@@ -574,28 +574,83 @@ def row_prefix_of_rings(pts, off, x0, y0, h, w):
     return pref
 
 
+_TIE = 1e-9  # px: a crossing this close to a pixel centre is scored as a tie (rounding in the slope)
+
+
 @njit(cache=True)
 def _ring_winding(pts, a, b, x0, y0, h, w, pref):
     """Winding-weighted (area, intersection) contributions of the ring ``pts[a:b]`` (the
     scanline arithmetic of ``raster.polygons_to_mask``): summed over all rings, ``area`` is the
     number of window pixels whose centre has winding number 1 (minus those with -1, plus twice
-    those with 2, ...) and ``inter`` the same count restricted to source pixels."""
+    those with 2, ...) and ``inter`` the same count restricted to source pixels.
+
+    Ties are counted against the polygon: a pixel whose centre lies exactly on an edge is inside
+    by LabelHub's half-open rule on one side and outside on the other, and other rasterizers
+    decide it otherwise (shapely's ``contains`` leaves it out, OpenCV's ``fillPoly`` puts it in).
+    So each such pixel is scored as the worst rule would score it: a source pixel as outside,
+    any other as inside. An IoU bound met with these terms then holds under every tie rule."""
     area = 0
     inter = 0
     for i in range(a, b):
-        ax, ay, slope, wgt, rlo, rhi = _edge_rows(pts, i, i + 1 if i + 1 < b else a, y0, h)
+        j = i + 1 if i + 1 < b else a
+        ax, ay, slope, wgt, rlo, rhi = _edge_rows(pts, i, j, y0, h)
         for row in range(rlo, rhi):
             col = _window_col(ax, ay, slope, row + y0, x0, w)
             area += wgt * (w - col)
             inter += wgt * (pref[row, w] - pref[row, col])
+            x = ax + (row + y0 + 0.5 - ay) * slope - 0.5
+            near = math.floor(x + 0.5)
+            if abs(x - near) <= _TIE:  # the crossing is a pixel centre (up to rounding)
+                tc = int(near) - x0
+                if 0 <= tc < w:
+                    src = pref[row, tc + 1] - pref[row, tc]
+                    # counted inside here when it lies on the inner side of this crossing
+                    if (wgt > 0) == (tc >= col):
+                        if src:  # outside by the worst rule
+                            inter -= 1
+                            area -= 1
+                    elif not src:  # inside by the worst rule
+                        area += 1
+        by = pts[j, 1]
+        if ay - 0.5 == math.floor(ay - 0.5) and ax - 0.5 == math.floor(ax - 0.5):
+            # A vertex on a pixel centre whose two edges both lie above it crosses no row there
+            # (rows are half-open): the other edges decide it (outside at a convex tip, inside
+            # at a notch), so it costs the most it can, like the horizontal edges below.
+            py = pts[i - 1 if i > a else b - 1, 1]
+            row, tc = int(ay - 0.5) - y0, int(ax - 0.5) - x0
+            if py < ay and by < ay and 0 <= row < h and 0 <= tc < w:
+                if pref[row, tc + 1] - pref[row, tc]:
+                    inter -= 1
+                    area -= 1
+                else:
+                    area += 1
+        if ay == by and ay - 0.5 == math.floor(ay - 0.5):
+            # A horizontal edge along row r's centre line: its centres are ties too. Which way the
+            # other edges counted them is not known here, so each costs the most it can (a source
+            # pixel: out of the intersection; any other: into the union).
+            row = int(ay - 0.5) - y0
+            if 0 <= row < h:
+                bx = pts[j, 0]
+                lo_x, hi_x = (ax, bx) if ax < bx else (bx, ax)
+                c0 = int(math.ceil(lo_x - 0.5)) - x0
+                c1 = int(math.floor(hi_x - 0.5)) - x0
+                c0 = 0 if c0 < 0 else c0
+                c1 = w - 1 if c1 > w - 1 else c1
+                for tc in range(c0, c1 + 1):
+                    if pref[row, tc + 1] - pref[row, tc]:
+                        inter -= 1
+                        area -= 1
+                    else:
+                        area += 1
     return area, inter
 
 
 @njit(cache=True)
 def winding_iou(pts, off, x0, y0, h, w, pref, src_area):
-    """IoU with the source window from the winding-weighted crossings. Equals the raster IoU
-    whenever the winding number at every pixel centre is 0 or 1 (any valid region with
-    disjoint parts)."""
+    """IoU with the source window from the winding-weighted crossings, ties against the polygon
+    (:func:`_ring_winding`). Equals the raster IoU whenever the winding number at every pixel
+    centre is 0 or 1 (any valid region with disjoint parts) and no edge passes through a pixel
+    centre; never above it otherwise."""
     if h <= 0 or w <= 0 or pts.shape[0] == 0:
         return 1.0 if src_area == 0 else 0.0
     area = 0
@@ -605,7 +660,7 @@ def winding_iou(pts, off, x0, y0, h, w, pref, src_area):
         area += a_
         inter += i_
     union = src_area + area - inter
-    return 1.0 if union == 0 else inter / union
+    return 1.0 if union == 0 else max(inter, 0) / union
 
 
 @njit(cache=True)

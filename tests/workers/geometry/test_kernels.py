@@ -269,7 +269,62 @@ def test_window_rounding_regression():
     np.testing.assert_array_equal(rasterize_flat(pts, off, 17, 0, 17, 86), full[:, 17:])
     np.testing.assert_array_equal(K.row_prefix_of_rings(pts, off, 17, 0, 17, 86), K.row_prefix(full[:, 17:]))
     window = (17, 0, 17, 86, K.row_prefix(full[:, 17:]), int(full.sum()))
-    assert K.winding_iou(pts, off, *window) == 1.0
+    # The bottom edge runs along row 16's centre line: those centres are ties, scored against the
+    # polygon (see the next test), the same in the window as in the whole image.
+    whole = K.winding_iou(pts, off, 0, 0, 17, 103, K.row_prefix(full), int(full.sum()))
+    assert K.winding_iou(pts, off, *window) == whole <= worst_tie_iou(pts, off, full[:, 17:], 17, 0) < 1.0
+    shifted = pts + [0.0, 0.25]  # off the centre line: no ties, the exact raster IoU
+    full = rasterize_flat(shifted, off, 0, 0, 17, 103)
+    window = (17, 0, 17, 86, K.row_prefix(full[:, 17:]), int(full.sum()))
+    assert K.winding_iou(shifted, off, *window) == 1.0
+
+
+def worst_tie_iou(pts: np.ndarray, off: np.ndarray, src: np.ndarray, x0: int, y0: int) -> float:
+    """IoU of the polygon with ``src`` (window at ``x0, y0``) under the worst tie rule: a pixel
+    whose centre lies on the outline is outside when it is a source pixel and inside otherwise
+    (shapely decides inside, outside and on the outline, independently of ``workers.geometry``)."""
+    rings = [pts[off[k] : off[k + 1]] for k in range(len(off) - 1)]
+    geom = shapely.Polygon(rings[0], rings[1:]).buffer(0) if len(rings) > 1 else shapely.Polygon(rings[0])
+    ys, xs = np.mgrid[y0 : y0 + src.shape[0], x0 : x0 + src.shape[1]]
+    inside = shapely.contains_xy(geom, xs + 0.5, ys + 0.5)
+    on = shapely.intersects_xy(geom.boundary, xs + 0.5, ys + 0.5)
+    inter = int((inside & src).sum())
+    union = int((src | inside | on).sum())
+    return 1.0 if union == 0 else inter / union
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_winding_iou_scores_ties_against_the_polygon(seed):
+    """Polygons with vertices on the half-pixel grid (their edges often run through pixel
+    centres): the IoU the simplifiers check never exceeds the IoU under the worst tie rule, so a
+    bound met by LabelHub's rasterizer is met by shapely's (centres on the outline outside), by
+    OpenCV's (inside) and by any other; a polygon with no centre on its outline scores exactly."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(6, 30, 2))
+    n = int(rng.integers(3, 9))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+    radius = rng.uniform(2, min(h, w) / 2, n)
+    pts = np.stack([w / 2 + radius * np.cos(angles), h / 2 + radius * np.sin(angles)], 1)
+    pts = np.round(pts * 2) / 2  # the half-pixel grid
+    if rng.random() < 0.5:
+        pts[:, 0] = np.clip(pts[:, 0], 0, w - 0.5)  # edges along the last column's centres
+    off = np.array([0, n])
+    if not shapely.Polygon(pts).is_valid or shapely.Polygon(pts).area == 0:
+        return
+    if not shapely.Polygon(pts).exterior.is_ccw:
+        pts = pts[::-1].copy()  # an exterior's orientation (y down: clockwise on the screen)
+    src = random_mask(rng)[:h, :w]
+    src = np.pad(src, ((0, h - src.shape[0]), (0, w - src.shape[1])))
+    if rng.random() < 0.5:
+        src = rasterize_flat(pts, off, 0, 0, h, w) | (src & (rng.random((h, w)) < 0.1))
+    got = K.winding_iou(pts, off, 0, 0, h, w, K.row_prefix(src), int(src.sum()))
+    assert got <= worst_tie_iou(pts, off, src, 0, 0) + 1e-12
+    ys, xs = np.mgrid[0:h, 0:w]
+    if not shapely.intersects_xy(shapely.Polygon(pts).boundary, xs + 0.5, ys + 0.5).any():
+        ours = rasterize_flat(pts, off, 0, 0, h, w)
+        union = int((ours | src).sum())
+        assert got == (1.0 if union == 0 else int((ours & src).sum()) / union)
 
 
 @settings(max_examples=40, deadline=None)
