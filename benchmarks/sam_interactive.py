@@ -108,6 +108,12 @@ def main() -> None:
         default=None,
         help="classical: reach of a positive click in multiples of its distance to the previous mask (0 = unlimited)",
     )
+    ap.add_argument(
+        "--click-area",
+        type=float,
+        default=None,
+        help="classical: most a positive click adds, in disks of radius its distance to the previous mask (0 = unlimited)",
+    )
     ap.add_argument("--shard", default="0/1", help="K/N: run images K, K+N, K+2N, ... only")
     ap.add_argument("--json", default="", help="write per-image records to this file")
     ap.add_argument("--merge", nargs="+", default=None, help="summarize --json files of all shards")
@@ -134,11 +140,13 @@ def main() -> None:
             kw["work_size"] = args.work_size
         if args.click_reach is not None:
             kw["click_reach"] = args.click_reach
+        if args.click_area is not None:
+            kw["click_area"] = args.click_area
         backend = ClassicalBackend(**kw)
     print(f"machine: {machine()}")
     extra = (
         f", GrabCut work size {backend.work_size}, click rules {'on' if backend.guard_clicks else 'off'}"
-        f", click reach {backend.click_reach}"
+        f", click reach {backend.click_reach}, click area {backend.click_area}"
         if hasattr(backend, "work_size")
         else ""
     )

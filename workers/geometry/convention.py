@@ -22,7 +22,9 @@ COORDINATE_CONVENTION: dict[str, str] = {
     "iou": (
         "area-based figures (min_iou bounds, QA IoU) count pixels by that rule, per connected part; "
         "the continuous area of a polygon differs from its pixel count (a simplified outline cuts "
-        "through pixels), so an IoU computed from polygon areas can differ slightly, most for small parts"
+        "through pixels), so an IoU computed from polygon areas can differ slightly, most for small parts; "
+        "min_iou bounds are checked with ties scored against the polygon (a source pixel whose centre lies "
+        "on an edge as outside, any other as inside), so they hold under any rasterizer's tie rule"
     ),
     "distance": (
         "polygon_max_distance bounds the symmetric Hausdorff distance in pixels between each simplified "

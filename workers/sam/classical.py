@@ -63,6 +63,9 @@ class ClassicalBackend:
             mask (positive click) or to that mask's boundary (negative click); see
             :meth:`_guard`. ``0`` = unlimited (the rules before it, to measure what it changes).
         click_reach_min_frac: smallest reach, fraction of the image's long side.
+        click_area: most a positive follow-up click may add, in multiples of the disk of radius
+            d around it (d = its distance to the previous mask); see :meth:`_guard`. ``0`` =
+            unlimited (the rules before it, to measure what it changes).
     """
 
     model_name = "classical-grabcut"
@@ -78,7 +81,9 @@ class ClassicalBackend:
         guard_clicks: bool = True,
         click_reach: float = 5.0,
         click_reach_min_frac: float = 0.03,
+        click_area: float = 10.0,
     ) -> None:
+        self.click_area = click_area
         self.click_reach = click_reach
         self.click_reach_min_frac = click_reach_min_frac
         self.iterations = max(2, int(iterations))
@@ -154,14 +159,29 @@ class ClassicalBackend:
         not point at (a similar-coloured second object, a shadow, a scarf next to a neck), and
         only what lies within reach is added; when a negative click still removes more than
         half of ``prev`` after the fresh segmentation, it removes only what lies within its
-        reach."""
+        reach.
+
+        With ``click_area``: the missed region a positive click points into is at least the disk
+        of radius d around it (d = the click's distance to ``prev``), and one click means about
+        that region. A refinement that lost most of ``prev`` but still adds, connected to the
+        click, half that disk only collapsed onto what the click asked for: united with ``prev``
+        it answers the click, and no fresh segmentation is tried (a fresh one can flip the whole
+        background in). A fresh segmentation is taken only when it adds at most ``click_area``
+        disks, and whatever a click adds beyond that is kept to the disk of ``click_area``
+        times that area around the click (GrabCut leaking into a similar-coloured
+        background)."""
+        import cv2
+
         h, w = prev.shape
         kept = np.count_nonzero(mask & prev)
         half = 0.5 * np.count_nonzero(prev)
         if label == 1:
-            if kept < half:
+            cx, cy = min(w - 1, max(0, int(click[0]))), min(h - 1, max(0, int(click[1])))
+            d = self._distance(prev, cx, cy, inside=False)
+            most = self.click_area * np.pi * d * d if self.click_area > 0 else np.inf
+            if kept < half and not (self.click_area > 0 and self._answers(mask, prev, cx, cy, d)):
                 fresh, fresh_score = self._grabcut(img, box, pos, neg, None)
-                if np.count_nonzero(fresh & prev) > kept:
+                if np.count_nonzero(fresh & prev) > kept and np.count_nonzero(fresh & ~prev) <= most:
                     mask, score = fresh, fresh_score
             if self.click_reach > 0:
                 # most of what the click adds lies beyond its reach: GrabCut's colour model
@@ -170,6 +190,11 @@ class ClassicalBackend:
                 new = mask & ~prev
                 if np.count_nonzero(new & ~reach) > np.count_nonzero(new & reach):
                     mask = mask & reach
+            if np.count_nonzero(mask & ~prev) > most:
+                # more than one click can mean: what lies within sqrt(click_area) * d
+                disk = np.zeros((h, w), np.uint8)
+                cv2.circle(disk, (cx, cy), int(round(np.sqrt(self.click_area) * d)), 1, -1)
+                mask = mask & disk.astype(bool)
             out = mask | prev
         else:
             out = mask & prev
@@ -184,6 +209,27 @@ class ClassicalBackend:
             out[min(h - 1, max(0, int(pt[1]))), min(w - 1, max(0, int(pt[0])))] = False
         return out, score
 
+    @staticmethod
+    def _distance(prev, cx: int, cy: int, *, inside: bool) -> float:
+        """Distance (px) from pixel (cx, cy) to the previous mask (``inside``: to its boundary,
+        from within)."""
+        import cv2
+
+        region = prev if inside else ~prev
+        return float(cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)[cy, cx])
+
+    @staticmethod
+    def _answers(mask, prev, cx: int, cy: int, d: float) -> bool:
+        """Whether ``mask`` adds to ``prev``, connected to the click (cx, cy), at least half the
+        disk of radius ``d`` around it."""
+        import cv2
+
+        new = mask & ~prev
+        if not new[cy, cx]:
+            return False
+        _, lab = cv2.connectedComponents(new.astype(np.uint8), connectivity=8)
+        return np.count_nonzero(lab == lab[cy, cx]) >= 0.5 * np.pi * d * d
+
     def _reach(self, prev, click, *, inside: bool) -> np.ndarray:
         """Disk a click may change: centred on the click, radius ``click_reach`` times the
         click's distance to the previous mask (a positive click outside it) or to its boundary
@@ -192,8 +238,7 @@ class ClassicalBackend:
 
         h, w = prev.shape
         cx, cy = min(w - 1, max(0, int(click[0]))), min(h - 1, max(0, int(click[1])))
-        region = prev if inside else ~prev
-        d = float(cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)[cy, cx])
+        d = self._distance(prev, cx, cy, inside=inside)
         rho = max(self.click_reach_min_frac * max(h, w), self.click_reach * d)
         disk = np.zeros((h, w), np.uint8)
         cv2.circle(disk, (cx, cy), int(round(rho)), 1, -1)
