@@ -9,6 +9,7 @@ a region is a list of such polygons. See :mod:`workers.geometry.contours` for de
 
 from __future__ import annotations
 
+from ._cache import drop_stale_caches
 from .contours import mask_to_polygons, validate_mask
 from .convention import COORDINATE_CONVENTION
 from .pipeline import mask_to_simplified_polygons
@@ -16,6 +17,9 @@ from .raster import polygons_iou, polygons_to_mask
 from .rle import mask_to_rle, rle_area, rle_to_mask
 from .simplify import SIMPLIFIERS, simplify_polygons
 from .validity import polygon_is_valid
+
+# numba compiles (and reads its cache) on a kernel's first call, not at import: this runs first
+drop_stale_caches()
 
 __all__ = [
     "COORDINATE_CONVENTION",

@@ -1,0 +1,54 @@
+"""Keep numba's on-disk kernel caches in step with the kernel sources.
+
+numba keys each cached function on its own file's modification time and size only. The kernels
+call one another across files (``_part_kernels`` inlines ``_kernels``' functions, ``_kernels``
+calls ``_trace``'s), so after an edit to one file the cached machine code of the others still
+holds the old callee: the code runs, but not the code in the tree. :func:`drop_stale_caches` keeps
+one digest of all three sources beside the caches and, when it changes, deletes those caches so
+that every kernel compiles again from the current sources (on first use, as on a fresh checkout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+_SOURCES = ("_trace.py", "_kernels.py", "_part_kernels.py")
+_STAMP = "labelhub-geometry-kernels.sha256"
+
+
+def _cache_dirs() -> list[Path]:
+    """Where numba puts this package's caches: ``__pycache__`` beside the sources, or a tree under
+    ``NUMBA_CACHE_DIR`` when that is set."""
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    if not root:
+        return [_HERE / "__pycache__"]
+    return [p.parent for p in Path(root).rglob("_kernels.*.nbi")] or [Path(root)]
+
+
+def drop_stale_caches() -> bool:
+    """Delete the kernels' cache files when the sources changed since they were written; returns
+    whether anything was deleted. A cache directory that cannot be written (a read-only install) is
+    left alone."""
+    digest = hashlib.sha256(b"".join((_HERE / name).read_bytes() for name in _SOURCES)).hexdigest()
+    dropped = False
+    for folder in _cache_dirs():
+        stamp = folder / _STAMP
+        try:
+            if stamp.exists() and stamp.read_text().strip() == digest:
+                continue
+            if folder.is_dir():
+                for name in _SOURCES:
+                    for f in [
+                        *folder.glob(f"{Path(name).stem}.*.nbi"),
+                        *folder.glob(f"{Path(name).stem}.*.nbc"),
+                    ]:
+                        f.unlink(missing_ok=True)
+                        dropped = True
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(digest + "\n")
+        except OSError:
+            continue
+    return dropped
