@@ -577,6 +577,16 @@ def row_prefix_of_rings(pts, off, x0, y0, h, w):
 _TIE = 1e-9  # px: a crossing this close to a pixel centre is scored as a tie (rounding in the slope)
 
 
+@njit(cache=True, inline="always")
+def _tie_cost(pref, row, tc):
+    """(area, intersection) change that scores window pixel (row, tc), whose centre is a tie, as
+    the worst rule would: a source pixel out of the intersection (and of the area), any other
+    pixel into the area."""
+    if pref[row, tc + 1] - pref[row, tc]:
+        return -1, -1
+    return 1, 0
+
+
 @njit(cache=True)
 def _ring_winding(pts, a, b, x0, y0, h, w, pref):
     """Winding-weighted (area, intersection) contributions of the ring ``pts[a:b]`` (the
@@ -603,14 +613,14 @@ def _ring_winding(pts, a, b, x0, y0, h, w, pref):
             if abs(x - near) <= _TIE:  # the crossing is a pixel centre (up to rounding)
                 tc = int(near) - x0
                 if 0 <= tc < w:
-                    src = pref[row, tc + 1] - pref[row, tc]
-                    # counted inside here when it lies on the inner side of this crossing
-                    if (wgt > 0) == (tc >= col):
-                        if src:  # outside by the worst rule
-                            inter -= 1
-                            area -= 1
-                    elif not src:  # inside by the worst rule
-                        area += 1
+                    # counted inside here when it lies on the inner side of this crossing, and
+                    # then only a source pixel costs; counted outside, only another pixel does
+                    inside = (wgt > 0) == (tc >= col)
+                    src = pref[row, tc + 1] - pref[row, tc] > 0
+                    if inside == src:
+                        da, di = _tie_cost(pref, row, tc)
+                        area += da
+                        inter += di
         by = pts[j, 1]
         if ay - 0.5 == math.floor(ay - 0.5) and ax - 0.5 == math.floor(ax - 0.5):
             # A vertex on a pixel centre whose two edges both lie above it crosses no row there
@@ -619,11 +629,9 @@ def _ring_winding(pts, a, b, x0, y0, h, w, pref):
             py = pts[i - 1 if i > a else b - 1, 1]
             row, tc = int(ay - 0.5) - y0, int(ax - 0.5) - x0
             if py < ay and by < ay and 0 <= row < h and 0 <= tc < w:
-                if pref[row, tc + 1] - pref[row, tc]:
-                    inter -= 1
-                    area -= 1
-                else:
-                    area += 1
+                da, di = _tie_cost(pref, row, tc)
+                area += da
+                inter += di
         if ay == by and ay - 0.5 == math.floor(ay - 0.5):
             # A horizontal edge along row r's centre line: its centres are ties too. Which way the
             # other edges counted them is not known here, so each costs the most it can (a source
@@ -637,11 +645,9 @@ def _ring_winding(pts, a, b, x0, y0, h, w, pref):
                 c0 = 0 if c0 < 0 else c0
                 c1 = w - 1 if c1 > w - 1 else c1
                 for tc in range(c0, c1 + 1):
-                    if pref[row, tc + 1] - pref[row, tc]:
-                        inter -= 1
-                        area -= 1
-                    else:
-                        area += 1
+                    da, di = _tie_cost(pref, row, tc)
+                    area += da
+                    inter += di
     return area, inter
 
 

@@ -176,7 +176,7 @@ class ClassicalBackend:
         kept = np.count_nonzero(mask & prev)
         half = 0.5 * np.count_nonzero(prev)
         if label == 1:
-            cx, cy = min(w - 1, max(0, int(click[0]))), min(h - 1, max(0, int(click[1])))
+            cx, cy = self._pixel(click, h, w)
             d = self._distance(prev, cx, cy, inside=False)
             most = self.click_area * np.pi * d * d if self.click_area > 0 else np.inf
             if kept < half and not (self.click_area > 0 and self._answers(mask, prev, cx, cy, d)):
@@ -186,7 +186,7 @@ class ClassicalBackend:
             if self.click_reach > 0:
                 # most of what the click adds lies beyond its reach: GrabCut's colour model
                 # flipped regions the click did not point at; keep what lies within reach
-                reach = self._reach(prev, click, inside=False)
+                reach = self._reach(prev, cx, cy, inside=False)
                 new = mask & ~prev
                 if np.count_nonzero(new & ~reach) > np.count_nonzero(new & reach):
                     mask = mask & reach
@@ -204,9 +204,10 @@ class ClassicalBackend:
                     out, score = fresh & prev, fresh_score
                 if self.click_reach > 0 and np.count_nonzero(out) < half:
                     # still collapsed: the click removes only what lies within its reach
-                    out = out | (prev & ~self._reach(prev, click, inside=True))
+                    out = out | (prev & ~self._reach(prev, *self._pixel(click, h, w), inside=True))
         for pt in neg:  # negative clicks stay background
-            out[min(h - 1, max(0, int(pt[1]))), min(w - 1, max(0, int(pt[0])))] = False
+            x, y = self._pixel(pt, h, w)
+            out[y, x] = False
         return out, score
 
     @staticmethod
@@ -230,14 +231,18 @@ class ClassicalBackend:
         _, lab = cv2.connectedComponents(new.astype(np.uint8), connectivity=8)
         return np.count_nonzero(lab == lab[cy, cx]) >= 0.5 * np.pi * d * d
 
-    def _reach(self, prev, click, *, inside: bool) -> np.ndarray:
+    @staticmethod
+    def _pixel(click, h: int, w: int) -> tuple[int, int]:
+        """The pixel (x, y) of a click, clamped to the image."""
+        return min(w - 1, max(0, int(click[0]))), min(h - 1, max(0, int(click[1])))
+
+    def _reach(self, prev, cx: int, cy: int, *, inside: bool) -> np.ndarray:
         """Disk a click may change: centred on the click, radius ``click_reach`` times the
         click's distance to the previous mask (a positive click outside it) or to its boundary
         (a negative click inside it), at least ``click_reach_min_frac`` of the long side."""
         import cv2
 
         h, w = prev.shape
-        cx, cy = min(w - 1, max(0, int(click[0]))), min(h - 1, max(0, int(click[1])))
         d = self._distance(prev, cx, cy, inside=inside)
         rho = max(self.click_reach_min_frac * max(h, w), self.click_reach * d)
         disk = np.zeros((h, w), np.uint8)
