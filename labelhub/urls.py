@@ -18,7 +18,7 @@ from labelhub.accounts.api import (
 from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
-from labelhub.labeling.api import CommentViewSet, ProjectNextTaskView, TaskViewSet
+from labelhub.labeling.api import CommentViewSet, ImagePolygonizeView, ProjectNextTaskView, TaskViewSet
 from labelhub.learning.api import (
     EvaluationView,
     ModelVersionView,
@@ -72,6 +72,7 @@ api_v1 = [
     ),
     path("images/<int:image_pk>/segment/", ImageSegmentView.as_view(), name="image-segment"),
     path("images/<int:image_pk>/embedding/", ImageEmbeddingView.as_view(), name="image-embedding"),
+    path("images/<int:image_pk>/polygonize/", ImagePolygonizeView.as_view(), name="image-polygonize"),
     path("models/sam/decoder.onnx", SamDecoderView.as_view(), name="sam-decoder"),
     path("images/<int:image_pk>/presegment/", ImagePresegmentView.as_view(), name="image-presegment"),
     path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),

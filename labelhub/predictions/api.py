@@ -100,6 +100,8 @@ def _image_for(request, image_pk: int, roles, action: str) -> Image:
 
 
 class ImageSegmentView(APIView):
+    throttle_scope = "segment"
+
     @extend_schema(request=PromptIn, responses=SegmentOut)
     def post(self, request, image_pk: int):
         """Interactive segmentation: positive/negative clicks and/or a box (and `mask_input_id` from the

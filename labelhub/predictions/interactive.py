@@ -50,7 +50,7 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     Returns {"rle", "polygons", "score", "model_name", "checkpoint_sha256", "mask_input_id",
     "embedding": tier it came from or "computed", "timing_ms": {...}}.
     """
-    from workers.geometry import mask_to_rle, mask_to_simplified_polygons
+    from workers.geometry import mask_to_rle
     from workers.sam import EmbeddingMismatchError, PromptError
     from workers.sam.backend import LOW_RES
 
@@ -83,17 +83,7 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     except EmbeddingMismatchError as exc:  # pragma: no cover - the cache keys by model and checkpoint
         raise DomainError(str(exc), field="image", code="embedding_mismatch") from exc
     t2 = time.perf_counter()
-    project = image.project
-    polygons = (
-        mask_to_simplified_polygons(
-            result.mask,
-            method=project.polygon_simplifier,
-            min_iou=project.polygon_min_iou,
-            max_distance=project.polygon_max_distance,
-        )
-        if result.mask.any()
-        else []
-    )
+    polygons = project_polygons(image.project, result.mask)
     rle = mask_to_rle(result.mask)
     t3 = time.perf_counter()
     return {
@@ -111,6 +101,20 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
             "polygons": round((t3 - t2) * 1000, 2),
         },
     }
+
+
+def project_polygons(project, mask: np.ndarray) -> list[dict]:
+    """A mask's polygons under the project's simplifier and accuracy bound ([] for an empty mask)."""
+    from workers.geometry import mask_to_simplified_polygons
+
+    if not mask.any():
+        return []
+    return mask_to_simplified_polygons(
+        mask,
+        method=project.polygon_simplifier,
+        min_iou=project.polygon_min_iou,
+        max_distance=project.polygon_max_distance,
+    )
 
 
 def decoder_location() -> str:

@@ -277,3 +277,72 @@ def test_click_answers_503_when_the_interactive_queue_cannot_be_reached(org_a, i
     assert answer.status_code == 503, answer.content
     assert answer.json()["error"]["code"] == "queue_unavailable"
     assert "cannot be reached" in answer.json()["error"]["message"]
+
+
+def polygonize(client, image, body):
+    return client.post(f"/api/v1/images/{image.id}/polygonize/", body, format="json")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("simplifier", ["bounded", "douglas_peucker"])
+def test_polygonize_gives_the_polygons_segment_gives_for_the_same_mask(org_a, image, simplifier):
+    """A mask decoded elsewhere (the browser's SAM decoder) becomes the same polygons the server's own
+    decode returns for that mask: one simplifier and one bound, whoever decoded."""
+    org_a.project.polygon_simplifier = simplifier
+    org_a.project.save()
+    client = org_a.clients[Role.ANNOTATOR]
+    answer = segment(client, image, {"points": [[48, 40]], "point_labels": [1]}).json()
+    assert answer["polygons"]
+    out = polygonize(client, image, {"rle": answer["rle"]})
+    assert out.status_code == 200, out.json()
+    body = out.json()
+    assert body["polygons"] == answer["polygons"]
+    assert body["area"] == answer["area"] and body["simplifier"] == simplifier
+    assert body["vertices"] == sum(len(p["exterior"]) + sum(map(len, p["holes"])) for p in body["polygons"])
+    mask = rle_to_mask(answer["rle"]).astype(bool)
+    drawn = polygons_to_mask(body["polygons"], 80, 96)
+    assert (drawn & mask).sum() / (drawn | mask).sum() >= org_a.project.polygon_min_iou
+
+    # uncompressed counts (a list, as other tools write them) name the same mask
+    from workers.geometry import mask_to_rle
+
+    counts = []
+    flat = mask.T.reshape(-1)  # column-major, starting with a run of zeros
+    value, run = False, 0
+    for pixel in flat:
+        if pixel != value:
+            counts.append(run)
+            value, run = pixel, 0
+        run += 1
+    counts.append(run)
+    assert mask_to_rle(mask)["counts"] == answer["rle"]["counts"]
+    again = polygonize(client, image, {"rle": {"size": [80, 96], "counts": counts}})
+    assert again.status_code == 200, again.json()
+    assert again.json()["polygons"] == answer["polygons"]
+
+    empty = polygonize(client, image, {"rle": {"size": [80, 96], "counts": [80 * 96]}})
+    assert empty.status_code == 200 and empty.json()["polygons"] == [] and empty.json()["area"] == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "rle"),
+        ({"rle": "abc"}, "rle"),
+        ({"rle": {"size": [80, 96]}}, "rle"),
+        ({"rle": {"size": [96, 80], "counts": [7680]}}, "rle.size"),
+        ({"rle": {"size": [80, 96], "counts": [10, 20]}}, "rle.counts"),
+        ({"rle": {"size": [80, 96], "counts": [7680]}, "polygons": []}, "polygons"),
+    ],
+)
+def test_polygonize_refuses_a_bad_mask_naming_the_field(org_a, image, body, field):
+    response = polygonize(org_a.clients[Role.ANNOTATOR], image, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["field"] == field, response.json()
+
+
+@pytest.mark.django_db
+def test_other_organization_cannot_polygonize(org_b, image):
+    response = polygonize(org_b.clients[Role.OWNER], image, {"rle": {"size": [80, 96], "counts": [7680]}})
+    assert response.status_code == 404
