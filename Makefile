@@ -25,8 +25,8 @@ $(VENDOR_STAMP): package.json package-lock.json
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/konva
 	cd node_modules/konva/lib && find . -name '*.js' -exec cp --parents {} ../../../$(VENDOR)/konva/ \;
 	cp node_modules/konva/LICENSE $(VENDOR)/konva/LICENSE
-	# onnxruntime-web's WASM backend only (browser SAM decode): the ESM bundle, its loader and the SIMD
-	# .wasm (single-threaded here: threads would need a cross-origin-isolated page, see the README).
+	# onnxruntime-web's WASM backend only (browser SAM decode): the ESM bundle, its loader (also each
+	# decoder thread's worker script) and the SIMD .wasm.
 	mkdir -p $(VENDOR)/onnxruntime-web
 	cd node_modules/onnxruntime-web/dist && cp ort.wasm.min.mjs ort-wasm-simd-threaded.mjs \
 		ort-wasm-simd-threaded.wasm ../../../$(VENDOR)/onnxruntime-web/

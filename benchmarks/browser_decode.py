@@ -1,4 +1,4 @@
-"""SAM click decode in the browser (onnxruntime-web, WASM, single thread, headless Chromium) vs the
+"""SAM click decode in the browser (onnxruntime-web, WASM, ``--threads`` threads, headless Chromium) vs the
 server's ``segment/`` round trip and the server's own ONNX decode, in the real app.
 
 Runs the Django app in this process (SQLite and media in a temp ``LABELHUB_VAR_DIR``, tasks eager,
@@ -17,7 +17,7 @@ the masks are meaningless). Then drives Debian's chromium through Playwright on 
 * browser decode alone: ``--clicks`` calls of ``samdecode.js``'s ``decode()`` from the page (tensors,
   graph, upscale; no region, no draw).
 
-Usage: ``nice python benchmarks/browser_decode.py --clicks 30``
+Usage: ``nice python benchmarks/browser_decode.py --clicks 30 [--threads 2]``
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def _configure(args: argparse.Namespace, var_dir: str) -> None:
     os.environ["LABELHUB_SAM_MODEL"] = args.model
     os.environ["LABELHUB_SAM_DEVICE"] = "cpu"
     os.environ["LABELHUB_SAM_DECODER"] = args.server_decoder
+    os.environ["LABELHUB_BROWSER_DECODE_THREADS"] = str(args.threads)
+    os.environ["LABELHUB_APP_COEP"] = "" if args.threads == 1 else "credentialless"
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API beside ORM calls
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
@@ -79,6 +81,13 @@ def main() -> None:
     ap.add_argument("--server-decoder", choices=("onnx", "torch"), default="onnx")
     ap.add_argument("--size", default="640x480", help="image WxH")
     ap.add_argument("--clicks", type=int, default=30)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="browser decoder threads (LABELHUB_BROWSER_DECODE_THREADS); 1 also turns the page's "
+        "cross-origin isolation off (LABELHUB_APP_COEP=''), 0 is the app's default (the browser's cores, at most 4)",
+    )
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     vendor = REPO / "labelhub/app/static/app/vendor/onnxruntime-web/ort.wasm.min.mjs"
@@ -152,7 +161,6 @@ def main() -> None:
     server_decode: list[float] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        print(f"browser: chromium {browser.version}, headless, onnxruntime-web WASM, 1 thread")
         page = browser.new_page(viewport={"width": 1280, "height": 800})
 
         def on_response(response) -> None:
@@ -168,6 +176,7 @@ def main() -> None:
         page.evaluate("localStorage.setItem('lh.samDecode', 'browser')")
         page.goto(f"{base}/app/#/next/{project.id}/annotate")
         page.wait_for_selector("body[data-ready=task]", timeout=60000)
+        isolated = page.evaluate("crossOriginIsolated")
 
         done = 0
         points = rng.uniform(0.1, 0.9, size=(2 * args.clicks + 1, 2)) * [width, height]
@@ -193,6 +202,11 @@ def main() -> None:
         loads = page.evaluate(
             "performance.getEntriesByType('resource').filter((e) => /decoder\\.onnx|embedding|\\.wasm/.test(e.name))"
             ".map((e) => [e.name.split('/').slice(-2).join('/'), Math.round(e.duration), e.encodedBodySize])"
+        )
+        threads = page.evaluate("window.labelhub.decoder.threads()")
+        print(
+            f"browser: chromium {browser.version}, headless, onnxruntime-web WASM, {threads} thread(s), "
+            f"cross-origin isolated: {isolated}"
         )
         print(f"first browser click of the page (loads the decoder and the embedding): {first:.0f} ms")
         for name, ms, size in loads:

@@ -152,6 +152,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+
+# The labeling app's page is cross-origin isolated (COOP `same-origin` plus this
+# Cross-Origin-Embedder-Policy on the page; the decoder's thread workers start from a blob of their
+# script, so static files need no headers of their own, wherever they are served from), so the
+# browser's SAM decoder may run WebAssembly threads (SharedArrayBuffer). "credentialless" (default):
+# cross-origin images such as S3 presigned URLs still load, sent without cookies; "require-corp": only
+# resources that opt in with CORP or CORS; "" (off): no isolation, one decoder thread. Browsers without
+# `credentialless` (Safari) ignore it and decode on one thread.
+LABELHUB_APP_COEP = env_str("LABELHUB_APP_COEP", "credentialless")
+if LABELHUB_APP_COEP not in ("", "credentialless", "require-corp"):
+    raise ImproperlyConfigured("LABELHUB_APP_COEP is credentialless, require-corp or empty (off).")
+# Threads of the browser's SAM decoder on an isolated page; 0: the browser's cores, at most 4. A page
+# that is not isolated decodes on one.
+LABELHUB_BROWSER_DECODE_THREADS = env_int("LABELHUB_BROWSER_DECODE_THREADS", 0)
+
+
 STATIC_ROOT = Path(env_str("LABELHUB_STATIC_ROOT", str(VAR_DIR / "static")))
 # Also serve straight from the apps' static folders, so the embedded demo needs no collectstatic.
 WHITENOISE_USE_FINDERS = env_bool("LABELHUB_STATIC_USE_FINDERS", True)

@@ -5,6 +5,7 @@ so the app is also the reference client for other frontends."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
@@ -24,5 +25,18 @@ class AppLogoutView(auth_views.LogoutView):
 @ensure_csrf_cookie
 @login_required(login_url="/app/login/")
 def app_shell(request):
-    """The single page; the client routes by URL hash (#/queue, #/task/12, #/manage/3)."""
-    return render(request, "app/index.html", {"username": request.user.username, "user_id": request.user.pk})
+    """The single page; the client routes by URL hash (#/queue, #/task/12, #/manage/3). Cross-origin
+    isolated (settings.LABELHUB_APP_COEP) so that the browser's SAM decoder can run threads."""
+    response = render(
+        request,
+        "app/index.html",
+        {
+            "username": request.user.username,
+            "user_id": request.user.pk,
+            "decode_threads": settings.LABELHUB_BROWSER_DECODE_THREADS,
+        },
+    )
+    if settings.LABELHUB_APP_COEP:
+        response["Cross-Origin-Embedder-Policy"] = settings.LABELHUB_APP_COEP
+        response["Cross-Origin-Opener-Policy"] = "same-origin"
+    return response

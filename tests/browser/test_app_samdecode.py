@@ -99,14 +99,23 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / (a | b).sum())
 
 
-def test_browser_decoded_clicks_equal_the_servers_pytorch_decode(browser, live_server, task):
+def test_browser_decoded_clicks_equal_the_servers_pytorch_decode(browser, live_server, task, settings):
+    """On two WASM threads: the page is cross-origin isolated (COOP + COEP credentialless), so
+    onnxruntime-web runs the graph on a thread pool and still gives the server's mask."""
+    settings.LABELHUB_BROWSER_DECODE_THREADS = 2
     page = open_segment_tool(browser, live_server, "browser")
+    assert page.evaluate("crossOriginIsolated") is True
     api = client_for(task["annotator"])
     image = task["image"]
 
     # one positive click: SAM's multimask choice (the best of tokens 1-3), no previous mask
     path, seg = clicked(page, *CLICKS[1])
     assert path == "browser"
+    # the second thread: a worker started from a blob of onnxruntime-web's module (the live server's
+    # static files carry no COEP, so a worker loaded from their URL would be refused)
+    assert page.workers and all(w.url.startswith("blob:") for w in page.workers), [
+        w.url for w in page.workers
+    ]
     (region,) = regions(page)
     assert region["kind"] == "mask" and region["source"] == "human"
     mine = region_mask(region)
@@ -144,7 +153,8 @@ def test_browser_decoded_clicks_equal_the_servers_pytorch_decode(browser, live_s
         "performance.getEntriesByType('resource').map((e) => e.name).filter((n) => /embedding|decoder\\.onnx/.test(n))"
     )
     assert len(fetched) == 2, fetched
-    assert "browser" in page.inner_text("[data-decode-status]")
+    assert page.evaluate("window.labelhub.decoder.threads()") == 2
+    assert "browser decoder: 2 threads" in page.inner_text("[data-decode-status]")
     assert not page.errors, page.errors
 
 
@@ -170,13 +180,26 @@ def test_the_toggle_forces_each_path_and_the_panel_says_which_decoded(browser, l
     assert regions(page)[-1]["kind"] == "mask"  # the browser's answer: the mask itself
     page.keyboard.press("n")
 
-    # a class drawn as polygons only is decoded by the server even in browser mode
+    # a class drawn as polygons only is decoded in the browser too: its mask becomes the server's
+    # simplified polygons (polygonize/), and no server decode runs
     page.keyboard.press("Escape")  # deselect, so the class key picks the next region's class
     page.keyboard.press("2")
-    path, _ = clicked(page, *CLICKS[2])
-    assert (
-        path == "server" and regions(page)[-1]["kind"] == "polygon" and regions(page)[-1]["label"] == "sign"
+    calls = []
+    page.on(
+        "request", lambda r: calls.append(r.url.split("/api/v1/")[-1]) if "/api/v1/images/" in r.url else None
     )
+    path, seg = clicked(page, *CLICKS[2])
+    region = regions(page)[-1]
+    assert path == "browser" and region["kind"] == "polygon" and region["label"] == "sign"
+    assert [c.split("/")[-2] for c in calls] == ["polygonize"], calls
+    served = client_for(task["annotator"]).post(
+        f"/api/v1/images/{task['image'].id}/segment/",
+        {"points": seg["clicks"], "point_labels": seg["labels"]},
+        format="json",
+    )
+    theirs = rle_to_mask(served.json()["rle"]).astype(bool)
+    # the project's bound (IoU >= 0.98 to the mask) on top of the two decoders' agreement (>= 0.99)
+    assert iou(region_mask(region), theirs) >= 0.97
     page.keyboard.press("n")
 
     # the toggle is kept in this browser: a reload keeps "browser"

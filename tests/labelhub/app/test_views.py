@@ -34,3 +34,23 @@ def test_session_writes_need_the_csrf_token(org_a):
     assert refused.status_code == 403
     assert client.post(url, HTTP_X_CSRFTOKEN=token).status_code == 204  # no images: an empty queue
     assert client.get(f"/api/v1/projects/{org_a.project.id}/counts/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_shell_is_cross_origin_isolated_for_the_browser_decoders_threads(org_a, settings):
+    client = Client()
+    assert client.login(username="alpha-annotator", password="pw-alpha-annotator")
+    shell = client.get("/app/")
+    assert shell["Cross-Origin-Embedder-Policy"] == "credentialless"  # the default
+    assert shell["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert 'data-decode-threads="0"' in shell.content.decode()  # 0: the browser's cores, at most 4
+
+    settings.LABELHUB_APP_COEP = "require-corp"
+    settings.LABELHUB_BROWSER_DECODE_THREADS = 2
+    shell = client.get("/app/")
+    assert shell["Cross-Origin-Embedder-Policy"] == "require-corp"
+    assert 'data-decode-threads="2"' in shell.content.decode()
+
+    settings.LABELHUB_APP_COEP = ""  # off: no isolation, one decoder thread in the browser
+    shell = client.get("/app/")
+    assert "Cross-Origin-Embedder-Policy" not in shell

@@ -16,11 +16,29 @@ const MODE_KEY = "lh.samDecode"; // the user's toggle, kept across sessions (lik
 const AUTO_KEY = "lh.samDecodeAuto"; // auto's measured choice: per browser session (sessionStorage)
 const SAMPLES = 3; // clicks timed each way before auto chooses
 
-// Single-threaded WASM: threads need SharedArrayBuffer, i.e. a cross-origin-isolated page (COOP/COEP
-// headers on every response); see the README's "Decoding clicks in the browser" for the measurement.
-ort.env.wasm.numThreads = 1;
+// WASM threads need SharedArrayBuffer, i.e. a cross-origin-isolated page: the server sends COOP and
+// COEP on the app (LABELHUB_APP_COEP). Isolated: data-decode-threads, or with 0 the browser's cores up
+// to 4 (not onnxruntime-web's half of them: the page waits idle while a click decodes, and on a 2-core
+// box 2 threads decode 1.6-1.9x faster than 1 at p50, docs/benchmarks.md); otherwise one thread.
+const THREADS = Number(document.body.dataset.decodeThreads || 0);
+ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? THREADS || Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+/** The browser decoder's WASM threads. */
+export const threads = () => ort.env.wasm.numThreads;
 ort.env.wasm.proxy = false;
-ort.env.wasm.wasmPaths = `${document.body.dataset.static || "/static/app/"}vendor/onnxruntime-web/`;
+const ORT_DIR = `${document.body.dataset.static || "/static/app/"}vendor/onnxruntime-web/`;
+ort.env.wasm.wasmPaths = ORT_DIR;
+
+/** Threads: each WASM thread is a worker running onnxruntime-web's module script. On an isolated page a
+ * worker loaded from a URL must carry COEP itself, which static files served by a CDN, nginx or Django's
+ * debug handler need not; a worker from a blob of the script inherits the page's policy. So the script
+ * is fetched once and given to onnxruntime-web as a same-origin blob URL (the .wasm stays a URL). */
+async function threadScript() {
+  if (ort.env.wasm.numThreads <= 1) return;
+  const res = await fetch(`${ORT_DIR}ort-wasm-simd-threaded.mjs`, { credentials: "same-origin" });
+  if (!res.ok) throw new Unavailable(`onnxruntime-web's module: HTTP ${res.status}`);
+  const blob = new Blob([await res.text()], { type: "text/javascript" });
+  ort.env.wasm.wasmPaths = { mjs: URL.createObjectURL(blob), wasm: `${ORT_DIR}ort-wasm-simd-threaded.wasm` };
+}
 
 // fp16 -> fp32 for every 16-bit pattern: the embedding is 1 Mi values, a table lookup each.
 let HALF = null;
@@ -71,6 +89,7 @@ let sessionPromise = null; // {session, model, checkpoint}: one decoder per page
 function decoderSession() {
   if (!sessionPromise) {
     sessionPromise = (async () => {
+      await threadScript();
       const res = await fetchOk("models/sam/decoder.onnx");
       const bytes = new Uint8Array(await res.arrayBuffer());
       const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
@@ -280,12 +299,15 @@ export class DecodeChooser {
     this.onChange?.();
   }
 
+  threads() { return threads(); }
+
   /** One line for the View panel. */
   status() {
     const parts = [];
     if (this.last) parts.push(`last click: ${this.last.path}, ${Math.round(this.last.ms)} ms`);
     if (this.mode !== "server") {
       if (this.state === "loading") parts.push("loading the browser decoder…");
+      if (this.state === "ready") parts.push(`browser decoder: ${threads()} thread${threads() > 1 ? "s" : ""}`);
       if (this.state === "unavailable") parts.push(`browser decode unavailable: ${this.error}`);
     }
     if (this.mode === "auto" && this.state === "unavailable") parts.push("auto: the server decodes");

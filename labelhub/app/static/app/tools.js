@@ -260,9 +260,8 @@ export class Tools {
     const started = fromBox ? performance.now() : this.clickedAt;
     const seq = (this.seq = (this.seq || 0) + 1);
     const decoder = this.s.decoder;
-    // A chain of clicks stays where its first click was decoded: its previous mask lives there. A browser
-    // answer becomes a mask region, so a class drawn as polygons only is decoded by the server.
-    if (!seg.path) seg.path = this.classTakesMasks() ? decoder.pick() : "server";
+    // A chain of clicks stays where its first click was decoded: its previous mask lives there.
+    if (!seg.path) seg.path = decoder.pick();
     const path = seg.path;
     const warm = decoder.state === "ready";
     announce(path === "browser" && !warm ? "Loading the browser decoder (once per page)…" : "Segmenting…");
@@ -285,6 +284,18 @@ export class Tools {
       return;
     }
     if (seq !== this.seq || this.segment !== seg) return; // a newer click or a cancel superseded this answer
+    // A class drawn as polygons only: the browser's mask becomes the polygons the server would have
+    // answered for it (one simplifier and bound, polygonize/), so the click still costs no server decode.
+    if (path === "browser" && !this.classTakesMasks() && out.mask.includes(1)) {
+      const [h, w] = out.size;
+      try {
+        out.polygons = (await api.post(`images/${this.s.task.image}/polygonize/`, { rle: rleEncode(out.mask, h, w) })).polygons;
+      } catch (err) {
+        announce(`Segmentation failed (polygons of the browser's mask): ${errorText(err)}`, "error");
+        return;
+      }
+      if (seq !== this.seq || this.segment !== seg) return;
+    }
     const inHand = performance.now() - started;
     // Timed from the click to the mask in hand; a first browser click that loaded the decoder and a
     // server answer that computed the embedding are one-off costs, not what a click costs.
@@ -295,7 +306,8 @@ export class Tools {
     if (path === "browser") {
       seg.lowRes = out.lowRes;
       const [h, w] = out.size;
-      shape = out.mask.includes(1) ? { kind: "mask", rle: rleEncode(out.mask, h, w), mask: out.mask } : null;
+      if (out.polygons) shape = out.polygons.length ? { kind: "polygon", polygons: out.polygons } : null;
+      else shape = out.mask.includes(1) ? { kind: "mask", rle: rleEncode(out.mask, h, w), mask: out.mask } : null;
     } else {
       seg.maskInputId = out.mask_input_id;
       const polygons = out.polygons.map((p) => ({ exterior: p.exterior, holes: p.holes || [] }));
