@@ -14,6 +14,9 @@ the masks are meaningless). Then drives Debian's chromium through Playwright on 
   (mousedown to the animation frame showing it; Esc then drops the region) and click to mask in hand (browser: tensors + graph +
   upscale + RLE; server: the ``segment/`` round trip with polygons), plus the server's ``timing_ms.decode``
   (its ONNX decode + upscale, inside the request);
+* hover preview: ``--clicks`` times the pointer moves to a new point and rests (preview on, browser mode):
+  move to the preview drawn (the 50 ms rest + a decode), then a click there to the mask drawn (the
+  previewed mask is taken, no decode);
 * browser decode alone: ``--clicks`` calls of ``samdecode.js``'s ``decode()`` from the page (tensors,
   graph, upscale; no region, no draw).
 
@@ -174,6 +177,9 @@ def main() -> None:
         page.click("button[type=submit]")
         page.wait_for_selector("body[data-ready=queue]")
         page.evaluate("localStorage.setItem('lh.samDecode', 'browser')")
+        # no hover preview: every timed click is decoded after its mousedown (a click where a preview
+        # was shown takes that mask at once, which is no decode's cost)
+        page.evaluate("localStorage.setItem('lh.samPreview', 'off')")
         page.goto(f"{base}/app/#/next/{project.id}/annotate")
         page.wait_for_selector("body[data-ready=task]", timeout=60000)
         isolated = page.evaluate("crossOriginIsolated")
@@ -220,6 +226,27 @@ def main() -> None:
                 assert path == mode, (path, mode)
                 drawn[mode].append(d)
                 in_hand[mode].append(h)
+        # hover preview on: rest the pointer, wait for its mask, click there (the mask is taken at once)
+        page.evaluate("localStorage.setItem('lh.samPreview', 'on')")
+        page.evaluate("window.labelhub.decoder.setMode('browser')")
+        hover_ms: list[float] = []
+        previewed: list[float] = []
+        for xy in points[1 : 1 + args.clicks]:
+            pt = page.evaluate("([x, y]) => window.labelhub.view.toPage(x, y)", [float(xy[0]), float(xy[1])])
+            before = int(page.evaluate("Number(document.body.dataset.previewDone || 0)"))
+            t0 = page.evaluate("performance.now()")
+            page.mouse.move(pt["x"], pt["y"])
+            page.wait_for_function(
+                f"Number(document.body.dataset.previewDone || 0) > {before}", timeout=600000
+            )
+            hover_ms.append(float(page.evaluate("performance.now()")) - float(t0))
+            page.mouse.down()
+            page.mouse.up()
+            done += 1
+            page.wait_for_function(f"Number(document.body.dataset.segmentDone) >= {done}", timeout=600000)
+            assert page.evaluate("window.labelhub.decoder.last.path") == "preview"
+            previewed.append(float(page.evaluate("document.body.dataset.segmentDrawnMs")))
+            page.keyboard.press("Escape")
         alone = page.evaluate(
             """async ([id, pts]) => {
                 const m = await import('/static/app/samdecode.js');
@@ -240,6 +267,9 @@ def main() -> None:
     )
     print(f"  browser: click -> mask drawn                           {_pct(drawn['browser'])}")
     print(f"  server:  click -> mask drawn                           {_pct(drawn['server'])}")
+    print("hover preview (browser decode while the pointer rests):")
+    print(f"  pointer rests -> preview drawn (50 ms rest + decode)   {_pct(hover_ms)}")
+    print(f"  click where the preview shows -> mask drawn            {_pct(previewed)}")
     print(f"load average at end: {_load()}")
 
 

@@ -9,6 +9,7 @@ tests check that both decoders compute the same thing, never quality."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -20,7 +21,17 @@ from labelhub.images.models import Image
 from labelhub.predictions.backends import segmentation_backend
 from labelhub.predictions.embeddings import embedding_store, process_lru
 from labelhub.projects.models import Project
-from tests.browser.test_app_flow import H, W, click_image, regions, sign_in, start, two_objects_png, wait_js
+from tests.browser.test_app_flow import (
+    H,
+    W,
+    click_image,
+    regions,
+    sign_in,
+    start,
+    to_page,
+    two_objects_png,
+    wait_js,
+)
 from tests.helpers import client_for, make_user, project_members_all, upload
 from workers.geometry import rle_to_mask
 
@@ -239,4 +250,89 @@ def test_auto_times_both_paths_then_keeps_the_faster(browser, live_server, task)
     assert f"auto chose {auto['choice']}" in page.inner_text("[data-decode-status]")
     kept = page.evaluate("JSON.parse(sessionStorage.getItem('lh.samDecodeAuto'))")
     assert kept == auto
+    assert not page.errors, page.errors
+
+
+def test_the_mask_under_the_resting_cursor_is_previewed_and_a_click_there_takes_it(
+    browser, live_server, task
+):
+    """SAM's demo: with the browser decoding, the mask of a positive click at the resting pointer is shown
+    before any click; clicking there makes that mask the region at once (the same prompt to the same
+    decoder), and it is the server's mask for that click."""
+    page = open_segment_tool(browser, live_server, "browser")
+    page.evaluate("window.labelhub.decoder.load()")  # resolves once the decoder and the embedding are here
+    wait_js(page, "window.labelhub.decoder.state === 'ready'")
+    x, y = CLICKS[1]
+    p = to_page(page, x, y)
+    page.mouse.move(p["x"], p["y"])
+    wait_js(page, "Number(document.body.dataset.previewDone || 0) >= 1")
+    at = page.evaluate("window.labelhub.screen.tools.preview")
+    assert at and abs(at["x"] - x) < 1 and abs(at["y"] - y) < 1, at
+    assert page.evaluate("window.labelhub.view.previewLayer.getChildren().length") == 1  # drawn
+    page.evaluate("window._previewMask = window.labelhub.screen.tools.preview.out.mask")
+    assert regions(page) == []
+
+    path, seg = clicked(page, x, y)  # no move in between: the pointer is where the preview was decoded
+    assert path == "browser"
+    assert page.evaluate("window.labelhub.decoder.last.path") == "preview"
+    (region,) = regions(page)
+    same = page.evaluate(
+        """async () => {
+            const { rleEncode } = await import('/static/app/rle.js');
+            const r = window.labelhub.editor.regions[0];
+            return rleEncode(window._previewMask, ...r.rle.size).counts === r.rle.counts;
+        }"""
+    )
+    assert same  # the region is the previewed mask itself
+    served = client_for(task["annotator"]).post(
+        f"/api/v1/images/{task['image'].id}/segment/",
+        {"points": seg["clicks"], "point_labels": seg["labels"]},
+        format="json",
+    )
+    assert iou(region_mask(region), rle_to_mask(served.json()["rle"]).astype(bool)) >= 0.99
+    assert (
+        page.evaluate("window.labelhub.view.previewLayer.getChildren().length") == 0
+    )  # cleared by the click
+
+    # while a region's clicks go on, and with the toggle off, nothing is previewed
+    done = int(page.evaluate("document.body.dataset.previewDone"))
+    q = to_page(page, *CLICKS[4])
+    page.mouse.move(q["x"], q["y"])
+    page.wait_for_timeout(400)
+    page.keyboard.press("n")
+    page.locator("[data-sam-preview]").uncheck()
+    page.locator(".canvas").focus()
+    q = to_page(page, *CLICKS[5])
+    page.mouse.move(q["x"], q["y"])
+    page.wait_for_timeout(400)
+    assert int(page.evaluate("document.body.dataset.previewDone")) == done
+    assert page.evaluate("localStorage.getItem('lh.samPreview')") == "off"
+    assert not page.errors, page.errors
+
+
+def test_points_gather_while_ctrl_is_held_and_decode_together_on_release(browser, live_server, task):
+    page = open_segment_tool(browser, live_server, "server")
+    calls = []
+    page.on("request", lambda r: calls.append(json.loads(r.post_data)) if "/segment/" in r.url else None)
+    page.keyboard.down("Control")
+    for x, y in CLICKS[:2]:
+        p = to_page(page, x, y)
+        page.mouse.click(p["x"], p["y"])
+    q = to_page(page, *CLICKS[3])
+    page.mouse.click(q["x"], q["y"], button="right")
+    assert "3 point(s): release Ctrl" in page.inner_text("#live")
+    page.wait_for_timeout(300)
+    assert calls == [] and regions(page) == []  # nothing decoded while Ctrl is down
+    done = int(page.evaluate("document.body.dataset.segmentDone || 0"))
+    page.keyboard.up("Control")
+    wait_js(page, f"Number(document.body.dataset.segmentDone || 0) > {done}")
+    assert len(calls) == 1 and calls[0]["point_labels"] == [1, 1, 0]
+    assert calls[0]["points"] == [
+        list(c) for c in page.evaluate("window.labelhub.screen.tools.segment.clicks")
+    ]
+    assert len(regions(page)) == 1
+    # a plain click goes on refining that region, with the previous mask
+    path, seg = clicked(page, *CLICKS[4])
+    assert len(calls) == 2 and calls[1]["point_labels"] == [1, 1, 0, 1] and "mask_input_id" in calls[1]
+    assert len(regions(page)) == 1
     assert not page.errors, page.errors

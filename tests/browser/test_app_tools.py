@@ -245,3 +245,50 @@ def test_one_region_at_a_time(browser, live_server, task):
     page.keyboard.press("ArrowDown")
     assert selected(page) == 1
     assert page.evaluate("[...window.labelhub.screen.shownHidden]") == ["holed"]
+
+
+def test_copy_paste_duplicate_and_the_brightness_keys(browser, live_server, task):
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+    page.keyboard.press("Control+v")
+    assert len(regions(page)) == 2 and "Nothing copied" in page.inner_text("#live")
+    click_image(page, 40, 40)  # the AI polygon with a hole
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")  # pasted in place: a person's region, selected
+    original, pasted = regions(page)[0], regions(page)[2]
+    assert pasted["polygons"] == original["polygons"] and pasted["label"] == "car"
+    assert pasted["id"] != original["id"] and pasted["source"] == "human"
+    assert "score" not in pasted and "prediction_id" not in pasted
+    assert selected(page) == 2
+    click_image(page, 40, 215)  # the AI mask
+    page.keyboard.press("Control+d")
+    duplicate = regions(page)[3]
+    assert duplicate["kind"] == "mask" and duplicate["rle"] == regions(page)[1]["rle"]
+    assert duplicate["source"] == "human" and selected(page) == 3
+    page.keyboard.press("Control+z")  # one undo step each
+    assert len(regions(page)) == 3
+    saved(page)
+    stored = client_for(task.project.organization.memberships.get(role=Role.MANAGER).user).get(
+        f"/api/v1/tasks/{task.id}/annotation/"
+    )
+    assert [r["source"] for r in stored.json()["regions"]] == ["ai", "ai", "human"]
+
+    # the clipboard holds for the browser session: a region that does not fit another image is refused
+    page.evaluate(
+        """sessionStorage.setItem('lh.clipboard', JSON.stringify({size: [2000, 3000], region: {label: 'car',
+           kind: 'polygon', polygons: [{exterior: [[0, 0], [2900, 0], [2900, 1900]], holes: []}]}}))"""
+    )
+    page.keyboard.press("Control+v")
+    assert len(regions(page)) == 3 and "does not fit" in page.inner_text("#live")
+
+    # Shift+B / Shift+C pick brightness or contrast, = and - change it (kept across images)
+    page.keyboard.press("Shift+B")
+    page.keyboard.press("=")
+    page.keyboard.press("=")
+    page.keyboard.press("Shift+C")
+    page.keyboard.press("-")
+    assert page.evaluate("[window.labelhub.screen.brightness, window.labelhub.screen.contrast]") == [1.2, 0.9]
+    assert page.evaluate("window.labelhub.view.container.style.filter") == "brightness(1.2) contrast(0.9)"
+    assert page.evaluate("localStorage.getItem('lh.brightness')") == "1.2"
+    assert page.evaluate("window.labelhub.screen.tools.tool") == "select"  # Shift+B is not the brush
+    assert page.errors == []

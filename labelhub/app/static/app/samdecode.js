@@ -186,7 +186,15 @@ export function prepare(imageId) {
  * x1, y1]} in pixels of the original image; lowRes: the previous answer's logits (Float32Array 256²)
  * or null. Returns {mask (Uint8Array H*W), size: [H, W], score, lowRes, model_name, checkpoint_sha256,
  * ms: decode time (tensors, graph, upscale)}. */
-export async function decode(imageId, prompt, lowRes = null) {
+let running = Promise.resolve(); // one graph run at a time: a hover preview and a click share the session
+
+export function decode(imageId, prompt, lowRes = null) {
+  const next = running.then(() => decodeNow(imageId, prompt, lowRes));
+  running = next.catch(() => {});
+  return next;
+}
+
+async function decodeNow(imageId, prompt, lowRes) {
   const [{ session, model, checkpoint }, emb] = await prepare(imageId);
   if (emb.model !== model || emb.checkpoint !== checkpoint) {
     embeddings.delete(imageId);
@@ -275,6 +283,13 @@ export class DecodeChooser {
       this.onChange?.();
     });
     return this.loading;
+  }
+
+  /** Whether new chains decode in the browser now (a hover preview needs that, and never starts a load
+   * or disturbs auto's timing of both paths). */
+  browserChosen() {
+    if (this.state !== "ready") return false;
+    return this.mode === "browser" || (this.mode === "auto" && this.auto?.choice === "browser");
   }
 
   /** The path for a new chain of clicks (a chain stays on one path: its previous mask lives there). */

@@ -4,6 +4,7 @@ import { h } from "./dom.js";
 export const SHORTCUTS = [
   ["V", "select tool; drag a vertex, click an edge to insert one, double-click a vertex to delete it"],
   ["S", "click-to-segment: left click object, right click background; clicks refine the same region"],
+  ["hold Ctrl", "segment: gather points, decode them together on release"],
   ["X", "box to segment"],
   ["P", "polygon: click vertices, click the first one, N or Enter to finish"],
   ["B / E, [ ]", "brush / eraser on the selected mask, brush size"],
@@ -12,6 +13,7 @@ export const SHORTCUTS = [
   ["Esc", "cancel drawing / deselect"],
   ["Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y", "undo / redo (one step per stroke)"],
   ["Del, Backspace", "delete the selected region"],
+  ["Ctrl+C / Ctrl+V, Ctrl+D", "copy / paste in place (also on the next image), duplicate"],
   ["1-9", "class for the next or the selected region"],
   ["H / Shift+H", "hide selected / all"],
   ["L", "lock selected"],
@@ -20,6 +22,7 @@ export const SHORTCUTS = [
   ["Z, 0", "zoom to the selected region, fit the image"],
   ["F", "release this task and take the next"],
   ["Ctrl+Enter", "submit (review: accept)"],
+  ["Shift+B / Shift+C, then = or -", "brightness / contrast up or down"],
   ["wheel; middle-drag or Alt+drag", "zoom at the cursor; pan"],
   ["F1", "this sheet"],
 ];

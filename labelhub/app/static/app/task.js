@@ -6,8 +6,17 @@ import { Editor } from "./editor.js";
 import { commentsPanel, regionName, regionsPanel, timelinePanel } from "./panel.js";
 import { DecodeChooser, MODES } from "./samdecode.js";
 import { shortcutSheet } from "./shortcuts.js";
-import { Tools, TOOLS } from "./tools.js";
+import { PREVIEW_KEY, Tools, TOOLS } from "./tools.js";
 import { classColor, regionBounds, View } from "./view.js";
+
+const CLIPBOARD_KEY = "lh.clipboard"; // Ctrl+C's region, for this browser session
+
+/** A region as the clipboard keeps it: its class and shape, not its id nor the AI's prediction and score
+ * (a pasted region is a person's). */
+function clipOf(region, view) {
+  const { id, prediction_id, score, ...shape } = structuredClone(region); // eslint-disable-line no-unused-vars
+  return { region: shape, size: [view.height, view.width] };
+}
 
 const HEARTBEAT_MS = 30000;
 
@@ -268,7 +277,12 @@ class TaskScreen {
       "data-decode-mode": "", "aria-label": "SAM click decoding", title: titles[this.decoder.mode],
       onchange: (e) => { this.decoder.setMode(e.target.value); e.target.title = titles[e.target.value]; },
     }, MODES.map((m) => h("option", { value: m, selected: m === this.decoder.mode, title: titles[m] }, m)));
-    const box = h("div", { class: "decode" }, h("label", { class: "slider" }, "SAM decode", select), this.decodeStatus);
+    const preview = h("label", { class: "check", title: "Decoded in the browser while the pointer rests (segment tool)" },
+      h("input", {
+        type: "checkbox", "data-sam-preview": "", checked: localStorage.getItem(PREVIEW_KEY) !== "off",
+        onchange: (e) => { localStorage.setItem(PREVIEW_KEY, e.target.checked ? "on" : "off"); if (!e.target.checked) this.tools.clearPreview(); },
+      }), " Mask under the cursor (browser decode)");
+    const box = h("div", { class: "decode" }, h("label", { class: "slider" }, "SAM decode", select), preview, this.decodeStatus);
     this.showDecodeStatus();
     return box;
   }
@@ -341,6 +355,53 @@ class TaskScreen {
     this.editor.checkpoint();
     this.editor.regions[i].label = label;
     this.editor.changed();
+  }
+
+  /** Ctrl+C: the selected region, kept for this browser session (Ctrl+V pastes it here or on the next
+   * image in place, as CVAT and Label Studio do). */
+  copy() {
+    const region = this.editor.regions[this.selected];
+    if (!region) { announce("Select a region to copy."); return; }
+    sessionStorage.setItem(CLIPBOARD_KEY, JSON.stringify(clipOf(region, this.view)));
+    announce(`Copied ${regionName(region, this.selected)}.`);
+  }
+
+  /** Ctrl+V (the clipboard) and Ctrl+D (the selected region): a new human region in place, selected. */
+  paste(kept = null) {
+    if (!this.editing) return;
+    let copied = kept;
+    if (!copied) {
+      try { copied = JSON.parse(sessionStorage.getItem(CLIPBOARD_KEY) || "null"); } catch { copied = null; }
+    }
+    if (!copied) { announce("Nothing copied yet (Ctrl+C copies the selected region)."); return; }
+    const { region, size } = copied;
+    const [h, w] = [this.view.height, this.view.width];
+    if (!this.schema.some((c) => c.name === region.label)) { announce(`This project has no class "${region.label}".`, "error"); return; }
+    const fits = region.kind === "mask"
+      ? region.rle?.size?.[0] === h && region.rle?.size?.[1] === w
+      : (region.polygons || []).every((p) => [p.exterior, ...(p.holes || [])].every((ring) => ring.every(([x, y]) => x >= 0 && y >= 0 && x <= w && y <= h)));
+    if (!fits) { announce(`The copied region (from a ${size[1]}x${size[0]} image) does not fit this ${w}x${h} image.`, "error"); return; }
+    this.editor.checkpoint();
+    this.editor.regions.push({ ...structuredClone(region), id: this.editor.newId(), source: "human" });
+    this.selected = this.editor.regions.length - 1;
+    this.editor.changed();
+    announce(`Pasted ${regionName(this.editor.regions[this.selected], this.selected)}.`);
+  }
+
+  duplicate() {
+    const region = this.editor.regions[this.selected];
+    if (!region) { announce("Select a region to duplicate."); return; }
+    this.paste(clipOf(region, this.view));
+  }
+
+  /** Shift+B / Shift+C pick brightness or contrast; = and - then change it (CVAT's keys). */
+  nudgeFilter(step) {
+    const which = this.filterKey || "brightness";
+    const clamp = (v) => Math.round(Math.min(3, Math.max(0.3, v)) * 100) / 100;
+    if (which === "brightness") this.setFilters(clamp(this.brightness + step), this.contrast);
+    else this.setFilters(this.brightness, clamp(this.contrast + step));
+    this.renderPanels();
+    announce(`${which === "brightness" ? "Brightness" : "Contrast"} ${Math.round(this[which] * 100)}%`);
   }
 
   remove(i) {
@@ -473,7 +534,17 @@ class TaskScreen {
     if (ctrl && k === "Enter") { handled(); if (!this.mine) return; if (this.review && !this.editing) this.accept(); else if (this.review) this.fixAccept(); else this.submit(); return; }
     if (ctrl && (k === "z" || k === "Z")) { handled(); if (e.shiftKey) this.redo(); else this.undo(); return; }
     if (ctrl && (k === "y" || k === "Y")) { handled(); this.redo(); return; }
+    if (ctrl && (k === "c" || k === "C")) { handled(); this.copy(); return; }
+    if (ctrl && (k === "v" || k === "V")) { handled(); this.paste(); return; }
+    if (ctrl && (k === "d" || k === "D")) { handled(); this.duplicate(); return; }
     if (ctrl) return;
+    if (e.shiftKey && (k === "B" || k === "C")) {
+      handled();
+      this.filterKey = k === "B" ? "brightness" : "contrast";
+      announce(`${k === "B" ? "Brightness" : "Contrast"}: = brighter / more, - darker / less`);
+      return;
+    }
+    if (k === "=" || k === "+" || k === "-" || k === "_") { handled(); this.nudgeFilter(k === "=" || k === "+" ? 0.1 : -0.1); return; }
     if (k === "Escape") { handled(); if (this.tools.draft || this.tools.segment) this.tools.cancel(); else this.select(-1); return; }
     if (k === "Enter" || k === "n" || k === "N") { handled(); this.tools.finish(); return; }
     if (k === "Delete" || k === "Backspace") { handled(); this.remove(this.selected); return; }

@@ -6,6 +6,9 @@ import { regionContains, rings } from "./view.js";
 import { rleDecode, rleEncode } from "./rle.js";
 import { decode as browserDecode } from "./samdecode.js";
 
+export const PREVIEW_KEY = "lh.samPreview"; // the View panel's "mask under the cursor" toggle: "off" or on
+const HOVER_MS = 50; // the pointer rests this long before its mask is decoded
+
 export const TOOLS = {
   select: { key: "V", title: "Select and edit vertices" },
   segment: { key: "S", title: "Click to segment: left click object, right click background" },
@@ -59,11 +62,22 @@ export class Tools {
     this._up = (e) => this.up(e);
     window.addEventListener("mousemove", this._move);
     window.addEventListener("mouseup", this._up);
+    el.addEventListener("mouseleave", () => this.clearPreview());
+    this._keyup = (e) => {
+      if (e.key !== "Control" || !this.segment?.held) return;
+      const seg = this.segment;
+      seg.held = false;
+      this.clickedAt = performance.now();
+      this.runSegment({ points: seg.clicks, point_labels: seg.labels }, false);
+    };
+    window.addEventListener("keyup", this._keyup);
+    this.preview = null; // {x, y, out}: the browser's mask for a positive click at the resting cursor
   }
 
   destroy() {
     window.removeEventListener("mousemove", this._move);
     window.removeEventListener("mouseup", this._up);
+    window.removeEventListener("keyup", this._keyup);
   }
 
   get view() { return this.s.view; }
@@ -71,6 +85,7 @@ export class Tools {
 
   use(tool) {
     this.finish();
+    this.clearPreview();
     this.tool = tool;
     if (tool === "segment" || tool === "box") this.s.decoder?.load(); // the browser decoder, in the background
     this.view.container.dataset.tool = tool;
@@ -148,7 +163,7 @@ export class Tools {
     }
     if (this.tool === "segment") {
       e.preventDefault();
-      this.segmentClick(p, e.button === 2 ? 0 : 1);
+      this.segmentClick(p, e.button === 2 ? 0 : 1, e.ctrlKey);
       return;
     }
     if (this.tool === "box") {
@@ -164,6 +179,7 @@ export class Tools {
   clampY(y) { return Math.min(this.view.height, Math.max(0, y)); }
 
   move(e) {
+    if (this.tool === "segment" && !e.buttons && e.target.closest?.("canvas")) this.hover(this.view.pointer(e));
     if (this.tool === "box" && this.draft?.box && e.buttons & 1) {
       const p = this.view.pointer(e);
       this.draft.box[2] = p.x;
@@ -238,19 +254,70 @@ export class Tools {
     this.s.render();
   }
 
+  // --- the mask under the cursor (SAM's demo): decoded in the browser while the pointer rests -----------
+  previewOn() {
+    return localStorage.getItem(PREVIEW_KEY) !== "off" && !this.s.readOnly && !this.segment?.clicks?.length &&
+      Boolean(this.s.decoder?.browserChosen());
+  }
+
+  /** The pointer moved over the image with the segment tool: decode there once it rests (50 ms), one
+   * decode at a time, always the latest position. */
+  hover(p) {
+    clearTimeout(this.hoverTimer);
+    if (!this.previewOn()) { if (this.preview) this.clearPreview(); return; }
+    this.hoverTimer = setTimeout(() => { this.hoverAt = p; if (!this.hoverBusy) this.runPreview(); }, HOVER_MS);
+  }
+
+  async runPreview() {
+    this.hoverBusy = true;
+    try {
+      while (this.hoverAt) {
+        const { x, y } = this.hoverAt;
+        this.hoverAt = null;
+        let out;
+        try {
+          out = await browserDecode(this.s.task.image, { points: [[x, y]], point_labels: [1] }, null);
+        } catch { return; } // the click path reports decoder errors; a preview just stops
+        if (!this.previewOn() || this.tool !== "segment") continue;
+        this.preview = { x, y, out };
+        this.view.setPreview(out.mask.includes(1) ? out.mask : null);
+        document.body.dataset.previewAt = `${x},${y}`;
+        document.body.dataset.previewDone = String(Number(document.body.dataset.previewDone || 0) + 1);
+      }
+    } finally {
+      this.hoverBusy = false;
+    }
+  }
+
+  clearPreview() {
+    clearTimeout(this.hoverTimer);
+    this.hoverAt = null;
+    if (!this.preview) return;
+    this.preview = null;
+    this.view.setPreview(null);
+  }
+
   // --- click to segment: clicks accumulate on one region until N / Enter / Esc -----------------------
-  segmentClick(p, label) {
+  segmentClick(p, label, hold = false) {
     this.clickedAt = performance.now();
+    // The first positive click where the preview was decoded: that answer is this click's (the same
+    // prompt to the same decoder), so it is taken at once.
+    const shown = this.preview;
+    this.clearPreview();
+    const reuse = shown && !hold && label === 1 && !this.segment && shown.x === p.x && shown.y === p.y ? shown.out : null;
     const seg = this.segment || { clicks: [], labels: [], maskInputId: null, regionId: null };
     seg.clicks.push([p.x, p.y]);
     seg.labels.push(label);
     this.segment = seg;
     this.draft = { clicks: seg.clicks, labels: seg.labels };
     this.s.render();
-    this.runSegment({ points: seg.clicks, point_labels: seg.labels }, false);
+    // Ctrl held (CVAT): the points gather, and are decoded together when Ctrl is released.
+    seg.held = hold;
+    if (hold) { announce(`${seg.clicks.length} point(s): release Ctrl to segment`); return; }
+    this.runSegment({ points: seg.clicks, point_labels: seg.labels }, false, reuse);
   }
 
-  async runSegment(prompt, fromBox) {
+  async runSegment(prompt, fromBox, reuse = null) {
     const seg = fromBox ? { clicks: [], labels: [], maskInputId: null, regionId: null } : this.segment;
     if (fromBox) this.segment = seg;
     const body = { ...prompt };
@@ -261,13 +328,15 @@ export class Tools {
     const seq = (this.seq = (this.seq || 0) + 1);
     const decoder = this.s.decoder;
     // A chain of clicks stays where its first click was decoded: its previous mask lives there.
-    if (!seg.path) seg.path = decoder.pick();
+    if (!seg.path) seg.path = reuse ? "browser" : decoder.pick();
     const path = seg.path;
     const warm = decoder.state === "ready";
     announce(path === "browser" && !warm ? "Loading the browser decoder (once per page)…" : "Segmenting…");
     let out;
     try {
-      if (path === "browser") {
+      if (reuse) {
+        out = reuse;
+      } else if (path === "browser") {
         out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box }, seg.lowRes || null);
       } else {
         out = await api.post(`images/${this.s.task.image}/segment/`, body);
@@ -299,7 +368,8 @@ export class Tools {
     const inHand = performance.now() - started;
     // Timed from the click to the mask in hand; a first browser click that loaded the decoder and a
     // server answer that computed the embedding are one-off costs, not what a click costs.
-    if (path === "browser" ? warm : out.embedding !== "computed") decoder.record(path, inHand);
+    if (reuse) { decoder.last = { path: "preview", ms: inHand }; decoder.onChange?.(); } // not a decode's cost
+    else if (path === "browser" ? warm : out.embedding !== "computed") decoder.record(path, inHand);
     else { decoder.last = { path, ms: inHand }; decoder.onChange?.(); }
     document.body.dataset.segmentDecoder = path;
     let shape;

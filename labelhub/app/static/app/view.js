@@ -75,8 +75,9 @@ export class View {
     this.stage = new Konva.Stage({ container, width: container.clientWidth, height: container.clientHeight });
     this.imageLayer = new Konva.Layer({ listening: false });
     this.regionLayer = new Konva.Layer({ listening: false });
+    this.previewLayer = new Konva.Layer({ listening: false });
     this.editLayer = new Konva.Layer();
-    this.stage.add(this.imageLayer, this.regionLayer, this.editLayer);
+    this.stage.add(this.imageLayer, this.regionLayer, this.previewLayer, this.editLayer);
     this.onVertexDrag = null; // (regionIndex, ringPath, vertexIndex, x, y, phase)
     this.onVertexDelete = null;
     this._bindPanZoom();
@@ -205,6 +206,24 @@ export class View {
     ctx.putImageData(img, 0, 0);
     this.maskCanvases.set(region, { key, canvas });
     return canvas;
+  }
+
+  /** The SAM mask under the cursor (Uint8Array, row-major, the image's size), or null to clear it. */
+  setPreview(mask) {
+    this.previewLayer.destroyChildren();
+    if (mask) {
+      const canvas = this._previewCanvas || (this._previewCanvas = document.createElement("canvas"));
+      canvas.width = this.width;
+      canvas.height = this.height;
+      const ctx = canvas.getContext("2d");
+      const img = ctx.createImageData(this.width, this.height);
+      for (let i = 0; i < mask.length; i++) if (mask[i]) {
+        img.data[4 * i] = 86; img.data[4 * i + 1] = 180; img.data[4 * i + 2] = 233; img.data[4 * i + 3] = 255;
+      }
+      ctx.putImageData(img, 0, 0);
+      this.previewLayer.add(new Konva.Image({ image: canvas, x: 0, y: 0, width: this.width, height: this.height, opacity: 0.45 }));
+    }
+    this.previewLayer.batchDraw();
   }
 
   /** Draw every visible region; handles only on the selected one (when editable). */
