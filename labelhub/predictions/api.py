@@ -66,6 +66,13 @@ class PromptIn(serializers.Serializer):
     box = PassThroughField(required=False, help_text="[x0, y0, x1, y1] in pixels.")
     mask_input_id = serializers.CharField(required=False, help_text="From the previous answer: refines it.")
     multimask = serializers.BooleanField(required=False, allow_null=True)
+    candidate = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=2,
+        help_text="Which of SAM's candidate masks: 0 the best by predicted IoU (default), 1 and 2 the "
+        "others; a single click without box or mask_input has 3, any other prompt 1.",
+    )
 
 
 class SegmentOut(serializers.Serializer):
@@ -76,6 +83,8 @@ class SegmentOut(serializers.Serializer):
     model_name = serializers.CharField()
     checkpoint_sha256 = serializers.CharField()
     mask_input_id = serializers.CharField()
+    candidates = serializers.IntegerField(help_text="How many candidate masks this prompt has.")
+    candidate = serializers.IntegerField(help_text="Which one this is (0: the best).")
     embedding = serializers.CharField(
         help_text="Where the embedding came from: process, redis, storage, computed."
     )

@@ -48,7 +48,7 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     "mask_input_id": str, "multimask": bool}. Coordinates in pixels of the original image.
 
     Returns {"rle", "polygons", "score", "model_name", "checkpoint_sha256", "mask_input_id",
-    "embedding": tier it came from or "computed", "timing_ms": {...}}.
+    "candidates", "candidate", "embedding": tier it came from or "computed", "timing_ms": {...}}.
     """
     from workers.geometry import mask_to_rle
     from workers.sam import EmbeddingMismatchError, PromptError
@@ -77,6 +77,7 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
             box=prompt.get("box"),
             mask_input=mask_input,
             multimask_output=prompt.get("multimask"),
+            candidate=prompt.get("candidate", 0),
         )
     except PromptError as exc:
         raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
@@ -94,6 +95,8 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
         "model_name": result.model_name,
         "checkpoint_sha256": result.checkpoint_sha256,
         "mask_input_id": _mask_input_store(result.low_res_logits),
+        "candidates": result.candidates,
+        "candidate": result.candidate,
         "embedding": tier,
         "timing_ms": {
             "embedding": round((t1 - t0) * 1000, 2),

@@ -336,3 +336,41 @@ def test_points_gather_while_ctrl_is_held_and_decode_together_on_release(browser
     assert len(calls) == 2 and calls[1]["point_labels"] == [1, 1, 0, 1] and "mask_input_id" in calls[1]
     assert len(regions(page)) == 1
     assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("mode", ["browser", "server"])
+def test_m_cycles_sams_three_masks_for_a_single_click(browser, live_server, task, mode):
+    page = open_segment_tool(browser, live_server, mode)
+    page.locator("[data-sam-preview]").uncheck()
+    page.locator(".canvas").focus()
+    api = client_for(task["annotator"])
+    url = f"/api/v1/images/{task['image'].id}/segment/"
+    path, seg = clicked(page, *CLICKS[1])
+    assert path == mode
+    served = [
+        rle_to_mask(
+            api.post(
+                url, {"points": seg["clicks"], "point_labels": [1], "candidate": k}, format="json"
+            ).json()["rle"]
+        ).astype(bool)
+        for k in range(3)
+    ]
+    seen = [region_mask(regions(page)[0])]
+    for k in (1, 2, 0):
+        done = int(page.evaluate("document.body.dataset.segmentDone"))
+        page.keyboard.press("m")
+        wait_js(page, f"Number(document.body.dataset.segmentDone) > {done}")
+        assert page.evaluate("window.labelhub.screen.tools.segment.candidate") == k
+        assert f"mask {k + 1} of 3" in page.inner_text("#live")
+        (region,) = regions(page)
+        seen.append(region_mask(region))
+    for k, mine in zip((0, 1, 2, 0), seen, strict=True):
+        assert iou(mine, served[k]) >= 0.97, k  # the server's candidate k (polygons: within the bound)
+    assert iou(served[0], served[1]) < 0.97 or iou(served[1], served[2]) < 0.97  # really other masks
+    # after a second click there is one mask: M says so and changes nothing
+    clicked(page, *CLICKS[4])
+    before = regions(page)
+    page.keyboard.press("m")
+    assert "only right after a single positive click" in page.inner_text("#live")
+    assert regions(page) == before
+    assert not page.errors, page.errors

@@ -25,7 +25,7 @@ prediction; they are copied into every :class:`Embedding`, :class:`PromptResult`
 
 * ``embed(images) -> list[Embedding]``: batched, the expensive step (run once per image, cache
   ``Embedding.to_bytes()``).
-* ``predict(embedding, *, points, point_labels, box, mask_input, multimask_output) -> PromptResult``:
+* ``predict(embedding, *, points, point_labels, box, mask_input, multimask_output, candidate) -> PromptResult``:
   the cheap interactive step; never recomputes the embedding.
 * ``automatic(image_or_embedding, ...) -> list[AutoMask]``: "segment everything".
 
@@ -255,6 +255,8 @@ class PromptResult:
             classical: IoU between the GrabCut masks of the last two iterations).
         low_res_logits: float32 ``(1, 256, 256)``; pass back as ``mask_input`` on the next click.
         model_name, checkpoint_sha256: provenance.
+        candidates: how many masks the prompt had to choose from (SAM: 3 for a single click without
+            box or previous mask, else 1); candidate: which was returned, 0 the best by predicted IoU.
     """
 
     mask: np.ndarray
@@ -262,6 +264,8 @@ class PromptResult:
     low_res_logits: np.ndarray
     model_name: str
     checkpoint_sha256: str
+    candidates: int = 1
+    candidate: int = 0
 
 
 @dataclass
@@ -312,8 +316,10 @@ class SegmentationBackend(Protocol):
         box: Any = None,
         mask_input: Any = None,
         multimask_output: bool | None = None,
+        candidate: int = 0,
     ) -> PromptResult:
-        """Mask for a prompt, from a cached embedding (no image encoder call)."""
+        """Mask for a prompt, from a cached embedding (no image encoder call); ``candidate`` k > 0
+        returns the (k+1)-th best of several candidate masks (PromptError where there are fewer)."""
         ...
 
     def automatic(self, image: np.ndarray | Embedding, **kwargs: Any) -> list[AutoMask]:
@@ -348,6 +354,21 @@ def validate_images(images: Any) -> list[np.ndarray]:
     if not images:
         raise ImageError("images", "empty list")
     return [validate_image(im, f"images[{i}]") for i, im in enumerate(images)]
+
+
+def candidate_index(scores: Any, candidate: Any) -> int:
+    """Index into ``scores`` (predicted IoU of each candidate mask) of the ``candidate``-th best (0 the
+    best). Raises PromptError("candidate") for anything but an int in [0, len(scores))."""
+    n = len(scores)
+    if isinstance(candidate, bool) or not isinstance(candidate, int | np.integer) or not 0 <= candidate < n:
+        raise PromptError(
+            "candidate",
+            f"this prompt has {n} candidate mask(s): candidate is 0"
+            + (f"..{n - 1}" if n > 1 else "")
+            + (" (several only for a single click without box or previous mask)" if n == 1 else ""),
+        )
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    return int(order[int(candidate)])
 
 
 def validate_prompt(

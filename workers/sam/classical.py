@@ -33,6 +33,7 @@ from .backend import (
     AutoMask,
     Embedding,
     PromptResult,
+    candidate_index,
     check_embedding,
     logits_to_mask,
     mask_bbox_xywh,
@@ -120,14 +121,17 @@ class ClassicalBackend:
         box: Any = None,
         mask_input: Any = None,
         multimask_output: bool | None = None,
+        candidate: int = 0,
     ) -> PromptResult:
-        """GrabCut mask for a prompt. ``multimask_output`` is accepted and ignored. With
+        """GrabCut mask for a prompt. ``multimask_output`` is accepted and ignored; there is one
+        candidate (``candidate`` other than 0 raises PromptError). With
         ``mask_input``, the prompt's last point is the new click and the rules of
         :meth:`_guard` apply."""
         check_embedding(embedding, self.model_name, self.checkpoint_sha256)
         p = validate_prompt(
             embedding.original_size, points=points, point_labels=point_labels, box=box, mask_input=mask_input
         )
+        candidate_index([0.0], candidate)
         img = np.asarray(embedding.data)
         h, w = embedding.original_size
         prev = logits_to_mask(p.mask_input, (h, w)) if p.mask_input is not None else None

@@ -46,6 +46,7 @@ from .backend import (
     AutoMask,
     Embedding,
     PromptResult,
+    candidate_index,
     check_embedding,
     input_size_for,
     validate_image,
@@ -427,11 +428,13 @@ class SamBackend:
         box: Any = None,
         mask_input: Any = None,
         multimask_output: bool | None = None,
+        candidate: int = 0,
     ) -> PromptResult:
         """Mask for one prompt from a cached embedding (prompt encoder + mask decoder only).
 
         ``multimask_output=None`` -> SAM's recommendation: three candidate masks (best predicted
-        IoU returned) for a single click without box/mask_input, one mask otherwise.
+        IoU returned) for a single click without box/mask_input, one mask otherwise. ``candidate``
+        k returns the (k+1)-th best of the three instead (the labeler cycling SAM's candidates).
         """
         import torch
 
@@ -448,7 +451,7 @@ class SamBackend:
                 p.points is not None and len(p.points) == 1 and p.box is None and p.mask_input is None
             )
         if self.decoder == "onnx":
-            return self._predict_onnx(embedding, p, multimask_output)
+            return self._predict_onnx(embedding, p, multimask_output, candidate)
         dev = self.device
         coords = labels = boxes = mi = None
         if p.points is not None:
@@ -464,18 +467,23 @@ class SamBackend:
             low_res, iou = self._decode(
                 self._features(embedding), embedding, coords, labels, boxes, mi, multimask_output
             )
-            best = int(torch.argmax(iou[0]))
+            scores = iou[0].float().cpu().numpy()
+            best = candidate_index(scores, candidate)
             chosen = low_res[:, best : best + 1]
             mask = self._upscale(chosen, embedding)[0, 0] > self.model.mask_threshold
         return PromptResult(
             mask=mask.cpu().numpy(),
-            score=float(iou[0, best]),
+            score=float(scores[best]),
             low_res_logits=chosen[0].float().cpu().numpy().reshape(1, LOW_RES, LOW_RES),
             model_name=self.model_name,
             checkpoint_sha256=self.checkpoint_sha256,
+            candidates=len(scores),
+            candidate=int(candidate),
         )
 
-    def _predict_onnx(self, embedding: Embedding, p: Any, multimask: bool) -> PromptResult:
+    def _predict_onnx(
+        self, embedding: Embedding, p: Any, multimask: bool, candidate: int = 0
+    ) -> PromptResult:
         """:meth:`predict` through ONNX Runtime: the same prompt encoding and token choice as
         ``MaskDecoder.forward`` (token 0 for one mask, the best of tokens 1-3 for multimask)."""
         from .onnx_decoder import prompt_arrays, upscale_logits
@@ -485,7 +493,8 @@ class SamBackend:
         box = None if p.box is None else self.transform.apply_boxes(p.box[None], size)
         pc, pl = prompt_arrays(coords, p.point_labels, box)
         low_res, iou = self.onnx_decoder().run(embedding.data, pc, pl, p.mask_input)
-        best = 1 + int(np.argmax(iou[1:])) if multimask else 0
+        tokens = [1, 2, 3] if multimask else [0]
+        best = tokens[candidate_index(iou[tokens], candidate)]
         logits = upscale_logits(low_res[best], embedding.input_size, size)
         return PromptResult(
             mask=logits > self.model.mask_threshold,
@@ -493,6 +502,8 @@ class SamBackend:
             low_res_logits=low_res[best].reshape(1, LOW_RES, LOW_RES),
             model_name=self.model_name,
             checkpoint_sha256=self.checkpoint_sha256,
+            candidates=len(tokens),
+            candidate=int(candidate),
         )
 
     def automatic(

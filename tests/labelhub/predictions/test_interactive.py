@@ -346,3 +346,12 @@ def test_polygonize_refuses_a_bad_mask_naming_the_field(org_a, image, body, fiel
 def test_other_organization_cannot_polygonize(org_b, image):
     response = polygonize(org_b.clients[Role.OWNER], image, {"rle": {"size": [80, 96], "counts": [7680]}})
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_classical_backend_has_one_candidate(org_a, image):
+    client = org_a.clients[Role.ANNOTATOR]
+    body = segment(client, image, {"points": [[48, 40]], "point_labels": [1]}).json()
+    assert (body["candidates"], body["candidate"]) == (1, 0)
+    refused = segment(client, image, {"points": [[48, 40]], "point_labels": [1], "candidate": 1})
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "candidate", refused.json()

@@ -86,3 +86,44 @@ def test_sam_worker_path_end_to_end(org_a, sam_settings, django_capture_on_commi
     third = annotator.post(f"/api/v1/images/{image.id}/segment/", {"box": [20, 10, 70, 60]}, format="json")
     assert third.status_code == 200 and third.json()["embedding"] == "storage"
     assert backend.encoder_calls == calls
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("decoder", ["torch", "onnx"])
+def test_a_single_click_offers_sams_three_candidates_best_first(org_a, sam_settings, decoder, tmp_path):
+    sam_settings.LABELHUB_SAM_DECODER = decoder
+    sam_settings.LABELHUB_SAM_ONNX_DIR = str(tmp_path / "onnx")
+    sam_settings.LABELHUB_PRESEGMENT_ON_UPLOAD = False
+    annotator = org_a.clients[Role.ANNOTATOR]
+    assert (
+        upload(org_a.clients[Role.MANAGER], org_a.project.id, ("d.png", disc_image_bytes(96, 80))).status_code
+        == 201
+    )
+    url = f"/api/v1/images/{Image.objects.get().id}/segment/"
+    click = {"points": [[48, 40]], "point_labels": [1]}
+    answers = [annotator.post(url, {**click, "candidate": k}, format="json") for k in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200], [a.json() for a in answers]
+    bodies = [a.json() for a in answers]
+    assert [(b["candidates"], b["candidate"]) for b in bodies] == [(3, 0), (3, 1), (3, 2)]
+    scores = [b["score"] for b in bodies]
+    assert scores == sorted(scores, reverse=True)  # best first, by SAM's predicted IoU
+    assert annotator.post(url, click, format="json").json()["rle"] == bodies[0]["rle"]  # 0 is the default
+    assert len({b["rle"]["counts"] for b in bodies}) == 3  # three different masks
+    assert len({b["mask_input_id"] for b in bodies}) == 3  # each refines as itself
+
+    # one candidate only: two clicks, a box, a previous mask; and never a fourth
+    for body in (
+        {"points": [[48, 40], [5, 5]], "point_labels": [1, 0]},
+        {"box": [10, 10, 80, 70]},
+        {**click, "mask_input_id": bodies[1]["mask_input_id"]},
+    ):
+        one = annotator.post(url, body, format="json").json()
+        assert (one["candidates"], one["candidate"]) == (1, 0), one
+        refused = annotator.post(url, {**body, "candidate": 1}, format="json")
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "candidate", refused.json()
+    for bad in (3, -1, "two", True):
+        refused = annotator.post(url, {**click, "candidate": bad}, format="json")
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "candidate", (
+            bad,
+            refused.json(),
+        )

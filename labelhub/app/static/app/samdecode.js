@@ -184,8 +184,9 @@ export function prepare(imageId) {
 
 /** Decode one prompt in the browser. prompt: {points: [[x, y]], point_labels: [1|0], box: [x0, y0,
  * x1, y1]} in pixels of the original image; lowRes: the previous answer's logits (Float32Array 256²)
- * or null. Returns {mask (Uint8Array H*W), size: [H, W], score, lowRes, model_name, checkpoint_sha256,
- * ms: decode time (tensors, graph, upscale)}. */
+ * or null; prompt.candidate: which of SAM's candidate masks (0 the best). Returns {mask (Uint8Array H*W),
+ * size: [H, W], score, lowRes, model_name, checkpoint_sha256, candidates, candidate, ms: decode time
+ * (tensors, graph, upscale)}. */
 let running = Promise.resolve(); // one graph run at a time: a hover preview and a click share the session
 
 export function decode(imageId, prompt, lowRes = null) {
@@ -227,19 +228,20 @@ async function decodeNow(imageId, prompt, lowRes) {
   const masks = out.low_res_masks.data, iou = out.iou_predictions.data;
   // SAM's recommendation, as the server's predict(multimask_output=None): three candidates for a single
   // click without box or previous mask (the best of tokens 1-3), token 0 otherwise.
+  // prompt.candidate k: the (k+1)-th best by predicted IoU (the server's `candidate`, same ranking).
   const multimask = points.length === 1 && !prompt.box && !lowRes;
-  let best = 0;
-  if (multimask) {
-    best = 1;
-    for (let k = 2; k < 4; k++) if (iou[k] > iou[best]) best = k;
-  }
+  const tokens = multimask ? [1, 2, 3] : [0];
+  const ranked = [...tokens].sort((a, b) => iou[b] - iou[a] || a - b);
+  const candidate = prompt.candidate || 0;
+  if (!(candidate >= 0 && candidate < ranked.length)) throw new Error(`this prompt has ${ranked.length} candidate mask(s)`);
+  const best = ranked[candidate];
   const score = iou[best];
   const chosen = masks.slice(best * LOW_RES * LOW_RES, (best + 1) * LOW_RES * LOW_RES);
   for (const t of Object.values(out)) t.dispose?.();
   const mask = upscaleMask(chosen, emb.inputSize, emb.originalSize);
   return {
     mask, size: [oh, ow], score, lowRes: chosen, model_name: model, checkpoint_sha256: checkpoint,
-    ms: performance.now() - t0,
+    candidates: ranked.length, candidate, ms: performance.now() - t0,
   };
 }
 

@@ -5,6 +5,7 @@ export const SHORTCUTS = [
   ["V", "select tool; drag a vertex, click an edge to insert one, double-click a vertex to delete it"],
   ["S", "click-to-segment: left click object, right click background; clicks refine the same region"],
   ["hold Ctrl", "segment: gather points, decode them together on release"],
+  ["M", "segment: the next of SAM's three masks for a single click"],
   ["X", "box to segment"],
   ["P", "polygon: click vertices, click the first one, N or Enter to finish"],
   ["B / E, [ ]", "brush / eraser on the selected mask, brush size"],

@@ -544,6 +544,7 @@ class TaskScreen {
       announce(`${k === "B" ? "Brightness" : "Contrast"}: = brighter / more, - darker / less`);
       return;
     }
+    if ((k === "m" || k === "M") && this.editing) { handled(); this.tools.cycleCandidate(); return; }
     if (k === "=" || k === "+" || k === "-" || k === "_") { handled(); this.nudgeFilter(k === "=" || k === "+" ? 0.1 : -0.1); return; }
     if (k === "Escape") { handled(); if (this.tools.draft || this.tools.segment) this.tools.cancel(); else this.select(-1); return; }
     if (k === "Enter" || k === "n" || k === "N") { handled(); this.tools.finish(); return; }

@@ -321,7 +321,9 @@ export class Tools {
     const seg = fromBox ? { clicks: [], labels: [], maskInputId: null, regionId: null } : this.segment;
     if (fromBox) this.segment = seg;
     const body = { ...prompt };
-    if (seg.maskInputId) body.mask_input_id = seg.maskInputId;
+    // prompt.candidate (M): the same single click again, another of SAM's candidates, no previous mask
+    const cycling = prompt.candidate != null;
+    if (seg.maskInputId && !cycling) body.mask_input_id = seg.maskInputId;
     if (seg.box) body.box = seg.box;
     if (fromBox) seg.box = prompt.box;
     const started = fromBox ? performance.now() : this.clickedAt;
@@ -337,7 +339,7 @@ export class Tools {
       if (reuse) {
         out = reuse;
       } else if (path === "browser") {
-        out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box }, seg.lowRes || null);
+        out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box, candidate: prompt.candidate }, cycling ? null : seg.lowRes || null);
       } else {
         out = await api.post(`images/${this.s.task.image}/segment/`, body);
       }
@@ -353,6 +355,8 @@ export class Tools {
       return;
     }
     if (seq !== this.seq || this.segment !== seg) return; // a newer click or a cancel superseded this answer
+    seg.candidates = out.candidates || 1;
+    seg.candidate = out.candidate || 0;
     // A class drawn as polygons only: the browser's mask becomes the polygons the server would have
     // answered for it (one simplifier and bound, polygonize/), so the click still costs no server decode.
     if (path === "browser" && !this.classTakesMasks() && out.mask.includes(1)) {
@@ -416,8 +420,21 @@ export class Tools {
       const ms = Math.round(performance.now() - started);
       document.body.dataset.segmentDrawnMs = String(ms);
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
-      announce(`Mask drawn in ${ms} ms, decoded in the ${path} (${out.model_name}, score ${out.score.toFixed(2)})`);
+      const which = seg.candidates > 1 ? `, mask ${seg.candidate + 1} of ${seg.candidates}: M for the next` : "";
+      announce(`Mask drawn in ${ms} ms, decoded in the ${path} (${out.model_name}, score ${out.score.toFixed(2)}${which})`);
     });
+  }
+
+  /** M: the region's single positive click answered by the next of SAM's candidate masks (best first,
+   * by predicted IoU), as SAM's predictor gives three for an ambiguous click. */
+  cycleCandidate() {
+    const seg = this.segment;
+    if (!seg || seg.clicks.length !== 1 || seg.labels[0] !== 1 || seg.box || !(seg.candidates > 1)) {
+      announce("Other masks: only right after a single positive click (SAM gives three for it).");
+      return;
+    }
+    this.clickedAt = performance.now();
+    this.runSegment({ points: seg.clicks, point_labels: seg.labels, candidate: (seg.candidate + 1) % seg.candidates }, false);
   }
 
   classTakesMasks() {
