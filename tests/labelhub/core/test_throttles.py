@@ -45,26 +45,3 @@ def test_anonymous_calls_are_throttled_per_client(settings):
         == 403
     )
 
-
-@pytest.mark.django_db
-def test_segment_and_polygonize_share_the_segment_scope(org_a, settings):
-    settings.LABELHUB_THROTTLE_RATES = {**settings.LABELHUB_THROTTLE_RATES, "segment": "2/minute"}
-    cache.clear()
-    client = org_a.clients[Role.ANNOTATOR]
-    assert (
-        upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes(seed=1))).status_code == 201
-    )
-    from labelhub.images.models import Image
-
-    image = Image.objects.get(project=org_a.project)
-    size = [image.height, image.width]
-    click = {"points": [[5, 5]], "point_labels": [1]}
-    first = client.post(f"/api/v1/images/{image.id}/segment/", click, format="json")
-    assert first.status_code == 200, first.content
-    body = {"rle": {"size": size, "counts": [size[0] * size[1]]}}
-    assert client.post(f"/api/v1/images/{image.id}/polygonize/", body, format="json").status_code == 200
-    third = client.post(f"/api/v1/images/{image.id}/segment/", click, format="json")
-    assert third.status_code == 429 and "Retry-After" in third
-    # per user: another member of the project still segments
-    other = org_a.clients[Role.MANAGER].post(f"/api/v1/images/{image.id}/segment/", click, format="json")
-    assert other.status_code == 200, other.content
