@@ -31,6 +31,18 @@ $(VENDOR_STAMP): package.json package-lock.json
 	cd node_modules/onnxruntime-web/dist && cp ort.wasm.min.mjs ort-wasm-simd-threaded.mjs \
 		ort-wasm-simd-threaded.wasm ../../../$(VENDOR)/onnxruntime-web/
 	cp node_modules/onnxruntime-web/package.json $(VENDOR)/onnxruntime-web/package.json
+	# preact + htm (the app's forms and lists, no build step) and idb-keyval (drafts): their ES modules.
+	mkdir -p $(VENDOR)/preact $(VENDOR)/htm $(VENDOR)/idb-keyval
+	cp node_modules/preact/dist/preact.module.js node_modules/preact/hooks/dist/hooks.module.js \
+		node_modules/preact/LICENSE $(VENDOR)/preact/
+	cp node_modules/htm/dist/htm.module.js node_modules/htm/preact/index.module.js node_modules/htm/LICENSE \
+		$(VENDOR)/htm/
+	cp node_modules/idb-keyval/dist/index.js node_modules/idb-keyval/LICENCE $(VENDOR)/idb-keyval/
+	# OpenSeadragon (tiled gigapixel images): its UMD build, loaded by a classic script tag, and its icons.
+	mkdir -p $(VENDOR)/openseadragon
+	cp -r node_modules/openseadragon/build/openseadragon/openseadragon.min.js \
+		node_modules/openseadragon/build/openseadragon/images node_modules/openseadragon/LICENSE.txt \
+		$(VENDOR)/openseadragon/
 	cp package-lock.json $(VENDOR_STAMP)
 
 vendor: $(VENDOR_STAMP)
