@@ -32,6 +32,7 @@ from labelhub.predictions.api import (
     ImageSegmentView,
     PredictionViewSet,
     ProjectEmbeddingsView,
+    ProjectPresegmentView,
     SamDecoderView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
@@ -76,6 +77,7 @@ api_v1 = [
     path("models/sam/decoder.onnx", SamDecoderView.as_view(), name="sam-decoder"),
     path("images/<int:image_pk>/presegment/", ImagePresegmentView.as_view(), name="image-presegment"),
     path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),
+    path("projects/<int:project_pk>/presegment/", ProjectPresegmentView.as_view(), name="project-presegment"),
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
