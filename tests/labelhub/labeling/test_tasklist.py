@@ -42,7 +42,9 @@ def test_filters_sort_and_pages_of_the_task_list(org_a):
     assert ids(every) == [t.id for t in tasks]
     assert every["count"] == 5 and every["count_exact"] and not every["has_next"]
     row = every["results"][2]
-    assert row["open_comments"] == 1 and row["thumbnail_url"] == f"/api/v1/images/{tasks[2].image_id}/thumbnail/"
+    assert (
+        row["open_comments"] == 1 and row["thumbnail_url"] == f"/api/v1/images/{tasks[2].image_id}/thumbnail/"
+    )
     assert ids(listed(manager, project.id, status="in_progress")) == [claimed]
     assert ids(listed(manager, project.id, assignee=annotator.id)) == [claimed]
     assert ids(listed(manager, project.id, assignee="none")) == [t.id for t in tasks[1:]]
@@ -69,7 +71,9 @@ def test_the_task_list_leaks_nothing_across_organizations(org_a, org_b):
     a_tasks = make_tasks(org_a.project, 2)
     b_tasks = make_tasks(org_b.project, 2, start=10)
     b_annotator = org_b.users[Role.ANNOTATOR]
-    assert next_task(org_b.clients[Role.ANNOTATOR], org_b.project.id, "annotate").json()["id"] == b_tasks[0].id
+    assert (
+        next_task(org_b.clients[Role.ANNOTATOR], org_b.project.id, "annotate").json()["id"] == b_tasks[0].id
+    )
     manager_a = org_a.clients[Role.MANAGER]
 
     # Another organization's project does not exist for A's manager, whatever the filters.
@@ -103,7 +107,9 @@ def test_claiming_a_given_task_opens_exactly_that_task_or_says_why_not(org_a):
     assert annotator.post(f"/api/v1/tasks/{tasks[2].id}/claim/").json()["id"] == tasks[2].id
     taken = other.post(f"/api/v1/tasks/{tasks[2].id}/claim/")
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "leased"
-    assert "alpha-annotator" in taken.json()["error"]["message"] and "until" in taken.json()["error"]["message"]
+    assert (
+        "alpha-annotator" in taken.json()["error"]["message"] and "until" in taken.json()["error"]["message"]
+    )
     # Opening another task of the same stage releases the first: one lease per user and stage.
     assert annotator.post(f"/api/v1/tasks/{tasks[0].id}/claim/").json()["id"] == tasks[0].id
     assert Task.objects.get(pk=tasks[2].pk).status == "open"
@@ -111,7 +117,9 @@ def test_claiming_a_given_task_opens_exactly_that_task_or_says_why_not(org_a):
     # A task a manager kept for someone else is not taken by another annotator.
     manager = org_a.clients[Role.MANAGER]
     assert (
-        manager.post(f"/api/v1/tasks/{tasks[1].id}/reassign/", {"assignee": other_user.id}, format="json").status_code
+        manager.post(
+            f"/api/v1/tasks/{tasks[1].id}/reassign/", {"assignee": other_user.id}, format="json"
+        ).status_code
         == 200
     )
     reserved = annotator.post(f"/api/v1/tasks/{tasks[1].id}/claim/")

@@ -254,7 +254,7 @@ def test_active_time_of_a_released_or_expired_claim_is_kept(org_a):
     assert metrics["by_user"]["alpha-annotator"]["active_seconds"] == approx(60, abs=1)
     assert metrics["time"]["annotate"]["active_seconds_total"] == approx(60, abs=1)
     assert metrics["time"]["annotate"]["actions"] == 1
-    assert project_metrics(project=project, user=a1)["by_user"]["alpha-annotator"]["active_seconds"] == approx(
-        60, abs=1
-    )
+    assert project_metrics(project=project, user=a1)["by_user"]["alpha-annotator"][
+        "active_seconds"
+    ] == approx(60, abs=1)
     assert "alpha-a2" not in metrics["by_user"]
