@@ -432,7 +432,7 @@ class ProjectTaskListView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("stage", OpenApiTypes.STR, description="A stage of the pipeline, or done."),
-            OpenApiParameter("status", OpenApiTypes.STR, enum=["open", "in_progress", "done"]),
+            OpenApiParameter("status", OpenApiTypes.STR, description="open, in_progress or done."),
             OpenApiParameter("assignee", OpenApiTypes.STR, description="A user id, or `none`."),
             OpenApiParameter("gold", OpenApiTypes.BOOL),
             OpenApiParameter("open_comments", OpenApiTypes.BOOL, description="Has unresolved comments."),

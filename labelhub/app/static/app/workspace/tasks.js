@@ -11,20 +11,24 @@ const PAGE_SIZE = 50;
 const EMPTY = { stage: "", status: "", assignee: "", gold: "", open_comments: "", source: "", sort: "id" };
 
 export async function tasksScreen(root, { projectId }) {
-  // The first page is asked for at once, beside the project (the members need the project's organization).
+  // One round trip before the rows: the project and the first page together; the people (for the
+  // assignee filter and reassign) follow.
   const t0 = performance.now();
   const [project, first] = await Promise.all([
     api.get(`projects/${projectId}/`),
     api.get(`projects/${projectId}/tasks/?${query(EMPTY, 1, PAGE_SIZE)}`),
   ]);
+  return mount(root, html`<${TaskList} project=${project} first=${first} t0=${t0} />`);
+}
+
+/** The members who may be given tasks of this project: its managers and owners, and its members. */
+async function projectPeople(project) {
   const [members, projectMembers] = await Promise.all([
     api.all(`organizations/${project.organization}/members/`),
-    api.all(`projects/${projectId}/members/`),
+    api.all(`projects/${project.id}/members/`),
   ]);
   const inProject = new Set(projectMembers.map((m) => m.user));
-  // Managers and owners see every project of their organization; others only the projects they joined.
-  const people = members.filter((m) => MANAGING.includes(m.role) || inProject.has(m.user_id));
-  return mount(root, html`<${TaskList} project=${project} people=${people} first=${first} t0=${t0} />`);
+  return members.filter((m) => MANAGING.includes(m.role) || inProject.has(m.user_id));
 }
 
 function query(filters, page, pageSize) {
@@ -45,7 +49,9 @@ function drawn(t0) {
   });
 }
 
-function TaskList({ project, people, first, t0: firstAt }) {
+function TaskList({ project, first, t0: firstAt }) {
+  const [people, setPeople] = useState([]);
+  useEffect(() => { projectPeople(project).then(setPeople, (err) => announce(errorText(err), "error")); }, []);
   const [filters, setFilters] = useState(EMPTY);
   const [page, setPage] = useState(1);
   const [data, setData] = useState(first);
