@@ -444,6 +444,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "labelhub.accounts.models.Role",
         "RegionKindEnum": ["polygon", "mask"],
+        "TaskStatusEnum": "labelhub.labeling.models.TaskStatus",
     },
 }
 
