@@ -314,7 +314,7 @@ LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
 # A running export or import stamps a heartbeat this often (a thread of its worker, through every phase);
 # one with no heartbeat for LABELHUB_JOB_STALE_SECONDS is taken as lost (its worker died) and run again
-# by the next sweep, however long a live run takes (see labelhub/datasets/jobs.py).
+# by the next sweep, however long a live run takes (see labelhub/core/jobs.py).
 LABELHUB_JOB_HEARTBEAT_SECONDS = env_float("LABELHUB_JOB_HEARTBEAT_SECONDS", 10.0)
 LABELHUB_JOB_STALE_SECONDS = env_int("LABELHUB_JOB_STALE_SECONDS", 120)
 LABELHUB_JOB_SWEEP_SECONDS = env_int("LABELHUB_JOB_SWEEP_SECONDS", 300)
