@@ -37,6 +37,8 @@ class PredictionOut(serializers.ModelSerializer):
             "error",
             "attempts",
             "duration_ms",
+            "service",
+            "model_version",
             "created_at",
             "updated_at",
         ]
