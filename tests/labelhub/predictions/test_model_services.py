@@ -141,10 +141,8 @@ def test_registration_checks_the_url_fields_and_roles(org_a, settings):
         ({"name": "x", "url": "http://93.184.215.14", "timeout_seconds": 0}, "timeout_seconds"),
     ):
         response = manager.post(url, body, format="json")
-        assert response.status_code == 400 and response.json()["error"]["field"] == field, (
-            body,
-            response.content,
-        )
+        assert response.status_code == 400, (body, response.content)
+        assert response.json()["error"]["field"].split(".")[0] == field, (body, response.content)
     assert (
         org_a.clients[Role.ANNOTATOR]
         .post(url, {"name": "x", "url": "http://93.184.215.14"}, format="json")
