@@ -150,3 +150,44 @@ def test_registration_checks_the_url_fields_and_roles(org_a, settings):
         == 403
     )
     assert not ModelService.objects.exists()
+
+
+def test_accepted_tasks_reach_the_backend_as_training_events(org_a, backend):
+    from tests.labelhub.learning.conftest import accept_through_api, disc_region
+
+    project = org_a.project
+    project.pipeline = [
+        {"name": "annotate", "role": "annotator", "sample_rate": 1.0, "reject_to": None},
+        {"name": "review", "role": "reviewer", "sample_rate": 1.0, "reject_to": "annotate"},
+    ]
+    project.save()
+    service = register(org_a, backend, uses=["training"])
+    upload_images(org_a, [(96, 80), (96, 80)])
+    region = disc_region()
+    assert accept_through_api(org_a, [region]) == 2  # each acceptance: ANNOTATION_CREATED
+    manager = org_a.clients[Role.MANAGER]
+    started = manager.post(f"/api/v1/projects/{project.id}/model-services/{service['id']}/train/")
+    assert started.status_code == 202 and started.json() == {"accepted_tasks": 2}
+    events = backend.wait_for("events.jsonl", 3)
+    assert sorted(e["event"] for e in events) == [
+        "ANNOTATION_CREATED",
+        "ANNOTATION_CREATED",
+        "START_TRAINING",
+    ]
+    (training,) = [e["data"] for e in events if e["event"] == "START_TRAINING"]
+    assert '<PolygonLabels name="polygon" toName="image">' in training["project"]["label_config"]
+    assert len(training["tasks"]) == 2
+    for task in training["tasks"]:
+        (result,) = task["annotations"][0]["result"]
+        assert result["type"] == "polygonlabels" and result["value"]["polygonlabels"] == ["cat"]
+        ring = region["polygons"][0]["exterior"]
+        assert result["value"]["points"] == [[x * 100 / 96, y * 100 / 80] for x, y in ring]
+        assert task["data"]["image"].startswith(backend_public_url(org_a))
+    created = [e["data"] for e in events if e["event"] == "ANNOTATION_CREATED"]
+    assert {e["task"]["id"] for e in created} == {t["id"] for t in training["tasks"]}
+
+
+def backend_public_url(org) -> str:
+    from django.conf import settings
+
+    return f"{settings.LABELHUB_PUBLIC_URL}/api/v1/model-services/images/"
