@@ -128,7 +128,7 @@ def _rectangle_corners(value: dict, width: int, height: int, path: str) -> list[
         if not (
             -_SLACK * width <= px <= width * (1 + _SLACK) and -_SLACK * height <= py <= height * (1 + _SLACK)
         ):
-            raise ResultError("the rotated rectangle leaves the image", f"{path}.value.rotation")
+            raise ResultError("the rectangle reaches outside the image (out of range)", f"{path}.value")
     return corners
 
 
@@ -232,12 +232,12 @@ def region_results(region: dict, *, width: int, height: int, mask: np.ndarray | 
     if mask is not None or region.get("kind") == "mask" or any(p.get("holes") for p in polygons):
         if mask is None:
             raise ValueError("a mask region or a region with holes needs its mask")
-        value = {"format": "rle", "rle": brush_encode(mask), "brushlabels": [region["label"]]}
+        value: dict = {"format": "rle", "rle": brush_encode(mask), "brushlabels": [region["label"]]}
         return [{**_base("brushlabels", width, height, rid), "value": value, **extra}]
     out = []
     for k, polygon in enumerate(polygons):
         points = [[x * 100.0 / width, y * 100.0 / height] for x, y in polygon["exterior"]]
-        value = {"points": points, "closed": True, "polygonlabels": [region["label"]]}
+        value = {"points": points, "closed": True, "polygonlabels": [region["label"]]}  # type: ignore[dict-item]
         out.append(
             {
                 **_base("polygonlabels", width, height, rid if k == 0 else f"{rid}~{k}"),
