@@ -2,9 +2,13 @@
 
 Export layout: `label_studio.json`, a list of tasks, and, with images, `images/{subset}/{file_name}`.
 A task is `{"id": image id, "data": {"image": "images/<subset>/<file_name>"}, "annotations": [{"result":
-[...]}], "meta": {"subset", "labelhub_task_id", "revision"}}`; results use `from_name` "label" and
-`to_name` "image" (a labelling config with `<PolygonLabels name="label" toName="image">` and
-`<BrushLabels name="label" toName="image">`). A region is:
+[...]}], "meta": {"subset", "labelhub_task_id", "revision"}}`; results use `from_name` "polygon" or
+"brush" and `to_name` "image": the labelling config written beside them, `label_config.xml`
+(workers.lsml.label_config: `<Image name="image" value="$image"/>`, `<PolygonLabels name="polygon"
+toName="image">` and `<BrushLabels name="brush" toName="image">` with every class, plus
+`RectangleLabels name="rectangle"` and `KeyPointLabels name="keypoint"`; control names are unique, as
+Label Studio requires: a config naming two controls "label" is refused with "Label config contains
+non-unique names"). Paste it as the Label Studio project's labelling config before importing the tasks. A region is:
 - a polygon region without holes: one `polygonlabels` result per part, points in percent of the image
   width and height (Label Studio's convention; read back rounded to 1e-9 pixel, so they return
   exactly); the first part has the region's id, part k > 0 the id `<id>~<k>`, which the import
@@ -16,8 +20,6 @@ AI regions carry their `score`.
 """
 
 from __future__ import annotations
-
-import re
 
 from labelhub.core.parsers import json_loads_bounded
 from labelhub.labeling.regions import region_mask
@@ -48,19 +50,19 @@ class LabelStudioFormat(ExportFormat):
         h, w = record.height, record.width
         results = []
         for region in record.regions or []:
-            base = {"from_name": "label", "to_name": "image", "original_width": w, "original_height": h,
+            base = {"to_name": "image", "original_width": w, "original_height": h,
                     "image_rotation": 0, "origin": "prediction" if region.get("source") == "ai" else "manual"}  # fmt: skip
             if region.get("score") is not None:
                 base["score"] = region["score"]
             rid = str(region.get("id") or "")
             if region_is_mask(region) or region_has_holes(region):
                 rle = brush_encode(region_mask(region, h, w))
-                results.append({**base, "id": rid, "type": "brushlabels",
+                results.append({**base, "id": rid, "from_name": "brush", "type": "brushlabels",
                                 "value": {"format": "rle", "rle": rle, "brushlabels": [region["label"]]}})  # fmt: skip
                 continue
             for k, polygon in enumerate(region.get("polygons") or []):
                 points = [[x * 100.0 / w, y * 100.0 / h] for x, y in polygon["exterior"]]
-                results.append({**base, "id": rid if k == 0 else f"{rid}~{k}", "type": "polygonlabels",
+                results.append({**base, "id": rid if k == 0 else f"{rid}~{k}", "from_name": "polygon", "type": "polygonlabels",
                                 "value": {"points": points, "closed": True, "polygonlabels": [region["label"]]}})  # fmt: skip
         self.tasks.append(
             {
@@ -73,6 +75,13 @@ class LabelStudioFormat(ExportFormat):
         return len(record.regions or [])
 
     def finish(self) -> None:
+        from workers.lsml import label_config
+
+        classes = [
+            {"name": n, "color": c, "kinds": ["polygon", "mask"]}
+            for n, c in zip(self.classes, self.colors, strict=True)
+        ]
+        self.zf.writestr("label_config.xml", label_config(classes))
         with self.zf.open("label_studio.json", "w", force_zip64=True) as out:
             out.write(b"[")
             self.tasks.copy_into(out)
@@ -80,8 +89,6 @@ class LabelStudioFormat(ExportFormat):
 
 
 # --- import --------------------------------------------------------------------------------------
-
-UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded files with 8 hex digits
 
 
 def _image_name(task: dict) -> str:
@@ -121,12 +128,6 @@ def label_studio_parse(raw: bytes, *, project, images, report, source: str, repa
         if not name:
             report.add(f"{at}.data.image", "Missing the image reference (data.image).")
             continue
-        if (
-            name not in images.by_name
-            and UPLOAD_PREFIX.match(name)
-            and UPLOAD_PREFIX.sub("", name) in images.by_name
-        ):
-            name = UPLOAD_PREFIX.sub("", name)
         found = images.match(name, f"{at}.data.image", report)
         kept = [
             (k, a)
