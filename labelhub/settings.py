@@ -243,6 +243,25 @@ LABELHUB_WEBHOOK_CLAIM_SECONDS = env_int(
 # the server into a proxy into its own network (SSRF).
 LABELHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("LABELHUB_WEBHOOK_ALLOW_PRIVATE", False)
 
+# --- model services: Label Studio ML backends (issue 26) ----------------------------------------------
+# Model service URLs on non-public addresses (a GPU box on the LAN, a sidecar) need the operator's yes,
+# as webhooks do; off by default like LABELHUB_WEBHOOK_ALLOW_PRIVATE, whose value it takes when unset.
+LABELHUB_MODEL_SERVICE_ALLOW_PRIVATE = env_bool(
+    "LABELHUB_MODEL_SERVICE_ALLOW_PRIVATE", LABELHUB_WEBHOOK_ALLOW_PRIVATE
+)
+# How model services reach LabelHub: the base of the signed image URLs in their tasks (and the
+# `hostname` sent to /setup, which a backend's LABEL_STUDIO_URL stands for).
+LABELHUB_PUBLIC_URL = env_str("LABELHUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+LABELHUB_MODEL_SERVICE_URL_SECONDS = env_int("LABELHUB_MODEL_SERVICE_URL_SECONDS", 900)  # signed image URLs
+LABELHUB_MODEL_SERVICE_BATCH = env_int("LABELHUB_MODEL_SERVICE_BATCH", 8)  # tasks per /predict call
+LABELHUB_MODEL_SERVICE_MAX_RESPONSE_BYTES = env_int("LABELHUB_MODEL_SERVICE_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
+LABELHUB_MODEL_SERVICE_MAX_RESULTS = env_int("LABELHUB_MODEL_SERVICE_MAX_RESULTS", 500)  # per image
+LABELHUB_MODEL_SERVICE_MAX_VERTICES = env_int("LABELHUB_MODEL_SERVICE_MAX_VERTICES", 20000)  # per image
+LABELHUB_MODEL_SERVICE_MAX_MASK_BYTES = env_int("LABELHUB_MODEL_SERVICE_MAX_MASK_BYTES", 16 * 1024 * 1024)
+LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS = env_int("LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS", 3)  # per image
+LABELHUB_MODEL_SERVICE_RETRY_SECONDS = env_int("LABELHUB_MODEL_SERVICE_RETRY_SECONDS", 10)  # doubling
+LABELHUB_MODEL_SERVICE_PAUSE_AFTER = env_int("LABELHUB_MODEL_SERVICE_PAUSE_AFTER", 5)  # failed calls in a row
+
 # --- dataset export and import (issue 6) -------------------------------------------------------------
 LABELHUB_EXPORT_CHUNK_SIZE = env_int("LABELHUB_EXPORT_CHUNK_SIZE", 500)  # rows read per database round trip
 LABELHUB_EXPORT_TMP_DIR = env_str("LABELHUB_EXPORT_TMP_DIR")  # where archives are built; empty: system temp
