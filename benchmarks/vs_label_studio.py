@@ -106,9 +106,9 @@ def ls_start(binary: Path, data_dir: Path, port: int, token: str) -> subprocess.
            "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false", "DEBUG": "false",
            "LOG_LEVEL": "WARNING"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    args = [str(binary), "start", "--no-browser", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+    args = [str(binary), "start", "--no-browser", "--data-dir", str(data_dir), "--internal-host", "127.0.0.1", "--host", f"http://127.0.0.1:{port}",
             "--port", str(port), "--username", "bench@example.com", "--password", "bench-password-1",
-            "--user-token", token, "--enable-legacy-api-token", "--quiet"]
+            "--user-token", token, "--enable-legacy-api-token"]
     log = open(data_dir / "server.log", "w")  # noqa: SIM115 (kept open for the process's life)
     return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
