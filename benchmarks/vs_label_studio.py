@@ -170,7 +170,7 @@ region = {"id": "r", "label": "cat", "kind": "polygon", "source": "human",
           "polygons": [{"exterior": %s, "holes": []}]}
 images = Image.objects.bulk_create([Image(project=project, file=f"bench/{i}.png", original_name=f"{i}.png",
     width=100, height=100, format="PNG", sha256=f"{i:064x}", size_bytes=1) for i in range(n)], batch_size=1000)
-tasks = Task.objects.bulk_create([Task(project=project, image=im) for im in images], batch_size=1000)
+tasks = Task.objects.bulk_create([Task(project=project, image=im, stage="annotate") for im in images], batch_size=1000)
 annotations = Annotation.objects.bulk_create([Annotation(task=t, current_revision=1) for t in tasks], batch_size=1000)
 AnnotationRevision.objects.bulk_create([AnnotationRevision(annotation=a, number=1, author=user, stage=a.task.stage,
     regions=[{**region, "id": f"r{a.task_id}"}]) for a in annotations], batch_size=1000)

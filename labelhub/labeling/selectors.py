@@ -13,9 +13,8 @@ from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
 
 
 def tasks_visible(*, user) -> QuerySet[Task]:
-    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related(
-        "image", "project", "annotation", "assignee"
-    )
+    """The tasks of the projects `user` may see, with their image and annotation."""
+    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related("image", "annotation")
 
 
 def task_get(*, user, task_id: int) -> Task:
