@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.storage import Storage
@@ -261,7 +261,12 @@ def stored_file_response(
     """The response for a stored file (a Django FieldFile) wherever it is kept: on S3 as
     `s3_download_response` says, else streamed from storage with the client's byte range and If-Range.
     `etag` is the file's content digest (the ETag clients see)."""
-    wanted = {"range_header": range_header, "if_range": if_range, "etag": etag, "disposition": disposition}
+    wanted: dict[str, Any] = {
+        "range_header": range_header,
+        "if_range": if_range,
+        "etag": etag,
+        "disposition": disposition,
+    }
     on_s3 = s3_download_response(
         storage=file.storage, name=file.name, filename=filename, content_type=content_type, **wanted
     )
