@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import django_filters
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,6 +16,7 @@ from labelhub.accounts.selectors import role_of
 from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError, NotFound
 from labelhub.core.idempotency import idempotent
+from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get, project_ids_visible
 
 from . import annotations, assignments, leases, reviews, selectors, services, tasklist
@@ -22,6 +25,14 @@ from .models import AnnotationRevision, Comment, Task, TaskEvent
 
 class TaskOut(serializers.ModelSerializer):
     revision = serializers.IntegerField(source="annotation.current_revision", read_only=True)
+    stranded = serializers.SerializerMethodField(
+        help_text="Open in a review stage that no member of the stage's role may take (they all worked on "
+        "it or checked it earlier): offered to managers and owners (next-task gives it to them first)."
+    )
+
+    def get_stranded(self, task: Task) -> bool:
+        return leases.task_is_stranded(task)
+
     image_width = serializers.IntegerField(source="image.width", read_only=True)
     image_height = serializers.IntegerField(source="image.height", read_only=True)
 
@@ -42,6 +53,7 @@ class TaskOut(serializers.ModelSerializer):
             "active_seconds",
             "last_annotator",
             "revision",
+            "stranded",
             "created_at",
             "updated_at",
         ]
@@ -172,6 +184,18 @@ def annotation_payload(task: Task, revision: AnnotationRevision | None) -> dict:
 
 
 class TaskFilter(IdFilterSet):
+    stranded = django_filters.BooleanFilter(
+        method="filter_stranded",
+        label="Only (true) or no (false) tasks that no member of their review stage's role may take.",
+    )
+
+    def filter_stranded(self, queryset, name, value):
+        projects = Project.objects.filter(pk__in=queryset.order_by().values("project_id").distinct())
+        q = Q(pk__in=[])
+        for project in projects:
+            q |= leases.stranded_q(project)
+        return queryset.filter(q) if value else queryset.exclude(q)
+
     class Meta:
         model = Task
         fields = ["project", "stage", "status", "assignee", "image"]

@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import DomainError
+from labelhub.labeling.leases import stranded_q
 from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
 from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.labeling.regions import region_mask
@@ -286,6 +287,8 @@ def project_metrics(
         "since": since,
         "until": until,
         "tasks_per_stage": per_stage,
+        # Open review tasks that no member of the stage's role may take: offered to managers and owners.
+        "stranded": _stranded(project) if user is None else {},
         "throughput": {
             "by_stage": by_stage,
             "done": len(accepted_revision),
@@ -303,6 +306,15 @@ def project_metrics(
         ),
         "by_user": dict(by_user),
     }
+
+
+def _stranded(project: Project) -> dict[str, int]:
+    """Per review stage, the open tasks no member of its role may take (labeling.leases.stranded_q)."""
+    counts = {stage: 0 for stage in project.stage_names[1:]}
+    rows = Task.objects.filter(stranded_q(project)).values("stage").annotate(n=Count("id")).order_by()
+    for row in rows:
+        counts[row["stage"]] = row["n"]
+    return counts
 
 
 __all__ = ["ai_assist", "project_metrics"]
