@@ -121,6 +121,13 @@ def test_manager_runs_tasks_exports_and_metrics_in_the_app(browser, live_server,
     shoot(page, "workspace-export-dialog")
     page.click("button:has-text('Start export')")
     page.wait_for_selector("tr[data-export][data-status=done]")
+    # Between the two versions one accepted task is reopened, its region grown, and accepted again.
+    fixed = {"id": "r1", "label": "box", "kind": "polygon", "polygons": [square(10, 10, 60, 60)]}
+    Task.objects.filter(pk=tasks[1].pk).update(status=TaskStatus.OPEN, stage="final-qa")
+    annotation_write(
+        task=tasks[1], author=team["annotator"], base_revision=1, regions=[fixed], writer=Writer.IMPORT
+    )
+    Task.objects.filter(pk=tasks[1].pk).update(status=TaskStatus.DONE, stage="done")
     page.click("button:has-text('New export')")
     page.select_option("select[aria-label='Export format']", "yolo")
     page.check("dialog >> text=include images")
@@ -139,7 +146,10 @@ def test_manager_runs_tasks_exports_and_metrics_in_the_app(browser, live_server,
     page.select_option("select[aria-label='Older version']", str(coco_id))
     page.select_option("select[aria-label='Newer version']", str(yolo_id))
     page.click("button:has-text('Compare')")
-    page.wait_for_selector(".diff >> text=Images:")
+    diff = page.locator(".diff")
+    diff.wait_for()
+    assert "Images: 0 added, 0 removed, 1 changed, 3 unchanged" in diff.inner_text()
+    assert f"image {tasks[1].image_id}: revision 1 → 2 (0 added, 0 removed, 1 changed)" in diff.inner_text()
     shoot(page, "workspace-exports", full_page=True)
 
     coco_zip = download(page, f"a[aria-label='Download export {coco_id}']", tmp_path / "coco.zip")
