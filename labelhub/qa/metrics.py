@@ -243,7 +243,12 @@ def project_metrics(
         rejection_rate[stage] = _mean(counts[EventKind.REJECTED], reviewed)
 
     # Tasks accepted after the last stage within the window.
-    done_events = events.filter(to_stage=STAGE_DONE).order_by("task_id", "-created_at", "-id")
+    # (Events on a task already done, such as marking it gold, stay in "done": they do not count.)
+    done_events = (
+        events.filter(to_stage=STAGE_DONE)
+        .exclude(from_stage=STAGE_DONE)
+        .order_by("task_id", "-created_at", "-id")
+    )
     if user is not None:
         done_events = done_events.filter(task__last_annotator=user)
     accepted_revision: dict[int, int] = {}
