@@ -190,6 +190,10 @@ def test_manager_runs_tasks_exports_and_metrics_in_the_app(browser, live_server,
     page.wait_for_selector("section[aria-label='Per stage']")
     page.select_option("select[aria-label='Time range']", "")
     page.wait_for_selector("table.per-user tr[data-user=wmanager]")
+    # all time: no per-hour figure (the window has no length)
+    page.wait_for_function(
+        "document.querySelector('tr[data-user=wannotator] td:nth-of-type(4)')?.textContent === '–'"
+    )
     row = page.locator("table.per-user tr[data-user=wannotator] td").all_inner_texts()
     assert row[:3] == ["4", "4", "0"]  # actions, submitted, reviewed
     assert row[-2] == "100%"  # every AI region kept
