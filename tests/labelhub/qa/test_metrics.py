@@ -191,6 +191,17 @@ def test_metrics_per_user_and_time_window(story, org_a):
     assert row["rejection_rate"] == approx(row["rejections_received"] / 2)
     assert row["ai_assist"]["ai_regions"] == mine["ai_assist"]["ai_regions"] == 2
     assert row["ai_assist"]["kept_share"] == approx(mine["ai_assist"]["kept"] / 2)
+    # Marking an accepted task gold later is an event in "done", not a second acceptance.
+    done = next(t for t in story["tasks"] if Task.objects.get(pk=t.pk).status == "done")
+    before = project_metrics(project=project)
+    assignments.task_gold_set(
+        task=done, manager=org_a.users[Role.MANAGER], is_gold=True, regions=[region("g", 1, 1, 9, 9)]
+    )
+    after = project_metrics(project=project)
+    assert (
+        after["ai_assist"] == before["ai_assist"]
+        and after["throughput"]["done"] == before["throughput"]["done"]
+    )
 
     # Move T2's history two days back: a window over the last day no longer sees its rejections.
     t2 = story["tasks"][1]
