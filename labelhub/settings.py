@@ -312,6 +312,14 @@ CELERY_TASK_ACKS_LATE = True
 # passes: longer than the longest task (an export or an import), or a running task would run twice.
 LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS", 7200)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
+# kombu's Redis transport with the closed-channel failure that stopped prefork workers when the broker
+# went away turned into a connection error (labelhub/core/broker.py).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT = "labelhub.core.broker:Transport"
+# Sends after a commit (core/queue.send_or_log) give up fast when the broker is down: the stored row is the
+# record of the work and the sweeps queue it again. One connection attempt, bounded by this many seconds.
+LABELHUB_BROKER_SEND_TIMEOUT_SECONDS = env_float("LABELHUB_BROKER_SEND_TIMEOUT_SECONDS", 0.5)
+CELERY_BROKER_CONNECTION_TIMEOUT = LABELHUB_BROKER_SEND_TIMEOUT_SECONDS
 # A running export or import stamps a heartbeat this often (a thread of its worker, through every phase);
 # one with no heartbeat for LABELHUB_JOB_STALE_SECONDS is taken as lost (its worker died) and run again
 # by the next sweep, however long a live run takes (see labelhub/core/jobs.py).
