@@ -332,6 +332,8 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# How often celery beat runs the pre-segmentation sweep (images whose prediction was lost or failed).
+LABELHUB_PRESEGMENT_SWEEP_SECONDS = env_int("LABELHUB_PRESEGMENT_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "labelhub-leases-expire": {
         "task": "labelhub.labeling.leases_expire",
@@ -341,7 +343,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labelhub.datasets.jobs_sweep",
         "schedule": float(LABELHUB_JOB_SWEEP_SECONDS),
     },
-    "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
+    "labelhub-presegment-sweep": {
+        "task": "labelhub.predictions.presegment_sweep",
+        "schedule": float(LABELHUB_PRESEGMENT_SWEEP_SECONDS),
+    },
     "labelhub-retrain-sweep": {
         "task": "labelhub.learning.retrain_sweep",
         "schedule": float(LABELHUB_RETRAIN_SWEEP_SECONDS),
