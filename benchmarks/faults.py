@@ -418,7 +418,7 @@ def big_export(stack: Stack, client: Client, images: int) -> int:
     from tests.integration.test_faults import _big_project
 
     source = Project.objects.get(pk=client.project)
-    big = Project.objects.create(organization=source.organization, name="faults-big", prelabel="none",
+    big = Project.objects.create(organization=source.organization, name=f"faults-big-{Project.objects.count()}", prelabel="none",
                                  label_schema=source.label_schema)  # fmt: skip
     _big_project(big, images, 12)
     r = client.manager.post(
