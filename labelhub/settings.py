@@ -311,7 +311,9 @@ CELERY_TASK_ACKS_LATE = True
 # With acks_late a message is redelivered when its worker dies, once the broker's visibility timeout
 # passes: longer than the longest task (an export or an import), or a running task would run twice.
 LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS", 7200)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
+# max_retries 0: a publish on a connection that is down fails at once (kombu's default retries for ~2 s);
+# the worker's own reconnecting is set apart (broker_connection_retry) and unaffected.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS, "max_retries": 0}
 # kombu's Redis transport with the closed-channel failure that stopped prefork workers when the broker
 # went away turned into a connection error (labelhub/core/broker.py).
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):

@@ -28,7 +28,7 @@ def send_or_log(name: str, *args: Any) -> bool:
     record of the work, for a retry), nor into a slow one. So one try, no publish retries, a connection
     attempt bounded by LABELHUB_BROKER_SEND_TIMEOUT_SECONDS: the sweeps queue what was not sent."""
     try:
-        task_named(name).apply_async(args=args, retry=False)
+        task_named(name).apply_async(args=args, retry=False, ignore_result=True)
     except Exception:  # kombu/redis raise many kinds (OperationalError, ConnectionError, TimeoutError)
         log.exception("could not queue %s%r after commit; the row is left for a retry", name, args)
         return False
