@@ -11,6 +11,7 @@ from labelhub.accounts.models import Role
 from labelhub.labeling import assignments, reviews
 from labelhub.labeling.annotations import Writer, annotation_prelabel, annotation_write
 from labelhub.labeling.models import Task, TaskEvent
+from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.qa.gold import regions_match
 from labelhub.qa.metrics import project_metrics
 from tests.helpers import make_user
@@ -47,11 +48,12 @@ def story(org_a):
     t1, t2, t3, t4 = make_tasks(project, 4)
 
     # T1: AI pre-label of two regions; A1 moves two vertices of p1, keeps p2, adds h1; accepted twice.
+    made = Prediction.objects.create(image=t1.image, model_name="sam-test", status=PredictionStatus.OK)
     annotation_prelabel(
         task=t1,
         regions=[
-            {**region("p1", 10, 10, 20, 20, source="ai"), "prediction_id": 7, "score": 0.9},
-            {**region("p2", 30, 10, 40, 20, source="ai"), "prediction_id": 7, "score": 0.8},
+            {**region("p1", 10, 10, 20, 20, source="ai"), "prediction_id": made.pk, "score": 0.9},
+            {**region("p2", 30, 10, 40, 20, source="ai"), "prediction_id": made.pk, "score": 0.8},
         ],
     )
     hold(t1, a1, claimed_ago=100, active=40)
