@@ -18,7 +18,13 @@ from labelhub.accounts.api import (
 from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
-from labelhub.labeling.api import CommentViewSet, ImagePolygonizeView, ProjectNextTaskView, TaskViewSet
+from labelhub.labeling.api import (
+    CommentViewSet,
+    ImagePolygonizeView,
+    ProjectNextTaskView,
+    ProjectTaskListView,
+    TaskViewSet,
+)
 from labelhub.learning.api import (
     EvaluationView,
     ModelServiceTrainView,
@@ -33,6 +39,7 @@ from labelhub.predictions.api import (
     ImageSegmentView,
     PredictionViewSet,
     ProjectEmbeddingsView,
+    ProjectPresegmentView,
     SamDecoderView,
 )
 from labelhub.predictions.model_services_api import (
@@ -85,7 +92,9 @@ api_v1 = [
     path("models/sam/decoder.onnx", SamDecoderView.as_view(), name="sam-decoder"),
     path("images/<int:image_pk>/presegment/", ImagePresegmentView.as_view(), name="image-presegment"),
     path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),
+    path("projects/<int:project_pk>/presegment/", ProjectPresegmentView.as_view(), name="project-presegment"),
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
+    path("projects/<int:project_pk>/tasks/", ProjectTaskListView.as_view(), name="project-tasks"),
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),

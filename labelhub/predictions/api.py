@@ -186,6 +186,38 @@ class ProjectEmbeddingsView(APIView):
         )
 
 
+class PrelabelStatusOut(serializers.Serializer):
+    mode = serializers.CharField(help_text="The project's pre-label mode.")
+    on_upload = serializers.BooleanField(help_text="New images are pre-labelled as they arrive.")
+    reason = serializers.CharField(help_text="Why (or why not), for the manager.")
+    images = serializers.IntegerField()
+    done = serializers.IntegerField(help_text="Images with a finished automatic prediction.")
+    pending = serializers.IntegerField(help_text="Images whose pre-segmentation is queued or running.")
+    failed = serializers.IntegerField(help_text="Images with a failed pre-segmentation.")
+    without = serializers.IntegerField(help_text="Images with no automatic prediction at all.")
+
+
+class ProjectPresegmentView(APIView):
+    def project(self, request, project_pk: int, action: str):
+        from labelhub.projects.selectors import project_get
+
+        return project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action=action)
+
+    @extend_schema(responses=PrelabelStatusOut)
+    def get(self, request, project_pk: int):
+        """Pre-segmentation progress of the project, and whether new images are pre-labelled on arrival."""
+        project = self.project(request, project_pk, "see pre-segmentation")
+        return Response(services.project_prelabel_status(project=project))
+
+    @extend_schema(request=None, responses={202: QueuedOut})
+    @idempotent
+    def post(self, request, project_pk: int):
+        """Pre-segment (everything mode) every image of the project that has no pre-labels yet."""
+        project = self.project(request, project_pk, "queue pre-segmentation")
+        queued = services.project_presegment_queue(project=project)
+        return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
+
+
 EMBEDDING_HEADERS = (
     "X-Embedding-Shape",
     "X-Embedding-Dtype",

@@ -11,6 +11,7 @@ PRESEGMENT_MAX_ATTEMPTS = 3
 
 class PredictionStatus(models.TextChoices):
     PENDING = "pending", "Queued"
+    RUNNING = "running", "A run holds it (core/jobs.py)"
     OK = "ok", "Done"
     FAILED = "failed", "Failed (retried while attempts remain)"
 
@@ -37,6 +38,9 @@ class Prediction(models.Model):
     model_version = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The running claim (core/jobs.py; `attempts` is its token): when the run began, its last heartbeat.
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
