@@ -384,6 +384,8 @@ def images_predict_service(*, service_id: int, image_ids: list[int]) -> dict[int
             continue
         prediction = prediction_start(image=image, model_name=_model_name(service),
                                       checkpoint_sha256=_checkpoint(service), kind=PREDICTION_KIND)  # fmt: skip
+        if prediction is None:  # a live run of this service holds the image's prediction
+            continue
         image.project = project  # the rows the save and the task's seeding read, without queries
         prediction.service, prediction.image = service, image
         todo.append((image, prediction))
