@@ -213,6 +213,7 @@ def main() -> None:
         print(
             f"LabelHub overhead:          {total - in_calls:8.2f} s  {(total - in_calls) / n * 1000:7.2f} ms/image"
         )
+        print(f"LabelHub CPU (this thread): {cpu:8.2f} s  {cpu / n * 1000:7.2f} ms/image")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
