@@ -49,7 +49,7 @@ def test_register_a_service_prelabel_and_click_through_it(browser, live_server, 
     deadline = time.monotonic() + 60
     while not Prediction.objects.filter(status="ok").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    shoot(page, "model_services")
+    shoot(page, "model_services", full_page=True)
     assert page.errors == []
 
     ann = sign_in(browser, live_server, "sannotator")
