@@ -97,7 +97,7 @@ def create_project(team: Team, owner: str, name: str, classes: list[str]) -> Non
         if i:
             page.click("button:has-text('Add class')")
         page.fill(f"[aria-label='Class {i + 1} name']", cls)
-    page.fill("[aria-label='Class 3 hotkey']", "v")
+    page.fill("[aria-label='Class 3 hotkey']", "q")
     page.fill("[aria-label='Stage 2 sample rate']", "0.5")
     shoot(page, "project_form", full_page=True)
     page.click("button:has-text('Create project')")
@@ -201,7 +201,7 @@ def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transac
     project = Project.objects.get(pk=team.project_id)
     assert [c["name"] for c in project.label_schema] == CLASSES
     assert len({c["color"] for c in project.label_schema}) == 3  # distinct colours by default
-    assert project.label_schema[2]["hotkey"] == "v" and project.pipeline[1]["sample_rate"] == 0.5
+    assert project.label_schema[2]["hotkey"] == "q" and project.pipeline[1]["sample_rate"] == 0.5
 
     links = {username: invite(team, "olga", username, role) for username, role in TEAM}
     shoot(team.pages["olga"], "people", full_page=True)

@@ -16,6 +16,9 @@ function FileRow({ item }) {
     <span class=${item.status === "error" ? "error" : "muted"}>${text}</span></li>`;
 }
 
+/** Refused files at the top of the list, where they are seen; the others in the order given. */
+const failedFirst = (items) => [...items.filter((it) => it.status === "error"), ...items.filter((it) => it.status !== "error")];
+
 function summary(c) {
   const togo = (c.waiting || 0) + (c.uploading || 0);
   return `${c.done || 0} uploaded · ${c.duplicate || 0} duplicates · ${c.error || 0} failed · ${togo} to go`;
@@ -63,7 +66,7 @@ export function UploadPanel({ projectId, onUploaded }) {
         onChange=${(e) => { start(e.target.files); e.target.value = ""; }} />
     </div>
     ${items.length ? html`<p class="muted upload-summary" aria-live="polite">${summary(counts)}</p>
-      <ul class="upload-list">${items.map((it) => html`<${FileRow} key=${it.i} item=${it} />`)}</ul>` : null}
+      <ul class="upload-list">${failedFirst(items).map((it) => html`<${FileRow} key=${it.i} item=${it} />`)}</ul>` : null}
     <${FolderImport} projectId=${projectId} onImported=${onUploaded} />
   </section>`;
 }
