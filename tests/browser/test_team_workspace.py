@@ -191,6 +191,19 @@ def prelabel(team: Team, manager: str, n: int) -> None:
     shoot(page, "project_home")
 
 
+def turn_prelabels_off(team: Team, manager: str) -> None:
+    """Editing the project: with pre-labels off, the project screen says so and offers no start."""
+    page = team.pages[manager]
+    page.click("a:has-text('Settings')")
+    page.wait_for_selector("form[aria-label='Project settings']")
+    assert page.input_value("[aria-label='Class 1 name']") == CLASSES[0]
+    page.select_option("[aria-label='Pre-label mode']", "none")
+    page.click("button:has-text('Save')")
+    page.wait_for_selector("[data-on-upload=false]:has-text('Pre-labels are off for this project')")
+    page.wait_for_selector("a:has-text('Turn pre-labels on')")
+    assert page.locator("button:has-text('Pre-segment')").count() == 0
+
+
 def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transactional_db, settings):
     settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True  # the production default (the suite turns it off)
     images = small_real_images(20)
@@ -217,6 +230,9 @@ def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transac
     upload_images(team, "mia", images)
     prelabel(team, "mia", len(images))
     assert Prediction.objects.filter(image__project=project, status=PredictionStatus.OK).count() == 20
+    turn_prelabels_off(team, "mia")
+    project.refresh_from_db()
+    assert project.prelabel == "none" and [c["name"] for c in project.label_schema] == CLASSES
 
     for username, page in team.pages.items():
         assert page.errors == [], (username, page.errors)
