@@ -243,6 +243,25 @@ LABELHUB_WEBHOOK_CLAIM_SECONDS = env_int(
 # the server into a proxy into its own network (SSRF).
 LABELHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("LABELHUB_WEBHOOK_ALLOW_PRIVATE", False)
 
+# --- model services: Label Studio ML backends (issue 26) ----------------------------------------------
+# Model service URLs on non-public addresses (a GPU box on the LAN, a sidecar) need the operator's yes,
+# as webhooks do; off by default like LABELHUB_WEBHOOK_ALLOW_PRIVATE, whose value it takes when unset.
+LABELHUB_MODEL_SERVICE_ALLOW_PRIVATE = env_bool(
+    "LABELHUB_MODEL_SERVICE_ALLOW_PRIVATE", LABELHUB_WEBHOOK_ALLOW_PRIVATE
+)
+# How model services reach LabelHub: the base of the signed image URLs in their tasks (and the
+# `hostname` sent to /setup, which a backend's LABEL_STUDIO_URL stands for).
+LABELHUB_PUBLIC_URL = env_str("LABELHUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+LABELHUB_MODEL_SERVICE_URL_SECONDS = env_int("LABELHUB_MODEL_SERVICE_URL_SECONDS", 900)  # signed image URLs
+LABELHUB_MODEL_SERVICE_BATCH = env_int("LABELHUB_MODEL_SERVICE_BATCH", 8)  # tasks per /predict call
+LABELHUB_MODEL_SERVICE_MAX_RESPONSE_BYTES = env_int("LABELHUB_MODEL_SERVICE_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
+LABELHUB_MODEL_SERVICE_MAX_RESULTS = env_int("LABELHUB_MODEL_SERVICE_MAX_RESULTS", 500)  # per image
+LABELHUB_MODEL_SERVICE_MAX_VERTICES = env_int("LABELHUB_MODEL_SERVICE_MAX_VERTICES", 20000)  # per image
+LABELHUB_MODEL_SERVICE_MAX_MASK_BYTES = env_int("LABELHUB_MODEL_SERVICE_MAX_MASK_BYTES", 16 * 1024 * 1024)
+LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS = env_int("LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS", 3)  # per image
+LABELHUB_MODEL_SERVICE_RETRY_SECONDS = env_int("LABELHUB_MODEL_SERVICE_RETRY_SECONDS", 10)  # doubling
+LABELHUB_MODEL_SERVICE_PAUSE_AFTER = env_int("LABELHUB_MODEL_SERVICE_PAUSE_AFTER", 5)  # failed calls in a row
+
 # --- dataset export and import (issue 6) -------------------------------------------------------------
 LABELHUB_EXPORT_CHUNK_SIZE = env_int("LABELHUB_EXPORT_CHUNK_SIZE", 500)  # rows read per database round trip
 LABELHUB_EXPORT_TMP_DIR = env_str("LABELHUB_EXPORT_TMP_DIR")  # where archives are built; empty: system temp
@@ -314,7 +333,7 @@ LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
 # A running export or import stamps a heartbeat this often (a thread of its worker, through every phase);
 # one with no heartbeat for LABELHUB_JOB_STALE_SECONDS is taken as lost (its worker died) and run again
-# by the next sweep, however long a live run takes (see labelhub/datasets/jobs.py).
+# by the next sweep, however long a live run takes (see labelhub/core/jobs.py).
 LABELHUB_JOB_HEARTBEAT_SECONDS = env_float("LABELHUB_JOB_HEARTBEAT_SECONDS", 10.0)
 LABELHUB_JOB_STALE_SECONDS = env_int("LABELHUB_JOB_STALE_SECONDS", 120)
 LABELHUB_JOB_SWEEP_SECONDS = env_int("LABELHUB_JOB_SWEEP_SECONDS", 300)
@@ -444,6 +463,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "labelhub.accounts.models.Role",
         "RegionKindEnum": ["polygon", "mask"],
+        "TaskStatusEnum": "labelhub.labeling.models.TaskStatus",
     },
 }
 

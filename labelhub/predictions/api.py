@@ -37,6 +37,8 @@ class PredictionOut(serializers.ModelSerializer):
             "error",
             "attempts",
             "duration_ms",
+            "service",
+            "model_version",
             "created_at",
             "updated_at",
         ]
@@ -73,6 +75,11 @@ class PromptIn(serializers.Serializer):
         help_text="Which of SAM's candidate masks: 0 the best by predicted IoU (default), 1 and 2 the "
         "others; a single click without box or mask_input has 3, any other prompt 1.",
     )
+    service = serializers.IntegerField(
+        required=False,
+        help_text="A model service of the project (used for interactive clicks) answers instead.",
+    )
+    label = serializers.CharField(required=False, help_text="The class the clicks are for (model services).")
 
 
 class SegmentOut(serializers.Serializer):
@@ -124,7 +131,32 @@ class ImageSegmentView(APIView):
         data = PromptIn(data=request.data)
         data.is_valid(raise_exception=True)
         prompt = {k: v for k, v in data.validated_data.items() if v is not None}
+        if "service" in prompt:
+            return Response(_service_answer(image=image, prompt=prompt))
+        prompt.pop("label", None)
         return Response(interactive_answer(image=image, prompt=prompt))
+
+
+def _service_answer(*, image: Image, prompt: dict) -> dict:
+    """A prompt answered by the project's model service (Label Studio ML backend)."""
+    from workers.sam import PromptError
+    from workers.sam.backend import validate_prompt
+
+    from .model_services import service_get, service_segment
+
+    service = service_get(project=image.project, service_id=prompt["service"])
+    try:
+        validate_prompt(
+            (image.height, image.width),
+            points=prompt.get("points"),
+            point_labels=prompt.get("point_labels"),
+            box=prompt.get("box"),
+        )
+    except PromptError as exc:
+        raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
+    if prompt.get("label") is not None and prompt["label"] not in image.project.class_names:
+        raise DomainError(f"Unknown class {prompt['label']!r}.", field="label", code="unknown_class")
+    return service_segment(service=service, image=image, prompt=prompt)
 
 
 class ImagePresegmentView(APIView):

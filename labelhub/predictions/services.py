@@ -13,11 +13,13 @@ from collections.abc import Iterable
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from labelhub.core.errors import DomainError
 from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
+from labelhub.core.jobs import ClaimLost, Heartbeat, JobKind
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.projects.models import Prelabel, Project
@@ -86,10 +88,18 @@ def region_from_mask(
     }
 
 
+# The running claim of a prediction row (core/jobs.py): pending or failed (retried), or running with a
+# stale heartbeat. A redelivered message while the first run is alive finds the row held and skips it.
+PRESEGMENT_JOBS = JobKind(
+    Prediction, waiting=(PredictionStatus.PENDING, PredictionStatus.FAILED), running=PredictionStatus.RUNNING
+)
+
+
 def prediction_start(
     *, image: Image, model_name: str, checkpoint_sha256: str, kind: str = "automatic"
-) -> Prediction:
-    """The prediction row this attempt works on: reuse a pending or failed one, so retries leave one row."""
+) -> Prediction | None:
+    """The prediction row this run works on, claimed by it (`claim_token` on the returned object): a
+    pending or failed one is reused, so retries leave one row. None when a live run holds it."""
     with transaction.atomic():
         prediction = (
             Prediction.objects.select_for_update()
@@ -101,16 +111,33 @@ def prediction_start(
             prediction = Prediction.objects.create(
                 image=image, model_name=model_name, checkpoint_sha256=checkpoint_sha256, kind=kind
             )
-        prediction.attempts += 1
-        prediction.status = PredictionStatus.PENDING
-        prediction.save(update_fields=["attempts", "status", "updated_at"])
+    token = PRESEGMENT_JOBS.claim(prediction.id)
+    if token is None:
+        log.info("prediction %s: a live run holds it", prediction.id)
+        return None
+    prediction.refresh_from_db()
+    prediction.claim_token = token
     return prediction
 
 
 def prediction_fail(*, prediction: Prediction, error: str) -> None:
+    """Record the run's failure (only while its claim holds: a run that lost it writes nothing)."""
     prediction.status = PredictionStatus.FAILED
     prediction.error = error[:2000]
-    prediction.save(update_fields=["status", "error", "updated_at"])
+    try:
+        PRESEGMENT_JOBS.write(
+            prediction.id,
+            prediction.claim_token,
+            status=prediction.status,
+            error=prediction.error,
+            updated_at=timezone.now(),
+        )
+    except ClaimLost:
+        log.warning(
+            "prediction %s: run %s lost its claim; its failure is not recorded",
+            prediction.id,
+            prediction.claim_token,
+        )
 
 
 def prediction_finish(
@@ -139,6 +166,13 @@ def prediction_finish(
 def prediction_save_regions(*, prediction: Prediction, regions: list[dict], started: float) -> Prediction:
     image = prediction.image
     with transaction.atomic():
+        if not PRESEGMENT_JOBS.held(prediction.id, prediction.claim_token).select_for_update().exists():
+            log.warning(
+                "prediction %s: run %s lost its claim; it wrote nothing",
+                prediction.id,
+                prediction.claim_token,
+            )
+            return prediction
         prediction.regions = regions
         prediction.status = PredictionStatus.OK
         prediction.error = ""
@@ -170,7 +204,8 @@ def _finished(*, image: Image, backend, kind: str) -> Prediction | None:
 
 def _record_unavailable(*, image: Image, model_name: str, error: str) -> Prediction:
     prediction = prediction_start(image=image, model_name=model_name, checkpoint_sha256="unavailable")
-    prediction_fail(prediction=prediction, error=error)
+    if prediction is not None:
+        prediction_fail(prediction=prediction, error=error)
     return prediction
 
 
@@ -186,9 +221,10 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
         backend = segmentation_backend()
     except ModelUnavailable as exc:
         name = f"sam-{settings.LABELHUB_SAM_MODEL}"
-        return {
+        recorded = {
             image.id: _record_unavailable(image=image, model_name=name, error=exc.message) for image in images
         }
+        return {k: v for k, v in recorded.items() if v is not None}
     results: dict[int, Prediction] = {}
     todo: list[tuple[Image, Prediction]] = []
     for image in images:
@@ -196,16 +232,18 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
         if done is not None:
             results[image.id] = done
         else:
-            todo.append(
-                (
-                    image,
-                    prediction_start(
-                        image=image,
-                        model_name=backend.model_name,
-                        checkpoint_sha256=backend.checkpoint_sha256,
-                    ),
-                )
+            prediction = prediction_start(
+                image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256
             )
+            if prediction is not None:  # None: a live run holds it (a redelivered message)
+                todo.append((image, prediction))
+    with Heartbeat(PRESEGMENT_JOBS, [(p.id, p.claim_token) for _, p in todo]):
+        _presegment_claimed(todo=todo, backend=backend, results=results)
+    return results
+
+
+def _presegment_claimed(*, todo: list[tuple[Image, Prediction]], backend, results: dict) -> None:
+    """The batch's work on its claimed predictions (images_presegment), results filled in."""
     max_side = settings.LABELHUB_PRESEGMENT_MAX_SIDE
     huge = [(i, p) for i, p in todo if max(i.width, i.height) > max_side]
     for image, prediction in huge:
@@ -229,7 +267,7 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
         for image, prediction in readable:
             prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
             results[image.id] = prediction
-        return results
+        return
     for image, prediction in readable:
         try:
             masks = backend.automatic(embeddings[image.id][0], **_crop_options(backend, pixels[image.id]))
@@ -238,7 +276,6 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
             log.exception("pre-segmentation of image %s failed", image.id)
             prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
             results[image.id] = prediction
-    return results
 
 
 def _crop_options(backend, pixels: np.ndarray) -> dict:
@@ -290,6 +327,8 @@ def image_presegment_boxes(*, image_id: int, boxes: list[dict]) -> Prediction | 
     prediction = prediction_start(
         image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256, kind="boxes"
     )
+    if prediction is None:  # a live run holds it
+        return None
     started = time.perf_counter()
     try:
         embedding = embeddings_ensure(images=[image], backend=backend)[image.id][0]
@@ -321,14 +360,14 @@ def presegment_sweep() -> list[int]:
     "everything" projects that have no prediction at all. Returns the image ids queued."""
     from datetime import timedelta
 
-    from django.utils import timezone
-
-    stale = timezone.now() - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
     lost = set(
-        Prediction.objects.filter(
-            kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS, updated_at__lt=stale
+        Prediction.objects.filter(kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS)
+        .filter(
+            Q(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED], updated_at__lt=stale)
+            | (Q(status=PredictionStatus.RUNNING) & PRESEGMENT_JOBS.claimable(now))  # its worker died
         )
-        .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
         .values_list("image_id", flat=True)
     )
     if settings.LABELHUB_PRESEGMENT_ON_UPLOAD and _everything_on_upload():
