@@ -110,7 +110,7 @@ def invite(team: Team, owner: str, username: str, role: str) -> str:
     """Invite username@example.org as `role` in the app; returns the accept link from the mail."""
     page = team.pages[owner]
     if "#/people" not in page.url:
-        page.click("a:has-text('People')")
+        page.click("a[href='#/people']")
         page.wait_for_selector("form[aria-label='Invite by e-mail']")
     before = len(mail.outbox)
     page.fill("[aria-label='E-mail to invite']", f"{username}@example.org")

@@ -4,10 +4,11 @@ import { render } from "preact";
 import { html } from "htm/preact";
 
 export function WorkspaceNav({ project, current }) {
-  const tabs = [["manage", "Overview"], ["tasks", "Tasks"], ["exports", "Exports"], ["metrics", "Metrics"]];
+  const tabs = [["project", "Images and people"], ["manage", "Overview"], ["tasks", "Tasks"], ["exports", "Exports"],
+    ["metrics", "Metrics"], ["settings", "Settings", `#/project/${project.id}/settings`]];
   return html`<nav class="workspace-nav row" aria-label="Project workspace">
     <strong>${project.name}</strong>
-    ${tabs.map(([screen, title]) => html`<a href=${`#/${screen}/${project.id}`} class=${screen === current ? "button primary" : "button"}
+    ${tabs.map(([screen, title, href]) => html`<a href=${href || `#/${screen}/${project.id}`} class=${screen === current ? "button primary" : "button"}
       aria-current=${screen === current ? "page" : null}>${title}</a>`)}
   </nav>`;
 }

@@ -3,7 +3,8 @@
 import { useRef, useState } from "preact/hooks";
 import * as api from "../api.js";
 import { announce, errorText } from "../dom.js";
-import { bytes, ErrorLine, html } from "./ui.js";
+import { bytes } from "./nav.js";
+import { ErrorLine, html } from "./ui.js";
 
 const PARALLEL = 3; // requests in flight: enough to hide latency, few enough to keep progress honest
 
