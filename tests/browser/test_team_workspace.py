@@ -167,6 +167,8 @@ def upload_images(team: Team, manager: str, images: list[tuple[str, bytes]]) -> 
     alone with its reason."""
     page = team.pages[manager]
     page.click("a:has-text('Projects')")
+    page.wait_for_selector(f"tr[data-project='{team.project_id}']")
+    shoot(page, "projects")
     page.click(f"tr[data-project='{team.project_id}'] a:has-text('Images and people')")
     page.wait_for_selector(".empty-project")
     files = [(n, b, "image/jpeg") for n, b in images] + [("notes.jpg", b"not an image at all", "image/jpeg")]
