@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from labelhub.core.errors import Forbidden, NotFound
+from labelhub.core.errors import DomainError, Forbidden, NotFound
 
 from .models import Membership, Organization, Role
 
@@ -70,3 +71,23 @@ def role_require(*, user: AbstractBaseUser, organization_id: int, roles: Iterabl
 
 
 ALL_ROLES = tuple(Role.values)
+
+
+INVITATION_STATUSES = ("pending", "accepted", "expired", "open", "all")
+
+
+def invitations_by_status(*, rows: QuerySet, status: str) -> QuerySet:
+    """Invitations narrowed to a status: pending (open, not expired), accepted, expired (not accepted
+    in time), open (pending and expired: not accepted) or all."""
+    if status not in INVITATION_STATUSES:
+        raise DomainError(f"status is one of {list(INVITATION_STATUSES)}.", field="status")
+    now = timezone.now()
+    if status in {"open", "pending", "expired"}:
+        rows = rows.filter(accepted_at__isnull=True)
+    if status == "pending":
+        return rows.filter(expires_at__gt=now)
+    if status == "expired":
+        return rows.filter(expires_at__lte=now)
+    if status == "accepted":
+        return rows.filter(accepted_at__isnull=False)
+    return rows
