@@ -320,16 +320,21 @@ class PyramidReader:
                 level = candidate
         dx, dy = self.width / level.width, self.height / level.height
         page = self._page(level.page)
-        cx0, cy0 = int(math.floor(x0 / dx)), int(math.floor(y0 / dy))
-        cx1 = min(page.width, max(cx0 + 1, int(math.ceil(x1 / dx))))
-        cy1 = min(page.height, max(cy0 + 1, int(math.ceil(y1 / dy))))
+        fx0, fy0, fx1, fy1 = x0 / dx, y0 / dy, x1 / dx, y1 / dy  # in the level's pixels
+        cx0, cy0 = int(math.floor(fx0)), int(math.floor(fy0))
+        cx1 = min(page.width, max(cx0 + 1, int(math.ceil(fx1))))
+        cy1 = min(page.height, max(cy0 + 1, int(math.ceil(fy1))))
         crop = page.crop(cx0, cy0, cx1 - cx0, cy1 - cy0)
+        hscale, vscale = out_w / max(fx1 - fx0, 1e-9), out_h / max(fy1 - fy0, 1e-9)
+        ox, oy = 0, 0
+        if abs(hscale - 1) > 1e-6 or abs(vscale - 1) > 1e-6:
+            crop = crop.resize(hscale, vscale=vscale)
+            # the crop began at a whole level pixel: skip the fraction before x0, y0 (at output scale)
+            ox, oy = round((fx0 - cx0) * hscale), round((fy0 - cy0) * vscale)
+        ox, oy = min(ox, max(0, crop.width - 1)), min(oy, max(0, crop.height - 1))
+        crop = crop.crop(ox, oy, min(crop.width - ox, out_w), min(crop.height - oy, out_h))
         if crop.width != out_w or crop.height != out_h:
-            crop = crop.resize(out_w / crop.width, vscale=out_h / crop.height)
-            if crop.width != out_w or crop.height != out_h:
-                crop = crop.crop(0, 0, min(crop.width, out_w), min(crop.height, out_h)).embed(
-                    0, 0, out_w, out_h, extend="copy"
-                )
+            crop = crop.embed(0, 0, out_w, out_h, extend="copy")
         return crop
 
     def tile_jpeg(self, level: int, col: int, row: int, tile: int) -> bytes | None:
@@ -343,14 +348,9 @@ class PyramidReader:
         if tx0 >= level_w or ty0 >= level_h:
             return None
         tx1, ty1 = min(tx0 + tile, level_w), min(ty0 + tile, level_h)
-        img = self.region(
-            tx0 * scale,
-            ty0 * scale,
-            min(self.width, tx1 * scale),
-            min(self.height, ty1 * scale),
-            tx1 - tx0,
-            ty1 - ty0,
-        )
+        # the level is the whole image resized to level_w x level_h: these are its exact factors
+        sx, sy = self.width / level_w, self.height / level_h
+        img = self.region(tx0 * sx, ty0 * sy, tx1 * sx, ty1 * sy, tx1 - tx0, ty1 - ty0)
         return img.jpegsave_buffer(Q=85, keep="none")
 
     def pixels(self, x0: float, y0: float, x1: float, y1: float, out_w: int, out_h: int) -> np.ndarray:
