@@ -15,6 +15,9 @@ export async function attachPyramid(view, imageId) {
   if (!image.pyramid_status) return false;
   view.pyramid = new TileLayer(view, imageId, image);
   installRegionLod(view);
+  // a zoom redraws the regions (view.redraw); the tiles of the new zoom must follow
+  const redraw = view.redraw.bind(view);
+  view.redraw = () => { redraw(); view.imageLayer.batchDraw(); };
   view.fit();
   return true;
 }
