@@ -4,7 +4,7 @@ then every tile in view drawn) and the frame time while panning.
 Runs the real Django app in this process (its own SQLite DB and media in a temp ``LABELHUB_VAR_DIR``,
 tasks eager) behind Django's live-server thread, imports the pyramidal TIFF that
 ``benchmarks/gigapixel.py`` writes (``--slide``, 10 GP by default) from a server folder, pre-labels it
-with ``--regions`` AI polygons (24-vertex circles, radius 20-80 px, spread over the slide), then drives
+with ``--regions`` AI polygons (16-vertex circles, radius 20-80 px, spread over the slide), then drives
 Debian's chromium through Playwright:
 
 * first view: navigation start -> task drawn (``readyAt``), and -> every tile of the fitted level in
@@ -85,7 +85,7 @@ def main() -> None:
     )
     (image,) = images_import_folder(project=project, path=str(imports), user=user).created
     rng = np.random.default_rng(0)
-    angles = np.linspace(0, 2 * np.pi, 25)[:-1]
+    angles = np.linspace(0, 2 * np.pi, 17)[:-1]
     regions = []
     for i in range(args.regions):
         cx, cy = rng.uniform(100, image.width - 100), rng.uniform(100, image.height - 100)

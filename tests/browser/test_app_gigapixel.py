@@ -59,7 +59,7 @@ def slide_task(transactional_db, settings, tmp_path, gigapixel_tiff):  # noqa: F
         "id": "target",
         "label": "nucleus",
         "kind": "polygon",
-        "polygons": [{"exterior": octagon(*CORNER, 120), "holes": []}],
+        "polygons": [{"exterior": octagon(*CORNER, 60), "holes": []}],
         "source": "ai",
         "score": 0.9,
     }
