@@ -286,3 +286,4 @@ class ImageTileView(APIView):
         response = HttpResponse(data, content_type="image/jpeg")
         response["ETag"] = etag
         response["Cache-Control"] = TILE_CACHE
+        return response

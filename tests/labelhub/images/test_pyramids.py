@@ -331,3 +331,19 @@ def test_a_large_jpeg_gets_its_pyramid_built_on_the_cpu_queue(
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "image_too_large"
     shutil.rmtree(folder)
+
+
+def test_everything_mode_on_a_slide_runs_tile_by_tile_in_full_resolution_coordinates(org_a, slide, settings):
+    from labelhub.predictions.services import images_presegment
+
+    # a small reading of the slide so the classical backend's tiles stay quick: 1536 px, tiles of 512
+    settings.LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE = 1536
+    settings.LABELHUB_PYRAMID_PRESEGMENT_TILE = 512
+    settings.LABELHUB_PYRAMID_PRESEGMENT_OVERLAP = 64
+    prediction = images_presegment(image_ids=[slide.id])[slide.id]
+    assert prediction.status == "ok", prediction.error
+    assert prediction.regions
+    points = np.array([pt for r in prediction.regions for p in r["polygons"] for pt in p["exterior"]])
+    assert points.min() >= 0 and points.max() <= W
+    # objects come from the textured blocks, found in full-resolution coordinates (far beyond 1536 px)
+    assert points[:, 0].max() > 45_056 and points[:, 1].max() > 45_056
