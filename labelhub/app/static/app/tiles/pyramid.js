@@ -168,10 +168,34 @@ function installRegionLod(view) {
   };
 }
 
+const BITMAP_MAX = 4096; // zoomed out this far, the regions are drawn once per zoom into a bitmap
+
 function drawRegions(c, view, index, state) {
+  const { selected = -1 } = state;
+  const s = view.scale;
+  if (view.width * s <= BITMAP_MAX && view.height * s <= BITMAP_MAX) {
+    // the whole image fits a bitmap at this zoom: every region but the selected one drawn once (per
+    // zoom and per edit), so a pan frame is one drawImage whatever the number of regions
+    if (!index.bitmap || index.bitmapScale !== s) {
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.ceil(view.width * s));
+      canvas.height = Math.max(1, Math.ceil(view.height * s));
+      const cc = canvas.getContext("2d");
+      cc.scale(s, s);
+      drawUnselected(cc, view, index, state, { x0: 0, y0: 0, x1: view.width, y1: view.height });
+      index.bitmap = canvas;
+      index.bitmapScale = s;
+    }
+    c.drawImage(index.bitmap, 0, 0, view.width, view.height);
+  } else {
+    drawUnselected(c, view, index, state, view.pyramid.visible());
+  }
+  drawSelected(c, view, index, state, selected);
+}
+
+function drawUnselected(c, view, index, state, box) {
   const { selected = -1, hidden = new Set() } = state;
   const s = view.scale;
-  const box = view.pyramid.visible();
   const ids = inView(index, box);
   const byColor = new Map();
   for (const i of ids) {
@@ -208,6 +232,11 @@ function drawRegions(c, view, index, state) {
     c.strokeStyle = color;
     c.stroke();
   }
+}
+
+function drawSelected(c, view, index, state, selected) {
+  const { hidden = new Set() } = state;
+  const s = view.scale;
   const sel = index.regions[selected];
   if (sel && !hidden.has(sel.id)) {
     const color = classColor(view.schema, sel.label);
