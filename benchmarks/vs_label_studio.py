@@ -133,7 +133,7 @@ def ls_setup(client: Client, tasks: int) -> tuple[int, list[int], list[int]]:
         for row in rows:
             ids.append(row["id"])
             annotation_ids.append(row["annotations"][0]["id"] if row.get("annotations") else None)
-        if len(rows) < 1000:
+        if len(rows) < 1000 or len(ids) >= tasks:  # past the last page Label Studio answers 404
             break
         page += 1
     return pid, ids, annotation_ids
