@@ -18,7 +18,13 @@ from labelhub.core.errors import DomainError, Forbidden, NotFound
 from . import auth, services
 from .authentication import TokenAuthentication
 from .models import MANAGING_ROLES, Invitation, Membership, Organization, Role
-from .selectors import ALL_ROLES, INVITATION_STATUSES, invitations_by_status, organizations_for, role_require
+from .selectors import (
+    ALL_ROLES,
+    INVITATION_STATUSES,
+    invitations_by_status,
+    organization_get,
+    organizations_for,
+)
 
 
 class OrganizationOut(serializers.ModelSerializer):
@@ -97,13 +103,12 @@ class MemberViewSet(
     http_method_names = ["get", "patch", "delete"]
 
     def organization(self) -> tuple[Organization, str]:
-        org = organizations_for(user=self.request.user).filter(pk=self.kwargs["organization_pk"]).first()
-        if org is None:
-            raise NotFound("No such organization.")
-        role = role_require(
-            user=self.request.user, organization_id=org.id, roles=ALL_ROLES, action="see members"
+        return organization_get(
+            user=self.request.user,
+            organization_id=self.kwargs["organization_pk"],
+            roles=ALL_ROLES,
+            action="see members",
         )
-        return org, role
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -203,13 +208,12 @@ class InvitationViewSet(
     lookup_value_regex = r"\d+"
 
     def organization(self) -> tuple[Organization, str]:
-        org = organizations_for(user=self.request.user).filter(pk=self.kwargs["organization_pk"]).first()
-        if org is None:
-            raise NotFound("No such organization.")
-        role = role_require(
-            user=self.request.user, organization_id=org.id, roles=MANAGING_ROLES, action="manage invitations"
+        return organization_get(
+            user=self.request.user,
+            organization_id=self.kwargs["organization_pk"],
+            roles=MANAGING_ROLES,
+            action="manage invitations",
         )
-        return org, role
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -22,6 +22,23 @@ def organizations_for(*, user: AbstractBaseUser) -> QuerySet[Organization]:
     return Organization.objects.filter(id__in=organization_ids_for(user))
 
 
+def organization_get(
+    *, user: AbstractBaseUser, organization_id: int | str, roles: Iterable[str], action: str
+) -> tuple[Organization, str]:
+    """An organization of the user's with their role in it, which must be one of `roles`.
+
+    Not a member (or no such organization): NotFound. Wrong role: Forbidden (see `role_require`)."""
+    try:
+        pk = int(organization_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such organization.") from None
+    role = role_of(user=user, organization_id=pk)
+    organization = Organization.objects.filter(pk=pk).first() if role is not None else None
+    if organization is None:
+        raise NotFound("No such organization.")
+    return organization, role_require(user=user, organization_id=pk, roles=roles, action=action)
+
+
 def role_of(*, user: AbstractBaseUser, organization_id: int) -> str | None:
     if (
         isinstance(organization_id, bool)

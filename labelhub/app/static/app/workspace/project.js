@@ -1,6 +1,7 @@
 // A project's home for its manager: counts per stage, adding images, pre-labels, and its people.
 import * as api from "../api.js";
 import { ProjectMembersPanel } from "./members.js";
+import { ModelServicesPanel } from "./modelservices.js";
 import { WorkspaceNav } from "./nav.js";
 import { PrelabelPanel } from "./prelabels.js";
 import { html, Loading, useLoad } from "./ui.js";
@@ -29,6 +30,7 @@ export function ProjectScreen({ projectId }) {
     <${Progress} project=${data} counts=${counts.data} />
     <${UploadPanel} projectId=${projectId} onUploaded=${refresh} />
     <${PrelabelPanel} projectId=${projectId} status=${prelabels.data} reload=${prelabels.reload} />
+    <${ModelServicesPanel} projectId=${projectId} />
     <${ProjectMembersPanel} project=${data} />
   </div>`;
 }

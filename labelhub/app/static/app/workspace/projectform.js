@@ -18,6 +18,7 @@ const PRELABEL = [
   ["none", "None: images arrive unlabelled"],
   ["boxes", "From box prompts that come with imported datasets"],
   ["project_model", "The project's own trained model"],
+  ["model_service", "The project's model services (Label Studio ML backends)"],
 ];
 const SEGMENTATION = [
   ["instance", "Instance: regions may overlap"],
