@@ -49,6 +49,7 @@ class Team:
     def new_page(self):
         context = self.browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
+        page.set_default_timeout(60_000)  # the suite shares two cores with other work
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
         return page
