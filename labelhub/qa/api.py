@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
-from .metrics import metrics_subject, project_metrics
+from .metrics import gold_visible_to, metrics_subject, project_metrics
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -46,16 +46,21 @@ class MetricsOut(serializers.Serializer):
         "active_seconds_mean}} (claim to action, and active time from heartbeats, in seconds)"
     )
     rejection_rate = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    gold = serializers.JSONField(help_text="{scored, mean_score, by_user: {username: {scored, mean_score}}}")
+    gold = serializers.JSONField(
+        allow_null=True,
+        help_text="{scored, mean_score, by_user: {username: {scored, mean_score}}}; null for members who "
+        "are no managers in a project without immediate feedback (gold stays hidden from them)",
+    )
     ai_assist = serializers.JSONField(
         help_text="{tasks, ai_regions, kept, deleted, unchanged, unchanged_share, mean_iou, "
         "human_regions_added, vertices_moved_or_added, vertices_removed}"
     )
     segmentation = serializers.JSONField(
-        help_text="Pixel accuracy, Dice, IoU, Boundary F1 (2 px) means over the classes: {tolerance_px, "
-        "prelabel: {overall, by_model, per_task}, annotator_vs_gold: {overall, by_user}, "
-        "annotator_vs_fix: {overall, by_user}}"
+        help_text="Pixel accuracy, Dice, IoU, Boundary F1 (2 px), per class and means over the classes "
+        "present: {tolerance_px, prelabel: {overall, by_model, per_task}, annotator_vs_gold: {overall, "
+        "by_user} (null where gold is hidden), annotator_vs_fix: {overall, by_user}}"
     )
+    consensus = serializers.JSONField(help_text="{by_user: {username: {passes, mean_agreement}}}")
     by_user = serializers.JSONField()
 
 
@@ -82,4 +87,7 @@ class ProjectMetricsView(APIView):
             except ValueError:
                 raise DomainError("user is a user id.", field="user") from None
         user = metrics_subject(viewer=request.user, project=project, user_id=user_id)
-        return Response(project_metrics(project=project, since=since, until=until, user=user))
+        gold_visible = gold_visible_to(viewer=request.user, project=project)
+        return Response(
+            project_metrics(project=project, since=since, until=until, user=user, gold_visible=gold_visible)
+        )
