@@ -19,7 +19,6 @@ from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.labeling.regions import region_mask
 from labelhub.predictions.models import Prediction
 
-from .gold import mask_iou
 from .models import QualitySample, SampleKind
 from .quality import all_correct, region_errors
 from .segmentation import compare, perfect
@@ -133,6 +132,8 @@ def ai_assist_counts(prelabel: list[dict], final: list[dict], *, height: int, wi
     """One task's AI-assist counts (summed by the metrics): AI regions of the pre-label kept (same id),
     their summed IoU with what was accepted, unchanged, deleted, human regions added, polygon vertices
     moved or added / removed. None when the pre-label has no AI region."""
+    from workers.train.metrics import iou
+
     ai = [r for r in prelabel if r.get("source") == "ai" or r.get("prediction_id") is not None]
     if not ai:
         return None
@@ -152,7 +153,7 @@ def ai_assist_counts(prelabel: list[dict], final: list[dict], *, height: int, wi
             out["unchanged"] += 1
             out["iou_sum"] += 1.0
             continue
-        out["iou_sum"] += mask_iou(region_mask(region, height, width), region_mask(after, height, width))
+        out["iou_sum"] += iou(region_mask(region, height, width), region_mask(after, height, width))
         before_pts, after_pts = _vertices(region), _vertices(after)
         out["vertices_moved_or_added"] += sum((after_pts - before_pts).values())
         out["vertices_removed"] += sum((before_pts - after_pts).values())

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('images', '0001_initial'),
         ('labeling', '0003_next_task_indexes'),
-        ('projects', '0007_project_consensus_annotators_and_more'),
+        ('projects', '0007_quality_honeypots_consensus'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0004_consensusresult_taskreplica_task_task_gold_pool_and_more'),
-        ('projects', '0007_project_consensus_annotators_and_more'),
+        ('labeling', '0004_replicas_honeypot_pool'),
+        ('projects', '0007_quality_honeypots_consensus'),
         ('qa', '0003_project_segmentation_quality'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
