@@ -35,7 +35,7 @@ from labelhub.predictions.api import (
     SamDecoderView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView
+from labelhub.qa.api import ProjectMetricsView, ProjectQualityView, TaskFeedbackView
 from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
@@ -78,6 +78,8 @@ api_v1 = [
     path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
+    path("projects/<int:project_pk>/quality/", ProjectQualityView.as_view(), name="project-quality"),
+    path("tasks/<int:task_pk>/feedback/", TaskFeedbackView.as_view(), name="task-feedback"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
     path("projects/<int:project_pk>/models/", ProjectModelsView.as_view(), name="project-models"),

@@ -120,7 +120,7 @@ def _replica_submit(task: Task, *, replica: TaskReplica, user, now: datetime, re
         from_stage=stage,
         to_stage=stage,
         revision=revision,
-        data={**work_data(task, now), "pass": replica.kind},
+        data=work_data(task, now),
     )
     replica_finish(task=task, replica=replica, regions=regions.regions if regions else [], now=now)
     claim_clear(task)

@@ -16,6 +16,8 @@ from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
 from .metrics import gold_visible_to, metrics_subject, project_metrics
+from .report import quality_report
+from .selectors import report_require, task_feedback
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -32,6 +34,16 @@ def _when(value: str | None, field: str) -> datetime | None:
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+def _int_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise DomainError(f"{name} is a whole number (an id).", field=name) from None
 
 
 class MetricsOut(serializers.Serializer):
@@ -79,15 +91,68 @@ class ProjectMetricsView(APIView):
         project = project_get(user=request.user, project_id=project_pk)
         since = _when(request.query_params.get("since"), "since")
         until = _when(request.query_params.get("until"), "until")
-        raw_user = request.query_params.get("user")
-        user_id = None
-        if raw_user:
-            try:
-                user_id = int(raw_user)
-            except ValueError:
-                raise DomainError("user is a user id.", field="user") from None
+        user_id = _int_param(request, "user")
         user = metrics_subject(viewer=request.user, project=project, user_id=user_id)
         gold_visible = gold_visible_to(viewer=request.user, project=project)
         return Response(
             project_metrics(project=project, since=since, until=until, user=user, gold_visible=gold_visible)
         )
+
+
+class QualityReportOut(serializers.Serializer):
+    project = serializers.IntegerField()
+    accuracy = serializers.JSONField(
+        help_text="{units, correct, accuracy, ci95: [low, high]} (95% Wilson, cc)"
+    )
+    by_source = serializers.JSONField(help_text="{honeypots: {...}, reviews: {...}}, each like accuracy")
+    errors = serializers.JSONField(help_text="{missing, extra, class, boundary}: region errors by kind")
+    per_class = serializers.JSONField(help_text="{class: {units, correct, accuracy, ci95, errors}}")
+    by_user = serializers.JSONField(help_text="{username: {units, correct, accuracy, ci95, samples, errors}}")
+    segmentation = serializers.JSONField(
+        help_text="{n, pixel_accuracy, dice, iou, boundary_f1, per_class}: means over the classes present"
+    )
+    bound = serializers.JSONField(help_text="{metric, value}: how a matched region is judged")
+    threshold = serializers.FloatField(allow_null=True)
+    action = serializers.CharField()
+    below_threshold = serializers.BooleanField()
+
+
+class ProjectQualityView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("user", OpenApiTypes.INT, description="Only this labeler's work (user id)."),
+        ],
+        responses=QualityReportOut,
+    )
+    def get(self, request, project_pk: int):
+        """The project's quality report (managers and owners; an export keeps its own, of its tasks, in
+        its `quality` and its manifest): accuracy of its regions estimated from
+        honeypots and first reviews with a 95% confidence interval, per class and per labeler, errors by
+        kind, and pixel accuracy, Dice, IoU and Boundary F1."""
+        project = project_get(user=request.user, project_id=project_pk)
+        report_require(viewer=request.user, project=project)
+        user_id = _int_param(request, "user")
+        user = metrics_subject(viewer=request.user, project=project, user_id=user_id) if user_id else None
+        return Response(quality_report(project=project, user=user))
+
+
+class TaskFeedbackOut(serializers.Serializer):
+    task = serializers.IntegerField()
+    passed = serializers.BooleanField()
+    accuracy = serializers.FloatField(allow_null=True)
+    units = serializers.IntegerField()
+    correct = serializers.IntegerField()
+    errors = serializers.JSONField(help_text="{missing, extra, class, boundary}")
+    matches = serializers.JSONField(help_text="[{reference, submitted, iou, score, verdict}]")
+    missing = serializers.JSONField(help_text="ids of the reference regions you did not draw")
+    extra = serializers.JSONField(help_text="ids of your regions that match none")
+    expected = serializers.JSONField(help_text="the known-correct regions")
+    bound = serializers.JSONField(help_text="{metric, value}: how a matched region was judged")
+
+
+class TaskFeedbackView(APIView):
+    @extend_schema(responses=TaskFeedbackOut)
+    def get(self, request, task_pk: int):
+        """Immediate feedback: in a project that enables it, the score of the gold task (honeypot) you
+        just submitted, with each error. 404 for any other task, and always where feedback is off."""
+        return Response(task_feedback(user=request.user, task_id=task_pk))

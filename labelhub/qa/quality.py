@@ -18,10 +18,6 @@ the reference region's class (an extra one for its own class).
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from labelhub.labeling.regions import region_mask
 
 MATCH_IOU = 0.5  # two regions overlapping this much are the same object (COCO's loosest threshold)
@@ -116,32 +112,3 @@ def all_correct(regions: list[dict]) -> dict:
         "errors": {k: 0 for k in ERROR_KINDS},
         "per_class": per_class,
     }
-
-
-Z95 = 1.959963984540054
-
-
-def wilson_interval(correct: int, units: int, *, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a binomial proportion (95% by default); None for no units."""
-    if units <= 0:
-        return None
-    p = correct / units
-    denom = 1 + z * z / units
-    centre = (p + z * z / (2 * units)) / denom
-    half = z * math.sqrt(p * (1 - p) / units + z * z / (4 * units * units)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def accuracy(correct: int, units: int) -> dict:
-    """``{"units", "correct", "accuracy", "ci95": [low, high]}`` (None figures without units)."""
-    interval = wilson_interval(correct, units)
-    return {
-        "units": units,
-        "correct": correct,
-        "accuracy": round(correct / units, 6) if units else None,
-        "ci95": [round(interval[0], 6), round(interval[1], 6)] if interval else None,
-    }
-
-
-def mean_or_none(values: list[float]) -> float | None:
-    return round(float(np.mean(values)), 6) if values else None
