@@ -45,11 +45,14 @@ def replica_kind(task: Task) -> str | None:
 
 
 def honeypot_draw(*, project: Project, user, candidate_id: int) -> float:
-    """A uniform number in [0, 1) fixed by the project, the user and the task they would get otherwise,
-    keyed by the secret key (labelers cannot predict it; the same claim repeated draws the same)."""
+    """A uniform number in [0, 1) for one claim, keyed by the secret key (labelers cannot predict it):
+    fixed by the project, the user, the task they would get otherwise and how many honeypots they had,
+    so each claim draws afresh (a honeypot leaves the same candidate first in the queue) and a claim
+    repeated without a change draws the same."""
+    had = TaskReplica.objects.filter(user=user, kind=ReplicaKind.HONEYPOT, task__project=project).count()
     key = settings.SECRET_KEY.encode()[:64]
-    digest = hashlib.blake2b(f"{project.pk}:{user.pk}:{candidate_id}".encode(), key=key, digest_size=8)
-    return int.from_bytes(digest.digest(), "big") / 2**64
+    message = f"{project.pk}:{user.pk}:{candidate_id}:{had}".encode()
+    return int.from_bytes(hashlib.blake2b(message, key=key, digest_size=8).digest(), "big") / 2**64
 
 
 def not_replicated_by(queue: QuerySet[Task], *, user) -> QuerySet[Task]:
