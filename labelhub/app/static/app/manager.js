@@ -3,6 +3,7 @@
 import * as api from "./api.js";
 import { announce, errorText, h } from "./dom.js";
 import { PALETTE } from "./view.js";
+import { qualityReportCard } from "./workspace/quality.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -60,7 +61,8 @@ export async function managerScreen(root, { projectId }) {
     h("table", { class: "grid" }, h("tbody", {}, members.map((m) => h("tr", {}, h("th", { scope: "row" }, m.username), h("td", {}, m.role))))),
     invitations ? inviteForm(project.organization) : h("p", { class: "muted" }, "Invitations are not available on this server."));
   const exports = exportPanel(projectId, formats);
-  root.replaceChildren(h("div", { class: "manager" }, h("h1", {}, `${project.name}: manage`), progress, charts, quality, memberList, exports));
+  const report = await qualityReportCard(projectId);
+  root.replaceChildren(h("div", { class: "manager" }, h("h1", {}, `${project.name}: manage`), progress, charts, quality, report, memberList, exports));
 }
 
 /** The `segmentation` block of the metrics API as one small table: pixel accuracy, Dice, IoU and
