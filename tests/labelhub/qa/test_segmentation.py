@@ -51,6 +51,15 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     assert fix["n"] == 1 and fix["dice"] == approx(2 / 3) and fix["iou"] == approx(0.5)
     # Existing fields are unchanged.
     assert body["ai_assist"]["ai_regions"] == 2 and body["gold"]["scored"] == 2
+    # The samples rebuilt from the stored history give the same figures (manage.py quality_samples).
+    from django.core.management import call_command
+
+    from labelhub.qa.models import QualitySample
+
+    QualitySample.objects.all().delete()
+    call_command("quality_samples", str(story["project"].id))
+    again = org_a.clients[Role.MANAGER].get(f"/api/v1/projects/{story['project'].id}/metrics/").json()
+    assert again["segmentation"] == seg and again["ai_assist"] == body["ai_assist"]
 
 
 def test_prelabels_deleted_score_zero_not_near_perfect(org_a):
