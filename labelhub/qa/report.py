@@ -15,10 +15,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, QuerySet, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from labelhub.projects.models import Project, QualityAction
 
+from .aggregate import class_sums, merged, score_means
 from .models import QualitySample, SampleKind
 from .quality import ERROR_KINDS
 from .segmentation import scores_mean
@@ -58,53 +61,79 @@ def estimate(correct: int, units: int) -> dict:
     }
 
 
-def report_from_rows(rows: list[tuple]) -> dict:
-    """The report of sample rows ``(kind, username, units, correct, errors, per_class, scores)``: pure, so
-    the statistics are tested on simulated projects without a database."""
+def report_from_sums(groups: list[dict], per_class: dict[str, dict], segmentation: dict) -> dict:
+    """The report from summed evidence: `groups` ``[{"kind", "username", "samples", "units", "correct",
+    "missing", "extra", "class", "boundary"}]`` (one per kind of evidence and labeler), `per_class`
+    ``{class: {"units", "correct", kinds...}}``, `segmentation` the label-map means."""
     totals = {k: [0, 0] for k in EVIDENCE}
-    overall = [0, 0]
     errors = dict.fromkeys(ERROR_KINDS, 0)
-    classes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    class_errors: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ERROR_KINDS, 0))
-    users: dict[str, dict] = defaultdict(lambda: {"units": 0, "correct": 0, "samples": 0})
-    user_errors: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ERROR_KINDS, 0))
-    scores = []
-    for kind, username, units, correct, errs, per_class, score in rows:
-        totals[kind][0] += correct
-        totals[kind][1] += units
-        overall[0] += correct
-        overall[1] += units
+    users: dict[str, dict] = defaultdict(
+        lambda: {"units": 0, "correct": 0, "samples": 0, **dict.fromkeys(ERROR_KINDS, 0)}
+    )
+    for g in groups:
+        totals[g["kind"]][0] += g["correct"]
+        totals[g["kind"]][1] += g["units"]
+        slot = users[g["username"] or ""]
+        for k in ("units", "correct", "samples", *ERROR_KINDS):
+            slot[k] += g[k]
         for k in ERROR_KINDS:
-            errors[k] += (errs or {}).get(k, 0)
-        for name, c in (per_class or {}).items():
-            classes[name][0] += c["correct"]
-            classes[name][1] += c["units"]
-            for k in ERROR_KINDS:
-                class_errors[name][k] += c.get(k, 0)
-        slot = users[username or ""]
-        slot["units"] += units
-        slot["correct"] += correct
-        slot["samples"] += 1
-        for k in ERROR_KINDS:
-            user_errors[username or ""][k] += (errs or {}).get(k, 0)
-        if score:
-            scores.append(score)
+            errors[k] += g[k]
+    correct = sum(c for c, _ in totals.values())
+    units = sum(u for _, u in totals.values())
     return {
-        "accuracy": estimate(*overall),
+        "accuracy": estimate(correct, units),
         "by_source": {
             "honeypots": estimate(*totals[SampleKind.GOLD]),
             "reviews": estimate(*totals[SampleKind.REVIEW]),
         },
         "errors": errors,
         "per_class": {
-            name: {**estimate(*v), "errors": class_errors[name]} for name, v in sorted(classes.items())
+            name: {**estimate(c["correct"], c["units"]), "errors": {k: c[k] for k in ERROR_KINDS}}
+            for name, c in sorted(per_class.items())
         },
         "by_user": {
-            name: {**estimate(v["correct"], v["units"]), "samples": v["samples"], "errors": user_errors[name]}
+            name: {
+                **estimate(v["correct"], v["units"]),
+                "samples": v["samples"],
+                "errors": {k: v[k] for k in ERROR_KINDS},
+            }
             for name, v in sorted(users.items())
         },
-        "segmentation": scores_mean(scores),
+        "segmentation": segmentation,
     }
+
+
+def report_from_rows(rows: list[tuple]) -> dict:
+    """The report of sample rows ``(kind, username, units, correct, errors, per_class, scores)``, summed in
+    Python (the database sums them for the API: `quality_report`); for simulated projects in tests."""
+    groups: dict[tuple, dict] = {}
+    per_class: dict[str, dict] = defaultdict(
+        lambda: {"units": 0, "correct": 0, **dict.fromkeys(ERROR_KINDS, 0)}
+    )
+    scores = []
+    for kind, username, units, correct, errs, classes, score in rows:
+        g = groups.setdefault(
+            (kind, username),
+            {
+                "kind": kind,
+                "username": username,
+                "samples": 0,
+                "units": 0,
+                "correct": 0,
+                **dict.fromkeys(ERROR_KINDS, 0),
+            },
+        )
+        g["samples"] += 1
+        g["units"] += units
+        g["correct"] += correct
+        for k in ERROR_KINDS:
+            g[k] += (errs or {}).get(k, 0)
+        for name, c in (classes or {}).items():
+            for k in ("units", "correct", *ERROR_KINDS):
+                per_class[name][k] += c.get(k, 0)
+        if score:
+            scores.append(score)
+    return report_from_sums(list(groups.values()), dict(per_class), scores_mean(scores))
 
 
 def _samples(project: Project, *, task_ids=None, user=None) -> QuerySet[QualitySample]:
@@ -119,10 +148,30 @@ def _samples(project: Project, *, task_ids=None, user=None) -> QuerySet[QualityS
 def quality_report(*, project: Project, task_ids=None, user=None) -> dict:
     """The report of a project (or of the tasks `task_ids`, an export's; or of one labeler's work): see
     the module docstring. Reads the samples' small rows only, never annotations."""
-    rows = _samples(project, task_ids=task_ids, user=user).values_list(
-        "kind", "user__username", "units", "correct", "errors", "per_class", "scores"
-    )
-    report = report_from_rows(list(rows.iterator(chunk_size=2000)))
+    samples = _samples(project, task_ids=task_ids, user=user)
+    groups = [
+        {
+            "kind": g["kind"],
+            "username": g["user__username"],
+            "samples": g["samples"],
+            "units": g["units"] or 0,
+            "correct": g["correct"] or 0,
+            **{k: g[f"errors_{k}"] or 0 for k in ERROR_KINDS},
+        }
+        for g in samples.values("kind", "user__username")
+        .annotate(samples=Count("id"), units=Sum("units"), correct=Sum("correct"))
+        .annotate(**{f"errors_{k}": Sum(Cast(KT(f"errors__{k}"), IntegerField())) for k in ERROR_KINDS})
+        .order_by()
+    ]
+    keys = ("units", "correct", *ERROR_KINDS)
+    per_class = {
+        key[0]: dict(zip(keys, (int(v) for v in values), strict=True))
+        for key, (_, *values) in class_sums(
+            samples, column="per_class", inner=None, keys=keys, group=()
+        ).items()
+    }
+    segmentation = merged(list(score_means(samples, group=()).values()))
+    report = report_from_sums(groups, per_class, segmentation)
     threshold = project.quality_threshold
     accuracy = report["accuracy"]["accuracy"]
     report.update(
