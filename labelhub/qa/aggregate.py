@@ -62,12 +62,17 @@ def score_means(samples: QuerySet, *, group: tuple[str, ...]) -> dict[tuple, dic
     """The label-map figures of each group of samples, like segmentation.scores_mean: ``{group values:
     {"n", "pixel_accuracy", "dice", "iou", "boundary_f1", "per_class"}}``."""
     names = {"kind": "kind", "username": "user__username", "model": "model"}
-    rows = (
-        samples.annotate(model=KT("data__model"))
-        .values(*[names[g] for g in group])
-        .annotate(n=Count("id"), pa=Sum(_num("scores__pixel_accuracy")))
-        .order_by()
-    )
+    figures = {"n": Count("id"), "pa": Sum(_num("scores__pixel_accuracy"))}
+    if group:
+        rows = list(
+            samples.annotate(model=KT("data__model"))
+            .values(*[names[g] for g in group])
+            .annotate(**figures)
+            .order_by()
+        )
+    else:  # one group: values() without fields would read whole rows
+        total = samples.aggregate(**figures)
+        rows = [total] if total["n"] else []
     per_class: dict[tuple, dict] = defaultdict(dict)
     for key, (n, *values) in class_sums(
         samples, column="scores", inner="per_class", keys=SCORE_KEYS, group=group
