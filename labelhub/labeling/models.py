@@ -77,6 +77,9 @@ class Task(models.Model):
                 condition=models.Q(is_gold=True, status="open", assignee__isnull=True),
                 name="task_gold_pool",
             ),
+            # The manager's task list (labeling.tasklist): a page in either sort order reads one index.
+            models.Index(fields=["project", "id"], name="task_list_id"),
+            models.Index(fields=["project", "updated_at", "id"], name="task_list_updated"),
         ]
 
     def __str__(self) -> str:

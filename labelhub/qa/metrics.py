@@ -11,13 +11,14 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, FloatField, IntegerField, Sum
+from django.db.models import Avg, Count, FloatField, IntegerField, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import DomainError
+from labelhub.labeling.leases import stranded_q
 from labelhub.labeling.models import EventKind, ReplicaKind, Task, TaskEvent, TaskReplica
 from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.projects.models import Project
@@ -115,6 +116,54 @@ def segmentation_quality(samples, *, gold_visible: bool) -> dict:
     }
 
 
+UNFINISHED_KINDS = (EventKind.RELEASED, EventKind.LEASE_EXPIRED, EventKind.REASSIGNED)
+
+
+def _unfinished_claims(*, events, user, time_stage: dict, by_user: dict) -> None:
+    """Add the active time of claims that ended without an action (released, expired, reassigned) to
+    their stage and their holder: a task given back and claimed again counts all its active time, not
+    only the last claim's. The holder is the releasing actor, the expired lease's `assignee` id, or the
+    reassigned claim's `from` user name."""
+    ended = events.filter(kind__in=UNFINISHED_KINDS, data__has_key="active_seconds")
+    if user is not None:
+        ended = ended.filter(
+            Q(kind=EventKind.RELEASED, actor=user)
+            | Q(kind=EventKind.LEASE_EXPIRED, data__assignee=user.pk)
+            | Q(kind=EventKind.REASSIGNED, data__from=user.username)
+        )
+    rows = list(ended.values_list("kind", "from_stage", "actor__username", "data"))
+    ids = {d.get("assignee") for k, _, _, d in rows if k == EventKind.LEASE_EXPIRED}
+    names = dict(get_user_model().objects.filter(pk__in=ids - {None}).values_list("pk", "username"))
+    for kind, stage, actor, data in rows:
+        seconds = float(data.get("active_seconds", 0.0))
+        slot = time_stage.setdefault(stage, {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0})
+        slot["active_seconds"] += seconds
+        holder = {
+            EventKind.RELEASED: actor,
+            EventKind.LEASE_EXPIRED: names.get(data.get("assignee")),
+            EventKind.REASSIGNED: data.get("from"),
+        }[kind]
+        if holder:
+            by_user[holder]["active_seconds"] += seconds
+
+
+def _ai_assist_by_annotator(samples) -> dict[str, dict]:
+    """Per annotator (the task's last first-stage submitter), the AI-assist figures of their accepted
+    tasks: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
+    out = {}
+    names = samples.exclude(user=None).values_list("user__username", flat=True).distinct()
+    for name in names:
+        figures = ai_assist(samples.filter(user__username=name))
+        out[name] = {
+            "tasks": figures["tasks"],
+            "ai_regions": figures["ai_regions"],
+            "kept_share": _mean(figures["kept"], figures["ai_regions"]),
+            "unchanged_share": figures["unchanged_share"],
+            "mean_iou": figures["mean_iou"],
+        }
+    return out
+
+
 def project_metrics(
     *,
     project: Project,
@@ -145,7 +194,14 @@ def project_metrics(
     by_stage = {s: dict(blank) for s in project.stage_names}
     time_stage = {s: {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0} for s in project.stage_names}
     by_user: dict[str, dict] = defaultdict(
-        lambda: {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0, "rejections_received": 0}
+        lambda: {
+            "actions": 0,
+            "submitted": 0,
+            "reviewed": 0,
+            "work_seconds": 0.0,
+            "active_seconds": 0.0,
+            "rejections_received": 0,
+        }
     )
     # One row per stage, kind and actor, summed in the database (no JSON decoded per event). Not
     # .iterator(): a server-side cursor plans for the first rows and took ~50 s on 40,000 events.
@@ -168,8 +224,10 @@ def project_metrics(
         name = row["actor__username"]
         if name:
             by_user[name]["actions"] += n
+            by_user[name]["submitted" if row["kind"] == EventKind.SUBMITTED else "reviewed"] += n
             by_user[name]["work_seconds"] += work
             by_user[name]["active_seconds"] += active
+    _unfinished_claims(events=events, user=user, time_stage=time_stage, by_user=by_user)
     if user is None:
         for row in (
             events.filter(kind=EventKind.SKIPPED_BY_SAMPLING)
@@ -230,21 +288,28 @@ def project_metrics(
             total_score += row["total"]
             total_n += row["n"]
         gold = {"scored": total_n, "mean_score": _mean(total_score, total_n), "by_user": gold_users}
-    for name, slot in by_user.items():
-        slot["work_seconds"] = round(slot["work_seconds"], 3)
-        slot["active_seconds"] = round(slot["active_seconds"], 3)
-        if gold is not None:
-            slot["gold_mean_score"] = gold["by_user"].get(name, {}).get("mean_score")
-
     samples = _window(QualitySample.objects.filter(project=project), since, until)
     if user is not None:
         samples = samples.filter(user=user)
+    ai_by_user = _ai_assist_by_annotator(samples.filter(kind=SampleKind.PRELABEL))
+    for name in ai_by_user:
+        by_user[name]  # noqa: B018 - an annotator whose accepted work falls in the window gets a row
+    for name, slot in by_user.items():
+        slot["work_seconds"] = round(slot["work_seconds"], 3)
+        slot["active_seconds"] = round(slot["active_seconds"], 3)
+        slot["rejection_rate"] = _mean(slot["rejections_received"], slot["submitted"])
+        slot["actions_per_hour"] = round(slot["actions"] / hours, 6) if hours else None
+        if gold is not None:
+            slot["gold_mean_score"] = gold["by_user"].get(name, {}).get("mean_score")
+        slot["ai_assist"] = ai_by_user.get(name)
     return {
         "project": project.pk,
         "user": getattr(user, "username", None),
         "since": since,
         "until": until,
         "tasks_per_stage": per_stage,
+        # Open review tasks that no member of the stage's role may take: offered to managers and owners.
+        "stranded": _stranded(project) if user is None else {},
         "throughput": {
             "by_stage": by_stage,
             "done": done,
@@ -278,6 +343,15 @@ def consensus_agreement(*, project: Project, since=None, until=None, user=None) 
         for row in passes.values("user__username").annotate(n=Count("id"), mean=Avg("agreement")).order_by()
     }
     return {"by_user": by_user}
+
+
+def _stranded(project: Project) -> dict[str, int]:
+    """Per review stage, the open tasks no member of its role may take (labeling.leases.stranded_q)."""
+    counts = {stage: 0 for stage in project.stage_names[1:]}
+    rows = Task.objects.filter(stranded_q(project)).values("stage").annotate(n=Count("id")).order_by()
+    for row in rows:
+        counts[row["stage"]] = row["n"]
+    return counts
 
 
 __all__ = ["ai_assist", "project_metrics"]

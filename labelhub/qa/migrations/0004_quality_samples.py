@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0004_replicas_honeypot_pool'),
-        ('projects', '0007_quality_honeypots_consensus'),
+        ('labeling', '0005_replicas_honeypot_pool'),
+        ('projects', '0008_quality_honeypots_consensus'),
         ('qa', '0003_project_segmentation_quality'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

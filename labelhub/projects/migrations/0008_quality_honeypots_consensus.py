@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0006_independent_reviews'),
+        ('projects', '0007_model_services'),
     ]
 
     operations = [

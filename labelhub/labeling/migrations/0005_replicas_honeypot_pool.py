@@ -9,8 +9,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('images', '0001_initial'),
-        ('labeling', '0003_next_task_indexes'),
-        ('projects', '0007_quality_honeypots_consensus'),
+        ('labeling', '0004_task_list_indexes'),
+        ('projects', '0008_quality_honeypots_consensus'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
