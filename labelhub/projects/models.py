@@ -48,7 +48,6 @@ class QualityMetric(models.TextChoices):
 
 class QualityAction(models.TextChoices):
     NONE = "none", "Report only"
-    SEND_BACK = "send_back", "Send a task back to its annotator when its review judges it below the threshold"
     BLOCK_EXPORT = "block_export", "Refuse an export whose estimated accuracy is below the threshold"
 
 

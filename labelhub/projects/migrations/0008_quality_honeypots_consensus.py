@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='project',
             name='quality_action',
-            field=models.CharField(choices=[('none', 'Report only'), ('send_back', 'Send a task back to its annotator when its review judges it below the threshold'), ('block_export', 'Refuse an export whose estimated accuracy is below the threshold')], default='none', max_length=16),
+            field=models.CharField(choices=[('none', 'Report only'), ('block_export', 'Refuse an export whose estimated accuracy is below the threshold')], default='none', max_length=16),
         ),
         migrations.AddField(
             model_name='project',
