@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 
 from labelhub.labeling.events import DomainEvent
-from labelhub.labeling.models import AnnotationRevision, EventKind, Task
+from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskReplica
 from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.labeling.regions import region_mask
 from labelhub.predictions.models import Prediction
@@ -72,9 +72,10 @@ def _store(
     )
 
 
-def sample_gold(*, task: Task, user, revision: int) -> QualitySample:
-    """A gold task's submission (revision `revision`) judged against its gold regions."""
-    submitted = _regions(task.pk, revision)
+def sample_gold(*, task: Task, user, revision: int, regions: list[dict] | None = None) -> QualitySample:
+    """A gold task's submission (revision `revision`, or `regions` where given: a honeypot pass kept in
+    its TaskReplica once the revision is gone) judged against its gold regions."""
+    submitted = _regions(task.pk, revision) if regions is None else regions
     judged = _judged(task, submitted, task.gold_regions)
     data = {k: judged[k] for k in ("matches", "missing", "extra")}
     return _store(
@@ -221,7 +222,11 @@ def samples_rebuild(*, project) -> int:
             if kind == EventKind.SUBMITTED and from_stage == project.first_stage:
                 last_submit = (actor_id, revision)
                 if task.is_gold and actor_id is not None:
-                    sample = sample_gold(task=task, user=task.last_annotator, revision=revision or 0)
+                    passed = TaskReplica.objects.filter(
+                        task=task, user_id=actor_id, submitted_at__isnull=False
+                    )
+                    regions = passed.values_list("regions", flat=True).first()
+                    sample = sample_gold(task=task, user=None, revision=revision or 0, regions=regions)
                     sample.user_id = actor_id
                     sample.save(update_fields=["user"])
                     written += 1

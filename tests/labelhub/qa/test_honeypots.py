@@ -112,6 +112,13 @@ def test_rate_over_a_few_hundred_claims_never_twice(org_a, settings):
     assert not Task.objects.filter(pk__in=gold).exclude(stage="annotate", status="open").exists()
     assert TaskReplica.objects.filter(task_id__in=gold, submitted_at__isnull=False).count() == n
     assert QualitySample.objects.filter(kind=SampleKind.GOLD).count() == n
+    # Rebuilt from history, each pass is judged from what its labeler submitted (kept in its replica).
+    fields = ("task_id", "user_id", "units", "correct", "errors")
+    judged = sorted(QualitySample.objects.filter(kind=SampleKind.GOLD).values_list(*fields))
+    from labelhub.qa.samples import samples_rebuild
+
+    samples_rebuild(project=project)
+    assert sorted(QualitySample.objects.filter(kind=SampleKind.GOLD).values_list(*fields)) == judged
     # With the rate at 0 every gold task is an ordinary one again (it flows through the pipeline).
     project.honeypot_rate = 0
     project.save()
