@@ -54,20 +54,7 @@ AI_COUNTS = (
 )
 
 
-def ai_assist(samples) -> dict:
-    """The done tasks' AI pre-labels against their accepted revisions, added up (in the database) from
-    their prelabel samples (labelhub/qa/samples.ai_assist_counts): AI regions kept (same id), their mean
-    IoU, the share accepted unchanged, regions deleted or added by humans, polygon vertices moved or added
-    / removed."""
-    sums = (
-        samples.filter(data__ai_assist__isnull=False)
-        .exclude(data__ai_assist=None)
-        .aggregate(
-            tasks=Count("id"),
-            iou_sum=Sum(Cast(KT("data__ai_assist__iou_sum"), FloatField())),
-            **{k: Sum(Cast(KT(f"data__ai_assist__{k}"), IntegerField())) for k in AI_COUNTS},
-        )
-    )
+def _ai_figures(sums: dict) -> dict:
     totals = {k: sums[k] or 0 for k in AI_COUNTS}
     return {
         "tasks": sums["tasks"],
@@ -81,6 +68,26 @@ def ai_assist(samples) -> dict:
         "vertices_moved_or_added": totals["vertices_moved_or_added"],
         "vertices_removed": totals["vertices_removed"],
     }
+
+
+def _ai_sums() -> dict:
+    return {
+        "tasks": Count("id"),
+        "iou_sum": Sum(Cast(KT("data__ai_assist__iou_sum"), FloatField())),
+        **{k: Sum(Cast(KT(f"data__ai_assist__{k}"), IntegerField())) for k in AI_COUNTS},
+    }
+
+
+def _with_ai(samples):
+    return samples.filter(data__ai_assist__isnull=False).exclude(data__ai_assist=None)
+
+
+def ai_assist(samples) -> dict:
+    """The done tasks' AI pre-labels against their accepted revisions, added up (in the database) from
+    their prelabel samples (labelhub/qa/samples.ai_assist_counts): AI regions kept (same id), their mean
+    IoU, the share accepted unchanged, regions deleted or added by humans, polygon vertices moved or added
+    / removed."""
+    return _ai_figures(_with_ai(samples).aggregate(**_ai_sums()))
 
 
 def segmentation_quality(samples, *, gold_visible: bool) -> dict:
@@ -149,12 +156,12 @@ def _unfinished_claims(*, events, user, time_stage: dict, by_user: dict) -> None
 
 def _ai_assist_by_annotator(samples) -> dict[str, dict]:
     """Per annotator (the task's last first-stage submitter), the AI-assist figures of their accepted
-    tasks: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
+    tasks, in one grouped query: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
     out = {}
-    names = samples.exclude(user=None).values_list("user__username", flat=True).distinct()
-    for name in names:
-        figures = ai_assist(samples.filter(user__username=name))
-        out[name] = {
+    rows = _with_ai(samples).exclude(user=None).values("user__username").annotate(**_ai_sums()).order_by()
+    for row in rows:
+        figures = _ai_figures(row)
+        out[row["user__username"]] = {
             "tasks": figures["tasks"],
             "ai_regions": figures["ai_regions"],
             "kept_share": _mean(figures["kept"], figures["ai_regions"]),
