@@ -78,7 +78,11 @@ class MetricsOut(serializers.Serializer):
         "by_user} (null where gold is hidden), annotator_vs_fix: {overall, by_user}}"
     )
     consensus = serializers.JSONField(help_text="{by_user: {username: {passes, mean_agreement}}}")
-    by_user = serializers.JSONField()
+    by_user = serializers.JSONField(
+        help_text="{username: {actions, submitted, reviewed, actions_per_hour, work_seconds, active_seconds "
+        "(claims released, expired or reassigned included), rejections_received, rejection_rate, "
+        "gold_mean_score, ai_assist: {tasks, ai_regions, kept_share, unchanged_share, mean_iou} | null}}"
+    )
 
 
 class ProjectMetricsView(APIView):

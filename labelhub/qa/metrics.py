@@ -274,7 +274,8 @@ def project_metrics(
         rejection_rate[stage] = _mean(counts[EventKind.REJECTED], reviewed)
 
     # Tasks accepted after the last stage within the window.
-    done_events = events.filter(to_stage=STAGE_DONE)
+    # (Events on a task already done, such as marking it gold, stay in "done": they do not count.)
+    done_events = events.filter(to_stage=STAGE_DONE).exclude(from_stage=STAGE_DONE)
     if user is not None:
         done_events = done_events.filter(task__last_annotator=user)
     done = done_events.values("task_id").distinct().count()
