@@ -58,7 +58,7 @@ from labelhub.predictions.model_services_api import (
     ServiceImageView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView
+from labelhub.qa.api import ProjectMetricsView, ProjectQualityView, TaskFeedbackView
 from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
@@ -109,6 +109,8 @@ api_v1 = [
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
     path("projects/<int:project_pk>/tasks/", ProjectTaskListView.as_view(), name="project-tasks"),
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
+    path("projects/<int:project_pk>/quality/", ProjectQualityView.as_view(), name="project-quality"),
+    path("tasks/<int:task_pk>/feedback/", TaskFeedbackView.as_view(), name="task-feedback"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
     path("projects/<int:project_pk>/models/", ProjectModelsView.as_view(), name="project-models"),

@@ -49,6 +49,7 @@ class ExportOut(serializers.ModelSerializer):
             "split",
             "include_images",
             "annotations_count",
+            "quality",
             "size_bytes",
             "sha256",
             "error",

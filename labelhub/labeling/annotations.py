@@ -11,6 +11,8 @@ Per writer (`Writer`):
   checked when the import was requested.
 - PRELABEL: AI regions seeding an untouched task (revision 0 only, no author); a task someone saved
   keeps its work.
+- CONSENSUS: the merged regions of a consensus task's passes (no author; the submit that completes
+  them holds the lease).
 
 Lock order, for every annotation write: the Task row first (`task_locked`), then the Annotation row
 (`_revision_insert`). Every path here takes them in that order, inside one transaction; a new writer must
@@ -40,6 +42,7 @@ class Writer(models.TextChoices):
     MEMBER = "member", "A member through the API (lease holder, or a manager or owner)"
     IMPORT = "import", "A dataset import"
     PRELABEL = "prelabel", "AI regions seeding an untouched task"
+    CONSENSUS = "consensus", "The merge of a consensus task's independent passes (labeling/replicas.py)"
 
 
 @transaction.atomic
@@ -61,7 +64,7 @@ def annotation_write(
         )
         if role not in MANAGING_ROLES:
             lease_require(task=task, user=author)
-    elif writer not in (Writer.IMPORT, Writer.PRELABEL):
+    elif writer not in (Writer.IMPORT, Writer.PRELABEL, Writer.CONSENSUS):
         raise ValueError(f"unknown writer {writer!r}")
     # AI pre-labels are seeds (SAM's masks overlap): a semantic or panoptic project's rules are checked
     # when a person or an import saves, not here.

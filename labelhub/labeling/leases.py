@@ -23,8 +23,9 @@ from labelhub.core.errors import Conflict, Forbidden, NotFound
 from labelhub.projects.models import Project
 
 from .events import event_record
-from .models import AnnotationRevision, EventKind, Task, TaskEvent, TaskStatus
+from .models import AnnotationRevision, EventKind, Task, TaskEvent, TaskReplica, TaskStatus
 from .pipeline import done_refuse, stage_index, stage_is_review, stage_role
+from .replicas import honeypot_draw, honeypot_queue, ordinary_queue, replica_begin, replica_kind
 
 
 def _lease_delta() -> timedelta:
@@ -32,14 +33,16 @@ def _lease_delta() -> timedelta:
 
 
 def own_work(user, *, stage: str | None = None) -> Q:
-    """Tasks the user worked on: submitted from the first stage, or authored a revision of. With `stage`
-    (the review stage the task is in), revisions the user saved in that same stage do not count: a
-    reviewer who edits in review is fixing the task before accepting it (a fix-accept in progress), and
-    their edit is checked by the stages after it, where it does count."""
+    """Tasks the user worked on: submitted from the first stage, authored a revision of, or made one of
+    its independent passes (consensus). With `stage` (the review stage the task is in), revisions the
+    user saved in that same stage do not count: a reviewer who edits in review is fixing the task before
+    accepting it (a fix-accept in progress), and their edit is checked by the stages after it, where it
+    does count."""
     authored = AnnotationRevision.objects.filter(annotation__task=OuterRef("pk"), author=user)
     if stage is not None:
         authored = authored.exclude(stage=stage)
-    return Q(last_annotator=user) | Q(Exists(authored))
+    passes = TaskReplica.objects.filter(task=OuterRef("pk"), user=user)
+    return Q(last_annotator=user) | Q(Exists(authored)) | Q(Exists(passes))
 
 
 def is_own_work(*, task: Task, user) -> bool:
@@ -281,6 +284,7 @@ def _claimable_steps(
         ),
         tasks.filter(status=TaskStatus.OPEN, assignee__isnull=True).order_by("created_at", "id"),
     ]
+    steps[1:] = [ordinary_queue(step, project=project, stage=stage, user=user) for step in steps[1:]]
     return [_review_exclude(step, project=project, stage=stage, user=user) for step in steps]
 
 
@@ -293,8 +297,23 @@ def _candidate(*, project: Project, stage: str, user, now: datetime, managing: b
             step = step.select_for_update(skip_locked=True, of=("self",))
         candidate = step.first()
         if candidate is not None:
-            return candidate
+            return _honeypot_instead(
+                candidate, project=project, stage=stage, user=user, skip_locked=skip_locked
+            )
     return None
+
+
+def _honeypot_instead(candidate: Task, *, project: Project, stage: str, user, skip_locked: bool) -> Task:
+    """With the project's honeypot_rate, a gold task the user never had instead of new work (never
+    instead of a task reserved for them); the candidate when the draw or the pool says no."""
+    pool = honeypot_queue(project=project, stage=stage, user=user)
+    if pool is None or candidate.assignee_id == user.pk and candidate.status == TaskStatus.OPEN:
+        return candidate
+    if honeypot_draw(project=project, user=user, candidate_id=candidate.pk) >= project.honeypot_rate:
+        return candidate
+    if skip_locked:
+        pool = pool.select_for_update(skip_locked=True, of=("self",))
+    return pool.first() or candidate
 
 
 def _user_stage_lock(*, project: Project, user, stage: str) -> None:
@@ -366,6 +385,9 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
             task = Task.objects.select_related("project", "image", "annotation", "assignee").get(
                 pk=candidate.pk
             )
+            kind = replica_kind(task)
+            if kind is not None:
+                replica_begin(task=task, user=user, kind=kind)
             if expired:
                 event_record(
                     task,

@@ -70,8 +70,16 @@ def task_gold_get(*, user, task: Task) -> dict:
 
 def task_events_visible(*, user, task: Task) -> QuerySet[TaskEvent]:
     """The task's timeline events in commit order. Gold status is for managers and owners only: an
-    annotator or reviewer never sees the event that marked a task gold, so a gold task reads like any."""
+    annotator or reviewer never sees the event that marked a task gold, so a gold task reads like any;
+    nor other people's passes over a honeypot or a consensus task."""
     events = task.events.select_related("actor").order_by("created_at", "id")
     if role_of(user=user, organization_id=task.project.organization_id) not in MANAGING_ROLES:
         events = events.exclude(kind=EventKind.GOLD_MARKED)
+        project = task.project
+        if task.stage == project.first_stage and (
+            (task.is_gold and project.honeypot_rate > 0) or (not task.is_gold and task.replicas.exists())
+        ):
+            # A task several people annotate independently (a honeypot, a consensus pass): each sees
+            # only their own pass, as on a task handed to them alone.
+            events = events.filter(actor=user)
     return events

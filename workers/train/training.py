@@ -189,11 +189,13 @@ def train_model(
             "epoch": epoch,
             "epochs": config.epochs,
             "loss": round(float(np.mean(losses)), 5),
-            "metrics": {k: round(v, 5) for k, v in metrics.items()},
+            "metrics": {k: None if v is None else round(v, 5) for k, v in metrics.items()},
             "seconds": round(time.perf_counter() - started, 2),
         }
         history.append(row)
-        score = metrics.get(config.select_by, -float(np.mean(losses)))
+        score = metrics.get(config.select_by)
+        if score is None:  # no held-out figure (or no class present): the lower loss wins
+            score = -float(np.mean(losses))
         if best is None or score > best[0]:
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             best = (score, epoch, state, metrics)

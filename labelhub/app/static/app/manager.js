@@ -3,6 +3,7 @@
 import * as api from "./api.js";
 import { errorText, h } from "./dom.js";
 import { PALETTE } from "./view.js";
+import { qualityReportCard } from "./workspace/quality.js";
 import { workspaceTabs } from "./workspace/nav.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -61,10 +62,11 @@ export async function managerScreen(root, { projectId }) {
     h("p", {}, h("a", { class: "button", href: `#/people/${project.organization}` }, "Invite people, change roles"), " ",
       h("a", { class: "button", href: `#/project/${projectId}` }, "Project members")));
   const exports = exportPanel(projectId, formats);
+  const report = await qualityReportCard(projectId);
   const workspace = h("nav", { class: "workspace-nav row", "aria-label": "Project workspace" }, h("strong", {}, project.name),
     workspaceTabs(projectId).map(([s, t, href]) =>
       h("a", { class: s === "manage" ? "button primary" : "button", href, "aria-current": s === "manage" ? "page" : null }, t)));
-  root.replaceChildren(h("div", { class: "manager" }, workspace, h("h1", {}, `${project.name}: manage`), progress, charts, quality, memberList, exports));
+  root.replaceChildren(h("div", { class: "manager" }, workspace, h("h1", {}, `${project.name}: manage`), progress, charts, quality, report, memberList, exports));
 }
 
 /** The `segmentation` block of the metrics API as one small table: pixel accuracy, Dice, IoU and

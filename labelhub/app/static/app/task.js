@@ -1,6 +1,7 @@
 // The task screen: annotate (first stage) or review (later stages: read-only, Edit for fix-accept).
 // Lease: heartbeats while open, release when leaving without finishing.
 import * as api from "./api.js";
+import { honeypotFeedback } from "./workspace/quality.js";
 import { announce, choose, errorText, h } from "./dom.js";
 import { Editor } from "./editor.js";
 import { commentsPanel, regionName, regionsPanel, timelinePanel } from "./panel.js";
@@ -504,7 +505,11 @@ class TaskScreen {
     this.go(`#/next/${this.project.id}/${encodeURIComponent(this.task.stage)}`, { message: done });
   }
 
-  submit() { return this.finish("submit", {}, `Task ${this.task.id} submitted.`); }
+  async submit() {
+    const id = this.task.id;
+    await this.finish("submit", {}, `Task ${id} submitted.`);
+    if (this.finished) await honeypotFeedback(this.project, id);
+  }
   accept() { return this.finish("accept", {}, `Task ${this.task.id} accepted.`); }
 
   fixAccept() {
