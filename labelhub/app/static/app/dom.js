@@ -6,7 +6,7 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (k === "class") el.className = v;
     else if (k === "style" && typeof v === "object") Object.assign(el.style, v);
-    else if (k in el && typeof v !== "string") el[k] = v;
+    else if (k === "value" || (k in el && typeof v !== "string")) el[k] = v; // a textarea's value is no attribute
     else el.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
@@ -36,4 +36,11 @@ export function choose(title, text, buttons) {
     document.body.append(dlg);
     dlg.showModal();
   });
+}
+
+/** Whether keys belong to a text field now (no shortcut fires then). */
+export function typing(e) {
+  const el = document.activeElement;
+  const field = (n) => n && (n.isContentEditable || n.closest?.("input, textarea, select, [contenteditable]"));
+  return Boolean(field(e?.target) || field(el));
 }

@@ -177,6 +177,29 @@ export function upscaleMask(lowRes, inputSize, originalSize) {
   return mask;
 }
 
+/** A full-size mask (Uint8Array H*W) as SAM's low-res mask input: the image's longest side scaled to
+ * 256 (ResizeLongestSide, top-left aligned, the rest -8), each cell the area mean mapped to [-8, 8] (as
+ * workers/sam/backend.py mask_to_logits, which the server uses for mask_rle). */
+export function maskToLogits(mask, h, w, magnitude = 8) {
+  const scale = LOW_RES / Math.max(h, w);
+  const ih = Math.max(1, Math.floor(h * scale + 0.5)), iw = Math.max(1, Math.floor(w * scale + 0.5));
+  const sum = new Float32Array(ih * iw), count = new Float32Array(ih * iw);
+  for (let y = 0; y < h; y++) {
+    const ty = Math.min(ih - 1, Math.floor((y * ih) / h)) * iw;
+    for (let x = 0; x < w; x++) {
+      const t = ty + Math.min(iw - 1, Math.floor((x * iw) / w));
+      sum[t] += mask[y * w + x];
+      count[t] += 1;
+    }
+  }
+  const out = new Float32Array(LOW_RES * LOW_RES).fill(-magnitude);
+  for (let y = 0; y < ih; y++) for (let x = 0; x < iw; x++) {
+    const t = y * iw + x;
+    out[y * LOW_RES + x] = ((sum[t] / (count[t] || 1)) * 2 - 1) * magnitude;
+  }
+  return out;
+}
+
 /** Start loading the decoder and the image's embedding; resolves when both are here (or rejects). */
 export function prepare(imageId) {
   return Promise.all([decoderSession(), embedding(imageId)]);
