@@ -262,20 +262,32 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     def _task_out(self, task: Task) -> Response:
         return Response(TaskOut(selectors.task_get(user=self.request.user, task_id=task.pk)).data)
 
-    @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
+        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def heartbeat(self, request, pk=None):
         """Extend your lease (LABELHUB_LEASE_SECONDS from now); the time since the last heartbeat counts as
         active if it is at most LABELHUB_ACTIVE_GAP_SECONDS. 409 if you do not hold a live lease."""
-        return self._task_out(leases.task_heartbeat(task=self.task(), user=request.user))
+        tab = str(request.query_params.get("tab", ""))[:40]
+        return self._task_out(leases.task_heartbeat(task=self.task(), user=request.user, tab=tab))
 
-    @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
+        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def release(self, request, pk=None):
-        """Give the task you hold back to its stage's queue."""
-        return self._task_out(leases.task_release(task=self.task(), user=request.user))
+        """Give the task you hold back to its stage's queue. With `?tab=` (the app's tab id, also sent on
+        heartbeats): only when no other tab of yours has beaten on this task in the last 75 s; otherwise
+        the lease stays and the task is returned unchanged."""
+        tab = str(request.query_params.get("tab", ""))[:40]
+        return self._task_out(leases.task_release(task=self.task(), user=request.user, tab=tab))
 
     @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])

@@ -288,13 +288,47 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
     return None
 
 
+# Tabs: the app opens a task in one browser tab or several (a deep link, a reload, a second window) and
+# names its tab on heartbeats and releases. The lease holder's open tabs are kept in the cache with
+# the time of their last heartbeat; a release from one tab gives the task back only when no other tab of
+# the holder has beaten within TAB_ALIVE_SECONDS, so closing a second tab keeps the first one's lease.
+# A release without a tab (the API, scripts) releases at once, as before.
+TAB_ALIVE_SECONDS = 75  # the app beats every 30 s
+
+
+def _tabs_key(task_id: int) -> str:
+    return f"lh:lease-tabs:{task_id}"
+
+
+def _tab_beat(task: Task, tab: str, now: datetime) -> None:
+    from django.core.cache import cache
+
+    tabs = cache.get(_tabs_key(task.id)) or {}
+    tabs = {t: at for t, at in tabs.items() if at > now.timestamp() - TAB_ALIVE_SECONDS}
+    tabs[tab] = now.timestamp()
+    cache.set(_tabs_key(task.id), tabs, timeout=TAB_ALIVE_SECONDS * 2)
+
+
+def _other_tabs_alive(task: Task, tab: str, now: datetime) -> bool:
+    from django.core.cache import cache
+
+    tabs = cache.get(_tabs_key(task.id)) or {}
+    tabs.pop(tab, None)
+    alive = {t: at for t, at in tabs.items() if at > now.timestamp() - TAB_ALIVE_SECONDS}
+    cache.set(_tabs_key(task.id), alive, timeout=TAB_ALIVE_SECONDS * 2)
+    return bool(alive)
+
+
 @transaction.atomic
-def task_heartbeat(*, task: Task, user) -> Task:
+def task_heartbeat(*, task: Task, user, tab: str = "") -> Task:
     """Extend the lease by LABELHUB_LEASE_SECONDS and count the time since the last heartbeat as active
-    (if it is at most LABELHUB_ACTIVE_GAP_SECONDS). Conflict (409) on a lease the user does not hold."""
+    (if it is at most LABELHUB_ACTIVE_GAP_SECONDS). Conflict (409) on a lease the user does not hold.
+    `tab`: the app's tab that beats (see TAB_ALIVE_SECONDS)."""
     task = task_locked(task)
     now = timezone.now()
     lease_require(task=task, user=user, now=now)
+    if tab:
+        _tab_beat(task, tab, now)
     task.active_seconds += _active_gap(task, now)
     task.last_heartbeat_at = now
     task.lease_expires_at = now + _lease_delta()
@@ -303,11 +337,14 @@ def task_heartbeat(*, task: Task, user) -> Task:
 
 
 @transaction.atomic
-def task_release(*, task: Task, user) -> Task:
-    """The lease holder gives the task back to its stage's queue."""
+def task_release(*, task: Task, user, tab: str = "") -> Task:
+    """The lease holder gives the task back to its stage's queue. From an app tab (`tab`), only when no
+    other tab of the holder still has the task open (it keeps the lease: the task is returned as it is)."""
     task = task_locked(task)
     now = timezone.now()
     lease_require(task=task, user=user, now=now)
+    if tab and _other_tabs_alive(task, tab, now):
+        return task
     event_record(
         task,
         EventKind.RELEASED,
