@@ -390,13 +390,27 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
+def _int_param(request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise DomainError(f"{name} is a task id.", field=name) from None
+
+
 class ProjectNextTaskView(APIView):
     """POST /projects/{id}/next-task/: your next task in a stage, with a lease."""
 
     @extend_schema(
         request=NextTaskIn,
-        parameters=[OpenApiParameter("stage", OpenApiTypes.STR, description="Stage (or in the body).")],
-        responses={200: TaskOut, 204: None, 403: OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter("stage", OpenApiTypes.STR, description="Stage (or in the body)."),
+            OpenApiParameter("task", OpenApiTypes.INT, description="Claim exactly this task (a deep link)."),
+            OpenApiParameter("exclude", OpenApiTypes.INT, description="Any task but this one (next task)."),
+        ],
+        responses={200: TaskOut, 204: None, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     @idempotent
     def post(self, request, project_pk: int):
@@ -404,7 +418,10 @@ class ProjectNextTaskView(APIView):
         back to you, a manager's reassignment), then one whose lease expired (longest expired first), then
         the oldest open one. Never
         the same task to two people; in review stages never your own work. A live lease you already hold
-        in the stage is handed back. 204 when the queue is empty."""
+        in the stage is handed back. 204 when the queue is empty, with the reason for you in the headers
+        `X-Queue-Reason-Code` (empty, all_taken, independence, reserved, not_claimable) and
+        `X-Queue-Reason` (a sentence). `?task=` claims that task only (204 when you may not take it now;
+        409 `holding_another` when you hold another task's lease in the stage); `?exclude=` skips one."""
         project = project_get(user=request.user, project_id=project_pk)
         data = NextTaskIn(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
@@ -415,9 +432,19 @@ class ProjectNextTaskView(APIView):
                 (s["name"] for s in project.pipeline if s["role"] == role or role in MANAGING_ROLES),
                 project.first_stage,
             )
-        task = leases.task_claim_next(project=project, user=request.user, stage=stage)
+        only, exclude = (_int_param(request, name) for name in ("task", "exclude"))
+        task = leases.task_claim_next(
+            project=project, user=request.user, stage=stage, only=only, exclude=exclude
+        )
         if task is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
+            response = Response(status=status.HTTP_204_NO_CONTENT)
+            if only is None:
+                code, reason = leases.queue_empty_reason(project=project, user=request.user, stage=stage)
+            else:
+                code, reason = "not_claimable", f"Task {only} cannot be taken by you in {stage} now."
+            response["X-Queue-Reason-Code"] = code
+            response["X-Queue-Reason"] = reason.encode("ascii", "replace").decode()
+            return response
         # The claim read the task with what TaskOut shows (project, image, annotation, assignee); the
         # project was checked visible above, so no second read.
         return Response(TaskOut(task).data)

@@ -183,11 +183,17 @@ def _claimable_steps(*, project: Project, stage: str, user, now: datetime) -> li
     return [_review_exclude(step, project=project, stage=stage, user=user) for step in steps]
 
 
-def _candidate(*, project: Project, stage: str, user, now: datetime) -> Task | None:
+def _candidate(
+    *, project: Project, stage: str, user, now: datetime, only: int | None = None, exclude: int | None = None
+) -> Task | None:
     """The first claimable task (see `_claimable_steps`); on PostgreSQL locked FOR UPDATE SKIP LOCKED,
     so a concurrent caller passes over it to the next."""
     skip_locked = connection.features.has_select_for_update_skip_locked
     for step in _claimable_steps(project=project, stage=stage, user=user, now=now):
+        if only is not None:
+            step = step.filter(pk=only)
+        if exclude is not None:
+            step = step.exclude(pk=exclude)
         if skip_locked:
             step = step.select_for_update(skip_locked=True, of=("self",))
         candidate = step.first()
@@ -207,7 +213,43 @@ def _user_stage_lock(*, project: Project, user, stage: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [user.pk % 2**31, key])
 
 
-def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
+def queue_empty_reason(*, project: Project, user, stage: str) -> tuple[str, str]:
+    """Why `stage` has no task for `user` now, as (code, sentence for the person): the app shows it on an
+    empty queue. Counted with a few COUNT queries on the stage (the empty-queue path only)."""
+    now = timezone.now()
+    tasks = Task.objects.filter(project=project, stage=stage)
+    open_ = tasks.filter(status=TaskStatus.OPEN)
+    total_open = open_.count()
+    held_by_others = (
+        tasks.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__gt=now).exclude(assignee=user).count()
+    )
+    if total_open == 0:
+        if held_by_others:
+            return "all_taken", (
+                f"Nothing open in {stage}: {held_by_others} task(s) are being worked on by others right now."
+            )
+        return "empty", f"Nothing to do in {stage}: every task has moved on."
+    reserved = open_.filter(assignee__isnull=False).exclude(assignee=user).count()
+    excluded = 0
+    if stage_is_review(project, stage):
+        free = open_.filter(assignee__isnull=True)
+        excluded = free.count() - _review_exclude(free, project=project, stage=stage, user=user).count()
+    parts = []
+    if excluded:
+        parts.append(
+            f"{excluded} you annotated or reviewed earlier: the independence rule keeps a person from "
+            "reviewing their own work (and, with independent reviews, tasks they reviewed in an earlier stage)"
+        )
+    if reserved:
+        parts.append(f"{reserved} reserved for other people (sent back to them or assigned by a manager)")
+    detail = "; ".join(parts) or "none of them can be taken by you now"
+    code = "independence" if excluded else "reserved" if reserved else "not_claimable"
+    return code, f"{total_open} open task(s) in {stage}, but {detail}."
+
+
+def task_claim_next(
+    *, project: Project, user, stage: str, only: int | None = None, exclude: int | None = None
+) -> Task | None:
     """Hand the user their next task in `stage`, with a lease of LABELHUB_LEASE_SECONDS; None when the queue
     is empty. A user who already holds a live lease in the stage gets that task again; otherwise the first
     of: a task reserved for them, one on an expired lease, the oldest open one (`_claimable_steps`).
@@ -215,6 +257,9 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
     Never hands one task to two people: on PostgreSQL the candidate row is locked with
     SELECT ... FOR UPDATE SKIP LOCKED (concurrent callers skip it and take the next); elsewhere the claim
     is a conditional UPDATE that only one caller can win.
+
+    `only` (a deep link): that task, if the user may take it now (None otherwise; Conflict when they hold
+    another task's live lease in the stage). `exclude` (the app's "next task"): any task but that one.
     """
     stage_role_require(user=user, project=project, stage=stage)
     for _ in range(20):
@@ -233,9 +278,15 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
                 .order_by("id")
                 .first()
             )
-            if held is not None:
+            if held is not None and only is not None and held.pk != only:
+                raise Conflict(
+                    f"You hold task {held.pk} in {stage}: finish or release it first.",
+                    code="holding_another",
+                    details={"task": held.pk},
+                )
+            if held is not None and held.pk != exclude:
                 return held
-            candidate = _candidate(project=project, stage=stage, user=user, now=now)
+            candidate = _candidate(project=project, stage=stage, user=user, now=now, only=only, exclude=exclude)
             if candidate is None:
                 return None
             previous = candidate.assignee_id
