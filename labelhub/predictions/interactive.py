@@ -220,8 +220,8 @@ def browser_embedding(*, image: Image, model: str | None = None) -> Embedding | 
         )
     if backend.checkpoint_sha256 == "none":
         raise Conflict(
-            "Decoding in the browser needs a Segment Anything model; this server runs the classical "
-            "backend: use POST images/{id}/segment/.",
+            "This server has no Segment Anything model, so clicks are segmented on the server, not in the "
+            "browser.",
             code="no_sam_model",
         )
     embedding, _ = embedding_lookup(image=image, backend=backend)
@@ -244,7 +244,8 @@ def browser_decoder() -> tuple[Path, str, str]:
     backend = segmentation_backend()
     if backend.checkpoint_sha256 == "none":
         raise Conflict(
-            "Decoding in the browser needs a Segment Anything model; this server runs the classical backend.",
+            "This server has no Segment Anything model, so clicks are segmented on the server, not in the "
+            "browser.",
             code="no_sam_model",
         )
     return backend.onnx_decoder_path(), backend.model_name, backend.checkpoint_sha256

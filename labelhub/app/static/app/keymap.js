@@ -111,8 +111,8 @@ export function commandFor(e) {
  * go to fallback (class hotkeys), which therefore never shadow a command. */
 export function dispatcher(commands, fallback = null) {
   return (e) => {
-    if (e.key === "F1" && !document.querySelector("dialog.shortcuts") && !typing(e)) {
-      e.preventDefault();
+    if (e.key === "F1" && (document.querySelector("dialog.shortcuts") || !typing(e))) {
+      e.preventDefault(); // F1 toggles the sheet (also from inside it)
       shortcutSheet();
       return;
     }
@@ -172,7 +172,7 @@ export function shortcutSheet() {
       }, "Change")));
   });
   const body = h("tbody", {}, rows());
-  const dlg = h("dialog", { class: "dialog shortcuts", "aria-label": "Keyboard shortcuts" },
+  const dlg = h("dialog", { class: "dialog shortcuts", "aria-label": "Keyboard shortcuts", tabindex: "-1" },
     h("h2", {}, "Keyboard shortcuts"),
     h("table", {}, body,
       h("tbody", {}, GESTURES.map(([k, v]) => h("tr", {}, h("td", {}, h("kbd", {}, k)), h("td", {}, v), h("td", {}))))),
@@ -188,9 +188,8 @@ export function shortcutSheet() {
       capturing = null;
       if (e.key !== "Escape") await remap(id, combo(e));
       body.replaceChildren(...rows());
-      return;
+      dlg.focus();
     }
-    if (e.key === "F1") { e.preventDefault(); closeSheet(dlg); }
   });
   document.body.append(dlg);
   dlg.showModal();

@@ -9,14 +9,15 @@ import { decode as browserDecode, maskToLogits } from "./samdecode.js";
 export const PREVIEW_KEY = "lh.samPreview"; // the View panel's "mask under the cursor" toggle: "off" or on
 const HOVER_MS = 50; // the pointer rests this long before its mask is decoded
 
+// The tools (their keys are in keymap.js: "<name>-tool").
 export const TOOLS = {
-  select: { key: "V", title: "Select and edit vertices" },
-  segment: { key: "S", title: "Click to segment: left click object, right click background" },
-  box: { key: "X", title: "Box to segment" },
-  polygon: { key: "P", title: "Draw a polygon (click vertices; N or Enter finishes)" },
-  brush: { key: "B", title: "Brush (paint the selected mask)" },
-  eraser: { key: "E", title: "Eraser (erase from the selected mask)" },
-  pin: { key: "I", title: "Pin an issue to a point or region (review)" },
+  select: { title: "Select and edit vertices" },
+  segment: { title: "Click to segment: left click object, right click background" },
+  box: { title: "Box to segment" },
+  polygon: { title: "Draw a polygon (click vertices; N or Enter finishes)" },
+  brush: { title: "Brush (paint the selected mask)" },
+  eraser: { title: "Eraser (erase from the selected mask)" },
+  pin: { title: "Pin an issue to a point or region (review)" },
 };
 
 function distToSegment(px, py, [ax, ay], [bx, by]) {
@@ -365,7 +366,7 @@ export class Tools {
     if (!seg.path) seg.path = reuse ? "browser" : decoder.pick();
     const path = seg.path;
     const warm = decoder.state === "ready";
-    announce(path === "browser" && !warm ? "Loading the browser decoder (once per page)…" : "Segmenting…");
+    announce(path === "browser" && !warm ? "Preparing this image for fast clicks (once per page)…" : "Segmenting…");
     let out;
     try {
       if (reuse) {
@@ -384,7 +385,7 @@ export class Tools {
         return this.runSegment(prompt, false);
       }
       if (path === "browser" && !seg.lowRes) seg.path = null; // the next click asks again
-      announce(`Segmentation failed (${path}): ${errorText(err)}`, "error");
+      announce(`Could not segment there: ${errorText(err)}`, "error");
       return;
     }
     if (seq !== this.seq || this.segment !== seg) return; // a newer click or a cancel superseded this answer
@@ -397,7 +398,7 @@ export class Tools {
       try {
         out.polygons = (await api.post(`images/${this.s.task.image}/polygonize/`, { rle: rleEncode(out.mask, h, w) })).polygons;
       } catch (err) {
-        announce(`Segmentation failed (polygons of the browser's mask): ${errorText(err)}`, "error");
+        announce(`Could not turn the mask into polygons: ${errorText(err)}`, "error");
         return;
       }
       if (seq !== this.seq || this.segment !== seg) return;
@@ -421,7 +422,7 @@ export class Tools {
       shape = polygons.length ? { kind: "polygon", polygons } : null;
     }
     if (!shape) {
-      announce(`No object found there (${path}): add a click, or try a box.`);
+      announce("No object found there: add a click, or try a box.");
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
       decoder.onChange?.();
       return;
@@ -454,8 +455,9 @@ export class Tools {
       const ms = Math.round(performance.now() - started);
       document.body.dataset.segmentDrawnMs = String(ms);
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
-      const which = seg.candidates > 1 ? `, mask ${seg.candidate + 1} of ${seg.candidates}: M for the next` : "";
-      announce(`Mask drawn in ${ms} ms, decoded in the ${path} (${out.model_name}, score ${out.score.toFixed(2)}${which})`);
+      const which = seg.candidates > 1 ? ` Mask ${seg.candidate + 1} of ${seg.candidates}: M for the next.` : "";
+      const what = seg.refine ? `${seg.label} corrected` : "New region";
+      announce(`${what} in ${ms} ms.${which}`);
     });
   }
 
