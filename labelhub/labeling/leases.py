@@ -226,9 +226,9 @@ def queue_empty_reason(*, project: Project, user, stage: str) -> tuple[str, str]
     if total_open == 0:
         if held_by_others:
             return "all_taken", (
-                f"Nothing open in {stage}: {held_by_others} task(s) are being worked on by others right now."
+                f"Nothing to do here for now: {held_by_others} task(s) of {stage} are being worked on by others."
             )
-        return "empty", f"Nothing to do in {stage}: every task has moved on."
+        return "empty", f"Nothing to do here: no task of {stage} is waiting."
     reserved = open_.filter(assignee__isnull=False).exclude(assignee=user).count()
     excluded = 0
     if stage_is_review(project, stage):
