@@ -30,7 +30,7 @@ export function errorText(err) {
 export function choose(title, text, buttons) {
   return new Promise((resolve) => {
     const dlg = h("dialog", { class: "dialog", "aria-label": title },
-      h("h2", {}, title), h("p", {}, text),
+      h("h2", {}, title), text instanceof Node ? text : h("p", {}, text),
       h("div", { class: "row" }, buttons.map(([label, value]) =>
         h("button", { class: value === buttons[0][1] ? "primary" : "", onclick: () => { dlg.close(); dlg.remove(); resolve(value); } }, label))));
     document.body.append(dlg);

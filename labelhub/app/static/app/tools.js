@@ -483,6 +483,12 @@ export class Tools {
     const { width: w, height: h } = this.view;
     let index = this.s.selected;
     let region = this.editor.regions[index];
+    const label = region ? region.label : this.s.currentLabel();
+    if (!this.classTakesMasks(label)) {
+      // The server refuses a mask on a polygon-only class; say so before any paint.
+      announce(`The class ${label} is drawn with polygons only: use the polygon or segment tool.`, "error");
+      return;
+    }
     this.editor.checkpoint();
     if (!region) {
       if (this.tool === "eraser") { this.editor.undoStack.pop(); return; }
