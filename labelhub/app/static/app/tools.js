@@ -455,9 +455,9 @@ export class Tools {
       const ms = Math.round(performance.now() - started);
       document.body.dataset.segmentDrawnMs = String(ms);
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
-      const which = seg.candidates > 1 ? ` Mask ${seg.candidate + 1} of ${seg.candidates}: M for the next.` : "";
+      const which = seg.candidates > 1 ? ` (mask ${seg.candidate + 1} of ${seg.candidates}: M for the next)` : "";
       const what = seg.refine ? `${seg.label} corrected` : "New region";
-      announce(`${what} in ${ms} ms.${which}`);
+      announce(`${what} in ${ms} ms${which}.`);
     });
   }
 
