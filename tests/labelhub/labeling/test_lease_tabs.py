@@ -34,21 +34,15 @@ def test_closing_a_second_tab_keeps_the_lease_of_the_first(org_a):
 
 
 @pytest.mark.django_db
-def test_next_task_by_link_skipping_one_and_the_reason_of_an_empty_queue(org_a):
+def test_next_task_skipping_one_and_the_reason_of_an_empty_queue(org_a):
     owner = org_a.clients[Role.OWNER]
     for name, w in (("a.png", 32), ("b.png", 33)):
         assert upload(owner, org_a.project.id, (name, image_bytes(w, 24))).status_code == 201
     first, second = (i.task for i in Image.objects.order_by("id"))
     url = f"/api/v1/projects/{org_a.project.id}/next-task/?stage=annotate"
     mgr = org_a.clients[Role.MANAGER]
-    # A deep link claims exactly that task, not the oldest.
-    assert mgr.post(f"{url}&task={second.id}").json()["id"] == second.id
-    # Holding it, a link to another task is refused naming the one held.
-    held = mgr.post(f"{url}&task={first.id}")
-    assert held.status_code == 409 and held.json()["error"]["code"] == "holding_another"
-    # Next (skipping the one held): the other task.
-    assert mgr.post(f"{url}&exclude={second.id}").json()["id"] == first.id
-    assert mgr.post(f"/api/v1/tasks/{first.id}/release/").status_code == 200
+    # Next, skipping the oldest (the task just left): the other one, never the same.
+    assert mgr.post(f"{url}&exclude={first.id}").json()["id"] == second.id
     # The manager annotates and submits the second task; in review the independence rule keeps it from them.
     assert mgr.put(
         f"/api/v1/tasks/{second.id}/annotation/", {"revision": 0, "regions": []}, format="json"
@@ -58,4 +52,4 @@ def test_next_task_by_link_skipping_one_and_the_reason_of_an_empty_queue(org_a):
     assert empty.status_code == 204
     assert empty["X-Queue-Reason-Code"] == "independence"
     assert "1 open task(s) in review" in empty["X-Queue-Reason"]
-    assert mgr.post(f"{url}&task=abc").json()["error"]["field"] == "task"
+    assert mgr.post(f"{url}&exclude=abc").json()["error"]["field"] == "exclude"

@@ -37,14 +37,10 @@ export class Lease {
     try { await api.post(`tasks/${this.task.id}/release/?tab=${tabId()}`, {}, { keepalive }); } catch { /* an expired lease is already released */ }
   }
 
-  /** Take this task's lease again if nobody else has it (next-task hands back the oldest open one). */
+  /** Take this task's lease again if nobody else has it (tasks/{id}/claim/: exactly this task). */
   async reclaim() {
-    const t = await api.post(`projects/${this.project.id}/next-task/?stage=${encodeURIComponent(this.task.stage)}`).catch(() => null);
+    const t = await api.post(`tasks/${this.task.id}/claim/`).catch(() => null);
     if (!t) return false;
-    if (t.id !== this.task.id) {
-      await api.post(`tasks/${t.id}/release/`).catch(() => {});
-      return false;
-    }
     this.task.lease_expires_at = t.lease_expires_at;
     this.released = false;
     return true;

@@ -27,21 +27,17 @@ function remember(taskId) {
   sessionStorage.setItem(HISTORY_KEY, JSON.stringify(list.slice(-200)));
 }
 
-/** #/task/<id>: that task (a deep link claims exactly it when it is open and yours to take; otherwise
- * it opens view-only and says why). */
+/** #/task/<id>: that task (a deep link claims exactly it when it is yours to take; otherwise it opens
+ * view-only and says why). */
 export async function taskScreen(root, { taskId, go }) {
   const t0 = performance.now();
   let task = await api.get(`tasks/${taskId}/`);
   let why = "";
-  if (task.status === "open") {
-    let reason = "";
-    const claimed = await api.post(`projects/${task.project}/next-task/?stage=${encodeURIComponent(task.stage)}&task=${task.id}`, {}, {
-      onResponse: (res) => { reason = res.headers.get("X-Queue-Reason") || ""; },
-    }).catch((err) => { why = errorText(err); return null; });
-    if (claimed) task = claimed;
-    else why = why || reason || "This task cannot be taken by you now.";
-  } else if (task.status === "in_progress" && task.assignee !== api.me.id) {
-    why = "Someone else is working on this task now.";
+  if (task.status !== "done" && !(task.status === "in_progress" && task.assignee === api.me.id)) {
+    // A deep link or a reload (pagehide released the lease): take exactly this task (tasks/{id}/claim/).
+    // When it cannot be taken the server says why (leased by someone until T, kept for someone, your own
+    // work, independent reviews): view-only, with that reason.
+    try { task = await api.post(`tasks/${task.id}/claim/`); } catch (err) { why = errorText(err); }
   }
   const [project, annotation, comments] = await Promise.all([
     api.get(`projects/${task.project}/`),
@@ -123,7 +119,7 @@ class TaskScreen {
       window.addEventListener("pagehide", this.onHide);
     } else {
       this.leaseEl.textContent = "view only";
-      if (this.why) announce(`View only: ${this.why}`);
+      if (this.why) announce(`View only: ${this.why}`, "error");
     }
     if (this.review) this.loadTimeline();
     const draft = this.editing && this.editor.pendingDraft();
