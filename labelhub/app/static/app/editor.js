@@ -105,7 +105,9 @@ export class Editor {
       el.textContent = text;
       el.dataset.saveState = state;
     });
-    announce(text, state === "error" || state === "conflict" ? "error" : "info");
+    // The taskbar's save state is its own live region; the shared one (#live) gets only what needs the
+    // labeler (errors, conflicts), so "Saving…" never hides what a tool just said.
+    if (state === "error" || state === "conflict") announce(text, "error");
   }
 
   scheduleSave() {

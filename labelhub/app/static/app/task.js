@@ -78,7 +78,7 @@ class TaskScreen {
 
   async mount() {
     const { task, project } = this;
-    this.saveState = h("span", { class: "save-state", "data-save-state": "saved" }, `Revision ${this.editor.revision}`);
+    this.saveState = h("span", { class: "save-state", "data-save-state": "saved", role: "status", "aria-live": "polite" }, `Revision ${this.editor.revision}`);
     this.leaseEl = h("span", { class: "lease", title: "Lease time left (heartbeats keep it)" });
     this.actions = h("div", { class: "actions" });
     this.toolbar = h("nav", { class: "tools", "aria-label": "Tools" });
