@@ -17,8 +17,15 @@ from labelhub.accounts.api import (
     TokenView,
 )
 from labelhub.core import health
+from labelhub.core.throttles import login_throttled
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
-from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
+from labelhub.images.api import (
+    ImageTilesDescriptorView,
+    ImageTileView,
+    ImageViewSet,
+    ProjectImageImportView,
+    ProjectImageUploadView,
+)
 from labelhub.labeling.api import (
     CommentViewSet,
     ImagePolygonizeView,
@@ -88,6 +95,12 @@ api_v1 = [
         ProjectImageImportView.as_view(),
         name="project-image-import",
     ),
+    path("images/<int:image_pk>/tiles/", ImageTilesDescriptorView.as_view(), name="image-tiles"),
+    path(
+        "images/<int:image_pk>/tiles/<int:level>/<int:col>_<int:row>.jpg",
+        ImageTileView.as_view(),
+        name="image-tile",
+    ),
     path("images/<int:image_pk>/segment/", ImageSegmentView.as_view(), name="image-segment"),
     path("images/<int:image_pk>/embedding/", ImageEmbeddingView.as_view(), name="image-embedding"),
     path("images/<int:image_pk>/polygonize/", ImagePolygonizeView.as_view(), name="image-polygonize"),
@@ -142,6 +155,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's sign-in under the API's `login` throttle (password guessing), ahead of the admin's URLs.
+    path("admin/login/", login_throttled(admin.site.login), name="admin-login-throttled"),
     path("admin/", admin.site.urls),
     path("app/", include("labelhub.app.urls")),
     path("api/v1/", include(api_v1)),

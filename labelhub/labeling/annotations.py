@@ -38,6 +38,7 @@ from django.utils import timezone
 from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.predictions.models import Prediction
 
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
@@ -84,8 +85,12 @@ def annotation_write(
         base_revision=base_revision,
         regions=regions,
         segmentation_rules=writer != Writer.PRELABEL,
+<<<<<<< HEAD
         kinds_rule=writer != Writer.IMPORT,
         burst=writer == Writer.MEMBER,
+=======
+        own_predictions=writer == Writer.MEMBER,
+>>>>>>> main
     )
 
 
@@ -107,6 +112,7 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
             return None
 
 
+<<<<<<< HEAD
 def _burst_revision(*, annotation: Annotation, previous: AnnotationRevision | None, author, stage: str):
     """The revision a member's save takes the place of (see the module's docstring), or None."""
     window = settings.LABELHUB_REVISION_BURST_SECONDS
@@ -122,6 +128,25 @@ def _burst_revision(*, annotation: Annotation, previous: AnnotationRevision | No
     if TaskEvent.objects.filter(task_id=annotation.task_id, revision=previous.number).exists():
         return None
     return previous
+=======
+def _predictions_require(task: Task, regions: list[dict]) -> None:
+    """DomainError (400, naming `regions[i].prediction_id`) for a region that names a prediction which is
+    not one of this project's (another organization's, or none at all)."""
+    named = {r["prediction_id"] for r in regions if r.get("prediction_id") is not None}
+    if not named:
+        return
+    known = set(
+        Prediction.objects.filter(pk__in=named, image__project_id=task.project_id).values_list(
+            "pk", flat=True
+        )
+    )
+    for i, region in enumerate(regions):
+        if region.get("prediction_id") is not None and region["prediction_id"] not in known:
+            raise DomainError(
+                f"Prediction {region['prediction_id']} is not a prediction of this project.",
+                field=f"regions[{i}].prediction_id",
+            )
+>>>>>>> main
 
 
 def _revision_insert(
@@ -131,8 +156,12 @@ def _revision_insert(
     base_revision: int,
     regions: list,
     segmentation_rules: bool = True,
+<<<<<<< HEAD
     kinds_rule: bool = True,
     burst: bool = False,
+=======
+    own_predictions: bool = False,
+>>>>>>> main
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
@@ -158,6 +187,8 @@ def _revision_insert(
         exclusive=segmentation_rules and project.segmentation != "instance",
         class_kinds=project.class_kinds if kinds_rule else None,
     )
+    if own_predictions:
+        _predictions_require(task, cleaned)
     previous = revision_current(annotation=annotation)
     replaced = burst and _burst_revision(annotation=annotation, previous=previous, author=author, stage=task.stage)
     if replaced:

@@ -12,6 +12,7 @@ import { Lease } from "./lease.js";
 import { commentsPanel, regionsPanel, timelinePanel } from "./panel.js";
 import { Review } from "./review.js";
 import { DecodeChooser, MODES } from "./samdecode.js";
+import { attachPyramid } from "./tiles/pyramid.js";
 import { PREVIEW_KEY, Tools, TOOLS } from "./tools.js";
 import { classColor, regionBounds, View } from "./view.js";
 
@@ -39,15 +40,21 @@ export async function taskScreen(root, { taskId, go }) {
     // work, independent reviews): view-only, with that reason.
     try { task = await api.post(`tasks/${task.id}/claim/`); } catch (err) { why = errorText(err); }
   }
-  const [project, annotation, comments] = await Promise.all([
+  const [project, annotation, comments, services, predictions] = await Promise.all([
     api.get(`projects/${task.project}/`),
     api.get(`tasks/${taskId}/annotation/`),
     api.all(`tasks/${taskId}/comments/`),
+    api.get(`projects/${task.project}/model-services/`).catch(() => []),
+    api.get(`predictions/?image=${task.image}`).catch(() => ({ results: [] })),
   ]);
   const stageIndex = project.pipeline.findIndex((s) => s.name === task.stage);
   const review = stageIndex > 0;
   const mine = task.assignee === api.me.id && task.lease_expires_at && task.status === "in_progress";
   const s = new TaskScreen({ root, go, task, project, annotation, comments, review, mine, why });
+  // The project's interactive model service (a Label Studio ML backend) answers the segment tool's
+  // clicks; every pre-label shows its source (the model, or the service and its model version).
+  s.interactiveService = services.find((x) => x.uses.includes("interactive") && !x.paused) || null;
+  s.sources = new Map((predictions.results || []).map((p) => [p.id, p.service ? `${p.model_name.replace(/^service:/, "")} · ${p.model_version || "?"}` : p.model_name]));
   await s.mount();
   remember(task.id);
   document.body.dataset.firstRenderMs = String(Math.round(performance.now() - t0));
@@ -105,7 +112,7 @@ class TaskScreen {
     this.tools = new Tools(this);
     this.view.onVertexDrag = (v, xy, phase) => this.tools.vertexDrag(v, xy, phase);
     this.view.onVertexDelete = (v) => this.tools.vertexDelete(v);
-    await this.view.loadImage(`/api/v1/images/${task.image}/file/`);
+    if (!(await attachPyramid(this.view, task.image))) await this.view.loadImage(`/api/v1/images/${task.image}/file/`);
     this.renderToolbar();
     this.renderActions();
     this.refresh("classes", "regions", "issues", "comments", "timeline", "view");

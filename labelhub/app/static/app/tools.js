@@ -362,8 +362,17 @@ export class Tools {
     const started = fromBox ? performance.now() : this.clickedAt;
     const seq = (this.seq = (this.seq || 0) + 1);
     const decoder = this.s.decoder;
+    const service = this.s.interactiveService;
+    if (service) { // the project's model service answers on the server, for the current class
+      seg.path = "server";
+      Object.assign(body, { service: service.id, label: this.s.currentLabel() });
+      delete body.candidate;
+    }
     // A chain of clicks stays where its first click was decoded: its previous mask lives there.
-    if (!seg.path) seg.path = reuse ? "browser" : decoder.pick();
+    // A gigapixel image: the server segments the view window (the chain keeps its first click's window).
+    const pyramid = this.s.view.pyramid;
+    if (pyramid) seg.window = seg.window || pyramid.viewWindow();
+    if (!seg.path) seg.path = reuse ? "browser" : pyramid ? "server" : decoder.pick();
     const path = seg.path;
     const warm = decoder.state === "ready";
     announce(path === "browser" && !warm ? "Preparing this image for fast clicks (once per page)…" : "Segmenting…");
@@ -375,7 +384,7 @@ export class Tools {
         const previous = seg.lowRes || (seg.refine ? maskToLogits(seg.refine.mask, this.view.height, this.view.width) : null);
         out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box, candidate: prompt.candidate }, cycling ? null : previous);
       } else {
-        out = await api.post(`images/${this.s.task.image}/segment/`, body);
+        out = await api.post(`images/${this.s.task.image}/segment/`, pyramid ? { ...body, window: seg.window } : body);
       }
     } catch (err) {
       if (path === "browser" && decoder.mode === "auto" && !seg.lowRes) {
