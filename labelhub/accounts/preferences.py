@@ -17,8 +17,10 @@ from labelhub.core.errors import DomainError
 from .models import UserPreferences
 
 COMMAND_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}\Z")
-KEY = re.compile(r"^(?:(?:Ctrl|Alt|Shift)\+){0,3}(?:[!-~]|F[1-9]|F1[0-2]|Enter|Escape|Tab|Delete|Backspace|"
-                 r"ArrowUp|ArrowDown|ArrowLeft|ArrowRight|Space|Home|End|PageUp|PageDown)\Z")
+KEY = re.compile(
+    r"^(?:(?:Ctrl|Alt|Shift)\+){0,3}(?:[!-~]|F[1-9]|F1[0-2]|Enter|Escape|Tab|Delete|Backspace|"
+    r"ArrowUp|ArrowDown|ArrowLeft|ArrowRight|Space|Home|End|PageUp|PageDown)\Z"
+)
 MAX_SHORTCUTS = 100
 
 
@@ -43,7 +45,9 @@ def shortcuts_clean(value: Any) -> dict[str, str]:
                 field=where,
             )
         if key.lower() in seen:
-            raise DomainError(f"{key} is already the key of {seen[key.lower()]}.", field=where, code="key_taken")
+            raise DomainError(
+                f"{key} is already the key of {seen[key.lower()]}.", field=where, code="key_taken"
+            )
         seen[key.lower()] = command
     return dict(value)
 

@@ -85,12 +85,9 @@ def annotation_write(
         base_revision=base_revision,
         regions=regions,
         segmentation_rules=writer != Writer.PRELABEL,
-<<<<<<< HEAD
         kinds_rule=writer != Writer.IMPORT,
         burst=writer == Writer.MEMBER,
-=======
         own_predictions=writer == Writer.MEMBER,
->>>>>>> main
     )
 
 
@@ -112,7 +109,6 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
             return None
 
 
-<<<<<<< HEAD
 def _burst_revision(*, annotation: Annotation, previous: AnnotationRevision | None, author, stage: str):
     """The revision a member's save takes the place of (see the module's docstring), or None."""
     window = settings.LABELHUB_REVISION_BURST_SECONDS
@@ -128,7 +124,8 @@ def _burst_revision(*, annotation: Annotation, previous: AnnotationRevision | No
     if TaskEvent.objects.filter(task_id=annotation.task_id, revision=previous.number).exists():
         return None
     return previous
-=======
+
+
 def _predictions_require(task: Task, regions: list[dict]) -> None:
     """DomainError (400, naming `regions[i].prediction_id`) for a region that names a prediction which is
     not one of this project's (another organization's, or none at all)."""
@@ -146,7 +143,6 @@ def _predictions_require(task: Task, regions: list[dict]) -> None:
                 f"Prediction {region['prediction_id']} is not a prediction of this project.",
                 field=f"regions[{i}].prediction_id",
             )
->>>>>>> main
 
 
 def _revision_insert(
@@ -156,12 +152,9 @@ def _revision_insert(
     base_revision: int,
     regions: list,
     segmentation_rules: bool = True,
-<<<<<<< HEAD
     kinds_rule: bool = True,
     burst: bool = False,
-=======
     own_predictions: bool = False,
->>>>>>> main
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
@@ -190,7 +183,9 @@ def _revision_insert(
     if own_predictions:
         _predictions_require(task, cleaned)
     previous = revision_current(annotation=annotation)
-    replaced = burst and _burst_revision(annotation=annotation, previous=previous, author=author, stage=task.stage)
+    replaced = burst and _burst_revision(
+        annotation=annotation, previous=previous, author=author, stage=task.stage
+    )
     if replaced:
         # The burst's revision moves to the new number; its summary stays against the revision before
         # the burst.

@@ -14,10 +14,14 @@ from tests.helpers import image_bytes, upload
 @pytest.mark.django_db
 def test_closing_a_second_tab_keeps_the_lease_of_the_first(org_a):
     cache.clear()
-    assert upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes(32, 24))).status_code == 201
+    assert (
+        upload(org_a.clients[Role.OWNER], org_a.project.id, ("a.png", image_bytes(32, 24))).status_code == 201
+    )
     task = Image.objects.get().task
     alice = org_a.clients[Role.ANNOTATOR]
-    assert alice.post(f"/api/v1/projects/{org_a.project.id}/next-task/?stage=annotate").json()["id"] == task.id
+    assert (
+        alice.post(f"/api/v1/projects/{org_a.project.id}/next-task/?stage=annotate").json()["id"] == task.id
+    )
     for tab in ("first", "second"):
         assert alice.post(f"/api/v1/tasks/{task.id}/heartbeat/?tab={tab}").status_code == 200
     out = alice.post(f"/api/v1/tasks/{task.id}/release/?tab=second")
@@ -28,7 +32,9 @@ def test_closing_a_second_tab_keeps_the_lease_of_the_first(org_a):
     assert alice.post(f"/api/v1/tasks/{task.id}/heartbeat/?tab=first").status_code == 200
     assert alice.post(f"/api/v1/tasks/{task.id}/release/?tab=first").json()["status"] == "open"
     # Without a tab (the API): at once.
-    assert alice.post(f"/api/v1/projects/{org_a.project.id}/next-task/?stage=annotate").json()["id"] == task.id
+    assert (
+        alice.post(f"/api/v1/projects/{org_a.project.id}/next-task/?stage=annotate").json()["id"] == task.id
+    )
     assert alice.post(f"/api/v1/tasks/{task.id}/heartbeat/?tab=first").status_code == 200
     assert alice.post(f"/api/v1/tasks/{task.id}/release/").json()["status"] == "open"
 
@@ -44,9 +50,12 @@ def test_next_task_skipping_one_and_the_reason_of_an_empty_queue(org_a):
     # Next, skipping the oldest (the task just left): the other one, never the same.
     assert mgr.post(f"{url}&exclude={first.id}").json()["id"] == second.id
     # The manager annotates and submits the second task; in review the independence rule keeps it from them.
-    assert mgr.put(
-        f"/api/v1/tasks/{second.id}/annotation/", {"revision": 0, "regions": []}, format="json"
-    ).status_code == 200
+    assert (
+        mgr.put(
+            f"/api/v1/tasks/{second.id}/annotation/", {"revision": 0, "regions": []}, format="json"
+        ).status_code
+        == 200
+    )
     assert mgr.post(f"/api/v1/tasks/{second.id}/submit/").status_code == 200
     empty = mgr.post(f"/api/v1/projects/{org_a.project.id}/next-task/?stage=review")
     assert empty.status_code == 204
