@@ -236,6 +236,9 @@ LABELHUB_MAX_JSON_DEPTH = env_int("LABELHUB_MAX_JSON_DEPTH", 64)
 LABELHUB_MAX_PROMPT_POINTS = env_int("LABELHUB_MAX_PROMPT_POINTS", 100)
 
 # --- labeling workflow ---------------------------------------------------------------------------
+# A member's saves of one task within this many seconds of their previous save fold into one revision
+# (labelhub/labeling/annotations.py); 0 makes every save a revision.
+LABELHUB_REVISION_BURST_SECONDS = env_int("LABELHUB_REVISION_BURST_SECONDS", 60)
 LABELHUB_LEASE_SECONDS = env_int("LABELHUB_LEASE_SECONDS", 30 * 60)
 # A gap between two heartbeats (or the last heartbeat and submit) counts as active time up to this long.
 LABELHUB_ACTIVE_GAP_SECONDS = env_int("LABELHUB_ACTIVE_GAP_SECONDS", 120)

@@ -11,6 +11,7 @@ from labelhub.accounts.api import (
     MemberViewSet,
     OrganizationViewSet,
     PasswordChangeView,
+    PreferencesView,
     SignupView,
     TokensRevokeAllView,
     TokenView,
@@ -82,6 +83,7 @@ api_v1 = [
     path("auth/token/revoke-all/", TokensRevokeAllView.as_view(), name="auth-token-revoke-all"),
     path("auth/password/", PasswordChangeView.as_view(), name="auth-password"),
     path("auth/signup/", SignupView.as_view(), name="auth-signup"),
+    path("auth/me/preferences/", PreferencesView.as_view(), name="auth-preferences"),
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path(
         "projects/<int:project_pk>/images/upload/",

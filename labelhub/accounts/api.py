@@ -398,3 +398,26 @@ class SignupView(APIView):
         data.is_valid(raise_exception=True)
         user = auth.user_create(**data.validated_data)
         return Response(UserOut(user).data, status=status.HTTP_201_CREATED)
+
+
+class PreferencesIn(serializers.Serializer):
+    shortcuts = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="{command id: key}, e.g. {\"next-task\": \"g\"}."
+    )
+
+
+class PreferencesView(APIView):
+    """Your preferences in the app, kept on the server: remapped keyboard shortcuts (the app's keymap
+    holds the commands and their default keys; only your overrides are stored). PUT replaces them."""
+
+    @extend_schema(responses=PreferencesIn)
+    def get(self, request):
+        from .preferences import preferences_get
+
+        return Response(preferences_get(user=request.user))
+
+    @extend_schema(request=PreferencesIn, responses=PreferencesIn)
+    def put(self, request):
+        from .preferences import preferences_set
+
+        return Response(preferences_set(user=request.user, data=request.data))

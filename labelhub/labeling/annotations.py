@@ -14,6 +14,16 @@ Per writer (`Writer`):
 - CONSENSUS: the merged regions of a consensus task's passes (no author; the submit that completes
   them holds the lease).
 
+A class's `kinds` bind every writer but imports (a file holds what it holds): a mask region on a
+polygon-only class is refused naming the region (`regions[i].kind`).
+
+Save bursts (`_burst_revision`): the app autosaves a second after each gesture, which made every gesture
+a revision (27 for one task). A member's save that follows their own previous save of this task, in the
+same stage, within LABELHUB_REVISION_BURST_SECONDS of it, on a revision no comment nor event names,
+takes the place of that revision: the row is renumbered to the new number and holds the new regions, so
+the timeline keeps one revision per burst of saves. Every save still gets a new number, so a writer who
+read an older number is refused as stale exactly as before (numbers may skip: 1, 4, 9).
+
 Lock order, for every annotation write: the Task row first (`task_locked`), then the Annotation row
 (`_revision_insert`). Every path here takes them in that order, inside one transaction; a new writer must
 too (two writers taking them in opposite orders on the same task deadlock).
@@ -21,7 +31,11 @@ too (two writers taking them in opposite orders on the same task deadlock).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import role_require
@@ -29,7 +43,7 @@ from labelhub.core.errors import Conflict, DomainError
 from labelhub.predictions.models import Prediction
 
 from .leases import lease_require, task_locked
-from .models import Annotation, AnnotationRevision, Task
+from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
 from .pipeline import done_refuse
 from .regions import regions_clean, regions_diff
 from .selectors import revision_current
@@ -74,6 +88,8 @@ def annotation_write(
         base_revision=base_revision,
         regions=regions,
         segmentation_rules=writer != Writer.PRELABEL,
+        kinds_rule=writer != Writer.IMPORT,
+        burst=writer == Writer.MEMBER,
         own_predictions=writer == Writer.MEMBER,
     )
 
@@ -94,6 +110,23 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
             )
         except Conflict:
             return None
+
+
+def _burst_revision(*, annotation: Annotation, previous: AnnotationRevision | None, author, stage: str):
+    """The revision a member's save takes the place of (see the module's docstring), or None."""
+    window = settings.LABELHUB_REVISION_BURST_SECONDS
+    if previous is None or author is None or window <= 0:
+        return None
+    if previous.author_id != author.pk or previous.stage != stage:
+        return None
+    if annotation.updated_at < timezone.now() - timedelta(seconds=window):
+        return None
+    # A revision something points at (a submit, a review, a comment) stays as it is.
+    if Comment.objects.filter(task_id=annotation.task_id, revision=previous.number).exists():
+        return None
+    if TaskEvent.objects.filter(task_id=annotation.task_id, revision=previous.number).exists():
+        return None
+    return previous
 
 
 def _predictions_require(task: Task, regions: list[dict]) -> None:
@@ -122,6 +155,8 @@ def _revision_insert(
     base_revision: int,
     regions: list,
     segmentation_rules: bool = True,
+    kinds_rule: bool = True,
+    burst: bool = False,
     own_predictions: bool = False,
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
@@ -146,18 +181,36 @@ def _revision_insert(
         class_names=project.class_names,
         stuff=project.stuff_classes if segmentation_rules else frozenset(),  # see projects/schema.py
         exclusive=segmentation_rules and project.segmentation != "instance",
+        class_kinds=project.class_kinds if kinds_rule else None,
     )
     if own_predictions:
         _predictions_require(task, cleaned)
     previous = revision_current(annotation=annotation)
-    revision = AnnotationRevision.objects.create(
-        annotation=annotation,
-        number=annotation.current_revision + 1,
-        regions=cleaned,
-        author=author,
-        stage=task.stage,
-        summary=regions_diff(previous.regions if previous else [], cleaned),
+    replaced = burst and _burst_revision(
+        annotation=annotation, previous=previous, author=author, stage=task.stage
     )
+    if replaced:
+        # The burst's revision moves to the new number; its summary stays against the revision before
+        # the burst.
+        before = (
+            AnnotationRevision.objects.filter(annotation=annotation, number__lt=replaced.number)
+            .order_by("-number")
+            .first()
+        )
+        replaced.number = annotation.current_revision + 1
+        replaced.regions = cleaned
+        replaced.summary = regions_diff(before.regions if before else [], cleaned)
+        replaced.save(update_fields=["number", "regions", "summary"])
+        revision = replaced
+    else:
+        revision = AnnotationRevision.objects.create(
+            annotation=annotation,
+            number=annotation.current_revision + 1,
+            regions=cleaned,
+            author=author,
+            stage=task.stage,
+            summary=regions_diff(previous.regions if previous else [], cleaned),
+        )
     annotation.current_revision = revision.number
     annotation.save(update_fields=["current_revision", "updated_at"])
     return revision

@@ -74,6 +74,11 @@ class PromptIn(serializers.Serializer):
     point_labels = PassThroughField(required=False, help_text="[1 | 0, ...]: 1 object, 0 background.")
     box = PassThroughField(required=False, help_text="[x0, y0, x1, y1] in pixels.")
     mask_input_id = serializers.CharField(required=False, help_text="From the previous answer: refines it.")
+    mask_rle = serializers.DictField(
+        required=False,
+        help_text="COCO RLE of the image's size: a region's current shape, which the clicks refine (the "
+        "app sends it for the first click on an existing region; later clicks send mask_input_id).",
+    )
     multimask = serializers.BooleanField(required=False, allow_null=True)
     candidate = serializers.IntegerField(
         required=False,
@@ -138,7 +143,7 @@ class ImageSegmentView(APIView):
     @extend_schema(request=PromptIn, responses=SegmentOut)
     def post(self, request, image_pk: int):
         """Interactive segmentation: positive/negative clicks and/or a box (and `mask_input_id` from the
-        previous answer) in; a mask as COCO RLE and simplified polygons out, from the cached embedding."""
+        previous answer, or `mask_rle`: a region's shape to refine) in; a mask as COCO RLE and simplified polygons out, from the cached embedding."""
         from .interactive import interactive_answer
 
         image = _image_for(request, image_pk, ALL_ROLES, "segment")

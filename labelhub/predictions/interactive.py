@@ -43,9 +43,28 @@ def _mask_input_load(token: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(shape)
 
 
+def _mask_input_from_rle(rle: Any, size: tuple[int, int]) -> np.ndarray:
+    """A region's shape (COCO RLE of the image's size) as the low-res logits both backends take as
+    `mask_input`: the clicks then refine that shape (SAM's previous mask; GrabCut's initial labels)."""
+    from workers.geometry import rle_to_mask
+    from workers.sam.backend import mask_to_logits
+
+    try:
+        mask = rle_to_mask(rle)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DomainError(f"mask_rle is not a COCO RLE: {exc}", field="mask_rle") from exc
+    if mask.shape != size:
+        raise DomainError(
+            f"mask_rle is {mask.shape[1]}x{mask.shape[0]}; the image is {size[1]}x{size[0]}.", field="mask_rle"
+        )
+    if not mask.any():
+        raise DomainError("mask_rle is empty: there is no shape to refine.", field="mask_rle")
+    return mask_to_logits(mask)
+
+
 def segment_prompt(*, image: Image, prompt: dict) -> dict:
     """Answer one prompt: {"points": [[x, y]], "point_labels": [1|0], "box": [x0, y0, x1, y1],
-    "mask_input_id": str, "multimask": bool}. Coordinates in pixels of the original image.
+    "mask_input_id": str, "mask_rle": COCO RLE of a region to refine, "multimask": bool}. Coordinates in pixels of the original image.
 
     Returns {"rle", "polygons", "score", "model_name", "checkpoint_sha256", "mask_input_id",
     "candidates", "candidate", "embedding": tier it came from or "computed", "timing_ms": {...}}.
@@ -76,6 +95,8 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     mask_input = None
     if prompt.get("mask_input_id"):
         mask_input = _mask_input_load(prompt["mask_input_id"], (1, LOW_RES, LOW_RES))
+    elif prompt.get("mask_rle") is not None:
+        mask_input = _mask_input_from_rle(prompt["mask_rle"], (image.height, image.width))
     try:
         result = backend.predict(
             embedding,
@@ -270,8 +291,8 @@ def browser_embedding(*, image: Image, model: str | None = None) -> Embedding | 
         )
     if backend.checkpoint_sha256 == "none":
         raise Conflict(
-            "Decoding in the browser needs a Segment Anything model; this server runs the classical "
-            "backend: use POST images/{id}/segment/.",
+            "This server has no Segment Anything model, so clicks are segmented on the server, not in the "
+            "browser.",
             code="no_sam_model",
         )
     embedding, _ = embedding_lookup(image=image, backend=backend)
@@ -294,7 +315,8 @@ def browser_decoder() -> tuple[Path, str, str]:
     backend = segmentation_backend()
     if backend.checkpoint_sha256 == "none":
         raise Conflict(
-            "Decoding in the browser needs a Segment Anything model; this server runs the classical backend.",
+            "This server has no Segment Anything model, so clicks are segmented on the server, not in the "
+            "browser.",
             code="no_sam_model",
         )
     return backend.onnx_decoder_path(), backend.model_name, backend.checkpoint_sha256

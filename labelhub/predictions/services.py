@@ -144,8 +144,11 @@ def prediction_finish(
     *, prediction: Prediction, masks: Iterable, started: float, scale: tuple[float, float] | None = None
 ) -> Prediction:
     """Store the regions made from `masks` (objects with .mask and .score) and pre-label the task.
-    Everything-mode masks carry no class: they take the project's first class."""
+    Everything-mode masks carry no class: they take the project's first class. Scores are kept only
+    where they mean something: SAM's predicted IoU. The classical backend's ranking number (a colour
+    contrast) is not a confidence, so its regions carry no score (the app shows none)."""
     project = prediction.image.project
+    meaningful = prediction.checkpoint_sha256 != "none"
     label = project.class_names[0]
     ranked = sorted(masks, key=lambda m: -float(m.score))[:MAX_AUTOMATIC_REGIONS]
     regions = []
@@ -154,7 +157,7 @@ def prediction_finish(
             mask=item.mask,
             project=project,
             label=label,
-            score=item.score,
+            score=item.score if meaningful else None,
             prediction_id=prediction.id,
             scale=scale,
         )
@@ -176,7 +179,8 @@ def prediction_save_regions(*, prediction: Prediction, regions: list[dict], star
         prediction.regions = regions
         prediction.status = PredictionStatus.OK
         prediction.error = ""
-        prediction.score = float(np.mean([r["score"] for r in regions])) if regions else None
+        scores = [r["score"] for r in regions if r.get("score") is not None]
+        prediction.score = float(np.mean(scores)) if scores else None
         prediction.duration_ms = (time.perf_counter() - started) * 1000.0
         prediction.save()
         # labeling seeds the image's untouched task with these regions, in this transaction

@@ -114,6 +114,11 @@ class Project(models.Model):
         return [c["name"] for c in self.label_schema]
 
     @property
+    def class_kinds(self) -> dict[str, list[str]]:
+        """Class name -> the region kinds it allows (both when the schema says nothing)."""
+        return {c["name"]: list(c.get("kinds") or ("polygon", "mask")) for c in self.label_schema}
+
+    @property
     def stuff_classes(self) -> set[str]:
         """Classes of type "stuff" (every class in a semantic project)."""
         if self.segmentation == Segmentation.SEMANTIC:

@@ -18,7 +18,8 @@ Serves when no SAM checkpoint is configured. OpenCV only (``cv2`` imported lazil
   ``score`` = IoU between the masks after ``iterations-1`` and ``iterations`` GrabCut iterations
   (a stability estimate, not a calibrated probability).
 * ``automatic``: marker-based watershed superpixels on a grid (SLIC-like seeds), merged greedily
-  by mean CIE-Lab colour distance; regions of at least ``min_area_frac`` of the image are
+  by mean CIE-Lab colour distance; regions of at least ``min_area_frac`` of the image, except the
+  background (``backend.is_background``: touching all four borders and covering half the image), are
   returned with ``score`` = ``1 - exp(-contrast / 20)``, ``contrast`` = mean Lab distance to
   adjacent regions.
 """
@@ -35,6 +36,7 @@ from .backend import (
     PromptResult,
     candidate_index,
     check_embedding,
+    is_background,
     logits_to_mask,
     mask_bbox_xywh,
     mask_to_logits,
@@ -456,6 +458,8 @@ class ClassicalBackend:
             if area[r] < min_area:
                 continue
             m = merged == r
+            if is_background(m):  # the background with holes where the objects are: not an object
+                continue
             c = float(np.mean(contrast.get(int(r), [0.0])))
             out.append(
                 AutoMask(

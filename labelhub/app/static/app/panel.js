@@ -44,21 +44,21 @@ const LIST_MAX = 200;
 
 export function commentsPanel(s) {
   const open = s.comments.filter((c) => !c.resolved);
-  const shown = s.showResolved ? s.comments : open;
+  const shown = s.issues.showResolved ? s.comments : open;
   const list = h("ol", { class: "comments", "aria-label": "Comments" });
   shown.forEach((c) => {
     const n = s.comments.indexOf(c) + 1;
     list.append(h("li", { class: c.resolved ? "resolved" : "", "data-comment-id": c.id },
-      h("button", { class: "pin-badge", "aria-label": `Show comment ${n}`, onclick: () => s.focusComment(c) }, String(n)),
+      h("button", { class: "pin-badge", "aria-label": `Show comment ${n}`, onclick: () => s.issues.focusComment(c) }, String(n)),
       h("span", { class: "text" }, c.text),
       h("span", { class: "muted" }, ` ${c.author || ""}${c.region_id ? " · region" : c.x != null ? " · point" : ""}`),
-      s.canComment ? h("button", { onclick: () => s.resolveComment(c, !c.resolved) }, c.resolved ? "Reopen" : "Resolve") : null,
+      s.canComment ? h("button", { onclick: () => s.issues.resolveComment(c, !c.resolved) }, c.resolved ? "Reopen" : "Resolve") : null,
     ));
   });
   return h("section", { class: "panel" },
     h("h2", {}, `Comments (${open.length} open)`),
     shown.length ? list : h("p", { class: "muted" }, "No open comments."),
-    s.comments.length > open.length ? h("label", { class: "check" }, h("input", { type: "checkbox", checked: s.showResolved, onchange: (e) => { s.showResolved = e.target.checked; s.renderPanels(); } }), " show resolved") : null,
+    s.comments.length > open.length ? h("label", { class: "check" }, h("input", { type: "checkbox", checked: s.issues.showResolved, onchange: (e) => { s.issues.showResolved = e.target.checked; s.refresh("comments"); s.render(); } }), " show resolved") : null,
   );
 }
 
