@@ -330,7 +330,17 @@ CELERY_TASK_ACKS_LATE = True
 # With acks_late a message is redelivered when its worker dies, once the broker's visibility timeout
 # passes: longer than the longest task (an export or an import), or a running task would run twice.
 LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS", 7200)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
+# max_retries 0: a publish on a connection that is down fails at once (kombu's default retries for ~2 s);
+# the worker's own reconnecting is set apart (broker_connection_retry) and unaffected.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS, "max_retries": 0}
+# kombu's Redis transport with the closed-channel failure that stopped prefork workers when the broker
+# went away turned into a connection error (labelhub/core/broker.py).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT = "labelhub.core.broker:Transport"
+# Sends after a commit (core/queue.send_or_log) give up fast when the broker is down: the stored row is the
+# record of the work and the sweeps queue it again. One connection attempt, bounded by this many seconds.
+LABELHUB_BROKER_SEND_TIMEOUT_SECONDS = env_float("LABELHUB_BROKER_SEND_TIMEOUT_SECONDS", 0.5)
+CELERY_BROKER_CONNECTION_TIMEOUT = LABELHUB_BROKER_SEND_TIMEOUT_SECONDS
 # A running export or import stamps a heartbeat this often (a thread of its worker, through every phase);
 # one with no heartbeat for LABELHUB_JOB_STALE_SECONDS is taken as lost (its worker died) and run again
 # by the next sweep, however long a live run takes (see labelhub/core/jobs.py).
@@ -343,6 +353,8 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# How often celery beat runs the pre-segmentation sweep (images whose prediction was lost or failed).
+LABELHUB_PRESEGMENT_SWEEP_SECONDS = env_int("LABELHUB_PRESEGMENT_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "labelhub-leases-expire": {
         "task": "labelhub.labeling.leases_expire",
@@ -352,7 +364,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labelhub.datasets.jobs_sweep",
         "schedule": float(LABELHUB_JOB_SWEEP_SECONDS),
     },
-    "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
+    "labelhub-presegment-sweep": {
+        "task": "labelhub.predictions.presegment_sweep",
+        "schedule": float(LABELHUB_PRESEGMENT_SWEEP_SECONDS),
+    },
     "labelhub-retrain-sweep": {
         "task": "labelhub.learning.retrain_sweep",
         "schedule": float(LABELHUB_RETRAIN_SWEEP_SECONDS),

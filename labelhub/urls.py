@@ -16,6 +16,7 @@ from labelhub.accounts.api import (
     TokenView,
 )
 from labelhub.core import health
+from labelhub.core.throttles import login_throttled
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import (
@@ -140,6 +141,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's sign-in under the API's `login` throttle (password guessing), ahead of the admin's URLs.
+    path("admin/login/", login_throttled(admin.site.login), name="admin-login-throttled"),
     path("admin/", admin.site.urls),
     path("app/", include("labelhub.app.urls")),
     path("api/v1/", include(api_v1)),

@@ -24,6 +24,7 @@ from django.db import models, transaction
 from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.predictions.models import Prediction
 
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Task
@@ -70,6 +71,7 @@ def annotation_write(
         base_revision=base_revision,
         regions=regions,
         segmentation_rules=writer != Writer.PRELABEL,
+        own_predictions=writer == Writer.MEMBER,
     )
 
 
@@ -91,8 +93,33 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
             return None
 
 
+def _predictions_require(task: Task, regions: list[dict]) -> None:
+    """DomainError (400, naming `regions[i].prediction_id`) for a region that names a prediction which is
+    not one of this project's (another organization's, or none at all)."""
+    named = {r["prediction_id"] for r in regions if r.get("prediction_id") is not None}
+    if not named:
+        return
+    known = set(
+        Prediction.objects.filter(pk__in=named, image__project_id=task.project_id).values_list(
+            "pk", flat=True
+        )
+    )
+    for i, region in enumerate(regions):
+        if region.get("prediction_id") is not None and region["prediction_id"] not in known:
+            raise DomainError(
+                f"Prediction {region['prediction_id']} is not a prediction of this project.",
+                field=f"regions[{i}].prediction_id",
+            )
+
+
 def _revision_insert(
-    *, task: Task, author, base_revision: int, regions: list, segmentation_rules: bool = True
+    *,
+    task: Task,
+    author,
+    base_revision: int,
+    regions: list,
+    segmentation_rules: bool = True,
+    own_predictions: bool = False,
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
@@ -117,6 +144,8 @@ def _revision_insert(
         stuff=project.stuff_classes if segmentation_rules else frozenset(),  # see projects/schema.py
         exclusive=segmentation_rules and project.segmentation != "instance",
     )
+    if own_predictions:
+        _predictions_require(task, cleaned)
     previous = revision_current(annotation=annotation)
     revision = AnnotationRevision.objects.create(
         annotation=annotation,

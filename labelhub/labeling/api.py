@@ -59,6 +59,45 @@ class TaskOut(serializers.ModelSerializer):
         ]
 
 
+# A task list's rows are read as plain values and written as `TaskOut` writes them: DRF's serializer
+# cost a page of 50 tasks three times its query (a model and a field object per value).
+TASK_ROW_COLUMNS = (
+    "id", "project_id", "image_id", "image__width", "image__height", "stage", "status", "assignee_id",
+    "lease_expires_at", "claimed_at", "last_heartbeat_at", "active_seconds", "last_annotator_id",
+    "annotation__current_revision", "created_at", "updated_at",
+)  # fmt: skip
+_DATETIME = serializers.DateTimeField()
+
+
+def task_rows(values: list[dict]) -> list[dict]:
+    """`TaskOut`'s representation (same keys, order and value formats) of rows read with
+    `.values(*TASK_ROW_COLUMNS)`, with `stranded` computed once for all of them."""
+    stranded = leases.tasks_stranded_ids([(v["id"], v["project_id"], v["stage"], v["status"]) for v in values])
+    when = _DATETIME.to_representation
+    return [
+        {
+            "id": v["id"],
+            "project": v["project_id"],
+            "image": v["image_id"],
+            "image_width": v["image__width"],
+            "image_height": v["image__height"],
+            "stage": v["stage"],
+            "status": v["status"],
+            "assignee": v["assignee_id"],
+            "lease_expires_at": when(v["lease_expires_at"]),
+            "claimed_at": when(v["claimed_at"]),
+            "last_heartbeat_at": when(v["last_heartbeat_at"]),
+            "active_seconds": v["active_seconds"],
+            "last_annotator": v["last_annotator_id"],
+            "revision": v["annotation__current_revision"],
+            "stranded": v["id"] in stranded,
+            "created_at": when(v["created_at"]),
+            "updated_at": when(v["updated_at"]),
+        }
+        for v in values
+    ]
+
+
 class RegionSerializer(serializers.Serializer):
     id = serializers.CharField(required=False)
     label = serializers.CharField()
@@ -210,6 +249,11 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.tasks_visible(user=self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        """Tasks you may see, filtered and ordered, a page at a time (`TaskOut` rows)."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*TASK_ROW_COLUMNS))
+        return self.get_paginated_response(task_rows(page))
 
     def task(self) -> Task:
         try:

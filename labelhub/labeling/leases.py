@@ -139,6 +139,22 @@ def stranded_q(project: Project) -> Q:
     return Q(project=project, status=TaskStatus.OPEN) & q
 
 
+def tasks_stranded_ids(rows: list[tuple[int, int, str, str]]) -> set[int]:
+    """Which of the tasks `rows` ((id, project id, stage, status) each) are stranded (`stranded_q`): one
+    query per project with open review tasks among them (a task list's page is usually one project),
+    not one per task."""
+    open_rows = [row for row in rows if row[3] == TaskStatus.OPEN]
+    stranded: set[int] = set()
+    for project in Project.objects.filter(pk__in={row[1] for row in open_rows}):
+        reviews = set(project.stage_names[1:])
+        ids = [pk for pk, project_id, stage, _ in open_rows if project_id == project.pk and stage in reviews]
+        if ids:
+            stranded.update(
+                Task.objects.filter(pk__in=ids).filter(stranded_q(project)).values_list("pk", flat=True)
+            )
+    return stranded
+
+
 def task_is_stranded(task: Task) -> bool:
     if task.status != TaskStatus.OPEN or not stage_is_review(task.project, task.stage):
         return False

@@ -243,7 +243,12 @@ def project_metrics(
         rejection_rate[stage] = _mean(counts[EventKind.REJECTED], reviewed)
 
     # Tasks accepted after the last stage within the window.
-    done_events = events.filter(to_stage=STAGE_DONE).order_by("task_id", "-created_at", "-id")
+    # (Events on a task already done, such as marking it gold, stay in "done": they do not count.)
+    done_events = (
+        events.filter(to_stage=STAGE_DONE)
+        .exclude(from_stage=STAGE_DONE)
+        .order_by("task_id", "-created_at", "-id")
+    )
     if user is not None:
         done_events = done_events.filter(task__last_annotator=user)
     accepted_revision: dict[int, int] = {}
@@ -271,16 +276,16 @@ def project_metrics(
             for u, s in gold_users.items()
         },
     }
-    ai_by_user = _ai_assist_by_annotator(done_tasks, accepted_revision)
-    for name in ai_by_user:
-        by_user[name]  # noqa: B018 - an annotator whose accepted work falls in the window gets a row
+    # An annotator whose accepted work falls in the window gets a row even without actions in it.
+    for name, figures in _ai_assist_by_annotator(done_tasks, accepted_revision).items():
+        by_user[name]["ai_assist"] = figures
     for name, slot in by_user.items():
         slot["work_seconds"] = round(slot["work_seconds"], 3)
         slot["active_seconds"] = round(slot["active_seconds"], 3)
         slot["rejection_rate"] = _mean(slot["rejections_received"], slot["submitted"])
         slot["actions_per_hour"] = round(slot["actions"] / hours, 6) if hours else None
         slot["gold_mean_score"] = gold["by_user"].get(name, {}).get("mean_score")
-        slot["ai_assist"] = ai_by_user.get(name)
+        slot.setdefault("ai_assist", None)
     return {
         "project": project.pk,
         "user": getattr(user, "username", None),

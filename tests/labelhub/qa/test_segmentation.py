@@ -40,7 +40,7 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     assert pre["dice"] == approx((400 / 550 + 1) / 2, abs=1e-6)
     assert pre["iou"] == approx((200 / 350 + 1) / 2, abs=1e-6)
     assert 0.5 < pre["boundary_f1"] < 1.0
-    assert seg["prelabel"]["by_model"] == {"none": pre}  # prediction 7 of the story is not stored
+    assert seg["prelabel"]["by_model"] == {"sam-test": pre}  # the story's prediction
     assert seg["prelabel"]["per_task"][0]["task"] == story["tasks"][0].id
     # Gold: A1 drew 300 px for a 100 px gold square (Dice 0.5 for cat), A2 exactly.
     gold = seg["annotator_vs_gold"]["by_user"]

@@ -70,7 +70,7 @@ export const del = (path) => request("DELETE", path);
 /** POST one file as multipart field `field` with upload progress (fetch has none: XMLHttpRequest).
  * onProgress(loaded, total) while the body goes out; resolves with the JSON answer, rejects with an
  * ApiError. A 429 (the upload throttle) waits for Retry-After and tries again, at most `retries` times. */
-export function uploadFile(path, file, { field = "files", onProgress = () => {}, retries = 5 } = {}) {
+export function uploadFile(path, file, { field = "files", onProgress = () => {}, retries = 30 } = {}) {
   return new Promise((resolve, reject) => {
     const send = (left) => {
       const xhr = new XMLHttpRequest();

@@ -34,7 +34,8 @@ export async function queueScreen(root, { go, message }) {
     h("div", { class: "queue" },
       message ? h("p", { class: "notice", role: "status" }, message) : null,
       h("h1", {}, "Your work"),
-      cards.length ? cards : h("p", {}, "You are not in any project yet."),
+      cards.length ? cards : h("p", {}, "You are not in any project yet. ",
+        orgs.some((o) => MANAGING.includes(o.role)) ? h("a", { class: "button primary", href: "#/projects/new" }, "Create a project") : "A manager adds you to one."),
       h("section", { class: "card" }, h("h2", {}, "Sent back to you"),
         sentBack.length
           ? h("ul", {}, sentBack.map((t) => h("li", {}, `Task ${t.id} in ${t.stage} `,
