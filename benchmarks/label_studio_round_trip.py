@@ -79,7 +79,19 @@ def main() -> int:
         failed += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {what}{': ' + detail if detail else ''}")
 
-    config = label_config(CLASSES)
+    config = label_config(CLASSES, prompts=False)  # the dataset export's config
+    status, body = call(
+        args.url,
+        args.token,
+        "POST",
+        "/api/projects",
+        {"title": "services", "label_config": label_config(CLASSES)},
+    )
+    check(
+        "Label Studio accepts the model services' config (with rectangle and keypoint controls)",
+        status == 201,
+        str(body)[:120],
+    )
     status, body = call(
         args.url, args.token, "POST", "/api/projects", {"title": "old config", "label_config": OLD_CONFIG}
     )
@@ -87,7 +99,7 @@ def main() -> int:
     status, project = call(
         args.url, args.token, "POST", "/api/projects", {"title": "LabelHub", "label_config": config}
     )
-    check("Label Studio accepts LabelHub's generated config", status == 201, str(project)[:160])
+    check("Label Studio accepts the export's config", status == 201, str(project)[:160])
     if status != 201:
         return 1
     results = []
