@@ -7,6 +7,12 @@ e.g. `label-studio start --no-browser -p 18426 --username u@example.com --passwo
 
     .venv/bin/python benchmarks/label_studio_round_trip.py --url http://127.0.0.1:18426 --token T
 
+Or let the script start one: `--start <label-studio venv>` (a fresh SQLite data folder, a user with
+an API token, legacy token authentication on through LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN; the venv made
+with `python -m venv` and `pip install label-studio==1.23.2 "sentry-sdk<3"`)::
+
+    .venv/bin/python benchmarks/label_studio_round_trip.py --start ~/.cache/labelhub-tests/ls-1.23.2
+
 Prints each check with its outcome; exits 1 when one fails. No Django: the conversions are the pure ones
 (`workers/lsml`, `workers/geometry/brush.py`) the export, the importer and the model services use.
 """
@@ -69,9 +75,12 @@ def regions() -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--token", required=True)
+    parser.add_argument("--url")
+    parser.add_argument("--token")
+    parser.add_argument("--start", help="a venv with label-studio: start it on a free port, fresh data")
     args = parser.parse_args()
+    if args.start:
+        return started(args.start)
     failed = 0
 
     def check(what: str, ok: bool, detail: str = "") -> None:
@@ -158,6 +167,45 @@ def main() -> int:
                 f"     pixel areas of the polygons: {drawn}; brush masks in COCO: {len(anns) - len(polys)} (Label Studio's COCO export writes no brush)"
             )
     return 1 if failed else 0
+
+
+def started(venv: str) -> int:
+    """Start Label Studio from `venv` on 127.0.0.1 with fresh data, run the checks, stop it."""
+    import os
+    import secrets
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = tempfile.mkdtemp(prefix="lh-ls-")
+    token = secrets.token_hex(20)
+    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": data, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true"}
+    command = [f"{venv}/bin/label-studio", "start", "--no-browser", "--internal-host", "127.0.0.1", "-p", str(port),
+               "--data-dir", data, "--username", "labelhub@example.com", "--password", secrets.token_hex(8),
+               "--user-token", token]  # fmt: skip
+    t0 = time.monotonic()
+    with open(f"{data}/server.log", "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() - t0 > 1800:
+                    print(open(f"{data}/server.log").read()[-3000:])
+                    return 1
+                time.sleep(2)
+        print(f"Label Studio up on port {port} after {time.monotonic() - t0:.0f} s")
+        sys.argv = [sys.argv[0], "--url", f"http://127.0.0.1:{port}", "--token", token]
+        return main()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 if __name__ == "__main__":
