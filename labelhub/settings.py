@@ -211,6 +211,20 @@ STORAGES = {
 LABELHUB_MAX_UPLOAD_BYTES = env_int("LABELHUB_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 LABELHUB_MAX_IMAGE_PIXELS = env_int("LABELHUB_MAX_IMAGE_PIXELS", 100_000_000)
 LABELHUB_MAX_FILES_PER_UPLOAD = env_int("LABELHUB_MAX_FILES_PER_UPLOAD", 100)
+# Gigapixel images (slides, aerial scenes): an image over LABELHUB_MAX_IMAGE_PIXELS imported from a
+# server folder is stored with a tile pyramid (libvips) when it is within these limits; checked from the
+# file's size and header before any pixel is decoded. Uploads keep the ordinary limits.
+LABELHUB_MAX_PYRAMID_PIXELS = env_int("LABELHUB_MAX_PYRAMID_PIXELS", 20_000_000_000)
+LABELHUB_MAX_PYRAMID_BYTES = env_int("LABELHUB_MAX_PYRAMID_BYTES", 8 * 1024**3)
+# Tile side of built pyramids and of the Deep Zoom tiles served (pixels).
+LABELHUB_PYRAMID_TILE = env_int("LABELHUB_PYRAMID_TILE", 256)
+# Everything mode on a pyramid runs tile by tile at a level whose long side is at most this.
+LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE = env_int("LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE", 8192)
+# Side of the tiles (with their overlap) that everything mode runs on for pyramids.
+LABELHUB_PYRAMID_PRESEGMENT_TILE = env_int("LABELHUB_PYRAMID_PRESEGMENT_TILE", 1024)
+LABELHUB_PYRAMID_PRESEGMENT_OVERLAP = env_int("LABELHUB_PYRAMID_PRESEGMENT_OVERLAP", 128)
+# A click on a pyramid segments the view window read at most this many pixels on its long side.
+LABELHUB_PYRAMID_WINDOW_MAX_SIDE = env_int("LABELHUB_PYRAMID_WINDOW_MAX_SIDE", 1024)
 LABELHUB_MAX_IMPORT_FILES = env_int("LABELHUB_MAX_IMPORT_FILES", 10_000)
 LABELHUB_IMPORT_ROOTS = [Path(p).resolve() for p in env_list("LABELHUB_IMPORT_ROOTS", sep=os.pathsep)]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LABELHUB_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
@@ -488,5 +502,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LABELHUB_LOG_LEVEL", "INFO")},
     # In-process (eager) tasks would log a line per task over the demo's progress bars.
-    "loggers": {"celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"}},
+    "loggers": {
+        "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
+        # libvips reports every thread pool it finishes at INFO
+        "pyvips": {"level": "WARNING"},
+    },
 }

@@ -18,7 +18,13 @@ from labelhub.accounts.api import (
 from labelhub.core import health
 from labelhub.core.throttles import login_throttled
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
-from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
+from labelhub.images.api import (
+    ImageTilesDescriptorView,
+    ImageTileView,
+    ImageViewSet,
+    ProjectImageImportView,
+    ProjectImageUploadView,
+)
 from labelhub.labeling.api import (
     CommentViewSet,
     ImagePolygonizeView,
@@ -86,6 +92,12 @@ api_v1 = [
         "projects/<int:project_pk>/images/import/",
         ProjectImageImportView.as_view(),
         name="project-image-import",
+    ),
+    path("images/<int:image_pk>/tiles/", ImageTilesDescriptorView.as_view(), name="image-tiles"),
+    path(
+        "images/<int:image_pk>/tiles/<int:level>/<int:col>_<int:row>.jpg",
+        ImageTileView.as_view(),
+        name="image-tile",
     ),
     path("images/<int:image_pk>/segment/", ImageSegmentView.as_view(), name="image-segment"),
     path("images/<int:image_pk>/embedding/", ImageEmbeddingView.as_view(), name="image-embedding"),

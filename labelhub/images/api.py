@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, serializers, status, viewsets
@@ -12,7 +14,7 @@ from rest_framework.views import APIView
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.core.api import IdFilterSet
 from labelhub.core.downloads import stored_file_response
-from labelhub.core.errors import DomainError
+from labelhub.core.errors import Conflict, DomainError, NotFound
 from labelhub.core.idempotency import idempotent
 from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
@@ -37,6 +39,9 @@ class ImageOut(serializers.ModelSerializer):
             "format",
             "sha256",
             "size_bytes",
+            "pyramid_status",
+            "pyramid_progress",
+            "pyramid_error",
             "created_at",
         ]
 
@@ -190,4 +195,79 @@ class ImageViewSet(
         )
         if response.status_code == 200:
             response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+def _visible_image(request, image_pk: int) -> Image:
+    image = Image.objects.filter(pk=image_pk, project_id__in=project_ids_visible(request.user)).first()
+    if image is None:
+        raise NotFound("No such image.")
+    return image
+
+
+def _ready_pyramid(image: Image) -> None:
+    if not image.is_pyramid:
+        raise Conflict("This image has no tile pyramid: use its file.", code="not_a_pyramid")
+    if image.pyramid_status != "ready":
+        raise Conflict(
+            f"The image's tile pyramid is {image.pyramid_status or 'missing'} "
+            f"({round(image.pyramid_progress * 100)}%).",
+            code="pyramid_not_ready",
+        )
+
+
+TILE_CACHE = "private, max-age=31536000, immutable"  # a tile's URL names its image's bytes (ETag)
+
+
+def _not_modified(request, etag: str) -> HttpResponse | None:
+    sent = request.headers.get("If-None-Match", "")
+    if etag in {tag.strip() for tag in sent.split(",")} or sent.strip() == "*":
+        response = HttpResponse(status=304)
+        response["ETag"] = etag
+        response["Cache-Control"] = TILE_CACHE
+        return response
+    return None
+
+
+class ImageTilesDescriptorView(APIView):
+    @extend_schema(responses={(200, "application/xml"): OpenApiTypes.STR})
+    def get(self, request, image_pk: int):
+        """The Deep Zoom (DZI) descriptor of a gigapixel image's tile pyramid: size and tile size; tiles
+        at `tiles/{level}/{col}_{row}.jpg` (level N = ceil(log2(max side)) is full resolution, each level
+        below half the one above). 409 `pyramid_not_ready` while the pyramid is built."""
+        from .pyramids import dzi_xml
+
+        image = _visible_image(request, image_pk)
+        _ready_pyramid(image)
+        etag = f'"{image.sha256[:24]}-dzi-{settings.LABELHUB_PYRAMID_TILE}"'
+        cached = _not_modified(request, etag)
+        if cached is not None:
+            return cached
+        body = dzi_xml(width=image.width, height=image.height, tile=settings.LABELHUB_PYRAMID_TILE)
+        response = HttpResponse(body, content_type="application/xml")
+        response["ETag"] = etag
+        response["Cache-Control"] = TILE_CACHE
+        return response
+
+
+class ImageTileView(APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None})
+    def get(self, request, image_pk: int, level: int, col: int, row: int):
+        """One Deep Zoom tile (JPEG), read from the pyramid's nearest level at or above it. Cached for
+        good (`ETag` from the image's SHA-256 and the tile's place; `If-None-Match` answers 304)."""
+        from .pyramids import pyramid_reader
+
+        image = _visible_image(request, image_pk)
+        _ready_pyramid(image)
+        tile = settings.LABELHUB_PYRAMID_TILE
+        etag = f'"{image.sha256[:24]}-{tile}-{level}-{col}-{row}"'
+        cached = _not_modified(request, etag)
+        if cached is not None:
+            return cached
+        data = pyramid_reader(image).tile_jpeg(level, col, row, tile)
+        if data is None:
+            raise NotFound("No such tile.")
+        response = HttpResponse(data, content_type="image/jpeg")
+        response["ETag"] = etag
+        response["Cache-Control"] = TILE_CACHE
         return response

@@ -19,7 +19,7 @@ from shapely.validation import explain_validity
 from labelhub.core.errors import DomainError
 
 REGION_KEYS = {"id", "label", "kind", "polygons", "rle", "source", "prediction_id", "score", "z_order"}
-MAX_REGIONS = 5000
+MAX_REGIONS = 10_000  # a gigapixel slide holds thousands of nuclei (issue 29)
 MAX_VERTICES = 200_000
 
 

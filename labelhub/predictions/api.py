@@ -62,6 +62,13 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         return Prediction.objects.filter(image__project_id__in=project_ids_visible(self.request.user))
 
 
+class WindowIn(serializers.Serializer):
+    x = serializers.IntegerField(min_value=0)
+    y = serializers.IntegerField(min_value=0)
+    width = serializers.IntegerField(min_value=1)
+    height = serializers.IntegerField(min_value=1)
+
+
 class PromptIn(serializers.Serializer):
     points = PassThroughField(required=False, help_text="[[x, y], ...] in pixels of the original image.")
     point_labels = PassThroughField(required=False, help_text="[1 | 0, ...]: 1 object, 0 background.")
@@ -80,6 +87,13 @@ class PromptIn(serializers.Serializer):
         help_text="A model service of the project (used for interactive clicks) answers instead.",
     )
     label = serializers.CharField(required=False, help_text="The class the clicks are for (model services).")
+    window = WindowIn(
+        required=False,
+        help_text="Gigapixel (tiled) images only, and required there: the view {x, y, width, height} in "
+        "full-resolution pixels. The window is read at the view's zoom (long side at most "
+        "LABELHUB_PYRAMID_WINDOW_MAX_SIDE) and embedded (cached per window and model); polygons come "
+        "back in full-resolution coordinates, the RLE is of the window at `window.scale`.",
+    )
 
 
 class SegmentOut(serializers.Serializer):
@@ -96,6 +110,9 @@ class SegmentOut(serializers.Serializer):
         help_text="Where the embedding came from: process, redis, storage, computed."
     )
     timing_ms = serializers.DictField(child=serializers.FloatField())
+    window = serializers.DictField(
+        required=False, help_text="Gigapixel images: the window segmented, with its scale."
+    )
 
 
 class BoxPromptIn(serializers.Serializer):

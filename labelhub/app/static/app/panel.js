@@ -10,8 +10,13 @@ export function regionName(region, index) {
 
 export function regionsPanel(s) {
   const { regions } = s.editor;
-  const list = h("ol", { class: "regions", "aria-label": "Regions" });
-  regions.forEach((region, i) => {
+  // A slide may hold thousands of regions: the list shows at most LIST_MAX of them, around the selected
+  // one (the canvas draws them all), so a selection or an edit does not rebuild thousands of rows.
+  const start = regions.length > LIST_MAX ? Math.max(0, Math.min(regions.length - LIST_MAX, s.selected - LIST_MAX / 2)) : 0;
+  const end = Math.min(regions.length, start + LIST_MAX);
+  const list = h("ol", { class: "regions", "aria-label": "Regions", start: start + 1 });
+  regions.slice(start, end).forEach((region, k) => {
+    const i = start + k;
     const hidden = s.hidden.has(region.id), locked = s.locked.has(region.id);
     const item = h("li", { class: i === s.selected ? "selected" : "", "data-region-id": region.id },
       h("span", { class: "swatch", style: { background: classColor(s.schema, region.label), borderStyle: region.source === "ai" ? "dashed" : "solid" } }),
@@ -29,8 +34,13 @@ export function regionsPanel(s) {
   return h("section", { class: "panel" },
     h("div", { class: "row" }, h("h2", {}, `Regions (${regions.length})`), h("span", { class: "spacer" }),
       h("button", { "aria-pressed": String(Boolean(s.single)), title: "Show one region at a time; Up/Down step", onclick: () => s.toggleSingle() }, "One at a time")),
-    regions.length ? list : h("p", { class: "muted" }, "No regions yet."));
+    regions.length ? list : h("p", { class: "muted" }, "No regions yet."),
+    end - start < regions.length
+      ? h("p", { class: "muted" }, `Listed ${start + 1}-${end} of ${regions.length}: select a region on the canvas to list its neighbours.`)
+      : null);
 }
+
+const LIST_MAX = 200;
 
 export function commentsPanel(s) {
   const open = s.comments.filter((c) => !c.resolved);

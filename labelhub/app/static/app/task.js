@@ -7,6 +7,7 @@ import { commentsPanel, regionName, regionsPanel, timelinePanel } from "./panel.
 import { DecodeChooser, MODES } from "./samdecode.js";
 import { shortcutSheet } from "./shortcuts.js";
 import { PREVIEW_KEY, Tools, TOOLS } from "./tools.js";
+import { attachPyramid } from "./tiles/pyramid.js";
 import { classColor, regionBounds, View } from "./view.js";
 
 const CLIPBOARD_KEY = "lh.clipboard"; // Ctrl+C's region, for this browser session
@@ -100,7 +101,7 @@ class TaskScreen {
     this.tools = new Tools(this);
     this.view.onVertexDrag = (v, xy, phase) => this.tools.vertexDrag(v, xy, phase);
     this.view.onVertexDelete = (v) => this.tools.vertexDelete(v);
-    await this.view.loadImage(`/api/v1/images/${task.image}/file/`);
+    if (!(await attachPyramid(this.view, task.image))) await this.view.loadImage(`/api/v1/images/${task.image}/file/`);
     this.renderToolbar();
     this.renderActions();
     this.render();

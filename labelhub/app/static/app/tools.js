@@ -336,7 +336,10 @@ export class Tools {
       delete body.candidate;
     }
     // A chain of clicks stays where its first click was decoded: its previous mask lives there.
-    if (!seg.path) seg.path = reuse ? "browser" : decoder.pick();
+    // A gigapixel image: the server segments the view window (the chain keeps its first click's window).
+    const pyramid = this.s.view.pyramid;
+    if (pyramid) seg.window = seg.window || pyramid.viewWindow();
+    if (!seg.path) seg.path = reuse ? "browser" : pyramid ? "server" : decoder.pick();
     const path = seg.path;
     const warm = decoder.state === "ready";
     announce(path === "browser" && !warm ? "Loading the browser decoder (once per page)…" : "Segmenting…");
@@ -347,7 +350,7 @@ export class Tools {
       } else if (path === "browser") {
         out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box, candidate: prompt.candidate }, cycling ? null : seg.lowRes || null);
       } else {
-        out = await api.post(`images/${this.s.task.image}/segment/`, body);
+        out = await api.post(`images/${this.s.task.image}/segment/`, pyramid ? { ...body, window: seg.window } : body);
       }
     } catch (err) {
       if (path === "browser" && decoder.mode === "auto" && !seg.lowRes) {
