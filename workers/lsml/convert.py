@@ -62,17 +62,19 @@ class Limits:
     max_mask_bytes: int = 16 * 1024 * 1024  # brush RLE bytes per image, all masks together
 
 
-def label_config(classes: list[dict]) -> str:
+def label_config(classes: list[dict], *, prompts: bool = True) -> str:
     """The Label Studio labelling config of a project's classes ({"name", "color", "kinds"}): an
     `Image` named "image" (`$image`), PolygonLabels "polygon" with the classes that have the polygon
     kind, BrushLabels "brush" with those that have the mask kind, and RectangleLabels "rectangle" and
-    KeyPointLabels "keypoint" (box and click prompts) with every class. Control names are unique."""
+    KeyPointLabels "keypoint" (box and click prompts) with every class. Control names are unique.
+    `prompts=False` leaves out the rectangle and keypoint controls (the dataset export's config: with a
+    KeyPointLabels control, Label Studio's COCO export files every class as a keypoint of one category)."""
     lines = ["<View>", f'  <Image name="{IMAGE_NAME}" value="$image" zoom="true"/>']
     groups = {
         "polygonlabels": [c for c in classes if "polygon" in c.get("kinds", ["polygon"])],
         "brushlabels": [c for c in classes if "mask" in c.get("kinds", [])],
-        "rectanglelabels": classes,
-        "keypointlabels": classes,
+        "rectanglelabels": classes if prompts else [],
+        "keypointlabels": classes if prompts else [],
     }
     for kind, members in groups.items():
         if not members:

@@ -5,8 +5,8 @@ A task is `{"id": image id, "data": {"image": "images/<subset>/<file_name>"}, "a
 [...]}], "meta": {"subset", "labelhub_task_id", "revision"}}`; results use `from_name` "polygon" or
 "brush" and `to_name` "image": the labelling config written beside them, `label_config.xml`
 (workers.lsml.label_config: `<Image name="image" value="$image"/>`, `<PolygonLabels name="polygon"
-toName="image">` and `<BrushLabels name="brush" toName="image">` with every class, plus
-`RectangleLabels name="rectangle"` and `KeyPointLabels name="keypoint"`; control names are unique, as
+toName="image">` and `<BrushLabels name="brush" toName="image">` with every class (no keypoint
+control: with one, Label Studio's COCO export files every class as a keypoint); control names are unique, as
 Label Studio requires: a config naming two controls "label" is refused with "Label config contains
 non-unique names"). Paste it as the Label Studio project's labelling config before importing the tasks. A region is:
 - a polygon region without holes: one `polygonlabels` result per part, points in percent of the image
@@ -81,7 +81,7 @@ class LabelStudioFormat(ExportFormat):
             {"name": n, "color": c, "kinds": ["polygon", "mask"]}
             for n, c in zip(self.classes, self.colors, strict=True)
         ]
-        self.zf.writestr("label_config.xml", label_config(classes))
+        self.zf.writestr("label_config.xml", label_config(classes, prompts=False))
         with self.zf.open("label_studio.json", "w", force_zip64=True) as out:
             out.write(b"[")
             self.tasks.copy_into(out)
