@@ -126,9 +126,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         field, message, code = first_error(exc.detail)
         response.data = {"error": {"code": code, "message": message, "field": field, "details": exc.detail}}
         return response
-    detail = getattr(exc, "detail", str(exc))
-    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-    response.data = {"error": {"code": str(code), "message": str(detail), "field": None}}
+    detail: Any = getattr(exc, "detail", str(exc))
+    default_code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    response.data = {"error": {"code": str(default_code), "message": str(detail), "field": None}}
     return response
 
 

@@ -59,6 +59,11 @@ class Export(models.Model):
     class Meta:
         ordering = ["id"]
 
+    @property
+    def download_path(self) -> str | None:
+        """The archive's API path once it is built (None before): in API answers and webhook payloads."""
+        return f"/api/v1/exports/{self.id}/download/" if self.status == ExportStatus.DONE else None
+
     def __str__(self) -> str:
         return f"export {self.pk} of project {self.project_id} ({self.format}, {self.status})"
 

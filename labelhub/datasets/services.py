@@ -513,9 +513,7 @@ def export_finished_hooks(export: Export) -> None:
                 "regions": export.annotations_count,
                 "size_bytes": export.size_bytes,
                 "sha256": export.sha256,
-                "download_url": f"/api/v1/exports/{export.id}/download/"
-                if export.status == ExportStatus.DONE
-                else None,
+                "download_url": export.download_path,
                 "error": export.error,
             },
         )

@@ -19,7 +19,7 @@ from labelhub.core.idempotency import idempotent
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get, project_ids_visible
 
-from . import annotations, assignments, leases, reviews, selectors, services
+from . import annotations, assignments, leases, reviews, selectors, services, tasklist
 from .models import AnnotationRevision, Comment, Task, TaskEvent
 
 
@@ -57,6 +57,45 @@ class TaskOut(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+
+# A task list's rows are read as plain values and written as `TaskOut` writes them: DRF's serializer
+# cost a page of 50 tasks three times its query (a model and a field object per value).
+TASK_ROW_COLUMNS = (
+    "id", "project_id", "image_id", "image__width", "image__height", "stage", "status", "assignee_id",
+    "lease_expires_at", "claimed_at", "last_heartbeat_at", "active_seconds", "last_annotator_id",
+    "annotation__current_revision", "created_at", "updated_at",
+)  # fmt: skip
+_DATETIME = serializers.DateTimeField()
+
+
+def task_rows(values: list[dict]) -> list[dict]:
+    """`TaskOut`'s representation (same keys, order and value formats) of rows read with
+    `.values(*TASK_ROW_COLUMNS)`, with `stranded` computed once for all of them."""
+    stranded = leases.tasks_stranded_ids([(v["id"], v["project_id"], v["stage"], v["status"]) for v in values])
+    when = _DATETIME.to_representation
+    return [
+        {
+            "id": v["id"],
+            "project": v["project_id"],
+            "image": v["image_id"],
+            "image_width": v["image__width"],
+            "image_height": v["image__height"],
+            "stage": v["stage"],
+            "status": v["status"],
+            "assignee": v["assignee_id"],
+            "lease_expires_at": when(v["lease_expires_at"]),
+            "claimed_at": when(v["claimed_at"]),
+            "last_heartbeat_at": when(v["last_heartbeat_at"]),
+            "active_seconds": v["active_seconds"],
+            "last_annotator": v["last_annotator_id"],
+            "revision": v["annotation__current_revision"],
+            "stranded": v["id"] in stranded,
+            "created_at": when(v["created_at"]),
+            "updated_at": when(v["updated_at"]),
+        }
+        for v in values
+    ]
 
 
 class RegionSerializer(serializers.Serializer):
@@ -211,6 +250,11 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.tasks_visible(user=self.request.user)
 
+    def list(self, request, *args, **kwargs):
+        """Tasks you may see, filtered and ordered, a page at a time (`TaskOut` rows)."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*TASK_ROW_COLUMNS))
+        return self.get_paginated_response(task_rows(page))
+
     def task(self) -> Task:
         try:
             task_id = int(self.kwargs["pk"])
@@ -348,6 +392,16 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return self._task_out(task)
 
+    @extend_schema(request=None, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def claim(self, request, pk=None):
+        """Take this very task with a lease (a deep link, the manager's task list), or learn why not: 409
+        `leased` (who holds it and until when), `reserved` (kept for someone else), `done`; 403
+        `role_forbidden`, `own_work`, `review_not_independent`. Your live lease on another task of the
+        same stage is released."""
+        return Response(TaskOut(leases.task_claim(task=self.task(), user=request.user)).data)
+
     @extend_schema(
         request=ReassignIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
     )
@@ -400,6 +454,74 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
                 "comments": CommentOut(task.comments.select_related("author"), many=True).data,
             }
         )
+
+
+class TaskRowOut(serializers.ModelSerializer):
+    image_name = serializers.CharField(source="image.original_name", read_only=True)
+    thumbnail_url = serializers.SerializerMethodField()
+    assignee_name = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    revision = serializers.IntegerField(source="annotation.current_revision", read_only=True)
+    open_comments = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "image",
+            "image_name",
+            "thumbnail_url",
+            "stage",
+            "status",
+            "assignee",
+            "assignee_name",
+            "lease_expires_at",
+            "is_gold",
+            "open_comments",
+            "revision",
+            "updated_at",
+        ]
+
+    def get_thumbnail_url(self, obj: Task) -> str:
+        return f"/api/v1/images/{obj.image_id}/thumbnail/"
+
+
+class TaskPageOut(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Matching tasks, counted up to 10,000.")
+    count_exact = serializers.BooleanField(help_text="False when there are more than `count`.")
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    has_next = serializers.BooleanField()
+    results = TaskRowOut(many=True)
+
+
+class ProjectTaskListView(APIView):
+    """GET /projects/{id}/tasks/: the manager's task list."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("stage", OpenApiTypes.STR, description="A stage of the pipeline, or done."),
+            OpenApiParameter("status", OpenApiTypes.STR, description="open, in_progress or done."),
+            OpenApiParameter("assignee", OpenApiTypes.STR, description="A user id, or `none`."),
+            OpenApiParameter("gold", OpenApiTypes.BOOL),
+            OpenApiParameter("open_comments", OpenApiTypes.BOOL, description="Has unresolved comments."),
+            OpenApiParameter(
+                "source",
+                OpenApiTypes.STR,
+                enum=["ai", "human"],
+                description="The current revision still holds an AI region (ai) or none (human).",
+            ),
+            OpenApiParameter("sort", OpenApiTypes.STR, enum=sorted(tasklist.SORTS)),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1-200, default 50."),
+        ],
+        responses=TaskPageOut,
+    )
+    def get(self, request, project_pk: int):
+        """Managers: the project's tasks, filtered and sorted, one page at a time, with each task's
+        assignee, gold flag, open comments and a thumbnail. An id that is not this organization's (an
+        assignee) answers an empty list; the total is exact up to 10,000 (`count_exact`)."""
+        page = tasklist.task_list_page(user=request.user, project_id=project_pk, params=request.query_params)
+        return Response(TaskPageOut(page).data)
 
 
 class ProjectNextTaskView(APIView):

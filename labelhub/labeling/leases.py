@@ -139,6 +139,22 @@ def stranded_q(project: Project) -> Q:
     return Q(project=project, status=TaskStatus.OPEN) & q
 
 
+def tasks_stranded_ids(rows: list[tuple[int, int, str, str]]) -> set[int]:
+    """Which of the tasks `rows` ((id, project id, stage, status) each) are stranded (`stranded_q`): one
+    query per project with open review tasks among them (a task list's page is usually one project),
+    not one per task."""
+    open_rows = [row for row in rows if row[3] == TaskStatus.OPEN]
+    stranded: set[int] = set()
+    for project in Project.objects.filter(pk__in={row[1] for row in open_rows}):
+        reviews = set(project.stage_names[1:])
+        ids = [pk for pk, project_id, stage, _ in open_rows if project_id == project.pk and stage in reviews]
+        if ids:
+            stranded.update(
+                Task.objects.filter(pk__in=ids).filter(stranded_q(project)).values_list("pk", flat=True)
+            )
+    return stranded
+
+
 def task_is_stranded(task: Task) -> bool:
     if task.status != TaskStatus.OPEN or not stage_is_review(task.project, task.stage):
         return False
@@ -357,7 +373,7 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
                     at=now,
                     from_stage=stage,
                     to_stage=stage,
-                    data={"assignee": previous},
+                    data={"assignee": previous, **work_data(candidate, candidate.lease_expires_at)},
                 )
             event_record(
                 task,
@@ -429,3 +445,98 @@ def leases_expire(*, now: datetime | None = None) -> int:
             task.save()
             count += 1
     return count
+
+
+def task_claim(*, task: Task, user) -> Task:
+    """Take this very task (a deep link, the manager's task list) with a lease of LABELHUB_LEASE_SECONDS.
+    Refused with the reason: 409 `done`, `leased` (someone else holds a live lease: who and until when),
+    `reserved` (kept for someone else; managers may take it), 403 `role_forbidden`, `own_work` (a review
+    stage never gives you your own work) or `review_not_independent`. Your live lease on this task is
+    handed back as is; a live lease you hold on another task of the same stage is released (one lease
+    per user and stage, as next-task keeps). An expired lease of someone else is taken over (recorded
+    with the time they worked)."""
+    project = task.project
+    stage_role_require(user=user, project=project, stage=task.stage)
+    with transaction.atomic():
+        _user_stage_lock(project=project, user=user, stage=task.stage)
+        task = task_locked(task)
+        now = timezone.now()
+        done_refuse(task)
+        live = task.status == TaskStatus.IN_PROGRESS and task.lease_expires_at and task.lease_expires_at > now
+        if live and task.assignee_id == user.pk:
+            return _claimed(task.pk)
+        if live:
+            raise Conflict(
+                f"{task.assignee.username} is working on this task until "
+                f"{task.lease_expires_at.isoformat(timespec='seconds')}.",
+                code="leased",
+            )
+        role = role_of(user=user, organization_id=project.organization_id)
+        if (
+            task.status == TaskStatus.OPEN
+            and task.assignee_id not in (None, user.pk)
+            and role not in MANAGING_ROLES
+        ):
+            raise Conflict(f"This task is kept for {task.assignee.username}.", code="reserved")
+        if stage_is_review(project, task.stage):
+            if is_own_work(task=task, user=user):
+                raise Forbidden("This is your own work; someone else reviews it.", code="own_work")
+            earlier_review_refuse(task=task, user=user)
+        for other in (
+            Task.objects.select_for_update(
+                of=("self",) if connection.features.has_select_for_update_of else ()
+            )
+            .filter(
+                project=project,
+                stage=task.stage,
+                status=TaskStatus.IN_PROGRESS,
+                assignee=user,
+                lease_expires_at__gt=now,
+            )
+            .exclude(pk=task.pk)
+        ):
+            event_record(
+                other,
+                EventKind.RELEASED,
+                at=now,
+                actor=user,
+                from_stage=other.stage,
+                to_stage=other.stage,
+                data=work_data(other, now),
+            )
+            claim_clear(other)
+            other.save()
+        previous = task.assignee_id
+        expired = task.status == TaskStatus.IN_PROGRESS
+        if expired:
+            event_record(
+                task,
+                EventKind.LEASE_EXPIRED,
+                at=now,
+                from_stage=task.stage,
+                to_stage=task.stage,
+                data={"assignee": previous, **work_data(task, task.lease_expires_at)},
+            )
+        task.status = TaskStatus.IN_PROGRESS
+        task.assignee = user
+        task.claimed_at = now
+        task.last_heartbeat_at = now
+        task.active_seconds = 0.0
+        task.lease_expires_at = now + _lease_delta()
+        task.save()
+        claimed = _claimed(task.pk)
+        event_record(
+            claimed,
+            EventKind.CLAIMED,
+            at=now,
+            actor=user,
+            from_stage=task.stage,
+            to_stage=task.stage,
+            revision=claimed.annotation.current_revision,
+            data={"reserved": previous == user.pk and not expired, "direct": True},
+        )
+        return claimed
+
+
+def _claimed(pk: int) -> Task:
+    return Task.objects.select_related("project", "image", "annotation", "assignee").get(pk=pk)

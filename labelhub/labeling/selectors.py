@@ -7,29 +7,35 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import NotFound
-from labelhub.projects.selectors import project_ids_visible
+from labelhub.projects.selectors import project_ids_visible, project_visible
 
 from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
 
 
 def tasks_visible(*, user) -> QuerySet[Task]:
-    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related(
-        "image", "project", "annotation", "assignee"
-    )
+    """The tasks of the projects `user` may see, with their image and annotation."""
+    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related("image", "annotation")
 
 
 def task_get(*, user, task_id: int) -> Task:
-    task = tasks_visible(user=user).filter(id=task_id).first()
-    if task is None:
+    """A task the user may see (with its image, project, annotation and assignee), else NotFound.
+    Read by primary key, then checked against its project (`project_visible`)."""
+    if not 0 < task_id < 2**63:
+        raise NotFound("No such task.")  # no query with an id the database cannot hold
+    found = list(
+        Task.objects.filter(id=task_id).select_related("image", "project", "annotation", "assignee")[:1]
+    )
+    if not found or not project_visible(user=user, project=found[0].project):
         raise NotFound("No such task.")
-    return task
+    return found[0]
 
 
 def revision_current(*, annotation: Annotation) -> AnnotationRevision | None:
     """The annotation's current revision; None when nothing was saved yet. The one query for it."""
     if annotation.current_revision == 0:
         return None
-    return annotation.revisions.filter(number=annotation.current_revision).select_related("author").first()
+    found = annotation.revisions.filter(number=annotation.current_revision).select_related("author")[:1]
+    return next(iter(found), None)
 
 
 def revision_current_id() -> Subquery:

@@ -415,6 +415,64 @@ def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
         enqueue_on_commit("labelhub.predictions.gpu.presegment_images", ids)
 
 
+def project_prelabel_status(*, project: Project) -> dict:
+    """Whether new images of `project` are pre-labelled as they arrive, and why not (for the manager),
+    with the project's pre-segmentation progress: images, those with a finished automatic prediction,
+    pending and failed ones, and those with none."""
+    automatic = Prediction.objects.filter(image__project=project, kind="automatic")
+    images = project.images.count()
+    done = automatic.filter(status=PredictionStatus.OK).values("image_id").distinct().count()
+    pending = automatic.filter(status=PredictionStatus.PENDING).values("image_id").distinct().count()
+    failed = automatic.filter(status=PredictionStatus.FAILED).values("image_id").distinct().count()
+    without = project.images.exclude(Exists(automatic.filter(image=OuterRef("pk")))).count()
+    sam = bool(settings.LABELHUB_SAM_CHECKPOINT or settings.LABELHUB_SAM_RANDOM_SEED)
+    on_upload = False
+    if project.prelabel == Prelabel.NONE:
+        reason = "Pre-labels are off for this project (pre-label mode: none): images arrive unlabelled."
+    elif project.prelabel == Prelabel.BOXES:
+        reason = "Images are pre-labelled from the box prompts that come with a dataset import."
+    elif project.prelabel == Prelabel.PROJECT_MODEL:
+        reason = "New images are pre-labelled by the project's own model once a version is promoted."
+    elif not settings.LABELHUB_PRESEGMENT_ON_UPLOAD:
+        reason = "This server does not pre-segment new images (LABELHUB_PRESEGMENT_ON_UPLOAD is off)."
+    elif not _everything_on_upload():
+        reason = (
+            "This server has no SAM model: the classical backend pre-segments new images only when "
+            "LABELHUB_CLASSICAL_EVERYTHING is on. Start it here for this project's images."
+        )
+    else:
+        on_upload = True
+        backend = "SAM" if sam else "the classical backend"
+        reason = f"New images are pre-segmented by {backend} as they arrive."
+    return {
+        "mode": project.prelabel,
+        "on_upload": on_upload,
+        "reason": reason,
+        "images": images,
+        "done": done,
+        "pending": pending,
+        "failed": failed,
+        "without": without,
+    }
+
+
+def project_presegment_queue(*, project: Project) -> int:
+    """Queue pre-segmentation (everything mode) of the project's images that have no automatic
+    prediction yet, or only failed ones; returns how many. Refused when the project's pre-labels are off."""
+    if project.prelabel == Prelabel.NONE:
+        raise DomainError(
+            "Pre-labels are off for this project; choose a pre-label mode first.",
+            field="prelabel",
+            code="prelabel_off",
+        )
+    settled = Prediction.objects.filter(
+        image=OuterRef("pk"), kind="automatic", status__in=[PredictionStatus.OK, PredictionStatus.PENDING]
+    )
+    ids = sorted(project.images.exclude(Exists(settled)).values_list("id", flat=True))
+    presegment_enqueue(image_ids=ids, force=True)
+    return len(ids)
+
+
 def on_images_added(event: DomainEvent) -> None:
     """Subscriber of "images.added" (after commit): queue the new images' pre-segmentation."""
     if event.payload.get("presegment"):

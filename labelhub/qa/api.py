@@ -61,7 +61,11 @@ class MetricsOut(serializers.Serializer):
         "prelabel: {overall, by_model, per_task}, annotator_vs_gold: {overall, by_user}, "
         "annotator_vs_fix: {overall, by_user}}"
     )
-    by_user = serializers.JSONField()
+    by_user = serializers.JSONField(
+        help_text="{username: {actions, submitted, reviewed, actions_per_hour, work_seconds, active_seconds "
+        "(claims released, expired or reassigned included), rejections_received, rejection_rate, "
+        "gold_mean_score, ai_assist: {tasks, ai_regions, kept_share, unchanged_share, mean_iou} | null}}"
+    )
 
 
 class ProjectMetricsView(APIView):

@@ -116,6 +116,57 @@ def ai_assist(*, tasks: list[Task], accepted_revision: dict[int, int]) -> dict:
     }
 
 
+def _ai_assist_by_annotator(tasks: list[Task], accepted_revision: dict[int, int]) -> dict[str, dict]:
+    """Per annotator (the task's last first-stage submitter), the AI-assist figures of their accepted
+    tasks: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
+    groups: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        if task.last_annotator is not None:
+            groups[task.last_annotator.username].append(task)
+    out = {}
+    for name, group in groups.items():
+        figures = ai_assist(tasks=group, accepted_revision=accepted_revision)
+        out[name] = {
+            "tasks": figures["tasks"],
+            "ai_regions": figures["ai_regions"],
+            "kept_share": _mean(figures["kept"], figures["ai_regions"]),
+            "unchanged_share": figures["unchanged_share"],
+            "mean_iou": figures["mean_iou"],
+        }
+    return out
+
+
+UNFINISHED_KINDS = (EventKind.RELEASED, EventKind.LEASE_EXPIRED, EventKind.REASSIGNED)
+
+
+def _unfinished_claims(*, events, user, time_stage: dict, by_user: dict) -> None:
+    """Add the active time of claims that ended without an action (released, expired, reassigned) to
+    their stage and their holder: a task given back and claimed again counts all its active time, not
+    only the last claim's. The holder is the releasing actor, the expired lease's `assignee` id, or the
+    reassigned claim's `from` user name."""
+    ended = events.filter(kind__in=UNFINISHED_KINDS, data__has_key="active_seconds")
+    if user is not None:
+        ended = ended.filter(
+            Q(kind=EventKind.RELEASED, actor=user)
+            | Q(kind=EventKind.LEASE_EXPIRED, data__assignee=user.pk)
+            | Q(kind=EventKind.REASSIGNED, data__from=user.username)
+        )
+    rows = list(ended.values_list("kind", "from_stage", "actor__username", "data"))
+    ids = {d.get("assignee") for k, _, _, d in rows if k == EventKind.LEASE_EXPIRED}
+    names = dict(get_user_model().objects.filter(pk__in=ids - {None}).values_list("pk", "username"))
+    for kind, stage, actor, data in rows:
+        seconds = float(data.get("active_seconds", 0.0))
+        slot = time_stage.setdefault(stage, {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0})
+        slot["active_seconds"] += seconds
+        holder = {
+            EventKind.RELEASED: actor,
+            EventKind.LEASE_EXPIRED: names.get(data.get("assignee")),
+            EventKind.REASSIGNED: data.get("from"),
+        }[kind]
+        if holder:
+            by_user[holder]["active_seconds"] += seconds
+
+
 def project_metrics(
     *, project: Project, since: datetime | None = None, until: datetime | None = None, user=None
 ) -> dict:
@@ -135,7 +186,14 @@ def project_metrics(
     by_stage = {s: {k: 0 for k in [*WORK_KINDS, EventKind.SKIPPED_BY_SAMPLING]} for s in project.stage_names}
     time_stage = {s: {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0} for s in project.stage_names}
     by_user: dict[str, dict] = defaultdict(
-        lambda: {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0, "rejections_received": 0}
+        lambda: {
+            "actions": 0,
+            "submitted": 0,
+            "reviewed": 0,
+            "work_seconds": 0.0,
+            "active_seconds": 0.0,
+            "rejections_received": 0,
+        }
     )
     for event in actions.select_related("actor"):
         stage = event.from_stage
@@ -148,8 +206,10 @@ def project_metrics(
         name = event.actor.username if event.actor else None
         if name:
             by_user[name]["actions"] += 1
+            by_user[name]["submitted" if event.kind == EventKind.SUBMITTED else "reviewed"] += 1
             by_user[name]["work_seconds"] += float(event.data.get("work_seconds", 0.0))
             by_user[name]["active_seconds"] += float(event.data.get("active_seconds", 0.0))
+    _unfinished_claims(events=events, user=user, time_stage=time_stage, by_user=by_user)
     if user is None:
         for row in (
             events.filter(kind=EventKind.SKIPPED_BY_SAMPLING).values("from_stage").annotate(n=Count("id"))
@@ -183,13 +243,18 @@ def project_metrics(
         rejection_rate[stage] = _mean(counts[EventKind.REJECTED], reviewed)
 
     # Tasks accepted after the last stage within the window.
-    done_events = events.filter(to_stage=STAGE_DONE).order_by("task_id", "-created_at", "-id")
+    # (Events on a task already done, such as marking it gold, stay in "done": they do not count.)
+    done_events = (
+        events.filter(to_stage=STAGE_DONE)
+        .exclude(from_stage=STAGE_DONE)
+        .order_by("task_id", "-created_at", "-id")
+    )
     if user is not None:
         done_events = done_events.filter(task__last_annotator=user)
     accepted_revision: dict[int, int] = {}
     for task_id, revision in done_events.values_list("task_id", "revision"):
         accepted_revision.setdefault(task_id, revision or 0)
-    done_tasks = list(Task.objects.filter(pk__in=accepted_revision).select_related("image"))
+    done_tasks = list(Task.objects.filter(pk__in=accepted_revision).select_related("image", "last_annotator"))
     hours = (until - since).total_seconds() / 3600 if since and until and until > since else None
 
     scores = _window(GoldScore.objects.filter(task__project=project), since, until)
@@ -211,10 +276,16 @@ def project_metrics(
             for u, s in gold_users.items()
         },
     }
+    # An annotator whose accepted work falls in the window gets a row even without actions in it.
+    for name, figures in _ai_assist_by_annotator(done_tasks, accepted_revision).items():
+        by_user[name]["ai_assist"] = figures
     for name, slot in by_user.items():
         slot["work_seconds"] = round(slot["work_seconds"], 3)
         slot["active_seconds"] = round(slot["active_seconds"], 3)
+        slot["rejection_rate"] = _mean(slot["rejections_received"], slot["submitted"])
+        slot["actions_per_hour"] = round(slot["actions"] / hours, 6) if hours else None
         slot["gold_mean_score"] = gold["by_user"].get(name, {}).get("mean_score")
+        slot.setdefault("ai_assist", None)
     return {
         "project": project.pk,
         "user": getattr(user, "username", None),

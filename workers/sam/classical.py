@@ -139,7 +139,13 @@ class ClassicalBackend:
         neg = p.points[p.point_labels == 0] if p.points is not None else np.zeros((0, 2))
 
         mask, score = self._grabcut(img, p.box, pos, neg, prev)
-        if self.guard_clicks and prev is not None and prev.any() and p.points is not None:
+        if (
+            self.guard_clicks
+            and prev is not None
+            and prev.any()
+            and p.points is not None
+            and p.point_labels is not None
+        ):
             mask, score = self._guard(
                 img, p.box, pos, neg, prev, p.points[-1], int(p.point_labels[-1]), mask, score
             )
@@ -233,7 +239,7 @@ class ClassicalBackend:
         if not new[cy, cx]:
             return False
         _, lab = cv2.connectedComponents(new.astype(np.uint8), connectivity=8)
-        return np.count_nonzero(lab == lab[cy, cx]) >= 0.5 * np.pi * d * d
+        return bool(np.count_nonzero(lab == lab[cy, cx]) >= 0.5 * np.pi * d * d)
 
     @staticmethod
     def _pixel(click, h: int, w: int) -> tuple[int, int]:

@@ -15,6 +15,8 @@ whole image) score 1 against each other when both are empty or both full, else 0
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -107,7 +109,7 @@ def segmentation_scores(
             "iou": iou(p, t),
             "boundary_f1": boundary_f1(p, t, tolerance=tolerance),
         }
-    out = {"pixel_accuracy": pixel_accuracy(pred, truth)}
+    out: dict[str, Any] = {"pixel_accuracy": pixel_accuracy(pred, truth)}
     for key in ("dice", "iou", "boundary_f1"):
         out[key] = float(np.mean([v[key] for v in per_class.values()])) if per_class else 1.0
     out["per_class"] = per_class

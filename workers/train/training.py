@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -130,8 +130,8 @@ def train_model(
     labels: list[np.ndarray],
     *,
     config: TrainConfig,
-    heldout_images: list[np.ndarray] = (),
-    heldout_labels: list[np.ndarray] = (),
+    heldout_images: Sequence[np.ndarray] = (),
+    heldout_labels: Sequence[np.ndarray] = (),
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train a :class:`~workers.train.unet.UNet` on ``images`` (``(H, W, 3)`` uint8) and ``labels``
@@ -161,7 +161,7 @@ def train_model(
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         model.train()
-        losses = []
+        losses: list[float] = []
         for _ in range(config.steps_per_epoch):
             if losses and deadline is not None and time.perf_counter() >= deadline:
                 break  # the budget is spent mid-epoch: score what there is

@@ -16,6 +16,7 @@ export function regionsPanel(s) {
     const item = h("li", { class: i === s.selected ? "selected" : "", "data-region-id": region.id },
       h("span", { class: "swatch", style: { background: classColor(s.schema, region.label), borderStyle: region.source === "ai" ? "dashed" : "solid" } }),
       h("button", { class: "name", "aria-current": i === s.selected ? "true" : null, onclick: () => { s.select(i); s.zoomToSelected(); } }, regionName(region, i)),
+      region.prediction_id != null && s.sources?.get(region.prediction_id) ? h("span", { class: "source muted", title: "Pre-label source" }, s.sources.get(region.prediction_id)) : null,
       s.readOnly ? h("span", { class: "muted" }, region.kind)
         : h("select", { "aria-label": `Class of ${regionName(region, i)}`, onchange: (e) => s.relabel(i, e.target.value) },
           s.schema.map((c) => h("option", { value: c.name, selected: c.name === region.label }, c.name))),

@@ -17,7 +17,10 @@ export async function queueScreen(root, { go, message }) {
         h("h2", { id: `p${p.id}` }, p.name),
         h("span", { class: "muted" }, ` ${c.images} images · you are ${role}`),
         h("span", { class: "spacer" }),
+        MANAGING.includes(role) ? h("a", { class: "button", href: `#/project/${p.id}` }, "Images and people") : null,
         MANAGING.includes(role) ? h("a", { class: "button", href: `#/manage/${p.id}` }, "Manage") : null),
+      c.images === 0 ? h("p", { class: "notice empty-project" }, "No images in this project yet. ",
+        MANAGING.includes(role) ? h("a", { class: "button primary", href: `#/project/${p.id}` }, "Add images") : "A manager adds them.") :
       h("div", { class: "stages" }, p.pipeline.map((stage) => {
         const byStatus = c.by_stage[stage.name] || {};
         const canWork = stage.role === role || MANAGING.includes(role);
@@ -31,7 +34,8 @@ export async function queueScreen(root, { go, message }) {
     h("div", { class: "queue" },
       message ? h("p", { class: "notice", role: "status" }, message) : null,
       h("h1", {}, "Your work"),
-      cards.length ? cards : h("p", {}, "You are not in any project yet."),
+      cards.length ? cards : h("p", {}, "You are not in any project yet. ",
+        orgs.some((o) => MANAGING.includes(o.role)) ? h("a", { class: "button primary", href: "#/projects/new" }, "Create a project") : "A manager adds you to one."),
       h("section", { class: "card" }, h("h2", {}, "Sent back to you"),
         sentBack.length
           ? h("ul", {}, sentBack.map((t) => h("li", {}, `Task ${t.id} in ${t.stage} `,

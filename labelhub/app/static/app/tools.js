@@ -329,6 +329,12 @@ export class Tools {
     const started = fromBox ? performance.now() : this.clickedAt;
     const seq = (this.seq = (this.seq || 0) + 1);
     const decoder = this.s.decoder;
+    const service = this.s.interactiveService;
+    if (service) { // the project's model service answers on the server, for the current class
+      seg.path = "server";
+      Object.assign(body, { service: service.id, label: this.s.currentLabel() });
+      delete body.candidate;
+    }
     // A chain of clicks stays where its first click was decoded: its previous mask lives there.
     if (!seg.path) seg.path = reuse ? "browser" : decoder.pick();
     const path = seg.path;
