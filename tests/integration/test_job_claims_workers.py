@@ -37,7 +37,7 @@ def two_workers(settings, tmp_path):
         next(gen, None)
 
 
-def _until(found, workers, seconds=240.0, what=""):
+def _until(found, workers, seconds=480.0, what=""):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for proc, log in workers:
@@ -86,7 +86,7 @@ def test_training_and_evaluation_delivered_twice_while_alive_run_once(disc_proje
     try:
         response = manager.post(
             f"/api/v1/projects/{project.id}/models/train/",
-            {**TINY, "epochs": 40, "heldout_fraction": 0.25},
+            {**TINY, "epochs": 10, "heldout_fraction": 0.25},
             format="json",
         )
         assert response.status_code == 202, response.content
