@@ -181,15 +181,23 @@ def _replica_submit(task: Task, *, replica: TaskReplica, user, now: datetime, re
     return task
 
 
-@transaction.atomic
-def task_accept(*, task: Task, user) -> Task:
-    """A reviewer passes the task to the next stage (or to done after the last)."""
+def _review_begin(task: Task, *, user, action: str) -> tuple[Task, datetime]:
+    """The preconditions every review decision shares, checked on the task re-read under its row lock:
+    a review stage, not a stage the user checked earlier, their live lease, not their own work. Returns
+    the locked task and the decision's time."""
     task = task_locked(task)
     now = timezone.now()
-    _review_require(task, "accepted")
+    _review_require(task, action)
     earlier_review_refuse(task=task, user=user)  # before the lease: the clearer reason
     lease_require(task=task, user=user, now=now)
     _not_own_require(task, user)
+    return task, now
+
+
+@transaction.atomic
+def task_accept(*, task: Task, user) -> Task:
+    """A reviewer passes the task to the next stage (or to done after the last)."""
+    task, now = _review_begin(task, user=user, action="accepted")
     _advance(
         task,
         actor=user,
@@ -204,12 +212,7 @@ def task_accept(*, task: Task, user) -> Task:
 @transaction.atomic
 def task_fix_accept(*, task: Task, user, base_revision: int, regions: list) -> Task:
     """A reviewer saves their corrected regions (a revision credited to them) and accepts the task."""
-    task = task_locked(task)
-    now = timezone.now()
-    _review_require(task, "fixed and accepted")
-    earlier_review_refuse(task=task, user=user)  # before the lease: the clearer reason
-    lease_require(task=task, user=user, now=now)
-    _not_own_require(task, user)
+    task, now = _review_begin(task, user=user, action="fixed and accepted")
     revision = annotation_write(task=task, author=user, base_revision=base_revision, regions=regions)
     _advance(
         task,
@@ -248,12 +251,7 @@ def _worker_at(task: Task, stage: str):
 def task_reject(*, task: Task, user, comments: list[dict]) -> Task:
     """A reviewer sends the task back to the stage its pipeline names (`reject_to`), reserved for whoever
     worked it there, with at least one comment (pinned to a region id or to a point x, y, or neither)."""
-    task = task_locked(task)
-    now = timezone.now()
-    _review_require(task, "rejected")
-    earlier_review_refuse(task=task, user=user)  # before the lease: the clearer reason
-    lease_require(task=task, user=user, now=now)
-    _not_own_require(task, user)
+    task, now = _review_begin(task, user=user, action="rejected")
     if not isinstance(comments, list) or not comments:
         raise DomainError("A rejection needs at least one comment saying what to fix.", field="comments")
     created: list[Comment] = []
