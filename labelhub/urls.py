@@ -36,6 +36,8 @@ from labelhub.predictions.api import (
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
 from labelhub.qa.api import ProjectMetricsView
+from labelhub.tracking.api import PropagationViewSet, TaskPropagateView
+from labelhub.videos.api import ProjectVideoUploadView, VideoViewSet
 from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
@@ -47,6 +49,8 @@ router.register(
 router.register("projects", ProjectViewSet, basename="project")
 router.register(r"projects/(?P<project_pk>\d+)/members", ProjectMemberViewSet, basename="project-member")
 router.register("images", ImageViewSet, basename="image")
+router.register("videos", VideoViewSet, basename="video")
+router.register("propagations", PropagationViewSet, basename="propagation")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("predictions", PredictionViewSet, basename="prediction")
@@ -65,6 +69,12 @@ api_v1 = [
         ProjectImageUploadView.as_view(),
         name="project-image-upload",
     ),
+    path(
+        "projects/<int:project_pk>/videos/upload/",
+        ProjectVideoUploadView.as_view(),
+        name="project-video-upload",
+    ),
+    path("tasks/<int:task_pk>/propagate/", TaskPropagateView.as_view(), name="task-propagate"),
     path(
         "projects/<int:project_pk>/images/import/",
         ProjectImageImportView.as_view(),

@@ -11,6 +11,9 @@ Per writer (`Writer`):
   checked when the import was requested.
 - PRELABEL: AI regions seeding an untouched task (revision 0 only, no author); a task someone saved
   keeps its work.
+- PROPAGATION: a track's shapes carried across a video task's frames by a propagation job, which a lease
+  holder (or a manager) requested; written on top of the current revision as results stream in.
+In a video task, a member's write turns every track shape it changes into a keyframe (regions.keyframes_mark).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from labelhub.core.errors import Conflict, DomainError
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Task
 from .pipeline import done_refuse
-from .regions import regions_clean, regions_diff
+from .regions import keyframes_mark, regions_clean, regions_diff
 from .selectors import revision_current
 
 # Who may write regions at all; the QA workflow narrows this to the task's current worker.
@@ -35,6 +38,7 @@ class Writer(models.TextChoices):
     MEMBER = "member", "A member through the API (lease holder, or a manager or owner)"
     IMPORT = "import", "A dataset import"
     PRELABEL = "prelabel", "AI regions seeding an untouched task"
+    PROPAGATION = "propagation", "A video track carried across frames by a propagation job"
 
 
 @transaction.atomic
@@ -56,7 +60,7 @@ def annotation_write(
         )
         if role not in MANAGING_ROLES:
             lease_require(task=task, user=author)
-    elif writer not in (Writer.IMPORT, Writer.PRELABEL):
+    elif writer not in (Writer.IMPORT, Writer.PRELABEL, Writer.PROPAGATION):
         raise ValueError(f"unknown writer {writer!r}")
     # AI pre-labels are seeds (SAM's masks overlap): a semantic or panoptic project's rules are checked
     # when a person or an import saves, not here.
@@ -65,7 +69,8 @@ def annotation_write(
         author=author,
         base_revision=base_revision,
         regions=regions,
-        segmentation_rules=writer != Writer.PRELABEL,
+        segmentation_rules=writer not in (Writer.PRELABEL, Writer.PROPAGATION),
+        mark_keyframes=writer == Writer.MEMBER,
     )
 
 
@@ -85,7 +90,13 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
 
 
 def _revision_insert(
-    *, task: Task, author, base_revision: int, regions: list, segmentation_rules: bool = True
+    *,
+    task: Task,
+    author,
+    base_revision: int,
+    regions: list,
+    segmentation_rules: bool = True,
+    mark_keyframes: bool = False,
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
@@ -100,17 +111,20 @@ def _revision_insert(
             code="stale_revision",
             details={"current_revision": annotation.current_revision},
         )
-    image = task.image
+    media = task.image if task.image_id else task.video
     project = task.project
     cleaned = regions_clean(
         regions,
-        width=image.width,
-        height=image.height,
+        width=media.width,
+        height=media.height,
         class_names=project.class_names,
         stuff=project.stuff_classes if segmentation_rules else frozenset(),  # see projects/schema.py
         exclusive=segmentation_rules and project.segmentation != "instance",
+        frames=range(task.frame_start, task.frame_stop) if task.video_id else None,
     )
     previous = revision_current(annotation=annotation)
+    if mark_keyframes and task.video_id:
+        cleaned = keyframes_mark(previous.regions if previous else [], cleaned)
     revision = AnnotationRevision.objects.create(
         annotation=annotation,
         number=annotation.current_revision + 1,
