@@ -17,6 +17,7 @@ from labelhub.accounts.api import (
 )
 from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
+from labelhub.datasets.video_api import VideoExportView, VideoImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
 from labelhub.labeling.api import CommentViewSet, ImagePolygonizeView, ProjectNextTaskView, TaskViewSet
 from labelhub.learning.api import (
@@ -74,6 +75,8 @@ api_v1 = [
         ProjectVideoUploadView.as_view(),
         name="project-video-upload",
     ),
+    path("videos/<int:video_pk>/export/", VideoExportView.as_view(), name="video-export"),
+    path("videos/<int:video_pk>/import/", VideoImportView.as_view(), name="video-import"),
     path("tasks/<int:task_pk>/propagate/", TaskPropagateView.as_view(), name="task-propagate"),
     path(
         "projects/<int:project_pk>/images/import/",

@@ -213,7 +213,11 @@ def propagation_run(job_id: int) -> PropagationJob:
     """Run a job on this worker: frames read one at a time from storage, results written every
     LABELHUB_VIDEO_PROPAGATE_CHUNK frames, progress on the job, cancel honoured between frames."""
     with transaction.atomic():
-        job = PropagationJob.objects.select_for_update().select_related("task__video").get(pk=job_id)
+        job = (
+            PropagationJob.objects.select_for_update(of=("self",))
+            .select_related("task__video")
+            .get(pk=job_id)
+        )
         if job.status != JobStatus.QUEUED:
             return job  # cancelled while queued, or a redelivered message
         job.status = JobStatus.RUNNING
