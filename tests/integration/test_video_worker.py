@@ -206,3 +206,25 @@ def test_video_propagated_reviewed_and_exported(org_a, video_worker, settings):
     assert next_task(second_reviewer, project.id, "review").json()["id"] == tid
     accepted = second_reviewer.post(f"/api/v1/tasks/{tid}/accept/")
     assert accepted.status_code == 200 and accepted.json()["status"] == "done"
+
+    # The exports round-trip: CVAT for video and YouTube-VIS read back to the same shapes (the task is
+    # accepted, so its annotation is final: the files are parsed, not imported; tests/labelhub/videos
+    # imports them through the API).
+    stored = manager.get(f"/api/v1/tasks/{tid}/annotation/").json()["regions"]
+    for name in ("cvat_video", "youtube_vis"):
+        exported = manager.get(f"/api/v1/videos/{video['id']}/export/?format_name={name}")
+        assert exported.status_code == 200
+        parsed = parse_video_format(name, exported.content, video)
+        mine = sorted((s for s in parsed if 0 <= s["frame"] < 70), key=lambda s: s["frame"])
+        assert [(s["id"], s["frame"], s["keyframe"], s.get("model")) for s in mine] == [
+            (s["id"], s["frame"], s["keyframe"], s.get("model"))
+            for s in sorted(stored, key=lambda s: s["frame"])
+        ]
+        for a, b in zip(mine, sorted(stored, key=lambda s: s["frame"]), strict=True):
+            assert (rle_to_mask(a["rle"]) == rle_to_mask(b["rle"])).all()
+
+
+def parse_video_format(name: str, data: bytes, video: dict) -> list[dict]:
+    from labelhub.datasets.formats.video import VIDEO_IMPORT_FORMATS
+
+    return VIDEO_IMPORT_FORMATS[name](data, {"width": video["width"], "height": video["height"]})
