@@ -36,7 +36,7 @@ from labelhub.predictions.api import (
     SamDecoderView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView
+from labelhub.qa.api import ProjectMetricsView, TaskVideoMetricsView
 from labelhub.tracking.api import PropagationViewSet, TaskPropagateView
 from labelhub.videos.api import ProjectVideoUploadView, VideoViewSet
 from labelhub.webhooks.api import WebhookViewSet
@@ -77,6 +77,7 @@ api_v1 = [
     ),
     path("videos/<int:video_pk>/export/", VideoExportView.as_view(), name="video-export"),
     path("videos/<int:video_pk>/import/", VideoImportView.as_view(), name="video-import"),
+    path("tasks/<int:task_pk>/video-metrics/", TaskVideoMetricsView.as_view(), name="task-video-metrics"),
     path("tasks/<int:task_pk>/propagate/", TaskPropagateView.as_view(), name="task-propagate"),
     path(
         "projects/<int:project_pk>/images/import/",

@@ -16,6 +16,7 @@ from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
 from .metrics import metrics_subject, project_metrics
+from .video import task_video_metrics
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -83,3 +84,27 @@ class ProjectMetricsView(APIView):
                 raise DomainError("user is a user id.", field="user") from None
         user = metrics_subject(viewer=request.user, project=project, user_id=user_id)
         return Response(project_metrics(project=project, since=since, until=until, user=user))
+
+
+class VideoMetricsOut(serializers.Serializer):
+    task = serializers.IntegerField()
+    revision = serializers.IntegerField()
+    frames = serializers.JSONField(
+        help_text="[{track, frame, model, corrected, j, f, jf, iou, dice, pixel_accuracy, bf1}]: each shape a "
+        "model propagated vs the shape kept on that frame (corrected: a person changed it)"
+    )
+    tracks = serializers.JSONField(help_text="{track: the means of its frames, frames}")
+    overall = serializers.JSONField(help_text="The means over the task's frames, frames, corrected")
+
+
+class TaskVideoMetricsView(APIView):
+    @extend_schema(responses=VideoMetricsOut)
+    def get(self, request, task_pk):
+        """Propagated vs kept, for a video task: J&F (DAVIS), IoU, Dice, pixel accuracy and Boundary F1
+        (2 px) per frame, per track and for the task."""
+        from labelhub.labeling.selectors import task_get
+
+        task = task_get(user=request.user, task_id=task_pk)
+        if not task.video_id:
+            raise DomainError("Only video tasks have video metrics.", field="task", code="not_a_video_task")
+        return Response(task_video_metrics(task))

@@ -188,7 +188,10 @@ def project_metrics(
     accepted_revision: dict[int, int] = {}
     for task_id, revision in done_events.values_list("task_id", "revision"):
         accepted_revision.setdefault(task_id, revision or 0)
-    done_tasks = list(Task.objects.filter(pk__in=accepted_revision).select_related("image"))
+    # image tasks: a video task's propagated vs kept shapes are in tasks/{id}/video-metrics/
+    done_tasks = list(
+        Task.objects.filter(pk__in=accepted_revision, image__isnull=False).select_related("image")
+    )
     hours = (until - since).total_seconds() / 3600 if since and until and until > since else None
 
     scores = _window(GoldScore.objects.filter(task__project=project), since, until)

@@ -127,6 +127,8 @@ def segmentation_quality(*, project, tasks: list[Task], accepted_revision: dict[
             continue
         sub = before[-1]
         image = fix.task.image
+        if image is None:  # a video task: tasks/{id}/video-metrics/ compares its shapes
+            continue
         scores = compare(
             regions_of.get((sub.task_id, sub.revision), []),
             regions_of.get((fix.task_id, fix.revision), []),

@@ -280,3 +280,33 @@ def test_j_and_f():
     assert scores["f"] == 1.0  # one pixel is within DAVIS's tolerance (0.008 of the diagonal: 2 px here)
     assert contour_f(box_mask(20, 60, 80, 120), truth) == 0.0
     assert frame_scores(np.zeros((H, W), bool), np.zeros((H, W), bool))["jf"] == 1.0
+
+
+def test_video_metrics_compare_propagated_with_kept(org_a, video_task):
+    _, task = video_task
+    client = org_a.clients[Role.ANNOTATOR]
+    from labelhub.labeling.annotations import Writer, annotation_write
+
+    model = {"name": "flow-dis-similarity", "version": "1"}
+    annotation_write(
+        task=Task.objects.get(pk=task["id"]),
+        author=None,
+        base_revision=0,
+        regions=[
+            shape("t", 5),
+            shape("t", 6, mask=box_mask(30, 90, 40, 120), source="ai", keyframe=False, model=model),
+            shape("t", 7, mask=box_mask(30, 90, 40, 120), source="ai", keyframe=False, model=model),
+        ],
+        writer=Writer.PROPAGATION,
+    )
+    current = client.get(f"/api/v1/tasks/{task['id']}/annotation/").json()
+    regions = current["regions"]
+    regions[2] = {**regions[2], "rle": mask_to_rle(box_mask(30, 90, 40, 100))}  # frame 7 corrected
+    assert put(client, task["id"], current["revision"], regions).status_code == 200
+    metrics = client.get(f"/api/v1/tasks/{task['id']}/video-metrics/").json()
+    by_frame = {f["frame"]: f for f in metrics["frames"]}
+    assert set(by_frame) == {6, 7}
+    assert by_frame[6]["jf"] == 1.0 and not by_frame[6]["corrected"]
+    assert by_frame[7]["iou"] == pytest.approx(60 * 60 / (60 * 80)) and by_frame[7]["corrected"]
+    assert metrics["overall"]["frames"] == 2 and metrics["overall"]["corrected"] == 1
+    assert metrics["tracks"]["t"]["iou"] == pytest.approx((1 + 0.75) / 2)
