@@ -245,6 +245,25 @@ LABELHUB_WEBHOOK_CLAIM_SECONDS = env_int(
 # the server into a proxy into its own network (SSRF).
 LABELHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("LABELHUB_WEBHOOK_ALLOW_PRIVATE", False)
 
+# --- model services: Label Studio ML backends (issue 26) ----------------------------------------------
+# Model service URLs on non-public addresses (a GPU box on the LAN, a sidecar) need the operator's yes,
+# as webhooks do; off by default like LABELHUB_WEBHOOK_ALLOW_PRIVATE, whose value it takes when unset.
+LABELHUB_MODEL_SERVICE_ALLOW_PRIVATE = env_bool(
+    "LABELHUB_MODEL_SERVICE_ALLOW_PRIVATE", LABELHUB_WEBHOOK_ALLOW_PRIVATE
+)
+# How model services reach LabelHub: the base of the signed image URLs in their tasks (and the
+# `hostname` sent to /setup, which a backend's LABEL_STUDIO_URL stands for).
+LABELHUB_PUBLIC_URL = env_str("LABELHUB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+LABELHUB_MODEL_SERVICE_URL_SECONDS = env_int("LABELHUB_MODEL_SERVICE_URL_SECONDS", 900)  # signed image URLs
+LABELHUB_MODEL_SERVICE_BATCH = env_int("LABELHUB_MODEL_SERVICE_BATCH", 8)  # tasks per /predict call
+LABELHUB_MODEL_SERVICE_MAX_RESPONSE_BYTES = env_int("LABELHUB_MODEL_SERVICE_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
+LABELHUB_MODEL_SERVICE_MAX_RESULTS = env_int("LABELHUB_MODEL_SERVICE_MAX_RESULTS", 500)  # per image
+LABELHUB_MODEL_SERVICE_MAX_VERTICES = env_int("LABELHUB_MODEL_SERVICE_MAX_VERTICES", 20000)  # per image
+LABELHUB_MODEL_SERVICE_MAX_MASK_BYTES = env_int("LABELHUB_MODEL_SERVICE_MAX_MASK_BYTES", 16 * 1024 * 1024)
+LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS = env_int("LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS", 3)  # per image
+LABELHUB_MODEL_SERVICE_RETRY_SECONDS = env_int("LABELHUB_MODEL_SERVICE_RETRY_SECONDS", 10)  # doubling
+LABELHUB_MODEL_SERVICE_PAUSE_AFTER = env_int("LABELHUB_MODEL_SERVICE_PAUSE_AFTER", 5)  # failed calls in a row
+
 # --- dataset export and import (issue 6) -------------------------------------------------------------
 LABELHUB_EXPORT_CHUNK_SIZE = env_int("LABELHUB_EXPORT_CHUNK_SIZE", 500)  # rows read per database round trip
 LABELHUB_EXPORT_TMP_DIR = env_str("LABELHUB_EXPORT_TMP_DIR")  # where archives are built; empty: system temp
@@ -339,7 +358,7 @@ LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
 # A running export or import stamps a heartbeat this often (a thread of its worker, through every phase);
 # one with no heartbeat for LABELHUB_JOB_STALE_SECONDS is taken as lost (its worker died) and run again
-# by the next sweep, however long a live run takes (see labelhub/datasets/jobs.py).
+# by the next sweep, however long a live run takes (see labelhub/core/jobs.py).
 LABELHUB_JOB_HEARTBEAT_SECONDS = env_float("LABELHUB_JOB_HEARTBEAT_SECONDS", 10.0)
 LABELHUB_JOB_STALE_SECONDS = env_int("LABELHUB_JOB_STALE_SECONDS", 120)
 LABELHUB_JOB_SWEEP_SECONDS = env_int("LABELHUB_JOB_SWEEP_SECONDS", 300)
@@ -377,6 +396,29 @@ CELERY_BEAT_SCHEDULE = {
 # Self-service sign-up (`POST auth/signup/`): off by default; accounts come from accepted invitations.
 LABELHUB_SIGNUP_OPEN = env_bool("LABELHUB_SIGNUP_OPEN", False)
 LABELHUB_INVITATION_DAYS = env_int("LABELHUB_INVITATION_DAYS", 7)
+# Invitations go out by e-mail through Django's e-mail framework: SMTP when LABELHUB_EMAIL_HOST is set,
+# otherwise the console backend (the message, with its accept link, is written to the server's log).
+LABELHUB_EMAIL_HOST = env_str("LABELHUB_EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "LABELHUB_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if LABELHUB_EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = LABELHUB_EMAIL_HOST or "localhost"
+EMAIL_PORT = env_int("LABELHUB_EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("LABELHUB_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("LABELHUB_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("LABELHUB_EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("LABELHUB_EMAIL_USE_SSL", False)
+if EMAIL_USE_SSL:
+    EMAIL_USE_TLS = False  # Django refuses both; implicit TLS (port 465) wins when asked for
+EMAIL_TIMEOUT = env_int("LABELHUB_EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("LABELHUB_EMAIL_FROM", "LabelHub <labelhub@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The server's address as invitees reach it ("https://label.example.org"), for links in e-mails; empty:
+# taken from the request that sends the invitation.
+LABELHUB_PUBLIC_URL = env_str("LABELHUB_PUBLIC_URL").rstrip("/")
 # API tokens (django-rest-knox): stored as SHA-512 digests, expiring this many hours after issue.
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env_int("LABELHUB_TOKEN_TTL_HOURS", 24 * 7)),
@@ -446,6 +488,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "labelhub.accounts.models.Role",
         "RegionKindEnum": ["polygon", "mask"],
+        "TaskStatusEnum": "labelhub.labeling.models.TaskStatus",
     },
 }
 

@@ -19,9 +19,16 @@ from labelhub.core import health
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.datasets.video_api import VideoExportView, VideoImportView
 from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
-from labelhub.labeling.api import CommentViewSet, ImagePolygonizeView, ProjectNextTaskView, TaskViewSet
+from labelhub.labeling.api import (
+    CommentViewSet,
+    ImagePolygonizeView,
+    ProjectNextTaskView,
+    ProjectTaskListView,
+    TaskViewSet,
+)
 from labelhub.learning.api import (
     EvaluationView,
+    ModelServiceTrainView,
     ModelVersionView,
     ProjectEvaluationsView,
     ProjectModelsView,
@@ -33,7 +40,16 @@ from labelhub.predictions.api import (
     ImageSegmentView,
     PredictionViewSet,
     ProjectEmbeddingsView,
+    ProjectPresegmentView,
     SamDecoderView,
+)
+from labelhub.predictions.model_services_api import (
+    ModelServiceCheckView,
+    ModelServiceConfigView,
+    ModelServicePredictView,
+    ModelServiceView,
+    ProjectModelServicesView,
+    ServiceImageView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
 from labelhub.qa.api import ProjectMetricsView, TaskVideoMetricsView
@@ -90,7 +106,9 @@ api_v1 = [
     path("models/sam/decoder.onnx", SamDecoderView.as_view(), name="sam-decoder"),
     path("images/<int:image_pk>/presegment/", ImagePresegmentView.as_view(), name="image-presegment"),
     path("projects/<int:project_pk>/embeddings/", ProjectEmbeddingsView.as_view(), name="project-embeddings"),
+    path("projects/<int:project_pk>/presegment/", ProjectPresegmentView.as_view(), name="project-presegment"),
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
+    path("projects/<int:project_pk>/tasks/", ProjectTaskListView.as_view(), name="project-tasks"),
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
@@ -101,6 +119,37 @@ api_v1 = [
         "projects/<int:project_pk>/evaluations/", ProjectEvaluationsView.as_view(), name="project-evaluations"
     ),
     path("evaluations/<int:evaluation_pk>/", EvaluationView.as_view(), name="evaluation"),
+    path(
+        "projects/<int:project_pk>/model-services/",
+        ProjectModelServicesView.as_view(),
+        name="project-model-services",
+    ),
+    path(
+        "projects/<int:project_pk>/model-services/<int:service_pk>/",
+        ModelServiceView.as_view(),
+        name="model-service",
+    ),
+    path(
+        "projects/<int:project_pk>/model-services/<int:service_pk>/check/",
+        ModelServiceCheckView.as_view(),
+        name="model-service-check",
+    ),
+    path(
+        "projects/<int:project_pk>/model-services/<int:service_pk>/predict/",
+        ModelServicePredictView.as_view(),
+        name="model-service-predict",
+    ),
+    path(
+        "projects/<int:project_pk>/label-studio-config/",
+        ModelServiceConfigView.as_view(),
+        name="project-label-studio-config",
+    ),
+    path(
+        "projects/<int:project_pk>/model-services/<int:service_pk>/train/",
+        ModelServiceTrainView.as_view(),
+        name="model-service-train",
+    ),
+    path("model-services/images/<str:token>/", ServiceImageView.as_view(), name="model-service-image"),
     path("", include(router.urls)),
 ]
 

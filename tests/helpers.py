@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -67,3 +68,45 @@ def upload(client: APIClient, project_id: int, *files: tuple[str, bytes]):
 
 def square(x0: float, y0: float, x1: float, y1: float) -> dict:
     return {"exterior": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]], "holes": []}
+
+
+def ultralytics_check(yaml_paths: list, *, cwd, config_dir) -> list[dict]:
+    """Ultralytics' own dataset check (`ultralytics.data.utils.check_det_dataset`) on each data.yaml, run
+    in a fresh Python process whose working directory is `cwd` (another folder than the dataset's), with
+    its settings in `config_dir`. Its font check finds a local font there (matplotlib's DejaVu Sans under
+    the name it looks for), so nothing is downloaded. Returns {train, val, test, nc, names} per yaml;
+    raises CalledProcessError with Ultralytics' message when a check fails."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import matplotlib
+
+    fonts = Path(config_dir) / "Ultralytics"
+    fonts.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf", fonts / "Arial.ttf")
+    script = (
+        "import json, sys\n"
+        "from ultralytics.data.utils import check_det_dataset\n"
+        "out = []\n"
+        "for p in sys.argv[1:]:\n"
+        "    d = check_det_dataset(p, autodownload=False)\n"
+        "    out.append({k: d.get(k) for k in ('train', 'val', 'test', 'nc')} | {'names': d['names']})\n"
+        "print('RESULT' + json.dumps(out, default=str))\n"
+    )
+    env = {**os.environ, "YOLO_CONFIG_DIR": str(config_dir), "YOLO_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, yaml_paths)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, "check_det_dataset", done.stdout, done.stderr)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
+    return json.loads(line[len("RESULT") :])

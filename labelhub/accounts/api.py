@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate, update_session_auth_hash
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -140,19 +142,59 @@ class InvitationIn(serializers.Serializer):
 
 class InvitationOut(serializers.ModelSerializer):
     invited_by = serializers.CharField(source="invited_by.username", read_only=True, allow_null=True)
+    status = serializers.SerializerMethodField(help_text="pending, accepted or expired.")
+    accepted_by = serializers.CharField(source="accepted_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = Invitation
-        fields = ["id", "organization", "role", "email", "username", "invited_by", "created_at", "expires_at"]
+        fields = [
+            "id",
+            "organization",
+            "role",
+            "email",
+            "username",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "status",
+            "accepted_at",
+            "accepted_by",
+        ]
+
+    def get_status(self, obj: Invitation) -> str:
+        return services.invitation_status(obj)
 
 
 class InvitationCreatedOut(InvitationOut):
     token = serializers.CharField(
         help_text="Give it to the invitee (shown only now): POST invitations/accept/."
     )
+    link = serializers.CharField(help_text="The app's accept page for this token (shown only now).")
+    email_sent = serializers.BooleanField(
+        help_text="The accept link was mailed (false: invited by username, or the mail server failed)."
+    )
 
     class Meta(InvitationOut.Meta):
-        fields = [*InvitationOut.Meta.fields, "token"]
+        fields = [*InvitationOut.Meta.fields, "token", "link", "email_sent"]
+
+
+class InvitationRenewIn(serializers.Serializer):
+    send_email = serializers.BooleanField(
+        default=True, help_text="Mail the new link (false: only return it, to copy)."
+    )
+
+
+INVITATION_STATUSES = ("pending", "accepted", "expired", "open", "all")
+
+
+def _mailed(request, invitation: Invitation, token: str, *, send: bool = True) -> Response:
+    """The invitation with its new token and link, mailed when `send` (after the transaction committed)."""
+    invitation.token = token
+    invitation.link = services.invitation_link(token=token, base_url=request.build_absolute_uri("/"))
+    invitation.email_sent = send and services.invitation_email_send(
+        invitation=invitation, link=invitation.link
+    )
+    return InvitationCreatedOut(invitation).data
 
 
 class InvitationViewSet(
@@ -177,24 +219,62 @@ class InvitationViewSet(
         if getattr(self, "swagger_fake_view", False):
             return Invitation.objects.none()
         org, _ = self.organization()
-        return Invitation.objects.filter(organization=org, accepted_at__isnull=True).select_related(
-            "invited_by"
-        )
+        return Invitation.objects.filter(organization=org).select_related("invited_by", "accepted_by")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                enum=list(INVITATION_STATUSES),
+                description="open (default: pending and expired), pending, accepted, expired or all.",
+            )
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        wanted = request.query_params.get("status", "open")
+        if wanted not in INVITATION_STATUSES:
+            raise DomainError(f"status is one of {list(INVITATION_STATUSES)}.", field="status")
+        now = timezone.now()
+        rows = self.get_queryset()
+        if wanted in {"open", "pending", "expired"}:
+            rows = rows.filter(accepted_at__isnull=True)
+        if wanted == "pending":
+            rows = rows.filter(expires_at__gt=now)
+        elif wanted == "expired":
+            rows = rows.filter(expires_at__lte=now)
+        elif wanted == "accepted":
+            rows = rows.filter(accepted_at__isnull=False)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(InvitationOut(page, many=True).data)
 
     @extend_schema(request=InvitationIn, responses={201: InvitationCreatedOut})
     def create(self, request, *args, **kwargs):
+        """Invite by e-mail (the accept link is mailed) or by username (give them the link)."""
         org, role = self.organization()
         data = InvitationIn(data=request.data)
         data.is_valid(raise_exception=True)
         invitation, token = services.invitation_create(
             organization=org, actor_role=role, invited_by=request.user, **data.validated_data
         )
-        invitation.token = token
-        return Response(InvitationCreatedOut(invitation).data, status=status.HTTP_201_CREATED)
+        return Response(_mailed(request, invitation, token), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=InvitationRenewIn, responses=InvitationCreatedOut)
+    @action(detail=True, methods=["post"])
+    def resend(self, request, *args, **kwargs):
+        """A new link (the old one stops working) and a new expiry; mailed unless `send_email` is false."""
+        _, role = self.organization()
+        data = InvitationRenewIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = self.get_queryset().filter(pk=kwargs["pk"]).first()
+        if invitation is None:
+            raise NotFound("No such invitation.")
+        invitation, token = services.invitation_renew(invitation=invitation, actor_role=role)
+        return Response(_mailed(request, invitation, token, send=data.validated_data["send_email"]))
 
     def destroy(self, request, *args, **kwargs):
         org, role = self.organization()
-        invitation = self.get_queryset().filter(pk=kwargs["pk"]).first()
+        invitation = self.get_queryset().filter(pk=kwargs["pk"], accepted_at__isnull=True).first()
         if invitation is None:
             raise NotFound("No such invitation.")
         services.invitation_revoke(invitation=invitation, actor_role=role)

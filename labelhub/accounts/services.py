@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -17,6 +20,8 @@ from labelhub.core.events import ORGANIZATION_DELETING, DomainEvent, publish
 from .auth import user_create
 from .models import MANAGING_ROLES, Invitation, Membership, Organization, Role
 from .selectors import role_require
+
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -70,7 +75,8 @@ def invitation_create(
     *, organization: Organization, actor_role: str, invited_by, role: str, email: str = "", username: str = ""
 ) -> tuple[Invitation, str]:
     """Invite an e-mail address or a username to `role`: (the invitation, its secret token, shown once).
-    Whether the username exists is neither checked nor told; membership starts only on acceptance."""
+    Whether the username exists is neither checked nor told; membership starts only on acceptance.
+    The e-mail goes out with `invitation_email_send` once this has committed."""
     _check_grant(actor_role=actor_role, role=role)
     if bool(email) == bool(username):
         raise DomainError("Invite by email or by username (one of the two).", field="email", code="required")
@@ -87,6 +93,79 @@ def invitation_create(
     return invitation, token
 
 
+@transaction.atomic
+def invitation_renew(*, invitation: Invitation, actor_role: str) -> tuple[Invitation, str]:
+    """A new token and a new expiry for an invitation not yet accepted (resend, or a fresh link to copy):
+    the old link stops working. Returns (the invitation, its new secret token)."""
+    _check_grant(actor_role=actor_role, role=invitation.role)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was accepted already.", code="already_accepted")
+    token = secrets.token_urlsafe(32)
+    invitation.token_digest = _digest(token)
+    invitation.expires_at = timezone.now() + timedelta(days=settings.LABELHUB_INVITATION_DAYS)
+    invitation.save(update_fields=["token_digest", "expires_at"])
+    return invitation, token
+
+
+def invitation_link(*, token: str, base_url: str) -> str:
+    """The app's accept page for `token`: under LABELHUB_PUBLIC_URL when set, else under `base_url`
+    (the address the inviting request came to)."""
+    base = settings.LABELHUB_PUBLIC_URL or base_url.rstrip("/")
+    return f"{base}/app/invite/{token}/"
+
+
+def invitation_email_send(*, invitation: Invitation, link: str) -> bool:
+    """Mail the accept link to an invitation addressed to an e-mail address (through Django's e-mail
+    framework: SMTP, or the console backend by default). True when the mail was handed to the backend;
+    False for an invitation by username, or when the backend failed (logged: the invitation stands and
+    its link can still be copied)."""
+    if not invitation.email:
+        return False
+    inviter = invitation.invited_by.username if invitation.invited_by else "A manager"
+    days = max(1, round((invitation.expires_at - timezone.now()).total_seconds() / 86400))
+    body = (
+        f"{inviter} invites you to join {invitation.organization.name} on LabelHub as {invitation.role}.\n\n"
+        f"Accept the invitation and choose your password here (the link works for {days} days, once):\n\n"
+        f"{link}\n\n"
+        "If you did not expect this, ignore this message.\n"
+    )
+    try:
+        send_mail(
+            subject=f"You are invited to {invitation.organization.name} on LabelHub",
+            message=body,
+            from_email=None,  # DEFAULT_FROM_EMAIL (LABELHUB_EMAIL_FROM)
+            recipient_list=[invitation.email],
+        )
+    except (OSError, ValueError) as exc:  # SMTP errors are OSErrors; a bad header is a ValueError
+        log.warning("invitation %s: the e-mail to %s failed: %s", invitation.pk, invitation.email, exc)
+        return False
+    return True
+
+
+def invitation_status(invitation: Invitation) -> str:
+    if invitation.accepted_at is not None:
+        return "accepted"
+    return "expired" if invitation.expires_at <= timezone.now() else "pending"
+
+
+@transaction.atomic
+def first_owner_create(*, username: str, password: str, email: str, organization_name: str):
+    """The first account of a fresh install (no user exists yet): an owner of a new organization, and
+    the server's administrator (Django admin). Refused once any account exists."""
+    User = get_user_model()
+    if User.objects.select_for_update().exists():
+        raise Forbidden("This server has accounts already: sign in.", code="setup_done")
+    name = (organization_name or "").strip()
+    if not name or len(name) > 200:
+        raise DomainError("The organization's name is 1 to 200 characters.", field="organization")
+    user = user_create(username=username, password=password, email=email)
+    user.is_staff = user.is_superuser = True
+    user.save(update_fields=["is_staff", "is_superuser"])
+    organization_create(name=name, owner=user)
+    return user
+
+
 def _open_invitation(token: str) -> Invitation:
     invitation = (
         Invitation.objects.select_for_update()
@@ -96,6 +175,26 @@ def _open_invitation(token: str) -> Invitation:
     if invitation is None:
         raise NotFound("No such invitation, or it has expired or been used.", field="token")
     return invitation
+
+
+def invitation_preview(*, token: str) -> dict | None:
+    """What the accept page shows of an open invitation (organization, role, inviter, the username it
+    names, if any); None when the token is unknown, used or expired."""
+    invitation = (
+        Invitation.objects.select_related("organization", "invited_by")
+        .filter(token_digest=_digest(token or ""), accepted_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+    if invitation is None:
+        return None
+    return {
+        "organization": invitation.organization.name,
+        "role": invitation.role,
+        "invited_by": invitation.invited_by.username if invitation.invited_by else "",
+        "email": invitation.email,
+        "username": invitation.username,
+        "expires_at": invitation.expires_at,
+    }
 
 
 def _addressed_to(invitation: Invitation, user) -> bool:

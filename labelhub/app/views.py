@@ -1,21 +1,104 @@
-"""The browser app's two pages: a session sign-in form and the shell that loads the ES modules.
+"""The browser app's pages: a session sign-in form, the first-run page of a fresh install, the
+invitation accept page, and the shell that loads the ES modules.
 
 Everything else the app does goes through the public REST API (session authentication, CSRF header),
-so the app is also the reference client for other frontends."""
+so the app is also the reference client for other frontends. The three forms sign people in, which
+the session API cannot do for a browser without a password form of its own; they call the same
+services as the API (`invitation_accept`, `first_owner_create`)."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
+
+from labelhub.accounts import services as accounts
+from labelhub.core.errors import DomainError
+
+USERNAME = re.compile(r"^[\w.@+-]{1,150}$")
+
+
+def _no_user_yet() -> bool:
+    return not get_user_model().objects.exists()
 
 
 class AppLoginView(auth_views.LoginView):
     template_name = "app/login.html"
     redirect_authenticated_user = True
     next_page = "/app/"
+
+    def get(self, request, *args, **kwargs):
+        if _no_user_yet():  # a fresh install: its first owner is made on the first-run page
+            return redirect("app-setup")
+        return super().get(request, *args, **kwargs)
+
+
+def _form_error(exc: DomainError) -> dict:
+    return {"message": exc.message, "field": exc.field or ""}
+
+
+def _username_checked(username: str) -> str:
+    if not USERNAME.match(username):
+        raise DomainError("A user name is letters, digits and @ . + - _ (at most 150).", field="username")
+    return username
+
+
+def app_setup(request):
+    """The first-run page: only while no account exists, it makes the first owner (with their
+    organization; also the server's administrator) and signs them in."""
+    if not _no_user_yet():
+        return redirect("app-login")
+    values = {"username": "", "email": "", "organization": ""}
+    error = None
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "").strip() for k in values}
+        try:
+            user = accounts.first_owner_create(
+                username=_username_checked(values["username"]),
+                password=request.POST.get("password", ""),
+                email=values["email"],
+                organization_name=values["organization"],
+            )
+        except DomainError as exc:
+            error = _form_error(exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("/app/#/projects")
+    return render(request, "app/setup.html", {"values": values, "error": error}, status=400 if error else 200)
+
+
+def app_invite(request, token: str):
+    """The accept page of an invitation link: a signed-in invitee accepts with one click; anyone else
+    creates their account (user name and password) and is signed in. Then the app opens."""
+    error = None
+    username = ""
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip()
+        try:
+            if request.user.is_authenticated:
+                accounts.invitation_accept(token=token, user=request.user)
+                return redirect("/app/")
+            accounts.invitation_accept(
+                token=token, username=_username_checked(username), password=request.POST.get("password", "")
+            )
+        except DomainError as exc:
+            error = _form_error(exc)
+        else:
+            user = get_user_model().objects.get(username=username)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("/app/")
+    invitation = accounts.invitation_preview(token=token)
+    context = {
+        "invitation": invitation,
+        "error": error,
+        "username": username or (invitation or {}).get("username", ""),
+    }
+    return render(request, "app/invite.html", context, status=400 if error else 200 if invitation else 404)
 
 
 class AppLogoutView(auth_views.LogoutView):

@@ -102,3 +102,70 @@ def http_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float,
         return response.status
     finally:
         conn.close()
+
+
+class ResponseTooLarge(Exception):
+    """The answer's body is longer than the caller accepts."""
+
+
+def http_request(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+    allow_private: bool,
+    max_bytes: int,
+) -> tuple[int, bytes]:
+    """One request to `url` on the address checked by `host_resolve` (redirects not followed), with a
+    deadline: `timeout` seconds for the whole exchange (each socket operation also times out at it, and
+    the body is read in chunks against the deadline, so a service dripping bytes cannot hold the caller).
+    Returns (status, body). Raises AddressRefused, ResponseTooLarge (a Content-Length or a body over
+    `max_bytes`, found before reading past it), TimeoutError, OSError/HTTPException on network errors."""
+    import time
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    deadline = time.monotonic() + timeout
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    pinned = str(host_resolve(parts.hostname, port, allow_private=allow_private))
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+
+    def connect_pinned(address, *args, **kwargs):
+        return socket.create_connection((pinned, address[1]), *args, **kwargs)
+
+    conn._create_connection = connect_pinned  # noqa: SLF001 - see http_post
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        declared = response.getheader("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise ResponseTooLarge(f"the answer declares {declared} bytes; at most {max_bytes} are read")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete answer within {timeout:g} s")
+            if conn.sock is not None:
+                conn.sock.settimeout(left)
+            chunk = response.read1(64 * 1024) if hasattr(response, "read1") else response.read(64 * 1024)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise ResponseTooLarge(f"the answer is longer than {max_bytes} bytes")
+            chunks.append(chunk)
+        return response.status, b"".join(chunks)
+    except TimeoutError as exc:
+        raise TimeoutError(f"no complete answer within {timeout:g} s") from exc
+    finally:
+        conn.close()

@@ -26,6 +26,7 @@ from django.utils import timezone
 from labelhub.core.errors import DomainError
 from labelhub.core.events import EXPORT_FINISHED, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
+from labelhub.core.jobs import ClaimLost, JobKind
 from labelhub.core.queue import enqueue_on_commit, send_or_log
 from labelhub.images.models import Image
 from labelhub.labeling.models import Task, TaskStatus
@@ -35,10 +36,13 @@ from labelhub.projects.models import Project
 from . import imports
 from .formats import FORMATS, Record
 from .formats.base import COORDINATES, temp_dir
-from .jobs import ClaimLost, Heartbeat, claimable, held, job_claim
 from .models import Export, ExportItem, ExportStatus, Import, ImportStatus, Subset
 
 log = logging.getLogger(__name__)
+
+# The running claims of exports and imports (core/jobs.py): pending, or running with a stale heartbeat.
+EXPORT_JOBS = JobKind(Export, waiting=(ExportStatus.PENDING,), running=ExportStatus.RUNNING)
+IMPORT_JOBS = JobKind(Import, waiting=(ImportStatus.PENDING,), running=ImportStatus.RUNNING)
 
 SUBSETS = (Subset.TRAIN.value, Subset.VAL.value, Subset.TEST.value)
 
@@ -304,8 +308,8 @@ def jobs_sweep(*, now=None) -> dict[str, int]:
     """Queue again every export and import that is pending (its message may be lost with a broker
     outage) or stale running (its worker died). Safe to repeat: each run claims its row first."""
     now = now or timezone.now()
-    exports = list(Export.objects.filter(claimable(ExportStatus, now)).values_list("id", flat=True))
-    jobs = list(Import.objects.filter(claimable(ImportStatus, now)).values_list("id", flat=True))
+    exports = list(Export.objects.filter(EXPORT_JOBS.claimable(now)).values_list("id", flat=True))
+    jobs = list(Import.objects.filter(IMPORT_JOBS.claimable(now)).values_list("id", flat=True))
     for export_id in exports:
         send_or_log("labelhub.datasets.run_export", export_id)
     for job_id in jobs:
@@ -320,12 +324,12 @@ def export_run(*, export_id: int) -> Export | None:
     if export is None or export.status == ExportStatus.DONE:
         return export
     # The claim: only one run wins a pending (or stale running) export; a redelivered message for an
-    # export another worker is writing finds nothing to claim and leaves it alone (see jobs.py).
-    token = job_claim(Export, ExportStatus, export.id, progress_done=0, error="")
+    # export another worker is writing finds nothing to claim and leaves it alone (see core/jobs.py).
+    token = EXPORT_JOBS.claim(export.id, progress_done=0, error="")
     if token is None:
         return export
     try:
-        with Heartbeat(Export, ExportStatus, export.id, token):
+        with EXPORT_JOBS.heartbeat(export.id, token):
             _export_write(export, token)
     except ClaimLost:
         log.warning("export %s: run %s lost its claim to a later run; it wrote nothing", export.id, token)
@@ -430,7 +434,7 @@ def _export_write(export: Export, token: int) -> None:
                     )
                     done += 1
                     if time.monotonic() - last > 1.0:
-                        if not held(Export, ExportStatus, export.id, token).update(progress_done=done):
+                        if not EXPORT_JOBS.held(export.id, token).update(progress_done=done):
                             raise ClaimLost(f"export {export.id}, run {token}")
                         last = time.monotonic()
                 fmt.finish()
@@ -458,7 +462,7 @@ def _export_write(export: Export, token: int) -> None:
             size = archive.stat().st_size
         kept = list(export.items.exclude(image_file="").values_list("image_file", flat=True))
         with transaction.atomic():
-            if not held(Export, ExportStatus, export.id, token).update(
+            if not EXPORT_JOBS.held(export.id, token).update(
                 file=name,
                 size_bytes=size,
                 sha256=digest.hexdigest(),
@@ -479,7 +483,7 @@ def _export_write(export: Export, token: int) -> None:
         raise
     except Exception as exc:  # recorded on the export; the API shows it
         log.exception("export %s failed", export.id)
-        if not held(Export, ExportStatus, export.id, token).update(
+        if not EXPORT_JOBS.held(export.id, token).update(
             status=ExportStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
@@ -577,12 +581,12 @@ def import_run(*, import_id: int) -> Import | None:
     job = Import.objects.select_related("project", "created_by").filter(id=import_id).first()
     if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
         return job
-    token = job_claim(Import, ImportStatus, job.id)
+    token = IMPORT_JOBS.claim(job.id)
     if token is None:
         return job  # another run holds it
     outcome: dict[str, Any]
     try:
-        with Heartbeat(Import, ImportStatus, job.id, token), job.file.open("rb") as fh:
+        with IMPORT_JOBS.heartbeat(job.id, token), job.file.open("rb") as fh:
             result = imports.import_file(
                 project=job.project,
                 fh=fh,
@@ -619,7 +623,7 @@ def import_run(*, import_id: int) -> Import | None:
             },
         }
     name = job.file.name
-    if not held(Import, ImportStatus, job.id, token).update(file="", finished_at=timezone.now(), **outcome):
+    if not IMPORT_JOBS.held(job.id, token).update(file="", finished_at=timezone.now(), **outcome):
         log.warning("import %s: run %s lost its claim to a later run", job.id, token)
         job.refresh_from_db()
         return job

@@ -184,3 +184,27 @@ class ImageViewSet(
         if on_s3 is not None:
             return on_s3
         return FileResponse(image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=media)
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 302: None})
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        """A JPEG at most 256 px on a side, made at upload (the task list's thumbnails); the image itself
+        when it has none (images stored before thumbnails existed)."""
+        image = self.get_object()
+        if not image.thumbnail.name:
+            return self.file(request, pk)
+        on_s3 = s3_download_response(
+            storage=image.thumbnail.storage,
+            name=image.thumbnail.name,
+            filename=f"{image.sha256}-thumb.jpg",
+            content_type="image/jpeg",
+            range_header=None,
+            if_range=None,
+            etag=f"{image.sha256}-thumb",
+            disposition="inline",
+        )
+        if on_s3 is not None:
+            return on_s3
+        response = FileResponse(image.thumbnail.open("rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

@@ -14,6 +14,10 @@ Per writer (`Writer`):
 - PROPAGATION: a track's shapes carried across a video task's frames by a propagation job, which a lease
   holder (or a manager) requested; written on top of the current revision as results stream in.
 In a video task, a member's write turns every track shape it changes into a keyframe (regions.keyframes_mark).
+
+Lock order, for every annotation write: the Task row first (`task_locked`), then the Annotation row
+(`_revision_insert`). Every path here takes them in that order, inside one transaction; a new writer must
+too (two writers taking them in opposite orders on the same task deadlock).
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
     """Seed an untouched task with AI regions (revision 1, no author). A task someone has saved keeps its
     work (None), and so does an accepted one."""
     with transaction.atomic():
+        # The lock order of every annotation write: the Task row, then the Annotation row (see the module
+        # docstring). Taking the Annotation first here deadlocked against a member's save on the same task.
+        task = task_locked(task)
         annotation = Annotation.objects.select_for_update().get(task=task)
         if annotation.current_revision != 0:
             return None
@@ -100,7 +107,7 @@ def _revision_insert(
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
-    annotation = Annotation.objects.select_for_update().get(task=task)
+    annotation = Annotation.objects.select_for_update().get(task=task)  # second: after the Task row
     if isinstance(base_revision, bool) or not isinstance(base_revision, int) or base_revision < 0:
         raise DomainError("revision is the revision number you read (0 for none).", field="revision")
     if base_revision != annotation.current_revision:

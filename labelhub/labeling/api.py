@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import django_filters
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -14,14 +16,23 @@ from labelhub.accounts.selectors import role_of
 from labelhub.core.api import IdFilterSet, PassThroughField
 from labelhub.core.errors import DomainError, NotFound
 from labelhub.core.idempotency import idempotent
+from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get, project_ids_visible
 
-from . import annotations, assignments, leases, reviews, selectors, services
+from . import annotations, assignments, leases, reviews, selectors, services, tasklist
 from .models import AnnotationRevision, Comment, Task, TaskEvent
 
 
 class TaskOut(serializers.ModelSerializer):
     revision = serializers.IntegerField(source="annotation.current_revision", read_only=True)
+    stranded = serializers.SerializerMethodField(
+        help_text="Open in a review stage that no member of the stage's role may take (they all worked on "
+        "it or checked it earlier): offered to managers and owners (next-task gives it to them first)."
+    )
+
+    def get_stranded(self, task: Task) -> bool:
+        return leases.task_is_stranded(task)
+
     image_width = serializers.IntegerField(source="image.width", read_only=True)
     image_height = serializers.IntegerField(source="image.height", read_only=True)
 
@@ -45,6 +56,7 @@ class TaskOut(serializers.ModelSerializer):
             "active_seconds",
             "last_annotator",
             "revision",
+            "stranded",
             "created_at",
             "updated_at",
         ]
@@ -198,6 +210,18 @@ def annotation_payload(task: Task, revision: AnnotationRevision | None) -> dict:
 
 
 class TaskFilter(IdFilterSet):
+    stranded = django_filters.BooleanFilter(
+        method="filter_stranded",
+        label="Only (true) or no (false) tasks that no member of their review stage's role may take.",
+    )
+
+    def filter_stranded(self, queryset, name, value):
+        projects = Project.objects.filter(pk__in=queryset.order_by().values("project_id").distinct())
+        q = Q(pk__in=[])
+        for project in projects:
+            q |= leases.stranded_q(project)
+        return queryset.filter(q) if value else queryset.exclude(q)
+
     class Meta:
         model = Task
         fields = ["project", "stage", "status", "assignee", "image"]
@@ -350,6 +374,16 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return self._task_out(task)
 
+    @extend_schema(request=None, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def claim(self, request, pk=None):
+        """Take this very task with a lease (a deep link, the manager's task list), or learn why not: 409
+        `leased` (who holds it and until when), `reserved` (kept for someone else), `done`; 403
+        `role_forbidden`, `own_work`, `review_not_independent`. Your live lease on another task of the
+        same stage is released."""
+        return Response(TaskOut(leases.task_claim(task=self.task(), user=request.user)).data)
+
     @extend_schema(
         request=ReassignIn, responses={200: TaskOut, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}
     )
@@ -402,6 +436,74 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
                 "comments": CommentOut(task.comments.select_related("author"), many=True).data,
             }
         )
+
+
+class TaskRowOut(serializers.ModelSerializer):
+    image_name = serializers.CharField(source="image.original_name", read_only=True)
+    thumbnail_url = serializers.SerializerMethodField()
+    assignee_name = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    revision = serializers.IntegerField(source="annotation.current_revision", read_only=True)
+    open_comments = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "image",
+            "image_name",
+            "thumbnail_url",
+            "stage",
+            "status",
+            "assignee",
+            "assignee_name",
+            "lease_expires_at",
+            "is_gold",
+            "open_comments",
+            "revision",
+            "updated_at",
+        ]
+
+    def get_thumbnail_url(self, obj: Task) -> str:
+        return f"/api/v1/images/{obj.image_id}/thumbnail/"
+
+
+class TaskPageOut(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Matching tasks, counted up to 10,000.")
+    count_exact = serializers.BooleanField(help_text="False when there are more than `count`.")
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    has_next = serializers.BooleanField()
+    results = TaskRowOut(many=True)
+
+
+class ProjectTaskListView(APIView):
+    """GET /projects/{id}/tasks/: the manager's task list."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("stage", OpenApiTypes.STR, description="A stage of the pipeline, or done."),
+            OpenApiParameter("status", OpenApiTypes.STR, description="open, in_progress or done."),
+            OpenApiParameter("assignee", OpenApiTypes.STR, description="A user id, or `none`."),
+            OpenApiParameter("gold", OpenApiTypes.BOOL),
+            OpenApiParameter("open_comments", OpenApiTypes.BOOL, description="Has unresolved comments."),
+            OpenApiParameter(
+                "source",
+                OpenApiTypes.STR,
+                enum=["ai", "human"],
+                description="The current revision still holds an AI region (ai) or none (human).",
+            ),
+            OpenApiParameter("sort", OpenApiTypes.STR, enum=sorted(tasklist.SORTS)),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1-200, default 50."),
+        ],
+        responses=TaskPageOut,
+    )
+    def get(self, request, project_pk: int):
+        """Managers: the project's tasks, filtered and sorted, one page at a time, with each task's
+        assignee, gold flag, open comments and a thumbnail. An id that is not this organization's (an
+        assignee) answers an empty list; the total is exact up to 10,000 (`count_exact`)."""
+        page = tasklist.task_list_page(user=request.user, project_id=project_pk, params=request.query_params)
+        return Response(TaskPageOut(page).data)
 
 
 class ProjectNextTaskView(APIView):

@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
-from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.errors import DomainError
 
 from .events import event_record
-from .leases import claim_clear, is_own_work, task_locked, work_data
+from .leases import claim_clear, review_excluded, task_locked, work_data
 from .models import EventKind, Task, TaskStatus
-from .pipeline import done_refuse, stage_is_review, stage_role
+from .pipeline import done_refuse, stage_role
 from .regions import regions_clean
 
 
@@ -48,8 +48,20 @@ def task_reassign(*, task: Task, manager, assignee_id: int | None) -> Task:
                 f"Stage {task.stage!r} is worked by role '{wanted}'; {assignee.username} is '{role}'.",
                 field="assignee",
             )
-        if stage_is_review(task.project, task.stage) and is_own_work(task=task, user=assignee):
-            raise Conflict(f"{assignee.username} would review their own work.", code="self_review")
+        # The independence rule of next-task holds here too: a task reserved for someone excluded from it
+        # would be offered to nobody.
+        excluded = review_excluded(task=task, user=assignee)
+        if excluded == "self_review":
+            raise DomainError(
+                f"{assignee.username} would review their own work.", field="assignee", code="self_review"
+            )
+        if excluded is not None:
+            raise DomainError(
+                f"{assignee.username} checked this task in an earlier review stage; {task.stage!r} is "
+                "checked by someone else.",
+                field="assignee",
+                code="review_not_independent",
+            )
     previous = task.assignee
     data = {
         "from": getattr(previous, "username", None),

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.models import MANAGING_ROLES, Membership
 from labelhub.accounts.selectors import role_of
 from labelhub.core.errors import Conflict, Forbidden, NotFound
 from labelhub.projects.models import Project
@@ -31,17 +31,30 @@ def _lease_delta() -> timedelta:
     return timedelta(seconds=settings.LABELHUB_LEASE_SECONDS)
 
 
-def own_work(user) -> Q:
-    """Tasks the user worked on: submitted from the first stage, or authored a revision of."""
+def own_work(user, *, stage: str | None = None) -> Q:
+    """Tasks the user worked on: submitted from the first stage, or authored a revision of. With `stage`
+    (the review stage the task is in), revisions the user saved in that same stage do not count: a
+    reviewer who edits in review is fixing the task before accepting it (a fix-accept in progress), and
+    their edit is checked by the stages after it, where it does count."""
     authored = AnnotationRevision.objects.filter(annotation__task=OuterRef("pk"), author=user)
+    if stage is not None:
+        authored = authored.exclude(stage=stage)
     return Q(last_annotator=user) | Q(Exists(authored))
 
 
 def is_own_work(*, task: Task, user) -> bool:
-    return Task.objects.filter(pk=task.pk).filter(own_work(user)).exists()
+    return Task.objects.filter(pk=task.pk).filter(own_work(user, stage=task.stage)).exists()
 
 
+# Who has checked a task (independent reviews). A review stage's check of a task is the verdict that
+# passed it on: the reviewer of the *latest* accept or fix-accept out of that stage. A rejection is not a
+# check of what moves on (the worker changes the task after it), and an acceptance superseded by a later
+# one from the same stage (the task came back and another reviewer passed the new version) checked a
+# version that no longer moves. So when reviewer A rejects in `review`, the annotator fixes and reviewer
+# B accepts, `final-qa` excludes B only: A may check the fixed version there. Reviewers never act twice
+# on what they passed (the earlier-stage rule), and nobody reviews their own work (`own_work`).
 REVIEW_ACTIONS = (EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)
+PASS_ACTIONS = (EventKind.ACCEPTED, EventKind.FIX_ACCEPTED)
 
 
 def earlier_review_stages(project: Project, stage: str) -> list[str]:
@@ -53,19 +66,27 @@ def earlier_review_stages(project: Project, stage: str) -> list[str]:
     return names[1 : stage_index(project, stage)]
 
 
+def _checks(task_ref, stages: list[str]) -> QuerySet[TaskEvent]:
+    """The events that count as checks of the task `task_ref` (an id or an OuterRef) in `stages`: per
+    stage the latest accept or fix-accept out of it (see the rule above)."""
+    later = TaskEvent.objects.filter(
+        task=OuterRef("task"), from_stage=OuterRef("from_stage"), kind__in=PASS_ACTIONS, id__gt=OuterRef("id")
+    )
+    return TaskEvent.objects.filter(task=task_ref, kind__in=PASS_ACTIONS, from_stage__in=stages).exclude(
+        Exists(later)
+    )
+
+
 def earlier_review_work(*, project: Project, stage: str, user) -> Q | None:
-    """Tasks the user accepted, fixed or rejected in a review stage before `stage`; None when none apply."""
+    """Tasks the user checked (passed on) in a review stage before `stage`; None when none apply."""
     earlier = earlier_review_stages(project, stage)
     if not earlier:
         return None
-    acted = TaskEvent.objects.filter(
-        task=OuterRef("pk"), actor=user, kind__in=REVIEW_ACTIONS, from_stage__in=earlier
-    )
-    return Q(Exists(acted))
+    return Q(Exists(_checks(OuterRef("pk"), earlier).filter(actor=user)))
 
 
 def earlier_review_refuse(*, task: Task, user) -> None:
-    """Forbidden (403, `review_not_independent`) when the user acted on the task in an earlier review
+    """Forbidden (403, `review_not_independent`) when the user checked the task in an earlier review
     stage: the stages of an independent pipeline are checked by different people."""
     work = earlier_review_work(project=task.project, stage=task.stage, user=user)
     if work is not None and Task.objects.filter(pk=task.pk).filter(work).exists():
@@ -73,6 +94,55 @@ def earlier_review_refuse(*, task: Task, user) -> None:
             f"You reviewed this task in an earlier stage; {task.stage!r} is checked by someone else.",
             code="review_not_independent",
         )
+
+
+def review_excluded(*, task: Task, user) -> str | None:
+    """Why `user` may not act on `task` in its review stage ('self_review', 'review_not_independent'),
+    or None when they may (always None in the first stage)."""
+    if not stage_is_review(task.project, task.stage):
+        return None
+    if is_own_work(task=task, user=user):
+        return "self_review"
+    work = earlier_review_work(project=task.project, stage=task.stage, user=user)
+    if work is not None and Task.objects.filter(pk=task.pk).filter(work).exists():
+        return "review_not_independent"
+    return None
+
+
+def _eligible_members(*, project: Project, stage: str) -> QuerySet[Membership]:
+    """The members with the role of review stage `stage` who may act on the outer Task row (a subquery
+    correlated to it): not their own work, not checked by them in an earlier stage. Managers and owners
+    are not counted: they are whom a task is offered to when this is empty."""
+    task_ref = OuterRef(OuterRef("pk"))
+    members = Membership.objects.filter(
+        organization_id=project.organization_id, role=stage_role(project, stage)
+    )
+    submitted = Task.objects.filter(pk=task_ref, last_annotator_id=OuterRef("user_id"))
+    authored = AnnotationRevision.objects.filter(
+        annotation__task=task_ref, author_id=OuterRef("user_id")
+    ).exclude(stage=stage)
+    members = members.exclude(Exists(submitted)).exclude(Exists(authored))
+    earlier = earlier_review_stages(project, stage)
+    if earlier:
+        members = members.exclude(Exists(_checks(task_ref, earlier).filter(actor_id=OuterRef("user_id"))))
+    return members
+
+
+def stranded_q(project: Project) -> Q:
+    """Open tasks of the project in a review stage that no member of the stage's role may take (all of
+    them worked on it or checked it in an earlier stage): `stranded`. Such a task is offered to managers
+    and owners first (next-task) and shown to them (the task list's `stranded` field and filter, the
+    metrics' `stranded` counts)."""
+    q = Q(pk__in=[])
+    for stage in project.stage_names[1:]:
+        q |= Q(stage=stage) & ~Q(Exists(_eligible_members(project=project, stage=stage)))
+    return Q(project=project, status=TaskStatus.OPEN) & q
+
+
+def task_is_stranded(task: Task) -> bool:
+    if task.status != TaskStatus.OPEN or not stage_is_review(task.project, task.stage):
+        return False
+    return Task.objects.filter(pk=task.pk).filter(stranded_q(task.project)).exists()
 
 
 def task_locked(task: Task) -> Task:
@@ -150,14 +220,16 @@ def _review_exclude(queue: QuerySet[Task], *, project: Project, stage: str, user
     history in task order up to the first candidate."""
     if not stage_is_review(project, stage):
         return queue
-    excluded = own_work(user)
+    excluded = own_work(user, stage=stage)
     earlier = earlier_review_work(project=project, stage=stage, user=user)
     if earlier is not None:
         excluded |= earlier
     return queue.exclude(excluded)
 
 
-def _claimable_steps(*, project: Project, stage: str, user, now: datetime) -> list[QuerySet[Task]]:
+def _claimable_steps(
+    *, project: Project, stage: str, user, now: datetime, managing: bool = False
+) -> list[QuerySet[Task]]:
     """The tasks of the stage the user may take now, as queries tried in this order, each the first row
     of one index (see Task.Meta.indexes) so that its cost does not grow with the queue:
 
@@ -171,10 +243,23 @@ def _claimable_steps(*, project: Project, stage: str, user, now: datetime) -> li
     "Oldest" is (created_at, id), an order only these indexes give: ordered by id alone, the planner
     may walk the primary key instead and filter, which reads every row of older projects first.
     A single query over the union with the reserved-first order could not walk an index: it sorted
-    every claimable row of the stage."""
+    every claimable row of the stage.
+
+    For a manager or owner (`managing`) in a review stage, stranded tasks (`stranded_q`: no member of the
+    stage's role may take them) come right after the reserved ones: nobody else can do them. That step
+    walks the open queue's index and tests each row, so it costs up to the open queue's length when none
+    is stranded; only managers pay it."""
     tasks = Task.objects.filter(project=project, stage=stage)
     steps = [
         tasks.filter(status=TaskStatus.OPEN, assignee=user).order_by("created_at", "id"),
+    ]
+    if managing and stage_is_review(project, stage):
+        steps.append(
+            tasks.filter(stranded_q(project), status=TaskStatus.OPEN, assignee__isnull=True).order_by(
+                "created_at", "id"
+            )
+        )
+    steps += [
         tasks.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__lte=now).order_by(
             "lease_expires_at", "id"
         ),
@@ -183,11 +268,11 @@ def _claimable_steps(*, project: Project, stage: str, user, now: datetime) -> li
     return [_review_exclude(step, project=project, stage=stage, user=user) for step in steps]
 
 
-def _candidate(*, project: Project, stage: str, user, now: datetime) -> Task | None:
+def _candidate(*, project: Project, stage: str, user, now: datetime, managing: bool = False) -> Task | None:
     """The first claimable task (see `_claimable_steps`); on PostgreSQL locked FOR UPDATE SKIP LOCKED,
     so a concurrent caller passes over it to the next."""
     skip_locked = connection.features.has_select_for_update_skip_locked
-    for step in _claimable_steps(project=project, stage=stage, user=user, now=now):
+    for step in _claimable_steps(project=project, stage=stage, user=user, now=now, managing=managing):
         if skip_locked:
             step = step.select_for_update(skip_locked=True, of=("self",))
         candidate = step.first()
@@ -216,7 +301,7 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
     SELECT ... FOR UPDATE SKIP LOCKED (concurrent callers skip it and take the next); elsewhere the claim
     is a conditional UPDATE that only one caller can win.
     """
-    stage_role_require(user=user, project=project, stage=stage)
+    managing = stage_role_require(user=user, project=project, stage=stage) in MANAGING_ROLES
     for _ in range(20):
         with transaction.atomic():
             _user_stage_lock(project=project, user=user, stage=stage)
@@ -235,7 +320,7 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
             )
             if held is not None:
                 return held
-            candidate = _candidate(project=project, stage=stage, user=user, now=now)
+            candidate = _candidate(project=project, stage=stage, user=user, now=now, managing=managing)
             if candidate is None:
                 return None
             previous = candidate.assignee_id
@@ -272,7 +357,7 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
                     at=now,
                     from_stage=stage,
                     to_stage=stage,
-                    data={"assignee": previous},
+                    data={"assignee": previous, **work_data(candidate, candidate.lease_expires_at)},
                 )
             event_record(
                 task,
@@ -344,3 +429,98 @@ def leases_expire(*, now: datetime | None = None) -> int:
             task.save()
             count += 1
     return count
+
+
+def task_claim(*, task: Task, user) -> Task:
+    """Take this very task (a deep link, the manager's task list) with a lease of LABELHUB_LEASE_SECONDS.
+    Refused with the reason: 409 `done`, `leased` (someone else holds a live lease: who and until when),
+    `reserved` (kept for someone else; managers may take it), 403 `role_forbidden`, `own_work` (a review
+    stage never gives you your own work) or `review_not_independent`. Your live lease on this task is
+    handed back as is; a live lease you hold on another task of the same stage is released (one lease
+    per user and stage, as next-task keeps). An expired lease of someone else is taken over (recorded
+    with the time they worked)."""
+    project = task.project
+    stage_role_require(user=user, project=project, stage=task.stage)
+    with transaction.atomic():
+        _user_stage_lock(project=project, user=user, stage=task.stage)
+        task = task_locked(task)
+        now = timezone.now()
+        done_refuse(task)
+        live = task.status == TaskStatus.IN_PROGRESS and task.lease_expires_at and task.lease_expires_at > now
+        if live and task.assignee_id == user.pk:
+            return _claimed(task.pk)
+        if live:
+            raise Conflict(
+                f"{task.assignee.username} is working on this task until "
+                f"{task.lease_expires_at.isoformat(timespec='seconds')}.",
+                code="leased",
+            )
+        role = role_of(user=user, organization_id=project.organization_id)
+        if (
+            task.status == TaskStatus.OPEN
+            and task.assignee_id not in (None, user.pk)
+            and role not in MANAGING_ROLES
+        ):
+            raise Conflict(f"This task is kept for {task.assignee.username}.", code="reserved")
+        if stage_is_review(project, task.stage):
+            if is_own_work(task=task, user=user):
+                raise Forbidden("This is your own work; someone else reviews it.", code="own_work")
+            earlier_review_refuse(task=task, user=user)
+        for other in (
+            Task.objects.select_for_update(
+                of=("self",) if connection.features.has_select_for_update_of else ()
+            )
+            .filter(
+                project=project,
+                stage=task.stage,
+                status=TaskStatus.IN_PROGRESS,
+                assignee=user,
+                lease_expires_at__gt=now,
+            )
+            .exclude(pk=task.pk)
+        ):
+            event_record(
+                other,
+                EventKind.RELEASED,
+                at=now,
+                actor=user,
+                from_stage=other.stage,
+                to_stage=other.stage,
+                data=work_data(other, now),
+            )
+            claim_clear(other)
+            other.save()
+        previous = task.assignee_id
+        expired = task.status == TaskStatus.IN_PROGRESS
+        if expired:
+            event_record(
+                task,
+                EventKind.LEASE_EXPIRED,
+                at=now,
+                from_stage=task.stage,
+                to_stage=task.stage,
+                data={"assignee": previous, **work_data(task, task.lease_expires_at)},
+            )
+        task.status = TaskStatus.IN_PROGRESS
+        task.assignee = user
+        task.claimed_at = now
+        task.last_heartbeat_at = now
+        task.active_seconds = 0.0
+        task.lease_expires_at = now + _lease_delta()
+        task.save()
+        claimed = _claimed(task.pk)
+        event_record(
+            claimed,
+            EventKind.CLAIMED,
+            at=now,
+            actor=user,
+            from_stage=task.stage,
+            to_stage=task.stage,
+            revision=claimed.annotation.current_revision,
+            data={"reserved": previous == user.pk and not expired, "direct": True},
+        )
+        return claimed
+
+
+def _claimed(pk: int) -> Task:
+    return Task.objects.select_related("project", "image", "annotation", "assignee").get(pk=pk)

@@ -91,6 +91,9 @@ class Task(models.Model):
                 condition=models.Q(status="in_progress"),
                 name="task_lease_expiry",
             ),
+            # The manager's task list (labeling.tasklist): a page in either sort order reads one index.
+            models.Index(fields=["project", "id"], name="task_list_id"),
+            models.Index(fields=["project", "updated_at", "id"], name="task_list_updated"),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,15 @@ from labelhub.core.errors import Conflict, DomainError, Forbidden
 
 from .annotations import annotation_write
 from .events import TASK_SUBMITTED, DomainEvent, event_record, publish, stage_changed_publish
-from .leases import claim_clear, earlier_review_refuse, is_own_work, lease_require, task_locked, work_data
+from .leases import (
+    claim_clear,
+    earlier_review_refuse,
+    is_own_work,
+    lease_require,
+    review_excluded,
+    task_locked,
+    work_data,
+)
 from .models import Comment, EventKind, Task, TaskStatus
 from .pipeline import done_refuse, reject_target, stage_after, stage_is_review, task_is_done
 from .services import comment_create
@@ -150,7 +158,11 @@ def _worker_at(task: Task, stage: str):
         .order_by("-created_at", "-id")
         .first()
     )
-    if event is None or is_own_work(task=task, user=event.actor):
+    if event is None:
+        return None
+    # Reserve it only for someone who may take it there (never a task offered to nobody).
+    task_then = Task(pk=task.pk, project=task.project, stage=stage)
+    if review_excluded(task=task_then, user=event.actor) is not None:
         return None
     return event.actor
 

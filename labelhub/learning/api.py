@@ -170,3 +170,23 @@ class EvaluationView(APIView):
         backend name and model version (checkpoint SHA-256)."""
         evaluation = selectors.evaluation_get(user=request.user, evaluation_id=evaluation_pk)
         return Response(EvaluationOut(evaluation).data)
+
+
+class ServiceTrainOut(serializers.Serializer):
+    accepted_tasks = serializers.IntegerField(help_text="Accepted tasks sent with START_TRAINING.")
+
+
+class ModelServiceTrainView(APIView):
+    @extend_schema(request=None, responses={202: ServiceTrainOut})
+    @idempotent
+    def post(self, request, project_pk: int, service_pk: int):
+        """Send START_TRAINING with every accepted task to a model service used for training (managers)."""
+        from labelhub.predictions.model_services import service_get
+
+        from .service_training import service_train_request
+
+        project = project_get(
+            user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action="train models"
+        )
+        count = service_train_request(service=service_get(project=project, service_id=service_pk))
+        return Response({"accepted_tasks": count}, status=status.HTTP_202_ACCEPTED)

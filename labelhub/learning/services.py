@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from labelhub.core.errors import DomainError
 from labelhub.core.events import DomainEvent
+from labelhub.core.jobs import ClaimLost, JobKind
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.labeling.models import Task, TaskStatus
@@ -163,22 +164,11 @@ def training_request(
     return job
 
 
-def _claim(version_id: int) -> ModelVersion | None:
-    """Take a queued version (or one left training by a killed worker: acks_late redelivers it)."""
-    with transaction.atomic():
-        version = (
-            ModelVersion.objects.select_for_update()
-            .select_related("project_model__project")
-            .filter(id=version_id, status__in=[VersionStatus.QUEUED, VersionStatus.TRAINING])
-            .first()
-        )
-        if version is None:
-            return None
-        version.status = VersionStatus.TRAINING
-        version.started_at = timezone.now()
-        version.save(update_fields=["status", "started_at"])
-        TrainingJob.objects.filter(version=version).update(attempts=F("attempts") + 1)
-    return version
+# The running claims (core/jobs.py): a queued version or evaluation, or one whose run's heartbeat went
+# stale (its worker was killed; acks_late redelivers the message). A redelivered message while the first
+# run is alive finds the row held and does nothing.
+TRAINING_JOBS = JobKind(ModelVersion, waiting=(VersionStatus.QUEUED,), running=VersionStatus.TRAINING)
+EVALUATION_JOBS = JobKind(Evaluation, waiting=(EvaluationStatus.QUEUED,), running=EvaluationStatus.RUNNING)
 
 
 def _device() -> str:
@@ -192,12 +182,29 @@ def _device() -> str:
 def version_train(*, version_id: int, on_epoch: Callable[[dict], None] | None = None) -> ModelVersion | None:
     """Train a queued version, store its weights and metrics, and apply the promotion rule; the
     version's `progress` follows every epoch (and ``on_epoch`` gets each row: the CLI's bar).
-    Idempotent: a version already trained or failed is left as it is (returns None)."""
+    Idempotent: a version already trained or failed is left as it is (returns None), and so is one a live
+    run holds (core/jobs.py)."""
+    token = TRAINING_JOBS.claim(version_id)
+    if token is None:
+        log.info("model version %s: not claimable (finished, or a live run holds it)", version_id)
+        return None
+    TrainingJob.objects.filter(version_id=version_id).update(attempts=F("attempts") + 1)
+    version = ModelVersion.objects.select_related("project_model__project").get(id=version_id)
+    try:
+        with TRAINING_JOBS.heartbeat(version_id, token):
+            return _train_claimed(version, token, on_epoch=on_epoch)
+    except ClaimLost:
+        log.warning(
+            "model version %s: run %s lost its claim to a later run; it wrote nothing", version_id, token
+        )
+        return None
+
+
+def _train_claimed(version: ModelVersion, token: int, *, on_epoch) -> ModelVersion:
+    """Train `version`, claimed by run `token`; every write is conditional on the claim (ClaimLost)."""
     from workers.train import TrainConfig, train_model
 
-    version = _claim(version_id)
-    if version is None:
-        return None
+    version_id = version.id
     try:
         classes = version.classes
         train_x, train_y = examples([tuple(p) for p in version.dataset["train"]], classes=classes)
@@ -211,30 +218,37 @@ def version_train(*, version_id: int, on_epoch: Callable[[dict], None] | None = 
         )
 
         def progress(row: dict) -> None:
-            ModelVersion.objects.filter(id=version.id).update(progress=row)
+            TRAINING_JOBS.write(version.id, token, progress=row)
             if on_epoch is not None:
                 on_epoch(row)
 
         result = train_model(
             train_x, train_y, config=config, heldout_images=held_x, heldout_labels=held_y, progress=progress
         )
+    except ClaimLost:
+        raise
     except Exception as exc:
         log.exception("training model version %s failed", version_id)
         version.status = VersionStatus.FAILED
         version.error = f"{type(exc).__name__}: {exc}"[:2000]
         version.finished_at = timezone.now()
-        version.save(update_fields=["status", "error", "finished_at"])
+        TRAINING_JOBS.write(
+            version_id, token, status=version.status, error=version.error, finished_at=version.finished_at
+        )
         return version
-    version.weights_sha256 = hashlib.sha256(result.weights).hexdigest()
-    version.weights.save("weights.pt", ContentFile(result.weights), save=False)
-    version.metrics = {k: round(v, 6) for k, v in result.metrics.items()}
-    version.history = result.history
-    version.progress = result.history[-1] if result.history else {}
-    version.parameters = result.parameters
-    version.config = {**version.config, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch}
-    version.status = VersionStatus.READY
-    version.finished_at = timezone.now()
-    version.save()
+    with transaction.atomic():
+        if not TRAINING_JOBS.held(version_id, token).select_for_update().exists():
+            raise ClaimLost(f"model version {version_id}, run {token}")
+        version.weights_sha256 = hashlib.sha256(result.weights).hexdigest()
+        version.weights.save("weights.pt", ContentFile(result.weights), save=False)
+        version.metrics = {k: round(v, 6) for k, v in result.metrics.items()}
+        version.history = result.history
+        version.progress = result.history[-1] if result.history else {}
+        version.parameters = result.parameters
+        version.config = {**version.config, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch}
+        version.status = VersionStatus.READY
+        version.finished_at = timezone.now()
+        version.save()
     version_promote(version=version, heldout_images=held_x, heldout_labels=held_y)
     return version
 
@@ -345,6 +359,8 @@ def images_prelabel(*, image_ids: list[int]) -> list[int]:
         ).exists():
             continue
         prediction = prediction_start(image=image, model_name=name, checkpoint_sha256=sha)
+        if prediction is None:  # a live run holds it
+            continue
         started = time.perf_counter()
         try:
             model, config = _load(version)
@@ -445,23 +461,31 @@ def evaluation_request(
 
 def evaluation_run(*, evaluation_id: int) -> Evaluation | None:
     """Run a queued evaluation (idempotent: one done or failed is left alone, returns None). Each
-    region of a task's accepted revision is one object; NoC@85/90 are means over all objects."""
+    region of a task's accepted revision is one object; NoC@85/90 are means over all objects. A live run
+    holding the evaluation (core/jobs.py) makes a redelivered message do nothing."""
+    token = EVALUATION_JOBS.claim(evaluation_id)
+    if token is None:
+        log.info("evaluation %s: not claimable (finished, or a live run holds it)", evaluation_id)
+        return None
+    evaluation = Evaluation.objects.get(id=evaluation_id)
+    try:
+        with EVALUATION_JOBS.heartbeat(evaluation_id, token):
+            return _evaluate_claimed(evaluation, token)
+    except ClaimLost:
+        log.warning(
+            "evaluation %s: run %s lost its claim to a later run; it wrote nothing", evaluation_id, token
+        )
+        return None
+
+
+def _evaluate_claimed(evaluation: Evaluation, token: int) -> Evaluation:
+    """Run `evaluation`, claimed by run `token`; every write is conditional on the claim (ClaimLost)."""
     from labelhub.labeling.models import AnnotationRevision
     from labelhub.labeling.regions import region_mask
     from labelhub.predictions.backends import segmentation_backend
     from workers.sam.clicks import run_clicks
 
-    with transaction.atomic():
-        evaluation = (
-            Evaluation.objects.select_for_update()
-            .filter(id=evaluation_id, status__in=[EvaluationStatus.QUEUED, EvaluationStatus.RUNNING])
-            .first()
-        )
-        if evaluation is None:
-            return None
-        evaluation.status = EvaluationStatus.RUNNING
-        evaluation.started_at = timezone.now()
-        evaluation.save(update_fields=["status", "started_at"])
+    evaluation_id = evaluation.id
     m = evaluation.max_clicks
     try:
         backend = segmentation_backend()
@@ -492,15 +516,27 @@ def evaluation_run(*, evaluation_id: int) -> Evaluation | None:
                 n90.append(row["noc90"])
                 objects.append(row)
             results.append({"task": task_id, "revision": revision_id, "objects": objects})
-            Evaluation.objects.filter(id=evaluation.id).update(
-                progress={"tasks_done": done, "tasks": len(evaluation.dataset), "objects_done": len(n85)}
+            EVALUATION_JOBS.write(
+                evaluation_id,
+                token,
+                progress={"tasks_done": done, "tasks": len(evaluation.dataset), "objects_done": len(n85)},
             )
+    except ClaimLost:
+        raise
     except Exception as exc:
         log.exception("evaluation %s failed", evaluation_id)
         evaluation.status = EvaluationStatus.FAILED
         evaluation.error = f"{type(exc).__name__}: {exc}"[:2000]
         evaluation.finished_at = timezone.now()
-        evaluation.save(update_fields=["status", "error", "finished_at", "backend", "model_version"])
+        EVALUATION_JOBS.write(
+            evaluation_id,
+            token,
+            status=evaluation.status,
+            error=evaluation.error,
+            finished_at=evaluation.finished_at,
+            backend=evaluation.backend,
+            model_version=evaluation.model_version,
+        )
         return evaluation
     evaluation.results = results
     evaluation.progress = {"tasks_done": len(results), "tasks": len(results), "objects_done": len(n85)}
@@ -508,5 +544,21 @@ def evaluation_run(*, evaluation_id: int) -> Evaluation | None:
     evaluation.noc90 = round(sum(n90) / len(n90), 4) if n90 else None
     evaluation.status = EvaluationStatus.DONE
     evaluation.finished_at = timezone.now()
-    evaluation.save()
+    EVALUATION_JOBS.write(
+        evaluation_id,
+        token,
+        **{
+            f: getattr(evaluation, f)
+            for f in (
+                "results",
+                "progress",
+                "noc85",
+                "noc90",
+                "status",
+                "finished_at",
+                "backend",
+                "model_version",
+            )
+        },
+    )
     return evaluation

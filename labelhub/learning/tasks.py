@@ -41,3 +41,22 @@ def run_evaluation(evaluation_id: int) -> dict | None:
     if evaluation is None:
         return None
     return {"evaluation": evaluation.id, "status": evaluation.status, "noc85": evaluation.noc85}
+
+
+@shared_task(
+    name="labelhub.learning.service_webhook",
+    bind=True,
+    acks_late=True,
+    max_retries=4,
+)
+def service_webhook(self, service_id: int, action: str, task_id: int | None) -> dict | None:
+    """Send a training event (ANNOTATION_CREATED, START_TRAINING) to a model service (`cpu` queue),
+    retried with a doubling delay when the call fails."""
+    from .service_training import ServiceError, retry_countdown, webhook_send
+
+    try:
+        return webhook_send(service_id=service_id, action=action, task_id=task_id)
+    except ServiceError as exc:
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            return {"error": exc.reason}
+        raise self.retry(countdown=retry_countdown(self.request.retries)) from exc

@@ -37,6 +37,8 @@ class PredictionOut(serializers.ModelSerializer):
             "error",
             "attempts",
             "duration_ms",
+            "service",
+            "model_version",
             "created_at",
             "updated_at",
         ]
@@ -73,6 +75,11 @@ class PromptIn(serializers.Serializer):
         help_text="Which of SAM's candidate masks: 0 the best by predicted IoU (default), 1 and 2 the "
         "others; a single click without box or mask_input has 3, any other prompt 1.",
     )
+    service = serializers.IntegerField(
+        required=False,
+        help_text="A model service of the project (used for interactive clicks) answers instead.",
+    )
+    label = serializers.CharField(required=False, help_text="The class the clicks are for (model services).")
 
 
 class SegmentOut(serializers.Serializer):
@@ -124,7 +131,32 @@ class ImageSegmentView(APIView):
         data = PromptIn(data=request.data)
         data.is_valid(raise_exception=True)
         prompt = {k: v for k, v in data.validated_data.items() if v is not None}
+        if "service" in prompt:
+            return Response(_service_answer(image=image, prompt=prompt))
+        prompt.pop("label", None)
         return Response(interactive_answer(image=image, prompt=prompt))
+
+
+def _service_answer(*, image: Image, prompt: dict) -> dict:
+    """A prompt answered by the project's model service (Label Studio ML backend)."""
+    from workers.sam import PromptError
+    from workers.sam.backend import validate_prompt
+
+    from .model_services import service_get, service_segment
+
+    service = service_get(project=image.project, service_id=prompt["service"])
+    try:
+        validate_prompt(
+            (image.height, image.width),
+            points=prompt.get("points"),
+            point_labels=prompt.get("point_labels"),
+            box=prompt.get("box"),
+        )
+    except PromptError as exc:
+        raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
+    if prompt.get("label") is not None and prompt["label"] not in image.project.class_names:
+        raise DomainError(f"Unknown class {prompt['label']!r}.", field="label", code="unknown_class")
+    return service_segment(service=service, image=image, prompt=prompt)
 
 
 class ImagePresegmentView(APIView):
@@ -152,6 +184,38 @@ class ProjectEmbeddingsView(APIView):
         return Response(
             {"queued": services.project_embeddings_queue(project=project)}, status=status.HTTP_202_ACCEPTED
         )
+
+
+class PrelabelStatusOut(serializers.Serializer):
+    mode = serializers.CharField(help_text="The project's pre-label mode.")
+    on_upload = serializers.BooleanField(help_text="New images are pre-labelled as they arrive.")
+    reason = serializers.CharField(help_text="Why (or why not), for the manager.")
+    images = serializers.IntegerField()
+    done = serializers.IntegerField(help_text="Images with a finished automatic prediction.")
+    pending = serializers.IntegerField(help_text="Images whose pre-segmentation is queued or running.")
+    failed = serializers.IntegerField(help_text="Images with a failed pre-segmentation.")
+    without = serializers.IntegerField(help_text="Images with no automatic prediction at all.")
+
+
+class ProjectPresegmentView(APIView):
+    def project(self, request, project_pk: int, action: str):
+        from labelhub.projects.selectors import project_get
+
+        return project_get(user=request.user, project_id=project_pk, roles=MANAGING_ROLES, action=action)
+
+    @extend_schema(responses=PrelabelStatusOut)
+    def get(self, request, project_pk: int):
+        """Pre-segmentation progress of the project, and whether new images are pre-labelled on arrival."""
+        project = self.project(request, project_pk, "see pre-segmentation")
+        return Response(services.project_prelabel_status(project=project))
+
+    @extend_schema(request=None, responses={202: QueuedOut})
+    @idempotent
+    def post(self, request, project_pk: int):
+        """Pre-segment (everything mode) every image of the project that has no pre-labels yet."""
+        project = self.project(request, project_pk, "queue pre-segmentation")
+        queued = services.project_presegment_queue(project=project)
+        return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 
 EMBEDDING_HEADERS = (

@@ -13,11 +13,13 @@ from collections.abc import Iterable
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from labelhub.core.errors import DomainError
 from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
+from labelhub.core.jobs import ClaimLost, Heartbeat, JobKind
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.projects.models import Prelabel, Project
@@ -86,10 +88,18 @@ def region_from_mask(
     }
 
 
+# The running claim of a prediction row (core/jobs.py): pending or failed (retried), or running with a
+# stale heartbeat. A redelivered message while the first run is alive finds the row held and skips it.
+PRESEGMENT_JOBS = JobKind(
+    Prediction, waiting=(PredictionStatus.PENDING, PredictionStatus.FAILED), running=PredictionStatus.RUNNING
+)
+
+
 def prediction_start(
     *, image: Image, model_name: str, checkpoint_sha256: str, kind: str = "automatic"
-) -> Prediction:
-    """The prediction row this attempt works on: reuse a pending or failed one, so retries leave one row."""
+) -> Prediction | None:
+    """The prediction row this run works on, claimed by it (`claim_token` on the returned object): a
+    pending or failed one is reused, so retries leave one row. None when a live run holds it."""
     with transaction.atomic():
         prediction = (
             Prediction.objects.select_for_update()
@@ -101,16 +111,33 @@ def prediction_start(
             prediction = Prediction.objects.create(
                 image=image, model_name=model_name, checkpoint_sha256=checkpoint_sha256, kind=kind
             )
-        prediction.attempts += 1
-        prediction.status = PredictionStatus.PENDING
-        prediction.save(update_fields=["attempts", "status", "updated_at"])
+    token = PRESEGMENT_JOBS.claim(prediction.id)
+    if token is None:
+        log.info("prediction %s: a live run holds it", prediction.id)
+        return None
+    prediction.refresh_from_db()
+    prediction.claim_token = token
     return prediction
 
 
 def prediction_fail(*, prediction: Prediction, error: str) -> None:
+    """Record the run's failure (only while its claim holds: a run that lost it writes nothing)."""
     prediction.status = PredictionStatus.FAILED
     prediction.error = error[:2000]
-    prediction.save(update_fields=["status", "error", "updated_at"])
+    try:
+        PRESEGMENT_JOBS.write(
+            prediction.id,
+            prediction.claim_token,
+            status=prediction.status,
+            error=prediction.error,
+            updated_at=timezone.now(),
+        )
+    except ClaimLost:
+        log.warning(
+            "prediction %s: run %s lost its claim; its failure is not recorded",
+            prediction.id,
+            prediction.claim_token,
+        )
 
 
 def prediction_finish(
@@ -139,6 +166,13 @@ def prediction_finish(
 def prediction_save_regions(*, prediction: Prediction, regions: list[dict], started: float) -> Prediction:
     image = prediction.image
     with transaction.atomic():
+        if not PRESEGMENT_JOBS.held(prediction.id, prediction.claim_token).select_for_update().exists():
+            log.warning(
+                "prediction %s: run %s lost its claim; it wrote nothing",
+                prediction.id,
+                prediction.claim_token,
+            )
+            return prediction
         prediction.regions = regions
         prediction.status = PredictionStatus.OK
         prediction.error = ""
@@ -170,7 +204,8 @@ def _finished(*, image: Image, backend, kind: str) -> Prediction | None:
 
 def _record_unavailable(*, image: Image, model_name: str, error: str) -> Prediction:
     prediction = prediction_start(image=image, model_name=model_name, checkpoint_sha256="unavailable")
-    prediction_fail(prediction=prediction, error=error)
+    if prediction is not None:
+        prediction_fail(prediction=prediction, error=error)
     return prediction
 
 
@@ -186,9 +221,10 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
         backend = segmentation_backend()
     except ModelUnavailable as exc:
         name = f"sam-{settings.LABELHUB_SAM_MODEL}"
-        return {
+        recorded = {
             image.id: _record_unavailable(image=image, model_name=name, error=exc.message) for image in images
         }
+        return {k: v for k, v in recorded.items() if v is not None}
     results: dict[int, Prediction] = {}
     todo: list[tuple[Image, Prediction]] = []
     for image in images:
@@ -196,16 +232,18 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
         if done is not None:
             results[image.id] = done
         else:
-            todo.append(
-                (
-                    image,
-                    prediction_start(
-                        image=image,
-                        model_name=backend.model_name,
-                        checkpoint_sha256=backend.checkpoint_sha256,
-                    ),
-                )
+            prediction = prediction_start(
+                image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256
             )
+            if prediction is not None:  # None: a live run holds it (a redelivered message)
+                todo.append((image, prediction))
+    with Heartbeat(PRESEGMENT_JOBS, [(p.id, p.claim_token) for _, p in todo]):
+        _presegment_claimed(todo=todo, backend=backend, results=results)
+    return results
+
+
+def _presegment_claimed(*, todo: list[tuple[Image, Prediction]], backend, results: dict) -> None:
+    """The batch's work on its claimed predictions (images_presegment), results filled in."""
     max_side = settings.LABELHUB_PRESEGMENT_MAX_SIDE
     huge = [(i, p) for i, p in todo if max(i.width, i.height) > max_side]
     for image, prediction in huge:
@@ -229,7 +267,7 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
         for image, prediction in readable:
             prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
             results[image.id] = prediction
-        return results
+        return
     for image, prediction in readable:
         try:
             masks = backend.automatic(embeddings[image.id][0], **_crop_options(backend, pixels[image.id]))
@@ -238,7 +276,6 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
             log.exception("pre-segmentation of image %s failed", image.id)
             prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
             results[image.id] = prediction
-    return results
 
 
 def _crop_options(backend, pixels: np.ndarray) -> dict:
@@ -290,6 +327,8 @@ def image_presegment_boxes(*, image_id: int, boxes: list[dict]) -> Prediction | 
     prediction = prediction_start(
         image=image, model_name=backend.model_name, checkpoint_sha256=backend.checkpoint_sha256, kind="boxes"
     )
+    if prediction is None:  # a live run holds it
+        return None
     started = time.perf_counter()
     try:
         embedding = embeddings_ensure(images=[image], backend=backend)[image.id][0]
@@ -321,14 +360,14 @@ def presegment_sweep() -> list[int]:
     "everything" projects that have no prediction at all. Returns the image ids queued."""
     from datetime import timedelta
 
-    from django.utils import timezone
-
-    stale = timezone.now() - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.LABELHUB_PRESEGMENT_STALE_SECONDS)
     lost = set(
-        Prediction.objects.filter(
-            kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS, updated_at__lt=stale
+        Prediction.objects.filter(kind="automatic", attempts__lt=PRESEGMENT_MAX_ATTEMPTS)
+        .filter(
+            Q(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED], updated_at__lt=stale)
+            | (Q(status=PredictionStatus.RUNNING) & PRESEGMENT_JOBS.claimable(now))  # its worker died
         )
-        .filter(status__in=[PredictionStatus.PENDING, PredictionStatus.FAILED])
         .values_list("image_id", flat=True)
     )
     if settings.LABELHUB_PRESEGMENT_ON_UPLOAD and _everything_on_upload():
@@ -374,6 +413,64 @@ def presegment_enqueue(*, image_ids: list[int], force: bool = False) -> None:
     for start in range(0, len(image_ids), batch):
         ids = list(image_ids[start : start + batch])
         enqueue_on_commit("labelhub.predictions.gpu.presegment_images", ids)
+
+
+def project_prelabel_status(*, project: Project) -> dict:
+    """Whether new images of `project` are pre-labelled as they arrive, and why not (for the manager),
+    with the project's pre-segmentation progress: images, those with a finished automatic prediction,
+    pending and failed ones, and those with none."""
+    automatic = Prediction.objects.filter(image__project=project, kind="automatic")
+    images = project.images.count()
+    done = automatic.filter(status=PredictionStatus.OK).values("image_id").distinct().count()
+    pending = automatic.filter(status=PredictionStatus.PENDING).values("image_id").distinct().count()
+    failed = automatic.filter(status=PredictionStatus.FAILED).values("image_id").distinct().count()
+    without = project.images.exclude(Exists(automatic.filter(image=OuterRef("pk")))).count()
+    sam = bool(settings.LABELHUB_SAM_CHECKPOINT or settings.LABELHUB_SAM_RANDOM_SEED)
+    on_upload = False
+    if project.prelabel == Prelabel.NONE:
+        reason = "Pre-labels are off for this project (pre-label mode: none): images arrive unlabelled."
+    elif project.prelabel == Prelabel.BOXES:
+        reason = "Images are pre-labelled from the box prompts that come with a dataset import."
+    elif project.prelabel == Prelabel.PROJECT_MODEL:
+        reason = "New images are pre-labelled by the project's own model once a version is promoted."
+    elif not settings.LABELHUB_PRESEGMENT_ON_UPLOAD:
+        reason = "This server does not pre-segment new images (LABELHUB_PRESEGMENT_ON_UPLOAD is off)."
+    elif not _everything_on_upload():
+        reason = (
+            "This server has no SAM model: the classical backend pre-segments new images only when "
+            "LABELHUB_CLASSICAL_EVERYTHING is on. Start it here for this project's images."
+        )
+    else:
+        on_upload = True
+        backend = "SAM" if sam else "the classical backend"
+        reason = f"New images are pre-segmented by {backend} as they arrive."
+    return {
+        "mode": project.prelabel,
+        "on_upload": on_upload,
+        "reason": reason,
+        "images": images,
+        "done": done,
+        "pending": pending,
+        "failed": failed,
+        "without": without,
+    }
+
+
+def project_presegment_queue(*, project: Project) -> int:
+    """Queue pre-segmentation (everything mode) of the project's images that have no automatic
+    prediction yet, or only failed ones; returns how many. Refused when the project's pre-labels are off."""
+    if project.prelabel == Prelabel.NONE:
+        raise DomainError(
+            "Pre-labels are off for this project; choose a pre-label mode first.",
+            field="prelabel",
+            code="prelabel_off",
+        )
+    settled = Prediction.objects.filter(
+        image=OuterRef("pk"), kind="automatic", status__in=[PredictionStatus.OK, PredictionStatus.PENDING]
+    )
+    ids = sorted(project.images.exclude(Exists(settled)).values_list("id", flat=True))
+    presegment_enqueue(image_ids=ids, force=True)
+    return len(ids)
 
 
 def on_images_added(event: DomainEvent) -> None:

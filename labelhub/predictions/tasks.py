@@ -116,3 +116,34 @@ def interactive_segment(image_id: int, prompt: dict) -> dict:
 def presegment_sweep() -> int:
     """Periodic: queue again pre-segmentations left pending by a killed worker, or failed."""
     return len(services.presegment_sweep())
+
+
+@shared_task(
+    name="labelhub.predictions.service_predict",
+    bind=True,
+    acks_late=True,
+    max_retries=max(0, settings.LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS - 1),
+)
+def service_predict(self, service_id: int, image_ids: list[int]) -> dict:
+    """Pre-label a batch of images through a model service (`cpu` queue: the work is the service's, this
+    worker only waits for it under the service's timeout). Images whose call failed are retried with a
+    doubling delay while attempts remain and the service is not paused; refused results are not retried
+    (the same answer would come back)."""
+    from .model_services import REFUSED, images_predict_service, retry_delay
+    from .models import ModelService
+
+    results = images_predict_service(service_id=service_id, image_ids=image_ids)
+    limit = settings.LABELHUB_MODEL_SERVICE_MAX_ATTEMPTS
+    failed = sorted(
+        i
+        for i, p in results.items()
+        if p.status != "ok" and not p.error.startswith(REFUSED) and p.attempts < limit
+    )
+    paused = ModelService.objects.filter(id=service_id, paused=True).exists()
+    if failed and not paused and not self.request.is_eager:
+        attempts = max(results[i].attempts for i in failed)
+        raise self.retry(args=[service_id, failed], countdown=retry_delay(attempts))
+    return {
+        "done": sum(p.status == "ok" for p in results.values()),
+        "failed": sorted(i for i, p in results.items() if p.status != "ok"),
+    }

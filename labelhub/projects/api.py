@@ -31,6 +31,9 @@ class LabelClassSerializer(serializers.Serializer):
     type = serializers.ChoiceField(
         choices=["thing", "stuff"], required=False, help_text="thing (default) or stuff."
     )
+    hotkey = serializers.CharField(
+        required=False, help_text="One letter or digit that picks this class in the app (optional)."
+    )
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

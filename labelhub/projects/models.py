@@ -38,6 +38,7 @@ class Prelabel(models.TextChoices):
     EVERYTHING = "everything", "Segmentation model, everything mode"
     BOXES = "boxes", "Segmentation model, from box prompts (imports or a detector)"
     PROJECT_MODEL = "project_model", "The project's own model (its promoted version)"
+    MODEL_SERVICE = "model_service", "The project's model services (Label Studio ML backends) for pre-labels"
 
 
 class Project(models.Model):

@@ -18,6 +18,14 @@ CLASS_TYPES = ("thing", "stuff")
 # their `z_order` differs: the higher one owns the pixel).
 SEGMENTATION_TYPES = ("instance", "semantic", "panoptic")
 NAME = re.compile(r"^[^\x00-\x1f]{1,100}$")
+# Colours given to classes that come without one, in order, skipping those the schema already uses:
+# Okabe & Ito (2002), then Paul Tol's muted set (SRON note 09-002), as the app's palette (UI.md).
+PALETTE = (
+    "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#000000",
+    "#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499",
+)  # fmt: skip
+# A class hotkey: one letter or digit (the app binds it; commands keep their own keys).
+HOTKEY = re.compile(r"^[a-z0-9]$")
 
 
 def label_schema_clean(schema: Any) -> list[dict]:
@@ -25,6 +33,11 @@ def label_schema_clean(schema: Any) -> list[dict]:
         raise DomainError("The label schema is a non-empty list of classes.", field="label_schema")
     seen: set[str] = set()
     cleaned = []
+    given = {
+        c.get("color", "").lower() for c in schema if isinstance(c, dict) and isinstance(c.get("color"), str)
+    }
+    spare = iter([c for c in PALETTE if c not in given])
+    hotkeys: set[str] = set()
     for i, item in enumerate(schema):
         where = f"label_schema[{i}]"
         if not isinstance(item, dict):
@@ -35,7 +48,7 @@ def label_schema_clean(schema: Any) -> list[dict]:
         if name in seen:
             raise DomainError(f"Class '{name}' appears twice.", field=f"{where}.name")
         seen.add(name)
-        color = item.get("color", "#e6194b")
+        color = item.get("color") or next(spare, PALETTE[i % len(PALETTE)])
         if not isinstance(color, str) or not COLOR.match(color):
             raise DomainError("A colour is written #rrggbb.", field=f"{where}.color")
         kinds = item.get("kinds", list(REGION_KINDS))
@@ -46,12 +59,19 @@ def label_schema_clean(schema: Any) -> list[dict]:
         class_type = item.get("type", "thing")
         if class_type not in CLASS_TYPES:
             raise DomainError(f"type is one of {list(CLASS_TYPES)}.", field=f"{where}.type")
-        unknown = set(item) - {"name", "color", "kinds", "type"}
+        hotkey = item.get("hotkey") or ""
+        if not isinstance(hotkey, str) or (hotkey and not HOTKEY.match(hotkey.lower())):
+            raise DomainError("A hotkey is one letter or digit.", field=f"{where}.hotkey")
+        if hotkey and hotkey.lower() in hotkeys:
+            raise DomainError(f"Hotkey '{hotkey}' is used by another class.", field=f"{where}.hotkey")
+        unknown = set(item) - {"name", "color", "kinds", "type", "hotkey"}
         if unknown:
             raise DomainError(f"Unknown keys: {sorted(unknown)}.", field=where)
-        cleaned.append(
-            {"name": name, "color": color.lower(), "kinds": list(dict.fromkeys(kinds)), "type": class_type}
-        )
+        row = {"name": name, "color": color.lower(), "kinds": list(dict.fromkeys(kinds)), "type": class_type}
+        if hotkey:
+            hotkeys.add(hotkey.lower())
+            row["hotkey"] = hotkey.lower()
+        cleaned.append(row)
     return cleaned
 
 

@@ -41,6 +41,11 @@ class MetricsOut(serializers.Serializer):
     since = serializers.DateTimeField(allow_null=True)
     until = serializers.DateTimeField(allow_null=True)
     tasks_per_stage = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+    stranded = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Per review stage, open tasks no member of the stage's role may take (all worked on or "
+        "checked them earlier): offered to managers and owners. Empty for one user's metrics.",
+    )
     throughput = serializers.JSONField(help_text="{by_stage: {stage: {kind: n}}, done, done_per_hour}")
     time = serializers.JSONField(
         help_text="{stage: {actions, work_seconds_total, work_seconds_mean, active_seconds_total, "

@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import DomainError
+from labelhub.labeling.leases import stranded_q
 from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
 from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.labeling.regions import region_mask
@@ -115,6 +116,57 @@ def ai_assist(*, tasks: list[Task], accepted_revision: dict[int, int]) -> dict:
     }
 
 
+def _ai_assist_by_annotator(tasks: list[Task], accepted_revision: dict[int, int]) -> dict[str, dict]:
+    """Per annotator (the task's last first-stage submitter), the AI-assist figures of their accepted
+    tasks: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
+    groups: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        if task.last_annotator is not None:
+            groups[task.last_annotator.username].append(task)
+    out = {}
+    for name, group in groups.items():
+        figures = ai_assist(tasks=group, accepted_revision=accepted_revision)
+        out[name] = {
+            "tasks": figures["tasks"],
+            "ai_regions": figures["ai_regions"],
+            "kept_share": _mean(figures["kept"], figures["ai_regions"]),
+            "unchanged_share": figures["unchanged_share"],
+            "mean_iou": figures["mean_iou"],
+        }
+    return out
+
+
+UNFINISHED_KINDS = (EventKind.RELEASED, EventKind.LEASE_EXPIRED, EventKind.REASSIGNED)
+
+
+def _unfinished_claims(*, events, user, time_stage: dict, by_user: dict) -> None:
+    """Add the active time of claims that ended without an action (released, expired, reassigned) to
+    their stage and their holder: a task given back and claimed again counts all its active time, not
+    only the last claim's. The holder is the releasing actor, the expired lease's `assignee` id, or the
+    reassigned claim's `from` user name."""
+    ended = events.filter(kind__in=UNFINISHED_KINDS, data__has_key="active_seconds")
+    if user is not None:
+        ended = ended.filter(
+            Q(kind=EventKind.RELEASED, actor=user)
+            | Q(kind=EventKind.LEASE_EXPIRED, data__assignee=user.pk)
+            | Q(kind=EventKind.REASSIGNED, data__from=user.username)
+        )
+    rows = list(ended.values_list("kind", "from_stage", "actor__username", "data"))
+    ids = {d.get("assignee") for k, _, _, d in rows if k == EventKind.LEASE_EXPIRED}
+    names = dict(get_user_model().objects.filter(pk__in=ids - {None}).values_list("pk", "username"))
+    for kind, stage, actor, data in rows:
+        seconds = float(data.get("active_seconds", 0.0))
+        slot = time_stage.setdefault(stage, {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0})
+        slot["active_seconds"] += seconds
+        holder = {
+            EventKind.RELEASED: actor,
+            EventKind.LEASE_EXPIRED: names.get(data.get("assignee")),
+            EventKind.REASSIGNED: data.get("from"),
+        }[kind]
+        if holder:
+            by_user[holder]["active_seconds"] += seconds
+
+
 def project_metrics(
     *, project: Project, since: datetime | None = None, until: datetime | None = None, user=None
 ) -> dict:
@@ -134,7 +186,14 @@ def project_metrics(
     by_stage = {s: {k: 0 for k in [*WORK_KINDS, EventKind.SKIPPED_BY_SAMPLING]} for s in project.stage_names}
     time_stage = {s: {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0} for s in project.stage_names}
     by_user: dict[str, dict] = defaultdict(
-        lambda: {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0, "rejections_received": 0}
+        lambda: {
+            "actions": 0,
+            "submitted": 0,
+            "reviewed": 0,
+            "work_seconds": 0.0,
+            "active_seconds": 0.0,
+            "rejections_received": 0,
+        }
     )
     for event in actions.select_related("actor"):
         stage = event.from_stage
@@ -147,8 +206,10 @@ def project_metrics(
         name = event.actor.username if event.actor else None
         if name:
             by_user[name]["actions"] += 1
+            by_user[name]["submitted" if event.kind == EventKind.SUBMITTED else "reviewed"] += 1
             by_user[name]["work_seconds"] += float(event.data.get("work_seconds", 0.0))
             by_user[name]["active_seconds"] += float(event.data.get("active_seconds", 0.0))
+    _unfinished_claims(events=events, user=user, time_stage=time_stage, by_user=by_user)
     if user is None:
         for row in (
             events.filter(kind=EventKind.SKIPPED_BY_SAMPLING).values("from_stage").annotate(n=Count("id"))
@@ -190,7 +251,9 @@ def project_metrics(
         accepted_revision.setdefault(task_id, revision or 0)
     # image tasks: a video task's propagated vs kept shapes are in tasks/{id}/video-metrics/
     done_tasks = list(
-        Task.objects.filter(pk__in=accepted_revision, image__isnull=False).select_related("image")
+        Task.objects.filter(pk__in=accepted_revision, image__isnull=False).select_related(
+            "image", "last_annotator"
+        )
     )
     hours = (until - since).total_seconds() / 3600 if since and until and until > since else None
 
@@ -213,16 +276,24 @@ def project_metrics(
             for u, s in gold_users.items()
         },
     }
+    ai_by_user = _ai_assist_by_annotator(done_tasks, accepted_revision)
+    for name in ai_by_user:
+        by_user[name]  # noqa: B018 - an annotator whose accepted work falls in the window gets a row
     for name, slot in by_user.items():
         slot["work_seconds"] = round(slot["work_seconds"], 3)
         slot["active_seconds"] = round(slot["active_seconds"], 3)
+        slot["rejection_rate"] = _mean(slot["rejections_received"], slot["submitted"])
+        slot["actions_per_hour"] = round(slot["actions"] / hours, 6) if hours else None
         slot["gold_mean_score"] = gold["by_user"].get(name, {}).get("mean_score")
+        slot["ai_assist"] = ai_by_user.get(name)
     return {
         "project": project.pk,
         "user": getattr(user, "username", None),
         "since": since,
         "until": until,
         "tasks_per_stage": per_stage,
+        # Open review tasks that no member of the stage's role may take: offered to managers and owners.
+        "stranded": _stranded(project) if user is None else {},
         "throughput": {
             "by_stage": by_stage,
             "done": len(accepted_revision),
@@ -240,6 +311,15 @@ def project_metrics(
         ),
         "by_user": dict(by_user),
     }
+
+
+def _stranded(project: Project) -> dict[str, int]:
+    """Per review stage, the open tasks no member of its role may take (labeling.leases.stranded_q)."""
+    counts = {stage: 0 for stage in project.stage_names[1:]}
+    rows = Task.objects.filter(stranded_q(project)).values("stage").annotate(n=Count("id")).order_by()
+    for row in rows:
+        counts[row["stage"]] = row["n"]
+    return counts
 
 
 __all__ = ["ai_assist", "project_metrics"]

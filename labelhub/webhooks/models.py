@@ -40,6 +40,7 @@ class Webhook(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Waiting or retrying"
+    SENDING = "sending", "An attempt is being made (core/jobs.py)"
     DELIVERED = "delivered", "Delivered (2xx)"
     FAILED = "failed", "Gave up after the last attempt"
 
@@ -61,6 +62,7 @@ class WebhookDelivery(models.Model):
     # Set by the attempt that holds the delivery (a conditional UPDATE), cleared when it is logged: an
     # attempt older than LABELHUB_WEBHOOK_CLAIM_SECONDS is taken as dead (its worker was killed).
     claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # the running claim's (core/jobs.py)
 
     class Meta:
         ordering = ["id"]

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import logging
 import secrets
 import time
 from datetime import timedelta
@@ -30,11 +31,14 @@ from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core import netsafety
 from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.jobs import JobKind
 from labelhub.core.queue import enqueue_on_commit, send_or_log
 from labelhub.labeling.events import DomainEvent
 from labelhub.projects.models import Project
 
 from .models import WEBHOOK_EVENTS, DeliveryStatus, Webhook, WebhookDelivery
+
+log = logging.getLogger(__name__)
 
 
 def signature_make(*, secret: str, timestamp: str, body: bytes) -> str:
@@ -221,22 +225,37 @@ def delivery_body(delivery: WebhookDelivery) -> bytes:
     return json.dumps({"id": delivery.pk, **delivery.payload}, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _ready(now) -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+
+
+def _claim_seconds() -> float:
+    return float(settings.LABELHUB_WEBHOOK_CLAIM_SECONDS)
+
+
+# The running claim of a delivery attempt (core/jobs.py): pending and due, or `sending` by an attempt
+# that started LABELHUB_WEBHOOK_CLAIM_SECONDS ago (longer than a request's timeout, so an attempt needs no
+# heartbeat thread: its worker died). The claim counts `attempts` (its token).
+DELIVERIES = JobKind(
+    WebhookDelivery,
+    waiting=(DeliveryStatus.PENDING,),
+    running=DeliveryStatus.SENDING,
+    started="claimed_at",
+    stale_seconds=_claim_seconds,
+    ready=_ready,
+)
+
+
 def _due(now) -> Q:
-    """Pending deliveries whose next attempt is due and that no live attempt holds."""
-    stale = now - timedelta(seconds=settings.LABELHUB_WEBHOOK_CLAIM_SECONDS)
-    return (
-        Q(status=DeliveryStatus.PENDING)
-        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        & (Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
-    )
+    """Deliveries an attempt may take now: pending and due, or held by an attempt whose worker died."""
+    return DELIVERIES.claimable(now)
 
 
-def delivery_claim(*, delivery_id: int, now=None) -> bool:
+def delivery_claim(*, delivery_id: int) -> int | None:
     """Take the delivery for one attempt: a conditional UPDATE that only one caller wins while the
-    delivery is pending, due and not held by a live attempt. A redelivered message, a retry and the
-    sweep's message for one delivery may run at once; only the winner sends."""
-    now = now or timezone.now()
-    return bool(WebhookDelivery.objects.filter(_due(now), pk=delivery_id).update(claimed_at=now))
+    delivery is pending and due, or its last attempt's claim is stale. A redelivered message, a retry
+    and the sweep's message for one delivery may run at once; only the winner sends. Its token, or None."""
+    return DELIVERIES.claim(delivery_id)
 
 
 def deliveries_sweep(*, now=None) -> int:
@@ -265,9 +284,9 @@ def delivery_attempt(*, delivery_id: int) -> tuple[WebhookDelivery, bool]:
     the request; deliveries are at least once (a worker killed after the receiver answered, before the
     log was written, is retried once its claim is stale), so receivers should ignore a repeated
     X-LabelHub-Delivery id."""
-    claimed = delivery_claim(delivery_id=delivery_id)
+    token = delivery_claim(delivery_id=delivery_id)
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
-    if not claimed:
+    if token is None:
         return delivery, False
     hook = delivery.webhook
     body = delivery_body(delivery)
@@ -304,20 +323,32 @@ def delivery_attempt(*, delivery_id: int) -> tuple[WebhookDelivery, bool]:
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
     }
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        delivery.attempts += 1
+        # Written only while this attempt's claim holds: one that outlived its claim (another attempt took
+        # the delivery) leaves the record to that one.
+        delivery = DELIVERIES.held(delivery_id, token).select_for_update().first()
+        if delivery is None:
+            log.warning("webhook delivery %s: attempt %s lost its claim; not recorded", delivery_id, token)
+            return WebhookDelivery.objects.get(pk=delivery_id), False
         delivery.log = [*delivery.log, attempt]
         delivery.claimed_at = None
-        if delivery.status == DeliveryStatus.PENDING:
-            if status_code is not None and 200 <= status_code < 300:
-                delivery.status = DeliveryStatus.DELIVERED
-                delivery.delivered_at = timezone.now()
-            elif delivery.attempts >= settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS:
-                delivery.status = DeliveryStatus.FAILED
-            else:
-                delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(delivery.attempts))
+        delivery.heartbeat_at = None
+        if status_code is not None and 200 <= status_code < 300:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = timezone.now()
+        elif delivery.attempts >= settings.LABELHUB_WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = DeliveryStatus.FAILED
+        else:
+            delivery.status = DeliveryStatus.PENDING
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(delivery.attempts))
         delivery.save(
-            update_fields=["attempts", "log", "status", "delivered_at", "claimed_at", "next_attempt_at"]
+            update_fields=[
+                "log",
+                "status",
+                "delivered_at",
+                "claimed_at",
+                "heartbeat_at",
+                "next_attempt_at",
+            ]
         )
     return delivery, True
 

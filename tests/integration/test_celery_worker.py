@@ -48,9 +48,12 @@ def interactive_worker(settings, tmp_path):
     yield from _worker(settings, tmp_path, "interactive")
 
 
-def _worker(settings, tmp_path, queue: str):
+def _worker(
+    settings, tmp_path, queue: str, name: str | None = None, env_extra: dict | None = None, flush: bool = True
+):
     url = broker_url()
-    redis.Redis.from_url(url).flushdb()
+    if flush:  # the first of several workers empties the broker
+        redis.Redis.from_url(url).flushdb()
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -60,8 +63,9 @@ def _worker(settings, tmp_path, queue: str):
         "LABELHUB_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "LABELHUB_SAM_CHECKPOINT": "",
         "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND", ""),
+        **(env_extra or {}),
     }
-    log = tmp_path / "worker.log"
+    log = tmp_path / f"{name or 'worker'}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
@@ -79,7 +83,7 @@ def _worker(settings, tmp_path, queue: str):
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
-                f"test-{queue}@%h",
+                f"test-{name or queue}@%h",
                 "-l",
                 "INFO",
             ],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import zipfile
 from collections import defaultdict
@@ -312,6 +313,9 @@ def is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded files with 8 hex digits
+
+
 class ProjectImages:
     """The project's images by original name (and by stem, for YOLO)."""
 
@@ -332,6 +336,10 @@ class ProjectImages:
         if stem:
             key = PurePosixPath(key).stem
         found = table.get(file_name) or table.get(key) or []
+        if not found and not stem and LS_UPLOAD_PREFIX.match(key):
+            # Label Studio's exports name an uploaded file `../media/upload/<project>/<8 hex>-<name>`
+            # (its JSON in data.image, its COCO export in file_name): the original name follows the prefix.
+            found = table.get(LS_UPLOAD_PREFIX.sub("", key)) or []
         if not found:
             report.add(
                 path,

@@ -2,9 +2,13 @@
 
 Export layout: `label_studio.json`, a list of tasks, and, with images, `images/{subset}/{file_name}`.
 A task is `{"id": image id, "data": {"image": "images/<subset>/<file_name>"}, "annotations": [{"result":
-[...]}], "meta": {"subset", "labelhub_task_id", "revision"}}`; results use `from_name` "label" and
-`to_name` "image" (a labelling config with `<PolygonLabels name="label" toName="image">` and
-`<BrushLabels name="label" toName="image">`). A region is:
+[...]}], "meta": {"subset", "labelhub_task_id", "revision"}}`; results use `from_name` "polygon" or
+"brush" and `to_name` "image": the labelling config written beside them, `label_config.xml`
+(workers.lsml.label_config: `<Image name="image" value="$image"/>`, `<PolygonLabels name="polygon"
+toName="image">` and `<BrushLabels name="brush" toName="image">` with every class, plus
+`RectangleLabels name="rectangle"` and `KeyPointLabels name="keypoint"`; control names are unique, as
+Label Studio requires: a config naming two controls "label" is refused with "Label config contains
+non-unique names"). Paste it as the Label Studio project's labelling config before importing the tasks. A region is:
 - a polygon region without holes: one `polygonlabels` result per part, points in percent of the image
   width and height (Label Studio's convention; read back rounded to 1e-9 pixel, so they return
   exactly); the first part has the region's id, part k > 0 the id `<id>~<k>`, which the import
@@ -17,12 +21,9 @@ AI regions carry their `score`.
 
 from __future__ import annotations
 
-import re
-
-import numpy as np
-
 from labelhub.core.parsers import json_loads_bounded
 from labelhub.labeling.regions import region_mask
+from workers.geometry.brush import brush_decode, brush_encode
 
 from .base import (
     ExportFormat,
@@ -33,73 +34,6 @@ from .base import (
     register,
     register_import,
 )
-
-RLE_SIZES = (3, 4, 8, 16)  # bits of a run length, chosen per run by a 2-bit index (Label Studio's)
-WORD = 8
-
-
-# --- brush RLE -----------------------------------------------------------------------------------
-
-
-def brush_encode(mask: np.ndarray) -> list[int]:
-    """Label Studio's brush RLE of a boolean (h, w) mask: the RGBA image flattened (each pixel's four
-    values 255 inside, 0 outside) as a thi.ng rle-pack stream: a 32-bit value count, the word size - 1
-    (5 bits), the four run-length sizes - 1 (4 bits each), then one record per run of equal values:
-    bit 1, a 2-bit size index, the run length - 1 in that many bits, the 8-bit value. Bytes, the last
-    padded with 0 bits."""
-    flat = np.asarray(mask, dtype=bool).ravel()
-    n = flat.size * 4
-    bits = [f"{n:032b}", f"{WORD - 1:05b}", *(f"{s - 1:04b}" for s in RLE_SIZES)]
-    if flat.size:
-        change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-        starts = np.concatenate([[0], change])
-        lengths = np.diff(np.concatenate([starts, [flat.size]])) * 4
-        for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
-            value = "11111111" if flat[start] else "00000000"
-            while length > 0:
-                run = min(length, 1 << RLE_SIZES[-1])
-                size = next(k for k, s in enumerate(RLE_SIZES) if run - 1 < (1 << s))
-                bits.append(f"1{size:02b}{run - 1:0{RLE_SIZES[size]}b}{value}")
-                length -= run
-    text = "".join(bits)
-    text += "0" * (-len(text) % 8)
-    return list(int(text, 2).to_bytes(len(text) // 8, "big"))
-
-
-def brush_decode(rle: list[int], height: int, width: int) -> np.ndarray:
-    """The boolean (height, width) mask of a Label Studio brush RLE (alpha channel >= 128); ValueError
-    when it is not one (a wrong count, a truncated stream)."""
-    if not isinstance(rle, list) or not all(isinstance(v, int) and 0 <= v < 256 for v in rle):
-        raise ValueError("rle is a list of bytes (integers 0..255)")
-    bits = "".join(f"{v:08b}" for v in rle)
-    pos = 0
-
-    def read(k: int) -> int:
-        nonlocal pos
-        if pos + k > len(bits):
-            raise ValueError("the stream ends early")
-        value = int(bits[pos : pos + k], 2) if k else 0
-        pos += k
-        return value
-
-    num = read(32)
-    if num != height * width * 4:
-        raise ValueError(f"it holds {num} values; a {width}x{height} RGBA image has {height * width * 4}")
-    word = read(5) + 1
-    sizes = [read(4) + 1 for _ in range(4)]
-    out = np.zeros(num, dtype=np.uint8)
-    i = 0
-    while i < num:
-        repeat = read(1)
-        j = min(i + 1 + read(sizes[read(2)]), num)
-        if repeat:
-            out[i:j] = read(word)
-        else:
-            for t in range(i, j):
-                out[t] = read(word)
-        i = j
-    return out.reshape(height, width, 4)[:, :, 3] >= 128
-
 
 # --- export --------------------------------------------------------------------------------------
 
@@ -116,19 +50,19 @@ class LabelStudioFormat(ExportFormat):
         h, w = record.height, record.width
         results = []
         for region in record.regions or []:
-            base = {"from_name": "label", "to_name": "image", "original_width": w, "original_height": h,
+            base = {"to_name": "image", "original_width": w, "original_height": h,
                     "image_rotation": 0, "origin": "prediction" if region.get("source") == "ai" else "manual"}  # fmt: skip
             if region.get("score") is not None:
                 base["score"] = region["score"]
             rid = str(region.get("id") or "")
             if region_is_mask(region) or region_has_holes(region):
                 rle = brush_encode(region_mask(region, h, w))
-                results.append({**base, "id": rid, "type": "brushlabels",
+                results.append({**base, "id": rid, "from_name": "brush", "type": "brushlabels",
                                 "value": {"format": "rle", "rle": rle, "brushlabels": [region["label"]]}})  # fmt: skip
                 continue
             for k, polygon in enumerate(region.get("polygons") or []):
                 points = [[x * 100.0 / w, y * 100.0 / h] for x, y in polygon["exterior"]]
-                results.append({**base, "id": rid if k == 0 else f"{rid}~{k}", "type": "polygonlabels",
+                results.append({**base, "id": rid if k == 0 else f"{rid}~{k}", "from_name": "polygon", "type": "polygonlabels",
                                 "value": {"points": points, "closed": True, "polygonlabels": [region["label"]]}})  # fmt: skip
         self.tasks.append(
             {
@@ -141,6 +75,13 @@ class LabelStudioFormat(ExportFormat):
         return len(record.regions or [])
 
     def finish(self) -> None:
+        from workers.lsml import label_config
+
+        classes = [
+            {"name": n, "color": c, "kinds": ["polygon", "mask"]}
+            for n, c in zip(self.classes, self.colors, strict=True)
+        ]
+        self.zf.writestr("label_config.xml", label_config(classes))
         with self.zf.open("label_studio.json", "w", force_zip64=True) as out:
             out.write(b"[")
             self.tasks.copy_into(out)
@@ -148,8 +89,6 @@ class LabelStudioFormat(ExportFormat):
 
 
 # --- import --------------------------------------------------------------------------------------
-
-UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded files with 8 hex digits
 
 
 def _image_name(task: dict) -> str:
@@ -189,12 +128,6 @@ def label_studio_parse(raw: bytes, *, project, images, report, source: str, repa
         if not name:
             report.add(f"{at}.data.image", "Missing the image reference (data.image).")
             continue
-        if (
-            name not in images.by_name
-            and UPLOAD_PREFIX.match(name)
-            and UPLOAD_PREFIX.sub("", name) in images.by_name
-        ):
-            name = UPLOAD_PREFIX.sub("", name)
         found = images.match(name, f"{at}.data.image", report)
         kept = [
             (k, a)

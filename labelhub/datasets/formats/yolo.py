@@ -1,7 +1,7 @@
 """YOLO segmentation (Ultralytics layout), both directions: the export writer and the import parser.
 
 Layout: `labels/{subset}/{stem}.txt` (one per image, empty when the image has no region), `data.yaml`
-(`names` in label-schema order, `train`/`val`/`test` image folders) and, with images,
+(`names` in label-schema order, the image folders of the subsets held; see `data_yaml`) and, with images,
 `images/{subset}/{file_name}`. A line is `class x1 y1 x2 y2 ...`: class = index in the label schema
 (0-based), coordinates divided by the image width/height (0..1, 6 decimals), pixel-corner convention
 as stored, ring open. One line per region (one instance), as Ultralytics' COCO converter writes a
@@ -80,7 +80,11 @@ class YoloSegFormat(ExportFormat):
     title = "YOLO segmentation"
     description = "labels/<subset>/<stem>.txt with normalized polygons, data.yaml with class names."
 
+    def begin(self) -> None:
+        self.subsets: set[str] = set()
+
     def add(self, record: Record) -> int:
+        self.subsets.add(record.subset)
         lines = []
         for region in record.regions:
             cls = self.class_index[region["label"]]
@@ -91,11 +95,21 @@ class YoloSegFormat(ExportFormat):
         return len(record.regions)
 
     def finish(self) -> None:
-        names = "\n".join(f"  {i}: {json.dumps(name)}" for i, name in enumerate(self.classes))
-        self.writestr(
-            "data.yaml",
-            f"path: .\ntrain: images/train\nval: images/val\ntest: images/test\nnc: {len(self.classes)}\nnames:\n{names}\n",
-        )
+        self.writestr("data.yaml", data_yaml(self.classes, self.subsets))
+
+
+def data_yaml(classes: list[str], subsets: set[str]) -> str:
+    """Ultralytics' dataset file for the subsets the archive holds. No `path`: Ultralytics'
+    `check_det_dataset` then resolves the folders against the yaml's own folder (`path: .` would be the
+    caller's working directory). `train` and `val` are required there: an archive without a val subset
+    names its train folder for both, as Ultralytics' single-folder datasets do; `test` only when held."""
+    held = [s for s in ("train", "val", "test") if s in subsets] or ["train"]
+    folders = {s: f"images/{s}" for s in held}
+    folders.setdefault("val", folders.get("train", f"images/{held[0]}"))
+    folders.setdefault("train", folders["val"])
+    lines = [f"{key}: {folders[key]}" for key in ("train", "val", "test") if key in folders]
+    names = "\n".join(f"  {i}: {json.dumps(name)}" for i, name in enumerate(classes))
+    return "\n".join(lines) + f"\nnc: {len(classes)}\nnames:\n{names}\n"
 
 
 # --- import --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from labelhub.datasets.models import ExportStatus
 from labelhub.labeling.annotations import Writer, annotation_write
 from labelhub.labeling.models import Annotation, AnnotationRevision, Task, TaskStatus
 from labelhub.projects.services import project_create
-from tests.helpers import square
+from tests.helpers import square, ultralytics_check
 from workers.geometry import polygons_to_mask, rle_to_mask
 
 from .conftest import annotate, disc_rle, make_images, read_zip
@@ -113,6 +113,36 @@ def test_datumaro_loads_coco_instances_voc_and_cvat_exports_with_the_expected_co
         instances = [a for item in ds for a in item.annotations if a.type == dm.AnnotationType.mask]
         # every region shows at least one pixel in these images: one instance mask each
         assert len(instances) == sum(len(rs) for rs in regions.values()), name
+
+
+def test_ultralytics_checks_the_yolo_seg_export_from_another_folder(org_a, dataset, tmp_path):
+    """Ultralytics' own `check_det_dataset`, run in a process whose working directory is elsewhere, on a
+    default export (one train folder, named for val too) and on a split one (train, val, test)."""
+    owner = org_a.users["owner"]
+    _, plain = run(org_a.project, owner, "yolo", include_images=True)
+    assert "path:" not in plain.read("data.yaml").decode()
+    assert {n.split("/")[1] for n in plain.namelist() if n.startswith("images/")} == {"train"}
+    _, split = run(
+        org_a.project,
+        owner,
+        "yolo",
+        include_images=True,
+        split={"train": 0.4, "val": 0.3, "test": 0.3, "seed": 1},
+    )
+    roots = [unpack(plain, tmp_path / "plain"), unpack(split, tmp_path / "split")]
+    held = {n.split("/")[1] for n in split.namelist() if n.startswith("images/")}
+    assert held == {"train", "val", "test"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    checked = ultralytics_check([r / "data.yaml" for r in roots], cwd=elsewhere, config_dir=tmp_path / "yolo")
+
+    assert checked[0]["train"] == checked[0]["val"] == str(roots[0] / "images/train")
+    assert checked[0]["test"] is None
+    assert [checked[1][k] for k in ("train", "val", "test")] == [
+        str(roots[1] / f"images/{k}") for k in ("train", "val", "test")
+    ]
+    assert all(c["nc"] == 2 and c["names"] == {"0": "cat", "1": "dog"} for c in checked)
 
 
 def panoptic_project(org_a):

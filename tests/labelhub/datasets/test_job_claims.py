@@ -89,15 +89,16 @@ def test_a_stale_heartbeat_is_claimed_again_and_counted(org_a, settings):
 def test_a_run_that_lost_its_claim_writes_nothing(org_a, settings):
     """Run 1 stalled past the stale window and run 2 claimed the export: run 1's writes are conditional
     on its claim, so it leaves neither a status nor an archive behind."""
-    from labelhub.datasets import jobs
+    from labelhub.core.jobs import ClaimLost
+    from labelhub.datasets.services import EXPORT_JOBS
 
     export = pending_export(org_a)
-    assert jobs.job_claim(Export, ExportStatus, export.pk) == 1
+    assert EXPORT_JOBS.claim(export.pk) == 1
     stale = timezone.now() - timedelta(seconds=settings.LABELHUB_JOB_STALE_SECONDS + 5)
     Export.objects.filter(pk=export.pk).update(heartbeat_at=stale)
-    assert jobs.job_claim(Export, ExportStatus, export.pk) == 2
+    assert EXPORT_JOBS.claim(export.pk) == 2
     storage = Export._meta.get_field("file").storage
-    with pytest.raises(jobs.ClaimLost):
+    with pytest.raises(ClaimLost):
         services._export_write(Export.objects.select_related("project").get(pk=export.pk), 1)
     export.refresh_from_db()
     assert export.status == ExportStatus.RUNNING and export.attempts == 2 and not export.file
@@ -107,17 +108,17 @@ def test_a_run_that_lost_its_claim_writes_nothing(org_a, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_thread_stamps_a_running_export(org_a, settings):
-    from labelhub.datasets import jobs
+    from labelhub.datasets.services import EXPORT_JOBS
 
     settings.LABELHUB_JOB_HEARTBEAT_SECONDS = 0.05
     export = Export.objects.create(project=org_a.project, format="coco")  # a row no run was sent for
-    token = jobs.job_claim(Export, ExportStatus, export.pk)
+    token = EXPORT_JOBS.claim(export.pk)
     first = Export.objects.get(pk=export.pk).heartbeat_at
-    with jobs.Heartbeat(Export, ExportStatus, export.pk, token):
+    with EXPORT_JOBS.heartbeat(export.pk, token):
         deadline = time.monotonic() + 10
         while Export.objects.get(pk=export.pk).heartbeat_at == first and time.monotonic() < deadline:
             time.sleep(0.05)
     assert Export.objects.get(pk=export.pk).heartbeat_at > first
     # another run's claim: the beats of run `token` stamp nothing
     Export.objects.filter(pk=export.pk).update(attempts=token + 1)
-    assert jobs.Heartbeat(Export, ExportStatus, export.pk, token).beat() == 0
+    assert EXPORT_JOBS.heartbeat(export.pk, token).beat() == 0

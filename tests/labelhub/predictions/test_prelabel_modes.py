@@ -49,3 +49,31 @@ def test_bad_prelabel_mode_and_retrain_every_answer_400(org_a):
     for body, field in (({"prelabel": "magic"}, "prelabel"), ({"retrain_every": -1}, "retrain_every")):
         response = manager.patch(f"/api/v1/projects/{org_a.project.id}/", body, format="json")
         assert response.status_code == 400 and response.json()["error"]["field"] == field
+
+
+def test_the_project_says_why_uploads_are_not_prelabelled_and_starts_it(
+    org_a, settings, django_capture_on_commit_callbacks
+):
+    settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True
+    manager = org_a.clients[Role.MANAGER]
+    url = f"/api/v1/projects/{org_a.project.id}/presegment/"
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(manager, org_a.project.id, ("d.png", disc_image_bytes()), ("e.png", disc_image_bytes(seed=1)))
+    status = manager.get(url).json()
+    assert status["on_upload"] is False and "LABELHUB_CLASSICAL_EVERYTHING" in status["reason"]
+    assert (status["images"], status["without"], status["done"]) == (2, 2, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert manager.post(url).json() == {"queued": 2}
+    status = manager.get(url).json()
+    assert (status["done"], status["without"], status["pending"]) == (2, 0, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert manager.post(url).json() == {"queued": 0}  # nothing left to pre-segment
+    settings.LABELHUB_CLASSICAL_EVERYTHING = True
+    assert manager.get(url).json()["on_upload"] is True
+    manager.patch(f"/api/v1/projects/{org_a.project.id}/", {"prelabel": "none"}, format="json")
+    off = manager.get(url).json()
+    assert off["on_upload"] is False and "off" in off["reason"]
+    refused = manager.post(url)
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "prelabel"
+    annotator = org_a.clients[Role.ANNOTATOR]
+    assert annotator.get(url).status_code == 403

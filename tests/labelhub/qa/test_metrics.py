@@ -185,6 +185,12 @@ def test_metrics_per_user_and_time_window(story, org_a):
     assert mine["gold"]["scored"] == 1 and mine["gold"]["mean_score"] == approx(0.25)
     assert mine["throughput"]["done"] == 1 and mine["ai_assist"]["ai_regions"] == 2
     assert project_metrics(project=project, user=story["a2"])["ai_assist"]["ai_regions"] == 0
+    # Per user: rejections received over submissions, and the AI-assist figures of their accepted tasks.
+    row = project_metrics(project=project)["by_user"]["alpha-annotator"]
+    assert row["submitted"] == 2
+    assert row["rejection_rate"] == approx(row["rejections_received"] / 2)
+    assert row["ai_assist"]["ai_regions"] == mine["ai_assist"]["ai_regions"] == 2
+    assert row["ai_assist"]["kept_share"] == approx(mine["ai_assist"]["kept"] / 2)
 
     # Move T2's history two days back: a window over the last day no longer sees its rejections.
     t2 = story["tasks"][1]
@@ -211,3 +217,44 @@ def test_metrics_per_user_and_time_window(story, org_a):
     assert annotator.get(url, {"user": story["a2"].id}).status_code == 403
     assert manager.get(url, {"since": "yesterday"}).json()["error"]["field"] == "since"
     assert manager.get(url, {"user": "x"}).json()["error"]["field"] == "user"
+
+
+def heartbeat_after(task: Task, user, seconds: float) -> None:
+    """A heartbeat `seconds` after the previous one (the clock moved back instead of waiting)."""
+    from labelhub.labeling import leases
+
+    Task.objects.filter(pk=task.pk).update(last_heartbeat_at=timezone.now() - timedelta(seconds=seconds))
+    leases.task_heartbeat(task=task, user=user)
+
+
+@pytest.mark.django_db
+def test_active_time_of_a_released_or_expired_claim_is_kept(org_a):
+    from labelhub.labeling import leases
+
+    project = org_a.project
+    a1 = org_a.users[Role.ANNOTATOR]
+    a2 = make_user("alpha-a2", org_a.organization, Role.ANNOTATOR)
+    t1, t2 = make_tasks(project, 2)
+    # a1 works 30 s on T1, reloads the page (release), takes T1 again, works 20 s more and submits.
+    assert leases.task_claim(task=t1, user=a1).pk == t1.pk
+    heartbeat_after(t1, a1, 30)
+    leases.task_release(task=t1, user=a1)
+    assert leases.task_claim(task=t1, user=a1).pk == t1.pk
+    heartbeat_after(t1, a1, 20)
+    annotation_write(task=t1, author=a1, base_revision=0, regions=[region("a", 1, 1, 9, 9)])
+    reviews.task_submit(task=t1, user=a1)
+    # a1 works 10 s on T2 and walks away; the lease expires and a2 takes the task over from the queue.
+    assert leases.task_claim(task=t2, user=a1).pk == t2.pk
+    heartbeat_after(t2, a1, 10)
+    Task.objects.filter(pk=t2.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert leases.task_claim_next(project=project, user=a2, stage="annotate").pk == t2.pk
+
+    metrics = project_metrics(project=project)
+    # Each figure also holds the few milliseconds between a heartbeat and the next step.
+    assert metrics["by_user"]["alpha-annotator"]["active_seconds"] == approx(60, abs=1)
+    assert metrics["time"]["annotate"]["active_seconds_total"] == approx(60, abs=1)
+    assert metrics["time"]["annotate"]["actions"] == 1
+    assert project_metrics(project=project, user=a1)["by_user"]["alpha-annotator"][
+        "active_seconds"
+    ] == approx(60, abs=1)
+    assert "alpha-a2" not in metrics["by_user"]

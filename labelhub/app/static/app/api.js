@@ -64,3 +64,38 @@ export const me = {
   name: document.body.dataset.user,
   id: Number(document.body.dataset.userId),
 };
+
+export const del = (path) => request("DELETE", path);
+
+/** POST one file as multipart field `field` with upload progress (fetch has none: XMLHttpRequest).
+ * onProgress(loaded, total) while the body goes out; resolves with the JSON answer, rejects with an
+ * ApiError. A 429 (the upload throttle) waits for Retry-After and tries again, at most `retries` times. */
+export function uploadFile(path, file, { field = "files", onProgress = () => {}, retries = 5 } = {}) {
+  return new Promise((resolve, reject) => {
+    const send = (left) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", BASE + path);
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.withCredentials = true;
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      xhr.onerror = () => reject(new ApiError(0, { error: { message: "The connection failed." } }));
+      xhr.onload = () => {
+        let data = null;
+        try { data = JSON.parse(xhr.responseText); } catch { /* not JSON: a proxy's page */ }
+        if (xhr.status === 429 && left > 0) {
+          const wait = Number(xhr.getResponseHeader("Retry-After")) || 1;
+          setTimeout(() => send(left - 1), Math.min(wait, 60) * 1000);
+          return;
+        }
+        if (xhr.status === 401) location.href = "/app/login/?next=" + encodeURIComponent(location.pathname + location.hash);
+        if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+        else reject(new ApiError(xhr.status, data || { error: { message: `HTTP ${xhr.status}` } }));
+      };
+      const form = new FormData();
+      form.append(field, file, file.name);
+      xhr.send(form);
+    };
+    send(retries);
+  });
+}

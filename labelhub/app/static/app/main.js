@@ -1,5 +1,6 @@
-// The router: #/queue, #/next/{project}/{stage}, #/task/{id}, #/manage/{project}. One screen at a time;
-// leaving a task screen releases its lease.
+// The router: #/queue, #/next/{project}/{stage}, #/task/{id}, #/manage/{project}, and the manager's
+// workspace (#/projects, #/project/{id}, #/people: workspace/index.js; #/tasks/{project},
+// #/exports/{project}, #/metrics/{project}). One screen at a time; leaving a task screen releases its lease.
 import { announce, errorText, h } from "./dom.js";
 import { managerScreen } from "./manager.js";
 import { nextTask, queueScreen } from "./queue.js";
@@ -13,6 +14,10 @@ async function openTask(root, taskOrId, go) {
   if (task.video) { document.body.dataset.screen = "task"; return videoScreen(root, { task, go }); }
   return taskScreen(root, { taskId: task.id, go });
 }
+import { WORKSPACE_ROUTES, workspaceScreen } from "./workspace/index.js";
+import { exportsScreen } from "./workspace/exports.js";
+import { metricsScreen } from "./workspace/metrics.js";
+import { tasksScreen } from "./workspace/tasks.js";
 
 const root = document.getElementById("screen");
 let current = null;
@@ -45,6 +50,10 @@ async function route() {
       }
     }
     else if (parts[0] === "manage") await managerScreen(root, { projectId: Number(parts[1]), go });
+    else if (WORKSPACE_ROUTES.includes(parts[0])) current = workspaceScreen(root, { parts, go });
+    else if (parts[0] === "tasks") current = await tasksScreen(root, { projectId: Number(parts[1]) });
+    else if (parts[0] === "exports") current = await exportsScreen(root, { projectId: Number(parts[1]) });
+    else if (parts[0] === "metrics") current = await metricsScreen(root, { projectId: Number(parts[1]) });
     else await queueScreen(root, { go, message });
   } catch (err) {
     announce(errorText(err), "error");
@@ -54,6 +63,6 @@ async function route() {
   document.body.dataset.ready = parts[0];
 }
 
-document.getElementById("nav").append(h("a", { href: "#/queue" }, "Queue"));
+document.getElementById("nav").append(h("a", { href: "#/queue" }, "Queue"), " ", h("a", { href: "#/projects" }, "Projects"));
 window.addEventListener("hashchange", route);
 route();

@@ -60,7 +60,10 @@ export async function managerScreen(root, { projectId }) {
     h("table", { class: "grid" }, h("tbody", {}, members.map((m) => h("tr", {}, h("th", { scope: "row" }, m.username), h("td", {}, m.role))))),
     invitations ? inviteForm(project.organization) : h("p", { class: "muted" }, "Invitations are not available on this server."));
   const exports = exportPanel(projectId, formats);
-  root.replaceChildren(h("div", { class: "manager" }, h("h1", {}, `${project.name}: manage`), progress, charts, quality, memberList, exports));
+  const workspace = h("nav", { class: "workspace-nav row", "aria-label": "Project workspace" }, h("strong", {}, project.name),
+    [["manage", "Overview"], ["tasks", "Tasks"], ["exports", "Exports"], ["metrics", "Metrics"]].map(([s, t]) =>
+      h("a", { class: s === "manage" ? "button primary" : "button", href: `#/${s}/${projectId}` }, t)));
+  root.replaceChildren(h("div", { class: "manager" }, workspace, h("h1", {}, `${project.name}: manage`), progress, charts, quality, memberList, exports));
 }
 
 /** The `segmentation` block of the metrics API as one small table: pixel accuracy, Dice, IoU and

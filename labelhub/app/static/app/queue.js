@@ -17,7 +17,10 @@ export async function queueScreen(root, { go, message }) {
         h("h2", { id: `p${p.id}` }, p.name),
         h("span", { class: "muted" }, ` ${c.images} images · you are ${role}`),
         h("span", { class: "spacer" }),
+        MANAGING.includes(role) ? h("a", { class: "button", href: `#/project/${p.id}` }, "Images and people") : null,
         MANAGING.includes(role) ? h("a", { class: "button", href: `#/manage/${p.id}` }, "Manage") : null),
+      c.images === 0 ? h("p", { class: "notice empty-project" }, "No images in this project yet. ",
+        MANAGING.includes(role) ? h("a", { class: "button primary", href: `#/project/${p.id}` }, "Add images") : "A manager adds them.") :
       h("div", { class: "stages" }, p.pipeline.map((stage) => {
         const byStatus = c.by_stage[stage.name] || {};
         const canWork = stage.role === role || MANAGING.includes(role);

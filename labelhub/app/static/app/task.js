@@ -23,15 +23,11 @@ const HEARTBEAT_MS = 30000;
 export async function taskScreen(root, { taskId, go }) {
   const t0 = performance.now();
   let task = await api.get(`tasks/${taskId}/`);
-  if (task.status === "open") {
-    // A reload released the lease (pagehide): claim again; the queue hands back the oldest open task,
-    // usually this one. Someone else's task or a stage not ours stays view-only.
-    const claimed = await api.post(`projects/${task.project}/next-task/?stage=${encodeURIComponent(task.stage)}`).catch(() => null);
-    if (claimed && claimed.id !== task.id) {
-      go(`#/task/${claimed.id}`, { replace: true });
-      return null;
-    }
-    if (claimed) task = claimed;
+  if (task.status !== "done" && !(task.status === "in_progress" && task.assignee === api.me.id)) {
+    // A deep link or a reload (pagehide released the lease): take exactly this task. (next-task handed
+    // back the oldest open task instead: #/task/6 opened task 3.) When it cannot be taken the server says
+    // why (leased by someone until T, kept for someone, your own work, independent reviews): view-only.
+    try { task = await api.post(`tasks/${task.id}/claim/`); } catch (err) { announce(`View only: ${errorText(err)}`, "error"); }
   }
   const [project, annotation, comments] = await Promise.all([
     api.get(`projects/${task.project}/`),
