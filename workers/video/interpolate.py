@@ -27,7 +27,9 @@ def _pair(a: list, b: list, t: float) -> list[list[float]]:
 
 def interpolate_polygons(a: list[dict], b: list[dict], t: float) -> list[dict]:
     """The polygons a fraction `t` (0..1) of the way from keyframe polygons `a` to `b`."""
-    if len(a) != len(b) or any(len(p.get("holes") or []) != len(q.get("holes") or []) for p, q in zip(a, b, strict=False)):
+    if len(a) != len(b) or any(
+        len(p.get("holes") or []) != len(q.get("holes") or []) for p, q in zip(a, b, strict=False)
+    ):
         return a if t < 0.5 else b
     out = []
     for p, q in zip(a, b, strict=True):
