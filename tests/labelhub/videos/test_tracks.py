@@ -310,3 +310,16 @@ def test_video_metrics_compare_propagated_with_kept(org_a, video_task):
     assert by_frame[7]["iou"] == pytest.approx(60 * 60 / (60 * 80)) and by_frame[7]["corrected"]
     assert metrics["overall"]["frames"] == 2 and metrics["overall"]["corrected"] == 1
     assert metrics["tracks"]["t"]["iou"] == pytest.approx((1 + 0.75) / 2)
+
+
+def test_another_organization_sees_none_of_it(org_a, org_b, video_task):
+    video, task = video_task
+    assert put(org_a.clients[Role.ANNOTATOR], task["id"], 0, [shape("t", 3)]).status_code == 200
+    outsider = org_b.clients[Role.OWNER]
+    body = {"track": "t", "frame": 3, "direction": "forward", "frames": 2, "backend": "flow"}
+    assert outsider.post(f"/api/v1/tasks/{task['id']}/propagate/", body, format="json").status_code == 404
+    assert outsider.get(f"/api/v1/videos/{video['id']}/export/?format_name=mots").status_code == 404
+    assert outsider.get(f"/api/v1/tasks/{task['id']}/video-metrics/").status_code == 404
+    assert outsider.get(f"/api/v1/videos/{video['id']}/").status_code == 404
+    assert outsider.get("/api/v1/videos/").json()["results"] == []
+    assert outsider.get("/api/v1/propagations/").json()["results"] == []
