@@ -9,9 +9,10 @@ Debian's chromium through Playwright:
 * first render: ``--renders`` fresh page loads of ``/app/#/next/{project}/annotate`` (claim with next-task,
   load task, project, annotation, comments and the image, draw): milliseconds from navigation start to
   the drawn task (``readyAt``) and of the task screen alone (``firstRenderMs``);
-* click to mask drawn: ``--clicks`` positive clicks with the segment tool, each a new region, from the
-  mousedown to the animation frame that shows the mask (the request to ``segment/`` included; autosave
-  runs meanwhile as it does for a labeler).
+* click to mask drawn: ``--clicks`` positive Shift+clicks with the segment tool, each a new region, and
+  ``--clicks`` plain clicks on the AI region, each a correction of it (its shape sent as ``mask_rle``),
+  from the mousedown to the animation frame that shows the mask (the request to ``segment/`` included;
+  autosave runs meanwhile as it does for a labeler).
 
 Backends: ``--backend classical`` (no checkpoint) or ``--backend sam`` (SAM ``--model`` with seeded
 random weights, ``LABELHUB_SAM_RANDOM_SEED=0``; its embedding is computed by a first click, reported
@@ -179,29 +180,45 @@ def main() -> None:
         page.wait_for_selector("body[data-ready=task]")
         page.keyboard.press("s")
         ys, xs = np.nonzero(gt)
-        idx = rng.integers(0, len(xs), size=args.clicks + 1)
-        drawn = []
-        for n, i in enumerate(idx, start=1):
-            pt = page.evaluate(
-                "([x, y]) => window.labelhub.view.toPage(x, y)", [float(xs[i]) + 0.5, float(ys[i]) + 0.5]
-            )
-            page.mouse.click(pt["x"], pt["y"])
-            page.wait_for_function(f"document.body.dataset.segmentDone === '{n}'", timeout=900000)
-            ms = float(page.evaluate("document.body.dataset.segmentDrawnMs"))
-            page.keyboard.press("n")  # finish: the next click starts a new region
-            if n == 1:
-                print(f"first click (computes the embedding): {ms:.0f} ms")
-            else:
-                drawn.append(ms)
         backend = (
             "classical"
             if args.backend == "classical"
             else f"SAM {args.model} (seeded random weights, cached embedding)"
         )
+        done = 0
+        # Two gestures: Shift+click (always a new region) and a plain click on the AI region, which
+        # corrects it (its shape sent as the mask input; Esc then gives it its shape back, so every
+        # correction starts from the AI's region).
+        for gesture in ("new", "correct"):
+            idx = rng.integers(0, len(xs), size=args.clicks + (gesture == "new"))
+            drawn = []
+            for n, i in enumerate(idx, start=1):
+                pt = page.evaluate(
+                    "([x, y]) => window.labelhub.view.toPage(x, y)", [float(xs[i]) + 0.5, float(ys[i]) + 0.5]
+                )
+                if gesture == "new":
+                    page.keyboard.down("Shift")
+                page.mouse.click(pt["x"], pt["y"])
+                if gesture == "new":
+                    page.keyboard.up("Shift")
+                done += 1
+                page.wait_for_function(f"document.body.dataset.segmentDone === '{done}'", timeout=900000)
+                ms = float(page.evaluate("document.body.dataset.segmentDrawnMs"))
+                if gesture == "new":
+                    page.keyboard.press("n")  # finish: the next click starts a new region
+                    page.keyboard.press("Delete")  # and leave the AI region on top for the corrections
+                else:
+                    page.keyboard.press("Escape")  # the AI region's shape back
+                    page.keyboard.press("Escape")  # deselect
+                if gesture == "new" and n == 1:
+                    print(f"first click (computes the embedding): {ms:.0f} ms")
+                else:
+                    drawn.append(ms)
+            what = "new region (Shift+click)" if gesture == "new" else "correction of the AI region (click on it)"
+            print(f"click to mask drawn, {what}, {backend}, ms:")
+            print(f"  {_pct(drawn)}")
         state = page.locator("[data-save-state]").first.inner_text()
         print(f"save state after the clicks: {state}")
-        print(f"click to mask drawn, {backend}, ms:")
-        print(f"  {_pct(drawn)}")
         browser.close()
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 

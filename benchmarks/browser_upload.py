@@ -75,7 +75,9 @@ def main() -> None:
     ap.add_argument("--database-url", default="")
     ap.add_argument("--throttle", default="", help="LABELHUB_THROTTLE_UPLOAD (default: off)")
     args = ap.parse_args()
-    assert (REPO / "labelhub/app/static/app/vendor/preact/preact.module.js").exists(), "run `make vendor` first"
+    assert (REPO / "labelhub/app/static/app/vendor/preact/preact.module.js").exists(), (
+        "run `make vendor` first"
+    )
     var_dir = tempfile.mkdtemp(prefix="lh-upload-")
     _configure(args, var_dir)
     import django

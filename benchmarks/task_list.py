@@ -1,7 +1,8 @@
 """The manager's task list with 100,000 tasks in real headless Chromium, on PostgreSQL.
 
 Creates a database of its own (``lh_bench_tasklist_<pid>`` on ``--pg``), migrates it, and bulk-inserts
-one project's ``--tasks`` images, tasks and annotations (stages and statuses spread over the pipeline,
+two projects' images, tasks and annotations (``--small``, 1,000, and ``--tasks``, 100,000, measured
+alternately in the same run, so the ratio shows what the size costs on this shared machine) (stages and statuses spread over the pipeline,
 1 % gold, 5 % reserved for an annotator, 1 % with an open comment). Django's live-server thread serves
 the app; Debian's chromium (Playwright) signs in as the manager and measures:
 
@@ -52,15 +53,11 @@ def _pct(values: list[float]) -> str:
     return f"p50 {np.percentile(a, 50):6.0f}  p95 {np.percentile(a, 95):6.0f}  max {a.max():6.0f} ms (n={len(a)})"
 
 
-def populate(n: int, batch: int = 5000):
-    """An organization, a manager, two annotators and one project with `n` tasks, by bulk inserts."""
+def team():
+    """An organization with a manager and two annotators."""
     from django.contrib.auth import get_user_model
-    from django.utils import timezone
 
     from labelhub.accounts.models import Membership, Organization, Role
-    from labelhub.images.models import Image
-    from labelhub.labeling.models import Annotation, Comment, Task, TaskStatus
-    from labelhub.projects.models import Project, ProjectMember
 
     users = get_user_model().objects
     org = Organization.objects.create(name="Bench", slug="bench")
@@ -71,9 +68,20 @@ def populate(n: int, batch: int = 5000):
         a = users.create_user(username=name, password="pw-" + name)
         Membership.objects.create(organization=org, user=a, role=Role.ANNOTATOR)
         annotators.append(a)
+    return org, manager, annotators
+
+
+def populate(org, manager, annotators, n: int, batch: int = 5000):
+    """One project with `n` tasks, by bulk inserts."""
+    from django.utils import timezone
+
+    from labelhub.images.models import Image
+    from labelhub.labeling.models import Annotation, Comment, Task, TaskStatus
+    from labelhub.projects.models import Project, ProjectMember
+
     project = Project.objects.create(
         organization=org,
-        name="100k",
+        name=f"{n} tasks",
         created_by=manager,
         label_schema=[{"name": "object", "kinds": ["polygon"]}],
     )
@@ -95,8 +103,8 @@ def populate(n: int, batch: int = 5000):
         images = Image.objects.bulk_create(
             [
                 Image(
-                    project=project, file=f"bench/{i}.png", thumbnail=thumb, original_name=f"{i:06d}.png", width=640, height=480,
-                    format="PNG", sha256=f"{i:064d}", size_bytes=1,
+                    project=project, file=f"bench/{project.pk}-{i}.png", thumbnail=thumb, original_name=f"{i:06d}.png", width=640, height=480,
+                    format="PNG", sha256=f"{project.pk:08d}{i:056d}", size_bytes=1,
                 )
                 for i in range(start, start + count)
             ]
@@ -126,7 +134,7 @@ def populate(n: int, batch: int = 5000):
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return project, manager
+    return project
 
 
 def api_figures(project, manager, repeats: int = 20) -> None:
@@ -171,6 +179,7 @@ def api_figures(project, manager, repeats: int = 20) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--small", type=int, default=1000, help="a second project's tasks, for comparison")
     ap.add_argument("--loads", type=int, default=20)
     ap.add_argument(
         "--pg",
@@ -223,11 +232,17 @@ def run(args: argparse.Namespace) -> None:
     )
     call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
-    project, manager = populate(args.tasks)
+    org, manager, annotators = team()
+    small = populate(org, manager, annotators, args.small)
+    project = populate(org, manager, annotators, args.tasks)
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print(f"{args.tasks} tasks inserted in {time.perf_counter() - t0:.1f} s (images, tasks, annotations)")
-    api_figures(project, manager)
+    print(
+        f"{args.small} + {args.tasks} tasks inserted in {time.perf_counter() - t0:.1f} s (images, tasks, annotations)"
+    )
+    for p in (small, project):
+        print(f"--- project with {p.tasks.count()} tasks")
+        api_figures(p, manager)
 
     server = LiveServerThread("127.0.0.1", _StaticFilesHandler, port=0)
     server.daemon = True
@@ -236,8 +251,8 @@ def run(args: argparse.Namespace) -> None:
     if server.error:
         raise server.error
     base = f"http://127.0.0.1:{server.port}"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         print(f"browser: chromium {browser.version}, headless")
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{base}/app/login/")
@@ -245,25 +260,42 @@ def run(args: argparse.Namespace) -> None:
         page.fill("#id_password", "pw-bench")
         page.click("button[type=submit]")
         page.wait_for_selector("body[data-ready=queue]")
-        first, screen = [], []
+        # The projects' loads alternate (and the queue screen, the app's lightest, between them), so
+        # that all three see the same load on this shared machine.
+        first = {small.id: [], project.id: []}
+        screen = {small.id: [], project.id: []}
+        queue = []
         for i in range(args.loads + 1):
+            for p in (small, project):
+                page.goto("about:blank")
+                page.goto(f"{base}/app/#/tasks/{p.id}")
+                page.wait_for_function("document.body.dataset.tasksDrawn === '1'", timeout=60000)
+                assert page.locator("tr[data-task]").count() == 50
+                if i:
+                    first[p.id].append(float(page.evaluate("document.body.dataset.tasksDrawnAt")))
+                    screen[p.id].append(float(page.evaluate("document.body.dataset.tasksDrawnMs")))
             page.goto("about:blank")
-            page.goto(f"{base}/app/#/tasks/{project.id}")
-            page.wait_for_function("document.body.dataset.tasksDrawn === '1'", timeout=60000)
-            assert page.locator("tr[data-task]").count() == 50
+            page.goto(f"{base}/app/#/queue")
+            page.wait_for_selector("body[data-ready=queue]", timeout=60000)
             if i:
-                first.append(float(page.evaluate("document.body.dataset.tasksDrawnAt")))
-                screen.append(float(page.evaluate("document.body.dataset.tasksDrawnMs")))
-        print(f"first page, navigation start -> 50 rows drawn:   {_pct(first)}")
-        print(f"  of which the screen (project + page, draw):    {_pct(screen)}")
+                queue.append(float(page.evaluate("document.body.dataset.readyAt")))
+        for p in (small, project):
+            n = p.tasks.count()
+            print(f"first page, {n} tasks, navigation start -> 50 rows drawn: {_pct(first[p.id])}")
+            print(f"  of which the screen (project + page fetched together, drawn): {_pct(screen[p.id])}")
+        print(f"reference: the queue screen, navigation start -> drawn:  {_pct(queue)}")
         changes = []
         for _ in range(2):
             for label, value in FILTERS:
-                n = int(page.evaluate("document.body.dataset.tasksDrawn"))
+                n = int(page.evaluate("document.body.dataset.tasksDrawn || 0"))
+                if not n:
+                    page.goto(f"{base}/app/#/tasks/{project.id}")
+                    page.wait_for_function("document.body.dataset.tasksDrawn === '1'", timeout=60000)
+                    n = 1
                 page.select_option(f"select[aria-label='{label}']", value)
                 page.wait_for_function(f"Number(document.body.dataset.tasksDrawn) > {n}", timeout=60000)
                 changes.append(float(page.evaluate("document.body.dataset.tasksDrawnMs")))
-        print(f"filter change, request -> rows drawn:            {_pct(changes)}")
+        print(f"filter change, {args.tasks} tasks, request -> rows drawn: {_pct(changes)}")
         browser.close()
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 

@@ -213,6 +213,20 @@ STORAGES = {
 LABELHUB_MAX_UPLOAD_BYTES = env_int("LABELHUB_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 LABELHUB_MAX_IMAGE_PIXELS = env_int("LABELHUB_MAX_IMAGE_PIXELS", 100_000_000)
 LABELHUB_MAX_FILES_PER_UPLOAD = env_int("LABELHUB_MAX_FILES_PER_UPLOAD", 100)
+# Gigapixel images (slides, aerial scenes): an image over LABELHUB_MAX_IMAGE_PIXELS imported from a
+# server folder is stored with a tile pyramid (libvips) when it is within these limits; checked from the
+# file's size and header before any pixel is decoded. Uploads keep the ordinary limits.
+LABELHUB_MAX_PYRAMID_PIXELS = env_int("LABELHUB_MAX_PYRAMID_PIXELS", 20_000_000_000)
+LABELHUB_MAX_PYRAMID_BYTES = env_int("LABELHUB_MAX_PYRAMID_BYTES", 8 * 1024**3)
+# Tile side of built pyramids and of the Deep Zoom tiles served (pixels).
+LABELHUB_PYRAMID_TILE = env_int("LABELHUB_PYRAMID_TILE", 256)
+# Everything mode on a pyramid runs tile by tile at a level whose long side is at most this.
+LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE = env_int("LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE", 8192)
+# Side of the tiles (with their overlap) that everything mode runs on for pyramids.
+LABELHUB_PYRAMID_PRESEGMENT_TILE = env_int("LABELHUB_PYRAMID_PRESEGMENT_TILE", 1024)
+LABELHUB_PYRAMID_PRESEGMENT_OVERLAP = env_int("LABELHUB_PYRAMID_PRESEGMENT_OVERLAP", 128)
+# A click on a pyramid segments the view window read at most this many pixels on its long side.
+LABELHUB_PYRAMID_WINDOW_MAX_SIDE = env_int("LABELHUB_PYRAMID_WINDOW_MAX_SIDE", 1024)
 LABELHUB_MAX_IMPORT_FILES = env_int("LABELHUB_MAX_IMPORT_FILES", 10_000)
 LABELHUB_IMPORT_ROOTS = [Path(p).resolve() for p in env_list("LABELHUB_IMPORT_ROOTS", sep=os.pathsep)]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LABELHUB_MAX_REQUEST_BYTES", 20 * 1024 * 1024)
@@ -224,6 +238,9 @@ LABELHUB_MAX_JSON_DEPTH = env_int("LABELHUB_MAX_JSON_DEPTH", 64)
 LABELHUB_MAX_PROMPT_POINTS = env_int("LABELHUB_MAX_PROMPT_POINTS", 100)
 
 # --- labeling workflow ---------------------------------------------------------------------------
+# A member's saves of one task within this many seconds of their previous save fold into one revision
+# (labelhub/labeling/annotations.py); 0 makes every save a revision.
+LABELHUB_REVISION_BURST_SECONDS = env_int("LABELHUB_REVISION_BURST_SECONDS", 60)
 LABELHUB_LEASE_SECONDS = env_int("LABELHUB_LEASE_SECONDS", 30 * 60)
 # A gap between two heartbeats (or the last heartbeat and submit) counts as active time up to this long.
 LABELHUB_ACTIVE_GAP_SECONDS = env_int("LABELHUB_ACTIVE_GAP_SECONDS", 120)
@@ -355,7 +372,17 @@ CELERY_TASK_ACKS_LATE = True
 # With acks_late a message is redelivered when its worker dies, once the broker's visibility timeout
 # passes: longer than the longest task (an export or an import), or a running task would run twice.
 LABELHUB_BROKER_VISIBILITY_SECONDS = env_int("LABELHUB_BROKER_VISIBILITY_SECONDS", 7200)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS}
+# max_retries 0: a publish on a connection that is down fails at once (kombu's default retries for ~2 s);
+# the worker's own reconnecting is set apart (broker_connection_retry) and unaffected.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LABELHUB_BROKER_VISIBILITY_SECONDS, "max_retries": 0}
+# kombu's Redis transport with the closed-channel failure that stopped prefork workers when the broker
+# went away turned into a connection error (labelhub/core/broker.py).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT = "labelhub.core.broker:Transport"
+# Sends after a commit (core/queue.send_or_log) give up fast when the broker is down: the stored row is the
+# record of the work and the sweeps queue it again. One connection attempt, bounded by this many seconds.
+LABELHUB_BROKER_SEND_TIMEOUT_SECONDS = env_float("LABELHUB_BROKER_SEND_TIMEOUT_SECONDS", 0.5)
+CELERY_BROKER_CONNECTION_TIMEOUT = LABELHUB_BROKER_SEND_TIMEOUT_SECONDS
 # A running export or import stamps a heartbeat this often (a thread of its worker, through every phase);
 # one with no heartbeat for LABELHUB_JOB_STALE_SECONDS is taken as lost (its worker died) and run again
 # by the next sweep, however long a live run takes (see labelhub/core/jobs.py).
@@ -368,6 +395,8 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# How often celery beat runs the pre-segmentation sweep (images whose prediction was lost or failed).
+LABELHUB_PRESEGMENT_SWEEP_SECONDS = env_int("LABELHUB_PRESEGMENT_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "labelhub-leases-expire": {
         "task": "labelhub.labeling.leases_expire",
@@ -377,7 +406,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labelhub.datasets.jobs_sweep",
         "schedule": float(LABELHUB_JOB_SWEEP_SECONDS),
     },
-    "labelhub-presegment-sweep": {"task": "labelhub.predictions.presegment_sweep", "schedule": 300.0},
+    "labelhub-presegment-sweep": {
+        "task": "labelhub.predictions.presegment_sweep",
+        "schedule": float(LABELHUB_PRESEGMENT_SWEEP_SECONDS),
+    },
     "labelhub-retrain-sweep": {
         "task": "labelhub.learning.retrain_sweep",
         "schedule": float(LABELHUB_RETRAIN_SWEEP_SECONDS),
@@ -498,5 +530,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LABELHUB_LOG_LEVEL", "INFO")},
     # In-process (eager) tasks would log a line per task over the demo's progress bars.
-    "loggers": {"celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"}},
+    "loggers": {
+        "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
+        # libvips reports every thread pool it finishes at INFO
+        "pyvips": {"level": "WARNING"},
+    },
 }

@@ -11,14 +11,22 @@ from labelhub.accounts.api import (
     MemberViewSet,
     OrganizationViewSet,
     PasswordChangeView,
+    PreferencesView,
     SignupView,
     TokensRevokeAllView,
     TokenView,
 )
 from labelhub.core import health
+from labelhub.core.throttles import login_throttled
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
 from labelhub.datasets.video_api import VideoExportView, VideoImportView
-from labelhub.images.api import ImageViewSet, ProjectImageImportView, ProjectImageUploadView
+from labelhub.images.api import (
+    ImageTilesDescriptorView,
+    ImageTileView,
+    ImageViewSet,
+    ProjectImageImportView,
+    ProjectImageUploadView,
+)
 from labelhub.labeling.api import (
     CommentViewSet,
     ImagePolygonizeView,
@@ -52,7 +60,7 @@ from labelhub.predictions.model_services_api import (
     ServiceImageView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView, TaskVideoMetricsView
+from labelhub.qa.api import ProjectMetricsView, ProjectQualityView, TaskFeedbackView, TaskVideoMetricsView
 from labelhub.tracking.api import PropagationViewSet, TaskPropagateView
 from labelhub.videos.api import ProjectVideoUploadView, VideoViewSet
 from labelhub.webhooks.api import WebhookViewSet
@@ -80,6 +88,7 @@ api_v1 = [
     path("auth/token/revoke-all/", TokensRevokeAllView.as_view(), name="auth-token-revoke-all"),
     path("auth/password/", PasswordChangeView.as_view(), name="auth-password"),
     path("auth/signup/", SignupView.as_view(), name="auth-signup"),
+    path("auth/me/preferences/", PreferencesView.as_view(), name="auth-preferences"),
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path(
         "projects/<int:project_pk>/images/upload/",
@@ -100,6 +109,12 @@ api_v1 = [
         ProjectImageImportView.as_view(),
         name="project-image-import",
     ),
+    path("images/<int:image_pk>/tiles/", ImageTilesDescriptorView.as_view(), name="image-tiles"),
+    path(
+        "images/<int:image_pk>/tiles/<int:level>/<int:col>_<int:row>.jpg",
+        ImageTileView.as_view(),
+        name="image-tile",
+    ),
     path("images/<int:image_pk>/segment/", ImageSegmentView.as_view(), name="image-segment"),
     path("images/<int:image_pk>/embedding/", ImageEmbeddingView.as_view(), name="image-embedding"),
     path("images/<int:image_pk>/polygonize/", ImagePolygonizeView.as_view(), name="image-polygonize"),
@@ -110,6 +125,8 @@ api_v1 = [
     path("projects/<int:project_pk>/next-task/", ProjectNextTaskView.as_view(), name="project-next-task"),
     path("projects/<int:project_pk>/tasks/", ProjectTaskListView.as_view(), name="project-tasks"),
     path("projects/<int:project_pk>/metrics/", ProjectMetricsView.as_view(), name="project-metrics"),
+    path("projects/<int:project_pk>/quality/", ProjectQualityView.as_view(), name="project-quality"),
+    path("tasks/<int:task_pk>/feedback/", TaskFeedbackView.as_view(), name="task-feedback"),
     path("projects/<int:project_pk>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:project_pk>/imports/", ProjectImportView.as_view(), name="project-imports"),
     path("projects/<int:project_pk>/models/", ProjectModelsView.as_view(), name="project-models"),
@@ -154,6 +171,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's sign-in under the API's `login` throttle (password guessing), ahead of the admin's URLs.
+    path("admin/login/", login_throttled(admin.site.login), name="admin-login-throttled"),
     path("admin/", admin.site.urls),
     path("app/", include("labelhub.app.urls")),
     path("api/v1/", include(api_v1)),

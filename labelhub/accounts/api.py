@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate, update_session_auth_hash
 from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -19,7 +18,13 @@ from labelhub.core.errors import DomainError, Forbidden, NotFound
 from . import auth, services
 from .authentication import TokenAuthentication
 from .models import MANAGING_ROLES, Invitation, Membership, Organization, Role
-from .selectors import ALL_ROLES, organizations_for, role_require
+from .selectors import (
+    ALL_ROLES,
+    INVITATION_STATUSES,
+    invitations_by_status,
+    organization_get,
+    organizations_for,
+)
 
 
 class OrganizationOut(serializers.ModelSerializer):
@@ -98,13 +103,12 @@ class MemberViewSet(
     http_method_names = ["get", "patch", "delete"]
 
     def organization(self) -> tuple[Organization, str]:
-        org = organizations_for(user=self.request.user).filter(pk=self.kwargs["organization_pk"]).first()
-        if org is None:
-            raise NotFound("No such organization.")
-        role = role_require(
-            user=self.request.user, organization_id=org.id, roles=ALL_ROLES, action="see members"
+        return organization_get(
+            user=self.request.user,
+            organization_id=self.kwargs["organization_pk"],
+            roles=ALL_ROLES,
+            action="see members",
         )
-        return org, role
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -184,10 +188,7 @@ class InvitationRenewIn(serializers.Serializer):
     )
 
 
-INVITATION_STATUSES = ("pending", "accepted", "expired", "open", "all")
-
-
-def _mailed(request, invitation: Invitation, token: str, *, send: bool = True) -> Response:
+def _mailed(request, invitation: Invitation, token: str, *, send: bool = True) -> dict:
     """The invitation with its new token and link, mailed when `send` (after the transaction committed)."""
     invitation.token = token
     invitation.link = services.invitation_link(token=token, base_url=request.build_absolute_uri("/"))
@@ -207,13 +208,12 @@ class InvitationViewSet(
     lookup_value_regex = r"\d+"
 
     def organization(self) -> tuple[Organization, str]:
-        org = organizations_for(user=self.request.user).filter(pk=self.kwargs["organization_pk"]).first()
-        if org is None:
-            raise NotFound("No such organization.")
-        role = role_require(
-            user=self.request.user, organization_id=org.id, roles=MANAGING_ROLES, action="manage invitations"
+        return organization_get(
+            user=self.request.user,
+            organization_id=self.kwargs["organization_pk"],
+            roles=MANAGING_ROLES,
+            action="manage invitations",
         )
-        return org, role
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -232,19 +232,9 @@ class InvitationViewSet(
         ]
     )
     def list(self, request, *args, **kwargs):
-        wanted = request.query_params.get("status", "open")
-        if wanted not in INVITATION_STATUSES:
-            raise DomainError(f"status is one of {list(INVITATION_STATUSES)}.", field="status")
-        now = timezone.now()
-        rows = self.get_queryset()
-        if wanted in {"open", "pending", "expired"}:
-            rows = rows.filter(accepted_at__isnull=True)
-        if wanted == "pending":
-            rows = rows.filter(expires_at__gt=now)
-        elif wanted == "expired":
-            rows = rows.filter(expires_at__lte=now)
-        elif wanted == "accepted":
-            rows = rows.filter(accepted_at__isnull=False)
+        rows = invitations_by_status(
+            rows=self.get_queryset(), status=request.query_params.get("status", "open")
+        )
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(InvitationOut(page, many=True).data)
 
@@ -408,3 +398,26 @@ class SignupView(APIView):
         data.is_valid(raise_exception=True)
         user = auth.user_create(**data.validated_data)
         return Response(UserOut(user).data, status=status.HTTP_201_CREATED)
+
+
+class PreferencesIn(serializers.Serializer):
+    shortcuts = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="{command id: key}, e.g. {\"next-task\": \"g\"}."
+    )
+
+
+class PreferencesView(APIView):
+    """Your preferences in the app, kept on the server: remapped keyboard shortcuts (the app's keymap
+    holds the commands and their default keys; only your overrides are stored). PUT replaces them."""
+
+    @extend_schema(responses=PreferencesIn)
+    def get(self, request):
+        from .preferences import preferences_get
+
+        return Response(preferences_get(user=request.user))
+
+    @extend_schema(request=PreferencesIn, responses=PreferencesIn)
+    def put(self, request):
+        from .preferences import preferences_set
+
+        return Response(preferences_set(user=request.user, data=request.data))

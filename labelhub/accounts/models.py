@@ -85,3 +85,17 @@ class TokenPassword(models.Model):
         "knox.AuthToken", primary_key=True, on_delete=models.CASCADE, related_name="password_stamp"
     )
     fingerprint = models.CharField(max_length=64)
+
+
+class UserPreferences(models.Model):
+    """A person's settings of the app, kept on the server so they follow them to any browser: for now
+    the keyboard shortcuts they remapped ({command id: key}, see labelhub/accounts/preferences.py)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="preferences"
+    )
+    shortcuts = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of user {self.user_id}"

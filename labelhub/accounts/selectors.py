@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from labelhub.core.errors import Forbidden, NotFound
+from labelhub.core.errors import DomainError, Forbidden, NotFound
 
 from .models import Membership, Organization, Role
 
@@ -19,6 +20,23 @@ def organization_ids_for(user: AbstractBaseUser) -> QuerySet:
 
 def organizations_for(*, user: AbstractBaseUser) -> QuerySet[Organization]:
     return Organization.objects.filter(id__in=organization_ids_for(user))
+
+
+def organization_get(
+    *, user: AbstractBaseUser, organization_id: int | str, roles: Iterable[str], action: str
+) -> tuple[Organization, str]:
+    """An organization of the user's with their role in it, which must be one of `roles`.
+
+    Not a member (or no such organization): NotFound. Wrong role: Forbidden (see `role_require`)."""
+    try:
+        pk = int(organization_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such organization.") from None
+    role = role_of(user=user, organization_id=pk)
+    organization = Organization.objects.filter(pk=pk).first() if role is not None else None
+    if organization is None:
+        raise NotFound("No such organization.")
+    return organization, role_require(user=user, organization_id=pk, roles=roles, action=action)
 
 
 def role_of(*, user: AbstractBaseUser, organization_id: int) -> str | None:
@@ -53,3 +71,23 @@ def role_require(*, user: AbstractBaseUser, organization_id: int, roles: Iterabl
 
 
 ALL_ROLES = tuple(Role.values)
+
+
+INVITATION_STATUSES = ("pending", "accepted", "expired", "open", "all")
+
+
+def invitations_by_status(*, rows: QuerySet, status: str) -> QuerySet:
+    """Invitations narrowed to a status: pending (open, not expired), accepted, expired (not accepted
+    in time), open (pending and expired: not accepted) or all."""
+    if status not in INVITATION_STATUSES:
+        raise DomainError(f"status is one of {list(INVITATION_STATUSES)}.", field="status")
+    now = timezone.now()
+    if status in {"open", "pending", "expired"}:
+        rows = rows.filter(accepted_at__isnull=True)
+    if status == "pending":
+        return rows.filter(expires_at__gt=now)
+    if status == "expired":
+        return rows.filter(expires_at__lte=now)
+    if status == "accepted":
+        return rows.filter(accepted_at__isnull=False)
+    return rows

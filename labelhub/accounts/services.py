@@ -22,6 +22,7 @@ from .models import MANAGING_ROLES, Invitation, Membership, Organization, Role
 from .selectors import role_require
 
 log = logging.getLogger(__name__)
+FIRST_OWNER_LOCK = 0x4C48_0001  # the advisory lock that serializes first-run forms (PostgreSQL)
 
 
 @transaction.atomic
@@ -153,8 +154,15 @@ def invitation_status(invitation: Invitation) -> str:
 def first_owner_create(*, username: str, password: str, email: str, organization_name: str):
     """The first account of a fresh install (no user exists yet): an owner of a new organization, and
     the server's administrator (Django admin). Refused once any account exists."""
+    from django.db import connection
+
     User = get_user_model()
-    if User.objects.select_for_update().exists():
+    if (
+        connection.vendor == "postgresql"
+    ):  # two first-run forms at once: the second waits, then sees the first
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FIRST_OWNER_LOCK])
+    if User.objects.exists():
         raise Forbidden("This server has accounts already: sign in.", code="setup_done")
     name = (organization_name or "").strip()
     if not name or len(name) > 200:

@@ -117,6 +117,8 @@ def app_shell(request):
             "username": request.user.username,
             "user_id": request.user.pk,
             "decode_threads": settings.LABELHUB_BROWSER_DECODE_THREADS,
+            # No SAM model: the app segments every click on the server and never loads the browser decoder.
+            "sam_model": int(bool(settings.LABELHUB_SAM_CHECKPOINT or settings.LABELHUB_SAM_RANDOM_SEED)),
         },
     )
     if settings.LABELHUB_APP_COEP:

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
@@ -112,8 +112,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, OverflowError):
         # An id beyond 64 bits reaches a query (SQLite refuses it; PostgreSQL would find nothing).
         return _error(400, "out_of_range", "A number in the request is out of range.")
+    if isinstance(exc, RequestDataTooBig):
+        return _error(413, "request_too_large", _too_big_message())
     if isinstance(exc, SuspiciousOperation):
-        # Too large a request body, too many files, a bad multipart boundary.
+        # Too many files, a bad multipart boundary.
         return _error(400, "bad_request", str(exc) or "The request was refused.")
     if isinstance(exc, Http404 | DjangoPermissionDenied):
         exc = exceptions.NotFound() if isinstance(exc, Http404) else exceptions.PermissionDenied()
@@ -124,9 +126,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         field, message, code = first_error(exc.detail)
         response.data = {"error": {"code": code, "message": message, "field": field, "details": exc.detail}}
         return response
-    detail = getattr(exc, "detail", str(exc))
-    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-    response.data = {"error": {"code": str(code), "message": str(detail), "field": None}}
+    detail: Any = getattr(exc, "detail", str(exc))
+    default_code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    response.data = {"error": {"code": str(default_code), "message": str(detail), "field": None}}
     return response
 
 
@@ -141,7 +143,17 @@ def json_server_error(request):  # noqa: ARG001
     )
 
 
+def _too_big_message() -> str:
+    from django.conf import settings
+
+    return f"The request body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+
+
 def json_bad_request(request, exception=None):  # noqa: ARG001
+    if isinstance(exception, RequestDataTooBig):  # read outside a view (a middleware): still a 413
+        return JsonResponse(
+            {"error": {"code": "request_too_large", "message": _too_big_message(), "field": None}}, status=413
+        )
     return JsonResponse(
         {"error": {"code": "bad_request", "message": "Bad request.", "field": None}}, status=400
     )

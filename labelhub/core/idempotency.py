@@ -222,7 +222,7 @@ def _run(view, request, key: str, fingerprint: str, call) -> Response:
             _release(row_pk)
         raise
     finally:
-        if rolled_back:
+        if rolled_back and row_pk is not None:
             _release(row_pk)
 
 

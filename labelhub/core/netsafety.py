@@ -64,7 +64,7 @@ def host_resolve(host: str, port: int, *, allow_private: bool) -> IPAddress:
         addresses = [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
         if not addresses:
             raise OSError(f"{host} does not resolve") from None
     if not allow_private:
@@ -93,7 +93,7 @@ def http_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float,
     def connect_pinned(address, *args, **kwargs):  # http.client's hook: the name stays for Host and SNI
         return socket.create_connection((pinned, address[1]), *args, **kwargs)
 
-    conn._create_connection = connect_pinned  # noqa: SLF001 - the documented-in-source connection hook
+    conn._create_connection = connect_pinned  # type: ignore[attr-defined]  # noqa: SLF001 - http.client's connection hook
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request("POST", path, body=body, headers=headers)
@@ -141,7 +141,7 @@ def http_request(
     def connect_pinned(address, *args, **kwargs):
         return socket.create_connection((pinned, address[1]), *args, **kwargs)
 
-    conn._create_connection = connect_pinned  # noqa: SLF001 - see http_post
+    conn._create_connection = connect_pinned  # type: ignore[attr-defined]  # noqa: SLF001 - see http_post
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request(method, path, body=body, headers=headers)

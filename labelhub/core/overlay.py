@@ -24,7 +24,7 @@ def overlay_svg(*, image, regions: list[dict], colors: dict[str, str], size: int
     w, h = image.width * scale, image.height * scale
     paths = []
     for region in regions or []:
-        color = colors.get(region.get("label"), "#ffe119")
+        color = colors.get(str(region.get("label")), "#ffe119")
         d = " ".join(
             _ring_path(ring, scale)
             for poly in region.get("polygons") or []

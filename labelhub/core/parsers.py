@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,7 @@ def json_depth_check(value: Any, *, max_depth: int) -> None:
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

@@ -25,9 +25,10 @@ def task_named(name: str):
 def send_or_log(name: str, *args: Any) -> bool:
     """Send task `name` now; False (logged) when the broker refuses. Called after a commit, the caller's
     work is stored: a broker outage must not turn that into an error answer (the database row stays the
-    record of the work, for a retry)."""
+    record of the work, for a retry), nor into a slow one. So one try, no publish retries, a connection
+    attempt bounded by LABELHUB_BROKER_SEND_TIMEOUT_SECONDS: the sweeps queue what was not sent."""
     try:
-        task_named(name).delay(*args)
+        task_named(name).apply_async(args=args, retry=False, ignore_result=True)
     except Exception:  # kombu/redis raise many kinds (OperationalError, ConnectionError, TimeoutError)
         log.exception("could not queue %s%r after commit; the row is left for a retry", name, args)
         return False

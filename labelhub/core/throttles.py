@@ -3,7 +3,11 @@ settings.LABELHUB_THROTTLE_RATES at each request, so one setting (and the tests)
 
 from __future__ import annotations
 
+import functools
+from types import SimpleNamespace
+
 from django.conf import settings
+from django.http import HttpResponse
 from rest_framework import throttling
 
 
@@ -33,3 +37,26 @@ class WriteThrottle(_SettingsRate, throttling.UserRateThrottle):
 
 class ScopeThrottle(_SettingsRate, throttling.ScopedRateThrottle):
     """Views with a `throttle_scope` (login, segment, upload, import): per user, or per IP when anonymous."""
+
+
+def login_throttled(view):
+    """A Django (not DRF) sign-in view, such as the admin's, under the API's `login` throttle: each POST
+    (a password attempt) counts against the client's IP, and past the rate it answers 429 without
+    checking the password."""
+    scope = SimpleNamespace(throttle_scope="login")
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.method == "POST":
+            throttle = ScopeThrottle()
+            if not throttle.allow_request(request, scope):
+                response = HttpResponse(
+                    "Too many sign-in attempts; try again later.", status=429, content_type="text/plain"
+                )
+                wait = throttle.wait()
+                if wait:
+                    response["Retry-After"] = str(int(wait) + 1)
+                return response
+        return view(request, *args, **kwargs)
+
+    return wrapped

@@ -13,9 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
-from labelhub.accounts.selectors import role_require
 from labelhub.core.api import IdFilterSet, PassThroughField
-from labelhub.core.downloads import s3_download_response
+from labelhub.core.downloads import stored_file_response
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.idempotency import idempotent
 from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
@@ -25,7 +24,6 @@ from labelhub.projects.selectors import project_get
 from . import imports, selectors, services
 from .formats import FORMATS
 from .models import Export, ExportStatus, Import
-from .ranges import ranged_file_response
 
 
 class ExportProgressOut(serializers.Serializer):
@@ -51,6 +49,7 @@ class ExportOut(serializers.ModelSerializer):
             "split",
             "include_images",
             "annotations_count",
+            "quality",
             "size_bytes",
             "sha256",
             "error",
@@ -66,7 +65,7 @@ class ExportOut(serializers.ModelSerializer):
         return {"done": obj.progress_done, "total": obj.progress_total}
 
     def get_download_url(self, obj: Export) -> str | None:
-        return f"/api/v1/exports/{obj.id}/download/" if obj.status == ExportStatus.DONE else None
+        return obj.download_path
 
 
 class ExportFiltersIn(serializers.Serializer):
@@ -409,32 +408,14 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         it answers 302 to a short-lived presigned URL (S3 serves the ranges) unless
         LABELHUB_S3_DOWNLOAD=proxy."""
         export = self.get_object()
-        if not export.project.members_download_exports:
-            role_require(
-                user=request.user,
-                organization_id=export.project.organization_id,
-                roles=MANAGING_ROLES,
-                action="download exports of this project",
-            )
+        selectors.export_download_check(user=request.user, export=export)
         if export.status != ExportStatus.DONE or not export.file.name:
             raise Conflict(f"The export is not ready: it is {export.status}.", code="export_not_ready")
-        filename = f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip"
-        wanted = {"range_header": request.headers.get("Range"), "if_range": request.headers.get("If-Range")}
-        on_s3 = s3_download_response(
-            storage=export.file.storage,
-            name=export.file.name,
-            filename=filename,
+        return stored_file_response(
+            file=export.file,
+            filename=f"labelhub-project{export.project_id}-export{export.id}-{export.format}.zip",
             content_type="application/zip",
             etag=export.sha256,
-            **wanted,
-        )
-        if on_s3 is not None:
-            return on_s3
-        return ranged_file_response(
-            fh=export.file.open("rb"),
-            size=export.file.size,
-            filename=filename,
-            content_type="application/zip",
-            etag=export.sha256,
-            **wanted,
+            range_header=request.headers.get("Range"),
+            if_range=request.headers.get("If-Range"),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import stat
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -106,6 +107,7 @@ def zip_entry_copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst: BinaryIO, *,
     size its header declares, or when its data is corrupt or its CRC does not match: checked while
     extracting, so a lying header never fills the disk."""
     where = f"zip:{info.filename}"
+    _local_crc_check(zf, info, where)
     written = 0
     try:
         with zf.open(info) as src:
@@ -121,6 +123,32 @@ def zip_entry_copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst: BinaryIO, *,
                 dst.write(data)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         _refuse_entry(where, f"The entry is corrupt: {exc}")
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader: the CRC-32 is field 7
+_DATA_DESCRIPTOR = 0x08  # general purpose flag: CRC and sizes follow the data (the local CRC field is 0)
+
+
+def _local_crc_check(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> None:
+    """Refuse an entry whose local header names another CRC-32 than the central directory. Python's
+    zipfile checks the data against the central directory's CRC only; other unzip tools trust the local
+    header, so two tools would read two different files from one archive."""
+    if info.flag_bits & _DATA_DESCRIPTOR:
+        return
+    fp = zf.fp
+    if fp is None:
+        return
+    fp.seek(info.header_offset)
+    raw = fp.read(_LOCAL_HEADER.size)
+    if len(raw) != _LOCAL_HEADER.size or raw[:4] != zipfile.stringFileHeader:
+        _refuse_entry(where, "The entry's local header is missing or corrupt.")
+    local_crc = _LOCAL_HEADER.unpack(raw)[7]
+    if local_crc != info.CRC:
+        _refuse_entry(
+            where,
+            f"The entry's local header CRC-32 ({local_crc:08x}) differs from the central directory's "
+            f"({info.CRC:08x}).",
+        )
 
 
 def zip_entry_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> bytes:

@@ -43,6 +43,8 @@ class Export(models.Model):
     progress_done = models.PositiveIntegerField(default=0)  # items written
     progress_total = models.PositiveIntegerField(default=0)  # items in the snapshot
     annotations_count = models.PositiveIntegerField(default=0)  # regions written
+    # The quality report of the snapshot's tasks when it was taken (labelhub/qa/report.py).
+    quality = models.JSONField(default=dict, blank=True)
     file = models.FileField(upload_to=export_path, max_length=300, blank=True)
     size_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
@@ -58,6 +60,11 @@ class Export(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    @property
+    def download_path(self) -> str | None:
+        """The archive's API path once it is built (None before): in API answers and webhook payloads."""
+        return f"/api/v1/exports/{self.id}/download/" if self.status == ExportStatus.DONE else None
 
     def __str__(self) -> str:
         return f"export {self.pk} of project {self.project_id} ({self.format}, {self.status})"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import NotFound
 from labelhub.projects.selectors import project_ids_visible
 
@@ -19,6 +21,18 @@ def export_get(*, user, export_id: int) -> Export:
     if export is None:
         raise NotFound("No such export.")
     return export
+
+
+def export_download_check(*, user, export: Export) -> None:
+    """Who may download an export's archive: owners and managers, and every member of the project when
+    it sets `members_download_exports` (Forbidden otherwise)."""
+    if not export.project.members_download_exports:
+        role_require(
+            user=user,
+            organization_id=export.project.organization_id,
+            roles=MANAGING_ROLES,
+            action="download exports of this project",
+        )
 
 
 def export_snapshot(*, export: Export) -> list[tuple[int, int, int, str]]:

@@ -32,6 +32,7 @@ from labelhub.images.models import Image
 from labelhub.labeling.models import Task, TaskStatus
 from labelhub.labeling.selectors import revision_current_id
 from labelhub.projects.models import Project
+from labelhub.qa.report import export_quality_check
 
 from . import imports
 from .formats import FORMATS, Record
@@ -215,7 +216,12 @@ def export_create(
     ExportItem.objects.bulk_create(batch)
     total += len(batch)
     export.progress_total = total
-    export.save(update_fields=["progress_total"])
+    # The export's quality report (its tasks' honeypot and review evidence), kept with it and written
+    # into its manifest; a project may refuse exports below its accuracy threshold (409).
+    export.quality = export_quality_check(
+        project=project, task_ids=ExportItem.objects.filter(export=export).values("task_id")
+    )
+    export.save(update_fields=["progress_total", "quality"])
     export_id = export.id
     enqueue_on_commit("labelhub.datasets.run_export", export_id)
     return export
@@ -373,6 +379,7 @@ def _export_write(export: Export, token: int) -> None:
                     "split": export.split,
                     "created_at": export.created_at.isoformat(),
                     "coordinates": COORDINATES,
+                    "quality": export.quality,
                 },
             }
             with zipfile.ZipFile(
@@ -514,9 +521,7 @@ def export_finished_hooks(export: Export) -> None:
                 "regions": export.annotations_count,
                 "size_bytes": export.size_bytes,
                 "sha256": export.sha256,
-                "download_url": f"/api/v1/exports/{export.id}/download/"
-                if export.status == ExportStatus.DONE
-                else None,
+                "download_url": export.download_path,
                 "error": export.error,
             },
         )

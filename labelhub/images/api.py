@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, serializers, status, viewsets
@@ -12,8 +13,8 @@ from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.core.api import IdFilterSet
-from labelhub.core.downloads import s3_download_response
-from labelhub.core.errors import DomainError
+from labelhub.core.downloads import stored_file_response
+from labelhub.core.errors import Conflict, DomainError, NotFound
 from labelhub.core.idempotency import idempotent
 from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
@@ -38,6 +39,9 @@ class ImageOut(serializers.ModelSerializer):
             "format",
             "sha256",
             "size_bytes",
+            "pyramid_status",
+            "pyramid_progress",
+            "pyramid_error",
             "created_at",
         ]
 
@@ -98,16 +102,9 @@ class ProjectImageUploadView(APIView):
         uploads = request.FILES.getlist("files")
         if not uploads:
             raise DomainError("Send images in the multipart field 'files'.", field="files", code="required")
-        files = []
-        for index, upload in enumerate(uploads):
-            if upload.size > services.settings.LABELHUB_MAX_UPLOAD_BYTES:
-                raise DomainError(
-                    f"{upload.name}: file is {upload.size} bytes; the limit is "
-                    f"{services.settings.LABELHUB_MAX_UPLOAD_BYTES}.",
-                    field=f"files[{index}]",
-                    code="file_too_large",
-                )
-            files.append(services.IncomingFile(name=upload.name or "image", data=upload.read()))
+        # Each file's size was bounded while it streamed in (request_size_limit in `initial`); the
+        # service checks it again as it does for every source of images (image_inspect).
+        files = [services.IncomingFile(name=upload.name or "image", data=upload.read()) for upload in uploads]
         return _result(services.images_add(project=project, files=files, user=request.user))
 
 
@@ -171,19 +168,15 @@ class ImageViewSet(
         image = self.get_object()
         ext = image.file.name.rsplit(".", 1)[-1]
         media = IMAGE_MEDIA_TYPES.get(image.format, "application/octet-stream")
-        on_s3 = s3_download_response(
-            storage=image.file.storage,
-            name=image.file.name,
+        return stored_file_response(
+            file=image.file,
             filename=f"{image.sha256}.{ext}",
             content_type=media,
+            etag=image.sha256,
             range_header=request.headers.get("Range"),
             if_range=request.headers.get("If-Range"),
-            etag=image.sha256,
             disposition="inline",
         )
-        if on_s3 is not None:
-            return on_s3
-        return FileResponse(image.file.open("rb"), filename=f"{image.sha256}.{ext}", content_type=media)
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 302: None})
     @action(detail=True, methods=["get"])
@@ -193,18 +186,88 @@ class ImageViewSet(
         image = self.get_object()
         if not image.thumbnail.name:
             return self.file(request, pk)
-        on_s3 = s3_download_response(
-            storage=image.thumbnail.storage,
-            name=image.thumbnail.name,
+        response = stored_file_response(
+            file=image.thumbnail,
             filename=f"{image.sha256}-thumb.jpg",
             content_type="image/jpeg",
-            range_header=None,
-            if_range=None,
             etag=f"{image.sha256}-thumb",
             disposition="inline",
         )
-        if on_s3 is not None:
-            return on_s3
-        response = FileResponse(image.thumbnail.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=86400"
+        if response.status_code == 200:
+            response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+def _visible_image(request, image_pk: int) -> Image:
+    image = Image.objects.filter(pk=image_pk, project_id__in=project_ids_visible(request.user)).first()
+    if image is None:
+        raise NotFound("No such image.")
+    return image
+
+
+def _ready_pyramid(image: Image) -> None:
+    if not image.is_pyramid:
+        raise Conflict("This image has no tile pyramid: use its file.", code="not_a_pyramid")
+    if image.pyramid_status != "ready":
+        raise Conflict(
+            f"The image's tile pyramid is {image.pyramid_status or 'missing'} "
+            f"({round(image.pyramid_progress * 100)}%).",
+            code="pyramid_not_ready",
+        )
+
+
+TILE_CACHE = "private, max-age=31536000, immutable"  # a tile's URL names its image's bytes (ETag)
+
+
+def _not_modified(request, etag: str) -> HttpResponse | None:
+    sent = request.headers.get("If-None-Match", "")
+    if etag in {tag.strip() for tag in sent.split(",")} or sent.strip() == "*":
+        response = HttpResponse(status=304)
+        response["ETag"] = etag
+        response["Cache-Control"] = TILE_CACHE
+        return response
+    return None
+
+
+class ImageTilesDescriptorView(APIView):
+    @extend_schema(responses={(200, "application/xml"): OpenApiTypes.STR})
+    def get(self, request, image_pk: int):
+        """The Deep Zoom (DZI) descriptor of a gigapixel image's tile pyramid: size and tile size; tiles
+        at `tiles/{level}/{col}_{row}.jpg` (level N = ceil(log2(max side)) is full resolution, each level
+        below half the one above). 409 `pyramid_not_ready` while the pyramid is built."""
+        from .pyramids import dzi_xml
+
+        image = _visible_image(request, image_pk)
+        _ready_pyramid(image)
+        etag = f'"{image.sha256[:24]}-dzi-{settings.LABELHUB_PYRAMID_TILE}"'
+        cached = _not_modified(request, etag)
+        if cached is not None:
+            return cached
+        body = dzi_xml(width=image.width, height=image.height, tile=settings.LABELHUB_PYRAMID_TILE)
+        response = HttpResponse(body, content_type="application/xml")
+        response["ETag"] = etag
+        response["Cache-Control"] = TILE_CACHE
+        return response
+
+
+class ImageTileView(APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None})
+    def get(self, request, image_pk: int, level: int, col: int, row: int):
+        """One Deep Zoom tile (JPEG), read from the pyramid's nearest level at or above it. Cached for
+        good (`ETag` from the image's SHA-256 and the tile's place; `If-None-Match` answers 304)."""
+        from .pyramids import pyramid_reader
+
+        image = _visible_image(request, image_pk)
+        _ready_pyramid(image)
+        tile = settings.LABELHUB_PYRAMID_TILE
+        etag = f'"{image.sha256[:24]}-{tile}-{level}-{col}-{row}"'
+        cached = _not_modified(request, etag)
+        if cached is not None:
+            return cached
+        data = pyramid_reader(image).tile_jpeg(level, col, row, tile)
+        if data is None:
+            raise NotFound("No such tile.")
+        response = HttpResponse(data, content_type="image/jpeg")
+        response["ETag"] = etag
+        response["Cache-Control"] = TILE_CACHE
         return response

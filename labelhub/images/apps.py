@@ -11,6 +11,7 @@ class ImagesConfig(AppConfig):
 
         from labelhub.core.events import PROJECT_DELETING, subscribe
 
+        from . import tasks  # noqa: F401 - registers the Celery tasks (queued by name from services)
         from .services import on_project_deleting
 
         # Every decode in this process (workers included) follows the configured limit, not Pillow's 89.5 MP.

@@ -18,10 +18,12 @@ from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import DomainError
 from labelhub.core.events import IMAGE_DELETING, IMAGES_ADDED, DomainEvent, publish
 from labelhub.core.files import files_delete_on_commit
+from labelhub.core.queue import enqueue_on_commit
 from labelhub.projects.models import Project
 
 from .decoding import DecodedImage, image_inspect, thumbnail_jpeg
-from .models import Image
+from .models import Image, PyramidStatus
+from .pyramids import PyramidInfo, pyramid_probe
 
 IMPORT_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -44,14 +46,30 @@ class UploadResult:
     duplicates: list[Image]
 
 
-def _inspect_all(files: list[IncomingFile], field: str, max_files: int) -> list[DecodedImage]:
+def _inspect_all(
+    files: list[IncomingFile], field: str, max_files: int, *, pyramids: bool = False
+) -> list[DecodedImage | PyramidInfo]:
     if not files:
         raise DomainError("Send at least one image.", field=field, code="required")
     if len(files) > max_files:
         raise DomainError(f"At most {max_files} files per request.", field=field, code="too_many_files")
-    decoded = []
+    decoded: list[DecodedImage | PyramidInfo] = []
     for index, incoming in enumerate(files):
         try:
+            if pyramids and incoming.path is not None:
+                # A server-side file is looked at from its size and header first: a gigapixel image is
+                # never read whole (see pyramids.py); an ordinary one takes the checks below.
+                info = pyramid_probe(
+                    incoming.path,
+                    max_image_pixels=settings.LABELHUB_MAX_IMAGE_PIXELS,
+                    max_image_bytes=settings.LABELHUB_MAX_UPLOAD_BYTES,
+                    max_pixels=settings.LABELHUB_MAX_PYRAMID_PIXELS,
+                    max_bytes=settings.LABELHUB_MAX_PYRAMID_BYTES,
+                    field=f"{field}[{index}]",
+                )
+                if info is not None:
+                    decoded.append(info)
+                    continue
             decoded.append(
                 image_inspect(
                     incoming.read(),
@@ -74,11 +92,14 @@ def images_add(
     field: str = "files",
     max_files: int | None = None,
     presegment: bool = True,
+    pyramids: bool = False,
 ) -> UploadResult:
     """Store images in a project, one task each (the "images.added" event); the same bytes twice in a
     project are one image. With `presegment`, each new image is queued for pre-segmentation once the
     transaction commits."""
-    decoded = _inspect_all(files, field, max_files or settings.LABELHUB_MAX_FILES_PER_UPLOAD)
+    decoded = _inspect_all(
+        files, field, max_files or settings.LABELHUB_MAX_FILES_PER_UPLOAD, pyramids=pyramids
+    )
     stored: list[Image] = []
     try:
         with transaction.atomic():
@@ -102,11 +123,17 @@ def images_add(
                     size_bytes=info.size_bytes,
                     uploaded_by=user,
                 )
-                data = incoming.read()
-                image.file.save("upload", ContentFile(data), save=False)
-                stored.append(image)
-                image.thumbnail.save("thumb.jpg", ContentFile(thumbnail_jpeg(data)), save=False)
+                if isinstance(info, PyramidInfo):
+                    _pyramid_store(image, incoming.path, info)
+                    stored.append(image)
+                else:
+                    data = incoming.read()
+                    image.file.save("upload", ContentFile(data), save=False)
+                    stored.append(image)
+                    image.thumbnail.save("thumb.jpg", ContentFile(thumbnail_jpeg(data)), save=False)
                 image.save()
+                if image.pyramid_status == PyramidStatus.PENDING:
+                    enqueue_on_commit("labelhub.images.build_pyramid", image.pk)
                 seen[info.sha256] = image
                 created.append(image)
             if created:
@@ -123,7 +150,7 @@ def images_add(
                 )
     except BaseException:
         for image in stored:  # the rows rolled back; remove the files this request wrote
-            for f in (image.file, image.thumbnail):
+            for f in (image.file, image.thumbnail, image.pyramid):
                 if f.name:
                     f.storage.delete(f.name)
         raise
@@ -172,8 +199,80 @@ def images_import_folder(*, project: Project, path: str, user=None, recursive: b
     if not files:
         raise DomainError("The folder holds no image files.", field="path", code="empty_folder")
     return images_add(
-        project=project, files=files, user=user, field="path", max_files=settings.LABELHUB_MAX_IMPORT_FILES
+        project=project,
+        files=files,
+        user=user,
+        field="path",
+        max_files=settings.LABELHUB_MAX_IMPORT_FILES,
+        pyramids=True,
     )
+
+
+def _pyramid_store(image: Image, path: Path, info: PyramidInfo) -> None:
+    """Store a gigapixel image's file (streamed, never read whole) and its thumbnail (from its smallest
+    level, or libvips' shrink-on-load). A source that is already a pyramid serves its own levels; any
+    other gets one built on the cpu queue (`pyramid_status` pending until then)."""
+    import pyvips
+    from django.core.files import File
+
+    with path.open("rb") as fh:
+        image.file.save("upload", File(fh), save=False)
+    if info.levels:
+        image.pyramid.name = image.file.name
+        image.pyramid_status = PyramidStatus.READY
+        image.pyramid_progress = 1.0
+        thumb = pyvips.Image.thumbnail(f"{path}[page={info.levels[-1].page}]", 256)
+    else:
+        image.pyramid_status = PyramidStatus.PENDING
+        thumb = pyvips.Image.thumbnail(str(path), 256)
+    if thumb.hasalpha():
+        thumb = thumb.flatten(background=[255] * (thumb.bands - 1))
+    image.thumbnail.save("thumb.jpg", ContentFile(thumb.jpegsave_buffer(Q=80)), save=False)
+
+
+def pyramid_build_run(*, image_id: int) -> Image | None:
+    """Build the pending pyramid of an image (the cpu queue's job): libvips streams the stored file
+    into a tiled BigTIFF, `pyramid_progress` updated as it goes; a failure is recorded on the row."""
+    import tempfile
+
+    from django.core.files import File
+
+    from labelhub.core.downloads import _key, is_s3
+
+    from .pyramids import pyramid_build
+
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None or image.pyramid_status != PyramidStatus.PENDING:
+        return image
+    storage = image.file.storage
+    last = [0]
+
+    def progress(percent: int) -> None:
+        if percent >= last[0] + 5:
+            last[0] = percent
+            Image.objects.filter(pk=image.pk).update(pyramid_progress=min(percent, 99) / 100)
+
+    with tempfile.TemporaryDirectory(prefix="lh-pyramid-") as tmp:
+        out = Path(tmp) / "pyramid.tif"
+        try:
+            if is_s3(storage):
+                source = Path(tmp) / f"source.{image.file.name.rsplit('.', 1)[-1]}"
+                storage.bucket.download_file(_key(storage, image.file.name), str(source))
+            else:
+                source = Path(storage.path(image.file.name))
+            pyramid_build(source, out, tile=settings.LABELHUB_PYRAMID_TILE, progress=progress)
+            with out.open("rb") as fh:
+                image.pyramid.save("pyramid.tif", File(fh), save=False)
+        except Exception as exc:  # libvips raises pyvips.Error on a damaged source
+            Image.objects.filter(pk=image.pk).update(
+                pyramid_status=PyramidStatus.FAILED, pyramid_error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            image.refresh_from_db()
+            return image
+    image.pyramid_status = PyramidStatus.READY
+    image.pyramid_progress = 1.0
+    image.save(update_fields=["pyramid", "pyramid_status", "pyramid_progress"])
+    return image
 
 
 @transaction.atomic
@@ -193,12 +292,14 @@ def image_delete(*, image: Image, user) -> None:
             context={"image": image},
         )
     )
-    files_delete_on_commit(image.file.storage, [image.file.name, image.thumbnail.name])
+    files_delete_on_commit(
+        image.file.storage, list({image.file.name, image.thumbnail.name, image.pyramid.name})
+    )
     image.delete()
 
 
 def on_project_deleting(event: DomainEvent) -> None:
     """Subscriber of "project.deleting" (in its transaction): the project's image files go on commit."""
-    names = Image.objects.filter(project=event.context["project"]).values_list("file", "thumbnail")
+    names = Image.objects.filter(project=event.context["project"]).values_list("file", "thumbnail", "pyramid")
     storage = Image._meta.get_field("file").storage
-    files_delete_on_commit(storage, [name for pair in names.iterator() for name in pair])
+    files_delete_on_commit(storage, list({name for row in names.iterator() for name in row}))

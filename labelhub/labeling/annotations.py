@@ -13,7 +13,19 @@ Per writer (`Writer`):
   keeps its work.
 - PROPAGATION: a track's shapes carried across a video task's frames by a propagation job, which a lease
   holder (or a manager) requested; written on top of the current revision as results stream in.
+- CONSENSUS: the merged regions of a consensus task's passes (no author; the submit that completes
+  them holds the lease).
 In a video task, a member's write turns every track shape it changes into a keyframe (regions.keyframes_mark).
+
+A class's `kinds` bind every writer but imports (a file holds what it holds): a mask region on a
+polygon-only class is refused naming the region (`regions[i].kind`).
+
+Save bursts (`_burst_revision`): the app autosaves a second after each gesture, which made every gesture
+a revision (27 for one task). A member's save that follows their own previous save of this task, in the
+same stage, within LABELHUB_REVISION_BURST_SECONDS of it, on a revision no comment nor event names,
+takes the place of that revision: the row is renumbered to the new number and holds the new regions, so
+the timeline keeps one revision per burst of saves. Every save still gets a new number, so a writer who
+read an older number is refused as stale exactly as before (numbers may skip: 1, 4, 9).
 
 Lock order, for every annotation write: the Task row first (`task_locked`), then the Annotation row
 (`_revision_insert`). Every path here takes them in that order, inside one transaction; a new writer must
@@ -22,14 +34,19 @@ too (two writers taking them in opposite orders on the same task deadlock).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.predictions.models import Prediction
 
 from .leases import lease_require, task_locked
-from .models import Annotation, AnnotationRevision, Task
+from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
 from .pipeline import done_refuse
 from .regions import keyframes_mark, regions_clean, regions_diff
 from .selectors import revision_current
@@ -42,6 +59,7 @@ class Writer(models.TextChoices):
     MEMBER = "member", "A member through the API (lease holder, or a manager or owner)"
     IMPORT = "import", "A dataset import"
     PRELABEL = "prelabel", "AI regions seeding an untouched task"
+    CONSENSUS = "consensus", "The merge of a consensus task's independent passes (labeling/replicas.py)"
     PROPAGATION = "propagation", "A video track carried across frames by a propagation job"
 
 
@@ -64,7 +82,7 @@ def annotation_write(
         )
         if role not in MANAGING_ROLES:
             lease_require(task=task, user=author)
-    elif writer not in (Writer.IMPORT, Writer.PRELABEL, Writer.PROPAGATION):
+    elif writer not in (Writer.IMPORT, Writer.PRELABEL, Writer.CONSENSUS, Writer.PROPAGATION):
         raise ValueError(f"unknown writer {writer!r}")
     # AI pre-labels are seeds (SAM's masks overlap): a semantic or panoptic project's rules are checked
     # when a person or an import saves, not here.
@@ -74,6 +92,9 @@ def annotation_write(
         base_revision=base_revision,
         regions=regions,
         segmentation_rules=writer not in (Writer.PRELABEL, Writer.PROPAGATION),
+        kinds_rule=writer not in (Writer.IMPORT, Writer.PROPAGATION),  # propagation carries masks
+        burst=writer == Writer.MEMBER,
+        own_predictions=writer == Writer.MEMBER,
         mark_keyframes=writer == Writer.MEMBER,
     )
 
@@ -96,6 +117,42 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
             return None
 
 
+def _burst_revision(*, annotation: Annotation, previous: AnnotationRevision | None, author, stage: str):
+    """The revision a member's save takes the place of (see the module's docstring), or None."""
+    window = settings.LABELHUB_REVISION_BURST_SECONDS
+    if previous is None or author is None or window <= 0:
+        return None
+    if previous.author_id != author.pk or previous.stage != stage:
+        return None
+    if annotation.updated_at < timezone.now() - timedelta(seconds=window):
+        return None
+    # A revision something points at (a submit, a review, a comment) stays as it is.
+    if Comment.objects.filter(task_id=annotation.task_id, revision=previous.number).exists():
+        return None
+    if TaskEvent.objects.filter(task_id=annotation.task_id, revision=previous.number).exists():
+        return None
+    return previous
+
+
+def _predictions_require(task: Task, regions: list[dict]) -> None:
+    """DomainError (400, naming `regions[i].prediction_id`) for a region that names a prediction which is
+    not one of this project's (another organization's, or none at all)."""
+    named = {r["prediction_id"] for r in regions if r.get("prediction_id") is not None}
+    if not named:
+        return
+    known = set(
+        Prediction.objects.filter(pk__in=named, image__project_id=task.project_id).values_list(
+            "pk", flat=True
+        )
+    )
+    for i, region in enumerate(regions):
+        if region.get("prediction_id") is not None and region["prediction_id"] not in known:
+            raise DomainError(
+                f"Prediction {region['prediction_id']} is not a prediction of this project.",
+                field=f"regions[{i}].prediction_id",
+            )
+
+
 def _revision_insert(
     *,
     task: Task,
@@ -103,6 +160,9 @@ def _revision_insert(
     base_revision: int,
     regions: list,
     segmentation_rules: bool = True,
+    kinds_rule: bool = True,
+    burst: bool = False,
+    own_predictions: bool = False,
     mark_keyframes: bool = False,
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
@@ -127,19 +187,39 @@ def _revision_insert(
         class_names=project.class_names,
         stuff=project.stuff_classes if segmentation_rules else frozenset(),  # see projects/schema.py
         exclusive=segmentation_rules and project.segmentation != "instance",
+        class_kinds=project.class_kinds if kinds_rule else None,
         frames=range(task.frame_start, task.frame_stop) if task.video_id else None,
     )
+    if own_predictions:
+        _predictions_require(task, cleaned)
     previous = revision_current(annotation=annotation)
     if mark_keyframes and task.video_id:
         cleaned = keyframes_mark(previous.regions if previous else [], cleaned)
-    revision = AnnotationRevision.objects.create(
-        annotation=annotation,
-        number=annotation.current_revision + 1,
-        regions=cleaned,
-        author=author,
-        stage=task.stage,
-        summary=regions_diff(previous.regions if previous else [], cleaned),
+    replaced = burst and _burst_revision(
+        annotation=annotation, previous=previous, author=author, stage=task.stage
     )
+    if replaced:
+        # The burst's revision moves to the new number; its summary stays against the revision before
+        # the burst.
+        before = (
+            AnnotationRevision.objects.filter(annotation=annotation, number__lt=replaced.number)
+            .order_by("-number")
+            .first()
+        )
+        replaced.number = annotation.current_revision + 1
+        replaced.regions = cleaned
+        replaced.summary = regions_diff(before.regions if before else [], cleaned)
+        replaced.save(update_fields=["number", "regions", "summary"])
+        revision = replaced
+    else:
+        revision = AnnotationRevision.objects.create(
+            annotation=annotation,
+            number=annotation.current_revision + 1,
+            regions=cleaned,
+            author=author,
+            stage=task.stage,
+            summary=regions_diff(previous.regions if previous else [], cleaned),
+        )
     annotation.current_revision = revision.number
     annotation.save(update_fields=["current_revision", "updated_at"])
     return revision

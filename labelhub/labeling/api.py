@@ -62,6 +62,45 @@ class TaskOut(serializers.ModelSerializer):
         ]
 
 
+# A task list's rows are read as plain values and written as `TaskOut` writes them: DRF's serializer
+# cost a page of 50 tasks three times its query (a model and a field object per value).
+TASK_ROW_COLUMNS = (
+    "id", "project_id", "image_id", "image__width", "image__height", "stage", "status", "assignee_id",
+    "lease_expires_at", "claimed_at", "last_heartbeat_at", "active_seconds", "last_annotator_id",
+    "annotation__current_revision", "created_at", "updated_at",
+)  # fmt: skip
+_DATETIME = serializers.DateTimeField()
+
+
+def task_rows(values: list[dict]) -> list[dict]:
+    """`TaskOut`'s representation (same keys, order and value formats) of rows read with
+    `.values(*TASK_ROW_COLUMNS)`, with `stranded` computed once for all of them."""
+    stranded = leases.tasks_stranded_ids([(v["id"], v["project_id"], v["stage"], v["status"]) for v in values])
+    when = _DATETIME.to_representation
+    return [
+        {
+            "id": v["id"],
+            "project": v["project_id"],
+            "image": v["image_id"],
+            "image_width": v["image__width"],
+            "image_height": v["image__height"],
+            "stage": v["stage"],
+            "status": v["status"],
+            "assignee": v["assignee_id"],
+            "lease_expires_at": when(v["lease_expires_at"]),
+            "claimed_at": when(v["claimed_at"]),
+            "last_heartbeat_at": when(v["last_heartbeat_at"]),
+            "active_seconds": v["active_seconds"],
+            "last_annotator": v["last_annotator_id"],
+            "revision": v["annotation__current_revision"],
+            "stranded": v["id"] in stranded,
+            "created_at": when(v["created_at"]),
+            "updated_at": when(v["updated_at"]),
+        }
+        for v in values
+    ]
+
+
 class RegionSerializer(serializers.Serializer):
     id = serializers.CharField(required=False)
     label = serializers.CharField()
@@ -237,6 +276,11 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.tasks_visible(user=self.request.user)
 
+    def list(self, request, *args, **kwargs):
+        """Tasks you may see, filtered and ordered, a page at a time (`TaskOut` rows)."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*TASK_ROW_COLUMNS))
+        return self.get_paginated_response(task_rows(page))
+
     def task(self) -> Task:
         try:
             task_id = int(self.kwargs["pk"])
@@ -312,20 +356,32 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     def _task_out(self, task: Task) -> Response:
         return Response(TaskOut(selectors.task_get(user=self.request.user, task_id=task.pk)).data)
 
-    @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
+        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def heartbeat(self, request, pk=None):
         """Extend your lease (LABELHUB_LEASE_SECONDS from now); the time since the last heartbeat counts as
         active if it is at most LABELHUB_ACTIVE_GAP_SECONDS. 409 if you do not hold a live lease."""
-        return self._task_out(leases.task_heartbeat(task=self.task(), user=request.user))
+        tab = str(request.query_params.get("tab", ""))[:40]
+        return self._task_out(leases.task_heartbeat(task=self.task(), user=request.user, tab=tab))
 
-    @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
+        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def release(self, request, pk=None):
-        """Give the task you hold back to its stage's queue."""
-        return self._task_out(leases.task_release(task=self.task(), user=request.user))
+        """Give the task you hold back to its stage's queue. With `?tab=` (the app's tab id, also sent on
+        heartbeats): only when no other tab of yours has beaten on this task in the last 75 s; otherwise
+        the lease stays and the task is returned unchanged."""
+        tab = str(request.query_params.get("tab", ""))[:40]
+        return self._task_out(leases.task_release(task=self.task(), user=request.user, tab=tab))
 
     @extend_schema(request=None, responses={200: TaskOut, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
@@ -506,13 +562,26 @@ class ProjectTaskListView(APIView):
         return Response(TaskPageOut(page).data)
 
 
+def _int_param(request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise DomainError(f"{name} is a task id.", field=name) from None
+
+
 class ProjectNextTaskView(APIView):
     """POST /projects/{id}/next-task/: your next task in a stage, with a lease."""
 
     @extend_schema(
         request=NextTaskIn,
-        parameters=[OpenApiParameter("stage", OpenApiTypes.STR, description="Stage (or in the body).")],
-        responses={200: TaskOut, 204: None, 403: OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter("stage", OpenApiTypes.STR, description="Stage (or in the body)."),
+            OpenApiParameter("exclude", OpenApiTypes.INT, description="Any task but this one (next task)."),
+        ],
+        responses={200: TaskOut, 204: None, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     @idempotent
     def post(self, request, project_pk: int):
@@ -520,7 +589,10 @@ class ProjectNextTaskView(APIView):
         back to you, a manager's reassignment), then one whose lease expired (longest expired first), then
         the oldest open one. Never
         the same task to two people; in review stages never your own work. A live lease you already hold
-        in the stage is handed back. 204 when the queue is empty."""
+        in the stage is handed back. 204 when the queue is empty, with the reason for you in the headers
+        `X-Queue-Reason-Code` (empty, all_taken, independence, reserved, not_claimable) and
+        `X-Queue-Reason` (a sentence). `?exclude=` skips one task (the app's next task: never the one just
+        left)."""
         project = project_get(user=request.user, project_id=project_pk)
         data = NextTaskIn(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
@@ -531,9 +603,14 @@ class ProjectNextTaskView(APIView):
                 (s["name"] for s in project.pipeline if s["role"] == role or role in MANAGING_ROLES),
                 project.first_stage,
             )
-        task = leases.task_claim_next(project=project, user=request.user, stage=stage)
+        exclude = _int_param(request, "exclude")
+        task = leases.task_claim_next(project=project, user=request.user, stage=stage, exclude=exclude)
         if task is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
+            response = Response(status=status.HTTP_204_NO_CONTENT)
+            code, reason = leases.queue_empty_reason(project=project, user=request.user, stage=stage)
+            response["X-Queue-Reason-Code"] = code
+            response["X-Queue-Reason"] = reason.encode("ascii", "replace").decode()
+            return response
         # The claim read the task with what TaskOut shows (project, image, annotation, assignee); the
         # project was checked visible above, so no second read.
         return Response(TaskOut(task).data)

@@ -23,8 +23,9 @@ from labelhub.core.errors import Conflict, Forbidden, NotFound
 from labelhub.projects.models import Project
 
 from .events import event_record
-from .models import AnnotationRevision, EventKind, Task, TaskEvent, TaskStatus
+from .models import AnnotationRevision, EventKind, Task, TaskEvent, TaskReplica, TaskStatus
 from .pipeline import done_refuse, stage_index, stage_is_review, stage_role
+from .replicas import honeypot_draw, honeypot_queue, ordinary_queue, replica_begin, replica_kind
 
 
 def _lease_delta() -> timedelta:
@@ -32,14 +33,16 @@ def _lease_delta() -> timedelta:
 
 
 def own_work(user, *, stage: str | None = None) -> Q:
-    """Tasks the user worked on: submitted from the first stage, or authored a revision of. With `stage`
-    (the review stage the task is in), revisions the user saved in that same stage do not count: a
-    reviewer who edits in review is fixing the task before accepting it (a fix-accept in progress), and
-    their edit is checked by the stages after it, where it does count."""
+    """Tasks the user worked on: submitted from the first stage, authored a revision of, or made one of
+    its independent passes (consensus). With `stage` (the review stage the task is in), revisions the
+    user saved in that same stage do not count: a reviewer who edits in review is fixing the task before
+    accepting it (a fix-accept in progress), and their edit is checked by the stages after it, where it
+    does count."""
     authored = AnnotationRevision.objects.filter(annotation__task=OuterRef("pk"), author=user)
     if stage is not None:
         authored = authored.exclude(stage=stage)
-    return Q(last_annotator=user) | Q(Exists(authored))
+    passes = TaskReplica.objects.filter(task=OuterRef("pk"), user=user)
+    return Q(last_annotator=user) | Q(Exists(authored)) | Q(Exists(passes))
 
 
 def is_own_work(*, task: Task, user) -> bool:
@@ -137,6 +140,22 @@ def stranded_q(project: Project) -> Q:
     for stage in project.stage_names[1:]:
         q |= Q(stage=stage) & ~Q(Exists(_eligible_members(project=project, stage=stage)))
     return Q(project=project, status=TaskStatus.OPEN) & q
+
+
+def tasks_stranded_ids(rows: list[tuple[int, int, str, str]]) -> set[int]:
+    """Which of the tasks `rows` ((id, project id, stage, status) each) are stranded (`stranded_q`): one
+    query per project with open review tasks among them (a task list's page is usually one project),
+    not one per task."""
+    open_rows = [row for row in rows if row[3] == TaskStatus.OPEN]
+    stranded: set[int] = set()
+    for project in Project.objects.filter(pk__in={row[1] for row in open_rows}):
+        reviews = set(project.stage_names[1:])
+        ids = [pk for pk, project_id, stage, _ in open_rows if project_id == project.pk and stage in reviews]
+        if ids:
+            stranded.update(
+                Task.objects.filter(pk__in=ids).filter(stranded_q(project)).values_list("pk", flat=True)
+            )
+    return stranded
 
 
 def task_is_stranded(task: Task) -> bool:
@@ -265,20 +284,40 @@ def _claimable_steps(
         ),
         tasks.filter(status=TaskStatus.OPEN, assignee__isnull=True).order_by("created_at", "id"),
     ]
+    steps[1:] = [ordinary_queue(step, project=project, stage=stage, user=user) for step in steps[1:]]
     return [_review_exclude(step, project=project, stage=stage, user=user) for step in steps]
 
 
-def _candidate(*, project: Project, stage: str, user, now: datetime, managing: bool = False) -> Task | None:
-    """The first claimable task (see `_claimable_steps`); on PostgreSQL locked FOR UPDATE SKIP LOCKED,
-    so a concurrent caller passes over it to the next."""
+def _candidate(
+    *, project: Project, stage: str, user, now: datetime, managing: bool = False, exclude: int | None = None
+) -> Task | None:
+    """The first claimable task (see `_claimable_steps`) other than `exclude`; on PostgreSQL locked FOR
+    UPDATE SKIP LOCKED, so a concurrent caller passes over it to the next."""
     skip_locked = connection.features.has_select_for_update_skip_locked
     for step in _claimable_steps(project=project, stage=stage, user=user, now=now, managing=managing):
+        if exclude is not None:
+            step = step.exclude(pk=exclude)
         if skip_locked:
             step = step.select_for_update(skip_locked=True, of=("self",))
         candidate = step.first()
         if candidate is not None:
-            return candidate
+            return _honeypot_instead(
+                candidate, project=project, stage=stage, user=user, skip_locked=skip_locked
+            )
     return None
+
+
+def _honeypot_instead(candidate: Task, *, project: Project, stage: str, user, skip_locked: bool) -> Task:
+    """With the project's honeypot_rate, a gold task the user never had instead of new work (never
+    instead of a task reserved for them); the candidate when the draw or the pool says no."""
+    pool = honeypot_queue(project=project, stage=stage, user=user)
+    if pool is None or candidate.assignee_id == user.pk and candidate.status == TaskStatus.OPEN:
+        return candidate
+    if honeypot_draw(project=project, user=user, candidate_id=candidate.pk) >= project.honeypot_rate:
+        return candidate
+    if skip_locked:
+        pool = pool.select_for_update(skip_locked=True, of=("self",))
+    return pool.first() or candidate
 
 
 def _user_stage_lock(*, project: Project, user, stage: str) -> None:
@@ -292,7 +331,41 @@ def _user_stage_lock(*, project: Project, user, stage: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [user.pk % 2**31, key])
 
 
-def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
+def queue_empty_reason(*, project: Project, user, stage: str) -> tuple[str, str]:
+    """Why `stage` has no task for `user` now, as (code, sentence for the person): the app shows it on an
+    empty queue. Counted with a few COUNT queries on the stage (the empty-queue path only)."""
+    now = timezone.now()
+    tasks = Task.objects.filter(project=project, stage=stage)
+    open_ = tasks.filter(status=TaskStatus.OPEN)
+    total_open = open_.count()
+    held_by_others = (
+        tasks.filter(status=TaskStatus.IN_PROGRESS, lease_expires_at__gt=now).exclude(assignee=user).count()
+    )
+    if total_open == 0:
+        if held_by_others:
+            return "all_taken", (
+                f"Nothing to do here for now: {held_by_others} task(s) of {stage} are being worked on by others."
+            )
+        return "empty", f"Nothing to do here: no task of {stage} is waiting."
+    reserved = open_.filter(assignee__isnull=False).exclude(assignee=user).count()
+    excluded = 0
+    if stage_is_review(project, stage):
+        free = open_.filter(assignee__isnull=True)
+        excluded = free.count() - _review_exclude(free, project=project, stage=stage, user=user).count()
+    parts = []
+    if excluded:
+        parts.append(
+            f"{excluded} you annotated or reviewed earlier: the independence rule keeps a person from "
+            "reviewing their own work (and, with independent reviews, tasks they reviewed in an earlier stage)"
+        )
+    if reserved:
+        parts.append(f"{reserved} reserved for other people (sent back to them or assigned by a manager)")
+    detail = "; ".join(parts) or "none of them can be taken by you now"
+    code = "independence" if excluded else "reserved" if reserved else "not_claimable"
+    return code, f"{total_open} open task(s) in {stage}, but {detail}."
+
+
+def task_claim_next(*, project: Project, user, stage: str, exclude: int | None = None) -> Task | None:
     """Hand the user their next task in `stage`, with a lease of LABELHUB_LEASE_SECONDS; None when the queue
     is empty. A user who already holds a live lease in the stage gets that task again; otherwise the first
     of: a task reserved for them, one on an expired lease, the oldest open one (`_claimable_steps`).
@@ -300,6 +373,8 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
     Never hands one task to two people: on PostgreSQL the candidate row is locked with
     SELECT ... FOR UPDATE SKIP LOCKED (concurrent callers skip it and take the next); elsewhere the claim
     is a conditional UPDATE that only one caller can win.
+
+    `exclude` (the app's "next task"): any task but that one (a deep link takes one task: task_claim).
     """
     managing = stage_role_require(user=user, project=project, stage=stage) in MANAGING_ROLES
     for _ in range(20):
@@ -318,9 +393,11 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
                 .order_by("id")
                 .first()
             )
-            if held is not None:
+            if held is not None and held.pk != exclude:
                 return held
-            candidate = _candidate(project=project, stage=stage, user=user, now=now, managing=managing)
+            candidate = _candidate(
+                project=project, stage=stage, user=user, now=now, managing=managing, exclude=exclude
+            )
             if candidate is None:
                 return None
             previous = candidate.assignee_id
@@ -350,6 +427,9 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
             task = Task.objects.select_related("project", "image", "annotation", "assignee").get(
                 pk=candidate.pk
             )
+            kind = replica_kind(task)
+            if kind is not None:
+                replica_begin(task=task, user=user, kind=kind)
             if expired:
                 event_record(
                     task,
@@ -373,13 +453,47 @@ def task_claim_next(*, project: Project, user, stage: str) -> Task | None:
     return None
 
 
+# Tabs: the app opens a task in one browser tab or several (a deep link, a reload, a second window) and
+# names its tab on heartbeats and releases. The lease holder's open tabs are kept in the cache with
+# the time of their last heartbeat; a release from one tab gives the task back only when no other tab of
+# the holder has beaten within TAB_ALIVE_SECONDS, so closing a second tab keeps the first one's lease.
+# A release without a tab (the API, scripts) releases at once, as before.
+TAB_ALIVE_SECONDS = 75  # the app beats every 30 s
+
+
+def _tabs_key(task_id: int) -> str:
+    return f"lh:lease-tabs:{task_id}"
+
+
+def _tab_beat(task: Task, tab: str, now: datetime) -> None:
+    from django.core.cache import cache
+
+    tabs = cache.get(_tabs_key(task.id)) or {}
+    tabs = {t: at for t, at in tabs.items() if at > now.timestamp() - TAB_ALIVE_SECONDS}
+    tabs[tab] = now.timestamp()
+    cache.set(_tabs_key(task.id), tabs, timeout=TAB_ALIVE_SECONDS * 2)
+
+
+def _other_tabs_alive(task: Task, tab: str, now: datetime) -> bool:
+    from django.core.cache import cache
+
+    tabs = cache.get(_tabs_key(task.id)) or {}
+    tabs.pop(tab, None)
+    alive = {t: at for t, at in tabs.items() if at > now.timestamp() - TAB_ALIVE_SECONDS}
+    cache.set(_tabs_key(task.id), alive, timeout=TAB_ALIVE_SECONDS * 2)
+    return bool(alive)
+
+
 @transaction.atomic
-def task_heartbeat(*, task: Task, user) -> Task:
+def task_heartbeat(*, task: Task, user, tab: str = "") -> Task:
     """Extend the lease by LABELHUB_LEASE_SECONDS and count the time since the last heartbeat as active
-    (if it is at most LABELHUB_ACTIVE_GAP_SECONDS). Conflict (409) on a lease the user does not hold."""
+    (if it is at most LABELHUB_ACTIVE_GAP_SECONDS). Conflict (409) on a lease the user does not hold.
+    `tab`: the app's tab that beats (see TAB_ALIVE_SECONDS)."""
     task = task_locked(task)
     now = timezone.now()
     lease_require(task=task, user=user, now=now)
+    if tab:
+        _tab_beat(task, tab, now)
     task.active_seconds += _active_gap(task, now)
     task.last_heartbeat_at = now
     task.lease_expires_at = now + _lease_delta()
@@ -388,11 +502,14 @@ def task_heartbeat(*, task: Task, user) -> Task:
 
 
 @transaction.atomic
-def task_release(*, task: Task, user) -> Task:
-    """The lease holder gives the task back to its stage's queue."""
+def task_release(*, task: Task, user, tab: str = "") -> Task:
+    """The lease holder gives the task back to its stage's queue. From an app tab (`tab`), only when no
+    other tab of the holder still has the task open (it keeps the lease: the task is returned as it is)."""
     task = task_locked(task)
     now = timezone.now()
     lease_require(task=task, user=user, now=now)
+    if tab and _other_tabs_alive(task, tab, now):
+        return task
     event_record(
         task,
         EventKind.RELEASED,

@@ -91,6 +91,12 @@ class Task(models.Model):
                 condition=models.Q(status="in_progress"),
                 name="task_lease_expiry",
             ),
+            # Honeypots (gold tasks of a project with a honeypot_rate) waiting to be mixed into a queue.
+            models.Index(
+                fields=["project", "stage", "created_at", "id"],
+                condition=models.Q(is_gold=True, status="open", assignee__isnull=True),
+                name="task_gold_pool",
+            ),
             # The manager's task list (labeling.tasklist): a page in either sort order reads one index.
             models.Index(fields=["project", "id"], name="task_list_id"),
             models.Index(fields=["project", "updated_at", "id"], name="task_list_updated"),
@@ -98,6 +104,47 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.pk} ({self.stage}/{self.status})"
+
+
+class ReplicaKind(models.TextChoices):
+    HONEYPOT = "honeypot", "A gold task mixed into the labeler's queue"
+    CONSENSUS = "consensus", "One of a consensus task's independent annotations"
+
+
+class TaskReplica(models.Model):
+    """One person's independent pass over a first-stage task that several people annotate: a honeypot
+    (a gold task handed to many labelers, never twice to one) or one of a consensus task's N annotations.
+    The task's annotation goes back to `base_revision` after each pass (so the next person starts from
+    the same pre-label); what the person submitted is kept here."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="replicas")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16, choices=ReplicaKind.choices)
+    base_revision = models.PositiveIntegerField()
+    regions = models.JSONField(default=list)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Consensus: the share of the merged regions this pass agreed with (F1 of its regions vs the merge).
+    agreement = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["task", "user"], name="one_replica_per_user")]
+        indexes = [models.Index(fields=["user", "task"])]
+
+
+class ConsensusResult(models.Model):
+    """How a consensus task's passes were merged: per merged region its agreement (share of the
+    annotators who drew it) and mean IoU between their versions."""
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="consensus")
+    annotators = models.PositiveSmallIntegerField()
+    quorum = models.PositiveSmallIntegerField()
+    min_iou = models.FloatField()
+    # [{"id", "label", "agreement", "votes", "mean_iou", "members": [{"user", "region"}]}]
+    regions = models.JSONField(default=list)
+    revision = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 class Annotation(models.Model):

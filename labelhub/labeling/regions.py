@@ -27,7 +27,7 @@ from labelhub.core.errors import DomainError
 
 REGION_KEYS = {"id", "label", "kind", "polygons", "rle", "source", "prediction_id", "score", "z_order"}
 VIDEO_KEYS = {"frame", "track", "keyframe", "outside", "occluded", "model"}
-MAX_REGIONS = 5000
+MAX_REGIONS = 10_000  # a gigapixel slide holds thousands of nuclei (issue 29)
 MAX_VERTICES = 200_000
 
 
@@ -119,12 +119,14 @@ def regions_clean(
     field: str = "regions",
     stuff: set[str] | frozenset[str] = frozenset(),
     exclusive: bool = False,
+    class_kinds: dict[str, list[str]] | None = None,
     frames: range | None = None,
 ) -> list[dict]:
     """Validate and normalize a list of regions; raise DomainError naming the first bad field.
 
+    `class_kinds` (class name -> the kinds it allows): a region of a kind its class does not allow is
+    refused naming `regions[i].kind`.
     `frames`: a video task's frame range; each region is then a track's shape on one of those frames.
-
     `stuff`: classes of which an image holds at most one region. `exclusive` (semantic and panoptic
     projects): no pixel (pixel-centre rule) belongs to two regions unless both carry a `z_order` and
     the two differ (the higher one owns the pixel)."""
@@ -164,6 +166,13 @@ def regions_clean(
         kind = region.get("kind", "polygon")
         if kind not in ("polygon", "mask"):
             raise DomainError("kind is 'polygon' or 'mask'.", field=f"{at}.kind")
+        if class_kinds is not None and kind not in class_kinds.get(label, (kind,)):
+            raise DomainError(
+                f"Class {label!r} is drawn as {' or '.join(class_kinds[label])} only; region {i + 1} "
+                f"is a {kind}.",
+                field=f"{at}.kind",
+                code="kind_not_allowed",
+            )
         out: dict[str, Any] = {"id": region_id, "label": label, "kind": kind}
         if "polygons" in region or kind == "polygon":
             out["polygons"] = polygons_clean(region.get("polygons"), f"{at}.polygons", width, height)

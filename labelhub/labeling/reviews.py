@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from labelhub.core.errors import Conflict, DomainError, Forbidden
 
-from .annotations import annotation_write
+from .annotations import Writer, annotation_write
 from .events import TASK_SUBMITTED, DomainEvent, event_record, publish, stage_changed_publish
 from .leases import (
     claim_clear,
@@ -23,8 +23,10 @@ from .leases import (
     task_locked,
     work_data,
 )
-from .models import Comment, EventKind, Task, TaskStatus
+from .models import Comment, ConsensusResult, EventKind, ReplicaKind, Task, TaskReplica, TaskStatus
 from .pipeline import done_refuse, reject_target, stage_after, stage_is_review, task_is_done
+from .replicas import consensus_merge, consensus_quorum, replica_finish, replica_of
+from .selectors import revision_current
 from .services import comment_create
 
 
@@ -88,7 +90,18 @@ def task_submit(*, task: Task, user) -> Task:
         )
     lease_require(task=task, user=user, now=now)
     revision = task.annotation.current_revision
+    replica = replica_of(task=task, user=user)
+    if replica is not None:
+        return _replica_submit(task, replica=replica, user=user, now=now, revision=revision)
     task.last_annotator = user
+    _submitted_publish(task, user=user, revision=revision)
+    _advance(
+        task, actor=user, kind=EventKind.SUBMITTED, now=now, revision=revision, data=work_data(task, now)
+    )
+    return task
+
+
+def _submitted_publish(task: Task, *, user, revision: int) -> None:
     publish(
         DomainEvent(
             name=TASK_SUBMITTED,
@@ -98,8 +111,72 @@ def task_submit(*, task: Task, user) -> Task:
             context={"task": task, "user": user},
         )
     )
+
+
+def _replica_submit(task: Task, *, replica: TaskReplica, user, now: datetime, revision: int) -> Task:
+    """Submit one independent pass (labeling/replicas.py): it is kept, scored if gold ("task.submitted"),
+    and the task goes back to its pre-label in the first stage; the pass that completes a consensus task
+    merges them all into one revision, which goes on to review."""
+    regions = revision_current(annotation=task.annotation)
+    _submitted_publish(task, user=user, revision=revision)
+    stage = task.stage
+    event_record(
+        task,
+        EventKind.SUBMITTED,
+        at=now,
+        actor=user,
+        from_stage=stage,
+        to_stage=stage,
+        revision=revision,
+        data=work_data(task, now),
+    )
+    replica_finish(task=task, replica=replica, regions=regions.regions if regions else [], now=now)
+    claim_clear(task)
+    task.save()
+    if replica.kind != ReplicaKind.CONSENSUS:
+        return task
+    passes = list(
+        TaskReplica.objects.filter(task=task, submitted_at__isnull=False).order_by("submitted_at", "id")
+    )
+    project = task.project
+    if len(passes) < project.consensus_annotators:
+        return task
+    quorum = consensus_quorum(project)
+    merged = consensus_merge(
+        [(p.user_id, p.regions) for p in passes],
+        height=task.image.height,
+        width=task.image.width,
+        quorum=quorum,
+        min_iou=project.consensus_min_iou,
+    )
+    seen: set = set()
+    for region, agreement in zip(merged["regions"], merged["agreement"], strict=True):
+        rid = region.get("id")
+        while rid in seen:  # two passes used one id for different objects
+            rid = f"{rid}-{len(seen)}"
+        seen.add(rid)
+        region["id"] = agreement["id"] = rid
+    written = annotation_write(
+        task=task,
+        author=None,
+        base_revision=task.annotation.current_revision,
+        regions=merged["regions"],
+        writer=Writer.CONSENSUS,
+    )
+    ConsensusResult.objects.create(
+        task=task,
+        annotators=len(passes),
+        quorum=quorum,
+        min_iou=project.consensus_min_iou,
+        regions=merged["agreement"],
+        revision=written.number,
+    )
+    for p, score in zip(passes, merged["per_pass"], strict=True):
+        p.agreement = score
+        p.save(update_fields=["agreement"])
+    task.last_annotator = user
     _advance(
-        task, actor=user, kind=EventKind.SUBMITTED, now=now, revision=revision, data=work_data(task, now)
+        task, actor=None, kind=EventKind.SUBMITTED, now=now, revision=written.number, data={"consensus": True}
     )
     return task
 

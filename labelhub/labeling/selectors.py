@@ -7,29 +7,35 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import NotFound
-from labelhub.projects.selectors import project_ids_visible
+from labelhub.projects.selectors import project_ids_visible, project_visible
 
 from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
 
 
 def tasks_visible(*, user) -> QuerySet[Task]:
-    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related(
-        "image", "project", "annotation", "assignee"
-    )
+    """The tasks of the projects `user` may see, with their image and annotation."""
+    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related("image", "annotation")
 
 
 def task_get(*, user, task_id: int) -> Task:
-    task = tasks_visible(user=user).filter(id=task_id).first()
-    if task is None:
+    """A task the user may see (with its image, project, annotation and assignee), else NotFound.
+    Read by primary key, then checked against its project (`project_visible`)."""
+    if not 0 < task_id < 2**63:
+        raise NotFound("No such task.")  # no query with an id the database cannot hold
+    found = list(
+        Task.objects.filter(id=task_id).select_related("image", "project", "annotation", "assignee")[:1]
+    )
+    if not found or not project_visible(user=user, project=found[0].project):
         raise NotFound("No such task.")
-    return task
+    return found[0]
 
 
 def revision_current(*, annotation: Annotation) -> AnnotationRevision | None:
     """The annotation's current revision; None when nothing was saved yet. The one query for it."""
     if annotation.current_revision == 0:
         return None
-    return annotation.revisions.filter(number=annotation.current_revision).select_related("author").first()
+    found = annotation.revisions.filter(number=annotation.current_revision).select_related("author")[:1]
+    return next(iter(found), None)
 
 
 def revision_current_id() -> Subquery:
@@ -64,8 +70,16 @@ def task_gold_get(*, user, task: Task) -> dict:
 
 def task_events_visible(*, user, task: Task) -> QuerySet[TaskEvent]:
     """The task's timeline events in commit order. Gold status is for managers and owners only: an
-    annotator or reviewer never sees the event that marked a task gold, so a gold task reads like any."""
+    annotator or reviewer never sees the event that marked a task gold, so a gold task reads like any;
+    nor other people's passes over a honeypot or a consensus task."""
     events = task.events.select_related("actor").order_by("created_at", "id")
     if role_of(user=user, organization_id=task.project.organization_id) not in MANAGING_ROLES:
         events = events.exclude(kind=EventKind.GOLD_MARKED)
+        project = task.project
+        if task.stage == project.first_stage and (
+            (task.is_gold and project.honeypot_rate > 0) or (not task.is_gold and task.replicas.exists())
+        ):
+            # A task several people annotate independently (a honeypot, a consensus pass): each sees
+            # only their own pass, as on a task handed to them alone.
+            events = events.filter(actor=user)
     return events

@@ -241,7 +241,7 @@ def _train_claimed(version: ModelVersion, token: int, *, on_epoch) -> ModelVersi
             raise ClaimLost(f"model version {version_id}, run {token}")
         version.weights_sha256 = hashlib.sha256(result.weights).hexdigest()
         version.weights.save("weights.pt", ContentFile(result.weights), save=False)
-        version.metrics = {k: round(v, 6) for k, v in result.metrics.items()}
+        version.metrics = {k: None if v is None else round(v, 6) for k, v in result.metrics.items()}
         version.history = result.history
         version.progress = result.history[-1] if result.history else {}
         version.parameters = result.parameters
@@ -269,7 +269,7 @@ def _current_scores(*, pm: ProjectModel, version: ModelVersion, images, labels) 
         preds = prelabel_maps([tuple(p) for p in version.dataset["heldout"]], classes=version.classes)
         source = "prelabels"
     rows = [segmentation_scores(p, t, classes=list(range(1, n))) for p, t in zip(preds, labels, strict=True)]
-    return {"source": source, "metrics": {k: round(v, 6) for k, v in mean_scores(rows).items()}}
+    return {"source": source, "metrics": {k: None if v is None else round(v, 6) for k, v in mean_scores(rows).items()}}
 
 
 def version_promote(*, version: ModelVersion, heldout_images, heldout_labels) -> bool:
@@ -278,8 +278,8 @@ def version_promote(*, version: ModelVersion, heldout_images, heldout_labels) ->
     with transaction.atomic():
         pm = ProjectModel.objects.select_for_update().get(id=version.project_model_id)
         current = _current_scores(pm=pm, version=version, images=heldout_images, labels=heldout_labels)
-        mine = version.metrics.get(PROMOTION_METRIC, 0.0)
-        theirs = current["metrics"].get(PROMOTION_METRIC, 0.0)
+        mine = version.metrics.get(PROMOTION_METRIC) or 0.0
+        theirs = current["metrics"].get(PROMOTION_METRIC) or 0.0
         promoted = mine > theirs
         version.promotion = {
             "rule": f"held-out {PROMOTION_METRIC} above the current pre-labeller's",

@@ -62,11 +62,23 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         return Prediction.objects.filter(image__project_id__in=project_ids_visible(self.request.user))
 
 
+class WindowIn(serializers.Serializer):
+    x = serializers.IntegerField(min_value=0)
+    y = serializers.IntegerField(min_value=0)
+    width = serializers.IntegerField(min_value=1)
+    height = serializers.IntegerField(min_value=1)
+
+
 class PromptIn(serializers.Serializer):
     points = PassThroughField(required=False, help_text="[[x, y], ...] in pixels of the original image.")
     point_labels = PassThroughField(required=False, help_text="[1 | 0, ...]: 1 object, 0 background.")
     box = PassThroughField(required=False, help_text="[x0, y0, x1, y1] in pixels.")
     mask_input_id = serializers.CharField(required=False, help_text="From the previous answer: refines it.")
+    mask_rle = serializers.DictField(
+        required=False,
+        help_text="COCO RLE of the image's size: a region's current shape, which the clicks refine (the "
+        "app sends it for the first click on an existing region; later clicks send mask_input_id).",
+    )
     multimask = serializers.BooleanField(required=False, allow_null=True)
     candidate = serializers.IntegerField(
         required=False,
@@ -80,6 +92,13 @@ class PromptIn(serializers.Serializer):
         help_text="A model service of the project (used for interactive clicks) answers instead.",
     )
     label = serializers.CharField(required=False, help_text="The class the clicks are for (model services).")
+    window = WindowIn(
+        required=False,
+        help_text="Gigapixel (tiled) images only, and required there: the view {x, y, width, height} in "
+        "full-resolution pixels. The window is read at the view's zoom (long side at most "
+        "LABELHUB_PYRAMID_WINDOW_MAX_SIDE) and embedded (cached per window and model); polygons come "
+        "back in full-resolution coordinates, the RLE is of the window at `window.scale`.",
+    )
 
 
 class SegmentOut(serializers.Serializer):
@@ -96,6 +115,9 @@ class SegmentOut(serializers.Serializer):
         help_text="Where the embedding came from: process, redis, storage, computed."
     )
     timing_ms = serializers.DictField(child=serializers.FloatField())
+    window = serializers.DictField(
+        required=False, help_text="Gigapixel images: the window segmented, with its scale."
+    )
 
 
 class BoxPromptIn(serializers.Serializer):
@@ -121,7 +143,7 @@ class ImageSegmentView(APIView):
     @extend_schema(request=PromptIn, responses=SegmentOut)
     def post(self, request, image_pk: int):
         """Interactive segmentation: positive/negative clicks and/or a box (and `mask_input_id` from the
-        previous answer) in; a mask as COCO RLE and simplified polygons out, from the cached embedding."""
+        previous answer, or `mask_rle`: a region's shape to refine) in; a mask as COCO RLE and simplified polygons out, from the cached embedding."""
         from .interactive import interactive_answer
 
         image = _image_for(request, image_pk, ALL_ROLES, "segment")

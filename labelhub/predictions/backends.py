@@ -46,12 +46,27 @@ def segmentation_backend():
         raise ModelUnavailable(f"The segmentation model cannot be loaded: {exc}") from exc
 
 
+class WholeImageRefused(DomainError):
+    status_code = 409
+    code = "gigapixel_image"
+
+
+def _refuse_pyramid(image: Image) -> None:
+    # A gigapixel image is never decoded whole: its clicks read view windows, its everything mode tiles.
+    if image.is_pyramid:
+        raise WholeImageRefused(
+            "This is a gigapixel image: segment it with a view window (segment/ with `window`)."
+        )
+
+
 def image_pixels(image: Image) -> np.ndarray:
+    _refuse_pyramid(image)
     with image.file.open("rb") as fh:
         return image_to_rgb_array(fh.read())
 
 
 def image_pixels_bounded(image: Image, *, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
     """The image downscaled to a long side of at most `max_side`, and the (x, y) factors back to full size."""
+    _refuse_pyramid(image)
     with image.file.open("rb") as fh:
         return image_to_rgb_array_bounded(fh.read(), max_side=max_side)

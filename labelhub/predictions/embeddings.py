@@ -191,3 +191,35 @@ def embeddings_ensure(
                 embedding_store(image=image, backend=backend, embedding=embedding)
                 found[image.id] = (embedding, "computed")
     return found
+
+
+def window_embedding(
+    *, image: Image, window: dict, backend: SegmentationBackend
+) -> tuple[Embedding, str, float]:
+    """The embedding of a view window of a gigapixel image (read from its pyramid with its long side at
+    most LABELHUB_PYRAMID_WINDOW_MAX_SIDE), cached per image, window and model in the process LRU and
+    Redis (not in storage: windows are many and cheap to read again). Returns (embedding, tier, scale),
+    scale in full-resolution pixels per window pixel."""
+    from labelhub.images.pyramids import pyramid_reader
+    from workers.sam import Embedding, EmbeddingMismatchError
+
+    side = settings.LABELHUB_PYRAMID_WINDOW_MAX_SIDE
+    x, y, w, h = window["x"], window["y"], window["width"], window["height"]
+    scale = w / max(1, round(w / max(1.0, max(w, h) / side)))
+    key = f"{cache_key(image=image, backend=backend)}:w{x},{y},{w},{h},{side}"
+    hit = process_lru.get(key)
+    if hit is not None:
+        return hit, "process", scale
+    blob = cache.get(key)
+    if blob is not None:
+        try:
+            embedding = Embedding.from_bytes(blob)
+            process_lru.put(key, embedding)
+            return embedding, "redis", scale
+        except EmbeddingMismatchError:
+            log.warning("cached window embedding of image %s is corrupt; recomputing", image.id)
+    pixels, scale = pyramid_reader(image).window(x, y, w, h, max_side=side)
+    embedding = backend.embed([pixels])[0]
+    cache.set(key, embedding.to_bytes(), timeout=settings.LABELHUB_EMBEDDING_CACHE_SECONDS)
+    process_lru.put(key, embedding)
+    return embedding, "computed", scale

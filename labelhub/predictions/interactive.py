@@ -18,7 +18,7 @@ from labelhub.core.queue import send_or_log, task_named
 from labelhub.images.models import Image
 
 from .backends import segmentation_backend
-from .embeddings import embeddings_ensure
+from .embeddings import embeddings_ensure, window_embedding
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,28 @@ def _mask_input_load(token: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(shape)
 
 
+def _mask_input_from_rle(rle: Any, size: tuple[int, int]) -> np.ndarray:
+    """A region's shape (COCO RLE of the image's size) as the low-res logits both backends take as
+    `mask_input`: the clicks then refine that shape (SAM's previous mask; GrabCut's initial labels)."""
+    from workers.geometry import rle_to_mask
+    from workers.sam.backend import mask_to_logits
+
+    try:
+        mask = rle_to_mask(rle)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DomainError(f"mask_rle is not a COCO RLE: {exc}", field="mask_rle") from exc
+    if mask.shape != size:
+        raise DomainError(
+            f"mask_rle is {mask.shape[1]}x{mask.shape[0]}; the image is {size[1]}x{size[0]}.", field="mask_rle"
+        )
+    if not mask.any():
+        raise DomainError("mask_rle is empty: there is no shape to refine.", field="mask_rle")
+    return mask_to_logits(mask)
+
+
 def segment_prompt(*, image: Image, prompt: dict) -> dict:
     """Answer one prompt: {"points": [[x, y]], "point_labels": [1|0], "box": [x0, y0, x1, y1],
-    "mask_input_id": str, "multimask": bool}. Coordinates in pixels of the original image.
+    "mask_input_id": str, "mask_rle": COCO RLE of a region to refine, "multimask": bool}. Coordinates in pixels of the original image.
 
     Returns {"rle", "polygons", "score", "model_name", "checkpoint_sha256", "mask_input_id",
     "candidates", "candidate", "embedding": tier it came from or "computed", "timing_ms": {...}}.
@@ -64,11 +83,20 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
             )
     t0 = time.perf_counter()
     backend = segmentation_backend()
-    embedding, tier = embeddings_ensure(images=[image], backend=backend)[image.id]
+    window = _window_check(image, prompt)
+    if window is not None:
+        # A gigapixel image: the view window is read from the pyramid at the view's zoom (long side at
+        # most LABELHUB_PYRAMID_WINDOW_MAX_SIDE) and embedded; the prompt moves into its frame.
+        embedding, tier, scale = window_embedding(image=image, window=window, backend=backend)
+        prompt = _prompt_to_window(prompt, window, scale)
+    else:
+        embedding, tier = embeddings_ensure(images=[image], backend=backend)[image.id]
     t1 = time.perf_counter()
     mask_input = None
     if prompt.get("mask_input_id"):
         mask_input = _mask_input_load(prompt["mask_input_id"], (1, LOW_RES, LOW_RES))
+    elif prompt.get("mask_rle") is not None:
+        mask_input = _mask_input_from_rle(prompt["mask_rle"], (image.height, image.width))
     try:
         result = backend.predict(
             embedding,
@@ -86,8 +114,13 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     t2 = time.perf_counter()
     polygons = project_polygons(image.project, result.mask)
     rle = mask_to_rle(result.mask)
+    extra = {}
+    if window is not None:
+        polygons = _polygons_from_window(polygons, window, scale)
+        extra["window"] = {**window, "scale": round(scale, 6)}
     t3 = time.perf_counter()
     return {
+        **extra,
         "rle": rle,
         "polygons": polygons,
         "score": round(float(result.score), 4),
@@ -104,6 +137,65 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
             "polygons": round((t3 - t2) * 1000, 2),
         },
     }
+
+
+def _window_check(image: Image, prompt: dict) -> dict | None:
+    """The prompt's view window {x, y, width, height} (full-resolution pixels, inside the image): needed
+    by a click on a gigapixel image, refused on an ordinary one (400 naming `window`)."""
+    window = prompt.get("window")
+    if not image.is_pyramid:
+        if window is not None:
+            raise DomainError("window is only for gigapixel (tiled) images.", field="window")
+        return None
+    if image.pyramid_status != "ready":
+        raise Conflict("The image's tile pyramid is not ready yet.", code="pyramid_not_ready")
+    if window is None:
+        raise DomainError(
+            "A click on a gigapixel image sends the view window {x, y, width, height}.",
+            field="window",
+            code="required",
+        )
+    x, y, w, h = (window[k] for k in ("x", "y", "width", "height"))
+    if x + w > image.width or y + h > image.height:
+        raise DomainError(
+            f"The window must lie inside the image ({image.width}x{image.height}).", field="window"
+        )
+    for name in ("points", "box"):
+        value = prompt.get(name)
+        if not isinstance(value, list) or not value:
+            continue
+        coords = value if name == "points" else [value[:2], value[2:]]
+        for pair in coords:
+            if (
+                isinstance(pair, list | tuple)
+                and len(pair) == 2
+                and all(isinstance(v, int | float) for v in pair)
+                and not (x <= pair[0] <= x + w and y <= pair[1] <= y + h)
+            ):
+                raise DomainError(f"{name} must lie inside the window.", field=name)
+    return {"x": x, "y": y, "width": w, "height": h}
+
+
+def _prompt_to_window(prompt: dict, window: dict, scale: float) -> dict:
+    x, y = window["x"], window["y"]
+    moved = dict(prompt)
+    if isinstance(prompt.get("points"), list):
+        moved["points"] = [[(px - x) / scale, (py - y) / scale] for px, py in prompt["points"]]
+    if isinstance(prompt.get("box"), list) and len(prompt["box"]) == 4:
+        x0, y0, x1, y1 = prompt["box"]
+        moved["box"] = [(x0 - x) / scale, (y0 - y) / scale, (x1 - x) / scale, (y1 - y) / scale]
+    return moved
+
+
+def _polygons_from_window(polygons: list[dict], window: dict, scale: float) -> list[dict]:
+    x, y = window["x"], window["y"]
+
+    def ring(points):
+        return [[round(x + px * scale, 2), round(y + py * scale, 2)] for px, py in points]
+
+    return [
+        {"exterior": ring(p["exterior"]), "holes": [ring(h) for h in p.get("holes", [])]} for p in polygons
+    ]
 
 
 def project_polygons(project, mask: np.ndarray) -> list[dict]:
@@ -199,8 +291,8 @@ def browser_embedding(*, image: Image, model: str | None = None) -> Embedding | 
         )
     if backend.checkpoint_sha256 == "none":
         raise Conflict(
-            "Decoding in the browser needs a Segment Anything model; this server runs the classical "
-            "backend: use POST images/{id}/segment/.",
+            "This server has no Segment Anything model, so clicks are segmented on the server, not in the "
+            "browser.",
             code="no_sam_model",
         )
     embedding, _ = embedding_lookup(image=image, backend=backend)
@@ -223,7 +315,8 @@ def browser_decoder() -> tuple[Path, str, str]:
     backend = segmentation_backend()
     if backend.checkpoint_sha256 == "none":
         raise Conflict(
-            "Decoding in the browser needs a Segment Anything model; this server runs the classical backend.",
+            "This server has no Segment Anything model, so clicks are segmented on the server, not in the "
+            "browser.",
             code="no_sam_model",
         )
     return backend.onnx_decoder_path(), backend.model_name, backend.checkpoint_sha256

@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 import numpy as np
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -375,17 +374,22 @@ def images_predict_service(*, service_id: int, image_ids: list[int]) -> dict[int
     images = list(Image.objects.filter(id__in=image_ids, project=project).order_by("id"))
     results: dict[int, Prediction] = {}
     todo: list[tuple[Image, Prediction]] = []
+    done = {
+        p.image_id: p
+        for p in Prediction.objects.filter(image__in=images, service=service, status=PredictionStatus.OK)
+    }
     for image in images:
-        done = Prediction.objects.filter(image=image, service=service, status=PredictionStatus.OK).first()
-        if done is not None:
-            results[image.id] = done
+        if image.id in done:
+            results[image.id] = done[image.id]
             continue
         prediction = prediction_start(image=image, model_name=_model_name(service),
                                       checkpoint_sha256=_checkpoint(service), kind=PREDICTION_KIND)  # fmt: skip
-        if prediction.service_id is None:
-            Prediction.objects.filter(id=prediction.id).update(service=service)
-            prediction.service = service
+        if prediction is None:  # a live run of this service holds the image's prediction
+            continue
+        image.project = project  # the rows the save and the task's seeding read, without queries
+        prediction.service, prediction.image = service, image
         todo.append((image, prediction))
+    Prediction.objects.filter(id__in=[p.id for _, p in todo], service__isnull=True).update(service=service)
     if not todo:
         return results
     started = time.perf_counter()
@@ -429,9 +433,11 @@ def images_predict_service(*, service_id: int, image_ids: list[int]) -> dict[int
             results[image.id] = prediction
             continue
         prediction.model_version = (item_version or top_version or version or "")[:200]
-        with transaction.atomic():
-            Prediction.objects.filter(id=prediction.id).update(model_version=prediction.model_version)
+        try:  # saves the prediction (its model_version too) and seeds the task, in one transaction
             results[image.id] = prediction_save_regions(prediction=prediction, regions=regions, started=t0)
+        except DomainError as exc:  # the task's annotation refused the regions (its project's rules)
+            prediction_fail(prediction=prediction, error=f"{REFUSED}: {exc.message} ({exc.field})")
+            results[image.id] = prediction
     return results
 
 

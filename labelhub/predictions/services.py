@@ -144,8 +144,11 @@ def prediction_finish(
     *, prediction: Prediction, masks: Iterable, started: float, scale: tuple[float, float] | None = None
 ) -> Prediction:
     """Store the regions made from `masks` (objects with .mask and .score) and pre-label the task.
-    Everything-mode masks carry no class: they take the project's first class."""
+    Everything-mode masks carry no class: they take the project's first class. Scores are kept only
+    where they mean something: SAM's predicted IoU. The classical backend's ranking number (a colour
+    contrast) is not a confidence, so its regions carry no score (the app shows none)."""
     project = prediction.image.project
+    meaningful = prediction.checkpoint_sha256 != "none"
     label = project.class_names[0]
     ranked = sorted(masks, key=lambda m: -float(m.score))[:MAX_AUTOMATIC_REGIONS]
     regions = []
@@ -154,7 +157,7 @@ def prediction_finish(
             mask=item.mask,
             project=project,
             label=label,
-            score=item.score,
+            score=item.score if meaningful else None,
             prediction_id=prediction.id,
             scale=scale,
         )
@@ -176,7 +179,8 @@ def prediction_save_regions(*, prediction: Prediction, regions: list[dict], star
         prediction.regions = regions
         prediction.status = PredictionStatus.OK
         prediction.error = ""
-        prediction.score = float(np.mean([r["score"] for r in regions])) if regions else None
+        scores = [r["score"] for r in regions if r.get("score") is not None]
+        prediction.score = float(np.mean(scores)) if scores else None
         prediction.duration_ms = (time.perf_counter() - started) * 1000.0
         prediction.save()
         # labeling seeds the image's untouched task with these regions, in this transaction
@@ -244,6 +248,9 @@ def images_presegment(*, image_ids: list[int]) -> dict[int, Prediction]:
 
 def _presegment_claimed(*, todo: list[tuple[Image, Prediction]], backend, results: dict) -> None:
     """The batch's work on its claimed predictions (images_presegment), results filled in."""
+    for image, prediction in [(i, p) for i, p in todo if i.is_pyramid]:
+        results[image.id] = _presegment_tiled(image=image, prediction=prediction, backend=backend)
+    todo = [(i, p) for i, p in todo if not i.is_pyramid]
     max_side = settings.LABELHUB_PRESEGMENT_MAX_SIDE
     huge = [(i, p) for i, p in todo if max(i.width, i.height) > max_side]
     for image, prediction in huge:
@@ -305,6 +312,83 @@ def _presegment_downscaled(*, image: Image, prediction: Prediction, backend, max
         return prediction_finish(prediction=prediction, masks=masks, started=started, scale=scale)
     except Exception as exc:
         log.exception("pre-segmentation of image %s (downscaled) failed", image.id)
+        prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
+        return prediction
+
+
+# A gigapixel image keeps more of its automatic regions (a slide holds thousands of nuclei).
+MAX_TILED_REGIONS = 10_000
+
+
+def _presegment_tiled(*, image: Image, prediction: Prediction, backend) -> Prediction:
+    """Everything mode on a gigapixel image: its pyramid read at a scale with a long side of at most
+    LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE, in tiles of LABELHUB_PYRAMID_PRESEGMENT_TILE with
+    LABELHUB_PYRAMID_PRESEGMENT_OVERLAP px of overlap, one tile in memory at a time; objects cut by tile
+    seams merged into one region (workers.sam.tiled), polygons scaled to full resolution (the project's
+    bound measured at the segmenting scale)."""
+    from labelhub.images.pyramids import pyramid_reader
+    from workers.geometry import mask_to_simplified_polygons
+    from workers.sam.tiled import segment_tiled
+
+    started = time.perf_counter()
+    if image.pyramid_status != "ready":
+        prediction_fail(prediction=prediction, error="the image's tile pyramid is not ready")
+        return prediction
+    try:
+        reader = pyramid_reader(image)
+        scale = max(1.0, max(image.width, image.height) / settings.LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE)
+        width, height = max(1, round(image.width / scale)), max(1, round(image.height / scale))
+        sx, sy = image.width / width, image.height / height
+
+        def read(x0, y0, x1, y1):
+            return reader.pixels(x0 * sx, y0 * sy, x1 * sx, y1 * sy, x1 - x0, y1 - y0)
+
+        def segment(pixels):
+            (embedding,) = backend.embed([pixels])
+            return [(m.mask, m.score) for m in backend.automatic(embedding)]
+
+        pieces = segment_tiled(
+            read,
+            width,
+            height,
+            segment,
+            tile=settings.LABELHUB_PYRAMID_PRESEGMENT_TILE,
+            overlap=settings.LABELHUB_PYRAMID_PRESEGMENT_OVERLAP,
+        )
+        project = image.project
+        label = project.class_names[0]
+        regions = []
+        for piece in sorted(pieces, key=lambda p: -p.score)[:MAX_TILED_REGIONS]:
+            polygons = mask_to_simplified_polygons(
+                piece.mask,
+                method=project.polygon_simplifier,
+                min_iou=project.polygon_min_iou,
+                max_distance=project.polygon_max_distance,
+            )
+            if not polygons:
+                continue
+            moved = [
+                {
+                    "exterior": [[(piece.x + x) * sx, (piece.y + y) * sy] for x, y in p["exterior"]],
+                    "holes": [
+                        [[(piece.x + x) * sx, (piece.y + y) * sy] for x, y in h] for h in p.get("holes", [])
+                    ],
+                }
+                for p in polygons
+            ]
+            regions.append(
+                {
+                    "label": label,
+                    "kind": "polygon",
+                    "polygons": _scaled(moved, (1.0, 1.0)),
+                    "source": "ai",
+                    "prediction_id": prediction.id,
+                    "score": round(float(piece.score), 4),
+                }
+            )
+        return prediction_save_regions(prediction=prediction, regions=regions, started=started)
+    except Exception as exc:
+        log.exception("pre-segmentation of image %s (tiled) failed", image.id)
         prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
         return prediction
 

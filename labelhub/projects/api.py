@@ -13,7 +13,7 @@ from labelhub.core.errors import DomainError, NotFound
 from labelhub.core.idempotency import idempotent
 
 from . import selectors, services
-from .models import Prelabel, Project, ProjectMember, Segmentation, Simplifier
+from .models import Prelabel, Project, ProjectMember, QualityAction, QualityMetric, Segmentation, Simplifier
 from .selectors import project_get, projects_visible
 
 
@@ -62,6 +62,15 @@ class ProjectOut(serializers.ModelSerializer):
             "prelabel",
             "retrain_every",
             "independent_reviews",
+            "honeypot_rate",
+            "immediate_feedback",
+            "quality_metric",
+            "quality_bound",
+            "quality_threshold",
+            "quality_action",
+            "consensus_annotators",
+            "consensus_quorum",
+            "consensus_min_iou",
             "created_at",
             "updated_at",
         ]
@@ -89,6 +98,29 @@ class ProjectIn(serializers.Serializer):
     independent_reviews = serializers.BooleanField(
         required=False,
         help_text="On (default): who acted on a task in one review stage never acts on it in a later one.",
+    )
+    honeypot_rate = serializers.FloatField(
+        required=False, help_text="Share of first-stage claims that hand out a gold task (honeypot), 0-1."
+    )
+    immediate_feedback = serializers.BooleanField(
+        required=False, help_text="Tell a labeler their honeypot's score right after submitting it."
+    )
+    quality_metric = serializers.ChoiceField(choices=QualityMetric.values, required=False)
+    quality_bound = serializers.FloatField(
+        required=False, help_text="Pass mark of a matched region's quality_metric (default 0.9)."
+    )
+    quality_threshold = serializers.FloatField(
+        required=False, allow_null=True, help_text="Estimated accuracy below which quality_action applies."
+    )
+    quality_action = serializers.ChoiceField(choices=QualityAction.values, required=False)
+    consensus_annotators = serializers.IntegerField(
+        required=False, help_text="Annotators per task working independently (1: no consensus)."
+    )
+    consensus_quorum = serializers.IntegerField(
+        required=False, help_text="Annotators who must agree on a region (0: a strict majority)."
+    )
+    consensus_min_iou = serializers.FloatField(
+        required=False, help_text="IoU at which two annotators' regions are the same region."
     )
 
 

@@ -41,6 +41,16 @@ class Prelabel(models.TextChoices):
     MODEL_SERVICE = "model_service", "The project's model services (Label Studio ML backends) for pre-labels"
 
 
+class QualityMetric(models.TextChoices):
+    IOU = "iou", "IoU of each matched region"
+    BOUNDARY_F1 = "boundary_f1", "Boundary F1 (2 px) of each matched region"
+
+
+class QualityAction(models.TextChoices):
+    NONE = "none", "Report only"
+    BLOCK_EXPORT = "block_export", "Refuse an export whose estimated accuracy is below the threshold"
+
+
 class Project(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
@@ -67,6 +77,25 @@ class Project(models.Model):
     # Review stages stay independent: whoever accepted, fixed or rejected a task in one review stage never
     # acts on it in a later one (the secondary and tertiary checks are by different people).
     independent_reviews = models.BooleanField(default=True)
+    # Quality (labelhub/qa): honeypots are gold tasks mixed into each labeler's first-stage queue at
+    # this rate (0: gold tasks flow through the pipeline like any other), never twice to one person.
+    honeypot_rate = models.FloatField(default=0.0)
+    # Show a labeler their honeypot's score right after its submit (off: nothing reveals a honeypot).
+    immediate_feedback = models.BooleanField(default=False)
+    # How a matched region is judged against its reference (gold, or what a reviewer accepted).
+    quality_metric = models.CharField(max_length=16, choices=QualityMetric.choices, default=QualityMetric.IOU)
+    quality_bound = models.FloatField(default=0.9)
+    # Estimated accuracy (share of correct regions) below which `quality_action` applies; null: none.
+    quality_threshold = models.FloatField(null=True, blank=True)
+    quality_action = models.CharField(
+        max_length=16, choices=QualityAction.choices, default=QualityAction.NONE
+    )
+    # Consensus: each first-stage task is annotated by this many different people independently, and
+    # their regions merged (a region kept when `consensus_quorum` of them drew it, matched at
+    # `consensus_min_iou`; quorum 0: a strict majority). 1: no consensus.
+    consensus_annotators = models.PositiveSmallIntegerField(default=1)
+    consensus_quorum = models.PositiveSmallIntegerField(default=0)
+    consensus_min_iou = models.FloatField(default=0.5)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -83,6 +112,11 @@ class Project(models.Model):
     @property
     def class_names(self) -> list[str]:
         return [c["name"] for c in self.label_schema]
+
+    @property
+    def class_kinds(self) -> dict[str, list[str]]:
+        """Class name -> the region kinds it allows (both when the schema says nothing)."""
+        return {c["name"]: list(c.get("kinds") or ("polygon", "mask")) for c in self.label_schema}
 
     @property
     def stuff_classes(self) -> set[str]:

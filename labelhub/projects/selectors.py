@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.db.models import Count, F, Q, QuerySet
 
 from labelhub.accounts.models import MANAGING_ROLES, Membership
-from labelhub.accounts.selectors import organization_ids_for, role_require
+from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import NotFound
 
 from .models import Project, ProjectMember
@@ -16,11 +16,33 @@ from .models import Project, ProjectMember
 
 def project_ids_visible(user) -> QuerySet:
     """Ids of the projects `user` may see, as a subquery (filter with `project_id__in=`)."""
-    managed = Membership.objects.filter(user=user, role__in=MANAGING_ROLES).values("organization_id")
-    joined = ProjectMember.objects.filter(
-        user=user, project__organization_id__in=organization_ids_for(user)
-    ).values("project_id")
+    # The user's memberships are read first (one row per organization): nesting them as subqueries cost
+    # more to compile than the reads themselves on every request that lists anything.
+    roles = list(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+    managed = [org for org, role in roles if role in MANAGING_ROLES]
+    others = [org for org, role in roles if role not in MANAGING_ROLES]
+    joined = (
+        list(
+            ProjectMember.objects.filter(user=user, project__organization_id__in=others).values_list(
+                "project_id", flat=True
+            )
+        )
+        if others
+        else []
+    )
     return Project.objects.filter(Q(organization_id__in=managed) | Q(id__in=joined)).values("id")
+
+
+def project_visible(*, user, project: Project) -> bool:
+    """Whether `user` may see `project`: owners and managers of its organization, and its members.
+
+    Two single-table reads by primary key or unique pair instead of the nested subquery of
+    `project_ids_visible`, whose compilation alone cost a task read more than its queries (the hot
+    path of the labeling app: one object whose project is already in hand)."""
+    role = role_of(user=user, organization_id=project.organization_id)
+    if role is None:
+        return False
+    return role in MANAGING_ROLES or ProjectMember.objects.filter(project_id=project.id, user=user).exists()
 
 
 def projects_visible(*, user) -> QuerySet[Project]:

@@ -11,7 +11,7 @@ from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.events import PROJECT_DELETING, DomainEvent, publish
 
-from .models import Prelabel, Project, ProjectMember, Segmentation, Simplifier
+from .models import Prelabel, Project, ProjectMember, QualityAction, QualityMetric, Segmentation, Simplifier
 from .schema import label_schema_clean, pipeline_clean
 
 EDITABLE = {
@@ -27,7 +27,24 @@ EDITABLE = {
     "prelabel",
     "retrain_every",
     "independent_reviews",
+    "honeypot_rate",
+    "immediate_feedback",
+    "quality_metric",
+    "quality_bound",
+    "quality_threshold",
+    "quality_action",
+    "consensus_annotators",
+    "consensus_quorum",
+    "consensus_min_iou",
 }
+
+
+def _number(cleaned: dict, field: str, low: float, high: float, *, nullable: bool = False) -> None:
+    if field not in cleaned or (nullable and cleaned[field] is None):
+        return
+    value = cleaned[field]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise DomainError(f"{field} is a number from {low} to {high}.", field=field)
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +80,22 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
             raise DomainError("retrain_every is a whole number from 0 to 1000000.", field="retrain_every")
     if "independent_reviews" in cleaned and not isinstance(cleaned["independent_reviews"], bool):
         raise DomainError("independent_reviews is true or false.", field="independent_reviews")
+    if "immediate_feedback" in cleaned and not isinstance(cleaned["immediate_feedback"], bool):
+        raise DomainError("immediate_feedback is true or false.", field="immediate_feedback")
+    _number(cleaned, "honeypot_rate", 0.0, 1.0)
+    _number(cleaned, "quality_bound", 0.0, 1.0)
+    _number(cleaned, "quality_threshold", 0.0, 1.0, nullable=True)
+    _number(cleaned, "consensus_min_iou", 0.05, 1.0)
+    if "quality_metric" in cleaned and cleaned["quality_metric"] not in QualityMetric.values:
+        raise DomainError(f"quality_metric is one of {QualityMetric.values}.", field="quality_metric")
+    if "quality_action" in cleaned and cleaned["quality_action"] not in QualityAction.values:
+        raise DomainError(f"quality_action is one of {QualityAction.values}.", field="quality_action")
+    for field, high in (("consensus_annotators", 10), ("consensus_quorum", 10)):
+        n = cleaned.get(field)
+        if field in cleaned and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= high):
+            raise DomainError(f"{field} is a whole number from 0 to {high}.", field=field)
+    if cleaned.get("consensus_annotators") == 0:
+        raise DomainError("consensus_annotators is at least 1.", field="consensus_annotators")
     return cleaned
 
 

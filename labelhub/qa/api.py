@@ -15,7 +15,9 @@ from rest_framework.views import APIView
 from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
-from .metrics import metrics_subject, project_metrics
+from .metrics import gold_visible_to, metrics_subject, project_metrics
+from .report import quality_report
+from .selectors import report_require, task_feedback
 from .video import task_video_metrics
 
 
@@ -35,6 +37,16 @@ def _when(value: str | None, field: str) -> datetime | None:
     return parsed
 
 
+def _int_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise DomainError(f"{name} is a whole number (an id).", field=name) from None
+
+
 class MetricsOut(serializers.Serializer):
     project = serializers.IntegerField()
     user = serializers.CharField(allow_null=True)
@@ -52,17 +64,26 @@ class MetricsOut(serializers.Serializer):
         "active_seconds_mean}} (claim to action, and active time from heartbeats, in seconds)"
     )
     rejection_rate = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    gold = serializers.JSONField(help_text="{scored, mean_score, by_user: {username: {scored, mean_score}}}")
+    gold = serializers.JSONField(
+        allow_null=True,
+        help_text="{scored, mean_score, by_user: {username: {scored, mean_score}}}; null for members who "
+        "are no managers in a project without immediate feedback (gold stays hidden from them)",
+    )
     ai_assist = serializers.JSONField(
         help_text="{tasks, ai_regions, kept, deleted, unchanged, unchanged_share, mean_iou, "
         "human_regions_added, vertices_moved_or_added, vertices_removed}"
     )
     segmentation = serializers.JSONField(
-        help_text="Pixel accuracy, Dice, IoU, Boundary F1 (2 px) means over the classes: {tolerance_px, "
-        "prelabel: {overall, by_model, per_task}, annotator_vs_gold: {overall, by_user}, "
-        "annotator_vs_fix: {overall, by_user}}"
+        help_text="Pixel accuracy, Dice, IoU, Boundary F1 (2 px), per class and means over the classes "
+        "present: {tolerance_px, prelabel: {overall, by_model, per_task}, annotator_vs_gold: {overall, "
+        "by_user} (null where gold is hidden), annotator_vs_fix: {overall, by_user}}"
     )
-    by_user = serializers.JSONField()
+    consensus = serializers.JSONField(help_text="{by_user: {username: {passes, mean_agreement}}}")
+    by_user = serializers.JSONField(
+        help_text="{username: {actions, submitted, reviewed, actions_per_hour, work_seconds, active_seconds "
+        "(claims released, expired or reassigned included), rejections_received, rejection_rate, "
+        "gold_mean_score, ai_assist: {tasks, ai_regions, kept_share, unchanged_share, mean_iou} | null}}"
+    )
 
 
 class ProjectMetricsView(APIView):
@@ -80,15 +101,71 @@ class ProjectMetricsView(APIView):
         project = project_get(user=request.user, project_id=project_pk)
         since = _when(request.query_params.get("since"), "since")
         until = _when(request.query_params.get("until"), "until")
-        raw_user = request.query_params.get("user")
-        user_id = None
-        if raw_user:
-            try:
-                user_id = int(raw_user)
-            except ValueError:
-                raise DomainError("user is a user id.", field="user") from None
+        user_id = _int_param(request, "user")
         user = metrics_subject(viewer=request.user, project=project, user_id=user_id)
-        return Response(project_metrics(project=project, since=since, until=until, user=user))
+        gold_visible = gold_visible_to(viewer=request.user, project=project)
+        return Response(
+            project_metrics(project=project, since=since, until=until, user=user, gold_visible=gold_visible)
+        )
+
+
+class QualityReportOut(serializers.Serializer):
+    project = serializers.IntegerField()
+    accuracy = serializers.JSONField(
+        help_text="{units, correct, accuracy, ci95: [low, high]} (95% Wilson, cc)"
+    )
+    by_source = serializers.JSONField(help_text="{honeypots: {...}, reviews: {...}}, each like accuracy")
+    errors = serializers.JSONField(help_text="{missing, extra, class, boundary}: region errors by kind")
+    per_class = serializers.JSONField(help_text="{class: {units, correct, accuracy, ci95, errors}}")
+    by_user = serializers.JSONField(help_text="{username: {units, correct, accuracy, ci95, samples, errors}}")
+    segmentation = serializers.JSONField(
+        help_text="{n, pixel_accuracy, dice, iou, boundary_f1, per_class}: means over the classes present"
+    )
+    bound = serializers.JSONField(help_text="{metric, value}: how a matched region is judged")
+    threshold = serializers.FloatField(allow_null=True)
+    action = serializers.CharField()
+    below_threshold = serializers.BooleanField()
+
+
+class ProjectQualityView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("user", OpenApiTypes.INT, description="Only this labeler's work (user id)."),
+        ],
+        responses=QualityReportOut,
+    )
+    def get(self, request, project_pk: int):
+        """The project's quality report (managers and owners; an export keeps its own, of its tasks, in
+        its `quality` and its manifest): accuracy of its regions estimated from
+        honeypots and first reviews with a 95% confidence interval, per class and per labeler, errors by
+        kind, and pixel accuracy, Dice, IoU and Boundary F1."""
+        project = project_get(user=request.user, project_id=project_pk)
+        report_require(viewer=request.user, project=project)
+        user_id = _int_param(request, "user")
+        user = metrics_subject(viewer=request.user, project=project, user_id=user_id) if user_id else None
+        return Response(quality_report(project=project, user=user))
+
+
+class TaskFeedbackOut(serializers.Serializer):
+    task = serializers.IntegerField()
+    passed = serializers.BooleanField()
+    accuracy = serializers.FloatField(allow_null=True)
+    units = serializers.IntegerField()
+    correct = serializers.IntegerField()
+    errors = serializers.JSONField(help_text="{missing, extra, class, boundary}")
+    matches = serializers.JSONField(help_text="[{reference, submitted, iou, score, verdict}]")
+    missing = serializers.JSONField(help_text="ids of the reference regions you did not draw")
+    extra = serializers.JSONField(help_text="ids of your regions that match none")
+    expected = serializers.JSONField(help_text="the known-correct regions")
+    bound = serializers.JSONField(help_text="{metric, value}: how a matched region was judged")
+
+
+class TaskFeedbackView(APIView):
+    @extend_schema(responses=TaskFeedbackOut)
+    def get(self, request, task_pk: int):
+        """Immediate feedback: in a project that enables it, the score of the gold task (honeypot) you
+        just submitted, with each error. 404 for any other task, and always where feedback is off."""
+        return Response(task_feedback(user=request.user, task_id=task_pk))
 
 
 class VideoMetricsOut(serializers.Serializer):

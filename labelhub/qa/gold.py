@@ -78,6 +78,9 @@ def gold_score_record(*, task: Task, user, revision: int) -> GoldScore:
 
 def on_task_submitted(event: DomainEvent) -> None:
     """Subscriber of "task.submitted" (in the submitting transaction): score a gold task's submission."""
+    from .samples import sample_gold
+
     task = event.context["task"]
     if task.is_gold:
         gold_score_record(task=task, user=event.context["user"], revision=event.payload["revision"])
+        sample_gold(task=task, user=event.context["user"], revision=event.payload["revision"])

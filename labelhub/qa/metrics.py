@@ -7,24 +7,25 @@ they annotated. Times are seconds.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Avg, Count, FloatField, IntegerField, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import DomainError
 from labelhub.labeling.leases import stranded_q
-from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskEvent
+from labelhub.labeling.models import EventKind, ReplicaKind, Task, TaskEvent, TaskReplica
 from labelhub.labeling.pipeline import STAGE_DONE
-from labelhub.labeling.regions import region_mask
 from labelhub.projects.models import Project
 
-from .gold import mask_iou
-from .models import GoldScore
-from .segmentation import segmentation_quality
+from .aggregate import merged, score_means
+from .models import GoldScore, QualitySample, SampleKind
+from .segmentation import KEYS, TOLERANCE
 
 WORK_KINDS = (EventKind.SUBMITTED, EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)
 REVIEW_KINDS = (EventKind.ACCEPTED, EventKind.FIX_ACCEPTED, EventKind.REJECTED)
@@ -42,98 +43,84 @@ def _mean(total: float, n: int) -> float | None:
     return round(total / n, 6) if n else None
 
 
-def _vertices(region: dict) -> Counter:
-    points: Counter = Counter()
-    for poly in region.get("polygons") or []:
-        for ring in [poly["exterior"], *poly.get("holes", [])]:
-            points.update((float(x), float(y)) for x, y in ring)
-    return points
+AI_COUNTS = (
+    "ai_regions",
+    "kept",
+    "deleted",
+    "unchanged",
+    "human_regions_added",
+    "vertices_moved_or_added",
+    "vertices_removed",
+)
 
 
-def _geometry(region: dict) -> tuple:
-    return (region.get("label"), region.get("kind"), region.get("polygons"), region.get("rle"))
-
-
-def ai_assist(*, tasks: list[Task], accepted_revision: dict[int, int]) -> dict:
-    """Compare each done task's AI pre-label (its first revision authored by no one, regions with source
-    "ai") with the accepted revision: AI regions kept (same id), their mean IoU, the share accepted
-    unchanged, regions deleted or added by humans, and polygon vertices moved or added / removed."""
-    ai_total = kept = unchanged = deleted = human_added = moved_or_added = removed = 0
-    iou_sum = 0.0
-    tasks_with_ai = 0
-    prelabels: dict[int, list] = {}
-    finals: dict[int, list] = {}
-    # Two kinds of revision per task, read in one query: the pre-label (first revision with no author)
-    # and the accepted one.
-    revisions = (
-        AnnotationRevision.objects.filter(annotation__task_id__in=[t.pk for t in tasks])
-        .filter(Q(author__isnull=True) | Q(number__in=set(accepted_revision.values())))
-        .order_by("annotation__task_id", "number")
-        .values_list("annotation__task_id", "number", "author_id", "regions")
-    )
-    for task_id, number, author_id, regions in revisions.iterator():
-        if author_id is None:
-            prelabels.setdefault(task_id, regions)
-        if number == accepted_revision.get(task_id):
-            finals[task_id] = regions
-    for task in tasks:
-        prelabel = prelabels.get(task.pk)
-        ai = [r for r in prelabel or [] if r.get("source") == "ai" or r.get("prediction_id") is not None]
-        if not ai:
-            continue
-        tasks_with_ai += 1
-        final = finals.get(task.pk) or []
-        by_id = {r["id"]: r for r in final}
-        ai_ids = {r["id"] for r in ai}
-        human_added += sum(1 for r in final if r["id"] not in ai_ids)
-        height, width = task.image.height, task.image.width
-        for region in ai:
-            ai_total += 1
-            after = by_id.get(region["id"])
-            if after is None:
-                deleted += 1
-                continue
-            kept += 1
-            if _geometry(after) == _geometry(region):
-                unchanged += 1
-                iou_sum += 1.0
-                continue
-            iou_sum += mask_iou(region_mask(region, height, width), region_mask(after, height, width))
-            before_pts, after_pts = _vertices(region), _vertices(after)
-            moved_or_added += sum((after_pts - before_pts).values())
-            removed += sum((before_pts - after_pts).values())
+def _ai_figures(sums: dict) -> dict:
+    totals = {k: sums[k] or 0 for k in AI_COUNTS}
     return {
-        "tasks": tasks_with_ai,
-        "ai_regions": ai_total,
-        "kept": kept,
-        "deleted": deleted,
-        "unchanged": unchanged,
-        "unchanged_share": _mean(unchanged, ai_total),
-        "mean_iou": _mean(iou_sum, kept),
-        "human_regions_added": human_added,
-        "vertices_moved_or_added": moved_or_added,
-        "vertices_removed": removed,
+        "tasks": sums["tasks"],
+        "ai_regions": totals["ai_regions"],
+        "kept": totals["kept"],
+        "deleted": totals["deleted"],
+        "unchanged": totals["unchanged"],
+        "unchanged_share": _mean(totals["unchanged"], totals["ai_regions"]),
+        "mean_iou": _mean(sums["iou_sum"] or 0.0, totals["kept"]),
+        "human_regions_added": totals["human_regions_added"],
+        "vertices_moved_or_added": totals["vertices_moved_or_added"],
+        "vertices_removed": totals["vertices_removed"],
     }
 
 
-def _ai_assist_by_annotator(tasks: list[Task], accepted_revision: dict[int, int]) -> dict[str, dict]:
-    """Per annotator (the task's last first-stage submitter), the AI-assist figures of their accepted
-    tasks: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
-    groups: dict[str, list[Task]] = defaultdict(list)
-    for task in tasks:
-        if task.last_annotator is not None:
-            groups[task.last_annotator.username].append(task)
-    out = {}
-    for name, group in groups.items():
-        figures = ai_assist(tasks=group, accepted_revision=accepted_revision)
-        out[name] = {
-            "tasks": figures["tasks"],
-            "ai_regions": figures["ai_regions"],
-            "kept_share": _mean(figures["kept"], figures["ai_regions"]),
-            "unchanged_share": figures["unchanged_share"],
-            "mean_iou": figures["mean_iou"],
-        }
-    return out
+def _ai_sums() -> dict:
+    return {
+        "tasks": Count("id"),
+        "iou_sum": Sum(Cast(KT("data__ai_assist__iou_sum"), FloatField())),
+        **{k: Sum(Cast(KT(f"data__ai_assist__{k}"), IntegerField())) for k in AI_COUNTS},
+    }
+
+
+def _with_ai(samples):
+    return samples.filter(data__ai_assist__isnull=False).exclude(data__ai_assist=None)
+
+
+def ai_assist(samples) -> dict:
+    """The done tasks' AI pre-labels against their accepted revisions, added up (in the database) from
+    their prelabel samples (labelhub/qa/samples.ai_assist_counts): AI regions kept (same id), their mean
+    IoU, the share accepted unchanged, regions deleted or added by humans, polygon vertices moved or added
+    / removed."""
+    return _ai_figures(_with_ai(samples).aggregate(**_ai_sums()))
+
+
+def segmentation_quality(samples, *, gold_visible: bool) -> dict:
+    """Pixel accuracy, Dice, IoU, BF1 from the samples: pre-labels vs accepted labels (overall, per model,
+    per task), annotators vs gold and annotators vs reviewers' fixes (per user). Dice, IoU and BF1 are
+    means over the classes present (per class in `per_class`). Summed in the database
+    (labelhub/qa/aggregate.py)."""
+    prelabel = samples.filter(kind=SampleKind.PRELABEL)
+    by_model = {key[0] or "none": m for key, m in score_means(prelabel, group=("model",)).items()}
+    per_task = [
+        {"task": task, "model": model or "none", **dict(zip(KEYS, values, strict=True))}
+        for task, model, *values in prelabel.order_by("id").values_list(
+            "task_id", KT("data__model"), *[Cast(KT(f"scores__{k}"), FloatField()) for k in KEYS]
+        )
+    ]
+    fixes = score_means(samples.filter(kind=SampleKind.REVIEW, data__fixed=True), group=("username",))
+    gold = None
+    if gold_visible:
+        users = score_means(samples.filter(kind=SampleKind.GOLD), group=("username",))
+        gold = {"overall": merged(list(users.values())), "by_user": {k[0]: m for k, m in users.items()}}
+    return {
+        "tolerance_px": TOLERANCE,
+        "prelabel": {
+            "overall": merged(list(by_model.values())),
+            "by_model": dict(sorted(by_model.items())),
+            "per_task": per_task,
+        },
+        "annotator_vs_gold": gold,
+        "annotator_vs_fix": {
+            "overall": merged(list(fixes.values())),
+            "by_user": {k[0]: m for k, m in fixes.items()},
+        },
+    }
 
 
 UNFINISHED_KINDS = (EventKind.RELEASED, EventKind.LEASE_EXPIRED, EventKind.REASSIGNED)
@@ -167,23 +154,51 @@ def _unfinished_claims(*, events, user, time_stage: dict, by_user: dict) -> None
             by_user[holder]["active_seconds"] += seconds
 
 
+def _ai_assist_by_annotator(samples) -> dict[str, dict]:
+    """Per annotator (the task's last first-stage submitter), the AI-assist figures of their accepted
+    tasks, in one grouped query: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
+    out = {}
+    rows = _with_ai(samples).exclude(user=None).values("user__username").annotate(**_ai_sums()).order_by()
+    for row in rows:
+        figures = _ai_figures(row)
+        out[row["user__username"]] = {
+            "tasks": figures["tasks"],
+            "ai_regions": figures["ai_regions"],
+            "kept_share": _mean(figures["kept"], figures["ai_regions"]),
+            "unchanged_share": figures["unchanged_share"],
+            "mean_iou": figures["mean_iou"],
+        }
+    return out
+
+
 def project_metrics(
-    *, project: Project, since: datetime | None = None, until: datetime | None = None, user=None
+    *,
+    project: Project,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    user=None,
+    gold_visible: bool = True,
 ) -> dict:
+    """The figures of the metrics API. Reads rows already aggregated where it can (counts in SQL) and
+    the QualitySamples computed when things happened, never annotations: its cost grows with the
+    project's events and samples, not with its images' pixels. `gold_visible` False (a member who is no
+    manager, in a project without immediate feedback) leaves out every gold figure, so the answer is the
+    same whether or not a task the member submitted was gold."""
     stages = [*project.stage_names, STAGE_DONE]
     # Tasks per stage and status, now (with a user: the tasks assigned to or reserved for them).
     tasks = Task.objects.filter(project=project)
     if user is not None:
         tasks = tasks.filter(assignee=user)
     per_stage: dict[str, dict[str, int]] = {s: {} for s in stages}
-    for row in tasks.values("stage", "status").annotate(n=Count("id")):
+    for row in tasks.values("stage", "status").annotate(n=Count("id")).order_by():
         per_stage.setdefault(row["stage"], {})[row["status"]] = row["n"]
 
     events = _window(TaskEvent.objects.filter(task__project=project), since, until)
     actions = events.filter(kind__in=WORK_KINDS)
     if user is not None:
         actions = actions.filter(actor=user)
-    by_stage = {s: {k: 0 for k in [*WORK_KINDS, EventKind.SKIPPED_BY_SAMPLING]} for s in project.stage_names}
+    blank = {k: 0 for k in [*WORK_KINDS, EventKind.SKIPPED_BY_SAMPLING]}
+    by_stage = {s: dict(blank) for s in project.stage_names}
     time_stage = {s: {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0} for s in project.stage_names}
     by_user: dict[str, dict] = defaultdict(
         lambda: {
@@ -195,35 +210,51 @@ def project_metrics(
             "rejections_received": 0,
         }
     )
-    for event in actions.select_related("actor"):
-        stage = event.from_stage
-        by_stage.setdefault(stage, {k: 0 for k in [*WORK_KINDS, EventKind.SKIPPED_BY_SAMPLING]})
-        by_stage[stage][event.kind] += 1
+    # One row per stage, kind and actor, summed in the database (no JSON decoded per event). Not
+    # .iterator(): a server-side cursor plans for the first rows and took ~50 s on 40,000 events.
+    rows = (
+        actions.values("from_stage", "kind", "actor__username")
+        .annotate(
+            n=Count("id"),
+            work=Sum(Cast(KT("data__work_seconds"), FloatField())),
+            active=Sum(Cast(KT("data__active_seconds"), FloatField())),
+        )
+        .order_by()
+    )
+    for row in rows:
+        stage, n, work, active = row["from_stage"], row["n"], row["work"] or 0.0, row["active"] or 0.0
+        by_stage.setdefault(stage, dict(blank))[row["kind"]] += n
         slot = time_stage.setdefault(stage, {"actions": 0, "work_seconds": 0.0, "active_seconds": 0.0})
-        slot["actions"] += 1
-        slot["work_seconds"] += float(event.data.get("work_seconds", 0.0))
-        slot["active_seconds"] += float(event.data.get("active_seconds", 0.0))
-        name = event.actor.username if event.actor else None
+        slot["actions"] += n
+        slot["work_seconds"] += work
+        slot["active_seconds"] += active
+        name = row["actor__username"]
         if name:
-            by_user[name]["actions"] += 1
-            by_user[name]["submitted" if event.kind == EventKind.SUBMITTED else "reviewed"] += 1
-            by_user[name]["work_seconds"] += float(event.data.get("work_seconds", 0.0))
-            by_user[name]["active_seconds"] += float(event.data.get("active_seconds", 0.0))
+            by_user[name]["actions"] += n
+            by_user[name]["submitted" if row["kind"] == EventKind.SUBMITTED else "reviewed"] += n
+            by_user[name]["work_seconds"] += work
+            by_user[name]["active_seconds"] += active
     _unfinished_claims(events=events, user=user, time_stage=time_stage, by_user=by_user)
     if user is None:
         for row in (
-            events.filter(kind=EventKind.SKIPPED_BY_SAMPLING).values("from_stage").annotate(n=Count("id"))
+            events.filter(kind=EventKind.SKIPPED_BY_SAMPLING)
+            .values("from_stage")
+            .annotate(n=Count("id"))
+            .order_by()
         ):
             if row["from_stage"] in by_stage:
                 by_stage[row["from_stage"]][EventKind.SKIPPED_BY_SAMPLING] = row["n"]
     # Rejections received: a rejection back to the first stage counts against the task's last annotator.
-    rejected = events.filter(kind=EventKind.REJECTED, to_stage=project.first_stage).select_related(
-        "task__last_annotator"
-    )
-    for event in rejected:
-        annotator = event.task.last_annotator
-        if annotator is not None and (user is None or annotator.pk == user.pk):
-            by_user[annotator.username]["rejections_received"] += 1
+    rejected = events.filter(kind=EventKind.REJECTED, to_stage=project.first_stage)
+    if user is not None:
+        rejected = rejected.filter(task__last_annotator=user)
+    for row in (
+        rejected.exclude(task__last_annotator=None)
+        .values("task__last_annotator__username")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        by_user[row["task__last_annotator__username"]]["rejections_received"] += row["n"]
 
     time_out = {}
     for stage, slot in time_stage.items():
@@ -243,40 +274,32 @@ def project_metrics(
         rejection_rate[stage] = _mean(counts[EventKind.REJECTED], reviewed)
 
     # Tasks accepted after the last stage within the window.
-    done_events = events.filter(to_stage=STAGE_DONE).order_by("task_id", "-created_at", "-id")
+    # (Events on a task already done, such as marking it gold, stay in "done": they do not count.)
+    done_events = events.filter(to_stage=STAGE_DONE).exclude(from_stage=STAGE_DONE)
     if user is not None:
         done_events = done_events.filter(task__last_annotator=user)
-    accepted_revision: dict[int, int] = {}
-    for task_id, revision in done_events.values_list("task_id", "revision"):
-        accepted_revision.setdefault(task_id, revision or 0)
-    # image tasks: a video task's propagated vs kept shapes are in tasks/{id}/video-metrics/
-    done_tasks = list(
-        Task.objects.filter(pk__in=accepted_revision, image__isnull=False).select_related(
-            "image", "last_annotator"
-        )
-    )
+    done = done_events.values("task_id").distinct().count()
     hours = (until - since).total_seconds() / 3600 if since and until and until > since else None
 
-    scores = _window(GoldScore.objects.filter(task__project=project), since, until)
+    gold = None
+    if gold_visible:
+        scores = _window(GoldScore.objects.filter(task__project=project), since, until)
+        if user is not None:
+            scores = scores.filter(user=user)
+        gold_users = {}
+        total_score, total_n = 0.0, 0
+        for row in scores.values("user__username").annotate(n=Count("id"), total=Sum("score")).order_by():
+            gold_users[row["user__username"]] = {
+                "scored": row["n"],
+                "mean_score": _mean(row["total"], row["n"]),
+            }
+            total_score += row["total"]
+            total_n += row["n"]
+        gold = {"scored": total_n, "mean_score": _mean(total_score, total_n), "by_user": gold_users}
+    samples = _window(QualitySample.objects.filter(project=project), since, until)
     if user is not None:
-        scores = scores.filter(user=user)
-    gold_users = {}
-    total_score, total_n = 0.0, 0
-    for username, score in scores.values_list("user__username", "score"):
-        slot = gold_users.setdefault(username, {"scored": 0, "sum": 0.0})
-        slot["scored"] += 1
-        slot["sum"] += score
-        total_score += score
-        total_n += 1
-    gold = {
-        "scored": total_n,
-        "mean_score": _mean(total_score, total_n),
-        "by_user": {
-            u: {"scored": s["scored"], "mean_score": _mean(s["sum"], s["scored"])}
-            for u, s in gold_users.items()
-        },
-    }
-    ai_by_user = _ai_assist_by_annotator(done_tasks, accepted_revision)
+        samples = samples.filter(user=user)
+    ai_by_user = _ai_assist_by_annotator(samples.filter(kind=SampleKind.PRELABEL))
     for name in ai_by_user:
         by_user[name]  # noqa: B018 - an annotator whose accepted work falls in the window gets a row
     for name, slot in by_user.items():
@@ -284,7 +307,8 @@ def project_metrics(
         slot["active_seconds"] = round(slot["active_seconds"], 3)
         slot["rejection_rate"] = _mean(slot["rejections_received"], slot["submitted"])
         slot["actions_per_hour"] = round(slot["actions"] / hours, 6) if hours else None
-        slot["gold_mean_score"] = gold["by_user"].get(name, {}).get("mean_score")
+        if gold is not None:
+            slot["gold_mean_score"] = gold["by_user"].get(name, {}).get("mean_score")
         slot["ai_assist"] = ai_by_user.get(name)
     return {
         "project": project.pk,
@@ -296,21 +320,37 @@ def project_metrics(
         "stranded": _stranded(project) if user is None else {},
         "throughput": {
             "by_stage": by_stage,
-            "done": len(accepted_revision),
-            "done_per_hour": round(len(accepted_revision) / hours, 6) if hours else None,
+            "done": done,
+            "done_per_hour": round(done / hours, 6) if hours else None,
         },
         "time": time_out,
         "rejection_rate": rejection_rate,
         "gold": gold,
-        "ai_assist": ai_assist(tasks=done_tasks, accepted_revision=accepted_revision),
-        "segmentation": segmentation_quality(
-            project=project,
-            tasks=done_tasks,
-            accepted_revision=accepted_revision,
-            events=events if user is None else events.filter(Q(actor=user) | Q(task__last_annotator=user)),
-        ),
+        "ai_assist": ai_assist(samples.filter(kind=SampleKind.PRELABEL)),
+        "segmentation": segmentation_quality(samples, gold_visible=gold_visible),
+        "consensus": consensus_agreement(project=project, since=since, until=until, user=user),
         "by_user": dict(by_user),
     }
+
+
+def consensus_agreement(*, project: Project, since=None, until=None, user=None) -> dict:
+    """Per annotator, their consensus passes and their mean agreement with the merged result (F1 of
+    their regions against the regions kept)."""
+    passes = _window(
+        TaskReplica.objects.filter(
+            task__project=project, kind=ReplicaKind.CONSENSUS, agreement__isnull=False
+        ),
+        since,
+        until,
+        "submitted_at",
+    )
+    if user is not None:
+        passes = passes.filter(user=user)
+    by_user = {
+        row["user__username"]: {"passes": row["n"], "mean_agreement": round(row["mean"], 6)}
+        for row in passes.values("user__username").annotate(n=Count("id"), mean=Avg("agreement")).order_by()
+    }
+    return {"by_user": by_user}
 
 
 def _stranded(project: Project) -> dict[str, int]:
@@ -348,3 +388,11 @@ def metrics_subject(*, viewer, project: Project, user_id: int | None):
             action="see other members' metrics",
         )
     return viewer
+
+
+def gold_visible_to(*, viewer, project: Project) -> bool:
+    """Gold figures are for managers and owners, and for every member of a project with immediate
+    feedback (which reveals a honeypot to its labeler right after its submit anyway)."""
+    if project.immediate_feedback:
+        return True
+    return role_of(user=viewer, organization_id=project.organization_id) in MANAGING_ROLES

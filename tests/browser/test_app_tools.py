@@ -183,6 +183,9 @@ def test_a_stale_write_offers_keep_mine_or_reload_and_loses_nothing(browser, liv
     page.wait_for_selector("dialog[open]:has-text('changed on the server')")
     assert page.locator("[data-save-state=conflict]").count() >= 1
     assert len(regions(page)) == 1  # the local edit is still on screen
+    # The dialog says which regions differ, by id.
+    diff = page.locator("dialog[open] ul.diff li").all_inner_texts()
+    assert sorted(diff) == ["sign (blob): only in yours", "sign (m): only in theirs"]
     page.click("dialog[open] button:has-text('Keep mine')")
     assert saved(page) == 3
     stored = manager.get(f"/api/v1/tasks/{task.id}/annotation/").json()

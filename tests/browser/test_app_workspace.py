@@ -11,7 +11,8 @@ import pytest
 from pycocotools.coco import COCO
 
 from labelhub.accounts.models import Organization, Role
-from labelhub.labeling.annotations import Writer, annotation_write
+from labelhub.labeling import leases, reviews
+from labelhub.labeling.annotations import Writer, annotation_prelabel, annotation_write
 from labelhub.labeling.models import EventKind, Task, TaskEvent, TaskStatus
 from labelhub.projects.models import Project
 from tests.browser.conftest import shoot
@@ -45,16 +46,28 @@ def team(transactional_db):
     files = [(f"shelf{i}.png", disc_image_bytes(96, 80, seed=i)) for i in range(IMAGES)]
     assert upload(client_for(manager), project.id, *files).status_code == 201
     tasks = list(Task.objects.filter(project=project).order_by("id"))
-    # The first four are accepted with a region each; the rest wait in the first stage.
+    # The first four go through the pipeline (annotate, review, final-qa by different people, with an
+    # AI pre-label kept or edited), so the timeline and the metrics have a real history.
+    reviewers = [make_user("wreviewer", org, Role.REVIEWER), make_user("wreviewer2", org, Role.REVIEWER)]
+    project_members_all(project)
     for k, task in enumerate(tasks[:4]):
-        region = {
+        label = ["can", "box"][k % 2]
+        ai = {
             "id": f"r{k}",
-            "label": ["can", "box"][k % 2],
+            "label": label,
             "kind": "polygon",
-            "polygons": [square(10, 10, 40 + k, 50)],
+            "polygons": [square(10, 10, 40, 50)],
+            "source": "ai",
         }
-        annotation_write(task=task, author=annotator, base_revision=0, regions=[region], writer=Writer.IMPORT)
-    Task.objects.filter(pk__in=[t.pk for t in tasks[:4]]).update(status=TaskStatus.DONE, stage="done")
+        annotation_prelabel(task=task, regions=[ai])
+        leases.task_claim(task=task, user=annotator)
+        mine = {**ai, "source": "human", "polygons": [square(10, 10, 40 + k, 50)]}
+        annotation_write(task=task, author=annotator, base_revision=1, regions=[mine])
+        reviews.task_submit(task=task, user=annotator)
+        for reviewer in reviewers:
+            task.refresh_from_db()
+            leases.task_claim(task=task, user=reviewer)
+            reviews.task_accept(task=task, user=reviewer)
     return {"project": project, "tasks": tasks, "manager": manager, "annotator": annotator}
 
 
@@ -108,7 +121,8 @@ def test_manager_runs_tasks_exports_and_metrics_in_the_app(browser, live_server,
     page.click(f"button[aria-label='Timeline of task {tasks[0].id}']")
     timeline = page.locator(f"ol[aria-label='Timeline of task {tasks[0].id}']")
     timeline.locator("li", has_text="gold marked by wmanager").wait_for()
-    assert "revision 1 by wannotator" in timeline.inner_text()
+    assert "revision 2 by wannotator in annotate" in timeline.inner_text()
+    assert "accepted by wreviewer2" in timeline.inner_text()
     assert TaskEvent.objects.filter(task=target, kind=EventKind.RELEASED).exists()
     shoot(page, "workspace-timeline")
 
@@ -121,6 +135,13 @@ def test_manager_runs_tasks_exports_and_metrics_in_the_app(browser, live_server,
     shoot(page, "workspace-export-dialog")
     page.click("button:has-text('Start export')")
     page.wait_for_selector("tr[data-export][data-status=done]")
+    # Between the two versions one accepted task is reopened, its region grown, and accepted again.
+    fixed = {"id": "r1", "label": "box", "kind": "polygon", "polygons": [square(10, 10, 60, 60)]}
+    Task.objects.filter(pk=tasks[1].pk).update(status=TaskStatus.OPEN, stage="final-qa")
+    annotation_write(
+        task=tasks[1], author=team["annotator"], base_revision=2, regions=[fixed], writer=Writer.IMPORT
+    )
+    Task.objects.filter(pk=tasks[1].pk).update(status=TaskStatus.DONE, stage="done")
     page.click("button:has-text('New export')")
     page.select_option("select[aria-label='Export format']", "yolo")
     page.check("dialog >> text=include images")
@@ -139,7 +160,10 @@ def test_manager_runs_tasks_exports_and_metrics_in_the_app(browser, live_server,
     page.select_option("select[aria-label='Older version']", str(coco_id))
     page.select_option("select[aria-label='Newer version']", str(yolo_id))
     page.click("button:has-text('Compare')")
-    page.wait_for_selector(".diff >> text=Images:")
+    diff = page.locator(".diff")
+    diff.wait_for()
+    assert "Images: 0 added, 0 removed, 1 changed, 3 unchanged" in diff.inner_text()
+    assert f"image {tasks[1].image_id}: revision 2 → 3 (0 added, 0 removed, 1 changed)" in diff.inner_text()
     shoot(page, "workspace-exports", full_page=True)
 
     coco_zip = download(page, f"a[aria-label='Download export {coco_id}']", tmp_path / "coco.zip")
@@ -166,5 +190,13 @@ def test_manager_runs_tasks_exports_and_metrics_in_the_app(browser, live_server,
     page.wait_for_selector("section[aria-label='Per stage']")
     page.select_option("select[aria-label='Time range']", "")
     page.wait_for_selector("table.per-user tr[data-user=wmanager]")
+    # all time: no per-hour figure (the window has no length)
+    page.wait_for_function(
+        "document.querySelector('tr[data-user=wannotator] td:nth-of-type(4)')?.textContent === '–'"
+    )
+    row = page.locator("table.per-user tr[data-user=wannotator] td").all_inner_texts()
+    assert row[:3] == ["4", "4", "0"]  # actions, submitted, reviewed
+    assert row[-2] == "100%"  # every AI region kept
+    assert page.locator("table.per-user tr[data-user=wreviewer] td").all_inner_texts()[:3] == ["4", "0", "4"]
     shoot(page, "workspace-metrics")
     assert page.errors == []

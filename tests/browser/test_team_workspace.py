@@ -49,6 +49,7 @@ class Team:
     def new_page(self):
         context = self.browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
+        page.set_default_timeout(60_000)  # the suite shares two cores with other work
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
         return page
@@ -97,7 +98,7 @@ def create_project(team: Team, owner: str, name: str, classes: list[str]) -> Non
         if i:
             page.click("button:has-text('Add class')")
         page.fill(f"[aria-label='Class {i + 1} name']", cls)
-    page.fill("[aria-label='Class 3 hotkey']", "v")
+    page.fill("[aria-label='Class 3 hotkey']", "q")
     page.fill("[aria-label='Stage 2 sample rate']", "0.5")
     shoot(page, "project_form", full_page=True)
     page.click("button:has-text('Create project')")
@@ -110,7 +111,7 @@ def invite(team: Team, owner: str, username: str, role: str) -> str:
     """Invite username@example.org as `role` in the app; returns the accept link from the mail."""
     page = team.pages[owner]
     if "#/people" not in page.url:
-        page.click("a:has-text('People')")
+        page.click("a[href='#/people']")
         page.wait_for_selector("form[aria-label='Invite by e-mail']")
     before = len(mail.outbox)
     page.fill("[aria-label='E-mail to invite']", f"{username}@example.org")
@@ -167,6 +168,8 @@ def upload_images(team: Team, manager: str, images: list[tuple[str, bytes]]) -> 
     alone with its reason."""
     page = team.pages[manager]
     page.click("a:has-text('Projects')")
+    page.wait_for_selector(f"tr[data-project='{team.project_id}']")
+    shoot(page, "projects")
     page.click(f"tr[data-project='{team.project_id}'] a:has-text('Images and people')")
     page.wait_for_selector(".empty-project")
     files = [(n, b, "image/jpeg") for n, b in images] + [("notes.jpg", b"not an image at all", "image/jpeg")]
@@ -191,6 +194,19 @@ def prelabel(team: Team, manager: str, n: int) -> None:
     shoot(page, "project_home")
 
 
+def turn_prelabels_off(team: Team, manager: str) -> None:
+    """Editing the project: with pre-labels off, the project screen says so and offers no start."""
+    page = team.pages[manager]
+    page.click("a:has-text('Settings')")
+    page.wait_for_selector("form[aria-label='Project settings']")
+    assert page.input_value("[aria-label='Class 1 name']") == CLASSES[0]
+    page.select_option("[aria-label='Pre-label mode']", "none")
+    page.click("button:has-text('Save')")
+    page.wait_for_selector("[data-on-upload=false]:has-text('Pre-labels are off for this project')")
+    page.wait_for_selector("a:has-text('Turn pre-labels on')")
+    assert page.locator("button:has-text('Pre-segment')").count() == 0
+
+
 def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transactional_db, settings):
     settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True  # the production default (the suite turns it off)
     images = small_real_images(20)
@@ -201,7 +217,7 @@ def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transac
     project = Project.objects.get(pk=team.project_id)
     assert [c["name"] for c in project.label_schema] == CLASSES
     assert len({c["color"] for c in project.label_schema}) == 3  # distinct colours by default
-    assert project.label_schema[2]["hotkey"] == "v" and project.pipeline[1]["sample_rate"] == 0.5
+    assert project.label_schema[2]["hotkey"] == "q" and project.pipeline[1]["sample_rate"] == 0.5
 
     links = {username: invite(team, "olga", username, role) for username, role in TEAM}
     shoot(team.pages["olga"], "people", full_page=True)
@@ -217,6 +233,9 @@ def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transac
     upload_images(team, "mia", images)
     prelabel(team, "mia", len(images))
     assert Prediction.objects.filter(image__project=project, status=PredictionStatus.OK).count() == 20
+    turn_prelabels_off(team, "mia")
+    project.refresh_from_db()
+    assert project.prelabel == "none" and [c["name"] for c in project.label_schema] == CLASSES
 
     for username, page in team.pages.items():
         assert page.errors == [], (username, page.errors)

@@ -153,3 +153,16 @@ def test_every_variable_set_here_is_documented_in_the_readme(objects):
         objects[("Secret", "labelhub-secrets")]["stringData"]
     )
     assert not [n for n in sorted(names) if f"`{n}`" not in readme]
+
+
+def test_every_worker_has_a_liveness_probe_pinging_its_own_node(objects):
+    """A worker that died or hung (a broker outage used to end the prefork `cpu` worker) is restarted by
+    the kubelet: its probe pings the node name the entrypoint gives it (`-n <queue>@%h`)."""
+    entrypoint = (Path(__file__).resolve().parents[2] / "deploy" / "entrypoint.sh").read_text()
+    for queue in ("cpu", "gpu", "interactive", "train"):
+        (worker,) = pod_spec(objects, "Deployment", f"labelhub-worker-{queue}")["containers"]
+        probe = worker["livenessProbe"]
+        command = " ".join(probe["exec"]["command"])
+        assert "inspect ping" in command and f"-d {queue}@$HOSTNAME" in command, queue
+        assert f'-n "{queue}@%h"' in entrypoint
+        assert probe["failureThreshold"] >= 1 and probe["periodSeconds"] > 0

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from contextlib import contextmanager
@@ -128,7 +129,20 @@ def app_broker(url: str | None):
 class Worker:
     """`celery worker` as a separate process on the test database and media folder."""
 
-    def __init__(self, settings, log: Path, broker: str, queues: str, env: dict[str, str]) -> None:
+    # The pool of the `gpu` worker in deploy/entrypoint.sh; PREFORK is the `cpu` worker's (as deployed:
+    # prefork, with the worker heartbeat, gossip and mingle on).
+    SOLO = ["--pool", "solo", "--without-heartbeat", "--without-gossip", "--without-mingle"]
+    PREFORK = ["--pool", "prefork", "--concurrency", "2"]
+
+    def __init__(
+        self,
+        settings,
+        log: Path,
+        broker: str,
+        queues: str,
+        env: dict[str, str],
+        pool: list[str] | None = None,
+    ) -> None:
         db = connection.settings_dict
         self.log = log
         environ = {
@@ -152,11 +166,7 @@ class Worker:
                     "worker",
                     "-Q",
                     queues,
-                    "--pool",
-                    "solo",
-                    "--without-heartbeat",
-                    "--without-gossip",
-                    "--without-mingle",
+                    *(pool or self.SOLO),
                     "-n",
                     f"faults-{log.stem}@%h",
                     "-l",
@@ -192,8 +202,8 @@ class Worker:
 
 
 @contextmanager
-def worker(settings, log: Path, broker: str, queues: str, **env: str):
-    started = Worker(settings, log, broker, queues, env)
+def worker(settings, log: Path, broker: str, queues: str, pool: list[str] | None = None, **env: str):
+    started = Worker(settings, log, broker, queues, env, pool)
     try:
         started.ready()
         yield started
@@ -457,3 +467,67 @@ def test_a_worker_killed_mid_export_is_run_again_once_after_the_stale_window(org
     assert manifest["images"] == images and manifest["regions"] == regions
     snapshot = members["labelhub/snapshot.csv"].decode().splitlines()
     assert len(snapshot) == images + 1
+
+
+def test_the_prefork_cpu_worker_survives_the_broker_killed_while_it_holds_a_message(
+    org_a, own_redis, settings, tmp_path
+):
+    """The `cpu` worker as deployed (prefork) holds a webhook delivery's message (acks_late; the receiver
+    has not answered yet) when the broker's redis-server is SIGKILLed. Writes during the outage answer
+    2xx; the worker stays alive through the outage (kombu used to fail closing its channel:
+    `'NoneType' object has no attribute 'hostname'`, see core/broker.py), finishes the attempt it held,
+    reconnects to the restarted (empty) broker, and one sweep delivers what the outage left pending."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker process needs a database it can share: PostgreSQL")
+    from labelhub.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
+    from labelhub.webhooks.services import deliveries_sweep, webhook_emit
+    from tests.labelhub.labeling.builders import make_tasks, next_task
+    from tests.labelhub.webhooks.test_webhooks import Receiver
+
+    settings.LABELHUB_WEBHOOK_SWEEP_SECONDS = 0  # the sweep takes every due delivery at once
+    project = org_a.project
+    make_tasks(project, 2)
+    annotator = org_a.clients[Role.ANNOTATOR]
+    gate = threading.Event()
+    log = tmp_path / "cpu.log"
+    with (
+        Receiver([200], gate=gate) as receiver,
+        app_broker(own_redis.url(0)),
+        worker(settings, log, own_redis.url(0), "cpu", pool=Worker.PREFORK) as w,
+    ):
+        Webhook.objects.create(organization=org_a.organization, url=receiver.url, secret="s3cret")
+        (held,) = webhook_emit(organization=org_a.organization, event="export.finished", payload={"n": 0})
+        # A pool process is in the middle of the delivery: the message is taken and not acknowledged.
+        wait_for(lambda: w.alive() or receiver.arrived.is_set(), 60, w.tail)
+
+        own_redis.kill()
+        answers = []
+        for _ in range(2):  # each submit commits and queues a delivery that the broker cannot take
+            claimed = next_task(annotator, project.id, "annotate")
+            answers += [claimed, annotator.post(f"/api/v1/tasks/{claimed.json()['id']}/submit/")]
+        assert [a.status_code for a in answers] == [200, 200, 200, 200], [a.content[:300] for a in answers]
+        pending = list(WebhookDelivery.objects.exclude(pk=held.pk).values_list("pk", flat=True))
+        assert len(pending) == 2
+
+        gate.set()  # the receiver answers the held attempt; its acknowledgement cannot reach the broker
+        wait_for(
+            lambda: w.alive() or WebhookDelivery.objects.get(pk=held.pk).status == DeliveryStatus.DELIVERED,
+            60,
+            w.tail,
+        )
+        wait_for(lambda: w.alive() or "Cannot connect to" in log.read_text(), 60, w.tail)
+        w.alive()
+
+        own_redis.start()  # same port, empty
+        wait_for(lambda: w.alive() or log.read_text().count("Connected to") >= 2, 60, w.tail)
+        assert deliveries_sweep() == 2  # what celery beat sends every LABELHUB_WEBHOOK_SWEEP_SECONDS
+
+        def delivered() -> bool:
+            w.alive()
+            return WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 3
+
+        wait_for(delivered, 60, w.tail)
+        w.alive()
+    assert "Unrecoverable error" not in log.read_text()
+    assert len(receiver.requests) == 3  # each delivery once
+    assert WebhookDelivery.objects.get(pk=held.pk).attempts == 1

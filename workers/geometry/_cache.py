@@ -20,12 +20,17 @@ _STAMP = "labelhub-geometry-kernels.sha256"
 
 
 def _cache_dirs() -> list[Path]:
-    """Where numba puts this package's caches: ``__pycache__`` beside the sources, or a tree under
-    ``NUMBA_CACHE_DIR`` when that is set."""
+    """Where numba puts this package's caches: ``__pycache__`` beside the sources, or, when
+    ``NUMBA_CACHE_DIR`` is set, the one directory numba's own locator names for this folder under it
+    (``geometry_<sha1 of the folder's path>``). The stamp lives in that same directory: stamped
+    anywhere else (the root, as before), the next process found unstamped kernels and deleted what
+    the previous one (or the image's pre-compile) had written."""
     root = os.environ.get("NUMBA_CACHE_DIR")
     if not root:
         return [_HERE / "__pycache__"]
-    return [p.parent for p in Path(root).rglob("_kernels.*.nbi")] or [Path(root)]
+    from numba.core.caching import UserProvidedCacheLocator
+
+    return [Path(root) / UserProvidedCacheLocator.get_suitable_cache_subpath(str(_HERE / _SOURCES[0]))]
 
 
 def drop_stale_caches() -> bool:
@@ -48,7 +53,10 @@ def drop_stale_caches() -> bool:
                         f.unlink(missing_ok=True)
                         dropped = True
             folder.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(digest + "\n")
+            # written whole or not at all: a process starting meanwhile never reads half a digest
+            partial = folder / f"{_STAMP}.{os.getpid()}.tmp"
+            partial.write_text(digest + "\n")
+            os.replace(partial, stamp)
         except OSError:
             continue
     return dropped

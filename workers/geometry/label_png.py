@@ -19,7 +19,7 @@ import numpy as np
 try:
     from isal import isal_zlib
 except ImportError:  # pragma: no cover - isal is in requirements.txt
-    isal_zlib = None
+    isal_zlib = None  # type: ignore[assignment]
 
 __all__ = ["encode_id_png", "encode_label_png"]
 

@@ -146,7 +146,7 @@ def _check_size(height: object, width: object) -> tuple[int, int]:
     for name, v in (("height", height), ("width", width)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(height), int(width)  # type: ignore[arg-type]
+    return int(height), int(width)  # type: ignore[call-overload]
 
 
 def polygons_to_mask(polygons: list[dict], height: int, width: int) -> np.ndarray:

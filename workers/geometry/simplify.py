@@ -286,6 +286,8 @@ class _Outline:
     def __init__(self, geoms: list[shapely.Polygon], step: float):
         rings = [np.asarray(r.coords)[:-1] for g in geoms for r in (g.exterior, *g.interiors)]
         rings = [r for r in rings if len(r)]
+        self.pts: np.ndarray
+        self.off: np.ndarray
         self.pts, self.off = _flatten(rings) if rings else (np.zeros((0, 2)), np.zeros(1, np.int64))
         self.step = step
 
@@ -389,6 +391,8 @@ class _PartSearch:
 
     def __init__(self, R: _Rings, frame, min_iou, max_distance, candidates) -> None:
         self.R = R
+        self.fh: int
+        self.fw: int
         self.fh, self.fw = frame if frame is not None else (0, 0)
         self.min_iou = 0.0 if min_iou is None else float(min_iou)
         self.max_dist = np.inf if max_distance is None else float(max_distance)
@@ -413,6 +417,8 @@ class _PartSearch:
                     (significance(R, m), m == "douglas_peucker", refine) for _, m, refine in candidates
                 ]
             self.first_ok = True  # every base vertex kept = the exact rings
+        self.P: np.ndarray
+        self.origin: np.ndarray
         self.P, self.origin = (
             K.edge_moments(self.bpts, self.boff) if any(c[2] for c in self.cands) else _NO_MOMENTS
         )
@@ -438,7 +444,7 @@ class _PartSearch:
         pref = K.row_prefix_of_rings(pe, pe_off, *win)
         P = self.P[ba : bb + 1] if len(self.P) > 1 else self.P
         origin = self.origin[r0:r1] if len(self.P) > 1 else self.origin
-        pts, off, iou, dist = PK.part_candidate(
+        pts, off, iou, dist = PK.part_candidate(  # type: ignore[call-arg]  # a numba dispatcher
             self.bpts[ba:bb], self.boff[r0 : r1 + 1] - ba, sig[ba:bb], t, refine, dp, P, origin,
             self.medge[ba:bb] - ea, pe, pe_off, self.fh, self.fw, *win, pref, int(pref[:, -1].sum()),
         )  # fmt: skip
@@ -519,7 +525,7 @@ def _tuned_slope(R: _Rings, ev: _Evaluator, min_iou: float | None, max_distance:
     def result(t: float) -> tuple[list[np.ndarray], bool]:
         rings = _repair(R, lambda i: R.ring_list(K.slope_keep(R.pts, R.off, t / 2**i, 1.5, 256)), 6)
         ok = min_iou is None or ev.fast_iou(rings) >= min_iou  # valid: the raster IoU
-        if ok and max_distance is not None:
+        if ok and exact_geoms is not None and max_distance is not None:
             ok = _hausdorff(_assemble(R, rings), exact_geoms) <= max_distance
         return rings, ok
 

@@ -105,6 +105,16 @@ def input_size_for(original_size: tuple[int, int], long_side: int = SAM_INPUT_SI
     return int(oldh * scale + 0.5), int(oldw * scale + 0.5)
 
 
+def is_background(mask: np.ndarray, *, min_fraction: float = 0.5) -> bool:
+    """A region that touches all four image borders and covers at least `min_fraction` of the image is
+    the background around the objects (everything mode finds it as one more "region"), not an object."""
+    m = np.asarray(mask, dtype=bool)
+    if m.ndim != 2 or not m.size:
+        return False
+    borders = m[0, :].any() and m[-1, :].any() and m[:, 0].any() and m[:, -1].any()
+    return bool(borders and m.mean() >= min_fraction)
+
+
 def mask_to_logits(mask: np.ndarray, *, magnitude: float = 8.0) -> np.ndarray:
     """Encode a full-size bool mask ``(H, W)`` as ``(1, 256, 256)`` float32 low-res logits.
 

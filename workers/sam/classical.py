@@ -18,7 +18,8 @@ Serves when no SAM checkpoint is configured. OpenCV only (``cv2`` imported lazil
   ``score`` = IoU between the masks after ``iterations-1`` and ``iterations`` GrabCut iterations
   (a stability estimate, not a calibrated probability).
 * ``automatic``: marker-based watershed superpixels on a grid (SLIC-like seeds), merged greedily
-  by mean CIE-Lab colour distance; regions of at least ``min_area_frac`` of the image are
+  by mean CIE-Lab colour distance; regions of at least ``min_area_frac`` of the image, except the
+  background (``backend.is_background``: touching all four borders and covering half the image), are
   returned with ``score`` = ``1 - exp(-contrast / 20)``, ``contrast`` = mean Lab distance to
   adjacent regions.
 """
@@ -35,6 +36,7 @@ from .backend import (
     PromptResult,
     candidate_index,
     check_embedding,
+    is_background,
     logits_to_mask,
     mask_bbox_xywh,
     mask_to_logits,
@@ -139,7 +141,13 @@ class ClassicalBackend:
         neg = p.points[p.point_labels == 0] if p.points is not None else np.zeros((0, 2))
 
         mask, score = self._grabcut(img, p.box, pos, neg, prev)
-        if self.guard_clicks and prev is not None and prev.any() and p.points is not None:
+        if (
+            self.guard_clicks
+            and prev is not None
+            and prev.any()
+            and p.points is not None
+            and p.point_labels is not None
+        ):
             mask, score = self._guard(
                 img, p.box, pos, neg, prev, p.points[-1], int(p.point_labels[-1]), mask, score
             )
@@ -233,7 +241,7 @@ class ClassicalBackend:
         if not new[cy, cx]:
             return False
         _, lab = cv2.connectedComponents(new.astype(np.uint8), connectivity=8)
-        return np.count_nonzero(lab == lab[cy, cx]) >= 0.5 * np.pi * d * d
+        return bool(np.count_nonzero(lab == lab[cy, cx]) >= 0.5 * np.pi * d * d)
 
     @staticmethod
     def _pixel(click, h: int, w: int) -> tuple[int, int]:
@@ -450,6 +458,8 @@ class ClassicalBackend:
             if area[r] < min_area:
                 continue
             m = merged == r
+            if is_background(m):  # the background with holes where the objects are: not an object
+                continue
             c = float(np.mean(contrast.get(int(r), [0.0])))
             out.append(
                 AutoMask(

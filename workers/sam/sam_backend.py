@@ -550,18 +550,19 @@ class SamBackend:
         else:
             pixels = validate_image(image)
             whole = None
-        if crop_n_layers > 0 and pixels is None:
+        if pixels is None and (crop_n_layers > 0 or whole is None):
             raise ValueError("crop layers embed crops of the image: pass its pixels as source=")
-        h, w = whole.original_size if whole is not None else pixels.shape[:2]
+        h, w = whole.original_size if whole is not None else pixels.shape[:2]  # type: ignore[union-attr]
+        source_pixels: np.ndarray = pixels  # type: ignore[assignment]  # None only when no crop needs it
         crop_boxes, layers = generate_crop_boxes((h, w), crop_n_layers, crop_overlap_ratio)
         grids = build_all_layer_point_grids(points_per_side, crop_n_layers, crop_n_points_downscale_factor)
         found: list[tuple] = []  # (masks on the device, scores, boxes xyxy, crop area), image frame
         for crop, layer in zip(crop_boxes, layers, strict=True):
             x0, y0, x1, y1 = crop
             if crop == [0, 0, w, h]:
-                emb = whole if whole is not None else self.embed([pixels])[0]
+                emb = whole if whole is not None else self.embed([source_pixels])[0]
             else:
-                emb = self.embed([np.ascontiguousarray(pixels[y0:y1, x0:x1])])[0]
+                emb = self.embed([np.ascontiguousarray(source_pixels[y0:y1, x0:x1])])[0]
             masks, scores, boxes = self._automatic_crop(
                 emb,
                 grids[layer],

@@ -7,6 +7,7 @@ into polygons with the project's simplifier (``workers.geometry.mask_to_simplifi
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,7 @@ def clean_labels(probabilities: np.ndarray, *, min_area: int) -> np.ndarray:
 
 
 def label_regions(
-    probabilities: np.ndarray, *, stuff: set[int] = frozenset(), min_area: int = 1
+    probabilities: np.ndarray, *, stuff: Set[int] = frozenset(), min_area: int = 1
 ) -> list[ClassRegion]:
     """Regions of the label map of ``probabilities`` (``(C, H, W)``) cleaned of pieces under
     ``min_area`` pixels (:func:`clean_labels`), background (0) left out: classes in ``stuff`` give one

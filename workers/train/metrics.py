@@ -15,6 +15,8 @@ whole image) score 1 against each other when both are empty or both full, else 0
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -96,27 +98,45 @@ def boundary_f1(pred: np.ndarray, truth: np.ndarray, *, tolerance: float = 2.0) 
 def segmentation_scores(
     pred: np.ndarray, truth: np.ndarray, *, classes: list[int], tolerance: float = 2.0
 ) -> dict:
-    """Pixel accuracy of two label maps, and Dice, IoU and BF1 for each class value in ``classes``,
-    with their means: ``{"pixel_accuracy", "dice", "iou", "boundary_f1", "per_class": {c: {...}}}``."""
+    """Pixel accuracy of two label maps, and Dice, IoU and BF1 for each class value in ``classes``
+    present in either map: ``{"pixel_accuracy", "dice", "iou", "boundary_f1", "per_class": {c: {...}},
+    "classes_present": n}``. A class absent from both maps is left out of ``per_class`` and of the means
+    (it would score a vacuous 1.0: an image whose every pre-label was deleted would read as near perfect);
+    the means are over the classes present, None when no class is present on either side."""
     pred, truth = _pair(pred, truth)
     per_class = {}
+    present_pred, present_truth = set(np.unique(pred).tolist()), set(np.unique(truth).tolist())
     for c in classes:
+        if c not in present_pred and c not in present_truth:
+            continue
         p, t = pred == c, truth == c
         per_class[int(c)] = {
             "dice": dice(p, t),
             "iou": iou(p, t),
             "boundary_f1": boundary_f1(p, t, tolerance=tolerance),
         }
-    out = {"pixel_accuracy": pixel_accuracy(pred, truth)}
+    out: dict[str, Any] = {"pixel_accuracy": pixel_accuracy(pred, truth)}
     for key in ("dice", "iou", "boundary_f1"):
-        out[key] = float(np.mean([v[key] for v in per_class.values()])) if per_class else 1.0
+        out[key] = float(np.mean([v[key] for v in per_class.values()])) if per_class else None
     out["per_class"] = per_class
+    out["classes_present"] = len(per_class)
     return out
 
 
 def mean_scores(rows: list[dict]) -> dict:
-    """Means of the top-level figures of several :func:`segmentation_scores` results."""
-    keys = ("pixel_accuracy", "dice", "iou", "boundary_f1")
+    """Means of the top-level figures of several :func:`segmentation_scores` results: pixel accuracy
+    over all rows, Dice, IoU and BF1 per class over the rows where the class is present, then the mean
+    of those per-class means (the classes present anywhere). Figures with nothing to average are None."""
     if not rows:
         return {}
-    return {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    out: dict = {"pixel_accuracy": float(np.mean([r["pixel_accuracy"] for r in rows]))}
+    per_class: dict[int, dict[str, list[float]]] = {}
+    for r in rows:
+        for c, v in (r.get("per_class") or {}).items():
+            slot = per_class.setdefault(int(c), {"dice": [], "iou": [], "boundary_f1": []})
+            for k in slot:
+                slot[k].append(v[k])
+    for k in ("dice", "iou", "boundary_f1"):
+        means = [float(np.mean(v[k])) for v in per_class.values()]
+        out[k] = float(np.mean(means)) if means else None
+    return out

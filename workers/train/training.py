@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -130,8 +130,8 @@ def train_model(
     labels: list[np.ndarray],
     *,
     config: TrainConfig,
-    heldout_images: list[np.ndarray] = (),
-    heldout_labels: list[np.ndarray] = (),
+    heldout_images: Sequence[np.ndarray] = (),
+    heldout_labels: Sequence[np.ndarray] = (),
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train a :class:`~workers.train.unet.UNet` on ``images`` (``(H, W, 3)`` uint8) and ``labels``
@@ -161,7 +161,7 @@ def train_model(
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         model.train()
-        losses = []
+        losses: list[float] = []
         for _ in range(config.steps_per_epoch):
             if losses and deadline is not None and time.perf_counter() >= deadline:
                 break  # the budget is spent mid-epoch: score what there is
@@ -189,11 +189,13 @@ def train_model(
             "epoch": epoch,
             "epochs": config.epochs,
             "loss": round(float(np.mean(losses)), 5),
-            "metrics": {k: round(v, 5) for k, v in metrics.items()},
+            "metrics": {k: None if v is None else round(v, 5) for k, v in metrics.items()},
             "seconds": round(time.perf_counter() - started, 2),
         }
         history.append(row)
-        score = metrics.get(config.select_by, -float(np.mean(losses)))
+        score = metrics.get(config.select_by)
+        if score is None:  # no held-out figure (or no class present): the lower loss wins
+            score = -float(np.mean(losses))
         if best is None or score > best[0]:
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             best = (score, epoch, state, metrics)

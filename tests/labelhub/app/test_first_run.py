@@ -45,3 +45,20 @@ def test_the_first_run_page_makes_the_owner_and_then_closes():
     )
     assert again.status_code == 302 and get_user_model().objects.count() == 1
     assert stranger.get("/app/login/").status_code == 200
+
+
+def test_the_owner_create_command_makes_the_first_owner_once(monkeypatch):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-passphrase-7\n"))
+    out = io.StringIO()
+    call_command("owner_create", username="root-owner", organization="Acme", stdout=out)
+    assert "root-owner" in out.getvalue()
+    owner = get_user_model().objects.get()
+    assert owner.check_password("a-long-passphrase-7") and owner.is_superuser
+    assert Membership.objects.get(user=owner).role == Role.OWNER
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-passphrase-7\n"))
+    with pytest.raises(CommandError, match="accounts already"):
+        call_command("owner_create", username="second", organization="Other")

@@ -469,3 +469,21 @@ def test_import_into_an_accepted_task_is_refused_with_nothing_written(org_a, two
         f"/api/v1/tasks/{a.task.id}/annotation/", {"revision": 0, "regions": []}, format="json"
     )
     assert put.status_code == 409 and put.json()["error"]["code"] == "task_done"
+
+
+def test_a_zip_entry_whose_local_header_crc_is_wrong_is_refused(org_a):
+    """The central directory's CRC-32 is right (Python's zipfile checks the data against it), the local
+    header's is not: other unzip tools would trust the local one, so the entry is refused."""
+    from labelhub.datasets.models import Import
+
+    data = bytearray(_zip_with("odd.png"))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = zf.getinfo("odd.png")
+        zf.read("odd.png")  # the data and the central directory agree
+    crc_at = info.header_offset + 14
+    data[crc_at : crc_at + 4] = (info.CRC ^ 0xFFFFFFFF).to_bytes(4, "little")
+    response = post(org_a.clients["owner"], org_a.project.id, "odd.zip", bytes(data), "images")
+    assert response.status_code == 400, response.content
+    problem = response.json()["error"]["details"]["problems"][0]
+    assert problem["path"] == "zip:odd.png" and "local header" in problem["message"]
+    assert Image.objects.count() == 0 and Import.objects.count() == 0

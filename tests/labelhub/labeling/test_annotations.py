@@ -57,7 +57,8 @@ def test_stale_revision_answers_409_and_newer_revision_is_kept(org_a, task):
 
 
 @pytest.mark.django_db
-def test_every_revision_is_readable_with_what_changed(org_a, task):
+def test_every_revision_is_readable_with_what_changed(org_a, task, settings):
+    settings.LABELHUB_REVISION_BURST_SECONDS = 0  # every save a revision (the burst rule is tested below)
     client = org_a.clients[Role.ANNOTATOR]
     r1 = [
         {"id": "a", "label": "cat", "kind": "polygon", "polygons": [square(1, 1, 10, 10)]},
@@ -119,3 +120,68 @@ def test_mask_regions_carry_rle(org_a, task):
     assert saved.status_code == 200, saved.json()
     stored = client.get(f"/api/v1/tasks/{task.id}/annotation/").json()["regions"][0]["rle"]
     assert (rle_to_mask(stored) == mask).all()
+
+
+@pytest.mark.django_db
+def test_a_burst_of_saves_by_one_person_is_one_revision(org_a, task, settings):
+    """The revision rule: a member's save within LABELHUB_REVISION_BURST_SECONDS of their own previous
+    save (same stage, a revision nothing names) replaces that revision under the new number; another
+    person's save, a save after the window, or a revision a comment names starts a new one. Stale reads
+    are still refused."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labelhub.labeling.models import Annotation, Comment
+
+    settings.LABELHUB_REVISION_BURST_SECONDS = 60
+    alice, bob = org_a.clients[Role.ANNOTATOR], org_a.clients[Role.MANAGER]
+
+    def region(x):
+        return [{"id": "a", "label": "cat", "kind": "polygon", "polygons": [square(1, 1, x, 10)]}]
+
+    for base, x in [(0, 10), (1, 11), (2, 12)]:
+        out = put(alice, task, base, region(x))
+        assert out.status_code == 200 and out.json()["revision"] == base + 1
+    numbers = list(AnnotationRevision.objects.values_list("number", flat=True))
+    assert numbers == [3]  # one revision for the burst, at the latest number
+    only = AnnotationRevision.objects.get()
+    assert only.regions[0]["polygons"][0]["exterior"][1] == [12.0, 1.0]
+    assert only.summary == {"added": ["a"], "removed": [], "changed": []}
+    assert put(alice, task, 2, region(13)).status_code == 409  # a stale read is still refused
+
+    # Another person: a new revision; then Alice again: a new one too (the last was Bob's).
+    assert put(bob, task, 3, region(14)).status_code == 200
+    assert put(alice, task, 4, region(15)).status_code == 200
+    assert list(AnnotationRevision.objects.values_list("number", flat=True)) == [3, 4, 5]
+    # After the window: a new revision.
+    Annotation.objects.filter(task=task).update(updated_at=timezone.now() - timedelta(seconds=61))
+    assert put(alice, task, 5, region(16)).status_code == 200
+    assert list(AnnotationRevision.objects.values_list("number", flat=True)) == [3, 4, 5, 6]
+    # A revision a comment names is kept.
+    Comment.objects.create(task=task, author=None, text="look", revision=6)
+    assert put(alice, task, 6, region(17)).status_code == 200
+    assert list(AnnotationRevision.objects.values_list("number", flat=True)) == [3, 4, 5, 6, 7]
+    assert put(alice, task, 7, region(18)).status_code == 200
+    assert list(AnnotationRevision.objects.values_list("number", flat=True)) == [3, 4, 5, 6, 8]
+
+
+@pytest.mark.django_db
+def test_a_mask_on_a_polygon_only_class_is_refused_naming_the_region(org_a, task):
+    import numpy as np
+
+    from workers.geometry import mask_to_rle
+
+    mask = np.zeros((48, 64), dtype=bool)
+    mask[5:20, 10:30] = True
+    client = org_a.clients[Role.ANNOTATOR]
+    ok = {"id": "p", "label": "dog", "kind": "polygon", "polygons": [square(1, 1, 10, 10)]}
+    cat = {"id": "m", "label": "cat", "kind": "mask", "rle": mask_to_rle(mask)}
+    dog = {"id": "d", "label": "dog", "kind": "mask", "rle": mask_to_rle(mask)}
+    out = put(client, task, 0, [ok, cat, dog])
+    assert out.status_code == 400
+    error = out.json()["error"]
+    assert error["field"] == "regions[2].kind" and error["code"] == "kind_not_allowed"
+    assert "dog" in error["message"]
+    assert AnnotationRevision.objects.count() == 0  # nothing half-saved
+    assert put(client, task, 0, [ok, cat]).status_code == 200

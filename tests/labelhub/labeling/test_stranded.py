@@ -100,6 +100,9 @@ def test_two_reviewers_one_rejecting_the_other_re_reviewing_every_task_ends_done
     listed = manager.get(f"/api/v1/tasks/?project={project.id}&stranded=true").json()
     assert [t["id"] for t in listed["results"]] == [t3.id]
     assert manager.get(f"/api/v1/tasks/?project={project.id}&stranded=false").json()["count"] == 2
+    # The list writes its rows from plain values: each is exactly the task's own representation.
+    for row in manager.get(f"/api/v1/tasks/?project={project.id}").json()["results"]:
+        assert row == manager.get(f"/api/v1/tasks/{row['id']}/").json()
     metrics = manager.get(f"/api/v1/projects/{project.id}/metrics/").json()
     assert metrics["stranded"] == {"review": 0, "final-qa": 1}
 

@@ -81,6 +81,9 @@ def test_click_answers_rle_and_polygons_from_the_cached_embedding(org_a, image):
         ({"points": "here", "point_labels": [1]}, "points"),
         ({"box": [1, 2, 3, 4], "mask_input_id": "expired"}, "mask_input_id"),
         ({"points": [[5, 5]], "point_labels": [1], "scribble": []}, "scribble"),
+        ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [8, 8], "counts": [64]}}, "mask_rle"),
+        ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [80, 96], "counts": [7680]}}, "mask_rle"),
+        ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [80, 96], "counts": "%%"}}, "mask_rle"),
     ],
 )
 def test_bad_prompts_are_refused(org_a, image, body, field):
@@ -355,3 +358,24 @@ def test_the_classical_backend_has_one_candidate(org_a, image):
     assert (body["candidates"], body["candidate"]) == (1, 0)
     refused = segment(client, image, {"points": [[48, 40]], "point_labels": [1], "candidate": 1})
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "candidate", refused.json()
+
+
+@pytest.mark.django_db
+def test_a_click_refines_a_region_sent_as_mask_rle(org_a, image):
+    """The app's correction of an existing region: its shape goes with the first click as `mask_rle`
+    (the classical backend's previous mask): a negative click inside never grows it and removes the
+    part around the click; a positive click keeps all of it."""
+    import numpy as np
+
+    from workers.geometry import mask_to_rle
+
+    client = org_a.clients[Role.ANNOTATOR]
+    region = np.zeros((80, 96), dtype=bool)
+    region[10:70, 10:86] = True  # a sloppy region: the disc and much background around it
+    minus = segment(client, image, {"points": [[14, 14]], "point_labels": [0], "mask_rle": mask_to_rle(region)})
+    assert minus.status_code == 200, minus.json()
+    got = rle_to_mask(minus.json()["rle"])
+    assert not (got & ~region).any() and not got[14, 14] and got.sum() < region.sum()
+    plus = segment(client, image, {"points": [[48, 40]], "point_labels": [1], "mask_rle": mask_to_rle(region)})
+    assert plus.status_code == 200, plus.json()
+    assert (rle_to_mask(plus.json()["rle"]) >= region).all()

@@ -11,6 +11,7 @@ from labelhub.accounts.models import Role
 from labelhub.labeling import assignments, reviews
 from labelhub.labeling.annotations import Writer, annotation_prelabel, annotation_write
 from labelhub.labeling.models import Task, TaskEvent
+from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.qa.gold import regions_match
 from labelhub.qa.metrics import project_metrics
 from tests.helpers import make_user
@@ -47,11 +48,12 @@ def story(org_a):
     t1, t2, t3, t4 = make_tasks(project, 4)
 
     # T1: AI pre-label of two regions; A1 moves two vertices of p1, keeps p2, adds h1; accepted twice.
+    made = Prediction.objects.create(image=t1.image, model_name="sam-test", status=PredictionStatus.OK)
     annotation_prelabel(
         task=t1,
         regions=[
-            {**region("p1", 10, 10, 20, 20, source="ai"), "prediction_id": 7, "score": 0.9},
-            {**region("p2", 30, 10, 40, 20, source="ai"), "prediction_id": 7, "score": 0.8},
+            {**region("p1", 10, 10, 20, 20, source="ai"), "prediction_id": made.pk, "score": 0.9},
+            {**region("p2", 30, 10, 40, 20, source="ai"), "prediction_id": made.pk, "score": 0.8},
         ],
     )
     hold(t1, a1, claimed_ago=100, active=40)
@@ -191,6 +193,17 @@ def test_metrics_per_user_and_time_window(story, org_a):
     assert row["rejection_rate"] == approx(row["rejections_received"] / 2)
     assert row["ai_assist"]["ai_regions"] == mine["ai_assist"]["ai_regions"] == 2
     assert row["ai_assist"]["kept_share"] == approx(mine["ai_assist"]["kept"] / 2)
+    # Marking an accepted task gold later is an event in "done", not a second acceptance.
+    done = next(t for t in story["tasks"] if Task.objects.get(pk=t.pk).status == "done")
+    before = project_metrics(project=project)
+    assignments.task_gold_set(
+        task=done, manager=org_a.users[Role.MANAGER], is_gold=True, regions=[region("g", 1, 1, 9, 9)]
+    )
+    after = project_metrics(project=project)
+    assert (
+        after["ai_assist"] == before["ai_assist"]
+        and after["throughput"]["done"] == before["throughput"]["done"]
+    )
 
     # Move T2's history two days back: a window over the last day no longer sees its rejections.
     t2 = story["tasks"][1]

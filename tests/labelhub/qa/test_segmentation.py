@@ -1,5 +1,5 @@
 """Segmentation quality in the metrics: known answers on the metrics story (64x48 images, classes cat
-and dog; a class absent from both label maps scores 1 for Dice, IoU and BF1)."""
+and dog; a class absent from both label maps is left out of Dice, IoU and BF1, not scored 1)."""
 
 from __future__ import annotations
 
@@ -37,16 +37,56 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     pre = seg["prelabel"]["overall"]
     assert pre["n"] == 1
     assert pre["pixel_accuracy"] == approx(1 - 150 / (WIDTH * HEIGHT), abs=1e-6)
-    assert pre["dice"] == approx((400 / 550 + 1) / 2, abs=1e-6)
-    assert pre["iou"] == approx((200 / 350 + 1) / 2, abs=1e-6)
+    assert pre["dice"] == approx(400 / 550, abs=1e-6)
+    assert pre["iou"] == approx(200 / 350, abs=1e-6)
+    assert set(pre["per_class"]) == {"cat"}
     assert 0.5 < pre["boundary_f1"] < 1.0
-    assert seg["prelabel"]["by_model"] == {"none": pre}  # prediction 7 of the story is not stored
+    assert seg["prelabel"]["by_model"] == {"sam-test": pre}  # the story's prediction
     assert seg["prelabel"]["per_task"][0]["task"] == story["tasks"][0].id
     # Gold: A1 drew 300 px for a 100 px gold square (Dice 0.5 for cat), A2 exactly.
     gold = seg["annotator_vs_gold"]["by_user"]
-    assert gold["alpha-annotator"]["dice"] == approx(0.75) and gold["alpha-a2"]["dice"] == approx(1.0)
+    assert gold["alpha-annotator"]["dice"] == approx(0.5) and gold["alpha-a2"]["dice"] == approx(1.0)
     # Fix: 100 px submitted, 200 px accepted, 100 shared: cat Dice 2/3, IoU 1/2.
     fix = seg["annotator_vs_fix"]["by_user"]["alpha-annotator"]
-    assert fix["n"] == 1 and fix["dice"] == approx((2 / 3 + 1) / 2) and fix["iou"] == approx(0.75)
+    assert fix["n"] == 1 and fix["dice"] == approx(2 / 3) and fix["iou"] == approx(0.5)
     # Existing fields are unchanged.
     assert body["ai_assist"]["ai_regions"] == 2 and body["gold"]["scored"] == 2
+    # The samples rebuilt from the stored history give the same figures (manage.py quality_samples).
+    from django.core.management import call_command
+
+    from labelhub.qa.models import QualitySample
+
+    QualitySample.objects.all().delete()
+    call_command("quality_samples", str(story["project"].id))
+    again = org_a.clients[Role.MANAGER].get(f"/api/v1/projects/{story['project'].id}/metrics/").json()
+    assert again["segmentation"] == seg and again["ai_assist"] == body["ai_assist"]
+
+
+def test_prelabels_deleted_score_zero_not_near_perfect(org_a):
+    """The issue's case: pre-labels nearly all deleted by the labeler. Before, each image's classes absent
+    from both sides counted 1.0 and the project read Dice 0.97 at pixel accuracy 0.1."""
+    from labelhub.labeling.annotations import annotation_prelabel
+
+    from .test_metrics import hold as hold_task
+
+    project = org_a.project
+    a1, r = org_a.users[Role.ANNOTATOR], org_a.users[Role.REVIEWER]
+    q = org_a.users[Role.MANAGER]
+    tasks = make_tasks(project, 3, start=20)
+    for i, task in enumerate(tasks):
+        # A big AI region of class cat on every image; the labeler deletes it and draws nothing.
+        annotation_prelabel(task=task, regions=[region(f"p{i}", 0, 0, WIDTH, HEIGHT - 4, source="ai")])
+        hold_task(task, a1, claimed_ago=5, active=1)
+        annotation_write(task=task, author=a1, base_revision=1, regions=[], writer=Writer.MEMBER)
+        reviews.task_submit(task=task, user=a1)
+        hold_task(task, r, claimed_ago=5, active=1)
+        reviews.task_accept(task=task, user=r)
+        hold_task(task, q, claimed_ago=5, active=1)
+        reviews.task_accept(task=task, user=q)
+    body = org_a.clients[Role.MANAGER].get(f"/api/v1/projects/{project.id}/metrics/").json()
+    pre = body["segmentation"]["prelabel"]["overall"]
+    assert pre["n"] == 3
+    assert pre["pixel_accuracy"] == approx(4 / HEIGHT, abs=1e-6)
+    assert pre["dice"] == 0.0 and pre["iou"] == 0.0 and pre["boundary_f1"] == 0.0
+    assert pre["per_class"] == {"cat": {"n": 3, "dice": 0.0, "iou": 0.0, "boundary_f1": 0.0}}
+    assert body["ai_assist"]["deleted"] == 3 and body["ai_assist"]["kept"] == 0

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from workers.geometry import _cache
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_caches_are_dropped_once_per_change_of_the_kernel_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    folder = tmp_path / "workers" / "geometry"
+    (folder,) = _cache._cache_dirs()
+    assert folder.parent == tmp_path and folder.name.startswith("geometry_")
     folder.mkdir(parents=True)
     cached = [
         folder / "_kernels.winding_iou-631.py311.nbi",
@@ -30,3 +39,41 @@ def test_caches_are_dropped_once_per_change_of_the_kernel_sources(tmp_path, monk
     stamp.write_text("0" * 64 + "\n")  # the sources changed since
     assert _cache.drop_stale_caches()
     assert not any(f.exists() for f in cached) and other.exists()
+
+
+KERNEL_RUN = """
+import json, sys
+import numpy as np
+from workers.geometry import _kernels
+idx = np.arange(4)
+_kernels.sort_indices(idx, np.array([3.0, 1.0, 2.0, 0.5]), False)  # sorts idx in place
+stats = _kernels.sort_indices.stats
+print(json.dumps({"order": [int(i) for i in idx], "hits": sum(stats.cache_hits.values()),
+                  "misses": sum(stats.cache_misses.values())}))
+"""
+
+
+def _kernel_files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*.nb[ic]")}
+
+
+def _run(root: Path) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", KERNEL_RUN], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_second_process_keeps_the_kernels_the_first_compiled(tmp_path):
+    """Two processes importing workers.geometry with NUMBA_CACHE_DIR set: the first compiles and stamps
+    its kernels, the second loads them from the cache and deletes nothing (one set of compiled kernels)."""
+    first = _run(tmp_path)
+    assert first["misses"] >= 1 and sorted(first["order"]) == [0, 1, 2, 3]
+    compiled = _kernel_files(tmp_path)
+    assert compiled and all(Path(name).parent.name.startswith("geometry_") for name in compiled)
+    second = _run(tmp_path)
+    assert second["order"] == first["order"]
+    assert second["hits"] >= 1 and second["misses"] == 0  # loaded, not compiled again
+    assert _kernel_files(tmp_path) == compiled  # the same files, untouched

@@ -49,6 +49,24 @@ def test_automatic_separates_the_object():
     assert best > 0.9
 
 
+def test_everything_mode_drops_the_background_region():
+    """A region touching all four borders and covering most of the image is the background: dropped."""
+    from workers.sam.backend import is_background
+
+    h, w = 200, 260
+    img, gt = synthetic_image(h, w, seed=3), synthetic_object(h, w)
+    masks = ClassicalBackend().automatic(img)
+    assert masks and not any(is_background(m.mask) for m in masks)
+    assert max(_iou(m.mask, gt) for m in masks) > 0.9
+    frame = np.ones((h, w), dtype=bool)
+    frame[40:160, 50:210] = False  # the background around one object
+    assert is_background(frame) and is_background(~gt)
+    assert not is_background(gt)
+    strip = np.zeros((h, w), dtype=bool)
+    strip[:, :200] = True  # most of the image but not the right border: could be an object
+    assert not is_background(strip)
+
+
 def test_downscaled_grabcut_agrees_with_full_resolution():
     """GrabCut on a working copy (long side 256) then upsampled ~= GrabCut at full resolution."""
     h, w = 300, 400

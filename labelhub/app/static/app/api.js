@@ -19,8 +19,15 @@ function csrfToken() {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
-export async function request(method, path, body, { keepalive = false } = {}) {
-  const headers = { Accept: "application/json" };
+function signIn() {
+  location.href = "/app/login/?next=" + encodeURIComponent(location.pathname + location.hash);
+}
+
+/** The response itself, for bodies that are not JSON (the SAM decoder, embeddings) and statuses the
+ * caller reads (202): session cookie, CSRF on writes, and the same 401 handling as every call. An
+ * error status throws ApiError with the server's message. */
+export async function raw(path, { method = "GET", body, keepalive = false, accept = "application/json" } = {}) {
+  const headers = { Accept: accept };
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(BASE + path, {
@@ -30,15 +37,18 @@ export async function request(method, path, body, { keepalive = false } = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
     keepalive,
   });
-  if (res.status === 204) return null;
+  if (res.ok) return res;
   const data = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
-  if (res.status === 401 || res.status === 403) {
-    if (res.status === 401 || (data?.error?.code || "").startsWith("not_authenticated")) {
-      location.href = "/app/login/?next=" + encodeURIComponent(location.pathname + location.hash);
-    }
-  }
-  if (!res.ok) throw new ApiError(res.status, data);
-  return data;
+  if (res.status === 401 || (res.status === 403 && (data?.error?.code || "").startsWith("not_authenticated"))) signIn();
+  throw new ApiError(res.status, data);
+}
+
+/** onResponse(res): sees the response (headers of a 204, for instance). */
+export async function request(method, path, body, { keepalive = false, onResponse = null } = {}) {
+  const res = await raw(path, { method, body, keepalive });
+  onResponse?.(res);
+  if (res.status === 204) return null;
+  return res.headers.get("content-type")?.includes("json") ? res.json() : null;
 }
 
 export const get = (path) => request("GET", path);
@@ -70,7 +80,7 @@ export const del = (path) => request("DELETE", path);
 /** POST one file as multipart field `field` with upload progress (fetch has none: XMLHttpRequest).
  * onProgress(loaded, total) while the body goes out; resolves with the JSON answer, rejects with an
  * ApiError. A 429 (the upload throttle) waits for Retry-After and tries again, at most `retries` times. */
-export function uploadFile(path, file, { field = "files", onProgress = () => {}, retries = 5 } = {}) {
+export function uploadFile(path, file, { field = "files", onProgress = () => {}, retries = 30 } = {}) {
   return new Promise((resolve, reject) => {
     const send = (left) => {
       const xhr = new XMLHttpRequest();

@@ -1,7 +1,27 @@
 // The annotation document of one task: regions, undo/redo (one step per stroke), and the autosave:
 // a debounced PUT naming the revision read. A 409 keeps the local copy and lets the user choose.
 import * as api from "./api.js";
-import { announce, choose, errorText } from "./dom.js";
+import { announce, choose, errorText, h } from "./dom.js";
+
+/** How two versions of the regions differ, region by region (by id): what is only in one of them, and
+ * what changed (class, shape, kind, source) in the ones both hold. */
+export function regionsDiff(mine, theirs) {
+  const byId = (list) => new Map(list.map((r) => [r.id, r]));
+  const a = byId(mine), b = byId(theirs);
+  const out = [];
+  for (const [id, r] of a) {
+    const t = b.get(id);
+    if (!t) { out.push({ id, label: r.label, what: "only in yours" }); continue; }
+    const changes = [];
+    if (r.label !== t.label) changes.push(`class ${t.label} → ${r.label} in yours`);
+    if (r.kind !== t.kind) changes.push(`${t.kind} in theirs, ${r.kind} in yours`);
+    else if (JSON.stringify(r.polygons || null) !== JSON.stringify(t.polygons || null) || JSON.stringify(r.rle?.counts || null) !== JSON.stringify(t.rle?.counts || null)) changes.push("shape differs");
+    if (r.source !== t.source) changes.push(`${t.source} in theirs, ${r.source} in yours`);
+    if (changes.length) out.push({ id, label: r.label, what: changes.join("; ") });
+  }
+  for (const [id, t] of b) if (!a.has(id)) out.push({ id, label: t.label, what: "only in theirs" });
+  return out;
+}
 
 const SAVE_DELAY_MS = 600;
 
@@ -85,7 +105,9 @@ export class Editor {
       el.textContent = text;
       el.dataset.saveState = state;
     });
-    announce(text, state === "error" || state === "conflict" ? "error" : "info");
+    // The taskbar's save state is its own live region; the shared one (#live) gets only what needs the
+    // labeler (errors, conflicts), so "Saving…" never hides what a tool just said.
+    if (state === "error" || state === "conflict") announce(text, "error");
   }
 
   scheduleSave() {
@@ -147,12 +169,14 @@ export class Editor {
   async conflict(err) {
     const theirs = err.details?.current_revision;
     this.setState("conflict", `Someone saved revision ${theirs} meanwhile: your edit is kept here, not saved.`);
-    const choice = await choose(
-      "This task changed on the server",
-      `Revision ${theirs} was saved after the one you read (${this.revision}). Keep your version (it becomes the next revision) or reload theirs (your edit stays in undo).`,
-      [["Keep mine", "mine"], ["Reload theirs", "theirs"]],
-    );
     const current = await api.get(`tasks/${this.task.id}/annotation/`);
+    const diff = regionsDiff(this.regions, current.regions);
+    const text = h("div", {},
+      h("p", {}, `Revision ${current.revision}${current.author ? ` by ${current.author}` : ""} was saved after the one you read (${this.revision}). Keep your version (it becomes the next revision) or reload theirs (your edit stays in undo).`),
+      diff.length
+        ? h("ul", { class: "diff", "aria-label": "Regions that differ" }, diff.map((d) => h("li", { "data-region-id": d.id }, h("strong", {}, `${d.label} (${d.id})`), `: ${d.what}`)))
+        : h("p", {}, "The regions are the same in both."));
+    const choice = await choose("This task changed on the server", text, [["Keep mine", "mine"], ["Reload theirs", "theirs"]]);
     if (choice === "mine") {
       this.revision = current.revision;
       this.dirty = true;

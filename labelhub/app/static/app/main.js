@@ -1,7 +1,8 @@
-// The router: #/queue, #/next/{project}/{stage}, #/task/{id}, #/manage/{project}, and the manager's
-// workspace (#/projects, #/project/{id}, #/people: workspace/index.js; #/tasks/{project},
+// The router: #/queue, #/next/{project}/{stage}[/{task to skip}], #/task/{id}, #/manage/{project}, and
+// the manager's workspace (#/projects, #/project/{id}, #/people: workspace/index.js; #/tasks/{project},
 // #/exports/{project}, #/metrics/{project}). One screen at a time; leaving a task screen releases its lease.
 import { announce, errorText, h } from "./dom.js";
+import { loadPreferences } from "./keymap.js";
 import { managerScreen } from "./manager.js";
 import { nextTask, queueScreen } from "./queue.js";
 import { taskScreen } from "./task.js";
@@ -41,7 +42,7 @@ async function route() {
   try {
     if (parts[0] === "task") current = await openTask(root, Number(parts[1]), go);
     else if (parts[0] === "next") {
-      const task = await nextTask(root, { projectId: Number(parts[1]), stage: parts[2], message });
+      const task = await nextTask(root, { projectId: Number(parts[1]), stage: parts[2], message, exclude: Number(parts[3]) || null });
       if (task) {
         history.replaceState(null, "", `#/task/${task.id}`);
         parts.splice(0, parts.length, "task", String(task.id));
@@ -65,4 +66,4 @@ async function route() {
 
 document.getElementById("nav").append(h("a", { href: "#/queue" }, "Queue"), " ", h("a", { href: "#/projects" }, "Projects"));
 window.addEventListener("hashchange", route);
-route();
+loadPreferences().then(route); // the user's keys first: the task screen's tooltips show them

@@ -1,8 +1,10 @@
-// The manager's screen: progress per stage, metrics as hand-drawn SVG bar charts, members (and
-// invitations when the server offers them), exports with a progress bar and download.
+// The manager's screen: progress per stage, metrics as hand-drawn SVG bar charts, members (invitations
+// and roles are on the People screen, workspace/people.js), exports with a progress bar and download.
 import * as api from "./api.js";
-import { announce, errorText, h } from "./dom.js";
+import { errorText, h } from "./dom.js";
 import { PALETTE } from "./view.js";
+import { qualityReportCard } from "./workspace/quality.js";
+import { workspaceTabs } from "./workspace/nav.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -37,7 +39,6 @@ export async function managerScreen(root, { projectId }) {
     api.all(`organizations/${project.organization}/members/`),
     api.get("exports/formats/"),
   ]);
-  const invitations = await api.get(`organizations/${project.organization}/invitations/`).then(() => true, () => false);
   const stages = project.pipeline.map((s) => s.name);
   const pct = (v) => `${Math.round(v * 100)}%`;
   const secs = (v) => `${Math.round(v)} s`;
@@ -58,12 +59,14 @@ export async function managerScreen(root, { projectId }) {
   const quality = segmentationTable(metrics.segmentation);
   const memberList = h("section", { class: "card" }, h("h2", {}, "Members"),
     h("table", { class: "grid" }, h("tbody", {}, members.map((m) => h("tr", {}, h("th", { scope: "row" }, m.username), h("td", {}, m.role))))),
-    invitations ? inviteForm(project.organization) : h("p", { class: "muted" }, "Invitations are not available on this server."));
+    h("p", {}, h("a", { class: "button", href: `#/people/${project.organization}` }, "Invite people, change roles"), " ",
+      h("a", { class: "button", href: `#/project/${projectId}` }, "Project members")));
   const exports = exportPanel(projectId, formats);
+  const report = await qualityReportCard(projectId);
   const workspace = h("nav", { class: "workspace-nav row", "aria-label": "Project workspace" }, h("strong", {}, project.name),
-    [["manage", "Overview"], ["tasks", "Tasks"], ["exports", "Exports"], ["metrics", "Metrics"]].map(([s, t]) =>
-      h("a", { class: s === "manage" ? "button primary" : "button", href: `#/${s}/${projectId}` }, t)));
-  root.replaceChildren(h("div", { class: "manager" }, workspace, h("h1", {}, `${project.name}: manage`), progress, charts, quality, memberList, exports));
+    workspaceTabs(projectId).map(([s, t, href]) =>
+      h("a", { class: s === "manage" ? "button primary" : "button", href, "aria-current": s === "manage" ? "page" : null }, t)));
+  root.replaceChildren(h("div", { class: "manager" }, workspace, h("h1", {}, `${project.name}: manage`), progress, charts, quality, report, memberList, exports));
 }
 
 /** The `segmentation` block of the metrics API as one small table: pixel accuracy, Dice, IoU and
@@ -88,19 +91,6 @@ export function segmentationTable(seg) {
       h("thead", {}, h("tr", {}, h("th", {}, "comparison"), h("th", {}, "n"), keys.map(([, t]) => h("th", {}, t)))),
       h("tbody", {}, rows.map(([what, m]) => h("tr", {}, h("th", { scope: "row" }, what), h("td", {}, String(m.n)),
         keys.map(([k]) => h("td", {}, f(m[k]))))))) : h("p", { class: "muted" }, "nothing yet"));
-}
-
-function inviteForm(orgId) {
-  const email = h("input", { type: "email", required: true, "aria-label": "E-mail to invite" });
-  const role = h("select", { "aria-label": "Role" }, ["annotator", "reviewer", "manager"].map((r) => h("option", { value: r }, r)));
-  return h("form", { class: "row", onsubmit: async (e) => {
-    e.preventDefault();
-    try {
-      await api.post(`organizations/${orgId}/invitations/`, { email: email.value, role: role.value });
-      announce(`Invitation sent to ${email.value}`);
-      email.value = "";
-    } catch (err) { announce(errorText(err), "error"); }
-  } }, h("label", {}, "Invite ", email), role, h("button", { type: "submit" }, "Invite"));
 }
 
 function exportPanel(projectId, formats) {

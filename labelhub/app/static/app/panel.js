@@ -10,12 +10,18 @@ export function regionName(region, index) {
 
 export function regionsPanel(s) {
   const { regions } = s.editor;
-  const list = h("ol", { class: "regions", "aria-label": "Regions" });
-  regions.forEach((region, i) => {
+  // A slide may hold thousands of regions: the list shows at most LIST_MAX of them, around the selected
+  // one (the canvas draws them all), so a selection or an edit does not rebuild thousands of rows.
+  const start = regions.length > LIST_MAX ? Math.max(0, Math.min(regions.length - LIST_MAX, s.selected - LIST_MAX / 2)) : 0;
+  const end = Math.min(regions.length, start + LIST_MAX);
+  const list = h("ol", { class: "regions", "aria-label": "Regions", start: start + 1 });
+  regions.slice(start, end).forEach((region, k) => {
+    const i = start + k;
     const hidden = s.hidden.has(region.id), locked = s.locked.has(region.id);
     const item = h("li", { class: i === s.selected ? "selected" : "", "data-region-id": region.id },
       h("span", { class: "swatch", style: { background: classColor(s.schema, region.label), borderStyle: region.source === "ai" ? "dashed" : "solid" } }),
       h("button", { class: "name", "aria-current": i === s.selected ? "true" : null, onclick: () => { s.select(i); s.zoomToSelected(); } }, regionName(region, i)),
+      region.prediction_id != null && s.sources?.get(region.prediction_id) ? h("span", { class: "source muted", title: "Pre-label source" }, s.sources.get(region.prediction_id)) : null,
       s.readOnly ? h("span", { class: "muted" }, region.kind)
         : h("select", { "aria-label": `Class of ${regionName(region, i)}`, onchange: (e) => s.relabel(i, e.target.value) },
           s.schema.map((c) => h("option", { value: c.name, selected: c.name === region.label }, c.name))),
@@ -28,26 +34,31 @@ export function regionsPanel(s) {
   return h("section", { class: "panel" },
     h("div", { class: "row" }, h("h2", {}, `Regions (${regions.length})`), h("span", { class: "spacer" }),
       h("button", { "aria-pressed": String(Boolean(s.single)), title: "Show one region at a time; Up/Down step", onclick: () => s.toggleSingle() }, "One at a time")),
-    regions.length ? list : h("p", { class: "muted" }, "No regions yet."));
+    regions.length ? list : h("p", { class: "muted" }, "No regions yet."),
+    end - start < regions.length
+      ? h("p", { class: "muted" }, `Listed ${start + 1}-${end} of ${regions.length}: select a region on the canvas to list its neighbours.`)
+      : null);
 }
+
+const LIST_MAX = 200;
 
 export function commentsPanel(s) {
   const open = s.comments.filter((c) => !c.resolved);
-  const shown = s.showResolved ? s.comments : open;
+  const shown = s.issues.showResolved ? s.comments : open;
   const list = h("ol", { class: "comments", "aria-label": "Comments" });
   shown.forEach((c) => {
     const n = s.comments.indexOf(c) + 1;
     list.append(h("li", { class: c.resolved ? "resolved" : "", "data-comment-id": c.id },
-      h("button", { class: "pin-badge", "aria-label": `Show comment ${n}`, onclick: () => s.focusComment(c) }, String(n)),
+      h("button", { class: "pin-badge", "aria-label": `Show comment ${n}`, onclick: () => s.issues.focusComment(c) }, String(n)),
       h("span", { class: "text" }, c.text),
       h("span", { class: "muted" }, ` ${c.author || ""}${c.region_id ? " · region" : c.x != null ? " · point" : ""}`),
-      s.canComment ? h("button", { onclick: () => s.resolveComment(c, !c.resolved) }, c.resolved ? "Reopen" : "Resolve") : null,
+      s.canComment ? h("button", { onclick: () => s.issues.resolveComment(c, !c.resolved) }, c.resolved ? "Reopen" : "Resolve") : null,
     ));
   });
   return h("section", { class: "panel" },
     h("h2", {}, `Comments (${open.length} open)`),
     shown.length ? list : h("p", { class: "muted" }, "No open comments."),
-    s.comments.length > open.length ? h("label", { class: "check" }, h("input", { type: "checkbox", checked: s.showResolved, onchange: (e) => { s.showResolved = e.target.checked; s.renderPanels(); } }), " show resolved") : null,
+    s.comments.length > open.length ? h("label", { class: "check" }, h("input", { type: "checkbox", checked: s.issues.showResolved, onchange: (e) => { s.issues.showResolved = e.target.checked; s.refresh("comments"); s.render(); } }), " show resolved") : null,
   );
 }
 

@@ -34,26 +34,32 @@ export async function queueScreen(root, { go, message }) {
     h("div", { class: "queue" },
       message ? h("p", { class: "notice", role: "status" }, message) : null,
       h("h1", {}, "Your work"),
-      cards.length ? cards : h("p", {}, "You are not in any project yet."),
+      cards.length ? cards : h("p", {}, "You are not in any project yet. ",
+        orgs.some((o) => MANAGING.includes(o.role)) ? h("a", { class: "button primary", href: "#/projects/new" }, "Create a project") : "A manager adds you to one."),
       h("section", { class: "card" }, h("h2", {}, "Sent back to you"),
         sentBack.length
           ? h("ul", {}, sentBack.map((t) => h("li", {}, `Task ${t.id} in ${t.stage} `,
-            h("button", { onclick: () => go(`#/next/${t.project}/${encodeURIComponent(t.stage)}`) }, "Open"))))
+            h("a", { class: "button", href: `#/task/${t.id}` }, "Open"))))
           : h("p", { class: "muted" }, "Nothing sent back."))));
 }
 
-/** Claim the next task of a stage; 204 means the queue is empty. */
-export async function nextTask(root, { projectId, stage, message }) {
+/** Claim the next task of a stage (never `exclude`: the task just left with F); 204 means the queue is
+ * empty for me, and the server says why. */
+export async function nextTask(root, { projectId, stage, message, exclude = null }) {
   let task;
+  let reason = "";
   try {
-    task = await api.post(`projects/${projectId}/next-task/?stage=${encodeURIComponent(stage)}`);
+    const skip = exclude ? `&exclude=${exclude}` : "";
+    task = await api.post(`projects/${projectId}/next-task/?stage=${encodeURIComponent(stage)}${skip}`, {}, {
+      onResponse: (res) => { reason = res.headers.get("X-Queue-Reason") || ""; },
+    });
   } catch (err) {
     announce(errorText(err), "error");
     root.replaceChildren(h("div", { class: "empty" }, h("p", { class: "error" }, errorText(err)), h("a", { href: "#/queue" }, "Back to the queue")));
     return;
   }
   if (!task) {
-    const text = `Nothing to do here: the ${stage} queue has no task for you right now.`;
+    const text = reason || `Nothing to do here: the ${stage} queue has no task for you right now.`;
     announce(text);
     root.replaceChildren(h("div", { class: "empty", role: "status" },
       message ? h("p", { class: "notice" }, message) : null,

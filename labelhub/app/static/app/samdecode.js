@@ -8,7 +8,8 @@
 // gives the server's mask (tests/browser/test_app_samdecode.py checks IoU >= 0.99).
 import * as ort from "onnxruntime-web";
 
-const API = "/api/v1/";
+import * as api from "./api.js";
+
 const LOW_RES = 256;
 const INPUT = 1024;
 export const MODES = ["auto", "browser", "server"];
@@ -63,23 +64,27 @@ class Unavailable extends Error {}
 
 const MAX_WAIT_S = 120; // a worker that has not computed the embedding by then: the server decodes
 
+/** GET through the app's one API client (its 401 handling); 202 (a worker computes the embedding) is
+ * asked again after Retry-After. No SAM model on the server (409 no_sam_model) is remembered for the
+ * page: the server decodes every click and the browser decoder is never asked again. */
 async function fetchOk(path) {
   for (let waited = 0; ; ) {
-    const res = await fetch(API + path, { credentials: "same-origin" });
-    if (res.status === 202 && waited < MAX_WAIT_S) { // a worker computes the embedding: ask again
+    let res;
+    try {
+      res = await api.raw(path, { accept: "*/*" });
+    } catch (e) {
+      const err = new Unavailable(e.code === "no_sam_model" ? "this server has no Segment Anything model: clicks are segmented on the server" : e.message);
+      err.status = e.status;
+      err.code = e.code;
+      throw err;
+    }
+    if (res.status === 202 && waited < MAX_WAIT_S) {
       const wait = Number(res.headers.get("Retry-After") || 1);
       waited += wait;
       await sleep(1000 * wait);
       continue;
     }
-    if (res.status === 202) throw new Unavailable(`the embedding was not ready after ${MAX_WAIT_S} s`);
-    if (!res.ok) {
-      const body = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
-      const err = new Unavailable(body?.error?.message || `HTTP ${res.status}`);
-      err.status = res.status;
-      err.code = body?.error?.code || "";
-      throw err;
-    }
+    if (res.status === 202) throw new Unavailable(`the image was not ready for the browser after ${MAX_WAIT_S} s`);
     return res;
   }
 }
@@ -177,6 +182,29 @@ export function upscaleMask(lowRes, inputSize, originalSize) {
   return mask;
 }
 
+/** A full-size mask (Uint8Array H*W) as SAM's low-res mask input: the image's longest side scaled to
+ * 256 (ResizeLongestSide, top-left aligned, the rest -8), each cell the area mean mapped to [-8, 8] (as
+ * workers/sam/backend.py mask_to_logits, which the server uses for mask_rle). */
+export function maskToLogits(mask, h, w, magnitude = 8) {
+  const scale = LOW_RES / Math.max(h, w);
+  const ih = Math.max(1, Math.floor(h * scale + 0.5)), iw = Math.max(1, Math.floor(w * scale + 0.5));
+  const sum = new Float32Array(ih * iw), count = new Float32Array(ih * iw);
+  for (let y = 0; y < h; y++) {
+    const ty = Math.min(ih - 1, Math.floor((y * ih) / h)) * iw;
+    for (let x = 0; x < w; x++) {
+      const t = ty + Math.min(iw - 1, Math.floor((x * iw) / w));
+      sum[t] += mask[y * w + x];
+      count[t] += 1;
+    }
+  }
+  const out = new Float32Array(LOW_RES * LOW_RES).fill(-magnitude);
+  for (let y = 0; y < ih; y++) for (let x = 0; x < iw; x++) {
+    const t = y * iw + x;
+    out[y * LOW_RES + x] = ((sum[t] / (count[t] || 1)) * 2 - 1) * magnitude;
+  }
+  return out;
+}
+
 /** Start loading the decoder and the image's embedding; resolves when both are here (or rejects). */
 export function prepare(imageId) {
   return Promise.all([decoderSession(), embedding(imageId)]);
@@ -260,6 +288,11 @@ export class DecodeChooser {
     this.error = "";
     this.last = null; // {path, ms}
     this.onChange = null;
+    if (document.body.dataset.samModel === "0") { // no SAM model on this server: the server decodes
+      this.state = "unavailable";
+      this.error = "this server segments clicks itself (no Segment Anything model for the browser)";
+      this.final = true;
+    }
     try { this.auto = JSON.parse(sessionStorage.getItem(AUTO_KEY) || "null"); } catch { this.auto = null; }
   }
 
@@ -273,7 +306,7 @@ export class DecodeChooser {
 
   /** Load the browser decoder in the background (auto, browser); the server decodes meanwhile (auto). */
   load() {
-    if (this.mode === "server" || this.state === "loading" || this.state === "ready") return this.loading;
+    if (this.final || this.mode === "server" || this.state === "loading" || this.state === "ready") return this.loading;
     this.state = "loading";
     this.onChange?.();
     this.loading = prepare(this.imageId).then(() => {
@@ -282,6 +315,7 @@ export class DecodeChooser {
     }, (err) => {
       this.state = "unavailable";
       this.error = err.message;
+      if (err.code === "no_sam_model") this.final = true; // never asked again on this page
       this.onChange?.();
     });
     return this.loading;
@@ -297,6 +331,7 @@ export class DecodeChooser {
   /** The path for a new chain of clicks (a chain stays on one path: its previous mask lives there). */
   pick() {
     if (this.mode === "server") return "server";
+    if (this.final) return "server";
     if (this.mode === "browser") return this.state === "unavailable" ? "server" : "browser";
     this.load();
     if (this.state !== "ready") return "server";
@@ -325,7 +360,7 @@ export class DecodeChooser {
     if (this.mode !== "server") {
       if (this.state === "loading") parts.push("loading the browser decoder…");
       if (this.state === "ready") parts.push(`browser decoder: ${threads()} thread${threads() > 1 ? "s" : ""}`);
-      if (this.state === "unavailable") parts.push(`browser decode unavailable: ${this.error}`);
+      if (this.state === "unavailable") parts.push(this.final ? this.error : `the browser cannot segment here (${this.error}); the server does`);
     }
     if (this.mode === "auto" && this.state === "unavailable") parts.push("auto: the server decodes");
     else if (this.mode === "auto") {

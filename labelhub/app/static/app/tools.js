@@ -4,19 +4,20 @@ import * as api from "./api.js";
 import { announce, errorText } from "./dom.js";
 import { regionContains, rings } from "./view.js";
 import { rleDecode, rleEncode } from "./rle.js";
-import { decode as browserDecode } from "./samdecode.js";
+import { decode as browserDecode, maskToLogits } from "./samdecode.js";
 
 export const PREVIEW_KEY = "lh.samPreview"; // the View panel's "mask under the cursor" toggle: "off" or on
 const HOVER_MS = 50; // the pointer rests this long before its mask is decoded
 
+// The tools (their keys are in keymap.js: "<name>-tool").
 export const TOOLS = {
-  select: { key: "V", title: "Select and edit vertices" },
-  segment: { key: "S", title: "Click to segment: left click object, right click background" },
-  box: { key: "X", title: "Box to segment" },
-  polygon: { key: "P", title: "Draw a polygon (click vertices; N or Enter finishes)" },
-  brush: { key: "B", title: "Brush (paint the selected mask)" },
-  eraser: { key: "E", title: "Eraser (erase from the selected mask)" },
-  pin: { key: "I", title: "Pin an issue to a point or region (review)" },
+  select: { title: "Select and edit vertices" },
+  segment: { title: "Click to segment: left click object, right click background" },
+  box: { title: "Box to segment" },
+  polygon: { title: "Draw a polygon (click vertices; N or Enter finishes)" },
+  brush: { title: "Brush (paint the selected mask)" },
+  eraser: { title: "Eraser (erase from the selected mask)" },
+  pin: { title: "Pin an issue to a point or region (review)" },
 };
 
 function distToSegment(px, py, [ax, ay], [bx, by]) {
@@ -111,10 +112,9 @@ export class Tools {
   }
 
   cancel() {
-    if (this.segment?.regionId && this.segment.created) {
-      // Esc drops the region the clicks were building.
-      this.editor.undo();
-    }
+    // Esc drops the region the clicks were building, or gives back the shape of the one they refined.
+    for (let i = 0; i < (this.segment?.steps || 0); i++) this.editor.undo();
+    if (this.segment?.steps) this.s.afterHistory();
     this.draft = null;
     this.segment = null;
     this.s.render();
@@ -139,6 +139,7 @@ export class Tools {
     const ro = this.s.readOnly;
     if (this.tool === "pin") {
       if (e.button !== 0) return;
+      e.preventDefault(); // the mousedown would focus the canvas after the pin focused its comment box
       const i = this.hit(p.x, p.y);
       this.s.addPin(p.x, p.y, i >= 0 ? this.editor.regions[i].id : "");
       return;
@@ -163,7 +164,7 @@ export class Tools {
     }
     if (this.tool === "segment") {
       e.preventDefault();
-      this.segmentClick(p, e.button === 2 ? 0 : 1, e.ctrlKey);
+      this.segmentClick(p, e.button === 2 ? 0 : 1, e.ctrlKey, e.shiftKey);
       return;
     }
     if (this.tool === "box") {
@@ -298,14 +299,45 @@ export class Tools {
   }
 
   // --- click to segment: clicks accumulate on one region until N / Enter / Esc -----------------------
-  segmentClick(p, label, hold = false) {
+  /** The region a new chain of clicks corrects: the selected region when the click is inside it, else
+   * the region under the click (topmost, shown, not locked). None: a new region. */
+  refineTarget(p) {
+    const { regions } = this.editor;
+    const sel = regions[this.s.selected];
+    if (sel && !this.s.locked.has(sel.id) && regionContains(sel, p.x, p.y, this.view.masks)) return sel;
+    const i = this.hit(p.x, p.y);
+    return i >= 0 && !this.s.locked.has(regions[i].id) ? regions[i] : null;
+  }
+
+  /** A region's current shape as a full-size mask (the prompt's context when refining it). */
+  regionMask(region) {
+    const { width: w, height: h } = this.view;
+    if (region.kind === "mask" && region.rle) return this.view.masks.get(region) || rleDecode(region.rle);
+    return polygonToMask(region, w, h);
+  }
+
+  segmentClick(p, label, hold = false, fresh = false) {
     this.clickedAt = performance.now();
     // The first positive click where the preview was decoded: that answer is this click's (the same
     // prompt to the same decoder), so it is taken at once.
     const shown = this.preview;
     this.clearPreview();
-    const reuse = shown && !hold && label === 1 && !this.segment && shown.x === p.x && shown.y === p.y ? shown.out : null;
-    const seg = this.segment || { clicks: [], labels: [], maskInputId: null, regionId: null };
+    const chained = Boolean(this.segment);
+    let seg = this.segment;
+    if (!seg) {
+      seg = { clicks: [], labels: [], maskInputId: null, regionId: null, steps: 0 };
+      // A click on a region corrects it (its id kept); Shift+click always starts a new region.
+      const target = fresh ? null : this.refineTarget(p);
+      if (target) {
+        const mask = this.regionMask(target);
+        if (mask.includes(1)) {
+          seg.regionId = target.id;
+          seg.label = target.label;
+          seg.refine = { mask, rle: rleEncode(mask, this.view.height, this.view.width) };
+        }
+      }
+    }
+    const reuse = shown && !hold && label === 1 && !chained && !seg.refine && shown.x === p.x && shown.y === p.y ? shown.out : null;
     seg.clicks.push([p.x, p.y]);
     seg.labels.push(label);
     this.segment = seg;
@@ -318,30 +350,41 @@ export class Tools {
   }
 
   async runSegment(prompt, fromBox, reuse = null) {
-    const seg = fromBox ? { clicks: [], labels: [], maskInputId: null, regionId: null } : this.segment;
+    const seg = fromBox ? { clicks: [], labels: [], maskInputId: null, regionId: null, steps: 0 } : this.segment;
     if (fromBox) this.segment = seg;
     const body = { ...prompt };
     // prompt.candidate (M): the same single click again, another of SAM's candidates, no previous mask
     const cycling = prompt.candidate != null;
     if (seg.maskInputId && !cycling) body.mask_input_id = seg.maskInputId;
+    else if (seg.refine && !cycling) body.mask_rle = seg.refine.rle; // the region's shape, refined by the clicks
     if (seg.box) body.box = seg.box;
     if (fromBox) seg.box = prompt.box;
     const started = fromBox ? performance.now() : this.clickedAt;
     const seq = (this.seq = (this.seq || 0) + 1);
     const decoder = this.s.decoder;
+    const service = this.s.interactiveService;
+    if (service) { // the project's model service answers on the server, for the current class
+      seg.path = "server";
+      Object.assign(body, { service: service.id, label: this.s.currentLabel() });
+      delete body.candidate;
+    }
     // A chain of clicks stays where its first click was decoded: its previous mask lives there.
-    if (!seg.path) seg.path = reuse ? "browser" : decoder.pick();
+    // A gigapixel image: the server segments the view window (the chain keeps its first click's window).
+    const pyramid = this.s.view.pyramid;
+    if (pyramid) seg.window = seg.window || pyramid.viewWindow();
+    if (!seg.path) seg.path = reuse ? "browser" : pyramid ? "server" : decoder.pick();
     const path = seg.path;
     const warm = decoder.state === "ready";
-    announce(path === "browser" && !warm ? "Loading the browser decoder (once per page)…" : "Segmenting…");
+    announce(path === "browser" && !warm ? "Preparing this image for fast clicks (once per page)…" : "Segmenting…");
     let out;
     try {
       if (reuse) {
         out = reuse;
       } else if (path === "browser") {
-        out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box, candidate: prompt.candidate }, cycling ? null : seg.lowRes || null);
+        const previous = seg.lowRes || (seg.refine ? maskToLogits(seg.refine.mask, this.view.height, this.view.width) : null);
+        out = await browserDecode(this.s.task.image, { points: prompt.points, point_labels: prompt.point_labels, box: seg.box, candidate: prompt.candidate }, cycling ? null : previous);
       } else {
-        out = await api.post(`images/${this.s.task.image}/segment/`, body);
+        out = await api.post(`images/${this.s.task.image}/segment/`, pyramid ? { ...body, window: seg.window } : body);
       }
     } catch (err) {
       if (path === "browser" && decoder.mode === "auto" && !seg.lowRes) {
@@ -351,7 +394,7 @@ export class Tools {
         return this.runSegment(prompt, false);
       }
       if (path === "browser" && !seg.lowRes) seg.path = null; // the next click asks again
-      announce(`Segmentation failed (${path}): ${errorText(err)}`, "error");
+      announce(`Could not segment there: ${errorText(err)}`, "error");
       return;
     }
     if (seq !== this.seq || this.segment !== seg) return; // a newer click or a cancel superseded this answer
@@ -359,12 +402,12 @@ export class Tools {
     seg.candidate = out.candidate || 0;
     // A class drawn as polygons only: the browser's mask becomes the polygons the server would have
     // answered for it (one simplifier and bound, polygonize/), so the click still costs no server decode.
-    if (path === "browser" && !this.classTakesMasks() && out.mask.includes(1)) {
+    if (path === "browser" && !this.classTakesMasks(seg.label) && out.mask.includes(1)) {
       const [h, w] = out.size;
       try {
         out.polygons = (await api.post(`images/${this.s.task.image}/polygonize/`, { rle: rleEncode(out.mask, h, w) })).polygons;
       } catch (err) {
-        announce(`Segmentation failed (polygons of the browser's mask): ${errorText(err)}`, "error");
+        announce(`Could not turn the mask into polygons: ${errorText(err)}`, "error");
         return;
       }
       if (seq !== this.seq || this.segment !== seg) return;
@@ -388,7 +431,7 @@ export class Tools {
       shape = polygons.length ? { kind: "polygon", polygons } : null;
     }
     if (!shape) {
-      announce(`No object found there (${path}): add a click, or try a box.`);
+      announce("No object found there: add a click, or try a box.");
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
       decoder.onChange?.();
       return;
@@ -396,6 +439,7 @@ export class Tools {
     const { regions } = this.editor;
     let index = regions.findIndex((r) => r.id === seg.regionId);
     this.editor.checkpoint();
+    seg.steps += 1;
     if (index < 0) {
       seg.regionId = this.editor.newId();
       seg.created = true;
@@ -420,8 +464,9 @@ export class Tools {
       const ms = Math.round(performance.now() - started);
       document.body.dataset.segmentDrawnMs = String(ms);
       document.body.dataset.segmentDone = String(Number(document.body.dataset.segmentDone || 0) + 1);
-      const which = seg.candidates > 1 ? `, mask ${seg.candidate + 1} of ${seg.candidates}: M for the next` : "";
-      announce(`Mask drawn in ${ms} ms, decoded in the ${path} (${out.model_name}, score ${out.score.toFixed(2)}${which})`);
+      const which = seg.candidates > 1 ? ` (mask ${seg.candidate + 1} of ${seg.candidates}: M for the next)` : "";
+      const what = seg.refine ? `${seg.label} corrected` : "New region";
+      announce(`${what} in ${ms} ms${which}.`);
     });
   }
 
@@ -437,8 +482,8 @@ export class Tools {
     this.runSegment({ points: seg.clicks, point_labels: seg.labels, candidate: (seg.candidate + 1) % seg.candidates }, false);
   }
 
-  classTakesMasks() {
-    const cls = this.s.schema.find((c) => c.name === this.s.currentLabel());
+  classTakesMasks(label = null) {
+    const cls = this.s.schema.find((c) => c.name === (label || this.s.currentLabel()));
     return !cls?.kinds || cls.kinds.includes("mask");
   }
 
@@ -447,6 +492,12 @@ export class Tools {
     const { width: w, height: h } = this.view;
     let index = this.s.selected;
     let region = this.editor.regions[index];
+    const label = region ? region.label : this.s.currentLabel();
+    if (!this.classTakesMasks(label)) {
+      // The server refuses a mask on a polygon-only class; say so before any paint.
+      announce(`The class ${label} is drawn with polygons only: use the polygon or segment tool.`, "error");
+      return;
+    }
     this.editor.checkpoint();
     if (!region) {
       if (this.tool === "eraser") { this.editor.undoStack.pop(); return; }

@@ -11,8 +11,11 @@ export const PALETTE = [
 ];
 const MAX_BITMAP_SIDE = 4096;
 
+/** The class's colour as the project sets it (#rrggbb), else the palette's by the class's position. */
 export function classColor(schema, label) {
   const i = schema.findIndex((c) => c.name === label);
+  const own = i >= 0 ? schema[i].color : null;
+  if (typeof own === "string" && /^#[0-9a-fA-F]{6}$/.test(own)) return own;
   return PALETTE[(i < 0 ? schema.length : i) % PALETTE.length];
 }
 
@@ -77,7 +80,10 @@ export class View {
     this.regionLayer = new Konva.Layer({ listening: false });
     this.previewLayer = new Konva.Layer({ listening: false });
     this.editLayer = new Konva.Layer();
-    this.stage.add(this.imageLayer, this.regionLayer, this.previewLayer, this.editLayer);
+    this.labelLayer = new Konva.Layer({ listening: false }); // class names: hover and selected
+    this.stage.add(this.imageLayer, this.regionLayer, this.previewLayer, this.editLayer, this.labelLayer);
+    this.hoverLabel = null; // {x, y, text, color}
+    this._bindHover();
     this.onVertexDrag = null; // (regionIndex, ringPath, vertexIndex, x, y, phase)
     this.onVertexDelete = null;
     this._bindPanZoom();
@@ -188,8 +194,10 @@ export class View {
     return m;
   }
 
+  /** A mask drawn as one bitmap: its fill, and its outline (the pixels on its edge) in a second bitmap,
+   * dashed for the AI's regions (every other run of 3 pixels along the edge), solid for a person's. */
   _maskCanvas(region, color) {
-    const key = region.rle.counts + color;
+    const key = region.rle.counts + color + region.source;
     const cached = this.maskCanvases.get(region);
     if (cached && cached.key === key) return cached.canvas;
     const [h, w] = region.rle.size;
@@ -204,7 +212,23 @@ export class View {
       img.data[4 * i] = r; img.data[4 * i + 1] = g; img.data[4 * i + 2] = b; img.data[4 * i + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
-    this.maskCanvases.set(region, { key, canvas });
+    const edge = document.createElement("canvas");
+    edge.width = w;
+    edge.height = h;
+    const ectx = edge.getContext("2d");
+    const out = ectx.createImageData(w, h);
+    const dashed = region.source === "ai";
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = y * w + x;
+        if (!m[i]) continue;
+        const border = x === 0 || y === 0 || x === w - 1 || y === h - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w];
+        if (!border || (dashed && (x + y) % 6 >= 3)) continue;
+        out.data[4 * i] = r; out.data[4 * i + 1] = g; out.data[4 * i + 2] = b; out.data[4 * i + 3] = 255;
+      }
+    }
+    ectx.putImageData(out, 0, 0);
+    this.maskCanvases.set(region, { key, canvas, edge });
     return canvas;
   }
 
@@ -231,6 +255,7 @@ export class View {
     this.state = state;
     this.renderRegions();
     this.renderEdit();
+    this.renderLabels();
   }
 
   /** Regions only: cheap enough to call on every mouse move of a vertex drag (handles stay alive). */
@@ -246,7 +271,11 @@ export class View {
       if (region.kind === "mask" && region.rle) {
         this.regionLayer.add(new Konva.Image({
           image: this._maskCanvas(region, color), x: 0, y: 0, width: this.width, height: this.height,
-          opacity: isSel ? this.selectedOpacity : this.fillOpacity, listening: false,
+          opacity: isSel ? this.selectedOpacity : this.fillOpacity, listening: false, perfectDrawEnabled: false,
+        }));
+        this.regionLayer.add(new Konva.Image({
+          image: this.maskCanvases.get(region).edge, x: 0, y: 0, width: this.width, height: this.height,
+          opacity: 1, listening: false, perfectDrawEnabled: false, name: ai ? "mask-edge ai" : "mask-edge human",
         }));
       }
       const rs = rings(region);
@@ -298,8 +327,65 @@ export class View {
   }
 
   redraw() {
+    // Past 1:1 the pixels are shown as squares (no smoothing), as an annotator needs to see edges.
+    const smooth = this.scale < 1;
+    for (const layer of [this.imageLayer, this.regionLayer, this.previewLayer]) layer.imageSmoothingEnabled(smooth);
     if (this.state) this.render(this.state);
     else this.stage.batchDraw();
+  }
+
+  /** The class name under the pointer (hit-tested once per animation frame). */
+  _bindHover() {
+    let pending = null;
+    this.container.addEventListener("mousemove", (e) => {
+      if (e.buttons) return;
+      const first = !pending;
+      pending = this.pointer(e);
+      if (!first) return;
+      requestAnimationFrame(() => {
+        const p = pending;
+        pending = null;
+        if (!this.state) return;
+        const { regions, hidden = new Set() } = this.state;
+        let label = null;
+        for (let i = regions.length - 1; i >= 0; i--) {
+          const r = regions[i];
+          if (hidden.has(r.id) || !regionContains(r, p.x, p.y, this.masks)) continue;
+          label = { x: p.x, y: p.y, text: `${r.label}${r.source === "ai" ? " (AI)" : ""}`, color: classColor(this.schema, r.label) };
+          break;
+        }
+        if (label?.text === this.hoverLabel?.text && label && Math.hypot(label.x - this.hoverLabel.x, label.y - this.hoverLabel.y) * this.scale < 2) return;
+        this.hoverLabel = label;
+        this.container.dataset.hoverLabel = label?.text || "";
+        this.renderLabels();
+      });
+    });
+    this.container.addEventListener("mouseleave", () => { this.hoverLabel = null; this.container.dataset.hoverLabel = ""; this.renderLabels(); });
+  }
+
+  _tag(x, y, text, color) {
+    const s = this.scale;
+    const tag = new Konva.Label({ x, y, listening: false });
+    tag.add(new Konva.Tag({ fill: "rgba(0,0,0,0.75)", stroke: color, strokeWidth: 1 / s, cornerRadius: 2 / s }));
+    tag.add(new Konva.Text({ text, fontSize: 12 / s, padding: 3 / s, fill: "#ffffff" }));
+    this.labelLayer.add(tag);
+  }
+
+  /** Class names: on the selected region (its top-left corner) and under the pointer. */
+  renderLabels() {
+    this.labelLayer.destroyChildren();
+    const { regions = [], selected = -1, hidden = new Set() } = this.state || {};
+    const sel = regions[selected];
+    if (sel && !hidden.has(sel.id)) {
+      const b = regionBounds(sel);
+      if (b) this._tag(b.x0, Math.max(0, b.y0 - 20 / this.scale), `${sel.label}${sel.source === "ai" ? " (AI)" : ""}`, classColor(this.schema, sel.label));
+    }
+    const hov = this.hoverLabel;
+    if (hov && !(sel && hov.text.startsWith(sel.label) && regionContains(sel, hov.x, hov.y, this.masks))) {
+      this._tag(hov.x + 12 / this.scale, hov.y + 12 / this.scale, hov.text, hov.color);
+    }
+    this.container.dataset.selectedLabel = sel ? sel.label : "";
+    this.labelLayer.batchDraw();
   }
 
   _handles(region, index) {

@@ -17,7 +17,7 @@ from labelhub.accounts.auth import token_issue
 from labelhub.accounts.models import Organization, Role
 from labelhub.core.errors import DomainError
 from labelhub.core.queue import send_or_log
-from labelhub.demo.synthetic import synthetic_images
+from labelhub.demo.photos import sample_photographs
 from labelhub.images import services as image_services
 from labelhub.images.models import Image
 from labelhub.predictions.models import Prediction, PredictionStatus
@@ -36,7 +36,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--images", type=Path, help="A folder of images to import (default: synthetic set)."
+            "--images",
+            type=Path,
+            help="A folder of images to import (default: six photographs shipped with scikit-image).",
         )
         parser.add_argument("--limit", type=int, default=20, help="Import at most this many images.")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="Address for the development server.")
@@ -135,7 +137,7 @@ class Command(BaseCommand):
 
     def _files(self, folder: Path | None, limit: int) -> list[image_services.IncomingFile]:
         if folder is None:
-            return [image_services.IncomingFile(name=n, data=d) for n, d in synthetic_images(min(limit, 6))]
+            return [image_services.IncomingFile(name=n, data=d) for n, d in sample_photographs(min(limit, 6))]
         if not folder.is_dir():
             raise CommandError(f"--images {folder} is not a folder")
         paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in image_services.IMPORT_SUFFIXES)[

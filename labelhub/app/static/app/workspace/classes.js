@@ -27,6 +27,7 @@ function ClassRow({ cls, index, onChange, onRemove, canRemove }) {
 export function ClassRows({ classes, onChange }) {
   const update = (i, cls) => onChange(classes.map((c, j) => (j === i ? cls : c)));
   return html`<fieldset class="classes-editor"><legend>Classes</legend>
+    <p class="muted">A thing is counted (each region one object); stuff is amorphous (sky, road: one region per image). A hotkey is one letter or digit that picks the class while labelling: choose one no command uses (F1 in the labeler's screen lists them).</p>
     <table class="grid"><thead><tr><th>name</th><th>colour</th><th>region kinds</th><th>type</th><th>hotkey</th><th></th></tr></thead>
       <tbody>${classes.map((c, i) => html`<${ClassRow} key=${i} index=${i} cls=${c} canRemove=${classes.length > 1}
         onChange=${(cls) => update(i, cls)} onRemove=${() => onChange(classes.filter((_, j) => j !== i))} />`)}</tbody></table>

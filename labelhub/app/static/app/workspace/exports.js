@@ -123,10 +123,8 @@ function Diff({ versions }) {
     <div class="row">From ${pick(from, setFrom, "Older version")} to ${pick(to, setTo, "Newer version")}
       <button onClick=${compare}>Compare</button></div>
     ${diff && html`<div class="diff" aria-live="polite">
-      <p>Images: ${diff.items.added.length} added, ${diff.items.removed.length} removed, ${diff.items.changed.length} changed, ${diff.items.unchanged} unchanged.
-        Regions: ${diff.regions.added} added, ${diff.regions.removed} removed, ${diff.regions.changed} changed.</p>
-      ${diff.changes.length > 0 && html`<ul>${diff.changes.slice(0, 50).map((c) => html`<li>image ${c.image}: revision ${c.from_revision} → ${c.to_revision}
-        (${c.added.length} added, ${c.removed.length} removed, ${c.changed.length} changed)</li>`)}</ul>`}
+      <p>${`Images: ${diff.items.added.length} added, ${diff.items.removed.length} removed, ${diff.items.changed.length} changed, ${diff.items.unchanged} unchanged. Regions: ${diff.regions.added} added, ${diff.regions.removed} removed, ${diff.regions.changed} changed.`}</p>
+      ${diff.changes.length > 0 && html`<ul>${diff.changes.slice(0, 50).map((c) => html`<li>image ${c.image}: revision ${c.from_revision} → ${c.to_revision} (${c.added.length} added, ${c.removed.length} removed, ${c.changed.length} changed)</li>`)}</ul>`}
     </div>`}
   </section>`;
 }

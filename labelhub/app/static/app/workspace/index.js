@@ -1,6 +1,6 @@
 // The manager's workspace: #/projects, #/projects/new, #/project/{id}, #/project/{id}/settings,
 // #/people[/{org}]. Each screen is a preact component mounted into the router's root.
-import { render } from "preact";
+import { mount } from "./nav.js";
 import { html } from "./ui.js";
 import { PeopleScreen } from "./people.js";
 import { ProjectScreen } from "./project.js";
@@ -20,7 +20,5 @@ function screenFor(parts, go) {
 
 /** Mount the workspace screen for `parts` (the hash split at "/"); returns the router's handle. */
 export function workspaceScreen(root, { parts, go }) {
-  root.replaceChildren();
-  render(screenFor(parts, go), root);
-  return { destroy: () => render(null, root) };
+  return mount(root, screenFor(parts, go));
 }

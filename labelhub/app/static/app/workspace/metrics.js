@@ -66,8 +66,7 @@ function Metrics({ project }) {
       <table class="grid per-stage"><thead><tr><th>stage</th><th>actions</th><th>active time</th><th>mean active</th><th>rejection rate</th></tr></thead>
         <tbody>${project.pipeline.map((s) => { const t = data.time[s.name] || {}; return html`<tr><th scope="row">${s.name}</th><td>${t.actions ?? 0}</td>
           <td>${duration(t.active_seconds_total)}</td><td>${duration(t.active_seconds_mean)}</td><td>${pct(data.rejection_rate[s.name])}</td></tr>`; })}</tbody></table>
-      <p class="muted">${data.throughput.done} tasks done${data.throughput.done_per_hour != null ? ` (${num(data.throughput.done_per_hour)} per hour)` : ""};
-        gold accuracy ${num(data.gold.mean_score, 3)} over ${data.gold.scored} scored submissions.</p>
+      <p class="muted">${`${data.throughput.done} tasks done${data.throughput.done_per_hour != null ? ` (${num(data.throughput.done_per_hour)} per hour)` : ""}; gold accuracy ${num(data.gold.mean_score, 3)} over ${data.gold.scored} scored submissions.`}</p>
     </section>`}
   </div>`;
 }

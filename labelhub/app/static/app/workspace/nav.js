@@ -3,11 +3,17 @@
 import { render } from "preact";
 import { html } from "htm/preact";
 
+/** The project's screens as [key, title, href]: one list for the preact nav and the DOM-built one. */
+export function workspaceTabs(projectId) {
+  return [["project", "Images and people", `#/project/${projectId}`], ["manage", "Overview"], ["tasks", "Tasks"],
+    ["exports", "Exports"], ["metrics", "Metrics"], ["settings", "Settings", `#/project/${projectId}/settings`]]
+    .map(([key, title, href]) => [key, title, href || `#/${key}/${projectId}`]);
+}
+
 export function WorkspaceNav({ project, current }) {
-  const tabs = [["manage", "Overview"], ["tasks", "Tasks"], ["exports", "Exports"], ["metrics", "Metrics"]];
   return html`<nav class="workspace-nav row" aria-label="Project workspace">
     <strong>${project.name}</strong>
-    ${tabs.map(([screen, title]) => html`<a href=${`#/${screen}/${project.id}`} class=${screen === current ? "button primary" : "button"}
+    ${workspaceTabs(project.id).map(([screen, title, href]) => html`<a href=${href} class=${screen === current ? "button primary" : "button"}
       aria-current=${screen === current ? "page" : null}>${title}</a>`)}
   </nav>`;
 }

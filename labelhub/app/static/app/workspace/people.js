@@ -32,7 +32,7 @@ function LinkBox({ link }) {
   const copy = async () => {
     try { await navigator.clipboard.writeText(link); setCopied(true); } catch { setCopied(false); }
   };
-  return html`<span class="link-box"><input readonly aria-label="Invitation link" value=${link} size="40" onFocus=${(e) => e.target.select()} />
+  return html`<span class="link-box"><input readonly aria-label="Invitation link" value=${link} size="24" onFocus=${(e) => e.target.select()} />
     <button type="button" onClick=${copy}>${copied ? "Copied" : "Copy link"}</button></span>`;
 }
 
@@ -75,11 +75,11 @@ function InvitationRow({ inv, org, links, onChange }) {
     <th scope="row">${inv.email || inv.username}</th><td>${inv.role}</td>
     <td><span class=${`status status-${inv.status}`}>${inv.status}</span>${inv.accepted_by ? ` by ${inv.accepted_by}` : ""}</td>
     <td>${open ? `until ${new Date(inv.expires_at).toLocaleDateString()}` : new Date(inv.accepted_at).toLocaleDateString()}</td>
-    <td class="row">${open ? html`
+    <td><div class="row">${open ? html`
       ${inv.email ? html`<button onClick=${() => renew(true)} aria-label=${`Resend to ${inv.email}`}>Resend</button>` : null}
       ${links[inv.id] ? html`<${LinkBox} link=${links[inv.id]} />` : html`<button onClick=${() => renew(false)} title="Makes a new link; the mailed one stops working">New link to copy</button>`}
       <button class="danger" aria-label=${`Revoke the invitation of ${inv.email || inv.username}`}
-        onClick=${() => act(() => api.del(`organizations/${org.id}/invitations/${inv.id}/`))}>Revoke</button>` : null}</td>
+        onClick=${() => act(() => api.del(`organizations/${org.id}/invitations/${inv.id}/`))}>Revoke</button>` : null}</div></td>
   </tr>`;
 }
 

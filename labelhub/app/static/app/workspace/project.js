@@ -1,6 +1,8 @@
 // A project's home for its manager: counts per stage, adding images, pre-labels, and its people.
 import * as api from "../api.js";
 import { ProjectMembersPanel } from "./members.js";
+import { ModelServicesPanel } from "./modelservices.js";
+import { WorkspaceNav } from "./nav.js";
 import { PrelabelPanel } from "./prelabels.js";
 import { html, Loading, useLoad } from "./ui.js";
 import { UploadPanel } from "./upload.js";
@@ -21,14 +23,14 @@ export function ProjectScreen({ projectId }) {
   if (!data || !counts.data) return html`<${Loading} error=${error || counts.error} />`;
   const refresh = () => { counts.reload(); prelabels.reload(); };
   return html`<div class="workspace project-home">
+    <${WorkspaceNav} project=${data} current="project" />
     <div class="row"><h1>${data.name}</h1><span class="muted">${counts.data.images} images · ${counts.data.tasks} tasks</span><span class="spacer"></span>
-      <a class="button" href=${`#/project/${projectId}/settings`}>Settings</a>
-      <a class="button" href=${`#/manage/${projectId}`}>Metrics and exports</a>
-      <a class="button" href="#/people">People</a></div>
+      <a class="button" href="#/people">People of the organization</a></div>
     <p class="chips">${data.label_schema.map((c) => html`<span class="chip" style=${{ borderColor: c.color }}><span class="swatch" style=${{ background: c.color }}></span>${c.name}</span>`)}</p>
     <${Progress} project=${data} counts=${counts.data} />
     <${UploadPanel} projectId=${projectId} onUploaded=${refresh} />
     <${PrelabelPanel} projectId=${projectId} status=${prelabels.data} reload=${prelabels.reload} />
+    <${ModelServicesPanel} projectId=${projectId} />
     <${ProjectMembersPanel} project=${data} />
   </div>`;
 }

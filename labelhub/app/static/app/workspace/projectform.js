@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import * as api from "../api.js";
 import { announce } from "../dom.js";
 import { ClassRows, classesOut, newClass } from "./classes.js";
+import { WorkspaceNav } from "./nav.js";
 import { StageRows } from "./stages.js";
 import { ErrorLine, html, Loading, managed, useLoad } from "./ui.js";
 
@@ -17,6 +18,7 @@ const PRELABEL = [
   ["none", "None: images arrive unlabelled"],
   ["boxes", "From box prompts that come with imported datasets"],
   ["project_model", "The project's own trained model"],
+  ["model_service", "The project's model services (Label Studio ML backends)"],
 ];
 const SEGMENTATION = [
   ["instance", "Instance: regions may overlap"],
@@ -95,5 +97,6 @@ export function ProjectFormScreen({ projectId, go }) {
   }), [projectId]);
   if (!data) return html`<${Loading} error=${error} />`;
   if (!data.orgs.length) return html`<p class="notice">Only owners and managers create projects.</p>`;
-  return html`<div class="workspace"><${Form} project=${data.project} orgs=${data.orgs} go=${go} /></div>`;
+  return html`<div class="workspace">${data.project ? html`<${WorkspaceNav} project=${data.project} current="settings" />` : null}
+    <${Form} project=${data.project} orgs=${data.orgs} go=${go} /></div>`;
 }

@@ -16,11 +16,12 @@ function ProjectRow({ project, org }) {
     <td>${org?.name || ""}</td>
     <td>${project.counts.images}</td>
     <td>${done} / ${project.counts.tasks}</td>
-    <td class="row">${manages ? html`
+    <td><div class="row">${manages ? html`
       <a class="button" href=${`#/project/${project.id}`}>Images and people</a>
       <a class="button" href=${`#/project/${project.id}/settings`}>Settings</a>
-      <a class="button" href=${`#/manage/${project.id}`}>Metrics and exports</a>` : html`<a class="button" href="#/queue">Queue</a>`}
-    </td>
+      <a class="button" href=${`#/tasks/${project.id}`}>Tasks</a>
+      <a class="button" href=${`#/manage/${project.id}`}>Overview</a>` : html`<a class="button" href="#/queue">Queue</a>`}
+    </div></td>
   </tr>`;
 }
 

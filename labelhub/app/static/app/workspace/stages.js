@@ -19,8 +19,8 @@ function StageRow({ stage, index, earlier, onChange, onRemove, onUp }) {
       aria-label=${`Stage ${n} sample rate`} value=${stage.sample_rate} onInput=${(e) => set("sample_rate", Number(e.target.value))} />`}</td>
     <td>${index === 0 ? html`<span class="muted">–</span>` : html`<select aria-label=${`Stage ${n} rejects to`} value=${stage.reject_to || earlier[0]}
       onChange=${(e) => set("reject_to", e.target.value)}>${earlier.map((s) => html`<option value=${s}>${s}</option>`)}</select>`}</td>
-    <td class="row">${index > 1 ? html`<button type="button" aria-label=${`Move stage ${n} up`} onClick=${onUp}>Up</button>` : null}
-      ${index > 0 ? html`<button type="button" aria-label=${`Remove stage ${n}`} onClick=${onRemove}>Remove</button>` : null}</td>
+    <td><div class="row">${index > 1 ? html`<button type="button" aria-label=${`Move stage ${n} up`} onClick=${onUp}>Up</button>` : null}
+      ${index > 0 ? html`<button type="button" aria-label=${`Remove stage ${n}`} onClick=${onRemove}>Remove</button>` : null}</div></td>
   </tr>`;
 }
 

@@ -43,9 +43,3 @@ export function spareColor(used) {
 
 /** Organizations where I am an owner or a manager. */
 export const managed = (orgs) => (orgs || []).filter((o) => MANAGING.includes(o.role));
-
-export function bytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}

@@ -3,7 +3,8 @@
 import { useRef, useState } from "preact/hooks";
 import * as api from "../api.js";
 import { announce, errorText } from "../dom.js";
-import { bytes, ErrorLine, html } from "./ui.js";
+import { bytes } from "./nav.js";
+import { ErrorLine, html } from "./ui.js";
 
 const PARALLEL = 3; // requests in flight: enough to hide latency, few enough to keep progress honest
 
@@ -15,6 +16,9 @@ function FileRow({ item }) {
     <progress max=${Math.max(1, item.total)} value=${item.status === "waiting" ? 0 : item.loaded} aria-label=${`Upload of ${item.file.name}`}></progress>
     <span class=${item.status === "error" ? "error" : "muted"}>${text}</span></li>`;
 }
+
+/** Refused files at the top of the list, where they are seen; the others in the order given. */
+const failedFirst = (items) => [...items.filter((it) => it.status === "error"), ...items.filter((it) => it.status !== "error")];
 
 function summary(c) {
   const togo = (c.waiting || 0) + (c.uploading || 0);
@@ -63,7 +67,7 @@ export function UploadPanel({ projectId, onUploaded }) {
         onChange=${(e) => { start(e.target.files); e.target.value = ""; }} />
     </div>
     ${items.length ? html`<p class="muted upload-summary" aria-live="polite">${summary(counts)}</p>
-      <ul class="upload-list">${items.map((it) => html`<${FileRow} key=${it.i} item=${it} />`)}</ul>` : null}
+      <ul class="upload-list">${failedFirst(items).map((it) => html`<${FileRow} key=${it.i} item=${it} />`)}</ul>` : null}
     <${FolderImport} projectId=${projectId} onImported=${onUploaded} />
   </section>`;
 }

@@ -1,0 +1,183 @@
+"""A gigapixel slide with 10,000 regions in the app, in real headless Chromium: the first view (task drawn,
+then every tile in view drawn) and the frame time while panning.
+
+Runs the real Django app in this process (its own SQLite DB and media in a temp ``LABELHUB_VAR_DIR``,
+tasks eager) behind Django's live-server thread, imports the pyramidal TIFF that
+``benchmarks/gigapixel.py`` writes (``--slide``, 10 GP by default) from a server folder, pre-labels it
+with ``--regions`` AI polygons (16-vertex circles, radius 20-80 px, spread over the slide), then drives
+Debian's chromium through Playwright:
+
+* first view: navigation start -> task drawn (``readyAt``), and -> every tile of the fitted level in
+  view loaded and drawn;
+* panning: at three zooms (whole slide, 1/16, full resolution) the view is dragged with the middle
+  button in 60 steps of 12 px; each frame's time is the interval between ``requestAnimationFrame``
+  callbacks during the drag (16.7 ms at 60 Hz when drawing keeps up), and the draw alone is timed as
+  the synchronous ``stage.draw()`` of 60 programmatic pans.
+
+Usage: ``python benchmarks/gigapixel_pan.py [--slide var/bench-gigapixel/view-100000.tif] [--regions 10000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+def pct(values) -> str:
+    a = np.asarray(values, dtype=np.float64)
+    return f"p50 {np.percentile(a, 50):6.1f}  p95 {np.percentile(a, 95):6.1f}  max {a.max():6.1f} ms (n={len(a)})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--slide", type=Path, default=REPO / "var" / "bench-gigapixel" / "view-100000.tif")
+    ap.add_argument("--regions", type=int, default=10_000)
+    args = ap.parse_args()
+    if not args.slide.exists():
+        raise SystemExit(f"{args.slide} is missing: run benchmarks/gigapixel.py first")
+    var = Path(tempfile.mkdtemp(prefix="lh-giga-"))
+    imports = var / "imports"
+    imports.mkdir()
+    os.link(
+        args.slide, imports / "slide.tif"
+    ) if args.slide.stat().st_dev == imports.stat().st_dev else shutil.copy(args.slide, imports / "slide.tif")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="labelhub.settings",
+        LABELHUB_VAR_DIR=str(var),
+        DATABASE_URL=f"sqlite:///{var / 'bench.sqlite3'}",
+        LABELHUB_TASKS_EAGER="1",
+        LABELHUB_PRESEGMENT_ON_UPLOAD="false",
+        LABELHUB_IMPORT_ROOTS=str(imports),
+        DJANGO_ALLOW_ASYNC_UNSAFE="true",
+    )
+    for key in ("REDIS_URL", "CELERY_BROKER_URL", "LABELHUB_MEDIA_ROOT", "LABELHUB_SAM_CHECKPOINT"):
+        os.environ.pop(key, None)
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test.testcases import LiveServerThread, _StaticFilesHandler
+    from playwright.sync_api import sync_playwright
+
+    from labelhub.accounts.models import Membership, Organization, Role
+    from labelhub.images.services import images_import_folder
+    from labelhub.labeling.annotations import annotation_prelabel
+    from labelhub.projects.models import Project
+
+    call_command("migrate", verbosity=0)
+    org = Organization.objects.create(name="Bench", slug="bench")
+    user = get_user_model().objects.create_user(username="bench", password="pw-bench")
+    Membership.objects.create(organization=org, user=user, role=Role.OWNER)
+    project = Project.objects.create(
+        organization=org, name="Slide", created_by=user, label_schema=[{"name": "cell", "kinds": ["polygon"]}]
+    )
+    (image,) = images_import_folder(project=project, path=str(imports), user=user).created
+    rng = np.random.default_rng(0)
+    angles = np.linspace(0, 2 * np.pi, 17)[:-1]
+    regions = []
+    for i in range(args.regions):
+        cx, cy = rng.uniform(100, image.width - 100), rng.uniform(100, image.height - 100)
+        r = rng.uniform(20, 80)
+        ring = [[round(cx + r * np.cos(a), 2), round(cy + r * np.sin(a), 2)] for a in angles]
+        regions.append(
+            {
+                "id": f"c{i}",
+                "label": "cell",
+                "kind": "polygon",
+                "source": "ai",
+                "score": 0.5,
+                "polygons": [{"exterior": ring, "holes": []}],
+            }
+        )
+    annotation_prelabel(task=image.task, regions=regions)
+
+    server = LiveServerThread("127.0.0.1", _StaticFilesHandler, port=0)
+    server.daemon = True
+    server.start()
+    server.is_ready.wait()
+    base = f"http://127.0.0.1:{server.port}"
+    print(
+        f"slide {image.width}x{image.height} ({image.width * image.height / 1e9:.1f} GP), {len(regions)} regions"
+    )
+    print("uptime:", os.popen("uptime").read().strip())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        print(f"browser: chromium {browser.version}, headless, viewport 1280x800")
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/app/login/")
+        page.fill("#id_username", "bench")
+        page.fill("#id_password", "pw-bench")
+        page.click("button[type=submit]")
+        page.wait_for_selector("body[data-ready=queue]")
+        firsts, tiles_in = [], []
+        for i in range(4):
+            page.goto("about:blank")
+            page.goto(f"{base}/app/#/next/{project.id}/annotate")
+            page.wait_for_selector("body[data-ready=task]", timeout=120000)
+            page.wait_for_function(
+                """() => { const v = window.labelhub.view, t = v.pyramid; if (!t) return false;
+                const keys = [...t.cache.keys()]; const lv = Math.max(...keys.map((k) => +k.split('/')[0]));
+                return keys.filter((k) => k.startsWith(lv + '/')).every((k) => t.cache.get(k).ok); }""",
+                timeout=120000,
+            )
+            if i == 0:
+                continue  # the first load fills the caches (tiles are immutable: a labeler's next visit)
+            firsts.append(float(page.evaluate("document.body.dataset.readyAt")))
+            tiles_in.append(page.evaluate("performance.now()"))
+        print(f"first view, navigation -> task drawn      {pct(firsts)}")
+        print(f"first view, navigation -> tiles in view   {pct(tiles_in)} (browser-cached tiles)")
+
+        page.evaluate(
+            """() => { window.__frames = []; let last = null;
+            const tick = (t) => { if (last !== null && window.__rec) window.__frames.push(t - last); last = t;
+            requestAnimationFrame(tick); }; requestAnimationFrame(tick); }"""
+        )
+        for zoom, label in ((None, "whole slide"), (1 / 16, "1/16"), (1.0, "full resolution")):
+            if zoom is not None:
+                page.evaluate(
+                    """(s) => { const v = window.labelhub.view; const cx = v.width / 2, cy = v.height / 2;
+                    v.stage.scale({x: s, y: s});
+                    v.stage.position({x: v.stage.width() / 2 - cx * s, y: v.stage.height() / 2 - cy * s});
+                    v.redraw(); }""",
+                    zoom,
+                )
+                page.wait_for_timeout(1500)  # tiles of the new level
+            in_view = page.evaluate(
+                """() => { const v = window.labelhub.view, b = v.pyramid.visible();
+                return v.state.regions.filter((r) => { const e = r.polygons[0].exterior[0];
+                return e[0] > b.x0 - 80 && e[0] < b.x1 + 80 && e[1] > b.y0 - 80 && e[1] < b.y1 + 80; }).length; }"""
+            )
+            page.mouse.move(640, 400)
+            page.evaluate("window.__frames = []; window.__rec = true")
+            page.mouse.down(button="middle")
+            for k in range(60):
+                page.mouse.move(640 + 12 * (k % 30), 400 + 6 * (k % 30))
+            page.mouse.up(button="middle")
+            page.wait_for_timeout(100)
+            frames = page.evaluate("window.__rec = false; window.__frames")
+            draws = page.evaluate(
+                """() => { const v = window.labelhub.view, out = [];
+                for (let k = 0; k < 60; k++) { const p = v.stage.position();
+                v.stage.position({x: p.x + (k < 30 ? 7 : -7), y: p.y + 3});
+                const t = performance.now(); v.stage.draw(); out.push(performance.now() - t); }
+                return out; }"""
+            )
+            print(f"pan at {label} ({in_view} regions in view): frame interval {pct(frames)}")
+            print(f"    synchronous redraw (tiles + regions + handles)  {pct(draws)}")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
