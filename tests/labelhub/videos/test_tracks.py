@@ -76,7 +76,8 @@ def test_track_shapes_are_validated_against_the_task(org_a, video_task):
         response = put(client, task["id"], 0, regions)
         assert response.status_code == 400, regions
         assert response.json()["error"]["field"] == field
-    two = [shape("t", 3), {**shape("t", 4), "label": "dog"}]
+    dog = {k: v for k, v in shape("t", 4).items() if k != "rle"}
+    two = [shape("t", 3), {**dog, "label": "dog", "kind": "polygon", "polygons": [square(0, 0, 10, 10)]}]
     response = put(client, task["id"], 0, two)
     assert response.status_code == 400 and response.json()["error"]["code"] == "track_class_changed"
     assert Task.objects.get(pk=task["id"]).annotation.current_revision == 0
