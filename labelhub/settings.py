@@ -65,7 +65,9 @@ INSTALLED_APPS = [
     "labelhub.accounts",
     "labelhub.projects",
     "labelhub.images",
+    "labelhub.videos",
     "labelhub.labeling",
+    "labelhub.tracking",
     "labelhub.predictions",
     "labelhub.qa",
     "labelhub.webhooks",
@@ -284,6 +286,29 @@ LABELHUB_EXPORT_CHUNK_SIZE = env_int("LABELHUB_EXPORT_CHUNK_SIZE", 500)  # rows 
 LABELHUB_EXPORT_TMP_DIR = env_str("LABELHUB_EXPORT_TMP_DIR")  # where archives are built; empty: system temp
 LABELHUB_IMPORT_MAX_BYTES = env_int("LABELHUB_IMPORT_MAX_BYTES", 200 * 1024 * 1024)  # uploaded import file
 LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("LABELHUB_IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024)
+
+# --- video (issue 28) -------------------------------------------------------------------------------
+# Refused before decoding (from the headers) and again while decoding (the real frame count).
+LABELHUB_VIDEO_MAX_BYTES = env_int("LABELHUB_VIDEO_MAX_BYTES", 500 * 1024 * 1024)
+LABELHUB_VIDEO_MAX_SECONDS = env_float("LABELHUB_VIDEO_MAX_SECONDS", 600.0)
+LABELHUB_VIDEO_MAX_FRAMES = env_int("LABELHUB_VIDEO_MAX_FRAMES", 18_000)
+LABELHUB_VIDEO_MAX_WIDTH = env_int("LABELHUB_VIDEO_MAX_WIDTH", 3840)
+LABELHUB_VIDEO_MAX_HEIGHT = env_int("LABELHUB_VIDEO_MAX_HEIGHT", 2160)
+LABELHUB_VIDEO_FRAME_QUALITY = env_int("LABELHUB_VIDEO_FRAME_QUALITY", 90)  # JPEG quality of stored frames
+# A video is split into tasks of this many frames, consecutive tasks sharing LABELHUB_VIDEO_TASK_OVERLAP.
+LABELHUB_VIDEO_TASK_FRAMES = env_int("LABELHUB_VIDEO_TASK_FRAMES", 300)
+LABELHUB_VIDEO_TASK_OVERLAP = env_int("LABELHUB_VIDEO_TASK_OVERLAP", 5)
+# Propagation: the most frames one request may carry a track, and how many frames are written per revision.
+LABELHUB_VIDEO_PROPAGATE_MAX_FRAMES = env_int("LABELHUB_VIDEO_PROPAGATE_MAX_FRAMES", 300)
+LABELHUB_VIDEO_PROPAGATE_CHUNK = env_int("LABELHUB_VIDEO_PROPAGATE_CHUNK", 10)
+# SAM 2 for propagation: variant, official checkpoint and its SHA-256 (empty checkpoint: the optical-flow
+# fallback serves, unless LABELHUB_SAM2_RANDOM_SEED builds random weights for tests and latency benchmarks).
+LABELHUB_SAM2_VARIANT = env_str("LABELHUB_SAM2_VARIANT", "hiera_t")
+LABELHUB_SAM2_CHECKPOINT = env_str("LABELHUB_SAM2_CHECKPOINT")
+LABELHUB_SAM2_CHECKPOINT_SHA256 = env_str("LABELHUB_SAM2_CHECKPOINT_SHA256")
+LABELHUB_SAM2_DEVICE = env_str("LABELHUB_SAM2_DEVICE", "cpu")
+LABELHUB_SAM2_RANDOM_SEED = env_str("LABELHUB_SAM2_RANDOM_SEED")
+LABELHUB_SAM2_IMAGE_SIZE = env_int("LABELHUB_SAM2_IMAGE_SIZE", 0)  # 0: the model's own (1024); tests use less
 
 # --- Segment Anything ----------------------------------------------------------------------------
 LABELHUB_SAM_MODEL = env_str("LABELHUB_SAM_MODEL", "vit_h")

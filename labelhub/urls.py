@@ -19,6 +19,7 @@ from labelhub.accounts.api import (
 from labelhub.core import health
 from labelhub.core.throttles import login_throttled
 from labelhub.datasets.api import ExportViewSet, ImportViewSet, ProjectExportView, ProjectImportView
+from labelhub.datasets.video_api import VideoExportView, VideoImportView
 from labelhub.images.api import (
     ImageTilesDescriptorView,
     ImageTileView,
@@ -59,7 +60,9 @@ from labelhub.predictions.model_services_api import (
     ServiceImageView,
 )
 from labelhub.projects.api import ProjectMemberViewSet, ProjectViewSet
-from labelhub.qa.api import ProjectMetricsView, ProjectQualityView, TaskFeedbackView
+from labelhub.qa.api import ProjectMetricsView, ProjectQualityView, TaskFeedbackView, TaskVideoMetricsView
+from labelhub.tracking.api import PropagationViewSet, TaskPropagateView
+from labelhub.videos.api import ProjectVideoUploadView, VideoViewSet
 from labelhub.webhooks.api import WebhookViewSet
 
 router = DefaultRouter()
@@ -71,6 +74,8 @@ router.register(
 router.register("projects", ProjectViewSet, basename="project")
 router.register(r"projects/(?P<project_pk>\d+)/members", ProjectMemberViewSet, basename="project-member")
 router.register("images", ImageViewSet, basename="image")
+router.register("videos", VideoViewSet, basename="video")
+router.register("propagations", PropagationViewSet, basename="propagation")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("predictions", PredictionViewSet, basename="prediction")
@@ -90,6 +95,15 @@ api_v1 = [
         ProjectImageUploadView.as_view(),
         name="project-image-upload",
     ),
+    path(
+        "projects/<int:project_pk>/videos/upload/",
+        ProjectVideoUploadView.as_view(),
+        name="project-video-upload",
+    ),
+    path("videos/<int:video_pk>/export/", VideoExportView.as_view(), name="video-export"),
+    path("videos/<int:video_pk>/import/", VideoImportView.as_view(), name="video-import"),
+    path("tasks/<int:task_pk>/video-metrics/", TaskVideoMetricsView.as_view(), name="task-video-metrics"),
+    path("tasks/<int:task_pk>/propagate/", TaskPropagateView.as_view(), name="task-propagate"),
     path(
         "projects/<int:project_pk>/images/import/",
         ProjectImageImportView.as_view(),

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # The catalogue of domain events: published by the app named, heard by the apps above it.
 IMAGES_ADDED = "images.added"  # images: {"image_ids", "presegment"}; context {"images"}
+VIDEO_ADDED = "video.added"  # videos, in its transaction: {"video"}; context {"video"}
 IMAGE_DELETING = "image.deleting"  # images, in the deleting transaction: context {"image"}
 PROJECT_DELETING = "project.deleting"  # projects, in the deleting transaction: context {"project"}
 ORGANIZATION_DELETING = "organization.deleting"  # accounts, in the deleting transaction: {"organization"}

@@ -106,7 +106,8 @@ def _tasks_selected(project: Project, filters: dict):
 
     from labelhub.labeling.models import AnnotationRevision
 
-    tasks = Task.objects.filter(project=project)
+    # Image datasets: a video's tasks are exported by the video formats (datasets/video.py).
+    tasks = Task.objects.filter(project=project, image__isnull=False)
     human = Exists(AnnotationRevision.objects.filter(annotation__task=OuterRef("pk"), author__isnull=False))
     accepted = Q(status=TaskStatus.DONE)
     wanted = Q(pk__in=[])

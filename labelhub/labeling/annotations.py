@@ -11,8 +11,11 @@ Per writer (`Writer`):
   checked when the import was requested.
 - PRELABEL: AI regions seeding an untouched task (revision 0 only, no author); a task someone saved
   keeps its work.
+- PROPAGATION: a track's shapes carried across a video task's frames by a propagation job, which a lease
+  holder (or a manager) requested; written on top of the current revision as results stream in.
 - CONSENSUS: the merged regions of a consensus task's passes (no author; the submit that completes
   them holds the lease).
+In a video task, a member's write turns every track shape it changes into a keyframe (regions.keyframes_mark).
 
 A class's `kinds` bind every writer but imports (a file holds what it holds): a mask region on a
 polygon-only class is refused naming the region (`regions[i].kind`).
@@ -45,7 +48,7 @@ from labelhub.predictions.models import Prediction
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
 from .pipeline import done_refuse
-from .regions import regions_clean, regions_diff
+from .regions import keyframes_mark, regions_clean, regions_diff
 from .selectors import revision_current
 
 # Who may write regions at all; the QA workflow narrows this to the task's current worker.
@@ -57,6 +60,7 @@ class Writer(models.TextChoices):
     IMPORT = "import", "A dataset import"
     PRELABEL = "prelabel", "AI regions seeding an untouched task"
     CONSENSUS = "consensus", "The merge of a consensus task's independent passes (labeling/replicas.py)"
+    PROPAGATION = "propagation", "A video track carried across frames by a propagation job"
 
 
 @transaction.atomic
@@ -78,7 +82,7 @@ def annotation_write(
         )
         if role not in MANAGING_ROLES:
             lease_require(task=task, user=author)
-    elif writer not in (Writer.IMPORT, Writer.PRELABEL, Writer.CONSENSUS):
+    elif writer not in (Writer.IMPORT, Writer.PRELABEL, Writer.CONSENSUS, Writer.PROPAGATION):
         raise ValueError(f"unknown writer {writer!r}")
     # AI pre-labels are seeds (SAM's masks overlap): a semantic or panoptic project's rules are checked
     # when a person or an import saves, not here.
@@ -87,10 +91,11 @@ def annotation_write(
         author=author,
         base_revision=base_revision,
         regions=regions,
-        segmentation_rules=writer != Writer.PRELABEL,
-        kinds_rule=writer != Writer.IMPORT,
+        segmentation_rules=writer not in (Writer.PRELABEL, Writer.PROPAGATION),
+        kinds_rule=writer not in (Writer.IMPORT, Writer.PROPAGATION),  # propagation carries masks
         burst=writer == Writer.MEMBER,
         own_predictions=writer == Writer.MEMBER,
+        mark_keyframes=writer == Writer.MEMBER,
     )
 
 
@@ -158,6 +163,7 @@ def _revision_insert(
     kinds_rule: bool = True,
     burst: bool = False,
     own_predictions: bool = False,
+    mark_keyframes: bool = False,
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
@@ -172,20 +178,23 @@ def _revision_insert(
             code="stale_revision",
             details={"current_revision": annotation.current_revision},
         )
-    image = task.image
+    media = task.image if task.image_id else task.video
     project = task.project
     cleaned = regions_clean(
         regions,
-        width=image.width,
-        height=image.height,
+        width=media.width,
+        height=media.height,
         class_names=project.class_names,
         stuff=project.stuff_classes if segmentation_rules else frozenset(),  # see projects/schema.py
         exclusive=segmentation_rules and project.segmentation != "instance",
         class_kinds=project.class_kinds if kinds_rule else None,
+        frames=range(task.frame_start, task.frame_stop) if task.video_id else None,
     )
     if own_predictions:
         _predictions_require(task, cleaned)
     previous = revision_current(annotation=annotation)
+    if mark_keyframes and task.video_id:
+        cleaned = keyframes_mark(previous.regions if previous else [], cleaned)
     replaced = burst and _burst_revision(
         annotation=annotation, previous=previous, author=author, stage=task.stage
     )

@@ -44,6 +44,9 @@ class TaskOut(serializers.ModelSerializer):
             "image",
             "image_width",
             "image_height",
+            "video",
+            "frame_start",
+            "frame_stop",
             "stage",
             "status",
             "assignee",
@@ -109,6 +112,16 @@ class RegionSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=["ai", "human"], required=False)
     prediction_id = serializers.IntegerField(required=False, allow_null=True)
     score = serializers.FloatField(required=False, allow_null=True)
+    frame = serializers.IntegerField(required=False, help_text="Video tasks: the frame number.")
+    track = serializers.CharField(required=False, help_text="Video tasks: the object's id.")
+    keyframe = serializers.BooleanField(
+        required=False, help_text="Video tasks: drawn or corrected by a person."
+    )
+    outside = serializers.BooleanField(required=False)
+    occluded = serializers.BooleanField(required=False)
+    model = serializers.JSONField(
+        required=False, help_text="Video tasks: {name, version} of what propagated it."
+    )
 
 
 class RevisionOut(serializers.ModelSerializer):
@@ -150,7 +163,19 @@ class CommentOut(serializers.ModelSerializer):
 
     class Meta:
         model = Comment
-        fields = ["id", "task", "author", "text", "region_id", "x", "y", "revision", "resolved", "created_at"]
+        fields = [
+            "id",
+            "task",
+            "author",
+            "text",
+            "region_id",
+            "x",
+            "y",
+            "frame",
+            "revision",
+            "resolved",
+            "created_at",
+        ]
 
 
 class CommentIn(serializers.Serializer):
@@ -158,6 +183,7 @@ class CommentIn(serializers.Serializer):
     region_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
     x = serializers.FloatField(required=False, allow_null=True)
     y = serializers.FloatField(required=False, allow_null=True)
+    frame = serializers.IntegerField(required=False, allow_null=True, help_text="Video tasks: the frame.")
 
 
 class CommentPatch(serializers.Serializer):

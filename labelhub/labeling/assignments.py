@@ -88,6 +88,8 @@ def task_gold_set(*, task: Task, manager, is_gold: bool, regions: list | None) -
     or unmarks it."""
     manager_require(user=manager, task=task, action="mark gold tasks")
     task = task_locked(task)
+    if is_gold and task.video_id:
+        raise DomainError("Gold tasks are image tasks; video tasks cannot be gold yet.", field="is_gold")
     if is_gold:
         if regions is None:
             raise DomainError("A gold task needs its correct regions.", field="regions")

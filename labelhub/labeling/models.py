@@ -1,4 +1,4 @@
-"""Tasks (one image in one project, moving through the QA pipeline), annotations with immutable
+"""Tasks (one image, or a range of a video's frames, in one project, moving through the QA pipeline), annotations with immutable
 revisions, and comments."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from django.db import models
 
 from labelhub.images.models import Image
 from labelhub.projects.models import Project
+from labelhub.videos.models import Video
 
 
 class TaskStatus(models.TextChoices):
@@ -18,7 +19,12 @@ class TaskStatus(models.TextChoices):
 
 class Task(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
-    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="task")
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="task", null=True, blank=True)
+    # A video task: frames [frame_start, frame_stop) of `video` (consecutive tasks of a video overlap by
+    # LABELHUB_VIDEO_TASK_OVERLAP frames, so tracks join across them). Exactly one of image and video is set.
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="tasks", null=True, blank=True)
+    frame_start = models.PositiveIntegerField(null=True, blank=True)
+    frame_stop = models.PositiveIntegerField(null=True, blank=True)
     stage = models.CharField(max_length=40)
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     assignee = models.ForeignKey(
@@ -50,6 +56,20 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(image__isnull=False, video__isnull=True, frame_start__isnull=True)
+                    | models.Q(
+                        image__isnull=True,
+                        video__isnull=False,
+                        frame_start__isnull=False,
+                        frame_stop__gt=models.F("frame_start"),
+                    )
+                ),
+                name="task_image_or_video_range",
+            )
+        ]
         # The last three serve next-task (labeling.leases._claimable_steps): each step reads the first row
         # of one partial index in its order, so claiming stays flat with a million open tasks. The order is
         # (created_at, id), not id alone: the primary key also gives id order, and with LIMIT 1 the
@@ -171,6 +191,7 @@ class Comment(models.Model):
     region_id = models.CharField(max_length=64, blank=True)  # pinned to a region of the annotation
     x = models.FloatField(null=True, blank=True)  # or to a point, in pixel coordinates
     y = models.FloatField(null=True, blank=True)
+    frame = models.PositiveIntegerField(null=True, blank=True)  # video tasks: pinned to this frame
     revision = models.PositiveIntegerField(null=True, blank=True)  # the revision the comment was made on
     resolved = models.BooleanField(default=False)
     resolved_by = models.ForeignKey(

@@ -4,6 +4,13 @@ A region: {"id", "label", "kind": "polygon"|"mask", "polygons": [{"exterior": [[
 "holes": [[[x, y], ...], ...]}], "rle": {"size": [h, w], "counts": str}, "source": "ai"|"human",
 "prediction_id", "score", "z_order"}. Coordinates are pixels, origin at the top-left corner of the image,
 (x, y) = (column, row) measured on pixel corners, so a polygon lies within [0, width] x [0, height].
+
+In a video task a region is one shape of a track on one frame, with these keys as well: "frame" (the
+frame number, within the task's range), "track" (the object's id, the same on every frame of it),
+"keyframe" (true: drawn or corrected by a person; false: propagated or interpolated), "outside" (the
+object has left the view from this frame), "occluded", and "model" ({"name", "version"}: what propagated
+a shape that is not a keyframe). A track keeps one class; a frame holds at most one shape per track; the
+stuff and overlap rules of the project apply frame by frame.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from shapely.validation import explain_validity
 from labelhub.core.errors import DomainError
 
 REGION_KEYS = {"id", "label", "kind", "polygons", "rle", "source", "prediction_id", "score", "z_order"}
+VIDEO_KEYS = {"frame", "track", "keyframe", "outside", "occluded", "model"}
 MAX_REGIONS = 10_000  # a gigapixel slide holds thousands of nuclei (issue 29)
 MAX_VERTICES = 200_000
 
@@ -112,11 +120,13 @@ def regions_clean(
     stuff: set[str] | frozenset[str] = frozenset(),
     exclusive: bool = False,
     class_kinds: dict[str, list[str]] | None = None,
+    frames: range | None = None,
 ) -> list[dict]:
     """Validate and normalize a list of regions; raise DomainError naming the first bad field.
 
     `class_kinds` (class name -> the kinds it allows): a region of a kind its class does not allow is
     refused naming `regions[i].kind`.
+    `frames`: a video task's frame range; each region is then a track's shape on one of those frames.
     `stuff`: classes of which an image holds at most one region. `exclusive` (semantic and panoptic
     projects): no pixel (pixel-centre rule) belongs to two regions unless both carry a `z_order` and
     the two differ (the higher one owns the pixel)."""
@@ -137,7 +147,7 @@ def regions_clean(
         at = f"{field}[{i}]"
         if not isinstance(region, dict):
             raise DomainError("A region is an object.", field=at)
-        unknown = set(region) - REGION_KEYS
+        unknown = set(region) - REGION_KEYS - (VIDEO_KEYS if frames is not None else set())
         if unknown:
             raise DomainError(f"Unknown keys: {sorted(unknown)}.", field=at)
         region_id = region.get("id") or uuid.uuid4().hex[:12]
@@ -189,12 +199,92 @@ def regions_clean(
             if isinstance(z, bool) or not isinstance(z, int) or abs(z) > 1_000_000:
                 raise DomainError("z_order is an integer (higher is on top) or null.", field=f"{at}.z_order")
             out["z_order"] = z
+        if frames is not None:
+            _video_clean(region, out, at, frames)
         cleaned.append(out)
+    if frames is not None:
+        _check_tracks(cleaned, field)
+        by_frame: dict[int, list[int]] = {}
+        for i, r in enumerate(cleaned):
+            by_frame.setdefault(r["frame"], []).append(i)
+        for indices in by_frame.values():
+            if stuff:
+                _check_stuff([cleaned[i] for i in indices], stuff, field)
+            if exclusive and len(indices) > 1:
+                _check_exclusive([cleaned[i] for i in indices], width, height, field)
+        return cleaned
     if stuff:
         _check_stuff(cleaned, stuff, field)
     if exclusive:
         _check_exclusive(cleaned, width, height, field)
     return cleaned
+
+
+def _video_clean(region: dict, out: dict, at: str, frames: range) -> None:
+    frame = region.get("frame")
+    if isinstance(frame, bool) or not isinstance(frame, int):
+        raise DomainError(
+            "frame is the frame number (an integer).", field=f"{at}.frame", code="invalid_frame"
+        )
+    if frame not in frames:
+        raise DomainError(
+            f"Frame {frame} is outside this task's frames {frames.start}..{frames.stop - 1}.",
+            field=f"{at}.frame",
+            code="invalid_frame",
+        )
+    track = region.get("track")
+    if not isinstance(track, str) or not track or len(track) > 64:
+        raise DomainError("track is the object's id, a string of 1-64 characters.", field=f"{at}.track")
+    out["frame"], out["track"] = frame, track
+    for key in ("keyframe", "outside", "occluded"):
+        value = region.get(key, out["source"] == "human" if key == "keyframe" else False)
+        if not isinstance(value, bool):
+            raise DomainError(f"{key} is true or false.", field=f"{at}.{key}")
+        out[key] = value
+    model = region.get("model")
+    if model is not None:
+        if (
+            not isinstance(model, dict)
+            or set(model) != {"name", "version"}
+            or not all(isinstance(v, str) and 0 < len(v) <= 200 for v in model.values())
+        ):
+            raise DomainError("model is {name, version} (two strings).", field=f"{at}.model")
+        out["model"] = {"name": model["name"], "version": model["version"]}
+    if not out["keyframe"] and out["source"] == "ai" and "model" not in out:
+        raise DomainError(
+            "A propagated shape names the model that made it ({name, version}).", field=f"{at}.model"
+        )
+
+
+def _check_tracks(regions: list[dict], field: str) -> None:
+    labels: dict[str, str] = {}
+    seen: set[tuple[str, int]] = set()
+    for i, r in enumerate(regions):
+        key = (r["track"], r["frame"])
+        if key in seen:
+            raise DomainError(
+                f"Track {r['track']!r} has two shapes on frame {r['frame']}.", field=f"{field}[{i}].frame"
+            )
+        seen.add(key)
+        if labels.setdefault(r["track"], r["label"]) != r["label"]:
+            raise DomainError(
+                f"Track {r['track']!r} is {labels[r['track']]!r}; a track keeps one class.",
+                field=f"{field}[{i}].label",
+                code="track_class_changed",
+            )
+
+
+def keyframes_mark(before: list[dict], after: list[dict]) -> list[dict]:
+    """A person's write: every track shape they changed or added becomes a keyframe (source "human", no
+    model); shapes they left as they were keep what they were."""
+    old = {r["id"]: r for r in before}
+    marked = []
+    for r in after:
+        if "track" in r and old.get(r["id"]) != r:
+            r = {**r, "keyframe": True, "source": "human"}
+            r.pop("model", None)
+        marked.append(r)
+    return marked
 
 
 def _check_stuff(regions: list[dict], stuff: set[str] | frozenset[str], field: str) -> None:

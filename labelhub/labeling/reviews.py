@@ -257,7 +257,7 @@ def task_reject(*, task: Task, user, comments: list[dict]) -> Task:
     created: list[Comment] = []
     for i, item in enumerate(comments):
         if not isinstance(item, dict):
-            raise DomainError("A comment is {text, region_id?, x?, y?}.", field=f"comments[{i}]")
+            raise DomainError("A comment is {text, region_id?, x?, y?, frame?}.", field=f"comments[{i}]")
         try:
             created.append(
                 comment_create(
@@ -267,6 +267,7 @@ def task_reject(*, task: Task, user, comments: list[dict]) -> Task:
                     region_id=item.get("region_id") or "",
                     x=item.get("x"),
                     y=item.get("y"),
+                    frame=item.get("frame"),
                 )
             )
         except DomainError as exc:

@@ -19,7 +19,9 @@ def accepted_revisions(*, project: Project) -> list[tuple[int, int]]:
     (accepted) annotation revision, by task id."""
     rows = (
         AnnotationRevision.objects.filter(
-            annotation__task__project=project, annotation__task__status=TaskStatus.DONE
+            annotation__task__project=project,
+            annotation__task__status=TaskStatus.DONE,
+            annotation__task__image__isnull=False,  # image tasks (video tasks train nothing here yet)
         )
         .filter(number=F("annotation__current_revision"))
         .order_by("annotation__task_id")

@@ -126,6 +126,7 @@ class ProjectIn(serializers.Serializer):
 
 class CountsOut(serializers.Serializer):
     images = serializers.IntegerField()
+    videos = serializers.IntegerField()
     tasks = serializers.IntegerField()
     by_stage = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
     predictions = serializers.DictField(child=serializers.IntegerField())

@@ -68,8 +68,8 @@ def project_get(*, user, project_id, roles: Iterable[str] | None = None, action:
 
 
 def project_counts(*, project: Project) -> dict:
-    """Images, tasks per stage and status, and predictions per status. Read through the project's
-    reverse relations (tasks, images -> predictions): projects imports no app above it."""
+    """Images, videos, tasks per stage and status, and predictions per status. Read through the project's
+    reverse relations (tasks, images -> predictions, videos): projects imports no app above it."""
     by_stage: dict[str, dict[str, int]] = {name: {} for name in project.stage_names}
     for row in project.tasks.values("stage", "status").annotate(n=Count("id")):
         by_stage.setdefault(row["stage"], {})[row["status"]] = row["n"]
@@ -81,6 +81,7 @@ def project_counts(*, project: Project) -> dict:
     }
     return {
         "images": project.images.count(),
+        "videos": project.videos.count(),
         "tasks": project.tasks.count(),
         "by_stage": by_stage,
         "predictions": predictions,

@@ -18,6 +18,7 @@ from labelhub.projects.selectors import project_get
 from .metrics import gold_visible_to, metrics_subject, project_metrics
 from .report import quality_report
 from .selectors import report_require, task_feedback
+from .video import task_video_metrics
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -165,3 +166,27 @@ class TaskFeedbackView(APIView):
         """Immediate feedback: in a project that enables it, the score of the gold task (honeypot) you
         just submitted, with each error. 404 for any other task, and always where feedback is off."""
         return Response(task_feedback(user=request.user, task_id=task_pk))
+
+
+class VideoMetricsOut(serializers.Serializer):
+    task = serializers.IntegerField()
+    revision = serializers.IntegerField()
+    frames = serializers.JSONField(
+        help_text="[{track, frame, model, corrected, j, f, jf, iou, dice, pixel_accuracy, bf1}]: each shape a "
+        "model propagated vs the shape kept on that frame (corrected: a person changed it)"
+    )
+    tracks = serializers.JSONField(help_text="{track: the means of its frames, frames}")
+    overall = serializers.JSONField(help_text="The means over the task's frames, frames, corrected")
+
+
+class TaskVideoMetricsView(APIView):
+    @extend_schema(responses=VideoMetricsOut)
+    def get(self, request, task_pk):
+        """Propagated vs kept, for a video task: J&F (DAVIS), IoU, Dice, pixel accuracy and Boundary F1
+        (2 px) per frame, per track and for the task."""
+        from labelhub.labeling.selectors import task_get
+
+        task = task_get(user=request.user, task_id=task_pk)
+        if not task.video_id:
+            raise DomainError("Only video tasks have video metrics.", field="task", code="not_a_video_task")
+        return Response(task_video_metrics(task))

@@ -199,6 +199,8 @@ def on_task_stage_changed(event: DomainEvent) -> None:
     if action not in (EventKind.ACCEPTED, EventKind.FIX_ACCEPTED):
         return
     task = Task.objects.select_related("project", "image", "last_annotator").get(pk=payload["task"])
+    if task.video_id:  # image samples; a video task's propagated vs kept shapes: tasks/{id}/video-metrics/
+        return
     stages = task.project.stage_names
     if len(stages) > 1 and payload["from_stage"] == stages[1]:
         sample_review(task=task, action=action, revision=payload["revision"])

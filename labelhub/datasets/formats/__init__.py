@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from . import coco, coco_panoptic, cvat, label_studio, labelhub_json, masks, voc, yolo  # noqa: F401 - registers the formats
+from . import coco, coco_panoptic, cvat, label_studio, labelhub_json, masks, video, voc, yolo  # noqa: F401 - registers the formats
 from .base import FORMATS, IMPORT_FORMATS, ExportFormat, ImportFormat, Record, register, register_import
 
 __all__ = [

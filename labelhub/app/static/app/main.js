@@ -6,6 +6,15 @@ import { loadPreferences } from "./keymap.js";
 import { managerScreen } from "./manager.js";
 import { nextTask, queueScreen } from "./queue.js";
 import { taskScreen } from "./task.js";
+import { get } from "./api.js";
+import { videoScreen } from "./video/screen.js";
+
+// A video task opens the video screen (static/app/video/); an image task the image editor.
+async function openTask(root, taskOrId, go) {
+  const task = typeof taskOrId === "object" ? taskOrId : await get(`tasks/${taskOrId}/`);
+  if (task.video) { document.body.dataset.screen = "task"; return videoScreen(root, { task, go }); }
+  return taskScreen(root, { taskId: task.id, go });
+}
 import { WORKSPACE_ROUTES, workspaceScreen } from "./workspace/index.js";
 import { exportsScreen } from "./workspace/exports.js";
 import { metricsScreen } from "./workspace/metrics.js";
@@ -31,14 +40,14 @@ async function route() {
   document.body.dataset.screen = parts[0];
   root.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   try {
-    if (parts[0] === "task") current = await taskScreen(root, { taskId: Number(parts[1]), go });
+    if (parts[0] === "task") current = await openTask(root, Number(parts[1]), go);
     else if (parts[0] === "next") {
       const task = await nextTask(root, { projectId: Number(parts[1]), stage: parts[2], message, exclude: Number(parts[3]) || null });
       if (task) {
         history.replaceState(null, "", `#/task/${task.id}`);
         parts.splice(0, parts.length, "task", String(task.id));
         document.body.dataset.screen = "task";
-        current = await taskScreen(root, { taskId: task.id, go });
+        current = await openTask(root, task, go);
       }
     }
     else if (parts[0] === "manage") await managerScreen(root, { projectId: Number(parts[1]), go });

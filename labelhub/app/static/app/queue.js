@@ -15,11 +15,11 @@ export async function queueScreen(root, { go, message }) {
     return h("section", { class: "card project", "aria-labelledby": `p${p.id}` },
       h("div", { class: "row" },
         h("h2", { id: `p${p.id}` }, p.name),
-        h("span", { class: "muted" }, ` ${c.images} images · you are ${role}`),
+        h("span", { class: "muted" }, ` ${c.images} images${c.videos ? ` · ${c.videos} videos` : ""} · you are ${role}`),
         h("span", { class: "spacer" }),
         MANAGING.includes(role) ? h("a", { class: "button", href: `#/project/${p.id}` }, "Images and people") : null,
         MANAGING.includes(role) ? h("a", { class: "button", href: `#/manage/${p.id}` }, "Manage") : null),
-      c.images === 0 ? h("p", { class: "notice empty-project" }, "No images in this project yet. ",
+      c.images === 0 && !c.videos ? h("p", { class: "notice empty-project" }, "No images in this project yet. ",
         MANAGING.includes(role) ? h("a", { class: "button primary", href: `#/project/${p.id}` }, "Add images") : "A manager adds them.") :
       h("div", { class: "stages" }, p.pipeline.map((stage) => {
         const byStatus = c.by_stage[stage.name] || {};
