@@ -2,7 +2,13 @@
 the owner is made on the first-run page, creates a project with three classes, invites a manager, two
 annotators and two reviewers by e-mail (the test reads Django's outbox), each accepts on the app's page
 and chooses a password; the manager drops 20 images (and one broken file) on the project, sees each
-file's progress and error, and starts the pre-segmentation and sees it finish.
+file's progress and error, and starts the pre-segmentation and sees it finish. Then the labeling loop
+on two tasks: each annotator corrects an AI region with a segment click (same id, no duplicate); a
+reviewer types full sentences holding every shortcut letter into new pins (nothing fires, nothing is
+lost) and rejects; the annotator fixes; review and final-qa are accepted by different reviewers. Last
+the manager filters the task list, opens a task by link, reassigns one, marks one gold, and exports
+COCO and YOLO-seg with images; the downloads load in pycocotools and pass Ultralytics'
+`check_det_dataset` run from another folder (issue 23's acceptance line).
 
 No API call is made outside the app: the test drives the browser and reads the outbox (and the
 database, to check what the screens said). The steps are functions so that later steps (annotate,
@@ -13,16 +19,24 @@ from __future__ import annotations
 import base64
 import io
 import re
+import string
+import zipfile
 from dataclasses import dataclass, field
 
 import pytest
 from django.core import mail
 from PIL import Image as PILImage
+from pycocotools.coco import COCO
+from shapely.geometry import Polygon
+from shapely.ops import unary_union
 
 from labelhub.accounts.models import Membership, Role
+from labelhub.labeling.models import Comment, EventKind, Task, TaskEvent, TaskStatus
 from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.projects.models import Project
 from tests.browser.conftest import shoot
+from tests.browser.test_app_flow import click_image, drag_image, regions, saved, start, wait_js
+from tests.helpers import ultralytics_check
 from tests.workers.sam._helpers import grabcut_dir
 
 PASSWORD = "a-long-team-passphrase-7"
@@ -189,7 +203,7 @@ def prelabel(team: Team, manager: str, n: int) -> None:
     page = team.pages[manager]
     page.wait_for_selector("[data-on-upload=false]:has-text('no SAM model')")
     page.click(f"button:has-text('Pre-segment {n} images')")
-    page.wait_for_selector(f".prelabel-count:has-text('{n} of {n} images pre-labelled')", timeout=120_000)
+    page.wait_for_selector(f".prelabel-count:has-text('{n} of {n} images pre-labelled')", timeout=300_000)
     page.evaluate("document.getElementById('screen').scrollTo(0, 0)")
     shoot(page, "project_home")
 
@@ -201,13 +215,256 @@ def turn_prelabels_off(team: Team, manager: str) -> None:
     page.wait_for_selector("form[aria-label='Project settings']")
     assert page.input_value("[aria-label='Class 1 name']") == CLASSES[0]
     page.select_option("[aria-label='Pre-label mode']", "none")
+    page.fill("[aria-label='Stage 2 sample rate']", "1")  # from here on every task is reviewed
     page.click("button:has-text('Save')")
     page.wait_for_selector("[data-on-upload=false]:has-text('Pre-labels are off for this project')")
     page.wait_for_selector("a:has-text('Turn pre-labels on')")
     assert page.locator("button:has-text('Pre-segment')").count() == 0
 
 
-def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transactional_db, settings):
+def shape(region):
+    return unary_union([Polygon(p["exterior"], p["holes"]) for p in region["polygons"]])
+
+
+def clear_point(shown: list[dict], *, ai_only: bool = True) -> tuple[dict, tuple[float, float]]:
+    """The largest (AI) region and a point of it that no other region covers (so the click is on it)."""
+    ai = sorted((r for r in shown if r["source"] == "ai" or not ai_only), key=lambda r: -shape(r).area)
+    assert ai, "the pre-labels drew no AI region on this task"
+    for region in ai:
+        others = unary_union([shape(r) for r in shown if r["id"] != region["id"]])
+        free = shape(region).difference(others).buffer(-2)
+        if not free.is_empty:
+            point = free.representative_point()
+            return region, (point.x, point.y)
+    raise AssertionError("every AI region is covered by another one")
+
+
+def to_queue(page) -> None:
+    page.goto(page.url.split("#")[0] + "#/queue")
+    page.reload()
+    page.wait_for_selector("body[data-ready=queue]")
+
+
+def leave_next_task(page, left: int) -> None:
+    """After a submit or a verdict the app opens the stage's next task; give it back to the queue."""
+    wait_js(page, f"document.body.dataset.ready === 'task' && window.labelhub.screen.task.id !== {left}")
+    page.click("button:has-text('Release')")
+    page.wait_for_selector("body[data-ready=queue]")
+
+
+def correct_an_ai_region(team: Team, annotator: str) -> int:
+    """The annotator opens a task, and a segment click on an AI region (nothing selected) corrects that
+    region: the same ids, one changed shape, no new region. Submits; returns the task's id."""
+    page = team.pages[annotator]
+    to_queue(page)
+    start(page, "annotate")
+    task_id = page.evaluate("window.labelhub.screen.task.id")
+    before = regions(page)
+    target, (x, y) = clear_point(before)
+    page.keyboard.press("s")
+    click_image(page, x, y)
+    wait_js(page, "document.body.dataset.segmentDone === '1'")
+    page.keyboard.press("Enter")
+    after = regions(page)
+    assert [r["id"] for r in after] == [r["id"] for r in before]
+    assert [a["id"] for a, b in zip(after, before, strict=True) if a["polygons"] != b["polygons"]] == [
+        target["id"]
+    ]
+    assert "corrected" in page.inner_text("#live")
+    saved(page)
+    page.keyboard.press("Control+Enter")
+    leave_next_task(page, task_id)
+    task = Task.objects.get(pk=task_id)
+    stored = task.annotation.revisions.get(number=task.annotation.current_revision).regions
+    assert task.stage == "review" and [r["id"] for r in stored] == [r["id"] for r in before]
+    return task_id
+
+
+PINS = [(12, 12), (40, 30)]  # where the reviewer pins the two issues (image pixels)
+FIRST = "The quick brown fox jumps over the lazy dog: off by 0123456789 px. " + string.ascii_uppercase
+SECOND = "Pack my box with five dozen liquor jugs; Xylophone vim zest [edges] = - + H L M N."
+
+
+def review_with_comments(team: Team, reviewer: str) -> tuple[int, int]:
+    """The reviewer pins two issues and types a full sentence into each (every letter and digit: no
+    shortcut fires, both texts are kept), rejects, then accepts the next task. Returns (rejected,
+    accepted)."""
+    page = team.pages[reviewer]
+    to_queue(page)
+    start(page, "review")
+    shown = page.evaluate("window.labelhub.screen.task.id")
+    ids = [r["id"] for r in regions(page)]
+    page.keyboard.press("i")
+    click_image(page, *PINS[0])
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Issue 1 text"
+    page.keyboard.type(FIRST)
+    click_image(page, *PINS[1])
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Issue 2 text"
+    page.keyboard.type(SECOND)
+    boxes = page.locator(".issues textarea")
+    assert boxes.nth(0).input_value() == FIRST and boxes.nth(1).input_value() == SECOND
+    assert page.evaluate("window.labelhub.screen.task.id") == shown
+    assert page.evaluate("window.labelhub.view.container.dataset.tool") == "pin"
+    assert page.locator("dialog[open]").count() == 0
+    assert [r["id"] for r in regions(page)] == ids
+    page.click("button:has-text('Reject')")
+    wait_js(page, f"document.body.dataset.ready === 'task' && window.labelhub.screen.task.id !== {shown}")
+    other = page.evaluate("window.labelhub.screen.task.id")
+    page.click("button:has-text('Accept')")
+    page.wait_for_selector("text=Queue empty")
+    assert sorted(Comment.objects.filter(task_id=shown).values_list("text", flat=True)) == sorted(
+        [FIRST, SECOND]
+    )
+    rejected = Task.objects.get(pk=shown)
+    assert rejected.stage == "annotate" and Task.objects.get(pk=other).stage == "final-qa"
+    return shown, other
+
+
+def fix(team: Team, task_id: int) -> str:
+    """The annotator the task went back to opens it from the queue, reads the pins, moves a vertex of
+    the largest region, resolves the pins and submits again. Returns the annotator's name."""
+    annotator = Task.objects.get(pk=task_id).assignee.username
+    page = team.pages[annotator]
+    to_queue(page)
+    page.click(f"a[href='#/task/{task_id}']")
+    page.wait_for_selector("body[data-ready=task]")
+    assert page.evaluate("window.labelhub.screen.task.id") == task_id
+    assert FIRST in page.locator(".comments").inner_text()
+    assert page.evaluate("window.labelhub.screen.pins().length") == 2
+    shown = regions(page)
+    region, (x, y) = clear_point(shown, ai_only=False)
+    click_image(page, x, y)  # select it: its vertices get handles
+    ring = region["polygons"][0]["exterior"]
+    vx, vy = max(ring, key=lambda v: min(abs(v[0] - px) + abs(v[1] - py) for px, py in PINS))
+    centre = Polygon(ring).centroid
+    to = (vx + (2 if centre.x > vx else -2), vy + (2 if centre.y > vy else -2))  # inwards
+    drag_image(page, (vx, vy), to)
+    revision = saved(page)
+    now = regions(page)
+    assert [r["id"] for r in now] == [r["id"] for r in shown]
+    moved = next(r for r in now if r["id"] == region["id"])["polygons"][0]["exterior"]
+    assert any(v == pytest.approx(list(to), abs=0.6) for v in moved)
+    page.click(".comments li button:has-text('Resolve')")
+    page.wait_for_selector("text=Comments (1 open)")
+    page.click(".comments li button:has-text('Resolve')")
+    page.wait_for_selector("text=Comments (0 open)")
+    page.click("button:has-text('Submit')")
+    leave_next_task(page, task_id)
+    assert not Comment.objects.filter(task_id=task_id, resolved=False).exists()
+    task = Task.objects.get(pk=task_id)
+    assert task.stage == "review" and task.annotation.current_revision == revision
+    return annotator
+
+
+def accept_all(team: Team, reviewer: str, stage: str, n: int) -> None:
+    """The reviewer accepts the n tasks waiting in `stage`, one after the other."""
+    page = team.pages[reviewer]
+    to_queue(page)
+    start(page, stage)
+    for i in range(n):
+        shown = page.evaluate("window.labelhub.screen.task.id")
+        page.click("button:has-text('Accept')")
+        if i + 1 < n:
+            wait_js(
+                page, f"document.body.dataset.ready === 'task' && window.labelhub.screen.task.id !== {shown}"
+            )
+    page.wait_for_selector("text=Queue empty")
+
+
+def download(page, selector: str, path) -> zipfile.ZipFile:
+    with page.expect_download() as info:
+        page.click(selector)
+    info.value.save_as(path)
+    return zipfile.ZipFile(path)
+
+
+def manage_tasks(team: Team, manager: str, done: list[int]) -> None:
+    """The task list filtered by status and stage; a task opened by its link; one reassigned, one
+    marked gold."""
+    page = team.pages[manager]
+    page.goto(team.url(f"/app/#/tasks/{team.project_id}"))
+    page.wait_for_selector("table.task-table tbody tr[data-task]")
+    rows = page.locator("table.task-table tbody tr[data-task]")
+    page.select_option("select[aria-label=Status]", "done")
+    page.wait_for_function(f"document.querySelectorAll('tr[data-task]').length === {len(done)}")
+    assert sorted(int(x) for x in rows.evaluate_all("rs => rs.map(r => r.dataset.task)")) == sorted(done)
+    page.select_option("select[aria-label=Status]", "")
+    page.select_option("select[aria-label=Stage]", "annotate")
+    open_ids = list(
+        Task.objects.filter(project_id=team.project_id, stage="annotate")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    page.wait_for_function(f"document.querySelectorAll('tr[data-task]').length === {len(open_ids)}")
+    assert sorted(int(x) for x in rows.evaluate_all("rs => rs.map(r => r.dataset.task)")) == open_ids
+
+    target = open_ids[-1]  # a deep link opens exactly that task, not the oldest open one
+    page.goto(team.url(f"/app/#/task/{target}"))
+    page.wait_for_selector("body[data-ready=task]")
+    assert page.evaluate("window.labelhub.screen.task.id") == target
+    task = Task.objects.get(pk=target)
+    assert task.status == TaskStatus.IN_PROGRESS and task.assignee.username == manager
+
+    page.goto(team.url(f"/app/#/tasks/{team.project_id}"))  # leaving the task releases its lease
+    page.wait_for_selector("table.task-table tbody tr[data-task]")
+    assert TaskEvent.objects.filter(task_id=target, kind=EventKind.RELEASED).exists()
+    ann2 = Membership.objects.get(user__username="ann2").user_id
+    page.select_option(f"select[aria-label='Reassign task {open_ids[0]}']", str(ann2))
+    page.wait_for_selector(f"tr[data-task='{open_ids[0]}'] >> text=ann2")
+    assert Task.objects.get(pk=open_ids[0]).assignee_id == ann2
+    page.select_option("select[aria-label=Stage]", "")
+    page.select_option("select[aria-label=Gold]", "")
+    page.click(f"button[aria-label='Mark task {done[0]} gold']")
+    page.wait_for_selector(f"tr[data-task='{done[0]}'] >> text=★ gold")
+    assert Task.objects.get(pk=done[0]).is_gold
+
+
+def export_and_load(team: Team, manager: str, done: list[int], tmp_path) -> None:
+    """COCO and YOLO-seg with images from the export dialog; the downloads load in pycocotools and pass
+    Ultralytics' own dataset check run from another folder."""
+    page = team.pages[manager]
+    page.click("a:has-text('Exports')")
+    page.wait_for_selector("section[aria-label='Dataset versions']")
+    for n, fmt in enumerate(["coco", "yolo"], start=1):
+        page.click("button:has-text('New export')")
+        page.select_option("select[aria-label='Export format']", fmt)
+        page.check("dialog >> text=include images")
+        page.click("button:has-text('Start export')")
+        page.wait_for_function(
+            f"document.querySelectorAll('tr[data-export][data-status=done]').length === {n}", timeout=120_000
+        )
+    ids = [
+        int(x) for x in page.locator("tr[data-export]").evaluate_all("rs => rs.map(r => r.dataset.export)")
+    ]
+    yolo_id, coco_id = ids  # newest first
+
+    tasks = Task.objects.filter(pk__in=done).select_related("annotation")
+    stored = {
+        t.image_id: t.annotation.revisions.get(number=t.annotation.current_revision).regions for t in tasks
+    }
+    coco_zip = download(page, f"a[aria-label='Download export {coco_id}']", tmp_path / "coco.zip")
+    coco_zip.extractall(tmp_path / "coco")
+    ann = next((tmp_path / "coco").rglob("*.json"))
+    coco = COCO(str(ann))
+    assert len(coco.getImgIds()) == len(done)
+    assert len(coco.getAnnIds()) == sum(len(r) for r in stored.values())
+    assert {c["name"] for c in coco.loadCats(coco.getCatIds())} <= set(CLASSES)
+    for img in coco.loadImgs(coco.getImgIds()):
+        assert list((tmp_path / "coco").rglob(img["file_name"].rsplit("/", 1)[-1])), img["file_name"]
+
+    yolo_zip = download(page, f"a[aria-label='Download export {yolo_id}']", tmp_path / "yolo.zip")
+    yolo_zip.extractall(tmp_path / "yolo")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (checked,) = ultralytics_check([tmp_path / "yolo/data.yaml"], cwd=elsewhere, config_dir=tmp_path / "cfg")
+    assert checked["train"].startswith(str(tmp_path / "yolo"))
+    assert checked["names"] == {str(i): name for i, name in enumerate(CLASSES)}
+    labels = sorted((tmp_path / "yolo").rglob("labels/**/*.txt"))
+    assert len(labels) == len(done)
+    assert sum(len(f.read_text().splitlines()) for f in labels) == sum(len(r) for r in stored.values())
+
+
+def test_a_team_runs_its_project_in_the_browser(browser, live_server, transactional_db, settings, tmp_path):
     settings.LABELHUB_PRESEGMENT_ON_UPLOAD = True  # the production default (the suite turns it off)
     images = small_real_images(20)
     team = Team(live_server=live_server, browser=browser)
@@ -236,6 +493,27 @@ def test_a_team_sets_up_its_project_in_the_browser(browser, live_server, transac
     turn_prelabels_off(team, "mia")
     project.refresh_from_db()
     assert project.prelabel == "none" and [c["name"] for c in project.label_schema] == CLASSES
+    assert project.pipeline[1]["sample_rate"] == 1.0
+
+    # --- the labeling loop on two tasks
+    corrected = [correct_an_ai_region(team, "ann1"), correct_an_ai_region(team, "ann2")]
+    assert len(set(corrected)) == 2
+    rejected, accepted = review_with_comments(team, "rev1")
+    assert sorted([rejected, accepted]) == sorted(corrected)
+    fix(team, rejected)
+    accept_all(team, "rev1", "review", 1)
+    accept_all(team, "rev2", "final-qa", 2)
+    for task_id in corrected:
+        assert Task.objects.get(pk=task_id).status == TaskStatus.DONE
+        verdicts = TaskEvent.objects.filter(task_id=task_id, kind=EventKind.ACCEPTED).order_by("created_at")
+        assert [(e.from_stage, e.actor.username) for e in verdicts] == [
+            ("review", "rev1"),
+            ("final-qa", "rev2"),
+        ]
+
+    # --- the manager's workspace: task list, deep link, reassign, gold, exports
+    manage_tasks(team, "mia", corrected)
+    export_and_load(team, "mia", corrected, tmp_path)
 
     for username, page in team.pages.items():
         assert page.errors == [], (username, page.errors)
