@@ -41,7 +41,7 @@ class FlowPropagator:
         self.margin = margin
         self.samples = samples
         self.erode = erode
-        self.dis = cv2.DISOpticalFlow_create(preset)
+        self.dis = cv2.DISOpticalFlow_create(preset)  # type: ignore[attr-defined]  # not in cv2's stubs
         if finest_scale is not None:
             self.dis.setFinestScale(finest_scale)
         if var_iters is not None:
@@ -59,8 +59,9 @@ class FlowPropagator:
         self.mask = mask.astype(bool)
 
     def step(self, frame: np.ndarray) -> np.ndarray:
+        """The mask carried onto the next frame (`start` first)."""
         h, w = frame.shape[:2]
-        if self.mask is None or not self.mask.any():
+        if self.mask is None or not self.mask.any() or self.prev is None or self.key_mask is None:
             self.prev = frame
             return np.zeros((h, w), bool)
         ys, xs = np.nonzero(self.mask)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def sha256_file(path: Path) -> str:
 
 @dataclass
 class LoadedSam2:
-    model: object
+    model: Any  # sam2's SAM2Base (its video predictor's model): torch, imported lazily
     variant: str
     checkpoint_sha256: str  # verified hash, or "random-seed-<n>"
     device: str

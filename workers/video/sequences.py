@@ -54,7 +54,8 @@ def generate(
     for t in range(length):
         f = t / max(1, length - 1)
         bg = backgrounds[t % len(backgrounds)]
-        obj_t, mask_t = obj, obj_mask.astype(np.uint8) * 255
+        obj_t = obj
+        mask_t: np.ndarray = obj_mask.astype(np.uint8) * 255
         if deform:
             amp = 0.06 * min(oh, ow) * math.sin(math.pi * f)
             yy, xx = np.mgrid[0:oh, 0:ow].astype(np.float32)
