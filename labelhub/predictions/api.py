@@ -161,21 +161,11 @@ class ImageSegmentView(APIView):
 
 def _service_answer(*, image: Image, prompt: dict) -> dict:
     """A prompt answered by the project's model service (Label Studio ML backend)."""
-    from workers.sam import PromptError
-    from workers.sam.backend import validate_prompt
-
+    from .interactive import prompt_check
     from .model_services import service_get, service_segment
 
     service = service_get(project=image.project, service_id=prompt["service"])
-    try:
-        validate_prompt(
-            (image.height, image.width),
-            points=prompt.get("points"),
-            point_labels=prompt.get("point_labels"),
-            box=prompt.get("box"),
-        )
-    except PromptError as exc:
-        raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
+    prompt_check(image=image, prompt=prompt)
     if prompt.get("label") is not None and prompt["label"] not in image.project.class_names:
         raise DomainError(f"Unknown class {prompt['label']!r}.", field="label", code="unknown_class")
     return service_segment(service=service, image=image, prompt=prompt)

@@ -221,9 +221,9 @@ def decoder_location() -> str:
     return "worker" if mode == "worker" and remote else "api"
 
 
-def interactive_answer(*, image: Image, prompt: dict) -> dict:
-    """Decode where LABELHUB_INTERACTIVE_DECODER says: in this process, or on an `interactive` worker.
-    The prompt is checked here first, so a bad one is refused without a round trip."""
+def prompt_check(*, image: Image, prompt: dict) -> None:
+    """Refuse (400 `invalid_prompt`, naming the field) points, labels or a box that do not fit the
+    image: checked before any decode, whoever answers the prompt (a backend or a model service)."""
     from workers.sam import PromptError
     from workers.sam.backend import validate_prompt
 
@@ -236,6 +236,12 @@ def interactive_answer(*, image: Image, prompt: dict) -> dict:
         )
     except PromptError as exc:
         raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
+
+
+def interactive_answer(*, image: Image, prompt: dict) -> dict:
+    """Decode where LABELHUB_INTERACTIVE_DECODER says: in this process, or on an `interactive` worker.
+    The prompt is checked here first, so a bad one is refused without a round trip."""
+    prompt_check(image=image, prompt=prompt)
     if decoder_location() == "worker":
         return _decode_on_worker(image=image, prompt=prompt)
     return segment_prompt(image=image, prompt=prompt)
