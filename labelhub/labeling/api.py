@@ -33,8 +33,9 @@ class TaskOut(serializers.ModelSerializer):
     def get_stranded(self, task: Task) -> bool:
         return leases.task_is_stranded(task)
 
-    image_width = serializers.IntegerField(source="image.width", read_only=True)
-    image_height = serializers.IntegerField(source="image.height", read_only=True)
+    # null on a video task (it has frames of a video, no image): DRF would otherwise leave the keys out
+    image_width = serializers.IntegerField(source="image.width", read_only=True, allow_null=True)
+    image_height = serializers.IntegerField(source="image.height", read_only=True, allow_null=True)
 
     class Meta:
         model = Task
@@ -65,7 +66,8 @@ class TaskOut(serializers.ModelSerializer):
 # A task list's rows are read as plain values and written as `TaskOut` writes them: DRF's serializer
 # cost a page of 50 tasks three times its query (a model and a field object per value).
 TASK_ROW_COLUMNS = (
-    "id", "project_id", "image_id", "image__width", "image__height", "stage", "status", "assignee_id",
+    "id", "project_id", "image_id", "image__width", "image__height", "video_id", "frame_start", "frame_stop",
+    "stage", "status", "assignee_id",
     "lease_expires_at", "claimed_at", "last_heartbeat_at", "active_seconds", "last_annotator_id",
     "annotation__current_revision", "created_at", "updated_at",
 )  # fmt: skip
@@ -84,6 +86,9 @@ def task_rows(values: list[dict]) -> list[dict]:
             "image": v["image_id"],
             "image_width": v["image__width"],
             "image_height": v["image__height"],
+            "video": v["video_id"],
+            "frame_start": v["frame_start"],
+            "frame_stop": v["frame_stop"],
             "stage": v["stage"],
             "status": v["status"],
             "assignee": v["assignee_id"],

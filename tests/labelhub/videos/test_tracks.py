@@ -197,6 +197,10 @@ def test_video_formats_round_trip(org_a, video_task):
     regions[3].pop("rle")
     assert put(client, task["id"], 0, regions).status_code == 200
     manager = org_a.clients[Role.MANAGER]
+    # A video task in the task list: the row is the task's own representation (no image, its frames).
+    rows = manager.get(f"/api/v1/tasks/?project={task['project']}").json()["results"]
+    assert rows and all(row == manager.get(f"/api/v1/tasks/{row['id']}/").json() for row in rows)
+    assert rows[0]["image_width"] is None and rows[0]["frame_stop"] > rows[0]["frame_start"]
     stored = manager.get(f"/api/v1/tasks/{task['id']}/annotation/").json()["regions"]
     for name in ("cvat_video", "youtube_vis"):
         exported = manager.get(f"/api/v1/videos/{video['id']}/export/?format_name={name}")
