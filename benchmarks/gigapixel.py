@@ -33,8 +33,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LABELHUB_SHARED_DATA") or REPO.parent / "shared" / "data")
-if not (DATA / "grabcut").exists():
-    DATA = Path("/work/shared/data")
 
 
 def texture_block():
