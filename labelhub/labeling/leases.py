@@ -510,6 +510,12 @@ def task_release(*, task: Task, user, tab: str = "") -> Task:
     lease_require(task=task, user=user, now=now)
     if tab and _other_tabs_alive(task, tab, now):
         return task
+    _released(task, user=user, now=now)
+    return task
+
+
+def _released(task: Task, *, user, now: datetime) -> None:
+    """Record that `user` gave `task` back (with the active time of the claim) and clear its lease."""
     event_record(
         task,
         EventKind.RELEASED,
@@ -521,7 +527,6 @@ def task_release(*, task: Task, user, tab: str = "") -> Task:
     )
     claim_clear(task)
     task.save()
-    return task
 
 
 def leases_expire(*, now: datetime | None = None) -> int:
@@ -596,17 +601,7 @@ def task_claim(*, task: Task, user) -> Task:
             )
             .exclude(pk=task.pk)
         ):
-            event_record(
-                other,
-                EventKind.RELEASED,
-                at=now,
-                actor=user,
-                from_stage=other.stage,
-                to_stage=other.stage,
-                data=work_data(other, now),
-            )
-            claim_clear(other)
-            other.save()
+            _released(other, user=user, now=now)
         previous = task.assignee_id
         expired = task.status == TaskStatus.IN_PROGRESS
         if expired:
