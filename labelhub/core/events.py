@@ -27,6 +27,9 @@ IMAGE_DELETING = "image.deleting"  # images, in the deleting transaction: contex
 PROJECT_DELETING = "project.deleting"  # projects, in the deleting transaction: context {"project"}
 ORGANIZATION_DELETING = "organization.deleting"  # accounts, in the deleting transaction: {"organization"}
 PREDICTION_READY = "prediction.ready"  # predictions: {"prediction", "image"}; context {"regions"}
+# predictions, a batch in its transaction: {"predictions", "images"}; context {"items": [(image, regions)],
+# "refused": {}}, which the in-transaction seeding fills with {image id: DomainError} for the images it refused
+PREDICTIONS_READY = "predictions.ready"
 TASK_STAGE_CHANGED = "task.stage_changed"  # labeling: a task moved to another stage (or to done)
 TASK_SUBMITTED = "task.submitted"  # labeling: first-stage work handed on: {"task", "user", "revision"}
 EXPORT_FINISHED = "export.finished"  # datasets: an export is done or failed
