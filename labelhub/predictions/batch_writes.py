@@ -10,7 +10,6 @@ regions the project's rules refuse recorded as failed with the reason, nothing o
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -73,9 +72,9 @@ class Outcome:
 
     image: Image  # its `project` loaded
     prediction: Prediction  # claimed by this run (predictions_start)
-    started: float  # time.perf_counter() when the image's work began (its duration_ms)
     regions: list[dict] | None = None
     error: str = ""
+    duration_ms: float | None = None  # the image's work (done images)
 
 
 def predictions_record(*, outcomes: list[Outcome], refused_prefix: str = "") -> None:
@@ -119,7 +118,7 @@ def predictions_record(*, outcomes: list[Outcome], refused_prefix: str = "") -> 
                 prediction.status, prediction.error = PredictionStatus.OK, ""
                 prediction.regions = outcome.regions
                 prediction.score = float(np.mean(scores)) if scores else None
-                prediction.duration_ms = (time.perf_counter() - outcome.started) * 1000.0
+                prediction.duration_ms = outcome.duration_ms
                 ok.append(prediction)
                 continue
             if outcome.regions is not None:

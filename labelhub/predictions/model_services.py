@@ -413,7 +413,7 @@ def images_predict_service(*, service_id: int, image_ids: list[int]) -> dict[int
     except ServiceError as exc:
         if not service.paused:
             _failure(service, exc.reason)
-        predictions_record(outcomes=[Outcome(image, p, started, error=exc.reason) for image, p in todo])
+        predictions_record(outcomes=[Outcome(image, p, error=exc.reason) for image, p in todo])
         results.update((image.id, p) for image, p in todo)
         return results
     _success(service, top_version or version)
@@ -421,7 +421,8 @@ def images_predict_service(*, service_id: int, image_ids: list[int]) -> dict[int
     classes, limits = project.class_names, _limits()
     outcomes: list[Outcome] = []
     for (image, prediction), item in zip(todo, predictions, strict=True):
-        outcome = Outcome(image, prediction, started=time.perf_counter() - per_image)
+        t0 = time.perf_counter()
+        outcome = Outcome(image, prediction)
         outcomes.append(outcome)
         try:
             shapes, _, item_version = prediction_shapes(item, width=image.width, height=image.height,
@@ -437,6 +438,7 @@ def images_predict_service(*, service_id: int, image_ids: list[int]) -> dict[int
             outcome.error = f"{type(exc).__name__}: {exc}"
             continue
         prediction.model_version = (item_version or top_version or version or "")[:200]
+        outcome.duration_ms = (per_image + time.perf_counter() - t0) * 1000.0  # its share of the call too
     # the task's annotation may refuse an image's regions (its project's rules): that image fails
     predictions_record(outcomes=outcomes, refused_prefix=f"{REFUSED}: ")
     results.update((image.id, p) for image, p in todo)

@@ -108,6 +108,7 @@ def test_a_batchs_queries_do_not_grow_with_its_images(org_a, service):
     for image in small + large:  # every task seeded with its own prediction's region, exactly
         prediction = Prediction.objects.get(image=image)
         assert prediction.status == "ok" and prediction.service_id == service.id and prediction.score == 0.5
+        assert prediction.duration_ms > 0 and prediction.error == ""
         (region,) = seeded(image)
         assert region["prediction_id"] == prediction.id and region["source"] == "ai"
         assert region["polygons"][0]["exterior"] == [[4.0, 3.2], [24.0, 4.0], [12.0, 22.4]]
@@ -162,7 +163,7 @@ def test_a_batch_writes_nothing_for_a_prediction_another_run_took(org_a, setting
     region = {"id": "r", "label": "cat", "kind": "polygon", "source": "ai",
               "polygons": [{"exterior": [[1, 1], [9, 1], [9, 9]], "holes": []}]}  # fmt: skip
     predictions_record(
-        outcomes=[Outcome(image, claimed[image.id], 0.0, regions=[region]) for image in (first, second)]
+        outcomes=[Outcome(image, claimed[image.id], regions=[region]) for image in (first, second)]
     )
     assert Prediction.objects.get(image=first).status == "ok" and seeded(first)[0]["id"] == "r"
     taken = Prediction.objects.get(image=second)
