@@ -47,7 +47,7 @@ def _mask_input_from_rle(rle: Any, size: tuple[int, int]) -> np.ndarray:
     """A region's shape (COCO RLE of the image's size) as the low-res logits both backends take as
     `mask_input`: the clicks then refine that shape (SAM's previous mask; GrabCut's initial labels)."""
     from workers.geometry import rle_to_mask
-    from workers.sam.backend import mask_to_logits
+    from workers.sam.interface import mask_to_logits
 
     try:
         mask = rle_to_mask(rle)
@@ -71,7 +71,7 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     """
     from workers.geometry import mask_to_rle
     from workers.sam import EmbeddingMismatchError, PromptError
-    from workers.sam.backend import LOW_RES
+    from workers.sam.interface import LOW_RES
 
     for name in ("points", "point_labels"):  # refused by count before any model or geometry work
         value = prompt.get(name)
@@ -225,7 +225,7 @@ def prompt_check(*, image: Image, prompt: dict) -> None:
     """Refuse (400 `invalid_prompt`, naming the field) points, labels or a box that do not fit the
     image: checked before any decode, whoever answers the prompt (a backend or a model service)."""
     from workers.sam import PromptError
-    from workers.sam.backend import validate_prompt
+    from workers.sam.interface import validate_prompt
 
     try:
         validate_prompt(
