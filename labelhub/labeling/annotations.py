@@ -44,11 +44,11 @@ from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.predictions.models import Prediction
+from labelhub.regions.validation import keyframes_mark, regions_clean, regions_diff
 
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
 from .pipeline import done_refuse
-from .regions import keyframes_mark, regions_clean, regions_diff
 from .selectors import revision_current
 
 # Who may write regions at all; the QA workflow narrows this to the task's current worker.
