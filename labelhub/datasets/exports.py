@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from labelhub.core.errors import DomainError
-from labelhub.core.events import EXPORT_FINISHED, DomainEvent, publish
+from labelhub.core.events import ExportFinished, announce
 from labelhub.core.jobs import ClaimLost
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.labeling.models import Task, TaskStatus
@@ -201,22 +201,19 @@ def export_finished_hooks(export: Export) -> None:
     """Tell the world an export finished (done or failed): the "export.finished" domain event, which the
     webhooks app delivers to the organization's and the project's webhooks. A subscriber's problem never
     fails the export."""
-    publish(
-        DomainEvent(
-            name=EXPORT_FINISHED,
-            organization_id=export.project.organization_id,
-            project_id=export.project_id,
-            payload={
-                "export": export.id,
-                "project": export.project_id,
-                "format": export.format,
-                "status": export.status,
-                "images": export.progress_done,
-                "regions": export.annotations_count,
-                "size_bytes": export.size_bytes,
-                "sha256": export.sha256,
-                "download_url": export.download_path,
-                "error": export.error,
-            },
-        )
+    announce(
+        ExportFinished(
+            export=export.id,
+            project=export.project_id,
+            format=export.format,
+            status=export.status,
+            images=export.progress_done,
+            regions=export.annotations_count,
+            size_bytes=export.size_bytes,
+            sha256=export.sha256,
+            download_url=export.download_path,
+            error=export.error,
+        ),
+        organization_id=export.project.organization_id,
+        project_id=export.project_id,
     )
