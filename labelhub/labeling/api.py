@@ -77,7 +77,9 @@ _DATETIME = serializers.DateTimeField()
 def task_rows(values: list[dict]) -> list[dict]:
     """`TaskOut`'s representation (same keys, order and value formats) of rows read with
     `.values(*TASK_ROW_COLUMNS)`, with `stranded` computed once for all of them."""
-    stranded = leases.tasks_stranded_ids([(v["id"], v["project_id"], v["stage"], v["status"]) for v in values])
+    stranded = leases.tasks_stranded_ids(
+        [(v["id"], v["project_id"], v["stage"], v["status"]) for v in values]
+    )
     when = _DATETIME.to_representation
     return [
         {
@@ -104,6 +106,22 @@ def task_rows(values: list[dict]) -> list[dict]:
         }
         for v in values
     ]
+
+
+class _TaskRows:
+    """A filtered task queryset as the paginator reads it: a page is sliced from its rows read with
+    `.values(*TASK_ROW_COLUMNS)`, the total counted on the queryset itself. The LEFT JOINs that `.values()`
+    adds for the image's size and the revision stayed in its COUNT: 3.9 ms for 5,000 tasks on SQLite
+    instead of 0.2 ms."""
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index):
+        return self.queryset.values(*TASK_ROW_COLUMNS)[index]
 
 
 class RegionSerializer(serializers.Serializer):
@@ -283,7 +301,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     def list(self, request, *args, **kwargs):
         """Tasks you may see, filtered and ordered, a page at a time (`TaskOut` rows)."""
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*TASK_ROW_COLUMNS))
+        page = self.paginate_queryset(_TaskRows(self.filter_queryset(self.get_queryset())))
         return self.get_paginated_response(task_rows(page))
 
     def task(self) -> Task:
@@ -364,7 +382,9 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+        parameters=[
+            OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")
+        ],
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -377,7 +397,9 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+        parameters=[
+            OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")
+        ],
     )
     @action(detail=True, methods=["post"])
     @idempotent

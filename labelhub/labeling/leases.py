@@ -147,14 +147,21 @@ def tasks_stranded_ids(rows: list[tuple[int, int, str, str]]) -> set[int]:
     query per project with open review tasks among them (a task list's page is usually one project),
     not one per task."""
     open_rows = [row for row in rows if row[3] == TaskStatus.OPEN]
-    stranded: set[int] = set()
-    for project in Project.objects.filter(pk__in={row[1] for row in open_rows}):
-        reviews = set(project.stage_names[1:])
-        ids = [pk for pk, project_id, stage, _ in open_rows if project_id == project.pk and stage in reviews]
+    # The pipelines first: a page of first-stage tasks (the usual one) needs no project read in full.
+    pipelines = Project.objects.filter(pk__in={row[1] for row in open_rows}).values_list("pk", "pipeline")
+    candidates: dict[int, list[int]] = {}
+    for project_id, pipeline in pipelines:
+        reviews = {stage["name"] for stage in pipeline[1:]}
+        ids = [pk for pk, of, stage, _ in open_rows if of == project_id and stage in reviews]
         if ids:
-            stranded.update(
-                Task.objects.filter(pk__in=ids).filter(stranded_q(project)).values_list("pk", flat=True)
-            )
+            candidates[project_id] = ids
+    stranded: set[int] = set()
+    for project in Project.objects.filter(pk__in=candidates):
+        stranded.update(
+            Task.objects.filter(pk__in=candidates[project.pk])
+            .filter(stranded_q(project))
+            .values_list("pk", flat=True)
+        )
     return stranded
 
 
