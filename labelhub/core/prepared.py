@@ -41,6 +41,7 @@ class _Template:
         self.compiler: Any = None
         self.sql = ""
         self.params: tuple = ()
+        self.converters: dict = {}
 
 
 class Prepared:
@@ -76,6 +77,9 @@ class Prepared:
             positions.append(found[0])
         template = _Template(queryset, positions)
         template.compiler, template.sql, template.params = compiler, sql, params
+        # The value converters of the selected columns (datetimes parsed, JSON decoded), found once: the
+        # backend's are its operations' methods, which read only settings (the time zone).
+        template.converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
         return template
 
     def __call__(self, *args: Any) -> list:
@@ -93,6 +97,7 @@ class Prepared:
         compiler.connection = connection
         sql, params = template.sql, tuple(values)
         compiler.as_sql = lambda *_, **__: (sql, params)
+        compiler.get_converters = lambda _: template.converters
         queryset = template.queryset._chain()
         queryset.query.get_compiler = lambda *_, **__: compiler
         return list(queryset)
