@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError
-from labelhub.core.events import PREDICTIONS_READY, DomainEvent, publish
+from labelhub.core.events import PredictionsReady, announce
 from labelhub.images.models import Image
 
 from .models import Prediction, PredictionStatus
@@ -96,17 +96,13 @@ def predictions_record(*, outcomes: list[Outcome], refused_prefix: str = "") -> 
         refused: dict[int, DomainError] = {}
         if done:
             first = done[0].image.project
-            publish(
-                DomainEvent(
-                    name=PREDICTIONS_READY,
-                    organization_id=first.organization_id,
-                    project_id=first.id,
-                    payload={
-                        "predictions": [o.prediction.id for o in done],
-                        "images": [o.image.id for o in done],
-                    },
-                    context={"items": [(o.image, o.regions) for o in done], "refused": refused},
-                )
+            announce(
+                PredictionsReady(
+                    predictions=[o.prediction.id for o in done], images=[o.image.id for o in done]
+                ),
+                organization_id=first.organization_id,
+                project_id=first.id,
+                context={"items": [(o.image, o.regions) for o in done], "refused": refused},
             )
         now = timezone.now()
         ok, failed = [], []
