@@ -12,6 +12,7 @@ the app; Debian's chromium (Playwright) signs in as the manager and measures:
   app's modules;
 * a filter change: ms from the request the filter starts to the frame with the new rows
   (``tasksDrawnMs``), cycling through stage, status, gold, open comments and assignee filters;
+* ``--cold``: every load in a new browser context, its HTTP cache empty (a first visit);
 * where the first load goes (``--breakdown``, from the browser's Resource Timing entries of each load):
   the page's HTML received, the app's modules (count, fetched from the server, revalidated with a 304,
   the last one received), the first API request sent (the app's code running) and the API requests'
@@ -225,6 +226,7 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=1000, help="a second project's tasks, for comparison")
     ap.add_argument("--loads", type=int, default=20)
     ap.add_argument("--breakdown", action="store_true", help="print where the first loads' time goes")
+    ap.add_argument("--cold", action="store_true", help="every load in a new browser context (empty cache)")
     ap.add_argument(
         "--pg",
         default=os.environ.get("LABELHUB_BENCH_PG", "postgres://postgres@127.0.0.1:5432"),
@@ -310,9 +312,22 @@ def run(args: argparse.Namespace) -> None:
         screen = {small.id: [], project.id: []}
         queue = []
         parts: dict[str, list[dict]] = {"tasks": [], "queue": []}
+        signed_in = page.context.storage_state()
+
+        def fresh(page):
+            """The page for the next load: the same tab (modules in the HTTP cache), or with --cold a new
+            browser context (an empty cache: a first visit), signed in with the same session cookie."""
+            if not args.cold:
+                page.goto("about:blank")
+                return page
+            context = page.context
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, storage_state=signed_in)
+            context.close()
+            return page
+
         for i in range(args.loads + 1):
             for p in (small, project):
-                page.goto("about:blank")
+                page = fresh(page)
                 page.goto(f"{base}/app/#/tasks/{p.id}")
                 page.wait_for_function("document.body.dataset.tasksDrawn === '1'", timeout=60000)
                 assert page.locator("tr[data-task]").count() == 50
@@ -321,7 +336,7 @@ def run(args: argparse.Namespace) -> None:
                     screen[p.id].append(float(page.evaluate("document.body.dataset.tasksDrawnMs")))
                     if p is project:
                         parts["tasks"].append(page.evaluate(BREAKDOWN_JS))
-            page.goto("about:blank")
+            page = fresh(page)
             page.goto(f"{base}/app/#/queue")
             page.wait_for_selector("body[data-ready=queue]", timeout=60000)
             if i:

@@ -38,7 +38,7 @@ STATIC_IMPORT = re.compile(
 DYNAMIC_IMPORT = re.compile(r"""\bimport\(\s*["']([^"'\s]+)["']\s*\)""")
 
 
-def _resolve(specifier: str, importer: str) -> str | None:
+def _resolve(specifier: str, importer: str, root: Path) -> str | None:
     """The file (relative to static/app/) that `specifier` names in module `importer`, if it is ours."""
     if specifier in IMPORTS:
         path = IMPORTS[specifier]
@@ -54,7 +54,7 @@ def _resolve(specifier: str, importer: str) -> str | None:
         path = "/".join(parts)
     else:
         return None
-    return path if (APP_DIR / path).is_file() else None
+    return path if (root / path).is_file() else None
 
 
 class ModuleGraph:
@@ -66,9 +66,9 @@ class ModuleGraph:
         for file in sorted(root.rglob("*.js")) + sorted(root.rglob("*.mjs")):
             name = file.relative_to(root).as_posix()
             text = file.read_text(encoding="utf-8", errors="replace")
-            self.imports[name] = [p for s in STATIC_IMPORT.findall(text) if (p := _resolve(s, name))]
+            self.imports[name] = [p for s in STATIC_IMPORT.findall(text) if (p := _resolve(s, name, root))]
             if not name.startswith("vendor/"):
-                self.lazy += [p for s in DYNAMIC_IMPORT.findall(text) if (p := _resolve(s, name))]
+                self.lazy += [p for s in DYNAMIC_IMPORT.findall(text) if (p := _resolve(s, name, root))]
         self.lazy = list(dict.fromkeys(self.lazy))
 
     def closure(self, entry: str) -> list[str]:

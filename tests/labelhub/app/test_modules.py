@@ -20,8 +20,7 @@ def _write(root, files: dict[str, str]) -> None:
         (root / name).write_text(text)
 
 
-def test_the_graph_follows_static_imports_and_stops_at_dynamic_ones(tmp_path, monkeypatch):
-    monkeypatch.setattr("labelhub.app.modules.APP_DIR", tmp_path)
+def test_the_graph_follows_static_imports_and_stops_at_dynamic_ones(tmp_path):
     _write(
         tmp_path,
         {
