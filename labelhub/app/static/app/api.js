@@ -68,7 +68,6 @@ export function get(path) {
   return hit && performance.now() - hit.at < EARLY_MS ? hit.response : request("GET", path);
 }
 
-
 export const post = (path, body, opts) => request("POST", path, body ?? {}, opts);
 export const put = (path, body) => request("PUT", path, body);
 export const patch = (path, body) => request("PATCH", path, body);

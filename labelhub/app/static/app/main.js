@@ -12,8 +12,8 @@ import { nextTask, queueScreen } from "./queue.js";
 import { get, prefetch } from "./api.js";
 import { firstRequests as taskListRequests } from "./workspace/tasksfirst.js";
 
-// What the server knew when it sent the page: the user's preferences and the screens' module graphs.
 performance.mark("labelhub:main"); // the router runs (benchmarks/task_list.py --breakdown)
+// What the server knew when it sent the page: the user's preferences and the screens' module graphs.
 const boot = JSON.parse(document.getElementById("app-boot").textContent);
 setOverrides(boot.preferences.shortcuts); // before any screen: the task screen's tooltips show the keys
 
@@ -27,7 +27,7 @@ const SCREENS = {
   "workspace/exports.js": () => import("./workspace/exports.js"),
   "workspace/metrics.js": () => import("./workspace/metrics.js"),
 };
-const WORKSPACE_ROUTES = ["projects", "project", "people"];
+const WORKSPACE_ROUTES = ["projects", "project", "people"]; // workspace/index.js draws them
 const preloaded = new Set();
 
 /** The screen module at `path`, its whole static graph preloaded together (not one level at a time). */
