@@ -2,7 +2,7 @@
 stays bounded while the whole slide goes through the network.
 
 Reads the pyramidal TIFF as the worker does (`labelhub.images.pyramids.PyramidReader`, one window of a
-tile plus its context at a time; the image's mean and deviation from its level of at most 4096 px) and
+tile plus its context at a time; the image's mean and deviation from its level of at most 2048 px) and
 runs `workers.train.tiled.predict_regions_tiled` with a U-Net trained for a few seeded steps on GrabCut
 photographs (its regions are not a quality figure: this measures memory and throughput). Prints the
 process's RSS before, every 10% of the tiles (current and peak, VmHWM) and at the end, so the growth
@@ -55,7 +55,7 @@ def main() -> None:
 
     django.setup()
 
-    from labelhub.images.pyramids import PyramidReader
+    from labelhub.images.pyramids import PyramidReader, release_freed_memory
     from tests.workers.train.test_tiled import _grabcut
     from workers.train import TrainConfig, load_model, train_model
     from workers.train.inference import image_stats
@@ -85,11 +85,12 @@ def main() -> None:
     )
     print(f"before: RSS {rss0:.0f} MiB, peak {hwm0:.0f} MiB (Python, torch, the model)")
     t0 = time.perf_counter()
-    scale = max(1.0, max(width, height) / 4096)
+    scale = max(1.0, max(width, height) / 2048)
     stats = image_stats(reader.pixels(0, 0, width, height, round(width / scale), round(height / scale)))
+    release_freed_memory()
     rss, hwm = memory()
     print(
-        f"stats {stats[0]:.1f} / {stats[1]:.1f} from the 4096 px level in {time.perf_counter() - t0:.1f} s: "
+        f"stats {stats[0]:.1f} / {stats[1]:.1f} from the 2048 px level in {time.perf_counter() - t0:.1f} s: "
         f"RSS +{rss - rss0:.0f} MiB, peak +{hwm - hwm0:.0f} MiB"
     )
     marks: list[str] = []
@@ -98,6 +99,7 @@ def main() -> None:
         return reader.pixels(rx0 + x0, ry0 + y0, rx0 + x1, ry0 + y1, x1 - x0, y1 - y0)
 
     def progress(done, total):
+        release_freed_memory()  # as labelhub.learning.tiled does after each tile
         if done == total or done * 10 // total != (done - 1) * 10 // total:
             rss, hwm = memory()
             mp = done / total * (rx1 - rx0) * (ry1 - ry0) / 1e6

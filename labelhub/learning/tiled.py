@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from labelhub.images.models import Image
-from labelhub.images.pyramids import pyramid_reader
+from labelhub.images.pyramids import pyramid_reader, release_freed_memory
 from labelhub.predictions.services import MAX_TILED_REGIONS, region_from_pieces
 
 
@@ -52,6 +52,7 @@ def prelabel_regions_tiled(
         stuff=stuff,
         min_area=min_area,
         device=device,
+        progress=lambda done, total: release_freed_memory(),
     )
     if len(parts) > MAX_TILED_REGIONS:  # a slide can hold more objects than a labeler can review
         parts = sorted(parts, key=lambda r: -r.area)[:MAX_TILED_REGIONS]
