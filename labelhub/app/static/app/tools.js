@@ -1,5 +1,7 @@
 // Mouse tools on the canvas: select (and vertex editing), polygon, click-to-segment (points and box),
-// brush and eraser. Each finished gesture is one undo step.
+// brush and eraser. Each finished gesture is one undo step. The tool in hand and the drawing under way
+// are the store's "tool" and "draft" slices (the toolbar and the canvas follow them); a draft changed
+// in place is redrawn with redraw().
 import * as api from "./api.js";
 import { announce, errorText } from "./dom.js";
 import { regionContains, rings } from "./view.js";
@@ -50,9 +52,7 @@ function polygonToMask(region, w, h) {
 
 export class Tools {
   constructor(screen) {
-    this.s = screen; // {view, editor, selected, select(i), render(), currentLabel, readOnly, addPin(x,y,regionId)}
-    this.tool = "select";
-    this.draft = null;
+    this.s = screen; // {store, view, editor, selected, select(i), currentLabel, readOnly, addPin(x,y,regionId)}
     this.brushRadius = 12;
     this.segment = null; // {regionId, clicks, labels, maskInputId}
     const el = screen.view.container;
@@ -83,6 +83,13 @@ export class Tools {
 
   get view() { return this.s.view; }
   get editor() { return this.s.editor; }
+  get tool() { return this.s.store.get("tool"); }
+  set tool(name) { this.s.store.set({ tool: name }); }
+  get draft() { return this.s.store.get("draft"); }
+  set draft(d) { this.s.store.set({ draft: d }); }
+
+  /** The draft changed in place (a point added, a box dragged, the brush moved): the canvas redraws. */
+  redraw() { this.s.store.touch("draft"); }
 
   use(tool) {
     this.finish();
@@ -90,8 +97,6 @@ export class Tools {
     this.tool = tool;
     if (tool === "segment" || tool === "box") this.s.decoder?.load(); // the browser decoder, in the background
     this.view.container.dataset.tool = tool;
-    document.querySelectorAll("[data-tool-button]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.toolButton === tool)));
-    this.s.render();
   }
 
   /** Finish the current drawing (N, Enter, tool change). */
@@ -108,16 +113,15 @@ export class Tools {
     }
     this.draft = null;
     this.segment = null;
-    this.s.render();
+    this.redraw();
   }
 
   cancel() {
     // Esc drops the region the clicks were building, or gives back the shape of the one they refined.
     for (let i = 0; i < (this.segment?.steps || 0); i++) this.editor.undo();
-    if (this.segment?.steps) this.s.afterHistory();
     this.draft = null;
     this.segment = null;
-    this.s.render();
+    this.redraw();
   }
 
   hit(x, y) {
@@ -159,7 +163,7 @@ export class Tools {
         return;
       }
       this.draft.points.push([this.clampX(p.x), this.clampY(p.y)]);
-      this.s.render();
+      this.redraw();
       return;
     }
     if (this.tool === "segment") {
@@ -185,12 +189,12 @@ export class Tools {
       const p = this.view.pointer(e);
       this.draft.box[2] = p.x;
       this.draft.box[3] = p.y;
-      this.s.render();
+      this.redraw();
     } else if ((this.tool === "brush" || this.tool === "eraser") && e.target.closest?.("canvas")) {
       const p = this.view.pointer(e);
       if (this.stroke) this.paint(p);
       this.draft = { brush: { x: p.x, y: p.y, r: this.brushRadius } };
-      this.s.render();
+      this.redraw();
     }
   }
 
@@ -200,7 +204,7 @@ export class Tools {
       this.draft = null;
       const box = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)].map((v, i) => (i % 2 ? this.clampY(v) : this.clampX(v)));
       if (box[2] - box[0] > 2 && box[3] - box[1] > 2) this.runSegment({ box }, true);
-      this.s.render();
+      this.redraw();
     }
     if (this.stroke) this.endStroke();
   }
@@ -232,7 +236,7 @@ export class Tools {
     this.editor.checkpoint();
     ringAt(region, best.pi, best.ri).splice(best.vi + 1, 0, [best.x, best.y]);
     this.editor.changed();
-    this.s.render();
+    this.redraw();
     return true;
   }
 
@@ -242,7 +246,7 @@ export class Tools {
     const ring = ringAt(region, v.pi, v.ri);
     ring[v.vi] = xy;
     if (phase === "move") this.s.renderLight(v.index);
-    else { this.editor.changed(); this.s.render(); }
+    else { this.editor.changed(); this.redraw(); }
   }
 
   vertexDelete(v) {
@@ -252,7 +256,7 @@ export class Tools {
     this.editor.checkpoint();
     ring.splice(v.vi, 1);
     this.editor.changed();
-    this.s.render();
+    this.redraw();
   }
 
   // --- the mask under the cursor (SAM's demo): decoded in the browser while the pointer rests -----------
@@ -342,7 +346,7 @@ export class Tools {
     seg.labels.push(label);
     this.segment = seg;
     this.draft = { clicks: seg.clicks, labels: seg.labels };
-    this.s.render();
+    this.redraw();
     // Ctrl held (CVAT): the points gather, and are decoded together when Ctrl is released.
     seg.held = hold;
     if (hold) { announce(`${seg.clicks.length} point(s): release Ctrl to segment`); return; }
@@ -458,7 +462,7 @@ export class Tools {
     }
     this.s.selected = index;
     this.editor.changed();
-    this.s.render();
+    this.redraw();
     // Konva draws on the next animation frame: the mask is on screen when that frame has run.
     requestAnimationFrame(() => {
       const ms = Math.round(performance.now() - started);
@@ -545,6 +549,6 @@ export class Tools {
     this.view.masks.set(region, mask);
     this.stroke = null;
     this.editor.changed();
-    this.s.render();
+    this.redraw();
   }
 }
