@@ -304,33 +304,34 @@ def test_a_change_redraws_only_what_draws_it(browser, live_server, task):
     page = sign_in(browser, live_server, "tannotator")
     start(page, "annotate")
 
-    def redrawn(action, condition):
+    def redrawn(key_or_click, condition):
         before = page.evaluate("({...window.labelhub.store.renders})")
-        action()
+        key_or_click()
         wait_js(page, condition)
         after = page.evaluate("({...window.labelhub.store.renders})")
         # The lease's countdown ticks each second, whatever the labeler does.
-        return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0) and k != "lease"}
+        return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0) and k != "lease"}
 
-    # The list's name button: select and zoom (the view's own redraw is no store render).
-    pick = lambda: page.locator(".regions li button.name").nth(1).click()  # noqa: E731
-    assert redrawn(pick, "window.labelhub.screen.selected === 1") == {"regions": 1, "canvas": 1, "issue-target": 1}
+    def key(name):
+        return lambda: page.keyboard.press(name)
+
+    def pick(i):  # the list's name button: select and zoom (the view's own redraw is no store render)
+        return lambda: page.locator(".regions li button.name").nth(i).click()
+
+    selection = {"regions": 1, "canvas": 1, "issue-target": 1}
+    assert redrawn(pick(1), "window.labelhub.screen.selected === 1") == selection
     assert page.locator(".regions li.selected").get_attribute("data-region-id") == "blob"
-    assert redrawn(lambda: page.keyboard.press("Escape"), "window.labelhub.screen.selected === -1") == {
-        "regions": 1, "canvas": 1, "issue-target": 1,
-    }
-    # Nothing selected: a class key picks the class for the next region, a class button alone redraws.
-    assert redrawn(lambda: page.keyboard.press("2"), "window.labelhub.screen.labelIndex === 1") == {"classes": 1}
+    assert redrawn(key("Escape"), "window.labelhub.screen.selected === -1") == selection
+    # Nothing selected: a class key picks the class for the next region; the class buttons alone redraw.
+    assert redrawn(key("2"), "window.labelhub.screen.labelIndex === 1") == {"classes": 1}
     assert page.locator(".classes [aria-checked=true]").inner_text().endswith("sign")
     # Brightness: the canvas's CSS filter and the View panel's slider, moved in place.
-    up = lambda: page.keyboard.press("=")  # noqa: E731
-    assert redrawn(up, "window.labelhub.screen.brightness === 1.1") == {"filters": 1, "filter-sliders": 1}
+    filters = {"filters": 1, "filter-sliders": 1}
+    assert redrawn(key("="), "window.labelhub.screen.brightness === 1.1") == filters
     assert page.locator("input[data-filter=brightness]").input_value() == "1.1"
     # An edit (the class of the selected region) redraws the list, the canvas and the save state (its
     # autosave may redraw them again), not the other panels nor the bars.
-    page.locator(".regions li button.name").nth(0).click()
-    wait_js(page, "window.labelhub.screen.selected === 0")
-    edit = lambda: page.keyboard.press("2")  # noqa: E731
-    changed = redrawn(edit, "window.labelhub.editor.regions[0].label === 'sign'")
+    redrawn(pick(0), "window.labelhub.screen.selected === 0")
+    changed = redrawn(key("2"), "window.labelhub.editor.regions[0].label === 'sign'")
     assert changed.keys() == {"regions", "canvas", "save-state"}, changed
     assert page.errors == []
