@@ -53,5 +53,8 @@ export function createStore(initial) {
     return () => { const i = listeners.indexOf(l); if (i >= 0) listeners.splice(i, 1); };
   }
 
-  return { get: (key) => (key === undefined ? state : state[key]), set, touch, flush, subscribe, renders };
+  /** The screen is gone: no listener runs again (a save answered after leaving draws nothing). */
+  function close() { listeners.length = 0; changed = new Set(); }
+
+  return { get: (key) => (key === undefined ? state : state[key]), set, touch, flush, subscribe, close, renders };
 }

@@ -131,6 +131,7 @@ class TaskScreen {
       await this.autosave.flush().catch(() => {});
       await this.lease.release(false);
     }
+    this.store.close();
     this.tools.destroy();
     this.view.destroy();
   }
