@@ -45,11 +45,11 @@ from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.prepared import Prepared
 from labelhub.predictions.models import Prediction
+from labelhub.regions.validation import keyframes_mark, regions_clean, regions_diff
 
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
 from .pipeline import done_refuse
-from .regions import keyframes_mark, regions_clean, regions_diff
 from .selectors import revision_current
 
 # A task's annotation under a row lock (inside the caller's transaction, after the Task row's).

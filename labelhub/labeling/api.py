@@ -688,37 +688,3 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
             comment=comment, user=request.user, resolved=data.validated_data["resolved"]
         )
         return Response(CommentOut(comment).data)
-
-
-class PolygonizeIn(serializers.Serializer):
-    rle = PassThroughField(help_text="{size: [height, width], counts}: COCO RLE of a mask of this image.")
-
-
-class PolygonizeOut(serializers.Serializer):
-    polygons = serializers.ListField(child=serializers.DictField())
-    area = serializers.IntegerField()
-    vertices = serializers.IntegerField()
-    simplifier = serializers.CharField()
-    min_iou = serializers.FloatField(allow_null=True)
-    max_distance = serializers.FloatField(allow_null=True)
-    timing_ms = serializers.DictField(child=serializers.FloatField())
-
-
-class ImagePolygonizeView(APIView):
-    throttle_scope = "segment"
-
-    @extend_schema(request=PolygonizeIn, responses=PolygonizeOut)
-    def post(self, request, image_pk: int):
-        """A mask of this image (COCO RLE) in, its polygons out, under the project's simplifier and
-        accuracy bound: exactly what `segment/` returns for the same mask. For masks decoded elsewhere,
-        such as the labeling app's browser SAM decoder, when the class is drawn as polygons."""
-        from labelhub.accounts.selectors import ALL_ROLES
-        from labelhub.predictions.selectors import image_get
-
-        image = image_get(user=request.user, image_id=image_pk, roles=ALL_ROLES, action="segment")
-        unknown = sorted(set(request.data) - {"rle"}) if isinstance(request.data, dict) else []
-        if unknown:
-            raise DomainError(f"Unknown fields: {unknown}.", field=unknown[0])
-        if not isinstance(request.data, dict) or "rle" not in request.data:
-            raise DomainError("rle is required: {size: [height, width], counts}.", field="rle")
-        return Response(services.polygonize(image=image, rle=request.data["rle"]))
