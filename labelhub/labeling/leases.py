@@ -162,6 +162,8 @@ def tasks_stranded_ids(rows: list[tuple[int, int, str, str]]) -> set[int]:
         if ids:
             candidates[project_id] = ids
     stranded: set[int] = set()
+    if not candidates:
+        return stranded  # (an empty `pk__in` still costs the ORM a whole compilation)
     for project in Project.objects.filter(pk__in=candidates):
         stranded.update(
             Task.objects.filter(pk__in=candidates[project.pk])
