@@ -7,7 +7,7 @@ class QaConfig(AppConfig):
     verbose_name = "QA: gold scoring and quality metrics"
 
     def ready(self) -> None:
-        from labelhub.labeling.events import TASK_STAGE_CHANGED, TASK_SUBMITTED, subscribe
+        from labelhub.core.events import TASK_STAGE_CHANGED, TASK_SUBMITTED, subscribe
 
         from .gold import on_task_submitted
         from .samples import on_task_stage_changed
