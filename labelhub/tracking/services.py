@@ -64,12 +64,12 @@ def _frames_planned(task: Task, seed: int, direction: str, count: int, keyframes
 
 
 def prompt_clean(*, points: Any, point_labels: Any, box: Any, height: int, width: int) -> dict:
-    """A seed prompt checked against the frame (workers.sam.backend.validate_prompt, the rules of a click
+    """A seed prompt checked against the frame (workers.sam.interface.validate_prompt, the rules of a click
     in the app): DomainError naming `points`, `point_labels` or `box` (code `invalid_prompt`) when one
     is malformed or outside the frame. Returns {points, point_labels, box} as plain lists (None where
     not given)."""
     from workers.sam import PromptError
-    from workers.sam.backend import validate_prompt
+    from workers.sam.interface import validate_prompt
 
     for name, value in (("points", points), ("point_labels", point_labels)):
         if isinstance(value, list) and len(value) > settings.LABELHUB_MAX_PROMPT_POINTS:

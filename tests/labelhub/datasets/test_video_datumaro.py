@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from labelhub.accounts.models import Role
-from labelhub.labeling.regions import region_mask
+from labelhub.regions.validation import region_mask
 from tests.helpers import square
 from tests.labelhub.videos.test_tracks import H, W, box_mask, put, shape, video_task  # noqa: F401
 from workers.video.interpolate import track_fill
