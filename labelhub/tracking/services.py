@@ -84,7 +84,7 @@ def prompt_clean(*, points: Any, point_labels: Any, box: Any, height: int, width
     try:
         prompt = validate_prompt((height, width), points=points, point_labels=point_labels, box=box)
     except PromptError as exc:
-        raise DomainError(f"{exc.field}: {exc}", field=exc.field, code="invalid_prompt") from exc
+        raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
     return {
         "points": prompt.points.tolist() if prompt.points is not None else None,
         "point_labels": prompt.point_labels.tolist() if prompt.point_labels is not None else None,
