@@ -1,0 +1,59 @@
+"""A per-project cache of the figures summed from quality samples (the metrics' segmentation, AI-assist
+and gold blocks, the quality report), invalidated whenever the project's samples change.
+
+Each project has a version token in the cache; a cached answer is keyed by it. Writing or deleting a
+sample replaces the token twice: at once (so the writing transaction, and a test inside one, reads
+fresh figures) and again on commit (so an answer computed by another process from the data before the
+commit, stored under the token of the moment, is never read afterwards). A token is random rather than
+a counter, so a token evicted from the cache cannot come back as an older one; keys also carry the
+project's creation time, so a reused project id (a fresh test database) never meets old entries.
+Entries expire after CACHE_SECONDS, which bounds what a change without a hook (a user deleted, whose
+samples lose their name) leaves stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+
+from labelhub.projects.models import Project
+
+CACHE_SECONDS = 600
+
+
+def _version_key(project_id: int) -> str:
+    return f"lh:qa:samples-version:{project_id}"
+
+
+def samples_changed(project_id: int) -> None:
+    """The project's samples changed (in the current transaction): its cached figures are void."""
+
+    def bump() -> None:
+        cache.set(_version_key(project_id), uuid.uuid4().hex, timeout=None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def samples_cached(project: Project, name: str, params: tuple, compute: Callable[[], Any]) -> Any:
+    """`compute()` for (project, name, params), read from the cache while the project's samples are
+    unchanged."""
+    version = cache.get(_version_key(project.pk))
+    if version is None:
+        version = uuid.uuid4().hex
+        if not cache.add(_version_key(project.pk), version, timeout=None):
+            version = cache.get(_version_key(project.pk)) or version
+    created = project.created_at.timestamp() if project.created_at else 0
+    digest = hashlib.sha256(repr((created, name, params)).encode()).hexdigest()[:32]
+    key = f"lh:qa:samples:{project.pk}:{version}:{digest}"
+    found = cache.get(key)
+    if found is not None:
+        return found
+    value = compute()
+    cache.set(key, value, timeout=CACHE_SECONDS)
+    return value
