@@ -49,9 +49,10 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     assert paged["page"] == 1 and paged["has_next"] is False
     assert [row["task"] for row in paged["results"]] == [story["tasks"][0].id]
     assert paged["results"][0]["iou"] == approx(pre["iou"], abs=1e-6)
-    assert manager.get(f"{url}?per_task=true&page=2").json()["segmentation"]["prelabel"]["per_task"][
-        "results"
-    ] == []
+    assert (
+        manager.get(f"{url}?per_task=true&page=2").json()["segmentation"]["prelabel"]["per_task"]["results"]
+        == []
+    )
     for bad, field in (("per_task=maybe", "per_task"), ("per_task=1&page_size=0", "page_size")):
         answer = manager.get(f"{url}?{bad}")
         assert answer.status_code == 400 and answer.json()["error"]["field"] == field
