@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.models import MANAGING_ROLES, Membership
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import NotFound
 from labelhub.projects.selectors import project_ids_visible, project_visible
@@ -12,20 +12,49 @@ from labelhub.projects.selectors import project_ids_visible, project_visible
 from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
 
 
+def honeypots_hidden(*, user) -> Q:
+    """The tasks hidden from `user`: the honeypots (gold tasks of a project that mixes them into queues
+    at a rate, `honeypot_rate` > 0) of the organizations they do not manage, other than the one they
+    hold or that is reserved for them. A honeypot stays in the first stage's pool, each labeler's pass
+    over it is scored and undone, so its row (first stage for ever, held by one labeler after another)
+    would tell it apart from ordinary tasks: it is absent from lists and reads like a task that does not
+    exist, while the one a labeler holds reads like any task of theirs (nothing in it says gold)."""
+    managed = Membership.objects.filter(user=user, role__in=MANAGING_ROLES).values("organization_id")
+    return (
+        Q(is_gold=True, project__honeypot_rate__gt=0)
+        & ~Q(assignee=user)
+        & ~Q(project__organization_id__in=managed)
+    )
+
+
 def tasks_visible(*, user) -> QuerySet[Task]:
-    """The tasks of the projects `user` may see, with their image and annotation."""
-    return Task.objects.filter(project_id__in=project_ids_visible(user)).select_related("image", "annotation")
+    """The tasks of the projects `user` may see (honeypots hidden: `honeypots_hidden`), with their image
+    and annotation."""
+    return (
+        Task.objects.filter(project_id__in=project_ids_visible(user))
+        .exclude(honeypots_hidden(user=user))
+        .select_related("image", "annotation")
+    )
 
 
-def task_get(*, user, task_id: int) -> Task:
+def _honeypot_hidden(task: Task, user) -> bool:
+    if not (task.is_gold and task.project.honeypot_rate > 0) or task.assignee_id == user.pk:
+        return False
+    return role_of(user=user, organization_id=task.project.organization_id) not in MANAGING_ROLES
+
+
+def task_get(*, user, task_id: int, honeypots: bool = False) -> Task:
     """A task the user may see (with its image, project, annotation and assignee), else NotFound.
-    Read by primary key, then checked against its project (`project_visible`)."""
+    Read by primary key, then checked against its project (`project_visible`) and, unless `honeypots`
+    (a caller that checks for itself, like immediate feedback), `honeypots_hidden`."""
     if not 0 < task_id < 2**63:
         raise NotFound("No such task.")  # no query with an id the database cannot hold
     found = list(
         Task.objects.filter(id=task_id).select_related("image", "project", "annotation", "assignee")[:1]
     )
     if not found or not project_visible(user=user, project=found[0].project):
+        raise NotFound("No such task.")
+    if not honeypots and _honeypot_hidden(found[0], user):
         raise NotFound("No such task.")
     return found[0]
 
