@@ -28,7 +28,10 @@ PROJECT_DELETING = "project.deleting"  # projects, in the deleting transaction: 
 ORGANIZATION_DELETING = "organization.deleting"  # accounts, in the deleting transaction: {"organization"}
 PREDICTION_READY = "prediction.ready"  # predictions: {"prediction", "image"}; context {"regions"}
 TASK_STAGE_CHANGED = "task.stage_changed"  # labeling: a task moved to another stage (or to done)
-TASK_SUBMITTED = "task.submitted"  # labeling: first-stage work handed on: {"task", "user", "revision"}
+# labeling: first-stage work handed on: {"task", "user", "revision"}; an in-transaction subscriber may put
+# the submit's measured quality in its context, {"quality": {"source", "value"}} (qa: a gold task's
+# accuracy), which labeling's automatic send-back reads once the subscribers ran.
+TASK_SUBMITTED = "task.submitted"
 EXPORT_FINISHED = "export.finished"  # datasets: an export is done or failed
 
 

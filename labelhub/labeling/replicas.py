@@ -94,7 +94,11 @@ def annotation_reset(*, task: Task, base_revision: int) -> None:
 
 
 def replica_begin(*, task: Task, user, kind: str) -> TaskReplica:
-    """Start the user's pass (after the claim, in its transaction): the task starts from its pre-label."""
+    """Start the user's pass (after the claim, in its transaction): the task starts from its pre-label.
+    A pass of theirs still open (sent back to them automatically) goes on where they left it."""
+    own = TaskReplica.objects.filter(task=task, user=user, submitted_at__isnull=True).first()
+    if own is not None:
+        return own
     first = TaskReplica.objects.filter(task=task).order_by("id").first()
     if first is not None:
         annotation_reset(task=task, base_revision=first.base_revision)
