@@ -10,6 +10,7 @@ class QaConfig(AppConfig):
         from labelhub.core.events import IMAGE_DELETING
         from labelhub.labeling.events import TASK_STAGE_CHANGED, TASK_SUBMITTED, subscribe
 
+        from . import tasks  # noqa: F401 - registers the Celery tasks (queued by name)
         from .gold import on_task_submitted
         from .samples import on_image_deleting, on_task_stage_changed
 

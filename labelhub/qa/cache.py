@@ -9,6 +9,10 @@ a counter, so a token evicted from the cache cannot come back as an older one; k
 project's creation time, so a reused project id (a fresh test database) never meets old entries.
 Entries expire after CACHE_SECONDS, which bounds what a change without a hook (a user deleted, whose
 samples lose their name) leaves stale.
+
+After a change commits, a job (labelhub.qa.figures_warm, WARM_DELAY_SECONDS later, at most one queued
+per project: a burst of submits costs one computation) computes the project's default metrics and
+report into the cache, so that a manager rarely pays the computation in a request.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from django.db import transaction
 from labelhub.projects.models import Project
 
 CACHE_SECONDS = 600
+WARM_DELAY_SECONDS = 10
 
 
 def _version_key(project_id: int) -> str:
@@ -36,8 +41,38 @@ def samples_changed(project_id: int) -> None:
     def bump() -> None:
         cache.set(_version_key(project_id), uuid.uuid4().hex, timeout=None)
 
+    def bump_and_warm() -> None:
+        bump()
+        _warm_soon(project_id)
+
     bump()
-    transaction.on_commit(bump)
+    transaction.on_commit(bump_and_warm)
+
+
+def _queued_key(project_id: int) -> str:
+    return f"lh:qa:warm-queued:{project_id}"
+
+
+def _warm_soon(project_id: int) -> None:
+    """Queue the project's warm-up job unless one is queued already (a failed send is logged)."""
+    import logging
+
+    from labelhub.core.queue import task_named
+
+    if not cache.add(_queued_key(project_id), 1, timeout=WARM_DELAY_SECONDS * 30):
+        return
+    try:
+        task_named("labelhub.qa.figures_warm").apply_async(
+            args=(project_id,), countdown=WARM_DELAY_SECONDS, retry=False, ignore_result=True
+        )
+    except Exception:  # a broker outage: the figures are computed on the next read instead
+        cache.delete(_queued_key(project_id))
+        logging.getLogger(__name__).exception("could not queue the warm-up of project %s", project_id)
+
+
+def warm_done(project_id: int) -> None:
+    """The warm-up job started: a change from now on queues another."""
+    cache.delete(_queued_key(project_id))
 
 
 def samples_cached(project: Project, name: str, params: tuple, compute: Callable[[], Any]) -> Any:
