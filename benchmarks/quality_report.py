@@ -21,8 +21,8 @@ distinct generated annotations and reused in turn.
 A fresh child process (``--run``) then answers ``GET projects/{id}/metrics/`` and
 ``GET projects/{id}/quality/`` through Django's test client, three times each, and reports seconds per
 answer and its RSS before the first call and after the last (psutil), with the peak (VmHWM). The
-project's cached figures (labelhub/qa/cache.py) are invalidated first: each answer's first call is cold,
-the next ones read the cache. ``--run ID`` alone runs that child (e.g. an older checkout's copy of this
+project's cached figures (labelhub/qa/cache.py) are invalidated first, without the warm-up job: each
+answer's first call is cold (what the job itself costs), the next ones read the cache. ``--run ID`` alone runs that child (e.g. an older checkout's copy of this
 script on the same database, for a before/after ratio in one run).
 """
 
@@ -343,7 +343,7 @@ def run(project_id: int, repeats: int) -> dict:
     try:  # the first call of each answer is a cold one: the per-project cache starts empty
         from labelhub.qa.cache import samples_changed
 
-        samples_changed(project_id)
+        samples_changed(project_id, warm=False)
     except ImportError:  # the code before the cache (a run of an older checkout, for the ratio)
         pass
     before, _ = rss()

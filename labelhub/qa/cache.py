@@ -35,15 +35,17 @@ def _version_key(project_id: int) -> str:
     return f"lh:qa:samples-version:{project_id}"
 
 
-def samples_changed(project_id: int) -> None:
-    """The project's samples changed (in the current transaction): its cached figures are void."""
+def samples_changed(project_id: int, *, warm: bool = True) -> None:
+    """The project's samples changed (in the current transaction): its cached figures are void, and
+    (`warm`) computed again by a job once the transaction commits."""
 
     def bump() -> None:
         cache.set(_version_key(project_id), uuid.uuid4().hex, timeout=None)
 
     def bump_and_warm() -> None:
         bump()
-        _warm_soon(project_id)
+        if warm:
+            _warm_soon(project_id)
 
     bump()
     transaction.on_commit(bump_and_warm)
