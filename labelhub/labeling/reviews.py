@@ -1,5 +1,6 @@
-"""Review actions on a task in the QA pipeline: the first-stage worker submits; a reviewer accepts,
-rejects with comments, or fixes and accepts. Each needs the caller's live lease, is recorded as a
+"""Review actions on a task in the QA pipeline: the first-stage worker submits (a submit measured below
+the project's `quality_send_back_below` goes back to its annotator by the rejection's path, by nobody);
+a reviewer accepts, rejects with comments, or fixes and accepts. Each needs the caller's live lease, is recorded as a
 TaskEvent, and publishes "task.stage_changed" (and "task.submitted") on commit, which webhooks and gold
 scoring subscribe to."""
 
@@ -214,7 +215,9 @@ def _send_back(task: Task, *, actor, now: datetime, target: str, assignee, revis
 def _replica_submit(task: Task, *, replica: TaskReplica, user, now: datetime, revision: int) -> Task:
     """Submit one independent pass (labeling/replicas.py): it is kept, scored if gold ("task.submitted"),
     and the task goes back to its pre-label in the first stage; the pass that completes a consensus task
-    merges them all into one revision, which goes on to review."""
+    merges them all into one revision, which goes on to review. A honeypot's pass measured below the
+    project's send-back threshold stays open and goes back to its labeler; so does a merge whose mean
+    agreement is below it, to the annotator who completed it (`_send_back_due`)."""
     regions = revision_current(annotation=task.annotation)
     measured = _submitted_publish(task, user=user, revision=revision)
     _submitted_record(task, actor=user, now=now, revision=revision, data=work_data(task, now))
