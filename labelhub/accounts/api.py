@@ -402,7 +402,7 @@ class SignupView(APIView):
 
 class PreferencesIn(serializers.Serializer):
     shortcuts = serializers.DictField(
-        child=serializers.CharField(), required=False, help_text='{command id: key}, e.g. {"next-task": "g"}.'
+        child=serializers.CharField(), required=False, help_text="{command id: key}, e.g. {\"next-task\": \"g\"}."
     )
 
 

@@ -269,10 +269,7 @@ def _current_scores(*, pm: ProjectModel, version: ModelVersion, images, labels) 
         preds = prelabel_maps([tuple(p) for p in version.dataset["heldout"]], classes=version.classes)
         source = "prelabels"
     rows = [segmentation_scores(p, t, classes=list(range(1, n))) for p, t in zip(preds, labels, strict=True)]
-    return {
-        "source": source,
-        "metrics": {k: None if v is None else round(v, 6) for k, v in mean_scores(rows).items()},
-    }
+    return {"source": source, "metrics": {k: None if v is None else round(v, 6) for k, v in mean_scores(rows).items()}}
 
 
 def version_promote(*, version: ModelVersion, heldout_images, heldout_labels) -> bool:

@@ -55,8 +55,7 @@ def _mask_input_from_rle(rle: Any, size: tuple[int, int]) -> np.ndarray:
         raise DomainError(f"mask_rle is not a COCO RLE: {exc}", field="mask_rle") from exc
     if mask.shape != size:
         raise DomainError(
-            f"mask_rle is {mask.shape[1]}x{mask.shape[0]}; the image is {size[1]}x{size[0]}.",
-            field="mask_rle",
+            f"mask_rle is {mask.shape[1]}x{mask.shape[0]}; the image is {size[1]}x{size[0]}.", field="mask_rle"
         )
     if not mask.any():
         raise DomainError("mask_rle is empty: there is no shape to refine.", field="mask_rle")
