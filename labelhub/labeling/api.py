@@ -77,9 +77,7 @@ _DATETIME = serializers.DateTimeField()
 def task_rows(values: list[dict]) -> list[dict]:
     """`TaskOut`'s representation (same keys, order and value formats) of rows read with
     `.values(*TASK_ROW_COLUMNS)`, with `stranded` computed once for all of them."""
-    stranded = leases.tasks_stranded_ids(
-        [(v["id"], v["project_id"], v["stage"], v["status"]) for v in values]
-    )
+    stranded = leases.tasks_stranded_ids([(v["id"], v["project_id"], v["stage"], v["status"]) for v in values])
     when = _DATETIME.to_representation
     return [
         {
@@ -369,9 +367,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
-        parameters=[
-            OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")
-        ],
+        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -384,9 +380,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
-        parameters=[
-            OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")
-        ],
+        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
     )
     @action(detail=True, methods=["post"])
     @idempotent
