@@ -112,7 +112,7 @@ def main() -> None:
     from labelhub.predictions.embeddings import embedding_store
     from labelhub.projects.models import Project
     from workers.sam import Embedding
-    from workers.sam.backend import input_size_for
+    from workers.sam.interface import input_size_for
 
     call_command("migrate", verbosity=0)
     org = Organization.objects.create(name="Bench", slug="bench")

@@ -164,22 +164,22 @@ def peak_rss() -> int:
 def run_one(project_id: int, fmt: str, split: bool) -> dict:
     import psutil
 
-    from labelhub.datasets import services
+    from labelhub.datasets import exports
     from labelhub.projects.models import Project
 
     # Time the snapshot and the archive apart: the archive is written here, not by the on-commit enqueue.
-    services.enqueue_on_commit = lambda name, *args: None
+    exports.enqueue_on_commit = lambda name, *args: None
     project = Project.objects.get(id=project_id)
     baseline = psutil.Process().memory_info().rss
     peak_before = peak_rss()
     t0 = time.perf_counter()
-    export = services.export_create(
+    export = exports.export_create(
         project=project,
         format=fmt,
         split={"train": 0.8, "val": 0.1, "test": 0.1, "seed": 1} if split else None,
     )
     t1 = time.perf_counter()
-    export = services.export_run(export_id=export.id)
+    export = exports.export_run(export_id=export.id)
     t2 = time.perf_counter()
     assert export.status == "done", export.error
     peak = peak_rss()

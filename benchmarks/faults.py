@@ -340,7 +340,7 @@ def sweep() -> None:
     """What celery beat sends every sweep interval, called directly (they publish to the broker)."""
     from django.db import connection
 
-    from labelhub.datasets.services import jobs_sweep
+    from labelhub.datasets.jobs import jobs_sweep
     from labelhub.predictions.services import presegment_sweep
 
     connection.close()  # the cluster may have restarted since the last call

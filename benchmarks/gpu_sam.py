@@ -92,9 +92,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def bench_model(model_type: str, args: argparse.Namespace, card: str) -> dict:
     import torch
 
-    from workers.sam.backend import Embedding, input_size_for
+    from workers.sam.interface import Embedding, input_size_for
+    from workers.sam.predictor import SamBackend
     from workers.sam.registry import load_sam
-    from workers.sam.sam_backend import SamBackend
 
     dev = args.device
     t0 = time.perf_counter()

@@ -30,9 +30,9 @@ from _sam_common import machine
 def main() -> None:
     import torch
 
-    from workers.sam.backend import Embedding, input_size_for
+    from workers.sam.interface import Embedding, input_size_for
+    from workers.sam.predictor import SamBackend
     from workers.sam.registry import load_sam
-    from workers.sam.sam_backend import SamBackend
 
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="vit_b")

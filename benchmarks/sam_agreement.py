@@ -15,8 +15,8 @@ import argparse
 import numpy as np
 from _sam_common import grabcut_pairs, load_rgb, machine, synthetic_image
 
+from workers.sam.predictor import SamBackend
 from workers.sam.registry import load_sam
-from workers.sam.sam_backend import SamBackend
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def dense_bias_forward(self, x):
     import torch
     import torch.nn.functional as F
 
-    from workers.sam.sam_backend import rel_pos_on_device
+    from workers.sam.attention import rel_pos_on_device
 
     B, H, W, _ = x.shape
     n = self.num_heads
@@ -48,7 +48,7 @@ def main() -> None:
     import torch
     from segment_anything.modeling.image_encoder import Attention
 
-    from workers.sam.sam_backend import sdpa_attention_forward
+    from workers.sam.attention import sdpa_attention_forward
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--grid", default="16,24,32")

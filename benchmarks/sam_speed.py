@@ -19,8 +19,8 @@ import time
 import numpy as np
 from _sam_common import machine, peak_rss_mib, synthetic_image
 
+from workers.sam.predictor import SamBackend
 from workers.sam.registry import load_sam
-from workers.sam.sam_backend import SamBackend
 
 CONFIGS = {
     "stock": {"optimized": False, "dtype": "fp32"},
@@ -83,7 +83,7 @@ def bench(model_type: str, config: str, args: argparse.Namespace) -> None:
     # (b) prompt encoder + mask decoder alone, on a ready feature tensor (no upscale, no copies)
     dec = []
     with torch.inference_mode():
-        feats = backend._features(emb)
+        feats = backend.features(emb)
         for pts, lab in prompts:
             coords = torch.as_tensor(
                 backend.transform.apply_coords(pts, emb.original_size), dtype=torch.float, device=dev
@@ -91,7 +91,7 @@ def bench(model_type: str, config: str, args: argparse.Namespace) -> None:
             labels = torch.as_tensor(lab, dtype=torch.int, device=dev)[None]
             _sync(dev)
             t = time.perf_counter()
-            backend._decode(feats, emb, coords, labels, None, None, False)
+            backend.decode(feats, emb, coords, labels, None, None, False)
             _sync(dev)
             dec.append(time.perf_counter() - t)
     mem = (

@@ -117,10 +117,18 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Django's backend with connections kept open between requests (labelhub/core/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "labelhub.core.sqlite"
     # Concurrent writers (threaded dev server, in-process tasks) wait for the lock instead of failing:
-    # IMMEDIATE transactions take the write lock up front, WAL lets readers go on meanwhile.
+    # IMMEDIATE transactions take the write lock up front, WAL lets readers go on meanwhile. In WAL mode
+    # synchronous=NORMAL syncs at checkpoints, not at every commit (SQLite's advice for WAL): the
+    # database stays consistent after a power cut, and the last commits before it may be lost.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -29,7 +29,6 @@ from labelhub.images.api import (
 )
 from labelhub.labeling.api import (
     CommentViewSet,
-    ImagePolygonizeView,
     ProjectNextTaskView,
     ProjectTaskListView,
     TaskViewSet,
@@ -44,6 +43,7 @@ from labelhub.learning.api import (
 )
 from labelhub.predictions.api import (
     ImageEmbeddingView,
+    ImagePolygonizeView,
     ImagePresegmentView,
     ImageSegmentView,
     PredictionViewSet,

@@ -14,7 +14,15 @@ from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 
+from labelhub.core.prepared import Prepared
+
 from .models import TokenPassword, password_fingerprint
+
+# The tokens whose key (the first characters) is this one, with their user and password stamp.
+_tokens_by_key = Prepared(
+    lambda key: get_token_model().objects.filter(token_key=key).select_related("user", "password_stamp"),
+    "\0token-key",
+)
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
@@ -34,8 +42,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
             digest = hash_token(token)
         except (TypeError, binascii.Error) as exc:
             raise exceptions.AuthenticationFailed(message) from exc
-        candidates = get_token_model().objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
-        for auth_token in candidates.select_related("user", "password_stamp"):
+        for auth_token in _tokens_by_key(token[: CONSTANTS.TOKEN_KEY_LENGTH]):
             if not compare_digest(digest, auth_token.digest):
                 continue
             if auth_token.expiry is not None and auth_token.expiry < timezone.now():

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError, Forbidden, NotFound
+from labelhub.core.prepared import Prepared
 
 from .models import Membership, Organization, Role
 
@@ -39,6 +40,30 @@ def organization_get(
     return organization, role_require(user=user, organization_id=pk, roles=roles, action=action)
 
 
+# Sentinels of the prepared reads below: ids no row has.
+_USER, _ORGANIZATION = -(2**62) - 11, -(2**62) - 12
+
+_role = Prepared(
+    lambda user_id, organization_id: (
+        Membership.objects.filter(user_id=user_id, organization_id=organization_id)
+        .order_by("pk")
+        .values_list("role", flat=True)[:1]
+    ),
+    _USER,
+    _ORGANIZATION,
+)
+_roles = Prepared(
+    lambda user_id: Membership.objects.filter(user_id=user_id).values_list("organization_id", "role"), _USER
+)
+
+
+def roles_by_organization(*, user: AbstractBaseUser) -> list[tuple[int, str]]:
+    """(organization id, role) of each of the user's memberships."""
+    if not isinstance(user.pk, int):
+        return []  # anonymous
+    return _roles(user.pk)
+
+
 def role_of(*, user: AbstractBaseUser, organization_id: int) -> str | None:
     if (
         isinstance(organization_id, bool)
@@ -46,11 +71,10 @@ def role_of(*, user: AbstractBaseUser, organization_id: int) -> str | None:
         or not 0 < organization_id < 2**63
     ):
         return None  # no such organization, and no query with an id the database cannot hold
-    return (
-        Membership.objects.filter(user=user, organization_id=organization_id)
-        .values_list("role", flat=True)
-        .first()
-    )
+    if not isinstance(user.pk, int):
+        return None  # anonymous
+    found = _role(user.pk, organization_id)
+    return found[0] if found else None
 
 
 def role_require(*, user: AbstractBaseUser, organization_id: int, roles: Iterable[str], action: str) -> str:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from labelhub.core.errors import Conflict, DomainError, Forbidden, NotFound
-from labelhub.core.events import ORGANIZATION_DELETING, DomainEvent, publish
+from labelhub.core.events import OrganizationDeleting, announce
 
 from .auth import user_create
 from .models import MANAGING_ROLES, Invitation, Membership, Organization, Role
@@ -55,8 +55,12 @@ def organization_delete(*, organization: Organization, user) -> None:
     role_require(
         user=user, organization_id=organization.pk, roles=[Role.OWNER], action="delete the organization"
     )
-    publish(DomainEvent(name=ORGANIZATION_DELETING, organization_id=organization.pk, project_id=None,
-                        context={"organization": organization}))  # fmt: skip
+    announce(
+        OrganizationDeleting(),
+        organization_id=organization.pk,
+        project_id=None,
+        context={"organization": organization},
+    )
     organization.delete()
 
 

@@ -21,7 +21,7 @@ from labelhub.core.limits import FORM_OVERHEAD_BYTES, request_size_limit
 from labelhub.projects.models import Project
 from labelhub.projects.selectors import project_get
 
-from . import imports, selectors, services
+from . import exports, import_jobs, imports, selectors
 from .formats import FORMATS
 from .models import Export, ExportStatus, Import
 
@@ -255,7 +255,7 @@ class ProjectExportView(APIView):
         project = _project(request, project_pk, "export datasets")
         data = DatasetExportIn(data=request.data)
         data.is_valid(raise_exception=True)
-        export = services.export_create(project=project, user=request.user, **data.validated_data)
+        export = exports.export_create(project=project, user=request.user, **data.validated_data)
         export.refresh_from_db()
         return Response(ExportOut(export).data, status=status.HTTP_202_ACCEPTED)
 
@@ -285,7 +285,7 @@ class ProjectImportView(APIView):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         with upload.open("rb") as fh:
-            job = services.import_create(
+            job = import_jobs.import_create(
                 project=project,
                 fh=fh,
                 file_name=upload.name or "file",

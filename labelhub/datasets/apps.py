@@ -12,8 +12,8 @@ class DatasetsConfig(AppConfig):
     def ready(self) -> None:
         from labelhub.core.events import IMAGE_DELETING, PROJECT_DELETING, subscribe
 
-        from . import tasks  # noqa: F401 - registers the Celery tasks (queued by name from services)
-        from .services import on_image_deleting, on_project_deleting
+        from . import tasks  # noqa: F401 - registers the Celery tasks (queued by name)
+        from .subscribers import on_image_deleting, on_project_deleting
 
         subscribe(IMAGE_DELETING, on_image_deleting, in_transaction=True)
         subscribe(PROJECT_DELETING, on_project_deleting, in_transaction=True)

@@ -28,9 +28,9 @@ from labelhub.images.models import Image
 from labelhub.images.services import IMPORT_SUFFIXES, IncomingFile, images_add
 from labelhub.labeling.annotations import Writer, annotation_write
 from labelhub.labeling.models import Annotation
-from labelhub.labeling.regions import regions_clean
 from labelhub.predictions.models import Prediction, PredictionStatus
 from labelhub.projects.models import Project
+from labelhub.regions.validation import regions_clean
 
 from .formats import IMPORT_FORMATS as PARSERS
 from .formats.base import ProjectImages, Report

@@ -9,7 +9,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
 
 from labelhub.core.errors import DomainError
-from labelhub.labeling.regions import polygons_clean
+from labelhub.regions.validation import polygons_clean
 
 
 @dataclass

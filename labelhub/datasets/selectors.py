@@ -49,12 +49,12 @@ def imports_visible(*, user) -> QuerySet[Import]:
 def export_diff(*, export: Export, against: Export) -> dict:
     """What changed from dataset version `against` to `export` (two snapshots of one project):
     items (images) added, removed and changed (another annotation revision), and for each changed
-    item the region ids added, removed and changed (`labelhub.labeling.regions.regions_diff`); the
+    item the region ids added, removed and changed (`labelhub.regions.validation.regions_diff`); the
     regions of an added or removed item count as added or removed. Classes filters are not applied:
     this compares the revisions the snapshots hold."""
     from labelhub.core.errors import DomainError
     from labelhub.labeling.models import AnnotationRevision
-    from labelhub.labeling.regions import regions_diff
+    from labelhub.regions.validation import regions_diff
 
     if against.project_id != export.project_id:
         raise DomainError("Both exports must be versions of the same project.", field="against")

@@ -16,7 +16,7 @@ from django.db import transaction
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import DomainError
-from labelhub.core.events import IMAGE_DELETING, IMAGES_ADDED, DomainEvent, publish
+from labelhub.core.events import DomainEvent, ImageDeleting, ImagesAdded, announce
 from labelhub.core.files import files_delete_on_commit
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.projects.models import Project
@@ -139,14 +139,15 @@ def images_add(
             if created:
                 # labeling gives each image its task (in this transaction); predictions queues the
                 # pre-segmentation once it commits.
-                publish(
-                    DomainEvent(
-                        name=IMAGES_ADDED,
-                        organization_id=project.organization_id,
-                        project_id=project.pk,
-                        payload={"image_ids": [i.id for i in created], "presegment": presegment},
-                        context={"images": created},
-                    )
+                announce(
+                    ImagesAdded(
+                        image_ids=[i.id for i in created],
+                        presegment=presegment,
+                        prelabel=project.prelabel,
+                    ),
+                    organization_id=project.organization_id,
+                    project_id=project.pk,
+                    context={"images": created},
                 )
     except BaseException:
         for image in stored:  # the rows rolled back; remove the files this request wrote
@@ -283,14 +284,11 @@ def image_delete(*, image: Image, user) -> None:
     role_require(
         user=user, organization_id=image.project.organization_id, roles=MANAGING_ROLES, action="delete images"
     )
-    publish(
-        DomainEvent(
-            name=IMAGE_DELETING,
-            organization_id=image.project.organization_id,
-            project_id=image.project_id,
-            payload={"image": image.pk},
-            context={"image": image},
-        )
+    announce(
+        ImageDeleting(image=image.pk),
+        organization_id=image.project.organization_id,
+        project_id=image.project_id,
+        context={"image": image},
     )
     files_delete_on_commit(
         image.file.storage, list({image.file.name, image.thumbnail.name, image.pyramid.name})

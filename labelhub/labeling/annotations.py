@@ -43,13 +43,27 @@ from django.utils import timezone
 from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
+from labelhub.core.prepared import Prepared
 from labelhub.predictions.models import Prediction
+from labelhub.regions.validation import keyframes_mark, regions_clean, regions_diff
 
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
 from .pipeline import done_refuse
-from .regions import keyframes_mark, regions_clean, regions_diff
 from .selectors import revision_current
+
+# A task's annotation under a row lock (inside the caller's transaction, after the Task row's).
+_annotation_locked = Prepared(
+    lambda task_id: Annotation.objects.select_for_update().filter(task_id=task_id), -(2**62) - 41
+)
+
+
+def _annotation_lock(task: Task) -> Annotation:
+    found = _annotation_locked(task.pk)
+    if len(found) != 1:
+        raise Annotation.DoesNotExist("Annotation matching query does not exist.")
+    return found[0]
+
 
 # Who may write regions at all; the QA workflow narrows this to the task's current worker.
 WRITER_ROLES = (Role.OWNER, Role.MANAGER, Role.ANNOTATOR, Role.REVIEWER)
@@ -106,7 +120,7 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
         # The lock order of every annotation write: the Task row, then the Annotation row (see the module
         # docstring). Taking the Annotation first here deadlocked against a member's save on the same task.
         task = task_locked(task)
-        annotation = Annotation.objects.select_for_update().get(task=task)
+        annotation = _annotation_lock(task)
         if annotation.current_revision != 0:
             return None
         try:
@@ -167,7 +181,7 @@ def _revision_insert(
 ) -> AnnotationRevision:
     """The bare insert, for annotation_write only: the caller holds the task's row lock and has checked
     who may write."""
-    annotation = Annotation.objects.select_for_update().get(task=task)  # second: after the Task row
+    annotation = _annotation_lock(task)  # second: after the Task row
     if isinstance(base_revision, bool) or not isinstance(base_revision, int) or base_revision < 0:
         raise DomainError("revision is the revision number you read (0 for none).", field="revision")
     if base_revision != annotation.current_revision:

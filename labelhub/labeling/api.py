@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import ISO_8601, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from labelhub.accounts.models import MANAGING_ROLES
@@ -74,11 +76,32 @@ TASK_ROW_COLUMNS = (
 _DATETIME = serializers.DateTimeField()
 
 
+def _iso_writer():
+    """A function writing a datetime as `DateTimeField` writes it (ISO 8601 in the current time zone, `Z`
+    for UTC), for a whole page at once: DRF's field cost a task list page more than its query (its time
+    zone looked up again for each of the page's 250 values)."""
+    if api_settings.DATETIME_FORMAT != ISO_8601:
+        return _DATETIME.to_representation
+    zone = _DATETIME.default_timezone()
+
+    def iso(value):
+        if value is None:
+            return None
+        if zone is not None and timezone.is_aware(value):
+            text = value.astimezone(zone).isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return _DATETIME.to_representation(value)
+
+    return iso
+
+
 def task_rows(values: list[dict]) -> list[dict]:
     """`TaskOut`'s representation (same keys, order and value formats) of rows read with
     `.values(*TASK_ROW_COLUMNS)`, with `stranded` computed once for all of them."""
-    stranded = leases.tasks_stranded_ids([(v["id"], v["project_id"], v["stage"], v["status"]) for v in values])
-    when = _DATETIME.to_representation
+    stranded = leases.tasks_stranded_ids(
+        [(v["id"], v["project_id"], v["stage"], v["status"]) for v in values]
+    )
+    when = _iso_writer()
     return [
         {
             "id": v["id"],
@@ -104,6 +127,22 @@ def task_rows(values: list[dict]) -> list[dict]:
         }
         for v in values
     ]
+
+
+class _TaskRows:
+    """A filtered task queryset as the paginator reads it: a page is sliced from its rows read with
+    `.values(*TASK_ROW_COLUMNS)`, the total counted on the queryset itself. The LEFT JOINs that `.values()`
+    adds for the image's size and the revision stayed in its COUNT: 3.9 ms for 5,000 tasks on SQLite
+    instead of 0.2 ms."""
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index):
+        return self.queryset.values(*TASK_ROW_COLUMNS)[index]
 
 
 class RegionSerializer(serializers.Serializer):
@@ -283,7 +322,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     def list(self, request, *args, **kwargs):
         """Tasks you may see, filtered and ordered, a page at a time (`TaskOut` rows)."""
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*TASK_ROW_COLUMNS))
+        page = self.paginate_queryset(_TaskRows(self.filter_queryset(self.get_queryset())))
         return self.get_paginated_response(task_rows(page))
 
     def task(self) -> Task:
@@ -367,7 +406,9 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+        parameters=[
+            OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")
+        ],
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -380,7 +421,9 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         responses={200: TaskOut, 409: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")],
+        parameters=[
+            OpenApiParameter("tab", str, description="The app's browser tab id (leases of several tabs).")
+        ],
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -645,37 +688,3 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
             comment=comment, user=request.user, resolved=data.validated_data["resolved"]
         )
         return Response(CommentOut(comment).data)
-
-
-class PolygonizeIn(serializers.Serializer):
-    rle = PassThroughField(help_text="{size: [height, width], counts}: COCO RLE of a mask of this image.")
-
-
-class PolygonizeOut(serializers.Serializer):
-    polygons = serializers.ListField(child=serializers.DictField())
-    area = serializers.IntegerField()
-    vertices = serializers.IntegerField()
-    simplifier = serializers.CharField()
-    min_iou = serializers.FloatField(allow_null=True)
-    max_distance = serializers.FloatField(allow_null=True)
-    timing_ms = serializers.DictField(child=serializers.FloatField())
-
-
-class ImagePolygonizeView(APIView):
-    throttle_scope = "segment"
-
-    @extend_schema(request=PolygonizeIn, responses=PolygonizeOut)
-    def post(self, request, image_pk: int):
-        """A mask of this image (COCO RLE) in, its polygons out, under the project's simplifier and
-        accuracy bound: exactly what `segment/` returns for the same mask. For masks decoded elsewhere,
-        such as the labeling app's browser SAM decoder, when the class is drawn as polygons."""
-        from labelhub.accounts.selectors import ALL_ROLES
-        from labelhub.predictions.selectors import image_get
-
-        image = image_get(user=request.user, image_id=image_pk, roles=ALL_ROLES, action="segment")
-        unknown = sorted(set(request.data) - {"rle"}) if isinstance(request.data, dict) else []
-        if unknown:
-            raise DomainError(f"Unknown fields: {unknown}.", field=unknown[0])
-        if not isinstance(request.data, dict) or "rle" not in request.data:
-            raise DomainError("rle is required: {size: [height, width], counts}.", field="rle")
-        return Response(services.polygonize(image=image, rle=request.data["rle"]))

@@ -10,12 +10,12 @@ from django.utils import timezone
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import DomainError
+from labelhub.regions.validation import regions_clean
 
 from .events import event_record
 from .leases import claim_clear, review_excluded, task_locked, work_data
 from .models import EventKind, Task, TaskStatus
 from .pipeline import done_refuse, stage_role
-from .regions import regions_clean
 from .replicas import replica_abandon
 
 

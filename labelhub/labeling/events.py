@@ -2,8 +2,9 @@
 
 - the task's timeline: `event_record` writes a TaskEvent row (who, when, from which stage to which),
   inside the service's transaction; the timeline and the metrics read these rows, never rewrite them;
-- domain events for the apps above labeling (qa, webhooks, datasets), published on commit through
-  core.events (publish/subscribe), so that labeling never imports them.
+- labeling's publisher of "task.stage_changed" for the apps above it (qa, webhooks, learning): the
+  event and its payload are declared in the one catalogue, labelhub.core.events, where subscribers
+  import them from; labeling never imports its subscribers.
 """
 
 from __future__ import annotations
@@ -13,14 +14,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import DateTimeField, Func
 
-from labelhub.core.events import (
-    EXPORT_FINISHED,
-    TASK_STAGE_CHANGED,
-    TASK_SUBMITTED,
-    DomainEvent,
-    publish,
-    subscribe,
-)
+from labelhub.core.events import TaskStageChanged, announce
 
 from .models import Task, TaskEvent
 
@@ -32,16 +26,7 @@ class ClockTimestamp(Func):
     output_field = DateTimeField()
 
 
-__all__ = [
-    "EXPORT_FINISHED",
-    "TASK_STAGE_CHANGED",
-    "TASK_SUBMITTED",
-    "DomainEvent",
-    "event_record",
-    "publish",
-    "stage_changed_publish",
-    "subscribe",
-]
+__all__ = ["event_record", "stage_changed_publish"]
 
 
 def event_record(
@@ -73,21 +58,18 @@ def event_record(
 
 def stage_changed_publish(task: Task, *, from_stage: str, action: str, actor, revision: int | None) -> None:
     """Announce that `task` moved from `from_stage` to its current stage."""
-    publish(
-        DomainEvent(
-            name=TASK_STAGE_CHANGED,
-            organization_id=task.project.organization_id,
-            project_id=task.project_id,
-            payload={
-                "task": task.pk,
-                "project": task.project_id,
-                "image": task.image_id,
-                "from_stage": from_stage,
-                "to_stage": task.stage,
-                "status": task.status,
-                "action": action,
-                "actor": getattr(actor, "username", None),
-                "revision": revision,
-            },
-        )
+    announce(
+        TaskStageChanged(
+            task=task.pk,
+            project=task.project_id,
+            image=task.image_id,
+            from_stage=from_stage,
+            to_stage=task.stage,
+            status=task.status,
+            action=action,
+            actor=getattr(actor, "username", None),
+            revision=revision,
+        ),
+        organization_id=task.project.organization_id,
+        project_id=task.project_id,
     )

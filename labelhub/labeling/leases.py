@@ -20,6 +20,7 @@ from django.utils import timezone
 from labelhub.accounts.models import MANAGING_ROLES, Membership
 from labelhub.accounts.selectors import role_of
 from labelhub.core.errors import Conflict, Forbidden, NotFound
+from labelhub.core.prepared import Prepared
 from labelhub.projects.models import Project
 
 from .events import event_record
@@ -150,19 +151,31 @@ def stranded_q(project: Project) -> Q:
     return Q(project=project, status=TaskStatus.OPEN) & q
 
 
+_pipeline = Prepared(
+    lambda pk: Project.objects.filter(pk=pk).values_list("pipeline", flat=True), -(2**62) - 32
+)
+
+
 def tasks_stranded_ids(rows: list[tuple[int, int, str, str]]) -> set[int]:
     """Which of the tasks `rows` ((id, project id, stage, status) each) are stranded (`stranded_q`): one
     query per project with open review tasks among them (a task list's page is usually one project),
     not one per task."""
     open_rows = [row for row in rows if row[3] == TaskStatus.OPEN]
-    stranded: set[int] = set()
-    for project in Project.objects.filter(pk__in={row[1] for row in open_rows}):
-        reviews = set(project.stage_names[1:])
-        ids = [pk for pk, project_id, stage, _ in open_rows if project_id == project.pk and stage in reviews]
+    # The pipelines first: a page of first-stage tasks (the usual one) needs no project read in full.
+    candidates: dict[int, list[int]] = {}
+    for project_id in {row[1] for row in open_rows}:
+        pipeline = next(iter(_pipeline(project_id)), [])
+        reviews = {stage["name"] for stage in pipeline[1:]}
+        ids = [pk for pk, of, stage, _ in open_rows if of == project_id and stage in reviews]
         if ids:
-            stranded.update(
-                Task.objects.filter(pk__in=ids).filter(stranded_q(project)).values_list("pk", flat=True)
-            )
+            candidates[project_id] = ids
+    stranded: set[int] = set()
+    for project in Project.objects.filter(pk__in=candidates):
+        stranded.update(
+            Task.objects.filter(pk__in=candidates[project.pk])
+            .filter(stranded_q(project))
+            .values_list("pk", flat=True)
+        )
     return stranded
 
 
@@ -172,10 +185,22 @@ def task_is_stranded(task: Task) -> bool:
     return Task.objects.filter(pk=task.pk).filter(stranded_q(task.project)).exists()
 
 
+_task_locked = Prepared(
+    lambda pk: (
+        Task.objects.select_for_update(of=("self",) if connection.features.has_select_for_update_of else ())
+        .select_related("project", "image")
+        .filter(pk=pk)
+    ),
+    -(2**62) - 31,  # a sentinel: an id no task has
+)
+
+
 def task_locked(task: Task) -> Task:
-    """The task re-read under a row lock (inside the caller's transaction)."""
-    of = ("self",) if connection.features.has_select_for_update_of else ()
-    return Task.objects.select_for_update(of=of).select_related("project").get(pk=task.pk)
+    """The task re-read under a row lock (inside the caller's transaction), with its project and image."""
+    found = _task_locked(task.pk)
+    if len(found) != 1:
+        raise Task.DoesNotExist("Task matching query does not exist.")
+    return found[0]
 
 
 def lease_require(*, task: Task, user, now: datetime | None = None) -> None:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 
 from labelhub.projects.models import Project
+from labelhub.regions.validation import region_mask
 
 from .models import (
     AnnotationRevision,
@@ -29,7 +30,6 @@ from .models import (
     TaskReplica,
     TaskStatus,
 )
-from .regions import region_mask
 
 
 def replica_kind(task: Task) -> str | None:

@@ -12,9 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelhub.core.errors import Conflict, DomainError, Forbidden
+from labelhub.core.events import TaskSubmitted, announce
 
 from .annotations import Writer, annotation_write
-from .events import TASK_SUBMITTED, DomainEvent, event_record, publish, stage_changed_publish
+from .events import event_record, stage_changed_publish
 from .leases import (
     claim_clear,
     earlier_review_refuse,
@@ -110,15 +111,14 @@ def task_submit(*, task: Task, user) -> Task:
 def _submitted_publish(task: Task, *, user, revision: int) -> dict | None:
     """Announce the submit (in-transaction subscribers score a gold task); the submit's measured quality
     where a subscriber put one in the event's context ({"source", "value"}), else None."""
-    event = DomainEvent(
-        name=TASK_SUBMITTED,
+    context = {"task": task, "user": user}
+    announce(
+        TaskSubmitted(task=task.pk, user=user.pk, revision=revision, gold=task.is_gold),
         organization_id=task.project.organization_id,
         project_id=task.project_id,
-        payload={"task": task.pk, "user": user.pk, "revision": revision, "gold": task.is_gold},
-        context={"task": task, "user": user},
+        context=context,
     )
-    publish(event)
-    return event.context.get("quality")
+    return context.get("quality")
 
 
 def _submitted_record(task: Task, *, actor, now: datetime, revision: int | None, data: dict) -> None:

@@ -7,6 +7,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from labelhub.accounts.models import MANAGING_ROLES, Membership
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import NotFound
+from labelhub.core.prepared import Prepared
 from labelhub.projects.selectors import project_ids_visible, project_visible
 
 from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
@@ -43,15 +44,32 @@ def _honeypot_hidden(task: Task, user) -> bool:
     return role_of(user=user, organization_id=task.project.organization_id) not in MANAGING_ROLES
 
 
+# Sentinels of the prepared reads below: ids no row has, a revision number no annotation reaches (in
+# the range of its field: Django compiles an out-of-range integer to "no rows").
+_TASK, _ANNOTATION, _NUMBER = -(2**62) - 21, -(2**62) - 22, 2**31 - 7
+
+_task_by_id = Prepared(
+    lambda task_id: Task.objects.filter(id=task_id).select_related(
+        "image", "project", "annotation", "assignee"
+    )[:1],
+    _TASK,
+)
+_revision = Prepared(
+    lambda annotation_id, number: AnnotationRevision.objects.filter(
+        annotation_id=annotation_id, number=number
+    ).select_related("author")[:1],
+    _ANNOTATION,
+    _NUMBER,
+)
+
+
 def task_get(*, user, task_id: int, honeypots: bool = False) -> Task:
     """A task the user may see (with its image, project, annotation and assignee), else NotFound.
     Read by primary key, then checked against its project (`project_visible`) and, unless `honeypots`
     (a caller that checks for itself, like immediate feedback), `honeypots_hidden`."""
     if not 0 < task_id < 2**63:
         raise NotFound("No such task.")  # no query with an id the database cannot hold
-    found = list(
-        Task.objects.filter(id=task_id).select_related("image", "project", "annotation", "assignee")[:1]
-    )
+    found = _task_by_id(task_id)
     if not found or not project_visible(user=user, project=found[0].project):
         raise NotFound("No such task.")
     if not honeypots and _honeypot_hidden(found[0], user):
@@ -63,8 +81,11 @@ def revision_current(*, annotation: Annotation) -> AnnotationRevision | None:
     """The annotation's current revision; None when nothing was saved yet. The one query for it."""
     if annotation.current_revision == 0:
         return None
-    found = annotation.revisions.filter(number=annotation.current_revision).select_related("author")[:1]
-    return next(iter(found), None)
+    found = _revision(annotation.pk, annotation.current_revision)
+    if not found:
+        return None
+    found[0].annotation = annotation  # as the related manager's read sets it
+    return found[0]
 
 
 def revision_current_id() -> Subquery:

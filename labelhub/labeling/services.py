@@ -3,8 +3,6 @@ path); the QA pipeline's actions are leases.py, reviews.py and assignments.py.""
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.db import transaction
 
@@ -139,29 +137,3 @@ def on_prediction_ready(event: DomainEvent) -> None:
     task = Task.objects.filter(image=event.context["image"]).first()
     if task is not None:
         annotation_prelabel(task=task, regions=event.context["regions"])
-
-
-def polygonize(*, image: Image, rle: object) -> dict:
-    """A mask of this image (COCO RLE, the image's size) in, its polygons under the project's
-    simplifier and bound out: what predictions.interactive.segment_prompt returns for a mask it
-    decoded, here for a mask decoded elsewhere (the browser's SAM decoder). Raises DomainError naming
-    the field of a bad RLE."""
-    from labelhub.predictions.interactive import project_polygons
-    from workers.geometry import rle_to_mask
-
-    from .regions import rle_clean
-
-    t0 = time.perf_counter()
-    rle = rle_clean(rle, "rle", image.width, image.height)
-    mask = rle_to_mask(rle).astype(bool, copy=False)
-    polygons = project_polygons(image.project, mask)
-    project = image.project
-    return {
-        "polygons": polygons,
-        "area": int(mask.sum()),
-        "vertices": sum(len(p["exterior"]) + sum(len(h) for h in p["holes"]) for p in polygons),
-        "simplifier": project.polygon_simplifier,
-        "min_iou": project.polygon_min_iou,
-        "max_distance": project.polygon_max_distance,
-        "timing_ms": {"polygons": round((time.perf_counter() - t0) * 1000, 2)},
-    }

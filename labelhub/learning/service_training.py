@@ -20,7 +20,6 @@ from labelhub.core.events import DomainEvent
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.labeling.models import AnnotationRevision, Task
 from labelhub.labeling.pipeline import STAGE_DONE
-from labelhub.labeling.regions import region_mask
 from labelhub.predictions.model_services import (
     ServiceError,
     label_config_of,
@@ -29,6 +28,7 @@ from labelhub.predictions.model_services import (
     task_json,
 )
 from labelhub.predictions.models import ModelService, ServiceUse
+from labelhub.regions.validation import region_mask
 
 from .dataset import accepted_revisions
 

@@ -137,6 +137,13 @@ def _image_for(request, image_pk: int, roles, action: str) -> Image:
     return selectors.image_get(user=request.user, image_id=image_pk, roles=roles, action=action)
 
 
+def _unknown_fields_refuse(data, allowed: set[str], *, what: str = "fields") -> None:
+    """400 naming the first field of a request body that the endpoint does not know."""
+    unknown = sorted(set(data) - allowed) if isinstance(data, dict) else []
+    if unknown:
+        raise DomainError(f"Unknown {what}: {unknown}.", field=unknown[0])
+
+
 class ImageSegmentView(APIView):
     throttle_scope = "segment"
 
@@ -147,9 +154,7 @@ class ImageSegmentView(APIView):
         from .interactive import interactive_answer
 
         image = _image_for(request, image_pk, ALL_ROLES, "segment")
-        unknown = sorted(set(request.data) - set(PromptIn().fields)) if isinstance(request.data, dict) else []
-        if unknown:
-            raise DomainError(f"Unknown prompt fields: {unknown}.", field=unknown[0])
+        _unknown_fields_refuse(request.data, set(PromptIn().fields), what="prompt fields")
         data = PromptIn(data=request.data)
         data.is_valid(raise_exception=True)
         prompt = {k: v for k, v in data.validated_data.items() if v is not None}
@@ -169,6 +174,37 @@ def _service_answer(*, image: Image, prompt: dict) -> dict:
     if prompt.get("label") is not None and prompt["label"] not in image.project.class_names:
         raise DomainError(f"Unknown class {prompt['label']!r}.", field="label", code="unknown_class")
     return service_segment(service=service, image=image, prompt=prompt)
+
+
+class PolygonizeIn(serializers.Serializer):
+    rle = PassThroughField(help_text="{size: [height, width], counts}: COCO RLE of a mask of this image.")
+
+
+class PolygonizeOut(serializers.Serializer):
+    polygons = serializers.ListField(child=serializers.DictField())
+    area = serializers.IntegerField()
+    vertices = serializers.IntegerField()
+    simplifier = serializers.CharField()
+    min_iou = serializers.FloatField(allow_null=True)
+    max_distance = serializers.FloatField(allow_null=True)
+    timing_ms = serializers.DictField(child=serializers.FloatField())
+
+
+class ImagePolygonizeView(APIView):
+    throttle_scope = "segment"
+
+    @extend_schema(request=PolygonizeIn, responses=PolygonizeOut)
+    def post(self, request, image_pk: int):
+        """A mask of this image (COCO RLE) in, its polygons out, under the project's simplifier and
+        accuracy bound: exactly what `segment/` returns for the same mask. For masks decoded elsewhere,
+        such as the labeling app's browser SAM decoder, when the class is drawn as polygons."""
+        from .interactive import polygonize
+
+        image = _image_for(request, image_pk, ALL_ROLES, "segment")
+        _unknown_fields_refuse(request.data, {"rle"})
+        if not isinstance(request.data, dict) or "rle" not in request.data:
+            raise DomainError("rle is required: {size: [height, width], counts}.", field="rle")
+        return Response(polygonize(image=image, rle=request.data["rle"]))
 
 
 class ImagePresegmentView(APIView):

@@ -16,6 +16,7 @@ from django.core.cache import cache
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.queue import send_or_log, task_named
 from labelhub.images.models import Image
+from labelhub.regions.validation import rle_clean
 
 from .backends import segmentation_backend
 from .embeddings import embeddings_ensure, window_embedding
@@ -45,18 +46,13 @@ def _mask_input_load(token: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 def _mask_input_from_rle(rle: Any, size: tuple[int, int]) -> np.ndarray:
     """A region's shape (COCO RLE of the image's size) as the low-res logits both backends take as
-    `mask_input`: the clicks then refine that shape (SAM's previous mask; GrabCut's initial labels)."""
+    `mask_input`: the clicks then refine that shape (SAM's previous mask; GrabCut's initial labels).
+    The RLE passes the checks of every region's RLE (labelhub.regions.validation.rle_clean)."""
     from workers.geometry import rle_to_mask
-    from workers.sam.backend import mask_to_logits
+    from workers.sam.interface import mask_to_logits
 
-    try:
-        mask = rle_to_mask(rle)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise DomainError(f"mask_rle is not a COCO RLE: {exc}", field="mask_rle") from exc
-    if mask.shape != size:
-        raise DomainError(
-            f"mask_rle is {mask.shape[1]}x{mask.shape[0]}; the image is {size[1]}x{size[0]}.", field="mask_rle"
-        )
+    height, width = size
+    mask = rle_to_mask(rle_clean(rle, "mask_rle", width, height))
     if not mask.any():
         raise DomainError("mask_rle is empty: there is no shape to refine.", field="mask_rle")
     return mask_to_logits(mask)
@@ -71,7 +67,7 @@ def segment_prompt(*, image: Image, prompt: dict) -> dict:
     """
     from workers.geometry import mask_to_rle
     from workers.sam import EmbeddingMismatchError, PromptError
-    from workers.sam.backend import LOW_RES
+    from workers.sam.interface import LOW_RES
 
     for name in ("points", "point_labels"):  # refused by count before any model or geometry work
         value = prompt.get(name)
@@ -212,6 +208,28 @@ def project_polygons(project, mask: np.ndarray) -> list[dict]:
     )
 
 
+def polygonize(*, image: Image, rle: object) -> dict:
+    """A mask of this image (COCO RLE, the image's size) in, its polygons under the project's
+    simplifier and bound out: what segment_prompt returns for a mask it decoded, here for a mask
+    decoded elsewhere (the browser's SAM decoder). Raises DomainError naming the field of a bad RLE."""
+    from workers.geometry import rle_to_mask
+
+    t0 = time.perf_counter()
+    rle = rle_clean(rle, "rle", image.width, image.height)
+    mask = rle_to_mask(rle).astype(bool, copy=False)
+    polygons = project_polygons(image.project, mask)
+    project = image.project
+    return {
+        "polygons": polygons,
+        "area": int(mask.sum()),
+        "vertices": sum(len(p["exterior"]) + sum(len(h) for h in p["holes"]) for p in polygons),
+        "simplifier": project.polygon_simplifier,
+        "min_iou": project.polygon_min_iou,
+        "max_distance": project.polygon_max_distance,
+        "timing_ms": {"polygons": round((time.perf_counter() - t0) * 1000, 2)},
+    }
+
+
 def decoder_location() -> str:
     """ "api" or "worker", from LABELHUB_INTERACTIVE_DECODER (see settings for "auto")."""
     mode = settings.LABELHUB_INTERACTIVE_DECODER
@@ -225,7 +243,7 @@ def prompt_check(*, image: Image, prompt: dict) -> None:
     """Refuse (400 `invalid_prompt`, naming the field) points, labels or a box that do not fit the
     image: checked before any decode, whoever answers the prompt (a backend or a model service)."""
     from workers.sam import PromptError
-    from workers.sam.backend import validate_prompt
+    from workers.sam.interface import validate_prompt
 
     try:
         validate_prompt(

@@ -453,9 +453,9 @@ def service_predict_enqueue(*, service: ModelService, image_ids: list[int]) -> i
     return len(starts)
 
 
-def service_prelabel_enqueue(*, project: Project, image_ids: list[int]) -> int:
+def service_prelabel_enqueue(*, project_id: int, image_ids: list[int]) -> int:
     """Queue pre-labels of new images by the project's pre-label services that are not paused."""
-    services = ModelService.objects.filter(project=project, paused=False)
+    services = ModelService.objects.filter(project_id=project_id, paused=False)
     return sum(
         service_predict_enqueue(service=s, image_ids=image_ids)
         for s in services
@@ -468,11 +468,10 @@ def on_images_added(event) -> None:
     pre-labelled by its pre-label services."""
     from labelhub.projects.models import Prelabel
 
-    if not (event.payload.get("presegment") and settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
+    if not (event.payload["presegment"] and settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
         return
-    project = Project.objects.filter(id=event.project_id, prelabel=Prelabel.MODEL_SERVICE).first()
-    if project is not None:
-        service_prelabel_enqueue(project=project, image_ids=list(event.payload["image_ids"]))
+    if event.payload["prelabel"] == Prelabel.MODEL_SERVICE:
+        service_prelabel_enqueue(project_id=event.project_id, image_ids=list(event.payload["image_ids"]))
 
 
 def retry_delay(attempts: int) -> int:

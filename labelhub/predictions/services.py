@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from labelhub.core.errors import DomainError
-from labelhub.core.events import PREDICTION_READY, DomainEvent, publish
+from labelhub.core.events import DomainEvent, PredictionReady, announce
 from labelhub.core.files import files_delete_on_commit
 from labelhub.core.jobs import ClaimLost, Heartbeat, JobKind
 from labelhub.core.queue import enqueue_on_commit
@@ -184,14 +184,11 @@ def prediction_save_regions(*, prediction: Prediction, regions: list[dict], star
         prediction.duration_ms = (time.perf_counter() - started) * 1000.0
         prediction.save()
         # labeling seeds the image's untouched task with these regions, in this transaction
-        publish(
-            DomainEvent(
-                name=PREDICTION_READY,
-                organization_id=image.project.organization_id,
-                project_id=image.project_id,
-                payload={"prediction": prediction.id, "image": image.id},
-                context={"image": image, "regions": regions},
-            )
+        announce(
+            PredictionReady(prediction=prediction.id, image=image.id),
+            organization_id=image.project.organization_id,
+            project_id=image.project_id,
+            context={"image": image, "regions": regions},
         )
     return prediction
 

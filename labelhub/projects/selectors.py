@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from django.db.models import Count, F, Q, QuerySet
 
-from labelhub.accounts.models import MANAGING_ROLES, Membership
-from labelhub.accounts.selectors import role_of, role_require
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import role_of, role_require, roles_by_organization
 from labelhub.core.errors import NotFound
 
 from .models import Project, ProjectMember
@@ -18,7 +18,7 @@ def project_ids_visible(user) -> QuerySet:
     """Ids of the projects `user` may see, as a subquery (filter with `project_id__in=`)."""
     # The user's memberships are read first (one row per organization): nesting them as subqueries cost
     # more to compile than the reads themselves on every request that lists anything.
-    roles = list(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+    roles = roles_by_organization(user=user)
     managed = [org for org, role in roles if role in MANAGING_ROLES]
     others = [org for org, role in roles if role not in MANAGING_ROLES]
     joined = (

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from labelhub.accounts.models import MANAGING_ROLES, Membership, Organization
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
-from labelhub.core.events import PROJECT_DELETING, DomainEvent, publish
+from labelhub.core.events import DomainEvent, ProjectDeleting, announce
 
 from .models import Prelabel, Project, ProjectMember, QualityAction, QualityMetric, Segmentation, Simplifier
 from .schema import label_schema_clean, pipeline_clean
@@ -198,13 +198,11 @@ def project_member_remove(*, project: Project, user_id: int) -> None:
 
 
 def _deleting(project: Project) -> None:
-    publish(
-        DomainEvent(
-            name=PROJECT_DELETING,
-            organization_id=project.organization_id,
-            project_id=project.pk,
-            context={"project": project},
-        )
+    announce(
+        ProjectDeleting(),
+        organization_id=project.organization_id,
+        project_id=project.pk,
+        context={"project": project},
     )
 
 

@@ -7,8 +7,7 @@ class QaConfig(AppConfig):
     verbose_name = "QA: gold scoring and quality metrics"
 
     def ready(self) -> None:
-        from labelhub.core.events import IMAGE_DELETING
-        from labelhub.labeling.events import TASK_STAGE_CHANGED, TASK_SUBMITTED, subscribe
+        from labelhub.core.events import IMAGE_DELETING, TASK_STAGE_CHANGED, TASK_SUBMITTED, subscribe
 
         from . import tasks  # noqa: F401 - registers the Celery tasks (queued by name)
         from .gold import on_task_submitted

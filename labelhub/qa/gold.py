@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelhub.labeling.events import DomainEvent
+from labelhub.core.events import DomainEvent
 from labelhub.labeling.models import AnnotationRevision, Task
-from labelhub.labeling.regions import region_mask
+from labelhub.regions.validation import region_mask
 
 from .models import GoldScore
 

@@ -18,7 +18,7 @@ the reference region's class (an extra one for its own class).
 
 from __future__ import annotations
 
-from labelhub.labeling.regions import region_mask
+from labelhub.regions.validation import region_mask
 
 MATCH_IOU = 0.5  # two regions overlapping this much are the same object (COCO's loosest threshold)
 ERROR_KINDS = ("missing", "extra", "class", "boundary")

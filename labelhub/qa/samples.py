@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from labelhub.labeling.events import DomainEvent
+from labelhub.core.events import DomainEvent
 from labelhub.labeling.models import AnnotationRevision, EventKind, Task, TaskReplica
 from labelhub.labeling.pipeline import STAGE_DONE
-from labelhub.labeling.regions import region_mask
 from labelhub.predictions.models import Prediction
+from labelhub.regions.validation import region_mask
 
 from .cache import samples_changed
 from .models import QualitySample, SampleKind

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelhub.labeling.regions import region_mask
+from labelhub.regions.validation import region_mask
 
 KEYS = ("pixel_accuracy", "dice", "iou", "boundary_f1")
 TOLERANCE = 2.0  # Boundary F1 tolerance, pixels

@@ -7,8 +7,8 @@ the kept one: J (IoU), F (DAVIS contour accuracy), J&F, Dice, pixel accuracy and
 from __future__ import annotations
 
 from labelhub.labeling.models import Task
-from labelhub.labeling.regions import region_mask
 from labelhub.labeling.selectors import revision_current
+from labelhub.regions.validation import region_mask
 from workers.train.metrics import segmentation_scores
 from workers.video.metrics import frame_scores, mean_scores
 

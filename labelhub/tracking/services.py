@@ -26,8 +26,8 @@ from labelhub.labeling.annotations import WRITER_ROLES, Writer, annotation_write
 from labelhub.labeling.leases import lease_require
 from labelhub.labeling.models import Task
 from labelhub.labeling.pipeline import done_refuse
-from labelhub.labeling.regions import region_mask
 from labelhub.labeling.selectors import revision_current
+from labelhub.regions.validation import region_mask
 from labelhub.videos.services import frame_array
 from workers.geometry import mask_to_rle, rle_to_mask
 from workers.video.propagate import run

@@ -21,7 +21,7 @@ from django.db import transaction
 from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import DomainError
-from labelhub.core.events import VIDEO_ADDED, DomainEvent, publish
+from labelhub.core.events import DomainEvent, VideoAdded, announce
 from labelhub.core.files import files_delete_on_commit
 from labelhub.projects.models import Project
 from workers.video.decode import Limits, VideoError, frames_open
@@ -106,14 +106,11 @@ def video_add(*, project: Project, name: str, data: bytes, user=None, field: str
             video.file.save("source", ContentFile(data), save=False)
             written.append(video.file.name)
             video.save()
-            publish(
-                DomainEvent(
-                    name=VIDEO_ADDED,
-                    organization_id=project.organization_id,
-                    project_id=project.pk,
-                    payload={"video": video.pk},
-                    context={"video": video},
-                )
+            announce(
+                VideoAdded(video=video.pk),
+                organization_id=project.organization_id,
+                project_id=project.pk,
+                context={"video": video},
             )
     except BaseException as exc:
         for stored in written:  # nothing half-stored: the frames this request wrote go

@@ -7,7 +7,7 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
-        from labelhub.labeling.events import EXPORT_FINISHED, TASK_STAGE_CHANGED, subscribe
+        from labelhub.core.events import EXPORT_FINISHED, TASK_STAGE_CHANGED, subscribe
 
         from . import tasks  # noqa: F401 - registers the Celery task (queued by name from services)
         from .services import on_domain_event

@@ -1,6 +1,6 @@
 """Webhooks: signed JSON notifications of stage changes and finished exports, delivered from the `cpu`
 queue with retries, every attempt logged on its WebhookDelivery. Fed by the domain events of
-labeling.events (subscribed in WebhooksConfig.ready), so the apps that publish them never import this one.
+core.events (subscribed in WebhooksConfig.ready), so the apps that publish them never import this one.
 
 Request: POST, body = JSON {"id": delivery id, "event", "created_at", "organization", "project", "data"}.
 Headers: X-LabelHub-Event, X-LabelHub-Delivery, X-LabelHub-Timestamp (unix seconds) and
@@ -31,9 +31,9 @@ from labelhub.accounts.models import MANAGING_ROLES
 from labelhub.accounts.selectors import organization_ids_for, role_require
 from labelhub.core import netsafety
 from labelhub.core.errors import DomainError, NotFound
+from labelhub.core.events import DomainEvent
 from labelhub.core.jobs import JobKind
 from labelhub.core.queue import enqueue_on_commit, send_or_log
-from labelhub.labeling.events import DomainEvent
 from labelhub.projects.models import Project
 
 from .models import WEBHOOK_EVENTS, DeliveryStatus, Webhook, WebhookDelivery
@@ -167,7 +167,7 @@ def webhook_delete(*, hook: Webhook, user) -> None:
 
 
 def on_domain_event(event: DomainEvent) -> None:
-    """Subscriber of labeling.events: queue the event for the webhooks that listen to it."""
+    """Subscriber of the domain events in core.events: queue the event for the webhooks that listen to it."""
     with transaction.atomic():
         _emit(
             organization_id=event.organization_id,

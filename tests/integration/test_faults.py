@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from labelhub.accounts.models import Role
 from labelhub.celery import app
-from labelhub.datasets import services as datasets
+from labelhub.datasets import exports, jobs
 from labelhub.datasets.models import Export, ExportStatus
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision
@@ -283,7 +283,7 @@ def test_redis_killed_during_uploads_submits_and_exports_loses_nothing(org_a, ow
 
         own_redis.start()  # same port, empty
         app.send_task("labelhub.predictions.presegment_sweep")
-        app.send_task("labelhub.datasets.jobs_sweep")
+        app.send_task("labelhub.jobs.jobs_sweep")
 
         def recovered() -> bool:
             w.alive()
@@ -420,7 +420,7 @@ def test_a_worker_killed_mid_export_is_run_again_once_after_the_stale_window(org
         # the revisions it reads (a slow query, as far as the run can tell) holds it there, heartbeating.
         held = _hold_table_lock(AnnotationRevision._meta.db_table)
         try:
-            assert datasets.jobs_sweep() == {"exports": 1, "imports": 0}  # queued again, to the new worker
+            assert jobs.jobs_sweep() == {"exports": 1, "imports": 0}  # queued again, to the new worker
 
             def claimed() -> bool:
                 second.alive()
@@ -440,8 +440,8 @@ def test_a_worker_killed_mid_export_is_run_again_once_after_the_stale_window(org
             export.refresh_from_db()
             assert export.status == ExportStatus.RUNNING and export.attempts == 2
             assert (timezone.now() - export.heartbeat_at).total_seconds() < stale, "the heartbeat stopped"
-            taken_over = [datasets.jobs_sweep()["exports"]]
-            datasets.export_run(export_id=export.pk)
+            taken_over = [jobs.jobs_sweep()["exports"]]
+            exports.export_run(export_id=export.pk)
             export.refresh_from_db()
             assert export.status == ExportStatus.RUNNING and export.attempts == 2
         finally:

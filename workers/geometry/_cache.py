@@ -1,11 +1,13 @@
 """Keep numba's on-disk kernel caches in step with the kernel sources.
 
 numba keys each cached function on its own file's modification time and size only. The kernels
-call one another across files (``_part_kernels`` inlines ``_kernels``' functions, ``_kernels``
-calls ``_trace``'s), so after an edit to one file the cached machine code of the others still
-holds the old callee: the code runs, but not the code in the tree. :func:`drop_stale_caches` keeps
-one digest of all three sources beside the caches and, when it changes, deletes those caches so
-that every kernel compiles again from the current sources (on first use, as on a fresh checkout).
+call one another across files (``_part_kernels`` inlines functions of ``_candidates`` and
+``_winding_iou``, ``_levels`` calls ``_trace``'s heapsort, ...), so after an edit to one file the
+cached machine code of the others still holds the old callee: the code runs, but not the code in the
+tree. :func:`drop_stale_caches` keeps one digest of every kernel source (:data:`_SOURCES`: each file
+of this package with an ``@njit(cache=True)``) beside the caches and, when it changes, deletes those
+caches so that every kernel compiles again from the current sources (on first use, as on a fresh
+checkout).
 """
 
 from __future__ import annotations
@@ -15,7 +17,22 @@ import os
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-_SOURCES = ("_trace.py", "_kernels.py", "_part_kernels.py")
+# Every file of this package that holds a cached kernel (tests/workers/geometry/test_cache.py checks
+# that none is missing); the first names the folder numba caches them in.
+_SOURCES = (
+    "_trace.py",
+    "_sort.py",
+    "_douglas_peucker.py",
+    "_visvalingam.py",
+    "_slope.py",
+    "_candidates.py",
+    "_winding_iou.py",
+    "_levels.py",
+    "_edge_grid.py",
+    "_edge_contacts.py",
+    "_outline_distance.py",
+    "_part_kernels.py",
+)
 _STAMP = "labelhub-geometry-kernels.sha256"
 
 

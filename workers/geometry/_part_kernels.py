@@ -1,7 +1,7 @@
 """Compiled (numba) kernels of the per-part bounded search.
 
 A region is a list of parts (polygons: an exterior and its holes, rings stored flat and grouped
-by part, see :mod:`workers.geometry._kernels`). Every part is simplified on its own: its
+by part, see :mod:`workers.geometry._candidates`). Every part is simplified on its own: its
 candidates are bisected over its own tolerance levels with both bounds checked on that part
 alone (IoU against the part's own pixels, the distance to the part's own exact outline), so a
 small part next to a large one is held to the same bound as the large one.
@@ -30,15 +30,10 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import (
-    _edge_rows,
-    _fit_ring,
-    _ring_winding,
-    _seg_d2,
-    _window_col,
-    fit_shift,
-    ring_orders,
-)
+from ._candidates import _fit_ring, fit_shift
+from ._douglas_peucker import _seg_d2
+from ._levels import ring_orders
+from ._winding_iou import _edge_rows, _ring_winding, _window_col
 
 _MARGIN = 9  # px around a part's box: refined vertices move at most 8 px (fit_shift's cap)
 
@@ -260,7 +255,7 @@ def _count_above_asc(asig, a, b, t):
 @njit(cache=True)
 def _sorted_rings(sig, off, asig, levels):
     """Each ring's significances in increasing order into ``asig`` and the part's tolerance
-    levels (:func:`workers.geometry._kernels.levels_of`: -1, then the distinct finite
+    levels (:func:`workers.geometry._levels.levels_of`: -1, then the distinct finite
     significances in increasing order) into ``levels``; returns the number of levels. A value
     sort (no index order with ties) is all the bisection needs."""
     R = off.shape[0] - 1
@@ -475,7 +470,7 @@ def _workspace(n, ne, R):
 
 @njit(cache=True)
 def row_prefix_of_rings_into(pts, off, x0, y0, h, w, flat):
-    """:func:`workers.geometry._kernels.row_prefix_of_rings` built in place in the caller's
+    """:func:`workers.geometry._winding_iou.row_prefix_of_rings` built in place in the caller's
     buffer ``flat`` (at least ``h * (w + 1)`` int32): the crossings' winding increments are
     accumulated in the table itself, which each row's pass then overwrites with the prefix
     counts; no allocation (and no fresh pages) per part. Returns the ``(h, w + 1)`` view."""

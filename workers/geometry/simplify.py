@@ -44,7 +44,13 @@ Methods (``tolerance`` meaning and units):
   Parts too small to keep are the caller's rule: ``mask_to_simplified_polygons(min_part_area=)``
   drops them before tracing, they are never distorted.
 
-The hot loops are compiled (:mod:`workers.geometry._kernels`, :mod:`workers.geometry._part_kernels`, numba).
+The hot loops are compiled (numba), one module per computation: ``_sort``, ``_douglas_peucker``,
+``_visvalingam``, ``_slope``, ``_candidates``, ``_winding_iou``, ``_levels``, ``_edge_grid``,
+``_edge_contacts``, ``_outline_distance`` and ``_part_kernels`` (all under :mod:`workers.geometry`).
+Every kernel works on rings stored flat: ring ``k`` is ``pts[off[k]:off[k + 1]]`` (open, float64
+``(n, 2)`` x/y in pixel-corner coordinates), and reproduces the NumPy formulation documented here
+operation for operation. Compiled on first use and cached on disk next to its file
+(``NUMBA_CACHE_DIR`` moves the cache; :mod:`workers.geometry._cache` keeps the caches in step).
 """
 
 from __future__ import annotations
@@ -56,7 +62,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from . import _kernels as K
+from . import (
+    _candidates,
+    _douglas_peucker,
+    _edge_contacts,
+    _edge_grid,
+    _outline_distance,
+    _slope,
+    _visvalingam,
+    _winding_iou,
+)
 from . import _part_kernels as PK
 from .raster import parse_polygons, rasterize_flat, rasterize_rings
 
@@ -109,8 +124,8 @@ class _Rings:
 
 def _dp_significance(R: _Rings) -> np.ndarray:
     """Douglas-Peucker significance of every vertex: keeping ``sig > t`` equals running DP with
-    tolerance ``t`` (compiled: :func:`workers.geometry._kernels.dp_significance`)."""
-    return K.dp_significance(R.pts, R.off)
+    tolerance ``t`` (compiled: :func:`workers.geometry._douglas_peucker.dp_significance`)."""
+    return _douglas_peucker.dp_significance(R.pts, R.off)
 
 
 def significance(R: _Rings, method: str) -> np.ndarray:
@@ -118,9 +133,9 @@ def significance(R: _Rings, method: str) -> np.ndarray:
     if method == "douglas_peucker":
         return _dp_significance(R)
     if method == "visvalingam_whyatt":
-        return K.elimination_significance(R.pts, R.off, False)
+        return _visvalingam.elimination_significance(R.pts, R.off, False)
     if method == "ratio":
-        sig = K.elimination_significance(R.pts, R.off, True)
+        sig = _visvalingam.elimination_significance(R.pts, R.off, True)
         ext_area = np.zeros(R.n_polys)
         rid = R.ring_id
         for k in range(len(R.off) - 1):
@@ -181,7 +196,7 @@ def _repair(R: _Rings, make: Callable[[int], list[np.ndarray]], n_levels: int) -
     replaced by its version from ``make(1)``, ``make(2)``, ... and finally by its exact rings
     (``R``), until the whole region is valid. ``make(level)`` returns a flat ring list aligned
     with ``R``'s rings. Validity is decided by the compiled test
-    :func:`workers.geometry._kernels.suspect_polygons`, and by GEOS for the polygons that it
+    :func:`workers.geometry._edge_contacts.suspect_polygons`, and by GEOS for the polygons that it
     could not clear (touching rings of one polygon, a vertex on another ring's edge)."""
     cache = {0: make(0)}
     rings = list(cache[0])
@@ -190,7 +205,7 @@ def _repair(R: _Rings, make: Callable[[int], list[np.ndarray]], n_levels: int) -
     ring_ids: list[np.ndarray] | None = None
     exterior = _exterior_flags(R)
     for _ in range(n_levels + 3):
-        flag = K.suspect_polygons(*_flatten(rings), R.poly, exterior)
+        flag = _edge_contacts.suspect_polygons(*_flatten(rings), R.poly, exterior)
         bad = np.flatnonzero(flag == 2)  # wrong orientation, zero area: no GEOS needed
         if not len(bad):
             suspects = np.flatnonzero(flag == 1)
@@ -261,7 +276,7 @@ def _edge_moments(base: _Rings) -> tuple[np.ndarray, np.ndarray]:
     (origin = the ring's first vertex, to keep the sums well conditioned), and the origins.
     Cached on ``base``: every candidate of a search reuses them."""
     if "moments" not in base.cache:
-        base.cache["moments"] = K.edge_moments(base.pts, base.off)
+        base.cache["moments"] = _candidates.edge_moments(base.pts, base.off)
     return base.cache["moments"]
 
 
@@ -293,13 +308,15 @@ class _Outline:
 
     def farthest(self, other: _Outline) -> float:
         """Largest distance from a point of ``other`` (sampled every ``step`` px along it) to
-        this outline (:func:`workers.geometry._kernels.directed_outline_distance`)."""
+        this outline (:func:`workers.geometry._outline_distance.directed_outline_distance`)."""
         if not len(other.pts) or not len(self.pts):
             return 0.0
         both = np.concatenate([self.pts, other.pts])
         (x0, y0), (x1, y1) = both.min(axis=0), both.max(axis=0)
         return float(
-            K.directed_outline_distance(other.pts, other.off, self.pts, self.off, self.step, x0, y0, x1, y1)
+            _outline_distance.directed_outline_distance(
+                other.pts, other.off, self.pts, self.off, self.step, x0, y0, x1, y1
+            )
         )
 
 
@@ -323,7 +340,7 @@ class _Evaluator:
     def __init__(self, R: _Rings, source: np.ndarray | None, frame: tuple[int, int] | None):
         # candidates stay within _FIT_MAX_SHIFT px of the input vertices: add a margin
         margin = int(np.ceil(_FIT_MAX_SHIFT)) + 1
-        xmin, ymin, xmax, ymax, self.integer = K.bbox(R.pts)
+        xmin, ymin, xmax, ymax, self.integer = _edge_grid.bbox(R.pts)
         x0, y0 = math.floor(xmin) - margin, math.floor(ymin) - margin
         x1, y1 = math.ceil(xmax) + margin, math.ceil(ymax) + margin
         if frame is not None:
@@ -336,13 +353,13 @@ class _Evaluator:
         self._src = None
         if source is None:
             # the source region is the rings' own raster
-            self.pref = K.row_prefix_of_rings(R.pts, R.off, self.x0, self.y0, self.h, self.w)
+            self.pref = _winding_iou.row_prefix_of_rings(R.pts, R.off, self.x0, self.y0, self.h, self.w)
         else:
             if source.shape != (self.h, self.w):  # the whole mask: take the window
                 source = source[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
             self._src = np.ascontiguousarray(source, dtype=bool)
             # row prefix counts: pref[r, c] = source pixels in row r left of column c
-            self.pref = K.row_prefix(self._src)
+            self.pref = _winding_iou.row_prefix(self._src)
         self.src_area = int(self.pref[:, -1].sum()) if self.h else 0
 
     @property
@@ -354,11 +371,11 @@ class _Evaluator:
 
     def fast_iou(self, rings: list[np.ndarray] | tuple[np.ndarray, np.ndarray]) -> float:
         """IoU from the winding-weighted scanline crossings, in O(crossings) instead of
-        O(window area) (:func:`workers.geometry._kernels.winding_iou`). Equals :meth:`iou`
+        O(window area) (:func:`workers.geometry._winding_iou.winding_iou`). Equals :meth:`iou`
         whenever the winding number is 0 or 1 at every pixel centre (any valid region with
         disjoint parts); for self-overlapping candidates it is an estimate."""
         pts, off = rings if isinstance(rings, tuple) else _flatten(rings)
-        return K.winding_iou(pts, off, self.x0, self.y0, self.h, self.w, self.pref, self.src_area)
+        return _winding_iou.winding_iou(pts, off, self.x0, self.y0, self.h, self.w, self.pref, self.src_area)
 
     def iou(self, rings: list[np.ndarray] | tuple[np.ndarray, np.ndarray]) -> float:
         if isinstance(rings, tuple):
@@ -397,20 +414,20 @@ class _PartSearch:
         self.min_iou = 0.0 if min_iou is None else float(min_iou)
         self.max_dist = np.inf if max_distance is None else float(max_distance)
         self.po = _part_offsets(R)
-        integer = bool(K.bbox(R.pts)[4])
+        integer = bool(_edge_grid.bbox(R.pts)[4])
         if candidates is None and integer:
             # pixel outlines: crack-midpoint rings, Douglas-Peucker and Visvalingam-Whyatt, both
             # refined by the line fit
             self.bpts, self.boff, self.medge = PK.midpoint_rings_mapped(R.pts, R.off)
-            sig_a = K.dp_significance(self.bpts, self.boff)
-            sig_b = K.elimination_significance(self.bpts, self.boff, False)
+            sig_a = _douglas_peucker.dp_significance(self.bpts, self.boff)
+            sig_b = _visvalingam.elimination_significance(self.bpts, self.boff, False)
             self.cands = [(sig_a, True, True), (sig_b, False, True)]
             # every base vertex kept = the crack-midpoint rings: IoU 1, within 0.354 px
             self.first_ok = self.max_dist >= 0.36
         else:
             self.bpts, self.boff, self.medge = R.pts, R.off, np.arange(len(R.pts), dtype=np.int64)
             if candidates is None:  # other rings: Douglas-Peucker with and without the line fit
-                sig = K.dp_significance(R.pts, R.off)
+                sig = _douglas_peucker.dp_significance(R.pts, R.off)
                 self.cands = [(sig, True, True), (sig, True, False)]
             else:
                 self.cands = [
@@ -420,7 +437,7 @@ class _PartSearch:
         self.P: np.ndarray
         self.origin: np.ndarray
         self.P, self.origin = (
-            K.edge_moments(self.bpts, self.boff) if any(c[2] for c in self.cands) else _NO_MOMENTS
+            _candidates.edge_moments(self.bpts, self.boff) if any(c[2] for c in self.cands) else _NO_MOMENTS
         )
 
     def run(self) -> list[np.ndarray]:
@@ -441,7 +458,7 @@ class _PartSearch:
         sig, dp, refine = self.cands[choice]
         pe, pe_off = R.pts[ea:eb], R.off[r0 : r1 + 1] - ea
         win = PK.part_window(R.pts, ea, eb, self.fh, self.fw)
-        pref = K.row_prefix_of_rings(pe, pe_off, *win)
+        pref = _winding_iou.row_prefix_of_rings(pe, pe_off, *win)
         P = self.P[ba : bb + 1] if len(self.P) > 1 else self.P
         origin = self.origin[r0:r1] if len(self.P) > 1 else self.origin
         pts, off, iou, dist = PK.part_candidate(  # type: ignore[call-arg]  # a numba dispatcher
@@ -468,7 +485,9 @@ class _PartSearch:
         step = np.zeros(R.n_polys, dtype=np.int64)
         n_steps = 5  # t, t/2, t/4, t/8, -1 (every base vertex); then the exact rings
         for _ in range(n_steps + 3):
-            flag = K.suspect_polygons(*(flat if flat is not None else _flatten(rings)), R.poly, exterior)
+            flag = _edge_contacts.suspect_polygons(
+                *(flat if flat is not None else _flatten(rings)), R.poly, exterior
+            )
             flat = None
             bad = np.flatnonzero(flag == 2)  # wrong orientation, zero area: no GEOS needed
             if not len(bad):
@@ -523,7 +542,7 @@ def _tuned_slope(R: _Rings, ev: _Evaluator, min_iou: float | None, max_distance:
     exact_geoms = _Outline(_assemble(R, R.ring_list()), 0.1) if max_distance is not None else None
 
     def result(t: float) -> tuple[list[np.ndarray], bool]:
-        rings = _repair(R, lambda i: R.ring_list(K.slope_keep(R.pts, R.off, t / 2**i, 1.5, 256)), 6)
+        rings = _repair(R, lambda i: R.ring_list(_slope.slope_keep(R.pts, R.off, t / 2**i, 1.5, 256)), 6)
         ok = min_iou is None or ev.fast_iou(rings) >= min_iou  # valid: the raster IoU
         if ok and exact_geoms is not None and max_distance is not None:
             ok = _hausdorff(_assemble(R, rings), exact_geoms) <= max_distance
@@ -582,7 +601,7 @@ def simplify_polygons(
     if not parsed:
         return []
     R = _Rings.from_parsed(parsed)
-    flag = K.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R))
+    flag = _edge_contacts.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R))
     if flag.any():
         bad = np.flatnonzero(flag == 2)
         if not len(bad):
@@ -672,12 +691,12 @@ def simplify_rings(
     if method == "slope":
 
         def make(i: int) -> list[np.ndarray]:
-            return R.ring_list(K.slope_keep(R.pts, R.off, tol / 2**i, 1.5, 256))
+            return R.ring_list(_slope.slope_keep(R.pts, R.off, tol / 2**i, 1.5, 256))
 
     else:
         sig = significance(R, method)
 
         def make(i: int) -> list[np.ndarray]:
-            return R.ring_list(K.keep_mask(sig, R.off, tol / 2**i))
+            return R.ring_list(_candidates.keep_mask(sig, R.off, tol / 2**i))
 
     return _repair(R, make, 6)

@@ -22,7 +22,7 @@ is cheap in the API process. Integration contract for the Django/Celery side:
 * Invalid prompts raise :class:`PromptError` (``.field``: "prompt", "points", "point_labels",
   "box", "mask_input"); invalid arrays raise :class:`ImageError` (``.field``: "image[s]").
 
-Formats and coordinates: see :mod:`workers.sam.backend`. Checkpoints: :mod:`workers.sam.registry`.
+Formats and coordinates: see :mod:`workers.sam.interface`. Checkpoints: :mod:`workers.sam.registry`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from .backend import (
+from .classical import ClassicalBackend
+from .interface import (
     AutoMask,
     Embedding,
     EmbeddingMismatchError,
@@ -39,11 +40,10 @@ from .backend import (
     PromptResult,
     SegmentationBackend,
 )
-from .classical import ClassicalBackend
 from .registry import MODEL_SPECS, CheckpointError, download_checkpoint, load_sam
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .sam_backend import SamBackend
+    from .predictor import SamBackend
 
 __all__ = [
     "MODEL_SPECS",
@@ -115,7 +115,7 @@ def get_backend(
             if key[0] == "classical":
                 backend = cast(SegmentationBackend, ClassicalBackend())
             else:
-                from .sam_backend import SamBackend
+                from .predictor import SamBackend
 
                 backend = cast(
                     SegmentationBackend,
@@ -144,7 +144,7 @@ def reset_backends() -> None:
 
 def __getattr__(name: str) -> Any:
     if name == "SamBackend":  # lazy: importing it does not import torch, but keep API uniform
-        from .sam_backend import SamBackend
+        from .predictor import SamBackend
 
         return SamBackend
     raise AttributeError(name)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import (
+from .interface import (
     AutoMask,
     Embedding,
     PromptResult,

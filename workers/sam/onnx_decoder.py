@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import LOW_RES, SAM_INPUT_SIZE
+from .interface import LOW_RES, SAM_INPUT_SIZE
 
 __all__ = [
     "ONNX_OPSET",

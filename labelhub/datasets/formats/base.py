@@ -22,8 +22,8 @@ import numpy as np
 
 from labelhub.core.errors import DomainError
 from labelhub.images.models import Image
-from labelhub.labeling.regions import regions_clean
 from labelhub.projects.models import Project
+from labelhub.regions.validation import regions_clean
 from workers.geometry import mask_to_polygons, rle_to_mask
 from workers.geometry.area import ring_signed_area
 from workers.geometry.raster import rasterize_flat

@@ -30,8 +30,8 @@ from pycocotools import mask as coco_mask
 
 from labelhub.core.errors import DomainError
 from labelhub.core.parsers import json_loads_bounded
-from labelhub.labeling.regions import polygons_clean, region_mask
 from labelhub.projects.models import Project
+from labelhub.regions.validation import polygons_clean, region_mask
 from workers.geometry.area import ring_signed_area
 
 from .base import (

@@ -22,7 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from labelhub.labeling.regions import region_mask
+from labelhub.regions.validation import region_mask
 from workers.geometry import mask_to_rle
 
 from .base import (

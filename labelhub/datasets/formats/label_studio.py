@@ -22,7 +22,7 @@ AI regions carry their `score`.
 from __future__ import annotations
 
 from labelhub.core.parsers import json_loads_bounded
-from labelhub.labeling.regions import region_mask
+from labelhub.regions.validation import region_mask
 from workers.geometry.brush import brush_decode, brush_encode
 
 from .base import (

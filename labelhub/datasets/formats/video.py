@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from labelhub.core.errors import DomainError
-from labelhub.labeling.regions import region_mask
+from labelhub.regions.validation import region_mask
 from workers.geometry import mask_to_rle, rle_to_mask
 from workers.video.interpolate import track_fill
 

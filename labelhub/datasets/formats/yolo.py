@@ -23,8 +23,8 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from labelhub.core.errors import DomainError
-from labelhub.labeling.regions import polygons_clean
 from labelhub.projects.models import Project
+from labelhub.regions.validation import polygons_clean
 from workers.geometry import mask_to_polygons, polygons_to_mask
 from workers.geometry.area import ring_signed_area
 

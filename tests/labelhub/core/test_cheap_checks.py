@@ -13,8 +13,8 @@ from labelhub.accounts.models import Role
 from labelhub.core.parsers import JSONTooDeep, json_depth_scan, json_loads_bounded
 from labelhub.images.decoding import image_inspect
 from labelhub.images.models import Image
-from labelhub.labeling import regions as regions_module
 from labelhub.labeling.models import AnnotationRevision
+from labelhub.regions import validation as regions_module
 from tests.helpers import image_bytes, upload
 from tests.labelhub.datasets.test_imports import post
 

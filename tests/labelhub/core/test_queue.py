@@ -35,7 +35,7 @@ def test_import_box_prompts_refused_by_the_broker_are_logged_and_the_import_is_d
     import io
     import json
 
-    from labelhub.datasets import services
+    from labelhub.datasets import import_jobs
     from labelhub.images.services import IncomingFile, images_add
     from labelhub.predictions.models import Prediction
     from tests.helpers import disc_image_bytes
@@ -52,7 +52,7 @@ def test_import_box_prompts_refused_by_the_broker_are_logged_and_the_import_is_d
     ).encode()
     with caplog.at_level(logging.ERROR, logger="labelhub.core.queue"):
         with django_capture_on_commit_callbacks(execute=True):
-            job = services.import_create(
+            job = import_jobs.import_create(
                 project=org_a.project,
                 fh=io.BytesIO(doc),
                 file_name="boxes.json",
@@ -66,7 +66,7 @@ def test_import_box_prompts_refused_by_the_broker_are_logged_and_the_import_is_d
             "could not queue labelhub.datasets.run_import" in caplog.text
         )  # left pending: the sweep runs it
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            services.import_run(import_id=job.id)
+            import_jobs.import_run(import_id=job.id)
     job.refresh_from_db()
     assert job.status == "done" and job.result["box_prompts"] == 1, job.result
     assert callbacks and "could not queue labelhub.predictions.gpu.presegment_boxes" in caplog.text

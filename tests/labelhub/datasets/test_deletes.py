@@ -9,7 +9,7 @@ import json
 import pytest
 from django.core.files.storage import default_storage
 
-from labelhub.datasets import services
+from labelhub.datasets import exports
 from labelhub.datasets.models import ExportItem, ExportStatus
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision, Task
@@ -35,13 +35,13 @@ def _items(export) -> list[tuple]:
 def test_deleting_an_image_leaves_an_existing_export_unchanged_and_removes_its_files(
     org_a, dataset, django_capture_on_commit_callbacks
 ):
-    written = services.export_run(
-        export_id=services.export_create(
+    written = exports.export_run(
+        export_id=exports.export_create(
             project=org_a.project, user=None, format="labelhub", include_images=True
         ).id
     )
     # A second export, snapshot taken but archive not written yet when the image goes.
-    waiting = services.export_create(project=org_a.project, user=None, format="labelhub", include_images=True)
+    waiting = exports.export_create(project=org_a.project, user=None, format="labelhub", include_images=True)
     before_bytes, before_items = _archive_bytes(written), _items(written)
     waiting_items = _items(waiting)
     image = dataset["accepted"][0]
@@ -66,7 +66,7 @@ def test_deleting_an_image_leaves_an_existing_export_unchanged_and_removes_its_f
 
     # The waiting export is written from its own copy: the deleted image is in it, regions and bytes.
     with django_capture_on_commit_callbacks(execute=True):
-        waiting = services.export_run(export_id=waiting.id)
+        waiting = exports.export_run(export_id=waiting.id)
     assert waiting.status == ExportStatus.DONE
     zf = read_zip(_archive_bytes(waiting))
     doc = json.loads(zf.read("labelhub.json"))
@@ -86,8 +86,8 @@ def test_image_delete_needs_a_manager(org_a, dataset):
 
 
 def test_deleting_a_project_removes_its_stored_files(org_a, dataset, django_capture_on_commit_callbacks):
-    export = services.export_run(
-        export_id=services.export_create(project=org_a.project, user=None, format="coco").id
+    export = exports.export_run(
+        export_id=exports.export_create(project=org_a.project, user=None, format="coco").id
     )
     names = [export.file.name] + [
         n for i in Image.objects.filter(project=org_a.project) for n in (i.file.name, i.thumbnail.name)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image as PILImage
 from pycocotools.coco import COCO
 
-from labelhub.datasets import services
+from labelhub.datasets import exports
 from labelhub.datasets.formats import FORMATS
 from labelhub.datasets.formats.base import voc_palette
 from labelhub.datasets.formats.yolo import merged_ring
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.django_db
 
 
 def run(project, user, fmt, **kwargs):
-    export = services.export_create(project=project, user=user, format=fmt, **kwargs)
-    export = services.export_run(export_id=export.id)
+    export = exports.export_create(project=project, user=user, format=fmt, **kwargs)
+    export = exports.export_run(export_id=export.id)
     assert export.status == ExportStatus.DONE, export.error
     with export.file.open("rb") as fh:
         return export, read_zip(fh.read())

@@ -17,7 +17,7 @@ from django.test import TestCase
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
-from labelhub.datasets import services
+from labelhub.datasets import exports
 from labelhub.images.models import Image
 from labelhub.labeling.models import AnnotationRevision
 from labelhub.predictions.models import Prediction
@@ -105,10 +105,10 @@ def test_coco_import_then_export_gives_the_same_masks(org_a, two_images, tmp_pat
     kinds = {r["id"]: r["kind"] for rev in AnnotationRevision.objects.all() for r in rev.regions}
     assert kinds == {"coco-1": "polygon", "coco-2": "mask", "coco-3": "mask", "coco-4": "mask"}
 
-    export = services.export_create(
+    export = exports.export_create(
         project=org_a.project, user=None, format="coco", filters={"include_unaccepted": True}
     )
-    export = services.export_run(export_id=export.id)
+    export = exports.export_run(export_id=export.id)
     with export.file.open("rb") as fh:
         (tmp_path / "out.json").write_bytes(read_zip(fh.read()).read("annotations/instances_train.json"))
     (tmp_path / "in.json").write_text(json.dumps(doc))
@@ -250,8 +250,8 @@ def test_yolo_import_then_export_gives_the_same_polygons(org_a, two_images):
     assert (
         region["label"] == "dog" and len(region["polygons"]) == 1 and len(region["polygons"][0]["holes"]) == 1
     )
-    export = services.export_run(
-        export_id=services.export_create(
+    export = exports.export_run(
+        export_id=exports.export_create(
             project=org_a.project, user=None, format="yolo", filters={"include_unaccepted": True}
         ).id
     )
@@ -430,14 +430,14 @@ def test_import_job_runs_on_the_cpu_queue_and_is_readable_by_its_organization_on
 
 def test_import_job_queued_until_a_worker_runs_it(org_a, two_images):
     """Without the on-commit run (a broker, no worker yet) the job waits, pending, with its file stored."""
-    from labelhub.datasets import services as dataset_services
+    from labelhub.datasets import import_jobs
 
-    job = dataset_services.import_create(
+    job = import_jobs.import_create(
         project=org_a.project, fh=io.BytesIO(b"{}"), file_name="late.json", size=2, format="coco"
     )
     assert job.status == "pending" and job.file.storage.exists(job.file.name)
     name = job.file.name
-    job = dataset_services.import_run(import_id=job.id)
+    job = import_jobs.import_run(import_id=job.id)
     assert job.status == "failed" and job.problems and not job.file.storage.exists(name)
 
 

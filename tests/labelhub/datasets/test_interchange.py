@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from labelhub.core.errors import DomainError
-from labelhub.datasets import imports, services
+from labelhub.datasets import exports, imports
 from labelhub.datasets.formats.label_studio import brush_decode, brush_encode
 from labelhub.datasets.models import ExportStatus
 from labelhub.labeling.annotations import Writer, annotation_write
@@ -36,8 +36,8 @@ def annotation_save(**kwargs):
 
 
 def run(project, user, fmt, **kwargs):
-    export = services.export_create(project=project, user=user, format=fmt, **kwargs)
-    export = services.export_run(export_id=export.id)
+    export = exports.export_create(project=project, user=user, format=fmt, **kwargs)
+    export = exports.export_run(export_id=export.id)
     assert export.status == ExportStatus.DONE, export.error
     with export.file.open("rb") as fh:
         return export, read_zip(fh.read())
@@ -388,7 +388,7 @@ def test_filters_accepted_annotated_and_empty_have_exact_meanings(org_a, dataset
     accepted = {i.id for i in dataset["accepted"]} | {dataset["empty"].id}
 
     def images(**filters) -> set[int]:
-        export = services.export_create(project=org_a.project, user=owner, format="coco", filters=filters)
+        export = exports.export_create(project=org_a.project, user=owner, format="coco", filters=filters)
         return set(export.items.values_list("image_id", flat=True))
 
     assert images() == accepted  # the default: accepted only (an accepted empty image is a labelled negative)
@@ -410,7 +410,7 @@ def test_filters_accepted_annotated_and_empty_have_exact_meanings(org_a, dataset
 def test_diff_between_two_dataset_versions_from_the_api(org_a, org_b, dataset):
     owner = org_a.users["owner"]
     client = org_a.clients["owner"]
-    first = services.export_create(project=org_a.project, user=owner, format="labelhub")
+    first = exports.export_create(project=org_a.project, user=owner, format="labelhub")
     changed, dropped = dataset["accepted"][0], dataset["accepted"][1]
     regions = stored(changed)
     regions = [
@@ -425,7 +425,7 @@ def test_diff_between_two_dataset_versions_from_the_api(org_a, org_b, dataset):
     added = make_images(org_a.project, owner, 1, prefix="late")[0]
     annotate(added, owner, [{"id": "x", "label": "cat", "polygons": [square(1, 1, 4, 4)]}])
     Task.objects.filter(image=added).update(status=TaskStatus.DONE)
-    second = services.export_create(project=org_a.project, user=owner, format="labelhub")
+    second = exports.export_create(project=org_a.project, user=owner, format="labelhub")
 
     response = client.get(f"/api/v1/exports/{second.id}/diff/?against={first.id}")
     assert response.status_code == 200, response.content
@@ -437,7 +437,7 @@ def test_diff_between_two_dataset_versions_from_the_api(org_a, org_b, dataset):
     assert change["added"] == ["new"] and change["changed"] == ["sq0"] and change["removed"] == ["ho0"]
     assert diff["regions"] == {"added": 1 + 1, "removed": 1 + 4, "changed": 1}
     assert client.get(f"/api/v1/exports/{second.id}/diff/?against=x").json()["error"]["field"] == "against"
-    other = services.export_create(project=org_b.project, user=org_b.users["owner"], format="coco")
+    other = exports.export_create(project=org_b.project, user=org_b.users["owner"], format="coco")
     assert client.get(f"/api/v1/exports/{second.id}/diff/?against={other.id}").status_code == 404
 
 

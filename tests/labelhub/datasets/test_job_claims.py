@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from labelhub.datasets import services
+from labelhub.datasets import archive, exports, jobs
 from labelhub.datasets.models import Export, ExportStatus
 
 
@@ -31,7 +31,7 @@ def test_a_redelivered_message_leaves_a_running_export_alone(org_a):
     export = pending_export(org_a)
     started = timezone.now()
     Export.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING, started_at=started)
-    services.export_run(export_id=export.pk)
+    exports.export_run(export_id=export.pk)
     export.refresh_from_db()
     assert export.status == ExportStatus.RUNNING and export.started_at == started and not export.file
 
@@ -41,7 +41,7 @@ def test_a_stale_running_export_runs_again(org_a, settings):
     export = pending_export(org_a)
     old = timezone.now() - timedelta(seconds=settings.LABELHUB_JOB_STALE_SECONDS + 5)
     Export.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING, started_at=old, progress_done=7)
-    services.export_run(export_id=export.pk)
+    exports.export_run(export_id=export.pk)
     export.refresh_from_db()
     assert export.status == ExportStatus.DONE and export.file
 
@@ -50,10 +50,10 @@ def test_a_stale_running_export_runs_again(org_a, settings):
 def test_the_sweep_finishes_an_export_whose_message_was_lost(org_a, django_capture_on_commit_callbacks):
     export = pending_export(org_a)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.jobs_sweep() == {"exports": 1, "imports": 0}
+        assert jobs.jobs_sweep() == {"exports": 1, "imports": 0}
     export.refresh_from_db()
     assert export.status == ExportStatus.DONE
-    assert services.jobs_sweep() == {"exports": 0, "imports": 0}
+    assert jobs.jobs_sweep() == {"exports": 0, "imports": 0}
 
 
 @pytest.mark.django_db
@@ -65,8 +65,8 @@ def test_a_long_running_export_with_a_live_heartbeat_is_left_alone(org_a, settin
     Export.objects.filter(pk=export.pk).update(
         status=ExportStatus.RUNNING, started_at=old, heartbeat_at=timezone.now(), attempts=1
     )
-    assert services.jobs_sweep() == {"exports": 0, "imports": 0}
-    services.export_run(export_id=export.pk)
+    assert jobs.jobs_sweep() == {"exports": 0, "imports": 0}
+    exports.export_run(export_id=export.pk)
     export.refresh_from_db()
     assert export.status == ExportStatus.RUNNING and export.attempts == 1 and not export.file
 
@@ -79,7 +79,7 @@ def test_a_stale_heartbeat_is_claimed_again_and_counted(org_a, settings):
     Export.objects.filter(pk=export.pk).update(
         status=ExportStatus.RUNNING, started_at=stale, heartbeat_at=stale, attempts=1
     )
-    services.export_run(export_id=export.pk)
+    exports.export_run(export_id=export.pk)
     export.refresh_from_db()
     assert export.status == ExportStatus.DONE and export.file and export.attempts == 2
     assert export.heartbeat_at >= now
@@ -90,7 +90,7 @@ def test_a_run_that_lost_its_claim_writes_nothing(org_a, settings):
     """Run 1 stalled past the stale window and run 2 claimed the export: run 1's writes are conditional
     on its claim, so it leaves neither a status nor an archive behind."""
     from labelhub.core.jobs import ClaimLost
-    from labelhub.datasets.services import EXPORT_JOBS
+    from labelhub.datasets.jobs import EXPORT_JOBS
 
     export = pending_export(org_a)
     assert EXPORT_JOBS.claim(export.pk) == 1
@@ -99,7 +99,7 @@ def test_a_run_that_lost_its_claim_writes_nothing(org_a, settings):
     assert EXPORT_JOBS.claim(export.pk) == 2
     storage = Export._meta.get_field("file").storage
     with pytest.raises(ClaimLost):
-        services._export_write(Export.objects.select_related("project").get(pk=export.pk), 1)
+        archive.archive_write(Export.objects.select_related("project").get(pk=export.pk), 1)
     export.refresh_from_db()
     assert export.status == ExportStatus.RUNNING and export.attempts == 2 and not export.file
     folder = Path(storage.path(f"projects/{org_a.project.id}/exports"))
@@ -108,7 +108,7 @@ def test_a_run_that_lost_its_claim_writes_nothing(org_a, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_thread_stamps_a_running_export(org_a, settings):
-    from labelhub.datasets.services import EXPORT_JOBS
+    from labelhub.datasets.jobs import EXPORT_JOBS
 
     settings.LABELHUB_JOB_HEARTBEAT_SECONDS = 0.05
     export = Export.objects.create(project=org_a.project, format="coco")  # a row no run was sent for

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 
 from labelhub.core.errors import DomainError
-from labelhub.datasets import services
+from labelhub.datasets import exports
 from labelhub.datasets.models import ExportStatus
-from labelhub.datasets.services import split_assign
+from labelhub.datasets.split import split_assign
 from labelhub.labeling.models import Task, TaskStatus
 from tests.helpers import square
 
@@ -27,7 +27,7 @@ def archive(export) -> dict:
 
 def test_export_holds_the_revisions_of_its_snapshot_while_the_project_changes(org_a, dataset):
     owner = org_a.users["owner"]
-    export = services.export_create(project=org_a.project, user=owner, format="labelhub")
+    export = exports.export_create(project=org_a.project, user=owner, format="labelhub")
     first = dataset["accepted"][0]
     # The project keeps changing after the snapshot and before the worker writes the archive.
     changed = [{"id": "new", "label": "dog", "kind": "polygon", "polygons": [square(3, 3, 9, 9)]}]
@@ -37,7 +37,7 @@ def test_export_holds_the_revisions_of_its_snapshot_while_the_project_changes(or
     assert annotate(dataset["empty"], owner, changed) == 1
     Task.objects.filter(image__in=[first, dataset["empty"]]).update(status=TaskStatus.DONE)
     Task.objects.filter(image=dataset["open"]).update(status=TaskStatus.DONE)  # accepted after the snapshot
-    export = services.export_run(export_id=export.id)
+    export = exports.export_run(export_id=export.id)
     assert export.status == ExportStatus.DONE
     doc = archive(export)
     items = {item["image"]["id"]: item for item in doc["items"]}
@@ -50,8 +50,8 @@ def test_export_holds_the_revisions_of_its_snapshot_while_the_project_changes(or
     ]
     assert items[dataset["empty"].id]["revision"] == 0 and items[dataset["empty"].id]["regions"] == []
     # A later export sees the new state.
-    later = services.export_run(
-        export_id=services.export_create(project=org_a.project, user=owner, format="labelhub").id
+    later = exports.export_run(
+        export_id=exports.export_create(project=org_a.project, user=owner, format="labelhub").id
     )
     items = {item["image"]["id"]: item for item in archive(later)["items"]}
     assert items[first.id]["revision"] == 2 and items[first.id]["regions"][0]["id"] == "new"
@@ -59,24 +59,24 @@ def test_export_holds_the_revisions_of_its_snapshot_while_the_project_changes(or
 
 
 def test_rerunning_a_finished_export_changes_nothing(org_a, dataset):
-    export = services.export_create(project=org_a.project, user=None, format="coco")
-    done = services.export_run(export_id=export.id)
-    again = services.export_run(export_id=export.id)
+    export = exports.export_create(project=org_a.project, user=None, format="coco")
+    done = exports.export_run(export_id=export.id)
+    again = exports.export_run(export_id=export.id)
     assert (again.sha256, again.file.name) == (done.sha256, done.file.name)
 
 
 def test_filters_pick_tasks_by_status_and_stage_and_regions_by_class(org_a, dataset):
     owner = org_a.users["owner"]
-    export = services.export_create(
+    export = exports.export_create(
         project=org_a.project,
         user=owner,
         format="labelhub",
         filters={"include_unaccepted": True, "classes": ["dog"]},
     )
-    doc = archive(services.export_run(export_id=export.id))
+    doc = archive(exports.export_run(export_id=export.id))
     assert len(doc["items"]) == 7  # every task, accepted or not
     assert {r["label"] for item in doc["items"] for r in item["regions"]} == {"dog"}
-    by_stage = services.export_create(
+    by_stage = exports.export_create(
         project=org_a.project,
         user=owner,
         format="labelhub",
@@ -84,17 +84,17 @@ def test_filters_pick_tasks_by_status_and_stage_and_regions_by_class(org_a, data
     )
     assert by_stage.progress_total == 1  # only the open task is still in "annotate"
     with pytest.raises(DomainError) as bad:
-        services.export_create(
+        exports.export_create(
             project=org_a.project, user=owner, format="coco", filters={"classes": ["cat", "horse"]}
         )
     assert bad.value.field == "filters.classes[1]"
     with pytest.raises(DomainError) as bad:
-        services.export_create(
+        exports.export_create(
             project=org_a.project, user=owner, format="coco", split={"train": 0.9, "val": 0.2}
         )
     assert bad.value.field == "split"
     with pytest.raises(DomainError) as bad:
-        services.export_create(project=org_a.project, user=owner, format="pascal")
+        exports.export_create(project=org_a.project, user=owner, format="pascal")
     assert bad.value.field == "format"
 
 
@@ -113,13 +113,13 @@ def test_split_is_seeded_deterministic_and_stratified_by_rarest_class():
 
 
 def test_split_is_recorded_on_the_items_and_in_the_archive(org_a, dataset):
-    export = services.export_create(
+    export = exports.export_create(
         project=org_a.project,
         user=None,
         format="coco",
         split={"train": 0.5, "val": 0.5, "test": 0, "seed": 3},
     )
-    export = services.export_run(export_id=export.id)
+    export = exports.export_run(export_id=export.id)
     subsets = dict(export.items.values_list("image_id", "subset"))
     assert set(subsets.values()) == {"train", "val"}
     with export.file.open("rb") as fh:
@@ -128,8 +128,8 @@ def test_split_is_recorded_on_the_items_and_in_the_archive(org_a, dataset):
         doc = json.loads(zf.read(f"annotations/instances_{subset}.json"))
         assert {img["id"] for img in doc["images"]} == {i for i, s in subsets.items() if s == subset}
     assert "annotations/instances_test.json" not in zf.namelist()
-    again = services.export_run(
-        export_id=services.export_create(
+    again = exports.export_run(
+        export_id=exports.export_create(
             project=org_a.project, user=None, format="coco", split=export.split
         ).id
     )
@@ -153,9 +153,9 @@ def test_a_finished_export_emits_the_export_finished_webhook(
         secret="s",
         events=["task.stage_changed"],
     )
-    export_id = services.export_create(project=org_a.project, user=None, format="yolo").id
+    export_id = exports.export_create(project=org_a.project, user=None, format="yolo").id
     with django_capture_on_commit_callbacks() as published:
-        export = services.export_run(export_id=export_id)
+        export = exports.export_run(export_id=export_id)
     assert not WebhookDelivery.objects.exists()  # the event is published once the export commits
     for callback in published:
         callback()  # the commit: the webhooks app queues the event (the HTTP delivery itself is not run)
@@ -171,8 +171,8 @@ def test_an_export_that_cannot_be_written_is_failed_with_its_reason(org_a, datas
         {"name": f"c{i}", "color": "#000000", "kinds": ["polygon"]} for i in range(300)
     ]
     org_a.project.save()
-    export = services.export_run(
-        export_id=services.export_create(project=org_a.project, user=None, format="voc").id
+    export = exports.export_run(
+        export_id=exports.export_create(project=org_a.project, user=None, format="voc").id
     )
     assert export.status == ExportStatus.FAILED and "at most 254 classes" in export.error
     assert not export.file.name

@@ -8,9 +8,9 @@ import pytest
 
 from labelhub.accounts.models import Role
 from labelhub.labeling.models import AnnotationRevision, Task
-from labelhub.labeling.regions import region_mask
 from labelhub.learning.models import Evaluation
 from labelhub.predictions.backends import image_pixels
+from labelhub.regions.validation import region_mask
 from workers.sam import ClassicalBackend
 from workers.sam.clicks import next_click, noc, run_clicks
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from labelhub.predictions.services import _crop_options
 from workers.sam.classical import ClassicalBackend
-from workers.sam.sam_backend import SamBackend
+from workers.sam.predictor import SamBackend
 
 
 def test_crop_layers_go_to_sam_with_the_pixels(settings):

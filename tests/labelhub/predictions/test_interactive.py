@@ -81,9 +81,9 @@ def test_click_answers_rle_and_polygons_from_the_cached_embedding(org_a, image):
         ({"points": "here", "point_labels": [1]}, "points"),
         ({"box": [1, 2, 3, 4], "mask_input_id": "expired"}, "mask_input_id"),
         ({"points": [[5, 5]], "point_labels": [1], "scribble": []}, "scribble"),
-        ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [8, 8], "counts": [64]}}, "mask_rle"),
+        ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [8, 8], "counts": [64]}}, "mask_rle.size"),
         ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [80, 96], "counts": [7680]}}, "mask_rle"),
-        ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [80, 96], "counts": "%%"}}, "mask_rle"),
+        ({"points": [[5, 5]], "point_labels": [1], "mask_rle": {"size": [80, 96], "counts": "%%"}}, "mask_rle.counts"),
     ],
 )
 def test_bad_prompts_are_refused(org_a, image, body, field):

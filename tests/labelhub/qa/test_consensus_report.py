@@ -141,7 +141,7 @@ def test_wilson_known_values():
 
 @pytest.mark.django_db
 def test_report_api_export_manifest_and_threshold(org_a):
-    from labelhub.datasets.services import export_create
+    from labelhub.datasets.exports import export_create
 
     project = org_a.project
     annotator, reviewer, manager = (org_a.users[r] for r in (Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER))

@@ -238,7 +238,7 @@ def _as_mask(r: dict) -> dict:
     """YouTube-VIS holds masks: a polygon shape comes back as its pixels."""
     if r["kind"] == "mask":
         return r
-    from labelhub.labeling.regions import region_mask
+    from labelhub.regions.validation import region_mask
 
     out = {k: v for k, v in r.items() if k != "polygons"}
     return {**out, "kind": "mask", "rle": mask_to_rle(region_mask(r, H, W))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ def test_caches_are_dropped_once_per_change_of_the_kernel_sources(tmp_path, monk
     assert folder.parent == tmp_path and folder.name.startswith("geometry_")
     folder.mkdir(parents=True)
     cached = [
-        folder / "_kernels.winding_iou-631.py311.nbi",
+        folder / "_winding_iou.winding_iou-631.py311.nbi",
+        folder / "_sort.sort_indices-40.py311.1.nbc",
         folder / "_part_kernels.bisect_part-302.py311.1.nbc",
     ]
     other = folder / "unrelated.f-1.py311.nbi"
@@ -44,13 +46,21 @@ def test_caches_are_dropped_once_per_change_of_the_kernel_sources(tmp_path, monk
 KERNEL_RUN = """
 import json, sys
 import numpy as np
-from workers.geometry import _kernels
+from workers.geometry import _sort
 idx = np.arange(4)
-_kernels.sort_indices(idx, np.array([3.0, 1.0, 2.0, 0.5]), False)  # sorts idx in place
-stats = _kernels.sort_indices.stats
+_sort.sort_indices(idx, np.array([3.0, 1.0, 2.0, 0.5]), False)  # sorts idx in place
+stats = _sort.sort_indices.stats
 print(json.dumps({"order": [int(i) for i in idx], "hits": sum(stats.cache_hits.values()),
                   "misses": sum(stats.cache_misses.values())}))
 """
+
+
+def test_every_cached_kernel_source_is_stamped():
+    """A file of workers/geometry with a cached kernel that _cache._SOURCES does not name would keep
+    stale machine code of its callees in other files (and theirs of it) after an edit."""
+    folder = ROOT / "workers" / "geometry"
+    cached = {p.name for p in folder.glob("*.py") if re.search(r"^@njit\(cache=True", p.read_text(), re.M)}
+    assert cached and cached == set(_cache._SOURCES)
 
 
 def _kernel_files(root: Path) -> dict[str, int]:

@@ -9,8 +9,16 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.geometry import _kernels as K
-from workers.geometry import mask_to_polygons
+from workers.geometry import (
+    _candidates,
+    _edge_contacts,
+    _levels,
+    _outline_distance,
+    _slope,
+    _visvalingam,
+    _winding_iou,
+    mask_to_polygons,
+)
 from workers.geometry.raster import parse_polygons, rasterize_flat
 from workers.geometry.simplify import (
     _assemble,
@@ -69,7 +77,7 @@ def test_visvalingam_whyatt_matches_sequential_reference(seed, height):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(3, 60))
     ring = np.round(np.cumsum(rng.normal(size=(n, 2)), axis=0) * 2) / 2  # half-pixel ties
-    got = K.elimination_significance(ring, np.array([0, n]), height)
+    got = _visvalingam.elimination_significance(ring, np.array([0, n]), height)
     np.testing.assert_array_equal(got, reference_vw(ring, height))
 
 
@@ -82,7 +90,7 @@ def test_levels_are_the_distinct_finite_significances(m):
     for method in ("douglas_peucker", "visvalingam_whyatt"):
         sig = significance(R, method)
         expected = np.concatenate([[-1.0], np.unique(sig[np.isfinite(sig)])])
-        np.testing.assert_array_equal(K.levels_of(sig), expected)
+        np.testing.assert_array_equal(_levels.levels_of(sig), expected)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -103,13 +111,13 @@ def test_suspect_polygons_never_clears_an_invalid_polygon(seed):
         t = float(rng.uniform(0, 3))
         P, origin = _edge_moments(base)
         refine = bool(rng.random() < 0.5)  # line-fit moves vertices off the pixel grid
-        pts, off = K.make_candidate(
+        pts, off = _candidates.make_candidate(
             base.pts, base.off, sig, t, refine, method == "douglas_peucker", P, origin, 0, 0
         )
         if rng.random() < 0.3:
             pts = pts + rng.normal(0, 0.3, pts.shape) * (rng.random(len(pts)) < 0.1)[:, None]
         ext = _exterior_flags(R)
-        flag = K.suspect_polygons(pts, off, R.poly, ext)
+        flag = _edge_contacts.suspect_polygons(pts, off, R.poly, ext)
         rings = _split((pts, off))
         bad = set(invalid_parts(_assemble(R, rings)).tolist())
         bad |= set(R.poly[(_ring_areas(rings) > 0) != ext].tolist())
@@ -131,12 +139,12 @@ def test_parts_touching_at_a_corner_are_cleared_and_overlap_is_not():
     m[3:5, 3:5] = True
     R = rings_of(m)
     assert R.n_polys == 2
-    assert K.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R)).tolist() == [0, 0]
+    assert _edge_contacts.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R)).tolist() == [0, 0]
     # The same two squares sharing an edge segment, or overlapping: not cleared.
     for dx in (0.0, 0.5):
         pts = R.pts.copy()
         pts[R.off[1] :] -= [1.0 + dx, 0.0]
-        flag = K.suspect_polygons(pts, R.off, R.poly, _exterior_flags(R))
+        flag = _edge_contacts.suspect_polygons(pts, R.off, R.poly, _exterior_flags(R))
         assert flag.tolist() == [1, 1]
         geoms = [shapely.Polygon(r) for r in _split((pts, R.off))]
         assert len(invalid_parts(geoms)) == 2
@@ -149,7 +157,7 @@ def test_hole_outside_its_exterior_is_not_cleared():
     R = rings_of(m)
     pts = R.pts.copy()
     pts[R.off[1] :] += [20.0, 0.0]  # move the hole out of its shell
-    assert K.suspect_polygons(pts, R.off, R.poly, _exterior_flags(R)).tolist() == [1]
+    assert _edge_contacts.suspect_polygons(pts, R.off, R.poly, _exterior_flags(R)).tolist() == [1]
 
 
 @settings(max_examples=40, deadline=None)
@@ -160,7 +168,7 @@ def test_traced_outlines_are_cleared_or_valid(m):
     R = rings_of(m)
     if not len(R.pts):
         return
-    flag = K.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R))
+    flag = _edge_contacts.suspect_polygons(R.pts, R.off, R.poly, _exterior_flags(R))
     assert (flag < 2).all()
     assert not len(invalid_parts(_assemble(R, R.ring_list())))
 
@@ -178,8 +186,8 @@ def test_row_prefix_of_rings_equals_prefix_of_the_raster(m, dx, dy, jitter):
     if h <= 0 or w <= 0:
         return
     x0, y0 = -dx // 2, -dy // 2
-    want = K.row_prefix(rasterize_flat(pts, R.off, x0, y0, h, w))
-    np.testing.assert_array_equal(K.row_prefix_of_rings(pts, R.off, x0, y0, h, w), want)
+    want = _winding_iou.row_prefix(rasterize_flat(pts, R.off, x0, y0, h, w))
+    np.testing.assert_array_equal(_winding_iou.row_prefix_of_rings(pts, R.off, x0, y0, h, w), want)
 
 
 @settings(max_examples=25, deadline=None)
@@ -236,7 +244,7 @@ def test_slope_filter_matches_reference(m, midpoints, tol, window):
         return
     if midpoints:
         R = _midpoint_rings(R)
-    got = K.slope_keep(R.pts, R.off, tol, 1.5, window)
+    got = _slope.slope_keep(R.pts, R.off, tol, 1.5, window)
     np.testing.assert_array_equal(got, reference_slope_keep(R, tol, window=window))
 
 
@@ -256,7 +264,9 @@ def test_a_window_rasterizes_bit_for_bit_like_the_whole_image(m, scale, x0, y0):
         return
     crop = full[y0:, x0:]
     np.testing.assert_array_equal(rasterize_flat(pts, R.off, x0, y0, h, w), crop)
-    np.testing.assert_array_equal(K.row_prefix_of_rings(pts, R.off, x0, y0, h, w), K.row_prefix(crop))
+    np.testing.assert_array_equal(
+        _winding_iou.row_prefix_of_rings(pts, R.off, x0, y0, h, w), _winding_iou.row_prefix(crop)
+    )
 
 
 def test_window_rounding_regression():
@@ -267,16 +277,23 @@ def test_window_rounding_regression():
     off = np.array([0, 4])
     full = rasterize_flat(pts, off, 0, 0, 17, 103)
     np.testing.assert_array_equal(rasterize_flat(pts, off, 17, 0, 17, 86), full[:, 17:])
-    np.testing.assert_array_equal(K.row_prefix_of_rings(pts, off, 17, 0, 17, 86), K.row_prefix(full[:, 17:]))
-    window = (17, 0, 17, 86, K.row_prefix(full[:, 17:]), int(full.sum()))
+    np.testing.assert_array_equal(
+        _winding_iou.row_prefix_of_rings(pts, off, 17, 0, 17, 86), _winding_iou.row_prefix(full[:, 17:])
+    )
+    window = (17, 0, 17, 86, _winding_iou.row_prefix(full[:, 17:]), int(full.sum()))
     # The bottom edge runs along row 16's centre line: those centres are ties, scored against the
     # polygon (see the next test), the same in the window as in the whole image.
-    whole = K.winding_iou(pts, off, 0, 0, 17, 103, K.row_prefix(full), int(full.sum()))
-    assert K.winding_iou(pts, off, *window) == whole <= worst_tie_iou(pts, off, full[:, 17:], 17, 0) < 1.0
+    whole = _winding_iou.winding_iou(pts, off, 0, 0, 17, 103, _winding_iou.row_prefix(full), int(full.sum()))
+    assert (
+        _winding_iou.winding_iou(pts, off, *window)
+        == whole
+        <= worst_tie_iou(pts, off, full[:, 17:], 17, 0)
+        < 1.0
+    )
     shifted = pts + [0.0, 0.25]  # off the centre line: no ties, the exact raster IoU
     full = rasterize_flat(shifted, off, 0, 0, 17, 103)
-    window = (17, 0, 17, 86, K.row_prefix(full[:, 17:]), int(full.sum()))
-    assert K.winding_iou(shifted, off, *window) == 1.0
+    window = (17, 0, 17, 86, _winding_iou.row_prefix(full[:, 17:]), int(full.sum()))
+    assert _winding_iou.winding_iou(shifted, off, *window) == 1.0
 
 
 def worst_tie_iou(pts: np.ndarray, off: np.ndarray, src: np.ndarray, x0: int, y0: int) -> float:
@@ -318,7 +335,7 @@ def test_winding_iou_scores_ties_against_the_polygon(seed):
     src = np.pad(src, ((0, h - src.shape[0]), (0, w - src.shape[1])))
     if rng.random() < 0.5:
         src = rasterize_flat(pts, off, 0, 0, h, w) | (src & (rng.random((h, w)) < 0.1))
-    got = K.winding_iou(pts, off, 0, 0, h, w, K.row_prefix(src), int(src.sum()))
+    got = _winding_iou.winding_iou(pts, off, 0, 0, h, w, _winding_iou.row_prefix(src), int(src.sum()))
     assert got <= worst_tie_iou(pts, off, src, 0, 0) + 1e-12
     ys, xs = np.mgrid[0:h, 0:w]
     if not shapely.intersects_xy(shapely.Polygon(pts).boundary, xs + 0.5, ys + 0.5).any():
@@ -346,12 +363,14 @@ def test_outline_distance_kernel_matches_a_brute_force_reference(m, min_iou, ste
     both = np.concatenate([a.pts, b.pts])
     (x0, y0), (x1, y1) = both.min(axis=0), both.max(axis=0)
     for src, dst, gs, gd in ((a, b, ga, gb), (b, a, gb, ga)):
-        got = K.directed_outline_distance(src.pts, src.off, dst.pts, dst.off, step, x0, y0, x1, y1)
+        got = _outline_distance.directed_outline_distance(
+            src.pts, src.off, dst.pts, dst.off, step, x0, y0, x1, y1
+        )
         pts = shapely.points(shapely.get_coordinates(shapely.segmentize(gs, step)))
         assert got == pytest.approx(float(shapely.distance(pts, gd).max()), abs=1e-9)
     true = shapely.hausdorff_distance(ga, gb, densify=0.01)
     both_ways = max(
-        K.directed_outline_distance(a.pts, a.off, b.pts, b.off, step, x0, y0, x1, y1),
-        K.directed_outline_distance(b.pts, b.off, a.pts, a.off, step, x0, y0, x1, y1),
+        _outline_distance.directed_outline_distance(a.pts, a.off, b.pts, b.off, step, x0, y0, x1, y1),
+        _outline_distance.directed_outline_distance(b.pts, b.off, a.pts, a.off, step, x0, y0, x1, y1),
     )
     assert both_ways + step / 2 >= true - 1e-9

@@ -12,9 +12,17 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.geometry import _kernels as K
+from workers.geometry import (
+    _candidates,
+    _douglas_peucker,
+    _levels,
+    _visvalingam,
+    _winding_iou,
+    mask_to_polygons,
+    mask_to_simplified_polygons,
+    polygons_to_mask,
+)
 from workers.geometry import _part_kernels as PK
-from workers.geometry import mask_to_polygons, mask_to_simplified_polygons, polygons_to_mask
 from workers.geometry.raster import parse_polygons
 from workers.geometry.simplify import _part_offsets, _Rings
 
@@ -129,10 +137,14 @@ def test_ring_distance_bounds_the_hausdorff_distance(m, t, dp):
     R, bpts, boff, medge = rings_and_base(m)
     if not len(R.pts):
         return
-    sig = K.dp_significance(bpts, boff) if dp else K.elimination_significance(bpts, boff, False)
-    P, origin = K.edge_moments(bpts, boff)
+    sig = (
+        _douglas_peucker.dp_significance(bpts, boff)
+        if dp
+        else _visvalingam.elimination_significance(bpts, boff, False)
+    )
+    P, origin = _candidates.edge_moments(bpts, boff)
     h, w = m.shape
-    pref = K.row_prefix_of_rings(R.pts, R.off, 0, 0, h, w)
+    pref = _winding_iou.row_prefix_of_rings(R.pts, R.off, 0, 0, h, w)
     for r in range(len(R.off) - 1):
         sl = slice(boff[r], boff[r + 1])
         off1 = np.array([0, boff[r + 1] - boff[r]])
@@ -158,10 +170,14 @@ def test_part_bisection_equals_plain_bisection(m, min_iou, max_dist):
     if not len(R.pts):
         return
     h, w = m.shape
-    P, origin = K.edge_moments(bpts, boff)
+    P, origin = _candidates.edge_moments(bpts, boff)
     po = _part_offsets(R)
     for dp in (True, False):
-        sig = K.dp_significance(bpts, boff) if dp else K.elimination_significance(bpts, boff, False)
+        sig = (
+            _douglas_peucker.dp_significance(bpts, boff)
+            if dp
+            else _visvalingam.elimination_significance(bpts, boff, False)
+        )
         _, _, choice, tol, ious, dists = PK.search_parts(
             bpts, boff, medge, R.pts, R.off, po, P, origin, sig, dp, True, sig, dp, True, False,
             h, w, min_iou, max_dist, True,
@@ -172,7 +188,7 @@ def test_part_bisection_equals_plain_bisection(m, min_iou, max_dist):
             args = (bpts[ba:bb], boff[r0 : r1 + 1] - ba, sig[ba:bb])
             pe, pe_off = R.pts[ea:eb], R.off[r0 : r1 + 1] - ea
             win = PK.part_window(R.pts, ea, eb, h, w)
-            pref = K.row_prefix_of_rings(pe, pe_off, *win)
+            pref = _winding_iou.row_prefix_of_rings(pe, pe_off, *win)
             tail = (P[ba : bb + 1], origin[r0:r1], medge[ba:bb] - ea, pe, pe_off, h, w, *win, pref)
             src = int(pref[:, -1].sum())
 
@@ -180,8 +196,8 @@ def test_part_bisection_equals_plain_bisection(m, min_iou, max_dist):
                 _, _, iou, d = PK.part_candidate(*args, t, True, dp, *tail, src)
                 return iou >= min_iou and d <= max_dist
 
-            order, ssig = K.ring_orders(args[2], args[1])
-            levels = K.levels_of_sorted(ssig, args[1])
+            order, ssig = _levels.ring_orders(args[2], args[1])
+            levels = _levels.levels_of_sorted(ssig, args[1])
             lo, hi = 0, len(levels) - 1
             if dp and max_dist < np.inf:
                 while hi > 0 and levels[hi] > max_dist + 1.0:
@@ -192,7 +208,7 @@ def test_part_bisection_equals_plain_bisection(m, min_iou, max_dist):
                     lo = mid
                 else:
                     hi = mid - 1
-            if K.kept_count(ssig, args[1], levels[lo]) > eb - ea:
+            if _levels.kept_count(ssig, args[1], levels[lo]) > eb - ea:
                 assert choice[p] == -1  # the exact rings have fewer vertices: they are kept
                 continue
             assert choice[p] == 0
@@ -215,4 +231,4 @@ def test_prefix_table_built_in_place_equals_the_allocated_one(m, dx, dy, jitter)
     x0, y0 = -dx // 2, -dy // 2
     buf = np.full(h * (w + 1) + 7, 12345, np.int32)
     got = PK.row_prefix_of_rings_into(pts, R.off, x0, y0, h, w, buf)
-    np.testing.assert_array_equal(got, K.row_prefix_of_rings(pts, R.off, x0, y0, h, w))
+    np.testing.assert_array_equal(got, _winding_iou.row_prefix_of_rings(pts, R.off, x0, y0, h, w))

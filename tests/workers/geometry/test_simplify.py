@@ -256,13 +256,13 @@ def test_bounded_off_grid_regression_unsimplified_ring_is_not_refined():
     assert polygons_iou(out, scaled, 8, 6) >= 0.9
     assert out[1]["exterior"] == scaled[1]["exterior"]
     # and at the kernel level: the per-part search measured what it returns
-    from workers.geometry import _kernels as K
+    from workers.geometry import _candidates, _douglas_peucker
     from workers.geometry import _part_kernels as PK
     from workers.geometry.simplify import _part_offsets
 
     R = _Rings.from_parsed(parse_polygons(scaled))
-    sig = K.dp_significance(R.pts, R.off)
-    P, origin = K.edge_moments(R.pts, R.off)
+    sig = _douglas_peucker.dp_significance(R.pts, R.off)
+    P, origin = _candidates.edge_moments(R.pts, R.off)
     medge = np.arange(len(R.pts), dtype=np.int64)
     pts, off, _, _, ious, _ = PK.search_parts(
         R.pts, R.off, medge, R.pts, R.off, _part_offsets(R), P, origin,

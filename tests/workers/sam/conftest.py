@@ -35,7 +35,7 @@ def sam_loaded():
 
 @pytest.fixture(scope="session")
 def sam_backend(sam_loaded):
-    from workers.sam.sam_backend import SamBackend
+    from workers.sam.predictor import SamBackend
 
     return SamBackend(sam_loaded, optimized=True)
 

@@ -31,7 +31,7 @@ def test_grabcut_box_and_clicks_recover_the_object():
 
 
 def test_low_res_logits_round_trip_the_mask():
-    from workers.sam.backend import logits_to_mask
+    from workers.sam.interface import logits_to_mask
 
     h, w = 200, 260
     img = synthetic_image(h, w, seed=3)
@@ -51,7 +51,7 @@ def test_automatic_separates_the_object():
 
 def test_everything_mode_drops_the_background_region():
     """A region touching all four borders and covering most of the image is the background: dropped."""
-    from workers.sam.backend import is_background
+    from workers.sam.interface import is_background
 
     h, w = 200, 260
     img, gt = synthetic_image(h, w, seed=3), synthetic_object(h, w)

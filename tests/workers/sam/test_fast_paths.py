@@ -27,8 +27,8 @@ def _cos(a, b) -> float:
 @pytest.fixture(scope="module")
 def onnx_pair(sam_loaded, tmp_path_factory):
     """(torch-decoding backend, onnx-decoding backend) on one model, and a seeded fp16 embedding."""
-    from workers.sam.backend import Embedding
-    from workers.sam.sam_backend import SamBackend
+    from workers.sam.interface import Embedding
+    from workers.sam.predictor import SamBackend
 
     torch_backend = SamBackend(sam_loaded, optimized=False)
     onnx_backend = SamBackend(
@@ -127,7 +127,7 @@ def test_onnx_decoder_converts_one_embedding_once(onnx_pair):
 
 def test_onnx_decoder_is_exported_once_per_model_and_checkpoint(onnx_pair, sam_loaded):
     from workers.sam.onnx_decoder import onnx_decoder_path
-    from workers.sam.sam_backend import SamBackend
+    from workers.sam.predictor import SamBackend
 
     _, onnx_backend, _ = onnx_pair
     path = onnx_backend.onnx_decoder_path()
@@ -168,7 +168,7 @@ def tiny_encoder():
 def test_rel_pos_on_device_equals_stock():
     from segment_anything.modeling.image_encoder import get_rel_pos
 
-    from workers.sam.sam_backend import rel_pos_on_device
+    from workers.sam.attention import rel_pos_on_device
 
     table = torch.randn(27, 16)
     torch.testing.assert_close(rel_pos_on_device(14, 14, table), get_rel_pos(14, 14, table), rtol=0, atol=0)
@@ -178,14 +178,14 @@ def test_attention_without_dense_bias_matches_stock(tiny_encoder):
     import copy
     import types
 
-    from workers.sam.sam_backend import _attention_modules, sdpa_attention_forward
+    from workers.sam.attention import attention_modules, sdpa_attention_forward
 
     x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
         ref = tiny_encoder(x)
     for fold in (True, False):  # folded into q/k (the CUDA path), dense attn_mask (the CPU path)
         fast = copy.deepcopy(tiny_encoder)
-        for m in _attention_modules(fast):
+        for m in attention_modules(fast):
             m.forward = types.MethodType(lambda self, y, fold=fold: sdpa_attention_forward(self, y, fold), m)
         with torch.inference_mode():
             out = fast(x)
@@ -196,7 +196,7 @@ def test_attention_without_dense_bias_matches_stock(tiny_encoder):
 
 
 def test_on_device_preprocessing_matches_stock(sam_loaded, test_images):
-    from workers.sam.sam_backend import SamBackend
+    from workers.sam.predictor import SamBackend
 
     fast = SamBackend(sam_loaded, optimized=True, max_batch=2)
     stock = SamBackend(sam_loaded, optimized=False)

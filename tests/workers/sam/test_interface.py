@@ -18,7 +18,7 @@ from workers.sam import (
     PromptResult,
     SegmentationBackend,
 )
-from workers.sam.backend import LOW_RES, mask_bbox_xywh
+from workers.sam.interface import LOW_RES, mask_bbox_xywh
 
 
 def _check_result(res: PromptResult, backend, size: tuple[int, int]) -> None:
@@ -224,7 +224,7 @@ def test_automatic_crop_layers_match_stock_mask_generator(sam_loaded, test_image
     only, never quality."""
     from segment_anything import SamAutomaticMaskGenerator
 
-    from workers.sam.sam_backend import SamBackend
+    from workers.sam.predictor import SamBackend
 
     image = np.ascontiguousarray(test_images[1])  # 300x180: 1 + 4 overlapping crops
     backend = SamBackend(sam_loaded, optimized=False)

@@ -15,7 +15,7 @@ def _cos(a, b) -> float:
 
 @pytest.mark.parametrize("block_index", [0, 2])  # vit_b: block 0 windowed, block 2 global
 def test_sdpa_attention_matches_manual_attention(sam_loaded, block_index):
-    from workers.sam.sam_backend import sdpa_attention_forward
+    from workers.sam.attention import sdpa_attention_forward
 
     block = sam_loaded.model.image_encoder.blocks[block_index]
     attn = block.attn
@@ -30,9 +30,9 @@ def test_sdpa_attention_matches_manual_attention(sam_loaded, block_index):
 
 
 def test_sdpa_patch_is_scoped(sam_loaded):
-    from workers.sam.sam_backend import _attention_modules, sdpa_attention
+    from workers.sam.attention import attention_modules, sdpa_attention
 
-    mods = _attention_modules(sam_loaded.model)
+    mods = attention_modules(sam_loaded.model)
     assert len(mods) == 12
     with sdpa_attention(sam_loaded.model):
         assert all("forward" in m.__dict__ for m in mods)
@@ -76,7 +76,7 @@ def test_optimized_batched_embedding_matches_stock_sam_predictor(sam_loaded, sam
 
 
 def test_stock_backend_refuses_bf16(sam_loaded):
-    from workers.sam.sam_backend import SamBackend
+    from workers.sam.predictor import SamBackend
 
     with pytest.raises(ValueError, match="fp32 only"):
         SamBackend(sam_loaded, optimized=False, dtype="bf16")

@@ -1,4 +1,4 @@
-"""Backend interface shared by the SAM and the classical segmentation backends.
+"""The interface shared by the SAM and the classical segmentation backends.
 
 Pure numpy (+ OpenCV for PNG coding of classical embeddings); no torch, no Django.
 
