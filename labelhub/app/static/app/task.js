@@ -41,17 +41,20 @@ export async function taskScreen(root, { taskId, go }) {
     // work, independent reviews): view-only, with that reason.
     try { task = await api.post(`tasks/${task.id}/claim/`); } catch (err) { why = errorText(err); }
   }
-  const [project, annotation, comments, services, predictions] = await Promise.all([
+  const [project, annotation, comments, services, predictions, image] = await Promise.all([
     api.get(`projects/${task.project}/`),
     api.get(`tasks/${taskId}/annotation/`),
     api.all(`tasks/${taskId}/comments/`),
     api.get(`projects/${task.project}/model-services/`).catch(() => []),
     api.get(`predictions/?image=${task.image}`).catch(() => ({ results: [] })),
+    // the image row says whether it has a tile pyramid: read beside the rest, not after them
+    task.image ? api.get(`images/${task.image}/`).catch(() => null) : null,
   ]);
   const stageIndex = project.pipeline.findIndex((s) => s.name === task.stage);
   const review = stageIndex > 0;
   const mine = task.assignee === api.me.id && task.lease_expires_at && task.status === "in_progress";
   const s = new TaskScreen({ root, go, task, project, annotation, comments, review, mine, why });
+  s.image = image;
   // The project's interactive model service (a Label Studio ML backend) answers the segment tool's
   // clicks; every pre-label shows its source (the model, or the service and its model version).
   s.interactiveService = services.find((x) => x.uses.includes("interactive") && !x.paused) || null;
@@ -113,7 +116,7 @@ class TaskScreen {
     this.tools = new Tools(this);
     this.view.onVertexDrag = (v, xy, phase) => this.tools.vertexDrag(v, xy, phase);
     this.view.onVertexDelete = (v) => this.tools.vertexDelete(v);
-    if (!(await attachPyramid(this.view, task.image))) await this.view.loadImage(`/api/v1/images/${task.image}/file/`);
+    if (!(await attachPyramid(this.view, task.image, this.image))) await this.view.loadImage(`/api/v1/images/${task.image}/file/`);
     this.renderToolbar();
     this.renderActions();
     this.refresh("classes", "regions", "issues", "comments", "timeline", "view");
