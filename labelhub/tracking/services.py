@@ -2,16 +2,24 @@
 (on a worker: the streaming loop of workers.video.propagate, results written into the task through the
 one annotation write path every LABELHUB_VIDEO_PROPAGATE_CHUNK frames), cancel.
 
+Seeds: the track's shape on the seed frame (a mask or polygons), or a prompt on that frame (points with
+positive/negative labels, and/or a box, in the frame's pixels). SAM 2 takes the prompt natively on its
+conditioning frame; the fallback asks the project's interactive segmenter (the backend a click in the
+app uses: SAM when configured, else the classical one) for the seed mask and carries that. A prompt's
+mask is written on the seed frame as a keyframe (a person chose the frame and placed the prompt) with
+source "ai" and the model that made it.
+
 Rules: a propagated shape never replaces a keyframe (a person's shape); the run stops before the next
 keyframe of the track in its direction (what a person drew there is the better seed). Every shape
 written names its model and version. A lost object (an empty mask) is written as `outside` and ends
-the run."""
+the run; a prompt that gives an empty mask on the seed frame fails the job and writes nothing."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -55,10 +63,53 @@ def _frames_planned(task: Task, seed: int, direction: str, count: int, keyframes
     return planned
 
 
+def prompt_clean(*, points: Any, point_labels: Any, box: Any, height: int, width: int) -> dict:
+    """A seed prompt checked against the frame (workers.sam.interface.validate_prompt, the rules of a click
+    in the app): DomainError naming `points`, `point_labels` or `box` (code `invalid_prompt`) when one
+    is malformed or outside the frame. Returns {points, point_labels, box} as plain lists (None where
+    not given)."""
+    from workers.sam import PromptError
+    from workers.sam.interface import validate_prompt
+
+    for name, value in (("points", points), ("point_labels", point_labels)):
+        if isinstance(value, list) and len(value) > settings.LABELHUB_MAX_PROMPT_POINTS:
+            raise DomainError(
+                f"At most {settings.LABELHUB_MAX_PROMPT_POINTS} points per prompt.",
+                field=name,
+                code="too_many_points",
+            )
+    for name, value in (("points", points), ("point_labels", point_labels), ("box", box)):
+        if value is not None and not isinstance(value, list):
+            raise DomainError(f"{name} is a list.", field=name, code="invalid_prompt")
+    try:
+        prompt = validate_prompt((height, width), points=points, point_labels=point_labels, box=box)
+    except PromptError as exc:
+        raise DomainError(str(exc), field=exc.field, code="invalid_prompt") from exc
+    return {
+        "points": prompt.points.tolist() if prompt.points is not None else None,
+        "point_labels": prompt.point_labels.tolist() if prompt.point_labels is not None else None,
+        "box": prompt.box.tolist() if prompt.box is not None else None,
+    }
+
+
 @transaction.atomic
 def propagation_request(
-    *, task: Task, user, track: str, frame: int, direction: str, frames: int, backend: str = "auto"
+    *,
+    task: Task,
+    user,
+    track: str,
+    frame: int,
+    direction: str,
+    frames: int,
+    backend: str = "auto",
+    points: Any = None,
+    point_labels: Any = None,
+    box: Any = None,
+    label: str | None = None,
 ) -> PropagationJob:
+    """Queue a propagation of `track` from `frame`: seeded by the track's shape there, or, with
+    `points` (+ `point_labels`) and/or `box`, by the mask that prompt gives on that frame (`label`
+    names the class of a new track)."""
     role = role_require(
         user=user, organization_id=task.project.organization_id, roles=WRITER_ROLES, action="propagate tracks"
     )
@@ -85,18 +136,69 @@ def propagation_request(
     current = revision_current(annotation=task.annotation)
     shapes = [r for r in (current.regions if current else []) if r.get("track") == track]
     seed = next((r for r in shapes if r.get("frame") == frame), None)
-    if seed is None:
-        raise DomainError(
-            f"Track {track!r} has no shape on frame {frame}.", field="frame", code="no_seed_shape"
-        )
-    if seed.get("outside"):
-        raise DomainError(
-            f"Track {track!r} is outside the view on frame {frame}.", field="frame", code="no_seed_shape"
-        )
     video = task.video
-    mask = region_mask(seed, video.height, video.width)
-    if not mask.any():
-        raise DomainError("The seed shape is empty.", field="frame", code="no_seed_shape")
+    prompt = None
+    if points is not None or point_labels is not None or box is not None:
+        if (
+            isinstance(frame, bool)
+            or not isinstance(frame, int)
+            or not task.frame_start <= frame < task.frame_stop
+        ):
+            raise DomainError(
+                f"Frame {frame} is outside this task's frames {task.frame_start}..{task.frame_stop - 1}.",
+                field="frame",
+                code="invalid_frame",
+            )
+        prompt = prompt_clean(
+            points=points, point_labels=point_labels, box=box, height=video.height, width=video.width
+        )
+        if seed is not None and seed.get("keyframe"):
+            raise DomainError(
+                f"Track {track!r} has a keyframe on frame {frame}: propagate from it (without points or "
+                "box), or prompt on another frame.",
+                field="frame",
+                code="keyframe_exists",
+            )
+        track_label = shapes[0]["label"] if shapes else None
+        if label is not None and track_label is not None and label != track_label:
+            raise DomainError(
+                f"Track {track!r} is {track_label!r}; a track keeps one class.",
+                field="label",
+                code="track_class_changed",
+            )
+        label = label or track_label
+        if not label:
+            raise DomainError(
+                f"Track {track!r} has no shape yet: name its class (label).", field="label", code="required"
+            )
+        if label not in task.project.class_names:
+            raise DomainError(
+                f"Unknown class {label!r}; the project's classes are {task.project.class_names}.",
+                field="label",
+                code="unknown_class",
+            )
+        seed_rle = None
+    else:
+        if label is not None:
+            raise DomainError(
+                "label names the class of a track seeded by points or a box; a shape seed has its own.",
+                field="label",
+            )
+        if seed is None:
+            raise DomainError(
+                f"Track {track!r} has no shape on frame {frame} (give points or a box to seed from a prompt).",
+                field="frame",
+                code="no_seed_shape",
+            )
+        if seed.get("outside"):
+            raise DomainError(
+                f"Track {track!r} is outside the view on frame {frame}.", field="frame", code="no_seed_shape"
+            )
+        mask = region_mask(seed, video.height, video.width)
+        if not mask.any():
+            raise DomainError("The seed shape is empty.", field="frame", code="no_seed_shape")
+        label = seed["label"]
+        seed_rle = mask_to_rle(mask)
     keyframes = {r["frame"] for r in shapes if r.get("keyframe")} - {frame}
     planned = _frames_planned(task, frame, direction, frames, keyframes)
     if not planned:
@@ -108,9 +210,10 @@ def propagation_request(
     job = PropagationJob.objects.create(
         task=task,
         track=track,
-        label=seed["label"],
+        label=label,
         seed_frame=frame,
-        seed_rle=mask_to_rle(mask),
+        seed_rle=seed_rle,
+        seed_prompt=prompt,
         direction=direction,
         backend=backend,
         frames_total=len(planned),
@@ -140,13 +243,30 @@ def propagation_cancel(*, job: PropagationJob, user) -> PropagationJob:
 _SAM2 = None
 
 
-def propagator_for(backend: str, direction: str):
-    """A fresh propagator (SAM 2's model is loaded once per worker process and shared)."""
+def _segment_prompt(backend, frame: np.ndarray, *, points=None, point_labels=None, box=None) -> np.ndarray:
+    embedding = backend.embed([frame])[0]
+    return backend.predict(embedding, points=points, point_labels=point_labels, box=box).mask
+
+
+def propagator_for(backend: str, direction: str, *, prompted: bool = False):
+    """A fresh propagator (SAM 2's model is loaded once per worker process and shared). `prompted`: the
+    fallback is wrapped so that a prompt seed goes through the project's interactive segmenter (the
+    backend of a click in the app) to become the seed mask."""
     global _SAM2
     if backend == Backend.FLOW:
         from workers.video.flow import FlowPropagator
+        from workers.video.propagate import PromptSeeded
 
-        return FlowPropagator()
+        if not prompted:
+            return FlowPropagator()
+        from labelhub.predictions.backends import segmentation_backend
+
+        segmenter = segmentation_backend()
+        return PromptSeeded(
+            FlowPropagator(),
+            lambda frame, **prompt: _segment_prompt(segmenter, frame, **prompt),
+            {"name": segmenter.model_name, "version": segmenter.checkpoint_sha256},
+        )
     from workers.video.sam2_tracker import Sam2Propagator, load_sam2
 
     if _SAM2 is None:
@@ -224,7 +344,7 @@ def propagation_run(job_id: int) -> PropagationJob:
         job.save(update_fields=["status", "updated_at"])
     task, video = job.task, job.task.video
     try:
-        propagator = propagator_for(job.backend, job.direction)
+        propagator = propagator_for(job.backend, job.direction, prompted=job.seed_prompt is not None)
         model = {"name": propagator.model_name, "version": propagator.model_version}
         job.model_name, job.model_version = model["name"], model["version"][:200]
         job.save(update_fields=["model_name", "model_version", "updated_at"])
@@ -255,11 +375,23 @@ def propagation_run(job_id: int) -> PropagationJob:
         for step in run(
             propagator,
             seed_frame=job.seed_frame,
-            seed_mask=rle_to_mask(job.seed_rle).astype(bool),
+            seed_mask=rle_to_mask(job.seed_rle).astype(bool) if job.seed_prompt is None else None,
+            seed_prompt=job.seed_prompt,
             seed_image=frame_array(video, job.seed_frame),
             frames=frames(),
             cancelled=cancelled,
         ):
+            if step.seed:  # the prompt's mask on the seed frame: a keyframe made by a model
+                if not step.mask.any():
+                    raise DomainError(
+                        f"The prompt gave an empty mask on frame {job.seed_frame}; nothing to propagate.",
+                        field="points" if job.seed_prompt.get("points") else "box",
+                        code="empty_seed",
+                    )
+                job.seed_rle = mask_to_rle(step.mask)
+                job.save(update_fields=["seed_rle", "updated_at"])
+                buffer.append({**_shape(job, step.frame, step.mask, propagator.seed_model), "keyframe": True})
+                continue
             buffer.append(_shape(job, step.frame, step.mask, model))
             done += 1
             if len(buffer) >= chunk:
@@ -267,7 +399,7 @@ def propagation_run(job_id: int) -> PropagationJob:
                     break
                 _progress(job, done, step.frame)
                 buffer = []
-        if buffer and _write(job, buffer):
+        if buffer and _write(job, buffer) and done:
             _progress(job, done, buffer[-1]["frame"])
         job.refresh_from_db(fields=["cancel_requested"])
         job.status = JobStatus.CANCELLED if job.cancel_requested else JobStatus.DONE

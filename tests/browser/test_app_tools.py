@@ -295,3 +295,43 @@ def test_copy_paste_duplicate_and_the_brightness_keys(browser, live_server, task
     assert page.evaluate("localStorage.getItem('lh.brightness')") == "1.2"
     assert page.evaluate("window.labelhub.screen.tools.tool") == "select"  # Shift+B is not the brush
     assert page.errors == []
+
+
+def test_a_change_redraws_only_what_draws_it(browser, live_server, task):
+    """The task screen's store: the panels and the canvas each follow the slices they draw, so selecting a
+    region rebuilds the regions list and redraws the canvas once, and nothing else; a class key or a
+    brightness key leaves the canvas and the lists alone. Counted by the store (labelhub.store.renders)."""
+    page = sign_in(browser, live_server, "tannotator")
+    start(page, "annotate")
+
+    def redrawn(key_or_click, condition):
+        before = page.evaluate("({...window.labelhub.store.renders})")
+        key_or_click()
+        wait_js(page, condition)
+        after = page.evaluate("({...window.labelhub.store.renders})")
+        # The lease's countdown ticks each second, whatever the labeler does.
+        return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0) and k != "lease"}
+
+    def key(name):
+        return lambda: page.keyboard.press(name)
+
+    def pick(i):  # the list's name button: select and zoom (the view's own redraw is no store render)
+        return lambda: page.locator(".regions li button.name").nth(i).click()
+
+    selection = {"regions": 1, "canvas": 1, "issue-target": 1}
+    assert redrawn(pick(1), "window.labelhub.screen.selected === 1") == selection
+    assert page.locator(".regions li.selected").get_attribute("data-region-id") == "blob"
+    assert redrawn(key("Escape"), "window.labelhub.screen.selected === -1") == selection
+    # Nothing selected: a class key picks the class for the next region; the class buttons alone redraw.
+    assert redrawn(key("2"), "window.labelhub.screen.labelIndex === 1") == {"classes": 1}
+    assert page.locator(".classes [aria-checked=true]").inner_text().endswith("sign")
+    # Brightness: the canvas's CSS filter and the View panel's slider, moved in place.
+    filters = {"filters": 1, "filter-sliders": 1}
+    assert redrawn(key("="), "window.labelhub.screen.brightness === 1.1") == filters
+    assert page.locator("input[data-filter=brightness]").input_value() == "1.1"
+    # An edit (the class of the selected region) redraws the list, the canvas and the save state (its
+    # autosave may redraw them again), not the other panels nor the bars.
+    redrawn(pick(0), "window.labelhub.screen.selected === 0")
+    changed = redrawn(key("2"), "window.labelhub.editor.regions[0].label === 'sign'")
+    assert changed.keys() == {"regions", "canvas", "save-state"}, changed
+    assert page.errors == []

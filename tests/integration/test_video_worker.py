@@ -228,3 +228,72 @@ def parse_video_format(name: str, data: bytes, video: dict) -> list[dict]:
     from labelhub.datasets.formats.video import VIDEO_IMPORT_FORMATS
 
     return VIDEO_IMPORT_FORMATS[name](data, {"width": video["width"], "height": video["height"]})
+
+
+def test_propagation_seeded_by_points_and_by_a_box_on_real_workers(org_a, video_worker, settings):
+    """A new track seeded from a prompt on one frame: clicks (a positive and a negative point) for SAM 2
+    on the `gpu` worker (the prompt taken natively on its conditioning frame, random weights: no
+    quality asserted), a box for the fallback on the `cpu` worker (the box segmented by the project's
+    interactive segmenter, the classical one here, then carried by the flow)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker process needs a database it can share: PostgreSQL")
+    proc, log = video_worker
+    settings.LABELHUB_VIDEO_TASK_FRAMES = 70
+    settings.LABELHUB_VIDEO_TASK_OVERLAP = 5
+    manager, labeler = org_a.clients[Role.MANAGER], org_a.clients[Role.ANNOTATOR]
+    uploaded = upload_video(manager, org_a.project.id, "carphone.mp4", CARPHONE.read_bytes())
+    assert uploaded.status_code == 201, uploaded.content
+    tid = next_task(labeler, org_a.project.id, "annotate").json()["id"]
+    url = f"/api/v1/tasks/{tid}/propagate/"
+    always_eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        requests = {
+            "sam2": {
+                "track": "s",
+                "label": "cat",
+                "frame": 20,
+                "direction": "backward",
+                "frames": 3,
+                "backend": "sam2",
+                "points": [[90, 60], [5, 5]],
+                "point_labels": [1, 0],
+            },
+            "flow": {
+                "track": "f",
+                "label": "dog",
+                "frame": 40,
+                "direction": "forward",
+                "frames": 6,
+                "backend": "flow",
+                "box": [60, 30, 120, 100],
+            },
+        }
+        jobs = {}
+        for name, body in requests.items():
+            response = labeler.post(url, body, format="json")
+            assert response.status_code == 202, response.content
+            jobs[name] = wait_job(response.json()["id"], proc, log)
+    finally:
+        app.conf.task_always_eager = always_eager
+
+    regions = labeler.get(f"/api/v1/tasks/{tid}/annotation/").json()["regions"]
+    by = {(r["track"], r["frame"]): r for r in regions}
+    sam2_seed, flow_seed = by[("s", 20)], by[("f", 40)]
+    assert sam2_seed["keyframe"] and sam2_seed["source"] == "ai"
+    assert sam2_seed["model"] == {"name": "sam2.1", "version": "hiera_t random-seed-0"}
+    assert jobs["sam2"].seed_rle == sam2_seed["rle"] and jobs["sam2"].model_name == "sam2.1"
+    # SAM 2 carried the clicks' mask backward until done (3 frames) or the object was lost
+    carried = sorted(f for (t, f) in by if t == "s" and f != 20)
+    assert carried == list(range(20 - jobs["sam2"].frames_done, 20)) and carried
+    assert all(by[("s", f)]["model"]["name"] == "sam2.1" and not by[("s", f)]["keyframe"] for f in carried)
+
+    assert flow_seed["keyframe"] and flow_seed["source"] == "ai" and flow_seed["label"] == "dog"
+    assert flow_seed["model"]["name"] != "flow-dis-similarity"  # the interactive segmenter made it
+    seed = rle_to_mask(flow_seed["rle"])
+    assert seed.any() and not seed[:, :55].any() and not seed[105:].any()  # inside the box
+    assert (jobs["flow"].frames_done, jobs["flow"].last_frame) == (6, 46)
+    for frame in range(41, 47):
+        shape = by[("f", frame)]
+        assert shape["model"]["name"] == "flow-dis-similarity" and not shape["keyframe"]
+        assert rle_to_mask(shape["rle"]).sum() > 0.5 * seed.sum()

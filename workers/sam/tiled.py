@@ -6,6 +6,9 @@ overlap), they share at least `min_overlap` of the smaller one's pixels there. A
 is seen whole or in part by each tile around it; with an overlap wider than the cut, its parts meet in
 the shared rectangle and are joined (union-find), and a small object seen whole by two tiles is kept
 once. The merged object is the union of its pieces' masks.
+
+Used by everything mode on gigapixel images (labelhub.predictions) and by project models run tile by
+tile (workers.train.tiled): one merge for both.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def tile_grid(width: int, height: int, *, tile: int, overlap: int) -> list[tuple
     ]
 
 
-def _crop_to_box(mask: np.ndarray) -> tuple[int, int, np.ndarray] | None:
+def crop_to_box(mask: np.ndarray) -> tuple[int, int, np.ndarray] | None:
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return None
@@ -86,6 +89,31 @@ def _intersect(
     return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
+# Side of the cells that find the pairs of pieces worth comparing (those whose boxes are near).
+_CELL = 256
+
+
+def _candidate_pairs(pieces: list[Piece]) -> list[tuple[int, int]]:
+    """Pairs (i < j) of pieces seen by different tiles whose boxes meet, found through a grid of
+    cells (each piece in the cells its box touches) instead of comparing every pair: a slide's tens
+    of thousands of pieces would be ~10^9 pairs."""
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, piece in enumerate(pieces):
+        x0, y0, x1, y1 = piece.box
+        for cy in range(y0 // _CELL, (y1 - 1) // _CELL + 1):
+            for cx in range(x0 // _CELL, (x1 - 1) // _CELL + 1):
+                cells.setdefault((cx, cy), []).append(i)
+    pairs: set[tuple[int, int]] = set()
+    for members in cells.values():
+        for k, i in enumerate(members):
+            a = pieces[i]
+            for j in members[k + 1 :]:
+                b = pieces[j]
+                if a.tile != b.tile and _intersect(a.box, b.box) is not None:
+                    pairs.add((i, j) if i < j else (j, i))
+    return sorted(pairs)
+
+
 def merge_pieces(pieces: list[Piece], *, min_overlap: float = 0.5) -> list[Piece]:
     """Join the pieces of one object seen by different tiles (see the module's note); each result's
     score is the largest of its pieces'."""
@@ -97,18 +125,17 @@ def merge_pieces(pieces: list[Piece], *, min_overlap: float = 0.5) -> list[Piece
             i = parent[i]
         return i
 
-    for i, a in enumerate(pieces):
-        for j in range(i + 1, len(pieces)):
-            b = pieces[j]
-            if a.tile == b.tile or find(i) == find(j):
-                continue
-            shared = _intersect(a.tile, b.tile)
-            if shared is None or _intersect(a.box, b.box) is None:
-                continue
-            wa, wb = _window(a, shared), _window(b, shared)
-            smaller = min(int(wa.sum()), int(wb.sum()))
-            if smaller and int((wa & wb).sum()) >= min_overlap * smaller:
-                parent[find(j)] = find(i)
+    for i, j in _candidate_pairs(pieces):
+        a, b = pieces[i], pieces[j]
+        if find(i) == find(j):
+            continue
+        shared = _intersect(a.tile, b.tile)
+        if shared is None:
+            continue
+        wa, wb = _window(a, shared), _window(b, shared)
+        smaller = min(int(wa.sum()), int(wb.sum()))
+        if smaller and int((wa & wb).sum()) >= min_overlap * smaller:
+            parent[find(j)] = find(i)
     groups: dict[int, list[Piece]] = {}
     for i, piece in enumerate(pieces):
         groups.setdefault(find(i), []).append(piece)
@@ -145,7 +172,7 @@ def segment_tiled(
     for box in tile_grid(width, height, tile=tile, overlap=overlap):
         x0, y0, x1, y1 = box
         for mask, score in segment(read(x0, y0, x1, y1)):
-            cropped = _crop_to_box(np.asarray(mask, dtype=bool))
+            cropped = crop_to_box(np.asarray(mask, dtype=bool))
             if cropped is not None:
                 cx, cy, part = cropped
                 pieces.append(Piece(x0 + cx, y0 + cy, part, float(score), box))

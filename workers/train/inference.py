@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "ClassRegion",
     "clean_labels",
+    "image_stats",
     "label_regions",
     "normalise",
     "predict_labels",
@@ -29,21 +30,38 @@ class ClassRegion:
     score: float  # mean probability of the class over the region's pixels
 
 
-def normalise(image: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32, zero mean and unit variance per image."""
+def _rgb_float(image: np.ndarray) -> np.ndarray:
     x = np.asarray(image, dtype=np.float32)
     if x.ndim == 2:
         x = np.repeat(x[:, :, None], 3, axis=2)
-    x = (x - x.mean()) / (x.std() + 1e-6)
+    return x
+
+
+def image_stats(image: np.ndarray) -> tuple[float, float]:
+    """The (mean, standard deviation) that :func:`normalise` gives ``image``: a part of a larger image
+    (a tile) is normalised with its whole image's, as the model saw whole images in training."""
+    x = _rgb_float(image)
+    return float(x.mean()), float(x.std())
+
+
+def normalise(image: np.ndarray, *, stats: tuple[float, float] | None = None) -> np.ndarray:
+    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32, zero mean and unit variance per image (or with
+    ``stats``, the image's :func:`image_stats` when ``image`` is a part of it)."""
+    x = _rgb_float(image)
+    mean, std = stats if stats is not None else (x.mean(), x.std())
+    x = (x - np.float32(mean)) / (np.float32(std) + np.float32(1e-6))
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def predict_probabilities(model, image: np.ndarray, *, device: str = "cpu") -> np.ndarray:
+def predict_probabilities(
+    model, image: np.ndarray, *, device: str = "cpu", stats: tuple[float, float] | None = None
+) -> np.ndarray:
     """``(H, W, 3)`` uint8 image -> ``(n_classes, H, W)`` float32 softmax probabilities. The image is
-    padded (reflected) to multiples of ``2 ** model.depth`` and the result cropped back."""
+    padded (reflected) to multiples of ``2 ** model.depth`` and the result cropped back. ``stats``:
+    normalise with these (see :func:`normalise`)."""
     import torch
 
-    x = normalise(image)
+    x = normalise(image, stats=stats)
     _, h, w = x.shape
     m = 2**model.depth
     ph, pw = (-h) % m, (-w) % m
@@ -82,15 +100,24 @@ def clean_labels(probabilities: np.ndarray, *, min_area: int) -> np.ndarray:
 
 
 def label_regions(
-    probabilities: np.ndarray, *, stuff: Set[int] = frozenset(), min_area: int = 1
+    probabilities: np.ndarray,
+    *,
+    stuff: Set[int] = frozenset(),
+    min_area: int = 1,
+    core: tuple[int, int, int, int] | None = None,
 ) -> list[ClassRegion]:
     """Regions of the label map of ``probabilities`` (``(C, H, W)``) cleaned of pieces under
     ``min_area`` pixels (:func:`clean_labels`), background (0) left out: classes in ``stuff`` give one
     region each, the others one per connected component. Ordered by class, then by component size
-    (largest first)."""
+    (largest first). ``core`` (x0, y0, x1, y1): the label map is cleaned whole, then only this
+    rectangle's regions are made (a tile read with context around it; masks of the core's size)."""
     import cv2
 
     labels = clean_labels(probabilities, min_area=min_area)
+    if core is not None:
+        x0, y0, x1, y1 = core
+        labels = labels[y0:y1, x0:x1]
+        probabilities = probabilities[:, y0:y1, x0:x1]
     out: list[ClassRegion] = []
     for c in range(1, probabilities.shape[0]):
         mask = labels == c

@@ -161,33 +161,71 @@ class Sam2Propagator:
             "pred_masks": out["pred_masks"],
         }
 
-    def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
+    @property
+    def seed_model(self) -> dict:
+        return {"name": self.model_name, "version": self.model_version}
+
+    def _condition(self, frame: np.ndarray, *, mask_inputs=None, point_inputs=None) -> dict:
+        """Run the conditioning frame (index 0) through `track_step` with a mask or points, keep what
+        later frames read, return the model's output."""
         import torch
 
-        side = self.model.image_size
         self.output = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
         self.index = 0
         with torch.inference_mode():
             feats, pos, sizes = self._features(frame)
-            m = torch.from_numpy(mask.astype(np.float32))[None, None].to(self.loaded.device)
-            m = (
-                torch.nn.functional.interpolate(m, size=(side, side), mode="bilinear", align_corners=False)
-                >= 0.5
-            )
             out = self.model.track_step(
                 frame_idx=0,
                 is_init_cond_frame=True,
                 current_vision_feats=feats,
                 current_vision_pos_embeds=pos,
                 feat_sizes=sizes,
-                point_inputs=None,
-                mask_inputs=m.float(),
+                point_inputs=point_inputs,
+                mask_inputs=mask_inputs,
                 output_dict=self.output,
                 num_frames=1 << 20,
                 track_in_reverse=False,
                 run_mem_encoder=True,
             )
         self.output["cond_frame_outputs"][0] = self._compact(out)
+        return out
+
+    def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        import torch
+
+        side = self.model.image_size
+        m = torch.from_numpy(mask.astype(np.float32))[None, None].to(self.loaded.device)
+        m = torch.nn.functional.interpolate(m, size=(side, side), mode="bilinear", align_corners=False) >= 0.5
+        self._condition(frame, mask_inputs=m.float())
+
+    def start_prompt(self, frame: np.ndarray, *, points=None, point_labels=None, box=None) -> np.ndarray:
+        """Seed from points (labels 1 positive, 0 negative) and/or a box in the frame's pixels, as SAM 2's
+        video predictor does (`add_new_points_or_box`): the box becomes two corner points labelled 2
+        and 3 placed before the clicks, coordinates scaled to the model's input side, and the frame is a
+        conditioning frame whose mask the memory encoder binarizes (`binarize_mask_from_pts_for_mem_enc`).
+        Returns the seed mask at the frame's size."""
+        import torch
+
+        h, w = frame.shape[:2]
+        coords = np.zeros((0, 2), np.float32)
+        labels = np.zeros((0,), np.int32)
+        if box is not None:
+            coords = np.asarray(box, np.float32).reshape(2, 2)
+            labels = np.array([2, 3], np.int32)
+        if points is not None:
+            coords = np.concatenate([coords, np.asarray(points, np.float32).reshape(-1, 2)])
+            labels = np.concatenate([labels, np.asarray(point_labels, np.int32).reshape(-1)])
+        if not len(coords):
+            raise ValueError("a prompt needs points or a box")
+        side = self.model.image_size
+        scaled = coords / np.array([w, h], np.float32) * side
+        point_inputs = {
+            "point_coords": torch.from_numpy(scaled)[None].to(self.loaded.device),
+            "point_labels": torch.from_numpy(labels)[None].to(self.loaded.device),
+        }
+        out = self._condition(frame, point_inputs=point_inputs)
+        with torch.inference_mode():
+            return self._mask_out(out)
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         """The next frame in the order of travel. Frame indices inside the model count from the keyframe

@@ -8,7 +8,10 @@
 - `davis`: DAVIS-style palette PNGs, one per frame, pixel value = the object's index (1..N, 0
   background, later tracks over earlier ones), with `objects.json` naming each index's track and class;
 - `mots`: MOTS text, one line per object per frame: `frame obj_id class_id height width rle`
-  (obj_id = class_id * 1000 + the object's index).
+  (obj_id = class_id * 1000 + the object's index);
+- `mots_png`: the same objects as MOTS PNGs (a zip: `instances/<frame:06d>.png`, 16-bit, pixel value
+  obj_id, 0 background, one per frame; `instances/labels.txt` lists the classes, class_id 1 the first),
+  the layout Datumaro's `mots` reader loads.
 
 `cvat_video` and `youtube_vis` read back (`video_import_parse`) to the same shapes: exact round trips.
 Frame numbers are LabelHub's everywhere (0-based, decode order). Polygon shapes between keyframes are
@@ -41,6 +44,7 @@ MEDIA_TYPES = {
     "youtube_vis": "application/json",
     "davis": "application/zip",
     "mots": "text/plain",
+    "mots_png": "application/zip",
 }
 
 
@@ -392,3 +396,32 @@ def mots(meta: dict, shapes: list[dict], classes: list[dict]) -> bytes:
                 )
             )
     return ("\n".join(line for _, line in sorted(lines, key=lambda x: x[0])) + "\n").encode()
+
+
+@video_register("mots_png")
+def mots_png(meta: dict, shapes: list[dict], classes: list[dict]) -> bytes:
+    import zipfile
+
+    names = [c["name"] for c in classes]
+    n, h, w = meta["frame_count"], meta["height"], meta["width"]
+    tracks = _per_frame(meta, shapes)
+    if len(tracks) >= 1000:
+        raise DomainError(
+            "MOTS PNGs hold at most 999 objects (obj_id = class_id * 1000 + index).", field="format"
+        )
+    frames: dict[int, np.ndarray] = {}
+    for index, items in enumerate(tracks.values(), start=1):
+        obj_id = (names.index(items[0]["label"]) + 1) * 1000 + index
+        for s in items:
+            if s.get("outside"):
+                continue
+            canvas = frames.setdefault(s["frame"], np.zeros((h, w), np.uint16))
+            canvas[region_mask(s, h, w)] = obj_id
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for frame in range(n):
+            png = io.BytesIO()
+            PILImage.fromarray(frames.get(frame, np.zeros((h, w), np.uint16))).save(png, "PNG")
+            archive.writestr(f"instances/{frame:06d}.png", png.getvalue())
+        archive.writestr("instances/labels.txt", "\n".join(names) + "\n")
+    return buf.getvalue()

@@ -177,6 +177,109 @@ def test_flow_propagation_in_process_writes_streamed_chunks(
     assert frames == list(range(13, 21))
 
 
+def test_prompt_seed_requests_are_validated(org_a, video_task):
+    """Points (with their labels) or a box instead of the track's shape: malformed or out of the frame
+    (176x144) is a 400 naming the field, and no job is made."""
+    _, task = video_task
+    client = org_a.clients[Role.ANNOTATOR]
+    assert put(client, task["id"], 0, [shape("t", 10)]).status_code == 200
+    url = f"/api/v1/tasks/{task['id']}/propagate/"
+    body = {"track": "n", "frame": 20, "direction": "forward", "frames": 5, "backend": "flow", "label": "dog"}
+    cases = [
+        ({"points": [[200, 10]], "point_labels": [1]}, "points", "invalid_prompt"),  # x beyond 176
+        ({"points": [[10, -1]], "point_labels": [1]}, "points", "invalid_prompt"),
+        ({"points": [[10, 10, 3]], "point_labels": [1]}, "points", "invalid_prompt"),
+        ({"points": "10,10", "point_labels": [1]}, "points", "invalid_prompt"),
+        ({"points": [[10, 10]]}, "point_labels", "invalid_prompt"),  # labels are required with points
+        ({"points": [[10, 10]], "point_labels": [1, 0]}, "point_labels", "invalid_prompt"),
+        ({"points": [[10, 10]], "point_labels": [2]}, "point_labels", "invalid_prompt"),
+        ({"point_labels": [1]}, "point_labels", "invalid_prompt"),
+        ({"box": [10, 10, 200, 50]}, "box", "invalid_prompt"),  # past the right edge
+        ({"box": [30, 30, 10, 50]}, "box", "invalid_prompt"),  # x1 < x0
+        ({"box": [1, 2, 3]}, "box", "invalid_prompt"),
+        ({"box": [0, 0, "a", 4]}, "box", "invalid_prompt"),
+        ({"box": [10, 10, 60, 60], "frame": 70}, "frame", "invalid_frame"),  # task 1 is frames 0..69
+        ({"box": [10, 10, 60, 60], "label": "horse"}, "label", "unknown_class"),
+        ({"box": [10, 10, 60, 60], "label": None}, "label", "null"),
+        ({"box": [10, 10, 60, 60], "track": "t", "frame": 10}, "frame", "keyframe_exists"),
+        (
+            {"box": [10, 10, 60, 60], "track": "t", "frame": 12, "label": "dog"},
+            "label",
+            "track_class_changed",
+        ),
+        ({"frame": 10, "track": "t"}, "label", "invalid"),  # a label only with a prompt
+    ]
+    for change, field, code in cases:
+        response = client.post(url, {**body, **change}, format="json")
+        assert response.status_code == 400, (change, response.content)
+        error = response.json()["error"]
+        assert (error["field"], error["code"]) == (field, code), (change, error)
+    without_label = client.post(url, {**body, "box": [10, 10, 60, 60], "label": ""}, format="json")
+    assert without_label.json()["error"]["field"] == "label"
+    assert not PropagationJob.objects.exists()
+    # a new track needs its class; an existing one takes its own
+    body.pop("label")
+    response = client.post(url, {**body, "box": [10, 10, 60, 60]}, format="json").json()["error"]
+    assert (response["field"], response["code"]) == ("label", "required")
+    from labelhub.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False  # queued, not run: only the request is checked here
+    try:
+        job = client.post(
+            url,
+            {**body, "track": "t", "frame": 12, "points": [[50, 60], [0, 0]], "point_labels": [1, 0]},
+            format="json",
+        )
+    finally:
+        app.conf.task_always_eager = eager
+    assert job.status_code == 202, job.content
+    made = job.json()
+    assert made["seed_prompt"] == {"points": [[50.0, 60.0], [0.0, 0.0]], "point_labels": [1, 0], "box": None}
+    assert made["frames_total"] == 5 and PropagationJob.objects.get(pk=made["id"]).label == "cat"
+
+
+def test_flow_propagation_seeded_by_a_box_through_the_interactive_segmenter(
+    org_a, video_task, settings, django_capture_on_commit_callbacks
+):
+    """The fallback seeded by a box: the project's interactive segmenter (here the classical one, as a
+    click without a SAM checkpoint) gives the seed mask on the frame, written there as a keyframe naming
+    that model, then the flow carries it."""
+    settings.LABELHUB_SAM_CHECKPOINT = ""
+    settings.LABELHUB_SAM_RANDOM_SEED = ""
+    _, task = video_task
+    client = org_a.clients[Role.ANNOTATOR]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/v1/tasks/{task['id']}/propagate/",
+            {
+                "track": "p",
+                "frame": 40,
+                "direction": "forward",
+                "frames": 4,
+                "backend": "flow",
+                "label": "cat",
+                "box": [60, 30, 120, 100],
+            },
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    job = PropagationJob.objects.get(pk=response.json()["id"])
+    assert (job.status, job.frames_done, job.last_frame) == ("done", 4, 44), job.error
+    regions = {r["frame"]: r for r in client.get(f"/api/v1/tasks/{task['id']}/annotation/").json()["regions"]}
+    assert sorted(regions) == [40, 41, 42, 43, 44]
+    seed = regions[40]
+    assert seed["keyframe"] is True and seed["source"] == "ai" and seed["label"] == "cat"
+    from labelhub.predictions.backends import segmentation_backend
+
+    assert seed["model"]["name"] == segmentation_backend().model_name
+    mask = rle_to_mask(seed["rle"])
+    assert mask.any() and not mask[:, :55].any() and not mask[105:].any()  # inside the box (GrabCut)
+    assert job.seed_rle == seed["rle"]
+    assert all(regions[f]["model"]["name"] == "flow-dis-similarity" for f in (41, 42, 43, 44))
+    assert all(not regions[f]["keyframe"] for f in (41, 42, 43, 44))
+
+
 def test_video_formats_round_trip(org_a, video_task):
     video, task = video_task
     client = org_a.clients[Role.ANNOTATOR]

@@ -1,4 +1,5 @@
-// A task's lease as the task screen holds it: heartbeats, the countdown, release and re-claim.
+// A task's lease as the task screen holds it: heartbeats, the countdown (the store's "lease" slice:
+// seconds left, drawn by the taskbar), release and re-claim.
 // The server releases only for the tab that holds the lease (X-Lease-Tab, see labeling/leases.py):
 // closing a second tab of the same task does not take the lease from the first.
 import * as api from "./api.js";
@@ -14,8 +15,8 @@ export function tabId() {
 }
 
 export class Lease {
-  constructor({ task, project, el }) {
-    Object.assign(this, { task, project, el });
+  constructor({ task, project, store }) {
+    Object.assign(this, { task, project, store });
     this.released = false;
   }
 
@@ -61,6 +62,6 @@ export class Lease {
 
   show() {
     const left = Math.max(0, Math.round((new Date(this.task.lease_expires_at) - Date.now()) / 1000));
-    this.el.textContent = `lease ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    this.store.set({ lease: left });
   }
 }

@@ -1,4 +1,6 @@
-// The side panels: regions list (class, source, score, hide, lock, click to zoom) and comments.
+// The side panels: regions list (class, source, score, hide, lock, click to zoom), comments and the
+// review timeline. Each draws from the task screen's state (its store); task/panels.js says which
+// slices each one follows.
 import { h } from "./dom.js";
 import { classColor } from "./view.js";
 
@@ -58,7 +60,7 @@ export function commentsPanel(s) {
   return h("section", { class: "panel" },
     h("h2", {}, `Comments (${open.length} open)`),
     shown.length ? list : h("p", { class: "muted" }, "No open comments."),
-    s.comments.length > open.length ? h("label", { class: "check" }, h("input", { type: "checkbox", checked: s.issues.showResolved, onchange: (e) => { s.issues.showResolved = e.target.checked; s.refresh("comments"); s.render(); } }), " show resolved") : null,
+    s.comments.length > open.length ? h("label", { class: "check" }, h("input", { type: "checkbox", checked: s.issues.showResolved, onchange: (e) => s.store.set({ showResolved: e.target.checked }) }), " show resolved") : null,
   );
 }
 

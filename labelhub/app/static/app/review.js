@@ -1,6 +1,7 @@
-// Review issues: pins on the image (comments sent with Reject) and the task's comments (resolve,
-// reopen, show). The issues list is rebuilt only when an issue is added or removed, so a comment being
-// typed is never redrawn away; its text box takes the keys (no shortcut fires while it has focus).
+// Review issues: pins on the image (comments sent with Reject: the store's "issues" slice) and the
+// task's comments ("comments", "showResolved": resolve, reopen, show). The issues list is rebuilt only
+// when an issue is added or removed (a comment's text is kept in place as it is typed), so a comment
+// being typed is never redrawn away; its text box takes the keys (no shortcut fires while it has focus).
 import * as api from "./api.js";
 import { announce, errorText, h } from "./dom.js";
 import { regionName } from "./panel.js";
@@ -8,10 +9,16 @@ import { regionBounds } from "./view.js";
 
 export class Review {
   constructor(s) {
-    this.s = s; // the task screen: editor, view, comments, mine, selected, refresh()
-    this.pending = []; // comments to send with Reject: {region_id | x, y, text}
-    this.showResolved = false;
+    this.s = s; // the task screen: store, editor, view, mine, select()
+    this.store = s.store;
+    // The "Comment on selected region" button follows the selection (the list itself is not rebuilt).
+    this.store.subscribe("issue-target", ["selected"], ({ selected }) => {
+      if (this.targetButton) this.targetButton.disabled = selected < 0;
+    }, { now: false });
   }
+
+  get pending() { return this.store.get("issues"); } // comments to send with Reject: {region_id | x, y, text}
+  get showResolved() { return this.store.get("showResolved"); }
 
   commentPoint(c) {
     if (c.x != null) return { x: c.x, y: c.y };
@@ -22,7 +29,7 @@ export class Review {
 
   pins() {
     const pins = [];
-    this.s.comments.forEach((c, i) => {
+    this.store.get("comments").forEach((c, i) => {
       if (c.resolved && !this.showResolved) return;
       const p = this.commentPoint(c);
       if (p) pins.push({ ...p, n: i + 1, resolved: c.resolved, onClick: () => this.focusComment(c) });
@@ -51,8 +58,7 @@ export class Review {
     try {
       Object.assign(c, await api.patch(`comments/${c.id}/`, { resolved }));
       announce(resolved ? "Comment resolved" : "Comment reopened");
-      this.s.refresh("comments");
-      this.s.render();
+      this.store.touch("comments");
     } catch (err) {
       announce(errorText(err), "error");
     }
@@ -61,15 +67,14 @@ export class Review {
   /** A new pin: its comment box gets the focus at once (typing never reaches the shortcuts). */
   addPin(x, y, regionId) {
     this.pending.push(regionId ? { region_id: regionId, text: "" } : { x: Math.round(x * 100) / 100, y: Math.round(y * 100) / 100, text: "" });
-    this.s.refresh("issues");
-    this.s.render();
+    this.store.touch("issues");
+    this.store.flush(); // the new comment box exists now
     this.focusIssue(this.pending.length - 1);
   }
 
   remove(i) {
     this.pending.splice(i, 1);
-    this.s.refresh("issues");
-    this.s.render();
+    this.store.touch("issues");
   }
 
   panel() {
@@ -86,7 +91,7 @@ export class Review {
     });
     return h("section", { class: "panel" }, h("h2", {}, "Issues"),
       h("p", { class: "muted" }, "Pin tool (I): click a region or a point, then type. Or:"),
-      h("button", { disabled: this.s.selected < 0, onclick: () => this.addPin(0, 0, regions[this.s.selected].id) }, "Comment on selected region"),
+      (this.targetButton = h("button", { disabled: this.s.selected < 0, onclick: () => this.addPin(0, 0, this.s.editor.regions[this.s.selected].id) }, "Comment on selected region")),
       list);
   }
 

@@ -7,11 +7,14 @@ import { classColor, rings } from "../view.js";
 const CELL = 1024; // spatial index cell, in image pixels at the scale of the index (see below)
 const MAX_TILES_CACHED = 600;
 
-/** The image row; a ready pyramid gets tiles drawn in `view` (true), an ordinary image nothing (false). */
-export async function attachPyramid(view, imageId) {
-  const response = await fetch(`/api/v1/images/${imageId}/`, { credentials: "same-origin" });
-  if (!response.ok) return false;
-  const image = await response.json();
+/** A ready pyramid gets tiles drawn in `view` (true), an ordinary image nothing (false). `image`: the
+ * image row when the caller has it (the task screen reads it beside the task's other requests). */
+export async function attachPyramid(view, imageId, image = null) {
+  if (!image) {
+    const response = await fetch(`/api/v1/images/${imageId}/`, { credentials: "same-origin" });
+    if (!response.ok) return false;
+    image = await response.json();
+  }
   if (!image.pyramid_status) return false;
   view.pyramid = new TileLayer(view, imageId, image);
   installRegionLod(view);
@@ -82,24 +85,32 @@ class TileLayer {
     const level = Math.max(0, Math.min(this.top, this.top + Math.ceil(Math.log2(Math.max(scale, 1e-6)))));
     const box = this.visible();
     if (box.x1 <= box.x0 || box.y1 <= box.y0) return;
-    // coarser levels first, as placeholders under the tiles still loading (at most 3 levels up)
+    // coarser levels first, as placeholders under the tiles still loading (at most 3 levels up); the
+    // level 2 up (1/16 of the tiles, one or a few for the view) is requested before the view's own, so
+    // the view is never blank while its tiles come
+    const placeholder = Math.max(0, level - 2);
+    if (placeholder < level) this.drawLevel(c, placeholder, box, false, true);
     for (let l = Math.max(0, level - 3); l <= level; l++) this.drawLevel(c, l, box, l === level);
   }
 
-  drawLevel(c, level, box, load) {
+  /** Draws the level's tiles in `box` that are loaded; `load`: requests the others, the view's centre
+   * first (the browser sends requests in this order); `loadOnly`: requests without drawing. */
+  drawLevel(c, level, box, load, loadOnly = false) {
     const [lw, lh] = this.levelSize(level);
     const fx = this.view.width / lw, fy = this.view.height / lh;
     const t = this.tile;
     const c0 = Math.floor(box.x0 / fx / t), c1 = Math.min(Math.ceil(lw / t) - 1, Math.floor(box.x1 / fx / t));
     const r0 = Math.floor(box.y0 / fy / t), r1 = Math.min(Math.ceil(lh / t) - 1, Math.floor(box.y1 / fy / t));
-    for (let row = r0; row <= r1; row++) {
-      for (let col = c0; col <= c1; col++) {
-        const key = `${level}/${col}_${row}`;
-        const img = load ? this.get(level, col, row) : (this.cache.get(key)?.ok ? this.cache.get(key) : null);
-        if (!img) continue;
-        const x = col * t * fx, y = row * t * fy;
-        c.drawImage(img, x, y, img.naturalWidth * fx, img.naturalHeight * fy);
-      }
+    const mc = (c0 + c1) / 2, mr = (r0 + r1) / 2;
+    const cells = [];
+    for (let row = r0; row <= r1; row++) for (let col = c0; col <= c1; col++) cells.push([col, row]);
+    if (load || loadOnly) cells.sort((a, b) => Math.hypot(a[0] - mc, a[1] - mr) - Math.hypot(b[0] - mc, b[1] - mr));
+    for (const [col, row] of cells) {
+      const key = `${level}/${col}_${row}`;
+      const img = load || loadOnly ? this.get(level, col, row) : (this.cache.get(key)?.ok ? this.cache.get(key) : null);
+      if (!img || loadOnly) continue;
+      const x = col * t * fx, y = row * t * fy;
+      c.drawImage(img, x, y, img.naturalWidth * fx, img.naturalHeight * fy);
     }
   }
 }
