@@ -679,9 +679,9 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
     http_method_names = ["get", "patch"]
 
     def get_queryset(self):
-        return Comment.objects.filter(task__project_id__in=project_ids_visible(self.request.user)).exclude(
-            task__in=Task.objects.filter(selectors.honeypots_hidden(user=self.request.user))
-        )
+        comments = Comment.objects.filter(task__project_id__in=project_ids_visible(self.request.user))
+        hidden = selectors.honeypots_hidden(user=self.request.user)
+        return comments if hidden is None else comments.exclude(task__in=Task.objects.filter(hidden))
 
     @extend_schema(request=CommentPatch, responses=CommentOut)
     def partial_update(self, request, *args, **kwargs):

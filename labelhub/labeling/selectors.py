@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from labelhub.accounts.models import MANAGING_ROLES, Membership
-from labelhub.accounts.selectors import role_of, role_require
+from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.selectors import role_of, role_require, roles_by_organization
 from labelhub.core.errors import NotFound
 from labelhub.core.prepared import Prepared
 from labelhub.projects.models import Project
@@ -14,19 +14,38 @@ from labelhub.projects.selectors import project_ids_visible, project_visible
 from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
 
 
-def honeypots_hidden(*, user) -> Q:
-    """The tasks hidden from `user`: the honeypots (gold tasks of a project that mixes them into queues
-    at a rate, `honeypot_rate` > 0) of the organizations they do not manage, other than the one they
-    hold or that is reserved for them. A honeypot stays in the first stage's pool, each labeler's pass
-    over it is scored and undone, so its row (first stage for ever, held by one labeler after another)
-    would tell it apart from ordinary tasks: it is absent from lists and reads like a task that does not
-    exist, while the one a labeler holds reads like any task of theirs (nothing in it says gold)."""
-    managed = Membership.objects.filter(user=user, role__in=MANAGING_ROLES).values("organization_id")
-    return (
-        Q(is_gold=True, project__honeypot_rate__gt=0)
-        & ~Q(assignee=user)
-        & ~Q(project__organization_id__in=managed)
-    )
+def honeypots_hidden(*, user, project: Project | None = None) -> Q | None:
+    """The tasks hidden from `user` in the projects that mix honeypots into queues (`honeypot_rate` > 0)
+    and that they do not manage (only `project` when given); None when nothing is hidden.
+
+    A honeypot stays in the first stage's pool: each labeler's pass over it is scored, then undone. So in
+    such a project a labeler sees the tasks they hold (or that are reserved for them) and the ordinary
+    tasks of the stages their role works, nothing else: a gold task in the pool is absent from lists and
+    reads like a task that does not exist, and so does a task they submitted once it has left their
+    stage, whether it went on to review (an ordinary task) or back to the pool (a honeypot). Anything
+    else would tell the two apart (a submitted task still readable as "in review", a pool task held by
+    one labeler after another)."""
+    roles = dict(roles_by_organization(user=user))
+    if project is not None:
+        projects = [project]
+    else:
+        others = [org for org, role in roles.items() if role not in MANAGING_ROLES]
+        if not others:
+            return None
+        projects = list(
+            Project.objects.filter(
+                id__in=project_ids_visible(user), organization_id__in=others, honeypot_rate__gt=0
+            ).only("id", "organization_id", "honeypot_rate", "pipeline")
+        )
+    hidden: Q | None = None
+    for p in projects:
+        role = roles.get(p.organization_id)
+        if p.honeypot_rate <= 0 or role is None or role in MANAGING_ROLES:
+            continue
+        worked = [stage["name"] for stage in p.pipeline if stage.get("role") == role]
+        here = Q(project_id=p.id) & (Q(is_gold=True) | ~Q(stage__in=worked))
+        hidden = here if hidden is None else hidden | here
+    return None if hidden is None else hidden & ~Q(assignee=user)
 
 
 def tasks_visible(*, user, project_id: int | None = None) -> QuerySet[Task]:
@@ -36,21 +55,27 @@ def tasks_visible(*, user, project_id: int | None = None) -> QuerySet[Task]:
     compiled into each query of a task list."""
     if project_id is None:
         tasks = Task.objects.filter(project_id__in=project_ids_visible(user))
+        hidden = honeypots_hidden(user=user)
     else:
         project = next(iter(_project_of(project_id)), None)
         if project is None or not project_visible(user=user, project=project):
             return Task.objects.none()
         tasks = Task.objects.filter(project_id=project_id)
-        if project.honeypot_rate <= 0 or role_of(user=user, organization_id=project.organization_id) in MANAGING_ROLES:
-            # nothing to hide here: no honeypots mixed in, or the caller manages them (no subquery)
-            return tasks.select_related("image", "annotation")
-    return tasks.exclude(honeypots_hidden(user=user)).select_related("image", "annotation")
+        hidden = honeypots_hidden(user=user, project=project) if project.honeypot_rate > 0 else None
+    if hidden is not None:
+        tasks = tasks.exclude(hidden)
+    return tasks.select_related("image", "annotation")
 
 
 def _honeypot_hidden(task: Task, user) -> bool:
-    if not (task.is_gold and task.project.honeypot_rate > 0) or task.assignee_id == user.pk:
+    """`honeypots_hidden` for one task in hand."""
+    project = task.project
+    if project.honeypot_rate <= 0 or task.assignee_id == user.pk:
         return False
-    return role_of(user=user, organization_id=task.project.organization_id) not in MANAGING_ROLES
+    role = role_of(user=user, organization_id=project.organization_id)
+    if role is None or role in MANAGING_ROLES:
+        return False
+    return task.is_gold or task.stage not in [s["name"] for s in project.pipeline if s.get("role") == role]
 
 
 # Sentinels of the prepared reads below: ids no row has, a revision number no annotation reaches (in
@@ -58,7 +83,8 @@ def _honeypot_hidden(task: Task, user) -> bool:
 _TASK, _ANNOTATION, _NUMBER, _PROJECT = -(2**62) - 21, -(2**62) - 22, 2**31 - 7, -(2**62) - 24
 
 _project_of = Prepared(
-    lambda pk: Project.objects.filter(pk=pk).only("id", "organization_id", "honeypot_rate")[:1], _PROJECT
+    lambda pk: Project.objects.filter(pk=pk).only("id", "organization_id", "honeypot_rate", "pipeline")[:1],
+    _PROJECT,
 )
 _task_by_id = Prepared(
     lambda task_id: Task.objects.filter(id=task_id).select_related(

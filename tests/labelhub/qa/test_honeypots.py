@@ -260,6 +260,23 @@ def test_invisible_to_labelers_and_feedback_only_when_enabled(org_a):
         assert _strip(a) == _strip(b)
     # What the submit changed in the labeler's metrics is the same for both (times aside).
     assert changed["honeypot"] == changed["ordinary"] and changed["ordinary"], changed
+    # Once submitted, neither task is the labeler's to read: the ordinary one went on to review, the
+    # honeypot back to the pool. In a project that mixes honeypots in, both read as no task at all (a
+    # submitted task still readable "in review" would tell the two apart), and neither is listed.
+    project.honeypot_rate = 1.0
+    project.save()
+    for path in ("", "annotation/", "timeline/", "comments/"):
+        a = client.get(f"/api/v1/tasks/{gold.pk}/{path}")
+        b = client.get(f"/api/v1/tasks/{ordinary.pk}/{path}")
+        assert a.status_code == b.status_code == 404 and a.json() == b.json(), (path, a.content, b.content)
+    listed = {row["id"] for row in client.get(f"/api/v1/tasks/?project={project.id}").json()["results"]}
+    assert gold.pk not in listed and ordinary.pk not in listed
+    # The reviewer, whose stage the ordinary task reached, reads it; the honeypot stays hidden from them.
+    reviewer = org_a.clients[Role.REVIEWER]
+    assert reviewer.get(f"/api/v1/tasks/{ordinary.pk}/").status_code == 200
+    assert reviewer.get(f"/api/v1/tasks/{gold.pk}/").status_code == 404
+    project.honeypot_rate = 0.0
+    project.save()
     gold_page = client.get(f"/api/v1/tasks/{gold.pk}/gold/")
     assert gold_page.status_code == 403  # (the rate is 0 now: an ordinary task, gold for managers only)
     # Managers see every task, the honeypot included.

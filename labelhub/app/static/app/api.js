@@ -57,6 +57,8 @@ const early = new Map();
 const EARLY_MS = 10000;
 
 export function prefetch(path) {
+  const hit = early.get(path);
+  if (hit && performance.now() - hit.at < EARLY_MS) return; // already on its way (the page's own head)
   const response = request("GET", path);
   response.catch(() => {}); // the error reaches whoever takes it; unused, it is no unhandled rejection
   early.set(path, { response, at: performance.now() });
