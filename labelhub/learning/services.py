@@ -325,9 +325,9 @@ def prelabel_enqueue(*, image_ids: list[int]) -> None:
 def on_images_added(event: DomainEvent) -> None:
     """Subscriber of "images.added" (after commit): new images of a project whose `prelabel` is
     "project_model" are pre-labelled by its promoted version."""
-    if not (event.payload.get("presegment") and settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
+    if not (event.payload["presegment"] and settings.LABELHUB_PRESEGMENT_ON_UPLOAD):
         return
-    if Project.objects.filter(id=event.project_id, prelabel=Prelabel.PROJECT_MODEL).exists():
+    if event.payload["prelabel"] == Prelabel.PROJECT_MODEL:
         prelabel_enqueue(image_ids=event.payload["image_ids"])
 
 
@@ -498,8 +498,8 @@ def evaluation_run(*, evaluation_id: int) -> Evaluation | None:
 def _evaluate_claimed(evaluation: Evaluation, token: int) -> Evaluation:
     """Run `evaluation`, claimed by run `token`; every write is conditional on the claim (ClaimLost)."""
     from labelhub.labeling.models import AnnotationRevision
-    from labelhub.labeling.regions import region_mask
     from labelhub.predictions.backends import segmentation_backend
+    from labelhub.regions.validation import region_mask
     from workers.sam.clicks import run_clicks
 
     evaluation_id = evaluation.id
