@@ -20,7 +20,10 @@ distinct generated annotations and reused in turn.
 
 A fresh child process (``--run``) then answers ``GET projects/{id}/metrics/`` and
 ``GET projects/{id}/quality/`` through Django's test client, three times each, and reports seconds per
-answer and its RSS before the first call and after the last (psutil), with the peak (VmHWM).
+answer and its RSS before the first call and after the last (psutil), with the peak (VmHWM). The
+project's cached figures (labelhub/qa/cache.py) are invalidated first, without the warm-up job: each
+answer's first call is cold (what the job itself costs), the next ones read the cache. ``--run ID`` alone runs that child (e.g. an older checkout's copy of this
+script on the same database, for a before/after ratio in one run).
 """
 
 from __future__ import annotations
@@ -337,6 +340,12 @@ def run(project_id: int, repeats: int) -> dict:
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-quality-manager"))
     client.get("/api/v1/projects/").json()  # warm the URL conf, the serializers, the connection
+    try:  # the first call of each answer is a cold one: the per-project cache starts empty
+        from labelhub.qa.cache import samples_changed
+
+        samples_changed(project_id, warm=False)
+    except ImportError:  # the code before the cache (a run of an older checkout, for the ratio)
+        pass
     before, _ = rss()
     out: dict = {"rss_before_mb": round(before, 1)}
     for name, url in (

@@ -36,7 +36,10 @@ ORGANIZATION_DELETING = (
 )
 PREDICTION_READY = "prediction.ready"  # predictions; context {"image", "regions"}
 TASK_STAGE_CHANGED = "task.stage_changed"  # labeling: a task moved to another stage (or to done)
-TASK_SUBMITTED = "task.submitted"  # labeling: first-stage work handed on; context {"task", "user"}
+# labeling: first-stage work handed on; context {"task", "user"}; an in-transaction subscriber may put the
+# submit's measured quality there, {"quality": {"source", "value"}} (qa: a gold task's accuracy), which
+# labeling's automatic send-back reads once the subscribers ran.
+TASK_SUBMITTED = "task.submitted"
 EXPORT_FINISHED = "export.finished"  # datasets: an export is done or failed
 
 

@@ -403,7 +403,10 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(CommentOut(comment).data, status=status.HTTP_201_CREATED)
 
     def _task_out(self, task: Task) -> Response:
-        return Response(TaskOut(selectors.task_get(user=self.request.user, task_id=task.pk)).data)
+        """The task after the caller's action on it (a honeypot they just handed back included)."""
+        return Response(
+            TaskOut(selectors.task_get(user=self.request.user, task_id=task.pk, honeypots=True)).data
+        )
 
     @extend_schema(
         request=None,
@@ -676,7 +679,9 @@ class CommentViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewset
     http_method_names = ["get", "patch"]
 
     def get_queryset(self):
-        return Comment.objects.filter(task__project_id__in=project_ids_visible(self.request.user))
+        return Comment.objects.filter(task__project_id__in=project_ids_visible(self.request.user)).exclude(
+            task__in=Task.objects.filter(selectors.honeypots_hidden(user=self.request.user))
+        )
 
     @extend_schema(request=CommentPatch, responses=CommentOut)
     def partial_update(self, request, *args, **kwargs):

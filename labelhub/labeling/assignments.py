@@ -16,6 +16,7 @@ from .events import event_record
 from .leases import claim_clear, review_excluded, task_locked, work_data
 from .models import EventKind, Task, TaskStatus
 from .pipeline import done_refuse, stage_role
+from .replicas import replica_abandon
 
 
 def manager_require(*, user, task: Task, action: str) -> str:
@@ -77,6 +78,8 @@ def task_reassign(*, task: Task, manager, assignee_id: int | None) -> Task:
         to_stage=task.stage,
         data=data,
     )
+    if previous is not None and previous != assignee:
+        replica_abandon(task=task, user_id=previous.pk)  # their unsubmitted pass, if any
     claim_clear(task, assignee=assignee)
     task.save()
     return task

@@ -26,7 +26,15 @@ from labelhub.projects.models import Project
 from .events import event_record
 from .models import AnnotationRevision, EventKind, Task, TaskEvent, TaskReplica, TaskStatus
 from .pipeline import done_refuse, stage_index, stage_is_review, stage_role
-from .replicas import honeypot_draw, honeypot_queue, ordinary_queue, replica_begin, replica_kind
+from .replicas import (
+    honeypot_draw,
+    honeypot_queue,
+    ordinary_queue,
+    replica_abandon,
+    replica_begin,
+    replica_kind,
+    replica_submitted,
+)
 
 
 def _lease_delta() -> timedelta:
@@ -454,6 +462,8 @@ def task_claim_next(*, project: Project, user, stage: str, exclude: int | None =
             task = Task.objects.select_related("project", "image", "annotation", "assignee").get(
                 pk=candidate.pk
             )
+            if expired:
+                replica_abandon(task=task, user_id=previous)
             kind = replica_kind(task)
             if kind is not None:
                 replica_begin(task=task, user=user, kind=kind)
@@ -552,6 +562,7 @@ def _released(task: Task, *, user, now: datetime) -> None:
         to_stage=task.stage,
         data=work_data(task, now),
     )
+    replica_abandon(task=task, user_id=user.pk)
     claim_clear(task)
     task.save()
 
@@ -574,6 +585,7 @@ def leases_expire(*, now: datetime | None = None) -> int:
                 to_stage=task.stage,
                 data={"assignee": task.assignee_id, **work_data(task, task.lease_expires_at)},
             )
+            replica_abandon(task=task, user_id=task.assignee_id)
             claim_clear(task)
             task.save()
             count += 1
@@ -615,6 +627,12 @@ def task_claim(*, task: Task, user) -> Task:
             if is_own_work(task=task, user=user):
                 raise Forbidden("This is your own work; someone else reviews it.", code="own_work")
             earlier_review_refuse(task=task, user=user)
+        kind = replica_kind(task)
+        if kind is not None and replica_submitted(task=task, user=user):
+            raise Conflict(
+                "You made your independent pass over this task already; it goes to someone else.",
+                code="already_annotated",
+            )
         for other in (
             Task.objects.select_for_update(
                 of=("self",) if connection.features.has_select_for_update_of else ()
@@ -647,6 +665,10 @@ def task_claim(*, task: Task, user) -> Task:
         task.active_seconds = 0.0
         task.lease_expires_at = now + _lease_delta()
         task.save()
+        if expired:
+            replica_abandon(task=task, user_id=previous)
+        if kind is not None:
+            replica_begin(task=task, user=user, kind=kind)
         claimed = _claimed(task.pk)
         event_record(
             claimed,

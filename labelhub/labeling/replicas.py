@@ -94,7 +94,11 @@ def annotation_reset(*, task: Task, base_revision: int) -> None:
 
 
 def replica_begin(*, task: Task, user, kind: str) -> TaskReplica:
-    """Start the user's pass (after the claim, in its transaction): the task starts from its pre-label."""
+    """Start the user's pass (after the claim, in its transaction): the task starts from its pre-label.
+    A pass of theirs still open (sent back to them automatically) goes on where they left it."""
+    own = TaskReplica.objects.filter(task=task, user=user, submitted_at__isnull=True).first()
+    if own is not None:
+        return own
     first = TaskReplica.objects.filter(task=task).order_by("id").first()
     if first is not None:
         annotation_reset(task=task, base_revision=first.base_revision)
@@ -104,6 +108,23 @@ def replica_begin(*, task: Task, user, kind: str) -> TaskReplica:
         defaults={"kind": kind, "base_revision": task.annotation.current_revision},
     )
     return replica
+
+
+def replica_abandon(*, task: Task, user_id: int | None) -> None:
+    """The holder gave their pass up unsubmitted (a release, an expired lease, a manager's reassignment):
+    it is dropped and the task goes back to its pre-label, so that the next person, the holder included
+    (they made no pass), starts afresh; without this the pass kept the holder out of the task for good and
+    a consensus task could wait forever for its last annotator."""
+    left = TaskReplica.objects.filter(task=task, user_id=user_id, submitted_at__isnull=True).first()
+    if left is None:
+        return
+    annotation_reset(task=task, base_revision=left.base_revision)
+    left.delete()
+
+
+def replica_submitted(*, task: Task, user) -> bool:
+    """Whether the user already submitted a pass over the task (they never make a second)."""
+    return TaskReplica.objects.filter(task=task, user=user, submitted_at__isnull=False).exists()
 
 
 def replica_of(*, task: Task, user) -> TaskReplica | None:

@@ -1,5 +1,6 @@
-"""Review actions on a task in the QA pipeline: the first-stage worker submits; a reviewer accepts,
-rejects with comments, or fixes and accepts. Each needs the caller's live lease, is recorded as a
+"""Review actions on a task in the QA pipeline: the first-stage worker submits (a submit measured below
+the project's `quality_send_back_below` goes back to its annotator by the rejection's path, by nobody);
+a reviewer accepts, rejects with comments, or fixes and accepts. Each needs the caller's live lease, is recorded as a
 TaskEvent, and publishes "task.stage_changed" (and "task.submitted") on commit, which webhooks and gold
 scoring subscribe to."""
 
@@ -28,7 +29,7 @@ from .models import Comment, ConsensusResult, EventKind, ReplicaKind, Task, Task
 from .pipeline import done_refuse, reject_target, stage_after, stage_is_review, task_is_done
 from .replicas import consensus_merge, consensus_quorum, replica_finish, replica_of
 from .selectors import revision_current
-from .services import comment_create
+from .services import comment_create, comment_system
 
 
 def _advance(task: Task, *, actor, kind: str, now: datetime, revision: int | None, data: dict) -> None:
@@ -95,39 +96,136 @@ def task_submit(*, task: Task, user) -> Task:
     if replica is not None:
         return _replica_submit(task, replica=replica, user=user, now=now, revision=revision)
     task.last_annotator = user
-    _submitted_publish(task, user=user, revision=revision)
+    measured = _submitted_publish(task, user=user, revision=revision)
+    due = _send_back_due(task, measured=measured, annotator=user)
+    if due is not None:
+        _submitted_record(task, actor=user, now=now, revision=revision, data=work_data(task, now))
+        _quality_send_back(task, due=due, annotator=user, now=now, revision=revision)
+        return task
     _advance(
         task, actor=user, kind=EventKind.SUBMITTED, now=now, revision=revision, data=work_data(task, now)
     )
     return task
 
 
-def _submitted_publish(task: Task, *, user, revision: int) -> None:
+def _submitted_publish(task: Task, *, user, revision: int) -> dict | None:
+    """Announce the submit (in-transaction subscribers score a gold task); the submit's measured quality
+    where a subscriber put one in the event's context ({"source", "value"}), else None."""
+    context = {"task": task, "user": user}
     announce(
         TaskSubmitted(task=task.pk, user=user.pk, revision=revision, gold=task.is_gold),
         organization_id=task.project.organization_id,
         project_id=task.project_id,
-        context={"task": task, "user": user},
+        context=context,
+    )
+    return context.get("quality")
+
+
+def _submitted_record(task: Task, *, actor, now: datetime, revision: int | None, data: dict) -> None:
+    """The timeline's submit of a task that stays in its first stage (a pass kept, or sent back)."""
+    stage = task.stage
+    event_record(
+        task,
+        EventKind.SUBMITTED,
+        at=now,
+        actor=actor,
+        from_stage=stage,
+        to_stage=stage,
+        revision=revision,
+        data=data,
+    )
+
+
+SEND_BACK_WHAT = {
+    "gold": "accuracy against the known-correct regions",
+    "consensus": "agreement between the independent annotations",
+}
+
+
+def _send_back_due(task: Task, *, measured: dict | None, annotator) -> dict | None:
+    """Whether a submit measured `measured` ({"source": "gold" | "consensus", "value": 0..1}) goes back
+    to its annotator: below the project's `quality_send_back_below`, fewer than
+    `quality_send_back_limit` automatic send-backs so far (on a honeypot: of this annotator), and for a
+    gold task only where the project gives immediate feedback (else the send-back would tell the
+    labeler that the task was gold). The send-back's record, or None."""
+    project = task.project
+    below = project.quality_send_back_below
+    if below is None or measured is None or measured["value"] >= below:
+        return None
+    if measured["source"] == "gold" and not project.immediate_feedback:
+        return None
+    earlier = task.events.filter(kind=EventKind.REJECTED, actor__isnull=True, data__has_key="send_back")
+    if measured["source"] == "gold":
+        earlier = earlier.filter(data__send_back__user=annotator.pk)
+    count = earlier.count()
+    if count >= project.quality_send_back_limit:
+        return None
+    return {
+        "source": measured["source"],
+        "value": round(measured["value"], 6),
+        "threshold": below,
+        "count": count + 1,
+        "limit": project.quality_send_back_limit,
+        "user": annotator.pk,
+    }
+
+
+def _quality_send_back(task: Task, *, due: dict, annotator, now: datetime, revision: int) -> None:
+    """Send the task back to its first stage, reserved for `annotator`, with a system comment saying why:
+    the reviewer's rejection path (`_send_back`), by nobody."""
+    comment = comment_system(
+        task=task,
+        text=f"Sent back automatically: the {SEND_BACK_WHAT[due['source']]} is {due['value']:.2f}, below "
+        f"the project's threshold {due['threshold']:.2f} (send-back {due['count']} of at most "
+        f"{due['limit']}). Check the regions and submit again.",
+    )
+    _send_back(
+        task,
+        actor=None,
+        now=now,
+        target=task.project.first_stage,
+        assignee=annotator,
+        revision=revision,
+        data={"comments": [comment.pk], "send_back": due},
+    )
+
+
+def _send_back(task: Task, *, actor, now: datetime, target: str, assignee, revision: int, data: dict) -> None:
+    """Return the task to stage `target`, reserved for `assignee`: the one path of a rejection, a
+    reviewer's or an automatic one (a "rejected" event, "task.stage_changed" on commit)."""
+    from_stage = task.stage
+    event_record(
+        task,
+        EventKind.REJECTED,
+        at=now,
+        actor=actor,
+        from_stage=from_stage,
+        to_stage=target,
+        revision=revision,
+        data=data,
+    )
+    task.stage = target
+    claim_clear(task, assignee=assignee)
+    task.save()
+    stage_changed_publish(
+        task, from_stage=from_stage, action=EventKind.REJECTED, actor=actor, revision=revision
     )
 
 
 def _replica_submit(task: Task, *, replica: TaskReplica, user, now: datetime, revision: int) -> Task:
     """Submit one independent pass (labeling/replicas.py): it is kept, scored if gold ("task.submitted"),
     and the task goes back to its pre-label in the first stage; the pass that completes a consensus task
-    merges them all into one revision, which goes on to review."""
+    merges them all into one revision, which goes on to review. A honeypot's pass measured below the
+    project's send-back threshold stays open and goes back to its labeler; so does a merge whose mean
+    agreement is below it, to the annotator who completed it (`_send_back_due`)."""
     regions = revision_current(annotation=task.annotation)
-    _submitted_publish(task, user=user, revision=revision)
-    stage = task.stage
-    event_record(
-        task,
-        EventKind.SUBMITTED,
-        at=now,
-        actor=user,
-        from_stage=stage,
-        to_stage=stage,
-        revision=revision,
-        data=work_data(task, now),
-    )
+    measured = _submitted_publish(task, user=user, revision=revision)
+    _submitted_record(task, actor=user, now=now, revision=revision, data=work_data(task, now))
+    if replica.kind == ReplicaKind.HONEYPOT:
+        due = _send_back_due(task, measured=measured, annotator=user)
+        if due is not None:  # the pass stays open: the labeler corrects their own regions
+            _quality_send_back(task, due=due, annotator=user, now=now, revision=revision)
+            return task
     replica_finish(task=task, replica=replica, regions=regions.regions if regions else [], now=now)
     claim_clear(task)
     task.save()
@@ -173,6 +271,12 @@ def _replica_submit(task: Task, *, replica: TaskReplica, user, now: datetime, re
         p.agreement = score
         p.save(update_fields=["agreement"])
     task.last_annotator = user
+    agreement = sum(merged["per_pass"]) / len(passes)
+    due = _send_back_due(task, measured={"source": "consensus", "value": agreement}, annotator=user)
+    if due is not None:  # the merged revision goes to the last annotator to correct, then on to review
+        _submitted_record(task, actor=None, now=now, revision=written.number, data={"consensus": True})
+        _quality_send_back(task, due=due, annotator=user, now=now, revision=written.number)
+        return task
     _advance(
         task, actor=None, kind=EventKind.SUBMITTED, now=now, revision=written.number, data={"consensus": True}
     )
@@ -271,23 +375,14 @@ def task_reject(*, task: Task, user, comments: list[dict]) -> Task:
         except DomainError as exc:
             exc.field = f"comments[{i}].{exc.field}" if exc.field else f"comments[{i}]"
             raise
-    from_stage = task.stage
-    target = reject_target(task.project, from_stage)
-    revision = task.annotation.current_revision
-    event_record(
+    target = reject_target(task.project, task.stage)
+    _send_back(
         task,
-        EventKind.REJECTED,
-        at=now,
         actor=user,
-        from_stage=from_stage,
-        to_stage=target,
-        revision=revision,
+        now=now,
+        target=target,
+        assignee=_worker_at(task, target),
+        revision=task.annotation.current_revision,
         data={**work_data(task, now), "comments": [c.pk for c in created]},
-    )
-    task.stage = target
-    claim_clear(task, assignee=_worker_at(task, target))
-    task.save()
-    stage_changed_publish(
-        task, from_stage=from_stage, action=EventKind.REJECTED, actor=user, revision=revision
     )
     return task

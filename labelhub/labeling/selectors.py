@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from labelhub.accounts.models import MANAGING_ROLES
+from labelhub.accounts.models import MANAGING_ROLES, Membership
 from labelhub.accounts.selectors import role_of, role_require
 from labelhub.core.errors import NotFound
 from labelhub.core.prepared import Prepared
@@ -14,10 +14,26 @@ from labelhub.projects.selectors import project_ids_visible, project_visible
 from .models import Annotation, AnnotationRevision, EventKind, Task, TaskEvent
 
 
+def honeypots_hidden(*, user) -> Q:
+    """The tasks hidden from `user`: the honeypots (gold tasks of a project that mixes them into queues
+    at a rate, `honeypot_rate` > 0) of the organizations they do not manage, other than the one they
+    hold or that is reserved for them. A honeypot stays in the first stage's pool, each labeler's pass
+    over it is scored and undone, so its row (first stage for ever, held by one labeler after another)
+    would tell it apart from ordinary tasks: it is absent from lists and reads like a task that does not
+    exist, while the one a labeler holds reads like any task of theirs (nothing in it says gold)."""
+    managed = Membership.objects.filter(user=user, role__in=MANAGING_ROLES).values("organization_id")
+    return (
+        Q(is_gold=True, project__honeypot_rate__gt=0)
+        & ~Q(assignee=user)
+        & ~Q(project__organization_id__in=managed)
+    )
+
+
 def tasks_visible(*, user, project_id: int | None = None) -> QuerySet[Task]:
-    """The tasks of the projects `user` may see, with their image and annotation; with `project_id`, those
-    of that project (none if the user may not see it), its visibility checked by two single-table reads
-    rather than a subquery of every visible project compiled into each query of a task list."""
+    """The tasks of the projects `user` may see (honeypots hidden: `honeypots_hidden`), with their image
+    and annotation; with `project_id`, those of that project (none if the user may not see it), its
+    visibility checked by two single-table reads rather than a subquery of every visible project
+    compiled into each query of a task list."""
     if project_id is None:
         tasks = Task.objects.filter(project_id__in=project_ids_visible(user))
     else:
@@ -25,14 +41,25 @@ def tasks_visible(*, user, project_id: int | None = None) -> QuerySet[Task]:
         if project is None or not project_visible(user=user, project=project):
             return Task.objects.none()
         tasks = Task.objects.filter(project_id=project_id)
-    return tasks.select_related("image", "annotation")
+        if project.honeypot_rate <= 0 or role_of(user=user, organization_id=project.organization_id) in MANAGING_ROLES:
+            # nothing to hide here: no honeypots mixed in, or the caller manages them (no subquery)
+            return tasks.select_related("image", "annotation")
+    return tasks.exclude(honeypots_hidden(user=user)).select_related("image", "annotation")
+
+
+def _honeypot_hidden(task: Task, user) -> bool:
+    if not (task.is_gold and task.project.honeypot_rate > 0) or task.assignee_id == user.pk:
+        return False
+    return role_of(user=user, organization_id=task.project.organization_id) not in MANAGING_ROLES
 
 
 # Sentinels of the prepared reads below: ids no row has, a revision number no annotation reaches (in
 # the range of its field: Django compiles an out-of-range integer to "no rows").
 _TASK, _ANNOTATION, _NUMBER, _PROJECT = -(2**62) - 21, -(2**62) - 22, 2**31 - 7, -(2**62) - 24
 
-_project_of = Prepared(lambda pk: Project.objects.filter(pk=pk).only("id", "organization_id")[:1], _PROJECT)
+_project_of = Prepared(
+    lambda pk: Project.objects.filter(pk=pk).only("id", "organization_id", "honeypot_rate")[:1], _PROJECT
+)
 _task_by_id = Prepared(
     lambda task_id: Task.objects.filter(id=task_id).select_related(
         "image", "project", "annotation", "assignee"
@@ -48,13 +75,16 @@ _revision = Prepared(
 )
 
 
-def task_get(*, user, task_id: int) -> Task:
+def task_get(*, user, task_id: int, honeypots: bool = False) -> Task:
     """A task the user may see (with its image, project, annotation and assignee), else NotFound.
-    Read by primary key, then checked against its project (`project_visible`)."""
+    Read by primary key, then checked against its project (`project_visible`) and, unless `honeypots`
+    (a caller that checks for itself, like immediate feedback), `honeypots_hidden`."""
     if not 0 < task_id < 2**63:
         raise NotFound("No such task.")  # no query with an id the database cannot hold
     found = _task_by_id(task_id)
     if not found or not project_visible(user=user, project=found[0].project):
+        raise NotFound("No such task.")
+    if not honeypots and _honeypot_hidden(found[0], user):
         raise NotFound("No such task.")
     return found[0]
 

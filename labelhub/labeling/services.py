@@ -103,6 +103,14 @@ def comment_create(
     )
 
 
+def comment_system(*, task: Task, text: str) -> Comment:
+    """A comment by LabelHub itself (no author), on the current revision: why an automatic action
+    happened (an automatic send-back)."""
+    return Comment.objects.create(
+        task=task, author=None, text=text, revision=task.annotation.current_revision
+    )
+
+
 @transaction.atomic
 def comment_resolve(*, comment: Comment, user, resolved: bool = True) -> Comment:
     role_require(

@@ -68,6 +68,8 @@ class ProjectOut(serializers.ModelSerializer):
             "quality_bound",
             "quality_threshold",
             "quality_action",
+            "quality_send_back_below",
+            "quality_send_back_limit",
             "consensus_annotators",
             "consensus_quorum",
             "consensus_min_iou",
@@ -113,6 +115,15 @@ class ProjectIn(serializers.Serializer):
         required=False, allow_null=True, help_text="Estimated accuracy below which quality_action applies."
     )
     quality_action = serializers.ChoiceField(choices=QualityAction.values, required=False)
+    quality_send_back_below = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="0-1: a submit measured below this goes back to its annotator with a system comment (a "
+        "honeypot's accuracy where immediate_feedback is on; a consensus merge's mean agreement); null: never.",
+    )
+    quality_send_back_limit = serializers.IntegerField(
+        required=False, help_text="Automatic send-backs per task at most (per labeler on a honeypot), 1-10."
+    )
     consensus_annotators = serializers.IntegerField(
         required=False, help_text="Annotators per task working independently (1: no consensus)."
     )

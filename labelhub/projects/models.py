@@ -90,6 +90,12 @@ class Project(models.Model):
     quality_action = models.CharField(
         max_length=16, choices=QualityAction.choices, default=QualityAction.NONE
     )
+    # Automatic send-back (labelhub/labeling/reviews.py): a submit whose measured quality (a honeypot's
+    # accuracy against its gold regions, where immediate feedback is on; a consensus merge's mean
+    # agreement) is below this goes back to the first stage, to its annotator, with a system comment;
+    # at most `quality_send_back_limit` times per task (per labeler on a honeypot). Null: never.
+    quality_send_back_below = models.FloatField(null=True, blank=True)
+    quality_send_back_limit = models.PositiveSmallIntegerField(default=2)
     # Consensus: each first-stage task is annotated by this many different people independently, and
     # their regions merged (a region kept when `consensus_quorum` of them drew it, matched at
     # `consensus_min_iou`; quorum 0: a strict majority). 1: no consensus.

@@ -33,6 +33,8 @@ EDITABLE = {
     "quality_bound",
     "quality_threshold",
     "quality_action",
+    "quality_send_back_below",
+    "quality_send_back_limit",
     "consensus_annotators",
     "consensus_quorum",
     "consensus_min_iou",
@@ -85,11 +87,19 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     _number(cleaned, "honeypot_rate", 0.0, 1.0)
     _number(cleaned, "quality_bound", 0.0, 1.0)
     _number(cleaned, "quality_threshold", 0.0, 1.0, nullable=True)
+    _number(cleaned, "quality_send_back_below", 0.0, 1.0, nullable=True)
     _number(cleaned, "consensus_min_iou", 0.05, 1.0)
     if "quality_metric" in cleaned and cleaned["quality_metric"] not in QualityMetric.values:
         raise DomainError(f"quality_metric is one of {QualityMetric.values}.", field="quality_metric")
     if "quality_action" in cleaned and cleaned["quality_action"] not in QualityAction.values:
         raise DomainError(f"quality_action is one of {QualityAction.values}.", field="quality_action")
+    limit = cleaned.get("quality_send_back_limit")
+    if "quality_send_back_limit" in cleaned and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10
+    ):
+        raise DomainError(
+            "quality_send_back_limit is a whole number from 1 to 10.", field="quality_send_back_limit"
+        )
     for field, high in (("consensus_annotators", 10), ("consensus_quorum", 10)):
         n = cleaned.get(field)
         if field in cleaned and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= high):

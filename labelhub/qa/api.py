@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from labelhub.core.errors import DomainError
 from labelhub.projects.selectors import project_get
 
-from .metrics import gold_visible_to, metrics_subject, project_metrics
+from .metrics import PER_TASK_MAX_PAGE_SIZE, gold_visible_to, metrics_subject, project_metrics
 from .report import quality_report
 from .selectors import report_require, task_feedback
 from .video import task_video_metrics
@@ -47,6 +47,25 @@ def _int_param(request, name: str) -> int | None:
         raise DomainError(f"{name} is a whole number (an id).", field=name) from None
 
 
+def _per_task_param(request) -> tuple[int, int] | None:
+    """(page, page size) when `per_task` asks for the per-task figures; None otherwise."""
+    raw = (request.query_params.get("per_task") or "").lower()
+    if raw in ("", "false", "0", "no"):
+        return None
+    if raw not in ("true", "1", "yes"):
+        raise DomainError("per_task is true or false.", field="per_task")
+    page = _int_param(request, "page")
+    size = _int_param(request, "page_size")
+    page, size = 1 if page is None else page, 500 if size is None else size
+    if page < 1 or page > 10**6:
+        raise DomainError("page is a whole number from 1 to 1000000.", field="page")
+    if not 1 <= size <= PER_TASK_MAX_PAGE_SIZE:
+        raise DomainError(
+            f"page_size is a whole number from 1 to {PER_TASK_MAX_PAGE_SIZE}.", field="page_size"
+        )
+    return page, size
+
+
 class MetricsOut(serializers.Serializer):
     project = serializers.IntegerField()
     user = serializers.CharField(allow_null=True)
@@ -76,7 +95,9 @@ class MetricsOut(serializers.Serializer):
     segmentation = serializers.JSONField(
         help_text="Pixel accuracy, Dice, IoU, Boundary F1 (2 px), per class and means over the classes "
         "present: {tolerance_px, prelabel: {overall, by_model, per_task}, annotator_vs_gold: {overall, "
-        "by_user} (null where gold is hidden), annotator_vs_fix: {overall, by_user}}"
+        "by_user} (null where gold is hidden), annotator_vs_fix: {overall, by_user}}; per_task is null "
+        "unless ?per_task=true, then one page: {page, page_size, has_next, results: [{task, model, "
+        "pixel_accuracy, dice, iou, boundary_f1}]}"
     )
     consensus = serializers.JSONField(help_text="{by_user: {username: {passes, mean_agreement}}}")
     by_user = serializers.JSONField(
@@ -92,6 +113,15 @@ class ProjectMetricsView(APIView):
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Window start (inclusive)."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Window end (exclusive)."),
             OpenApiParameter("user", OpenApiTypes.INT, description="Only this user's work (user id)."),
+            OpenApiParameter(
+                "per_task",
+                OpenApiTypes.BOOL,
+                description="Include one page of the pre-labels' per-task figures (default: left out).",
+            ),
+            OpenApiParameter("page", OpenApiTypes.INT, description="That page (with per_task; default 1)."),
+            OpenApiParameter(
+                "page_size", OpenApiTypes.INT, description="Its size, 1-1000 (with per_task; default 500)."
+            ),
         ],
         responses=MetricsOut,
     )
@@ -105,7 +135,14 @@ class ProjectMetricsView(APIView):
         user = metrics_subject(viewer=request.user, project=project, user_id=user_id)
         gold_visible = gold_visible_to(viewer=request.user, project=project)
         return Response(
-            project_metrics(project=project, since=since, until=until, user=user, gold_visible=gold_visible)
+            project_metrics(
+                project=project,
+                since=since,
+                until=until,
+                user=user,
+                gold_visible=gold_visible,
+                per_task=_per_task_param(request),
+            )
         )
 
 

@@ -77,10 +77,15 @@ def gold_score_record(*, task: Task, user, revision: int) -> GoldScore:
 
 
 def on_task_submitted(event: DomainEvent) -> None:
-    """Subscriber of "task.submitted" (in the submitting transaction): score a gold task's submission."""
+    """Subscriber of "task.submitted" (in the submitting transaction): score a gold task's submission,
+    and hand the submit its measured quality (the share of correct regions, as the report and the
+    feedback count them; 1.0 when there was nothing to draw) in the event's context, which labeling's
+    automatic send-back reads."""
     from .samples import sample_gold
 
     task = event.context["task"]
     if task.is_gold:
         gold_score_record(task=task, user=event.context["user"], revision=event.payload["revision"])
-        sample_gold(task=task, user=event.context["user"], revision=event.payload["revision"])
+        sample = sample_gold(task=task, user=event.context["user"], revision=event.payload["revision"])
+        value = sample.correct / sample.units if sample.units else 1.0
+        event.context["quality"] = {"source": "gold", "value": value}

@@ -24,6 +24,7 @@ from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.projects.models import Project
 
 from .aggregate import merged, score_means
+from .cache import samples_cached
 from .models import GoldScore, QualitySample, SampleKind
 from .segmentation import KEYS, TOLERANCE
 
@@ -82,27 +83,13 @@ def _with_ai(samples):
     return samples.filter(data__ai_assist__isnull=False).exclude(data__ai_assist=None)
 
 
-def ai_assist(samples) -> dict:
-    """The done tasks' AI pre-labels against their accepted revisions, added up (in the database) from
-    their prelabel samples (labelhub/qa/samples.ai_assist_counts): AI regions kept (same id), their mean
-    IoU, the share accepted unchanged, regions deleted or added by humans, polygon vertices moved or added
-    / removed."""
-    return _ai_figures(_with_ai(samples).aggregate(**_ai_sums()))
-
-
 def segmentation_quality(samples, *, gold_visible: bool) -> dict:
-    """Pixel accuracy, Dice, IoU, BF1 from the samples: pre-labels vs accepted labels (overall, per model,
-    per task), annotators vs gold and annotators vs reviewers' fixes (per user). Dice, IoU and BF1 are
+    """Pixel accuracy, Dice, IoU, BF1 from the samples: pre-labels vs accepted labels (overall, per model;
+    per task: `per_task_page`), annotators vs gold and annotators vs reviewers' fixes (per user). Dice, IoU and BF1 are
     means over the classes present (per class in `per_class`). Summed in the database
     (labelhub/qa/aggregate.py)."""
     prelabel = samples.filter(kind=SampleKind.PRELABEL)
     by_model = {key[0] or "none": m for key, m in score_means(prelabel, group=("model",)).items()}
-    per_task = [
-        {"task": task, "model": model or "none", **dict(zip(KEYS, values, strict=True))}
-        for task, model, *values in prelabel.order_by("id").values_list(
-            "task_id", KT("data__model"), *[Cast(KT(f"scores__{k}"), FloatField()) for k in KEYS]
-        )
-    ]
     fixes = score_means(samples.filter(kind=SampleKind.REVIEW, data__fixed=True), group=("username",))
     gold = None
     if gold_visible:
@@ -113,7 +100,6 @@ def segmentation_quality(samples, *, gold_visible: bool) -> dict:
         "prelabel": {
             "overall": merged(list(by_model.values())),
             "by_model": dict(sorted(by_model.items())),
-            "per_task": per_task,
         },
         "annotator_vs_gold": gold,
         "annotator_vs_fix": {
@@ -154,12 +140,18 @@ def _unfinished_claims(*, events, user, time_stage: dict, by_user: dict) -> None
             by_user[holder]["active_seconds"] += seconds
 
 
-def _ai_assist_by_annotator(samples) -> dict[str, dict]:
-    """Per annotator (the task's last first-stage submitter), the AI-assist figures of their accepted
-    tasks, in one grouped query: {tasks, ai_regions, kept_share, unchanged_share, mean_iou}."""
+def _ai_assist_grouped(samples) -> tuple[dict, dict[str, dict]]:
+    """The AI-assist figures of the done tasks, overall and per annotator (the task's last first-stage
+    submitter), from one query grouped by annotator: ({tasks, ai_regions, ...}, {username: {tasks,
+    ai_regions, kept_share, unchanged_share, mean_iou}})."""
+    keys = ("tasks", "iou_sum", *AI_COUNTS)
+    total = dict.fromkeys(keys, 0)
     out = {}
-    rows = _with_ai(samples).exclude(user=None).values("user__username").annotate(**_ai_sums()).order_by()
-    for row in rows:
+    for row in _with_ai(samples).values("user__username").annotate(**_ai_sums()).order_by():
+        for k in keys:
+            total[k] += row[k] or 0
+        if row["user__username"] is None:
+            continue
         figures = _ai_figures(row)
         out[row["user__username"]] = {
             "tasks": figures["tasks"],
@@ -168,7 +160,67 @@ def _ai_assist_by_annotator(samples) -> dict[str, dict]:
             "unchanged_share": figures["unchanged_share"],
             "mean_iou": figures["mean_iou"],
         }
-    return out
+    return _ai_figures(total), out
+
+
+def _samples_of(project: Project, since, until, user):
+    samples = _window(QualitySample.objects.filter(project=project), since, until)
+    return samples if user is None else samples.filter(user=user)
+
+
+def _sample_figures(*, project: Project, since, until, user, gold_visible: bool) -> dict:
+    """What the metrics sum from quality samples and gold scores: {gold, ai_assist, ai_by_user,
+    segmentation (without per_task)}; cached by project_metrics."""
+    gold = None
+    if gold_visible:
+        scores = _window(GoldScore.objects.filter(task__project=project), since, until)
+        if user is not None:
+            scores = scores.filter(user=user)
+        gold_users = {}
+        total_score, total_n = 0.0, 0
+        for row in scores.values("user__username").annotate(n=Count("id"), total=Sum("score")).order_by():
+            gold_users[row["user__username"]] = {
+                "scored": row["n"],
+                "mean_score": _mean(row["total"], row["n"]),
+            }
+            total_score += row["total"]
+            total_n += row["n"]
+        gold = {"scored": total_n, "mean_score": _mean(total_score, total_n), "by_user": gold_users}
+    samples = _samples_of(project, since, until, user)
+    overall, ai_by_user = _ai_assist_grouped(samples.filter(kind=SampleKind.PRELABEL))
+    return {
+        "gold": gold,
+        "ai_assist": overall,
+        "ai_by_user": ai_by_user,
+        "segmentation": segmentation_quality(samples, gold_visible=gold_visible),
+    }
+
+
+PER_TASK_MAX_PAGE_SIZE = 1000
+
+
+def per_task_page(*, project: Project, since, until, user, page: tuple[int, int] | None) -> dict | None:
+    """One page of the pre-labels' per-task figures, in sample order: {page, page_size, has_next,
+    results: [{task, model, pixel_accuracy, dice, iou, boundary_f1}]}; None without `page`."""
+    if page is None:
+        return None
+    number, size = page
+    prelabel = _samples_of(project, since, until, user).filter(kind=SampleKind.PRELABEL)
+    start = (number - 1) * size
+    rows = list(
+        prelabel.order_by("id").values_list(
+            "task_id", KT("data__model"), *[Cast(KT(f"scores__{k}"), FloatField()) for k in KEYS]
+        )[start : start + size + 1]
+    )
+    return {
+        "page": number,
+        "page_size": size,
+        "has_next": len(rows) > size,
+        "results": [
+            {"task": task, "model": model or "none", **dict(zip(KEYS, values, strict=True))}
+            for task, model, *values in rows[:size]
+        ],
+    }
 
 
 def project_metrics(
@@ -178,12 +230,17 @@ def project_metrics(
     until: datetime | None = None,
     user=None,
     gold_visible: bool = True,
+    per_task: tuple[int, int] | None = None,
 ) -> dict:
     """The figures of the metrics API. Reads rows already aggregated where it can (counts in SQL) and
     the QualitySamples computed when things happened, never annotations: its cost grows with the
     project's events and samples, not with its images' pixels. `gold_visible` False (a member who is no
     manager, in a project without immediate feedback) leaves out every gold figure, so the answer is the
-    same whether or not a task the member submitted was gold."""
+    same whether or not a task the member submitted was gold. `per_task` (page, page size): that page of
+    the pre-labels' per-task figures (None: left out, the answer stays small at 10,000 tasks).
+
+    The figures summed from quality samples (gold, AI assist, segmentation) are cached per project
+    until its samples change (labelhub/qa/cache.py); the rest is read live."""
     stages = [*project.stage_names, STAGE_DONE]
     # Tasks per stage and status, now (with a user: the tasks assigned to or reserved for them).
     tasks = Task.objects.filter(project=project)
@@ -281,25 +338,15 @@ def project_metrics(
     done = done_events.values("task_id").distinct().count()
     hours = (until - since).total_seconds() / 3600 if since and until and until > since else None
 
-    gold = None
-    if gold_visible:
-        scores = _window(GoldScore.objects.filter(task__project=project), since, until)
-        if user is not None:
-            scores = scores.filter(user=user)
-        gold_users = {}
-        total_score, total_n = 0.0, 0
-        for row in scores.values("user__username").annotate(n=Count("id"), total=Sum("score")).order_by():
-            gold_users[row["user__username"]] = {
-                "scored": row["n"],
-                "mean_score": _mean(row["total"], row["n"]),
-            }
-            total_score += row["total"]
-            total_n += row["n"]
-        gold = {"scored": total_n, "mean_score": _mean(total_score, total_n), "by_user": gold_users}
-    samples = _window(QualitySample.objects.filter(project=project), since, until)
-    if user is not None:
-        samples = samples.filter(user=user)
-    ai_by_user = _ai_assist_by_annotator(samples.filter(kind=SampleKind.PRELABEL))
+    figures = samples_cached(
+        project,
+        "metrics",
+        (since, until, getattr(user, "pk", None), gold_visible),
+        lambda: _sample_figures(
+            project=project, since=since, until=until, user=user, gold_visible=gold_visible
+        ),
+    )
+    gold, ai_by_user = figures["gold"], figures["ai_by_user"]
     for name in ai_by_user:
         by_user[name]  # noqa: B018 - an annotator whose accepted work falls in the window gets a row
     for name, slot in by_user.items():
@@ -326,8 +373,16 @@ def project_metrics(
         "time": time_out,
         "rejection_rate": rejection_rate,
         "gold": gold,
-        "ai_assist": ai_assist(samples.filter(kind=SampleKind.PRELABEL)),
-        "segmentation": segmentation_quality(samples, gold_visible=gold_visible),
+        "ai_assist": figures["ai_assist"],
+        "segmentation": {
+            **figures["segmentation"],
+            "prelabel": {
+                **figures["segmentation"]["prelabel"],
+                "per_task": per_task_page(
+                    project=project, since=since, until=until, user=user, page=per_task
+                ),
+            },
+        },
         "consensus": consensus_agreement(project=project, since=since, until=until, user=user),
         "by_user": dict(by_user),
     }
@@ -362,7 +417,7 @@ def _stranded(project: Project) -> dict[str, int]:
     return counts
 
 
-__all__ = ["ai_assist", "project_metrics"]
+__all__ = ["per_task_page", "project_metrics"]
 
 
 def metrics_subject(*, viewer, project: Project, user_id: int | None):

@@ -22,6 +22,7 @@ from django.db.models.functions import Cast
 from labelhub.projects.models import Project, QualityAction
 
 from .aggregate import class_sums, merged, score_means
+from .cache import samples_cached
 from .models import QualitySample, SampleKind
 from .quality import ERROR_KINDS
 from .segmentation import scores_mean
@@ -147,7 +148,30 @@ def _samples(project: Project, *, task_ids=None, user=None) -> QuerySet[QualityS
 
 def quality_report(*, project: Project, task_ids=None, user=None) -> dict:
     """The report of a project (or of the tasks `task_ids`, an export's; or of one labeler's work): see
-    the module docstring. Reads the samples' small rows only, never annotations."""
+    the module docstring. Reads the samples' small rows only, never annotations; a project's or a
+    labeler's report is cached until the project's samples change (labelhub/qa/cache.py)."""
+    if task_ids is None:
+        report = samples_cached(
+            project, "report", (getattr(user, "pk", None),), lambda: _report_sums(project, user=user)
+        )
+    else:
+        report = _report_sums(project, task_ids=task_ids, user=user)
+    threshold = project.quality_threshold
+    accuracy = report["accuracy"]["accuracy"]
+    report.update(
+        {
+            "project": project.pk,
+            "bound": {"metric": project.quality_metric, "value": project.quality_bound},
+            "threshold": threshold,
+            "action": project.quality_action,
+            "below_threshold": threshold is not None and accuracy is not None and accuracy < threshold,
+        }
+    )
+    return report
+
+
+def _report_sums(project: Project, *, task_ids=None, user=None) -> dict:
+    """The report's figures summed from the samples (without the project's settings)."""
     samples = _samples(project, task_ids=task_ids, user=user)
     groups = [
         {
@@ -171,19 +195,7 @@ def quality_report(*, project: Project, task_ids=None, user=None) -> dict:
         ).items()
     }
     segmentation = merged(list(score_means(samples, group=()).values()))
-    report = report_from_sums(groups, per_class, segmentation)
-    threshold = project.quality_threshold
-    accuracy = report["accuracy"]["accuracy"]
-    report.update(
-        {
-            "project": project.pk,
-            "bound": {"metric": project.quality_metric, "value": project.quality_bound},
-            "threshold": threshold,
-            "action": project.quality_action,
-            "below_threshold": threshold is not None and accuracy is not None and accuracy < threshold,
-        }
-    )
-    return report
+    return report_from_sums(groups, per_class, segmentation)
 
 
 def export_quality_check(*, project: Project, task_ids) -> dict:

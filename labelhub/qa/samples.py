@@ -19,6 +19,7 @@ from labelhub.labeling.pipeline import STAGE_DONE
 from labelhub.predictions.models import Prediction
 from labelhub.regions.validation import region_mask
 
+from .cache import samples_changed
 from .models import QualitySample, SampleKind
 from .quality import all_correct, region_errors
 from .segmentation import compare, perfect
@@ -57,6 +58,7 @@ def _scores(task: Task, submitted: list[dict], reference: list[dict]) -> dict:
 def _store(
     task: Task, *, user, kind: str, revision: int, judged: dict, scores: dict, data: dict
 ) -> QualitySample:
+    samples_changed(task.project_id)
     return QualitySample.objects.create(
         project_id=task.project_id,
         task=task,
@@ -212,6 +214,7 @@ def samples_rebuild(*, project) -> int:
     """Compute a project's samples again from its stored history (after an upgrade, or a change of its
     quality settings); the number written."""
     QualitySample.objects.filter(project=project).delete()
+    samples_changed(project.pk)
     written = 0
     tasks = Task.objects.filter(project=project).select_related("project", "image", "last_annotator")
     stages = project.stage_names
@@ -238,3 +241,8 @@ def samples_rebuild(*, project) -> int:
                 if to_stage == STAGE_DONE:
                     written += sample_prelabel(task=task, revision=revision or 0) is not None
     return written
+
+
+def on_image_deleting(event: DomainEvent) -> None:
+    """Subscriber of "image.deleting" (in its transaction): the image's tasks take their samples along."""
+    samples_changed(event.project_id)

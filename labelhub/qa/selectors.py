@@ -24,7 +24,7 @@ def report_require(*, viewer, project: Project) -> None:
 def task_feedback(*, user, task_id: int) -> dict:
     """The caller's latest honeypot score on this task, where the project enables immediate feedback.
     Every other case answers the same 404, so the endpoint tells nothing before a honeypot's submit."""
-    task = task_get(user=user, task_id=task_id)
+    task = task_get(user=user, task_id=task_id, honeypots=True)  # read after the honeypot was handed back
     sample = None
     if task.project.immediate_feedback and task.is_gold:
         sample = (

@@ -1,5 +1,6 @@
 """The manager's screen shows the metrics API's `segmentation` block (pixel accuracy, Dice, IoU,
-Boundary F1) in real Chromium, after a pre-labelled task is edited, submitted and accepted."""
+Boundary F1) in real Chromium, after a pre-labelled task is edited, submitted and accepted; the project
+form saves the quality settings."""
 
 from __future__ import annotations
 
@@ -83,4 +84,16 @@ def test_manager_screen_shows_segmentation_quality(browser, live_server, transac
     assert f"Boundary F1 at {seg['tolerance_px']:g} px" in page.inner_text(
         "section[aria-label='Segmentation quality'] h2"
     )
+    # The project form holds the quality settings: the automatic send-back saved from it.
+    page.goto(f"{live_server.url}/app/#/project/{project.id}/settings")
+    page.wait_for_selector("form[aria-label='Project settings'] fieldset.quality-settings")
+    assert page.input_value("[aria-label='Send back below']") == ""
+    page.fill("[aria-label='Send back below']", "0.6")
+    page.fill("[aria-label='Send back limit']", "3")
+    page.fill("[aria-label='Honeypot rate']", "0.1")
+    page.click("button:has-text('Save')")
+    page.wait_for_function(f"location.hash === '#/project/{project.id}'")
+    project.refresh_from_db()
+    assert (project.quality_send_back_below, project.quality_send_back_limit) == (0.6, 3)
+    assert project.honeypot_rate == 0.1 and project.quality_threshold is None
     assert page.errors == []

@@ -4,8 +4,11 @@ projects; an export keeps its report and is blocked below the threshold."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from labelhub.accounts.models import Role
 from labelhub.core.errors import Conflict
@@ -175,3 +178,47 @@ def test_report_api_export_manifest_and_threshold(org_a):
     with pytest.raises(Conflict) as refused:
         export_create(project=project, user=manager, format="coco")
     assert refused.value.code == "quality_below_threshold"
+
+
+def test_a_released_pass_goes_back_to_the_pool(org_a):
+    """Two annotators, two passes needed: one releases without submitting (or lets the lease lapse),
+    the other submits; the task waits for nobody: the first takes it again from the pre-label and their
+    submit merges it. Whoever submitted a pass never gets it again, by next-task or by a direct claim."""
+    project = org_a.project
+    project.consensus_annotators = 2
+    project.save()
+    a = org_a.users[Role.ANNOTATOR]
+    b = make_user("alpha-c9", org_a.organization, Role.ANNOTATOR)
+    (task,) = make_tasks(project, 1)
+    claimed = leases.task_claim_next(project=project, user=a, stage="annotate")
+    annotation_write(task=claimed, author=a, base_revision=0, regions=PASSES[2][1], writer=Writer.MEMBER)
+    leases.task_release(task=claimed, user=a)
+    task.refresh_from_db()
+    assert task.annotation.current_revision == 0  # back at its pre-label
+    assert not TaskReplica.objects.filter(task=task).exists()  # the unsubmitted pass is gone
+    claimed = leases.task_claim_next(project=project, user=b, stage="annotate")
+    assert claimed.pk == task.pk and claimed.annotation.current_revision == 0
+    annotation_write(task=claimed, author=b, base_revision=0, regions=PASSES[0][1], writer=Writer.MEMBER)
+    reviews.task_submit(task=claimed, user=b)
+    with pytest.raises(Conflict) as refused:
+        leases.task_claim(task=task, user=b)
+    assert refused.value.code == "already_annotated"
+    assert leases.task_claim_next(project=project, user=b, stage="annotate") is None
+    # A's second claim, this time the lease lapses: the pass is dropped again and A may come back.
+    claimed = leases.task_claim_next(project=project, user=a, stage="annotate")
+    assert claimed.pk == task.pk and claimed.annotation.current_revision == 0
+    annotation_write(task=claimed, author=a, base_revision=0, regions=[], writer=Writer.MEMBER)
+    Task.objects.filter(pk=task.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert leases.leases_expire() == 1
+    assert TaskReplica.objects.filter(task=task, submitted_at__isnull=True).count() == 0
+    claimed = leases.task_claim(task=task, user=a)  # a direct claim starts a pass too
+    assert claimed.annotation.current_revision == 0
+    annotation_write(task=claimed, author=a, base_revision=0, regions=PASSES[1][1], writer=Writer.MEMBER)
+    reviews.task_submit(task=claimed, user=a)
+    task.refresh_from_db()
+    assert task.stage == "review"  # the second submitted pass merged them
+    result = ConsensusResult.objects.get(task=task)
+    assert result.annotators == 2
+    assert sorted(TaskReplica.objects.filter(task=task).values_list("user__username", flat=True)) == sorted(
+        [a.username, b.username]
+    )

@@ -180,12 +180,33 @@ def _strip(body):
     return body
 
 
+def _changes(before, after, path: str = "") -> dict:
+    """The counts of a metrics answer that a submit changed, a missing count read as 0 (times, rates and
+    means left out: they depend on what came before): {path: change}."""
+    if isinstance(after, dict) or isinstance(before, dict):
+        out: dict = {}
+        for key in set(after or {}) | set(before or {}):
+            if not any(word in key for word in ("seconds", "rate", "mean", "share", "per_hour")):
+                out.update(_changes((before or {}).get(key), (after or {}).get(key), f"{path}.{key}"))
+        return out
+    if isinstance(after, int) or isinstance(before, int):
+        change = (after or 0) - (before or 0)
+        return {path: change} if change else {}
+    return {path: (before, after)} if before != after else {}
+
+
 def test_invisible_to_labelers_and_feedback_only_when_enabled(org_a):
     project = org_a.project
     project.honeypot_rate = 1.0  # every claim that would hand out new work hands out a honeypot
     project.save()
     manager = org_a.users[Role.MANAGER]
     client = org_a.clients[Role.ANNOTATOR]
+    labeler = org_a.users[Role.ANNOTATOR]
+    from tests.helpers import client_for
+
+    watcher = client_for(make_user("alpha-l8", org_a.organization, Role.ANNOTATOR))
+    nothing = watcher.get("/api/v1/tasks/999999999/")
+    changed: dict[str, dict] = {}
     (ordinary,) = make_tasks(project, 1)
     (gold,) = make_gold(project, manager, 1, start=10)
     for task in (ordinary, gold):
@@ -209,11 +230,27 @@ def test_invisible_to_labelers_and_feedback_only_when_enabled(org_a):
         assert put.status_code == 200, put.content
         detail = client.get(f"/api/v1/tasks/{tid}/").json()
         timeline = client.get(f"/api/v1/tasks/{tid}/timeline/").json()
+        comments = client.get(f"/api/v1/tasks/{tid}/comments/").json()
+        mine = client.get(f"/api/v1/tasks/?project={project.id}&assignee={labeler.pk}").json()
+        assert [row["id"] for row in mine["results"]] == [tid]
+        metrics = client.get(f"/api/v1/projects/{project.id}/metrics/").json()
+        # Another labeler: a honeypot someone holds is absent from lists and reads as no task at all.
+        seen = {row["id"] for row in watcher.get(f"/api/v1/tasks/?project={project.id}").json()["results"]}
+        theirs = watcher.get(f"/api/v1/tasks/{tid}/")
+        if name == "honeypot":
+            assert tid not in seen and theirs.status_code == 404 and theirs.json() == nothing.json()
+            assert watcher.get(f"/api/v1/tasks/{tid}/timeline/").status_code == 404
+            assert watcher.get(f"/api/v1/tasks/{tid}/comments/").status_code == 404
+            assert watcher.post(f"/api/v1/tasks/{tid}/claim/").status_code == 404  # no way around the rate
+        else:
+            assert tid in seen and theirs.status_code == 200
         submitted = client.post(f"/api/v1/tasks/{tid}/submit/")
         assert submitted.status_code == 200, submitted.content
         feedback = client.get(f"/api/v1/tasks/{tid}/feedback/")
         assert feedback.status_code == 404  # immediate feedback is off
-        answers[name] = [body, ann, put.json(), detail, timeline]
+        after = client.get(f"/api/v1/projects/{project.id}/metrics/").json()
+        changed[name] = _changes(metrics, after)
+        answers[name] = [body, ann, put.json(), detail, timeline, comments, mine]
         text = json.dumps(answers[name]).lower()
         assert "gold" not in text and "honeypot" not in text
         if name == "honeypot":
@@ -221,16 +258,19 @@ def test_invisible_to_labelers_and_feedback_only_when_enabled(org_a):
             project.save()
     for a, b in zip(answers["honeypot"], answers["ordinary"], strict=True):
         assert _strip(a) == _strip(b)
+    # What the submit changed in the labeler's metrics is the same for both (times aside).
+    assert changed["honeypot"] == changed["ordinary"] and changed["ordinary"], changed
     gold_page = client.get(f"/api/v1/tasks/{gold.pk}/gold/")
-    assert gold_page.status_code == 403
+    assert gold_page.status_code == 403  # (the rate is 0 now: an ordinary task, gold for managers only)
+    # Managers see every task, the honeypot included.
+    listed = org_a.clients[Role.MANAGER].get(f"/api/v1/tasks/?project={project.id}").json()["results"]
+    assert gold.pk in {row["id"] for row in listed}
 
     # With immediate feedback, the labeler who just submitted a honeypot reads their score and errors.
     project.immediate_feedback = True
     project.honeypot_rate = 1.0
     project.save()
     other = make_user("alpha-l9", org_a.organization, Role.ANNOTATOR)
-    from tests.helpers import client_for
-
     c2 = client_for(other)
     (more,) = make_tasks(project, 1, start=50)
     tid = c2.post(f"/api/v1/projects/{project.id}/next-task/?stage=annotate").json()["id"]

@@ -42,7 +42,20 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     assert set(pre["per_class"]) == {"cat"}
     assert 0.5 < pre["boundary_f1"] < 1.0
     assert seg["prelabel"]["by_model"] == {"sam-test": pre}  # the story's prediction
-    assert seg["prelabel"]["per_task"][0]["task"] == story["tasks"][0].id
+    assert seg["prelabel"]["per_task"] is None  # opt-in: ?per_task=true
+    manager = org_a.clients[Role.MANAGER]
+    url = f"/api/v1/projects/{story['project'].id}/metrics/"
+    paged = manager.get(f"{url}?per_task=true&page_size=1").json()["segmentation"]["prelabel"]["per_task"]
+    assert paged["page"] == 1 and paged["has_next"] is False
+    assert [row["task"] for row in paged["results"]] == [story["tasks"][0].id]
+    assert paged["results"][0]["iou"] == approx(pre["iou"], abs=1e-6)
+    assert (
+        manager.get(f"{url}?per_task=true&page=2").json()["segmentation"]["prelabel"]["per_task"]["results"]
+        == []
+    )
+    for bad, field in (("per_task=maybe", "per_task"), ("per_task=1&page_size=0", "page_size")):
+        answer = manager.get(f"{url}?{bad}")
+        assert answer.status_code == 400 and answer.json()["error"]["field"] == field
     # Gold: A1 drew 300 px for a 100 px gold square (Dice 0.5 for cat), A2 exactly.
     gold = seg["annotator_vs_gold"]["by_user"]
     assert gold["alpha-annotator"]["dice"] == approx(0.5) and gold["alpha-a2"]["dice"] == approx(1.0)
@@ -57,9 +70,35 @@ def test_prelabel_gold_and_fix_scores_in_the_metrics_api(story, org_a):  # noqa:
     from labelhub.qa.models import QualitySample
 
     QualitySample.objects.all().delete()
+    # The figures are cached until the project's samples change: a delete without the services' hook
+    # is still answered from the cache; the rebuild replaces the cache's version (labelhub/qa/cache.py).
+    cached = manager.get(url).json()
+    assert cached["segmentation"] == seg
     call_command("quality_samples", str(story["project"].id))
-    again = org_a.clients[Role.MANAGER].get(f"/api/v1/projects/{story['project'].id}/metrics/").json()
+    again = manager.get(url).json()
     assert again["segmentation"] == seg and again["ai_assist"] == body["ai_assist"]
+    # ... and between them, with no samples, the rebuilt-from-nothing figures would be empty: the cache
+    # really was replaced (a stale cache would answer `seg` whatever the samples).
+    from labelhub.qa.cache import samples_changed
+
+    QualitySample.objects.all().delete()
+    samples_changed(story["project"].id)
+    empty = manager.get(url).json()["segmentation"]["prelabel"]["overall"]
+    assert empty["n"] == 0
+    # The warm-up job (queued after a change commits) leaves the default answers in the cache: the next
+    # read sums no sample.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from labelhub.qa.tasks import figures_warm
+
+    call_command("quality_samples", str(story["project"].id))
+    figures_warm(story["project"].id)
+    with CaptureQueriesContext(connection) as queries:
+        warm = manager.get(url).json()
+        report = manager.get(f"/api/v1/projects/{story['project'].id}/quality/").json()
+    assert warm["segmentation"] == seg and report["accuracy"]["units"] > 0
+    assert not [q["sql"] for q in queries.captured_queries if "qa_qualitysample" in q["sql"]]
 
 
 def test_prelabels_deleted_score_zero_not_near_perfect(org_a):

@@ -1,5 +1,5 @@
 // Create or edit a project in one screen: name, classes, segmentation type, QA stages, pre-label mode,
-// the polygon accuracy bound. Saved with one POST or PATCH; an error names the field it is about.
+// the polygon accuracy bound, the quality settings. Saved with one POST or PATCH; an error names the field it is about.
 import { useState } from "preact/hooks";
 import * as api from "../api.js";
 import { announce } from "../dom.js";
@@ -30,18 +30,43 @@ function draftOf(project) {
   if (!project) {
     const first = newClass([]);
     return { name: "", description: "", label_schema: [first], pipeline: DEFAULT_STAGES, independent_reviews: true,
-      segmentation: "instance", prelabel: "everything", polygon_min_iou: 0.98, polygon_max_distance: 2 };
+      segmentation: "instance", prelabel: "everything", polygon_min_iou: 0.98, polygon_max_distance: 2, ...QUALITY_DEFAULTS };
   }
   const { name, description, label_schema, pipeline, independent_reviews, segmentation, prelabel, polygon_min_iou, polygon_max_distance } = project;
+  const quality = Object.fromEntries(Object.keys(QUALITY_DEFAULTS).map((k) => [k, project[k] ?? QUALITY_DEFAULTS[k]]));
   return { name, description, label_schema: label_schema.map((c) => ({ hotkey: "", ...c })), pipeline, independent_reviews,
-    segmentation, prelabel, polygon_min_iou, polygon_max_distance };
+    segmentation, prelabel, polygon_min_iou, polygon_max_distance, ...quality };
+}
+
+// The quality settings (labelhub/qa): honeypots, how a region is judged, the project's threshold and what
+// falls below it, the automatic send-back. Empty thresholds are null (off).
+const QUALITY_DEFAULTS = { honeypot_rate: 0, immediate_feedback: false, quality_metric: "iou", quality_bound: 0.9,
+  quality_threshold: "", quality_action: "none", quality_send_back_below: "", quality_send_back_limit: 2 };
+const orNull = (v) => (v === "" || v == null ? null : Number(v));
+
+function QualityFields({ draft, field }) {
+  return html`<fieldset class="quality-settings"><legend>Quality</legend>
+    <div class="row"><label>Honeypot rate <input type="number" min="0" max="1" step="0.01" aria-label="Honeypot rate" value=${draft.honeypot_rate} onInput=${field("honeypot_rate")} /></label>
+      <label><input type="checkbox" aria-label="Immediate feedback" checked=${draft.immediate_feedback} onChange=${field("immediate_feedback")} /> Immediate feedback after a honeypot</label></div>
+    <div class="row"><label>A matched region is right when its <select aria-label="Quality metric" value=${draft.quality_metric} onChange=${field("quality_metric")}>
+      <option value="iou">IoU</option><option value="boundary_f1">Boundary F1 (2 px)</option></select></label>
+      <label>is at least <input type="number" min="0" max="1" step="0.01" aria-label="Quality bound" value=${draft.quality_bound} onInput=${field("quality_bound")} /></label></div>
+    <div class="row"><label>Project threshold <input type="number" min="0" max="1" step="0.01" aria-label="Quality threshold" value=${draft.quality_threshold ?? ""} onInput=${field("quality_threshold")} /></label>
+      <label>below it <select aria-label="Quality action" value=${draft.quality_action} onChange=${field("quality_action")}>
+        <option value="none">report only</option><option value="block_export">block exports</option></select></label></div>
+    <div class="row"><label>Send a submit back to its annotator below <input type="number" min="0" max="1" step="0.01" aria-label="Send back below" value=${draft.quality_send_back_below ?? ""} onInput=${field("quality_send_back_below")} /></label>
+      <label>at most <input type="number" min="1" max="10" step="1" aria-label="Send back limit" value=${draft.quality_send_back_limit} onInput=${field("quality_send_back_limit")} /> times</label>
+      <span class="muted">(a honeypot's accuracy where feedback is on, a consensus merge's agreement; empty: never)</span></div>
+  </fieldset>`;
 }
 
 function bodyOf(draft) {
   const pipeline = draft.pipeline.map((s, i) => ({ name: s.name, role: s.role, sample_rate: i === 0 ? 1 : s.sample_rate,
     ...(i === 0 ? {} : { reject_to: s.reject_to || draft.pipeline[0].name }) }));
   const distance = draft.polygon_max_distance === "" || draft.polygon_max_distance == null ? null : Number(draft.polygon_max_distance);
-  return { ...draft, label_schema: classesOut(draft.label_schema), pipeline, polygon_min_iou: Number(draft.polygon_min_iou), polygon_max_distance: distance };
+  return { ...draft, label_schema: classesOut(draft.label_schema), pipeline, polygon_min_iou: Number(draft.polygon_min_iou), polygon_max_distance: distance,
+    honeypot_rate: Number(draft.honeypot_rate), quality_bound: Number(draft.quality_bound), quality_threshold: orNull(draft.quality_threshold),
+    quality_send_back_below: orNull(draft.quality_send_back_below), quality_send_back_limit: Number(draft.quality_send_back_limit) };
 }
 
 function Form({ project, orgs, go }) {
@@ -84,6 +109,7 @@ function Form({ project, orgs, go }) {
         <span>pixels (empty: no distance bound)</span></div>
     </fieldset>
     <${StageRows} stages=${draft.pipeline} independent=${draft.independent_reviews} onChange=${set("pipeline")} onIndependent=${set("independent_reviews")} />
+    <${QualityFields} draft=${draft} field=${field} />
     <${ErrorLine} error=${error} />
     <div class="row"><button type="submit" class="primary" disabled=${busy}>${project ? "Save" : "Create project"}</button>
       <a class="button" href=${project ? `#/project/${project.id}` : "#/projects"}>Cancel</a></div>
