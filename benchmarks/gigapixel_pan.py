@@ -14,7 +14,8 @@ Debian's chromium through Playwright:
   callbacks during the drag (16.7 ms at 60 Hz when drawing keeps up), and the draw alone is timed as
   the synchronous ``stage.draw()`` of 60 programmatic pans.
 
-Usage: ``python benchmarks/gigapixel_pan.py [--slide var/bench-gigapixel/view-100000.tif] [--regions 10000]``
+Usage: ``python benchmarks/gigapixel_pan.py [--slide var/bench-gigapixel/view-100000.tif] [--regions 10000]
+[--loads 3] [--no-pan]``
 """
 
 from __future__ import annotations
@@ -33,6 +34,37 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
+# Resource Timing of the first view (ms since navigation start): the page, the app's modules, the API
+# requests before the task is drawn, and the tiles.
+BREAKDOWN_JS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const res = performance.getEntriesByType("resource");
+  const mods = res.filter((r) => r.name.includes("/static/app/") && /\\.m?js$/.test(new URL(r.name).pathname));
+  const tiles = res.filter((r) => /\\/api\\/v1\\/images\\/\\d+\\/tiles\\//.test(r.name));
+  const api = res.filter((r) => r.name.includes("/api/v1/") && !tiles.includes(r));
+  return {
+    html: nav.responseEnd,
+    modules: mods.length,
+    modulesEnd: Math.max(0, ...mods.map((r) => r.responseEnd)),
+    main: performance.getEntriesByName("labelhub:main")[0]?.startTime ?? null,
+    firstApi: Math.min(...api.map((r) => r.startTime)),
+    apiCount: api.length,
+    apiEnd: Math.max(0, ...api.map((r) => r.responseEnd)),
+    firstTile: Math.min(...tiles.map((r) => r.startTime)),
+  };
+}"""
+BREAKDOWN = [
+    ("html", "page HTML received"),
+    ("modules", "app modules loaded (count)"),
+    ("modulesEnd", "last module received"),
+    ("main", "main.js runs (the router)"),
+    ("firstApi", "first API request sent"),
+    ("apiCount", "API requests (count, tiles aside)"),
+    ("apiEnd", "last API response received"),
+    ("firstTile", "first tile requested"),
+]
+
+
 def pct(values) -> str:
     a = np.asarray(values, dtype=np.float64)
     return f"p50 {np.percentile(a, 50):6.1f}  p95 {np.percentile(a, 95):6.1f}  max {a.max():6.1f} ms (n={len(a)})"
@@ -42,6 +74,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--slide", type=Path, default=REPO / "var" / "bench-gigapixel" / "view-100000.tif")
     ap.add_argument("--regions", type=int, default=10_000)
+    ap.add_argument("--loads", type=int, default=3, help="first views measured, after one that fills caches")
+    ap.add_argument("--no-pan", action="store_true", help="the first view only")
+    ap.add_argument("--waterfall", action="store_true", help="print the last first view's API requests")
     args = ap.parse_args()
     if not args.slide.exists():
         raise SystemExit(f"{args.slide} is missing: run benchmarks/gigapixel.py first")
@@ -121,8 +156,8 @@ def main() -> None:
         page.fill("#id_password", "pw-bench")
         page.click("button[type=submit]")
         page.wait_for_selector("body[data-ready=queue]")
-        firsts, tiles_in = [], []
-        for i in range(4):
+        firsts, tiles_in, parts = [], [], []
+        for i in range(args.loads + 1):
             page.goto("about:blank")
             page.goto(f"{base}/app/#/next/{project.id}/annotate")
             page.wait_for_selector("body[data-ready=task]", timeout=120000)
@@ -136,8 +171,24 @@ def main() -> None:
                 continue  # the first load fills the caches (tiles are immutable: a labeler's next visit)
             firsts.append(float(page.evaluate("document.body.dataset.readyAt")))
             tiles_in.append(page.evaluate("performance.now()"))
+            parts.append(page.evaluate(BREAKDOWN_JS))
         print(f"first view, navigation -> task drawn      {pct(firsts)}")
         print(f"first view, navigation -> tiles in view   {pct(tiles_in)} (browser-cached tiles)")
+        print("  where the first view goes (median, ms since navigation start):")
+        for key, text in BREAKDOWN:
+            values = [float(b[key]) if b[key] is not None else float("nan") for b in parts]
+            print(f"    {text:40s} {np.median(values):7.0f}")
+        if args.waterfall:
+            print("  the last first view's API requests (start -> end, ms since navigation start):")
+            for name, start, end, size in page.evaluate(
+                """() => performance.getEntriesByType("resource").filter((r) => r.name.includes("/api/v1/")
+                && !r.name.includes("/tiles/")).map((r) => [r.name.split("/api/v1/")[1], r.startTime, r.responseEnd,
+                r.encodedBodySize])"""
+            ):
+                print(f"    {start:7.0f} -> {end:7.0f}  {size / 1e3:8.1f} kB  {name}")
+        if args.no_pan:
+            browser.close()
+            return
 
         page.evaluate(
             """() => { window.__frames = []; let last = null;

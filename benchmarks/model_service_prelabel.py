@@ -53,10 +53,92 @@ class ThreadingWSGI(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+def legacy_predict_service(*, service_id: int, image_ids: list[int]) -> dict:
+    """The per-image write path that `images_predict_service` used before its writes were batched
+    (kept here, unchanged in behaviour, to measure the batched path against in one run): each image's
+    prediction claimed, stored and its task seeded by the one-image functions of predictions/services.py,
+    one transaction per image."""
+    from labelhub.core.errors import DomainError
+    from labelhub.images.models import Image
+    from labelhub.predictions import model_services as ms
+    from labelhub.predictions.models import ModelService, Prediction, PredictionStatus
+    from labelhub.predictions.services import prediction_fail, prediction_save_regions, prediction_start
+    from workers.lsml import ResultError, prediction_shapes
+
+    service = ModelService.objects.select_related("project").filter(id=service_id).first()
+    project = service.project
+    images = list(Image.objects.filter(id__in=image_ids, project=project).order_by("id"))
+    results: dict = {}
+    todo = []
+    done = {
+        p.image_id: p
+        for p in Prediction.objects.filter(image__in=images, service=service, status=PredictionStatus.OK)
+    }
+    for image in images:
+        if image.id in done:
+            results[image.id] = done[image.id]
+            continue
+        prediction = prediction_start(image=image, model_name=ms._model_name(service),
+                                      checkpoint_sha256=ms._checkpoint(service), kind=ms.PREDICTION_KIND)  # fmt: skip
+        if prediction is None:
+            continue
+        image.project = project
+        prediction.service, prediction.image = service, image
+        todo.append((image, prediction))
+    Prediction.objects.filter(id__in=[p.id for _, p in todo], service__isnull=True).update(service=service)
+    if not todo:
+        return results
+    started = time.perf_counter()
+    try:
+        version = ms.service_setup(service)
+        answer = ms.service_call(service, "POST", "/predict", {
+            "tasks": [ms.task_json(image) for image, _ in todo],
+            "model_version": version or service.model_version or None,
+            "project": ms.project_key(project),
+            "label_config": ms.label_config_of(project),
+            "params": {"login": None, "password": None, "context": None},
+        })  # fmt: skip
+        predictions, top_version = ms._predictions_of(answer, len(todo))
+    except ms.ServiceError as exc:
+        ms._failure(service, exc.reason)
+        for image, prediction in todo:
+            prediction_fail(prediction=prediction, error=exc.reason)
+            results[image.id] = prediction
+        return results
+    ms._success(service, top_version or version)
+    per_image = (time.perf_counter() - started) / len(todo)
+    classes = project.class_names
+    for (image, prediction), item in zip(todo, predictions, strict=True):
+        t0 = time.perf_counter() - per_image
+        try:
+            shapes, _, item_version = prediction_shapes(item, width=image.width, height=image.height,
+                                                         classes=classes, limits=ms._limits())  # fmt: skip
+            regions = ms.prediction_regions(
+                shapes=shapes, image=image, service=service, prediction_id=prediction.id
+            )
+        except ResultError as exc:
+            prediction_fail(prediction=prediction, error=f"{ms.REFUSED}: {exc}")
+            results[image.id] = prediction
+            continue
+        prediction.model_version = (item_version or top_version or version or "")[:200]
+        try:
+            results[image.id] = prediction_save_regions(prediction=prediction, regions=regions, started=t0)
+        except DomainError as exc:
+            prediction_fail(prediction=prediction, error=f"{ms.REFUSED}: {exc.message} ({exc.field})")
+            results[image.id] = prediction
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--paths",
+        default="batched,per-image",
+        help="the write paths compared, taking turns batch by batch: batched (LabelHub's), per-image "
+        "(the one-image write path it replaced, kept here to measure against)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the run; the top 25 by own time")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     args = parser.parse_args()
@@ -81,12 +163,14 @@ def main() -> None:
     from django.core.files.storage import default_storage
     from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     call_command("migrate", verbosity=0)
 
     from labelhub.accounts.models import Organization
     from labelhub.images.models import Image
-    from labelhub.labeling.models import Annotation, AnnotationRevision, Task
+    from labelhub.labeling.models import Annotation, Task
     from labelhub.predictions import model_services
     from labelhub.predictions.models import ModelService, Prediction
     from labelhub.projects.models import Project
@@ -134,6 +218,7 @@ def main() -> None:
             name=f"ms-{time.time():.0f}",
             label_schema=[{"name": "car", "color": "#ff0000", "kinds": ["polygon", "mask"]}],
         )
+        total = (args.images + 2 * args.batch) * len(args.paths.split(","))
         stored = default_storage.save("bench/shared.png", ContentFile(disc_image_bytes(640, 480)))
         images = Image.objects.bulk_create(
             [
@@ -147,7 +232,7 @@ def main() -> None:
                     sha256=f"{i:064x}",
                     size_bytes=100,
                 )  # fmt: skip
-                for i in range(args.images)
+                for i in range(total)
             ]
         )
         tasks = Task.objects.bulk_create(
@@ -161,59 +246,79 @@ def main() -> None:
             uses=["prelabel"],
             timeout_seconds=60,
         )
-        in_calls = 0.0
+        calls = {"in": 0.0}
         call = model_services.service_call
 
         def timed(*a, **kw):
-            nonlocal in_calls
             t = time.perf_counter()
             try:
                 return call(*a, **kw)
             finally:
-                in_calls += time.perf_counter() - t
+                calls["in"] += time.perf_counter() - t
 
         model_services.service_call = timed
+        paths = {"batched": model_services.images_predict_service, "per-image": legacy_predict_service}
+        paths = {name: paths[name] for name in args.paths.split(",")}
         ids = [i.id for i in images]
-        model_services.images_predict_service(service_id=service.id, image_ids=ids[: args.batch])  # warm-up
-        Prediction.objects.all().delete()
-        AnnotationRevision.objects.filter(annotation__task__project=project).delete()
-        Annotation.objects.update(current_revision=0)
-        in_calls = 0.0
+        # the first batches: warm-up, then one batch per path with its queries counted (not timed)
+        queries: dict[str, int] = {}
+        for run in paths.values():
+            run(service_id=service.id, image_ids=ids[: args.batch])
+            ids = ids[args.batch :]
+        for name, run in paths.items():
+            with CaptureQueriesContext(connection) as captured:
+                run(service_id=service.id, image_ids=ids[: args.batch])
+            queries[name] = len(captured.captured_queries)
+            ids = ids[args.batch :]
+        counted = Prediction.objects.filter(service=service, status="ok").count()
         (logs / "predict.jsonl").unlink(missing_ok=True)
         import cProfile
 
         profile = cProfile.Profile(time.thread_time) if args.profile else None
-        cpu0 = time.thread_time()
-        t0 = time.perf_counter()
+        figures = {name: {"wall": 0.0, "cpu": 0.0, "calls": 0.0, "images": 0} for name in paths}
         if profile:
             profile.enable()
-        for start in range(0, len(ids), args.batch):
-            model_services.images_predict_service(
-                service_id=service.id, image_ids=ids[start : start + args.batch]
-            )
-        total = time.perf_counter() - t0
-        cpu = time.thread_time() - cpu0
+        # the paths take turns, batch by batch, so both see the machine's load alike
+        batches = [ids[k : k + args.batch] for k in range(0, len(ids), args.batch)]
+        for k, batch in enumerate(batches):
+            name = list(paths)[k % len(paths)]
+            calls["in"] = 0.0
+            cpu0, t0 = time.thread_time(), time.perf_counter()
+            paths[name](service_id=service.id, image_ids=batch)
+            f = figures[name]
+            f["wall"] += time.perf_counter() - t0
+            f["cpu"] += time.thread_time() - cpu0
+            f["calls"] += calls["in"]
+            f["images"] += len(batch)
         if profile:
             import pstats
 
             profile.disable()
             pstats.Stats(profile).sort_stats("tottime").print_stats(30)
-        ok = Prediction.objects.filter(service=service, status="ok").count()
-        seeded = Annotation.objects.filter(task__project=project, current_revision=1).count()
+        ok = Prediction.objects.filter(service=service, status="ok").count() - counted
+        seeded = Annotation.objects.filter(task__project=project, current_revision=1).count() - counted
         own = sum(json.loads(line)["seconds"] for line in (logs / "predict.jsonl").read_text().splitlines())
-        n = args.images
+        n = sum(f["images"] for f in figures.values())
         print(
-            f"images {n}, batch {args.batch}, predictions ok {ok}, tasks seeded {seeded}, database {os.environ['DATABASE_URL'].split(':')[0]}"
+            f"images {n} timed (+{counted} warm-up and counted), batch {args.batch}, predictions ok {ok}, "
+            f"tasks seeded {seeded}, database {os.environ['DATABASE_URL'].split(':')[0]}"
         )
-        print(
-            f"whole pre-label:            {total:8.2f} s  {n / total:7.1f} images/s  {total / n * 1000:7.2f} ms/image"
-        )
-        print(f"inside the service's calls: {in_calls:8.2f} s  {in_calls / n * 1000:7.2f} ms/image")
-        print(f"backend model's own time:   {own:8.2f} s  {own / n * 1000:7.2f} ms/image")
-        print(
-            f"LabelHub overhead:          {total - in_calls:8.2f} s  {(total - in_calls) / n * 1000:7.2f} ms/image"
-        )
-        print(f"LabelHub CPU (this thread): {cpu:8.2f} s  {cpu / n * 1000:7.2f} ms/image")
+        print(f"backend model's own time:    {own / n * 1000:8.2f} ms/image (both paths)")
+        for name, f in figures.items():
+            m = f["images"]
+            print(
+                f"[{name}] {m} images: whole {f['wall'] / m * 1000:.2f} ms/image ({m / f['wall']:.1f} images/s), "
+                f"inside the service's calls {f['calls'] / m * 1000:.2f}, LabelHub overhead (wall) "
+                f"{(f['wall'] - f['calls']) / m * 1000:.2f}, LabelHub CPU (this thread) {f['cpu'] / m * 1000:.2f} "
+                f"ms/image; {queries[name]} queries for a batch of {args.batch} ({queries[name] / args.batch:.1f} per image)"
+            )
+        if len(figures) == 2:
+            a, b = (figures[name] for name in ("batched", "per-image"))
+            print(
+                "batched / per-image: CPU per image "
+                f"{(a['cpu'] / a['images']) / (b['cpu'] / b['images']):.2f}, overhead (wall) per image "
+                f"{((a['wall'] - a['calls']) / a['images']) / ((b['wall'] - b['calls']) / b['images']):.2f}"
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -12,6 +12,11 @@ the app; Debian's chromium (Playwright) signs in as the manager and measures:
   app's modules;
 * a filter change: ms from the request the filter starts to the frame with the new rows
   (``tasksDrawnMs``), cycling through stage, status, gold, open comments and assignee filters;
+* ``--cold``: every load in a new browser context, its HTTP cache empty (a first visit);
+* where the first load goes (``--breakdown``, from the browser's Resource Timing entries of each load):
+  the page's HTML received, the app's modules (count, fetched from the server, revalidated with a 304,
+  the last one received), the first API request sent (the app's code running) and the API requests'
+  own time;
 * the API alone (the same process, no browser): first page, a filtered page, page 1,000, and the
   capped count beside a full COUNT(*) of the project's tasks.
 
@@ -51,6 +56,45 @@ FILTERS = [
 def _pct(values: list[float]) -> str:
     a = np.asarray(values, dtype=np.float64)
     return f"p50 {np.percentile(a, 50):6.0f}  p95 {np.percentile(a, 95):6.0f}  max {a.max():6.0f} ms (n={len(a)})"
+
+
+# Resource Timing of the page just loaded: what the app's loading is made of (ms since navigation start).
+BREAKDOWN_JS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const res = performance.getEntriesByType("resource");
+  const mods = res.filter((r) => r.name.includes("/static/app/") && /\\.m?js$/.test(new URL(r.name).pathname));
+  const api = res.filter((r) => r.name.includes("/api/v1/"));
+  return {
+    html: nav.responseEnd,
+    modules: mods.length,
+    fetched: mods.filter((r) => r.transferSize > 0).length,
+    revalidated: mods.filter((r) => r.responseStatus === 304).length,
+    modulesEnd: Math.max(0, ...mods.map((r) => r.responseEnd)),
+    main: performance.getEntriesByName("labelhub:main")[0]?.startTime ?? NaN,
+    firstApi: Math.min(...api.map((r) => r.startTime)),
+    apiMs: Math.max(0, ...api.map((r) => r.duration)),
+    apiEnd: Math.max(0, ...api.map((r) => r.responseEnd)),
+  };
+}"""
+BREAKDOWN = [
+    ("html", "page HTML received"),
+    ("modules", "app modules loaded (count)"),
+    ("fetched", "  of them fetched from the server"),
+    ("revalidated", "  of them revalidated (304)"),
+    ("modulesEnd", "last module received"),
+    ("main", "main.js runs (the router)"),
+    ("firstApi", "first API request sent"),
+    ("apiMs", "longest API request"),
+    ("apiEnd", "last API response received"),
+]
+
+
+def _breakdown(label: str, loads: list[dict]) -> None:
+    print(f"  breakdown, {label} (median of {len(loads)} loads, ms since navigation start):")
+    for key, text in BREAKDOWN:
+        print(
+            f"    {text:36s} {np.median([float(b[key] if b[key] is not None else 'nan') for b in loads]):7.0f}"
+        )
 
 
 def team():
@@ -181,6 +225,8 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--small", type=int, default=1000, help="a second project's tasks, for comparison")
     ap.add_argument("--loads", type=int, default=20)
+    ap.add_argument("--breakdown", action="store_true", help="print where the first loads' time goes")
+    ap.add_argument("--cold", action="store_true", help="every load in a new browser context (empty cache)")
     ap.add_argument(
         "--pg",
         default=os.environ.get("LABELHUB_BENCH_PG", "postgres://postgres@127.0.0.1:5432"),
@@ -265,25 +311,45 @@ def run(args: argparse.Namespace) -> None:
         first = {small.id: [], project.id: []}
         screen = {small.id: [], project.id: []}
         queue = []
+        parts: dict[str, list[dict]] = {"tasks": [], "queue": []}
+        signed_in = page.context.storage_state()
+
+        def fresh(page):
+            """The page for the next load: the same tab (modules in the HTTP cache), or with --cold a new
+            browser context (an empty cache: a first visit), signed in with the same session cookie."""
+            if not args.cold:
+                page.goto("about:blank")
+                return page
+            context = page.context
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, storage_state=signed_in)
+            context.close()
+            return page
+
         for i in range(args.loads + 1):
             for p in (small, project):
-                page.goto("about:blank")
+                page = fresh(page)
                 page.goto(f"{base}/app/#/tasks/{p.id}")
                 page.wait_for_function("document.body.dataset.tasksDrawn === '1'", timeout=60000)
                 assert page.locator("tr[data-task]").count() == 50
                 if i:
                     first[p.id].append(float(page.evaluate("document.body.dataset.tasksDrawnAt")))
                     screen[p.id].append(float(page.evaluate("document.body.dataset.tasksDrawnMs")))
-            page.goto("about:blank")
+                    if p is project:
+                        parts["tasks"].append(page.evaluate(BREAKDOWN_JS))
+            page = fresh(page)
             page.goto(f"{base}/app/#/queue")
             page.wait_for_selector("body[data-ready=queue]", timeout=60000)
             if i:
                 queue.append(float(page.evaluate("document.body.dataset.readyAt")))
+                parts["queue"].append(page.evaluate(BREAKDOWN_JS))
         for p in (small, project):
             n = p.tasks.count()
             print(f"first page, {n} tasks, navigation start -> 50 rows drawn: {_pct(first[p.id])}")
             print(f"  of which the screen (project + page fetched together, drawn): {_pct(screen[p.id])}")
         print(f"reference: the queue screen, navigation start -> drawn:  {_pct(queue)}")
+        if args.breakdown:
+            _breakdown(f"task list of {args.tasks} tasks", parts["tasks"])
+            _breakdown("queue", parts["queue"])
         changes = []
         for _ in range(2):
             for label, value in FILTERS:

@@ -8,6 +8,7 @@ services as the API (`invitation_accept`, `first_owner_create`)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from django.conf import settings
@@ -15,10 +16,14 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from labelhub.accounts import services as accounts
+from labelhub.accounts.preferences import preferences_get
 from labelhub.core.errors import DomainError
+
+from .modules import import_map, module_graph
 
 USERNAME = re.compile(r"^[\w.@+-]{1,150}$")
 
@@ -110,10 +115,17 @@ class AppLogoutView(auth_views.LogoutView):
 def app_shell(request):
     """The single page; the client routes by URL hash (#/queue, #/task/12, #/manage/3). Cross-origin
     isolated (settings.LABELHUB_APP_COEP) so that the browser's SAM decoder can run threads."""
+    graph = module_graph()
     response = render(
         request,
         "app/index.html",
         {
+            # Inside <script>: "<" escaped as JSON allows, so no URL can close the element.
+            "import_map": mark_safe(json.dumps(import_map()).replace("<", "\\u003c")),  # noqa: S308
+            "preloads": graph.preloads,
+            # What the app would otherwise ask for before its first screen: the user's preferences, and
+            # the module graph of each screen it loads on demand.
+            "boot": {"preferences": preferences_get(user=request.user), "screens": graph.preloads["screens"]},
             "username": request.user.username,
             "user_id": request.user.pk,
             "decode_threads": settings.LABELHUB_BROWSER_DECODE_THREADS,

@@ -35,6 +35,9 @@ ORGANIZATION_DELETING = (
     "organization.deleting"  # accounts, in the deleting transaction; context {"organization"}
 )
 PREDICTION_READY = "prediction.ready"  # predictions; context {"image", "regions"}
+# predictions, a batch in its transaction; context {"items": [(image, regions)], "refused": {}}, which the
+# in-transaction seeding fills with {image id: DomainError} for the images whose regions it refused
+PREDICTIONS_READY = "predictions.ready"
 TASK_STAGE_CHANGED = "task.stage_changed"  # labeling: a task moved to another stage (or to done)
 # labeling: first-stage work handed on; context {"task", "user"}; an in-transaction subscriber may put the
 # submit's measured quality there, {"quality": {"source", "value"}} (qa: a gold task's accuracy), which
@@ -74,6 +77,12 @@ class OrganizationDeleting:
 class PredictionReady:
     prediction: int
     image: int
+
+
+@dataclass(frozen=True)
+class PredictionsReady:
+    predictions: list[int]
+    images: list[int]
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,7 @@ EVENTS: dict[str, type] = {
     PROJECT_DELETING: ProjectDeleting,
     ORGANIZATION_DELETING: OrganizationDeleting,
     PREDICTION_READY: PredictionReady,
+    PREDICTIONS_READY: PredictionsReady,
     TASK_STAGE_CHANGED: TaskStageChanged,
     TASK_SUBMITTED: TaskSubmitted,
     EXPORT_FINISHED: ExportFinished,

@@ -37,19 +37,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from labelhub.accounts.models import MANAGING_ROLES, Role
 from labelhub.accounts.selectors import role_require
 from labelhub.core.errors import Conflict, DomainError
 from labelhub.core.prepared import Prepared
+from labelhub.images.models import Image
 from labelhub.predictions.models import Prediction
 from labelhub.regions.validation import keyframes_mark, regions_clean, regions_diff
 
 from .leases import lease_require, task_locked
 from .models import Annotation, AnnotationRevision, Comment, Task, TaskEvent
-from .pipeline import done_refuse
+from .pipeline import done_refuse, task_is_done
 from .selectors import revision_current
 
 # A task's annotation under a row lock (inside the caller's transaction, after the Task row's).
@@ -129,6 +130,56 @@ def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevisio
             )
         except Conflict:
             return None
+
+
+def annotations_prelabel(
+    *, items: list[tuple[Image, list[dict]]]
+) -> tuple[dict[int, AnnotationRevision], dict[int, DomainError]]:
+    """Seed the untouched tasks of many images with AI regions at once (a pre-label batch), under
+    annotation_prelabel's rules for each: revision 1 with no author, only on a task still at revision 0
+    and not accepted; the regions checked as `annotation_write` checks a PRELABEL writer's (the image's
+    size, the project's classes and their kinds; no segmentation rules). `items`: (image, its regions),
+    the images' `project` loaded. In the caller's transaction, four queries whatever the batch's size:
+    the tasks locked in id order, then their annotations (the lock order of every annotation write,
+    and of every batch: two never deadlock), the revisions inserted, the annotations moved on.
+    Returns (the revisions written by image id, the refusals by image id: the DomainError naming the
+    field its regions broke; nothing is written for that image)."""
+    by_image = {image.id: (image, regions) for image, regions in items}
+    written: dict[int, AnnotationRevision] = {}
+    refused: dict[int, DomainError] = {}
+    if not by_image:
+        return written, refused
+    of = ("self",) if connection.features.has_select_for_update_of else ()
+    with transaction.atomic(savepoint=False):
+        tasks = list(Task.objects.select_for_update(of=of).filter(image_id__in=list(by_image)).order_by("id"))
+        annotations = {
+            a.task_id: a
+            for a in Annotation.objects.select_for_update()
+            .filter(task__in=[t.id for t in tasks], current_revision=0)
+            .order_by("task_id")
+        }
+        for task in tasks:
+            annotation = annotations.get(task.id)
+            if annotation is None or task_is_done(task):
+                continue  # someone saved it, or it is accepted: it keeps its work
+            image, regions = by_image[task.image_id]
+            project = image.project
+            try:
+                cleaned = regions_clean(regions, width=image.width, height=image.height,
+                                        class_names=project.class_names, class_kinds=project.class_kinds)  # fmt: skip
+            except DomainError as exc:
+                refused[image.id] = exc
+                continue
+            written[image.id] = AnnotationRevision(
+                annotation=annotation, number=1, regions=cleaned, author=None, stage=task.stage,
+                summary=regions_diff([], cleaned),
+            )  # fmt: skip
+        if written:
+            AnnotationRevision.objects.bulk_create(written.values())
+            Annotation.objects.filter(id__in=[r.annotation_id for r in written.values()]).update(
+                current_revision=1, updated_at=timezone.now()
+            )
+    return written, refused
 
 
 def _burst_revision(*, annotation: Annotation, previous: AnnotationRevision | None, author, stage: str):

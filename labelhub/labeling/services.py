@@ -12,7 +12,7 @@ from labelhub.core.events import DomainEvent
 from labelhub.images.models import Image
 from labelhub.videos.models import Video
 
-from .annotations import WRITER_ROLES, annotation_prelabel
+from .annotations import WRITER_ROLES, annotation_prelabel, annotations_prelabel
 from .models import Annotation, Comment, Task
 from .selectors import revision_current
 
@@ -137,3 +137,11 @@ def on_prediction_ready(event: DomainEvent) -> None:
     task = Task.objects.filter(image=event.context["image"]).first()
     if task is not None:
         annotation_prelabel(task=task, regions=event.context["regions"])
+
+
+def on_predictions_ready(event: DomainEvent) -> None:
+    """Subscriber of "predictions.ready" (in the batch's transaction): seed the images' untouched tasks
+    with their AI regions at once; the images whose regions the project's rules refuse are handed back
+    in the event's `refused` (the publisher records those predictions as failed, with the reason)."""
+    _, refused = annotations_prelabel(items=event.context["items"])
+    event.context["refused"].update(refused)

@@ -206,11 +206,12 @@ def label_config_of(project: Project) -> str:
     return label_config(project.label_schema)
 
 
-def service_setup(service: ModelService) -> str:
-    """POST /setup with the project's labelling config; the model version it reports ("" if none)."""
+def service_setup(service: ModelService, *, config: str | None = None) -> str:
+    """POST /setup with the project's labelling config (`config` when the caller made it already); the
+    model version it reports ("" if none)."""
     answer = service_call(service, "POST", "/setup", {
         "project": project_key(service.project),
-        "schema": label_config_of(service.project),
+        "schema": config if config is not None else label_config_of(service.project),
         "hostname": settings.LABELHUB_PUBLIC_URL,
         "access_token": "",
         "model_version": service.model_version or None,
@@ -259,13 +260,6 @@ def _success(service: ModelService, version: str | None) -> None:
 # --- image URLs -----------------------------------------------------------------------------------
 
 
-def image_url_sign(image: Image) -> str:
-    """An absolute URL of the image's bytes that needs no credential, valid for
-    LABELHUB_MODEL_SERVICE_URL_SECONDS (a signed, timestamped token naming the image)."""
-    token = signing.TimestampSigner(salt=_SIGNING_SALT).sign(str(image.id))
-    return f"{settings.LABELHUB_PUBLIC_URL}/api/v1/model-services/images/{token}/"
-
-
 def image_from_token(token: str) -> Image:
     """The image a signed URL names; NotFound when the token is forged, malformed or expired."""
     try:
@@ -279,8 +273,20 @@ def image_from_token(token: str) -> Image:
 
 def task_json(image: Image) -> dict:
     """A Label Studio task of the image: {"id", "data": {"image": signed URL}, "meta"}."""
-    return {"id": image.id, "data": {"image": image_url_sign(image)},
-            "meta": {"width": image.width, "height": image.height, "file_name": image.original_name}}  # fmt: skip
+    return tasks_json([image])[0]
+
+
+def tasks_json(images: list[Image]) -> list[dict]:
+    """The Label Studio tasks of images (task_json's). Each image URL is absolute and needs no
+    credential: a signed, timestamped token naming the image, valid for LABELHUB_MODEL_SERVICE_URL_SECONDS
+    (image_from_token reads it back). One signer for the batch, no query."""
+    signer = signing.TimestampSigner(salt=_SIGNING_SALT)
+    base = f"{settings.LABELHUB_PUBLIC_URL}/api/v1/model-services/images/"
+    return [
+        {"id": image.id, "data": {"image": f"{base}{signer.sign(str(image.id))}/"},
+         "meta": {"width": image.width, "height": image.height, "file_name": image.original_name}}
+        for image in images
+    ]  # fmt: skip
 
 
 # --- pre-labels -----------------------------------------------------------------------------------
@@ -362,82 +368,80 @@ def _predictions_of(answer: Any, count: int) -> tuple[list, str | None]:
 def images_predict_service(*, service_id: int, image_ids: list[int]) -> dict[int, Prediction]:
     """Pre-label images through a model service: one /setup, one /predict of all the images, each
     image's outcome recorded on its Prediction (ok with regions, or failed with the reason). Images
-    already done by this service are skipped; a paused service fails the rest with its reason."""
+    already done by this service are skipped; a paused service fails the rest with its reason. The
+    batch's writes go through batch_writes (claims together, every outcome in one transaction): the
+    database work is per batch, not per image."""
     from workers.lsml import ResultError, prediction_shapes
 
-    from .services import prediction_fail, prediction_save_regions, prediction_start
+    from .batch_writes import Outcome, predictions_record, predictions_start
 
     service = ModelService.objects.select_related("project").filter(id=service_id).first()
     if service is None:
         return {}
     project = service.project
     images = list(Image.objects.filter(id__in=image_ids, project=project).order_by("id"))
-    results: dict[int, Prediction] = {}
-    todo: list[tuple[Image, Prediction]] = []
-    done = {
+    results: dict[int, Prediction] = {
         p.image_id: p
         for p in Prediction.objects.filter(image__in=images, service=service, status=PredictionStatus.OK)
     }
+    claimed = predictions_start(images=[i for i in images if i.id not in results], model_name=_model_name(service),
+                                checkpoint_sha256=_checkpoint(service), kind=PREDICTION_KIND, service=service)  # fmt: skip
+    todo: list[tuple[Image, Prediction]] = []
     for image in images:
-        if image.id in done:
-            results[image.id] = done[image.id]
+        prediction = claimed.get(image.id)
+        if prediction is None:  # done already, or a live run of this service holds its prediction
             continue
-        prediction = prediction_start(image=image, model_name=_model_name(service),
-                                      checkpoint_sha256=_checkpoint(service), kind=PREDICTION_KIND)  # fmt: skip
-        if prediction is None:  # a live run of this service holds the image's prediction
-            continue
-        image.project = project  # the rows the save and the task's seeding read, without queries
+        image.project = project  # the rows the writes and the task's seeding read, without queries
         prediction.service, prediction.image = service, image
         todo.append((image, prediction))
-    Prediction.objects.filter(id__in=[p.id for _, p in todo], service__isnull=True).update(service=service)
     if not todo:
         return results
     started = time.perf_counter()
+    config = label_config_of(project)
     try:
         if service.paused:
             raise ServiceError(f"the service is paused: {service.paused_reason}")
-        version = service_setup(service)
+        version = service_setup(service, config=config)
         answer = service_call(service, "POST", "/predict", {
-            "tasks": [task_json(image) for image, _ in todo],
+            "tasks": tasks_json([image for image, _ in todo]),
             "model_version": version or service.model_version or None,
             "project": project_key(project),
-            "label_config": label_config_of(project),
+            "label_config": config,
             "params": {"login": None, "password": None, "context": None},
         })  # fmt: skip
         predictions, top_version = _predictions_of(answer, len(todo))
     except ServiceError as exc:
         if not service.paused:
             _failure(service, exc.reason)
-        for image, prediction in todo:
-            prediction_fail(prediction=prediction, error=exc.reason)
-            results[image.id] = prediction
+        predictions_record(outcomes=[Outcome(image, p, error=exc.reason) for image, p in todo])
+        results.update((image.id, p) for image, p in todo)
         return results
     _success(service, top_version or version)
     per_image = (time.perf_counter() - started) / len(todo)
-    classes = project.class_names
+    classes, limits = project.class_names, _limits()
+    outcomes: list[Outcome] = []
     for (image, prediction), item in zip(todo, predictions, strict=True):
-        t0 = time.perf_counter() - per_image
+        t0 = time.perf_counter()
+        outcome = Outcome(image, prediction)
+        outcomes.append(outcome)
         try:
             shapes, _, item_version = prediction_shapes(item, width=image.width, height=image.height,
-                                                         classes=classes, limits=_limits())  # fmt: skip
-            regions = prediction_regions(
+                                                         classes=classes, limits=limits)  # fmt: skip
+            outcome.regions = prediction_regions(
                 shapes=shapes, image=image, service=service, prediction_id=prediction.id
             )
         except ResultError as exc:
-            prediction_fail(prediction=prediction, error=f"{REFUSED}: {exc}")
-            results[image.id] = prediction
+            outcome.error = f"{REFUSED}: {exc}"
             continue
         except Exception as exc:  # a segmenter failing on a box prompt: recorded, the others go on
             log.exception("model service regions of image %s failed", image.id)
-            prediction_fail(prediction=prediction, error=f"{type(exc).__name__}: {exc}")
-            results[image.id] = prediction
+            outcome.error = f"{type(exc).__name__}: {exc}"
             continue
         prediction.model_version = (item_version or top_version or version or "")[:200]
-        try:  # saves the prediction (its model_version too) and seeds the task, in one transaction
-            results[image.id] = prediction_save_regions(prediction=prediction, regions=regions, started=t0)
-        except DomainError as exc:  # the task's annotation refused the regions (its project's rules)
-            prediction_fail(prediction=prediction, error=f"{REFUSED}: {exc.message} ({exc.field})")
-            results[image.id] = prediction
+        outcome.duration_ms = (per_image + time.perf_counter() - t0) * 1000.0  # its share of the call too
+    # the task's annotation may refuse an image's regions (its project's rules): that image fails
+    predictions_record(outcomes=outcomes, refused_prefix=f"{REFUSED}: ")
+    results.update((image.id, p) for image, p in todo)
     return results
 
 

@@ -313,7 +313,9 @@ def is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded files with 8 hex digits
+# Label Studio prefixes a file's name with 8 hex digits: `<8 hex>-<name>` for an uploaded file, and
+# `<8 hex>__<name>` (an MD5 of its URL) for a file its exports name from a task's image URL.
+LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}(?:-|__)")
 
 
 class ProjectImages:
@@ -337,8 +339,9 @@ class ProjectImages:
             key = PurePosixPath(key).stem
         found = table.get(file_name) or table.get(key) or []
         if not found and not stem and LS_UPLOAD_PREFIX.match(key):
-            # Label Studio's exports name an uploaded file `../media/upload/<project>/<8 hex>-<name>`
-            # (its JSON in data.image, its COCO export in file_name): the original name follows the prefix.
+            # Label Studio's exports name an uploaded file `../media/upload/<project>/<8 hex>-<name>` (its
+            # JSON in data.image, its COCO export in file_name), and its COCO export names an image it has
+            # by URL `images/<8 hex>__<name>`: the original name follows the prefix.
             found = table.get(LS_UPLOAD_PREFIX.sub("", key)) or []
         if not found:
             report.add(

@@ -16,8 +16,11 @@ Both arrays are streamed: each image and annotation is appended to a file on dis
 JSON document is assembled from those files at the end.
 
 Import: `instances*.json` files (polygons, RLE as string or counts list); an annotation with a `bbox`
-and no segmentation becomes a box prompt for the segmentation model. Every problem is reported with
-its JSON path.
+and no segmentation becomes a box prompt for the segmentation model. Polygon coordinates are read
+rounded to 1e-9 px (as the Label Studio importer reads its percent): a file whose pixels were computed
+from percent, as Label Studio's COCO export computes `x% / 100 * width`, carries float noise such as
+49.99999999999999 for 50, which would move a pixel centre lying on an edge across it. Every problem is
+reported with its JSON path.
 """
 
 from __future__ import annotations
@@ -210,14 +213,12 @@ def _coco_polygons(seg: list, at: str, height: int, width: int, report: Report) 
             report.add(where, f"A polygon needs at least 3 points (6 numbers), got {len(part)}.")
             ok = False
             continue
-        xs, ys = part[0::2], part[1::2]
+        xs, ys = [round(float(x), 9) for x in part[0::2]], [round(float(y), 9) for y in part[1::2]]
         if min(xs) < 0 or min(ys) < 0 or max(xs) > width or max(ys) > height:
             report.add(where, f"A point lies outside the image (0..{width}, 0..{height}).")
             ok = False
             continue
-        polygons.append(
-            {"exterior": [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)], "holes": []}
-        )
+        polygons.append({"exterior": [[x, y] for x, y in zip(xs, ys, strict=True)], "holes": []})
     return polygons if ok else None
 
 

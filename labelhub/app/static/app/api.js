@@ -51,7 +51,23 @@ export async function request(method, path, body, { keepalive = false, onRespons
   return res.headers.get("content-type")?.includes("json") ? res.json() : null;
 }
 
-export const get = (path) => request("GET", path);
+// GETs the router starts while a screen's modules load (prefetch), handed to the screen's own get() of
+// the same path: one request, and the screen's data no longer waits for its code. Kept a few seconds.
+const early = new Map();
+const EARLY_MS = 10000;
+
+export function prefetch(path) {
+  const response = request("GET", path);
+  response.catch(() => {}); // the error reaches whoever takes it; unused, it is no unhandled rejection
+  early.set(path, { response, at: performance.now() });
+}
+
+export function get(path) {
+  const hit = early.get(path);
+  early.delete(path);
+  return hit && performance.now() - hit.at < EARLY_MS ? hit.response : request("GET", path);
+}
+
 export const post = (path, body, opts) => request("POST", path, body ?? {}, opts);
 export const put = (path, body) => request("PUT", path, body);
 export const patch = (path, body) => request("PATCH", path, body);

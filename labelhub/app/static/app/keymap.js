@@ -86,18 +86,10 @@ function build() {
   for (const c of COMMANDS) for (const k of keysOf(c.id)) if (!table.has(k.toLowerCase())) table.set(k.toLowerCase(), c.id);
 }
 
+/** This user's remapped keys (the page brings them, labelhub/app/views.py; the sheet saves them). */
 export function setOverrides(shortcuts) {
   overrides = { ...(shortcuts || {}) };
   build();
-}
-
-/** This user's remapped keys, from the server (once per page). */
-export async function loadPreferences() {
-  try {
-    setOverrides((await api.get("auth/me/preferences/")).shortcuts);
-  } catch {
-    setOverrides({}); // the defaults serve; the sheet says so when saving fails
-  }
 }
 
 /** The command a keydown names, or null (also null while a text field or a dialog has the keys). */

@@ -1,24 +1,58 @@
 // The router: #/queue, #/next/{project}/{stage}[/{task to skip}], #/task/{id}, #/manage/{project}, and
 // the manager's workspace (#/projects, #/project/{id}, #/people: workspace/index.js; #/tasks/{project},
 // #/exports/{project}, #/metrics/{project}). One screen at a time; leaving a task screen releases its lease.
+//
+// Loading: only the router, the queue and their helpers load with the page (the page preloads them all at
+// once); every other screen's modules load when it opens (a list never loads the editor, Konva or the
+// SAM decoder), its whole module graph asked for at once (the page lists it, read from the files by
+// labelhub/app/modules.py) while the screen's first API requests already run beside them.
 import { announce, errorText, h } from "./dom.js";
-import { loadPreferences } from "./keymap.js";
-import { managerScreen } from "./manager.js";
+import { setOverrides } from "./keymap.js";
 import { nextTask, queueScreen } from "./queue.js";
-import { taskScreen } from "./task.js";
-import { get } from "./api.js";
-import { videoScreen } from "./video/screen.js";
+import { get, prefetch } from "./api.js";
+import { firstRequests as taskListRequests } from "./workspace/tasksfirst.js";
 
-// A video task opens the video screen (static/app/video/); an image task the image editor.
-async function openTask(root, taskOrId, go) {
-  const task = typeof taskOrId === "object" ? taskOrId : await get(`tasks/${taskOrId}/`);
-  if (task.video) { document.body.dataset.screen = "task"; return videoScreen(root, { task, go }); }
-  return taskScreen(root, { taskId: task.id, go });
+performance.mark("labelhub:main"); // the router runs (benchmarks/task_list.py --breakdown)
+// What the server knew when it sent the page: the user's preferences and the screens' module graphs.
+const boot = JSON.parse(document.getElementById("app-boot").textContent);
+setOverrides(boot.preferences.shortcuts); // before any screen: the task screen's tooltips show the keys
+
+// The screens loaded on demand, by their path under static/app/ (the keys of boot.screens).
+const SCREENS = {
+  "task.js": () => import("./task.js"),
+  "video/screen.js": () => import("./video/screen.js"),
+  "manager.js": () => import("./manager.js"),
+  "workspace/index.js": () => import("./workspace/index.js"),
+  "workspace/tasks.js": () => import("./workspace/tasks.js"),
+  "workspace/exports.js": () => import("./workspace/exports.js"),
+  "workspace/metrics.js": () => import("./workspace/metrics.js"),
+};
+const WORKSPACE_ROUTES = ["projects", "project", "people"]; // workspace/index.js draws them
+const preloaded = new Set();
+
+/** The screen module at `path`, its whole static graph preloaded together (not one level at a time). */
+function screen(path) {
+  for (const href of boot.screens[path] || []) {
+    if (preloaded.has(href)) continue;
+    preloaded.add(href);
+    document.head.append(Object.assign(document.createElement("link"), { rel: "modulepreload", href }));
+  }
+  return SCREENS[path]();
 }
-import { WORKSPACE_ROUTES, workspaceScreen } from "./workspace/index.js";
-import { exportsScreen } from "./workspace/exports.js";
-import { metricsScreen } from "./workspace/metrics.js";
-import { tasksScreen } from "./workspace/tasks.js";
+
+// A video task opens the video screen (static/app/video/); an image task the image editor. The image
+// editor's modules start loading beside the task's request (most tasks are images).
+async function openTask(root, taskOrId, go) {
+  const editor = screen("task.js");
+  editor.catch(() => {}); // a failed load is reported below when it is awaited
+  const task = typeof taskOrId === "object" ? taskOrId : await get(`tasks/${taskOrId}/`);
+  if (task.video) {
+    document.body.dataset.screen = "task";
+    return (await screen("video/screen.js")).videoScreen(root, { task, go });
+  }
+  prefetch(`tasks/${task.id}/`); // the editor's first request (it reads the task afresh), while it loads
+  return (await editor).taskScreen(root, { taskId: task.id, go });
+}
 
 const root = document.getElementById("screen");
 let current = null;
@@ -40,8 +74,11 @@ async function route() {
   document.body.dataset.screen = parts[0];
   root.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   try {
-    if (parts[0] === "task") current = await openTask(root, Number(parts[1]), go);
-    else if (parts[0] === "next") {
+    if (parts[0] === "task") {
+      prefetch(`tasks/${Number(parts[1])}/`);
+      current = await openTask(root, Number(parts[1]), go);
+    } else if (parts[0] === "next") {
+      screen("task.js").catch(() => {}); // loads while the server picks the task
       const task = await nextTask(root, { projectId: Number(parts[1]), stage: parts[2], message, exclude: Number(parts[3]) || null });
       if (task) {
         history.replaceState(null, "", `#/task/${task.id}`);
@@ -50,11 +87,14 @@ async function route() {
         current = await openTask(root, task, go);
       }
     }
-    else if (parts[0] === "manage") await managerScreen(root, { projectId: Number(parts[1]), go });
-    else if (WORKSPACE_ROUTES.includes(parts[0])) current = workspaceScreen(root, { parts, go });
-    else if (parts[0] === "tasks") current = await tasksScreen(root, { projectId: Number(parts[1]) });
-    else if (parts[0] === "exports") current = await exportsScreen(root, { projectId: Number(parts[1]) });
-    else if (parts[0] === "metrics") current = await metricsScreen(root, { projectId: Number(parts[1]) });
+    else if (parts[0] === "manage") await (await screen("manager.js")).managerScreen(root, { projectId: Number(parts[1]), go });
+    else if (WORKSPACE_ROUTES.includes(parts[0])) current = (await screen("workspace/index.js")).workspaceScreen(root, { parts, go });
+    else if (parts[0] === "tasks") {
+      for (const path of taskListRequests(Number(parts[1]))) prefetch(path);
+      current = await (await screen("workspace/tasks.js")).tasksScreen(root, { projectId: Number(parts[1]) });
+    }
+    else if (parts[0] === "exports") current = await (await screen("workspace/exports.js")).exportsScreen(root, { projectId: Number(parts[1]) });
+    else if (parts[0] === "metrics") current = await (await screen("workspace/metrics.js")).metricsScreen(root, { projectId: Number(parts[1]) });
     else await queueScreen(root, { go, message });
   } catch (err) {
     announce(errorText(err), "error");
@@ -66,4 +106,4 @@ async function route() {
 
 document.getElementById("nav").append(h("a", { href: "#/queue" }, "Queue"), " ", h("a", { href: "#/projects" }, "Projects"));
 window.addEventListener("hashchange", route);
-loadPreferences().then(route); // the user's keys first: the task screen's tooltips show them
+route();

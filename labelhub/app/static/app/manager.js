@@ -2,7 +2,7 @@
 // and roles are on the People screen, workspace/people.js), exports with a progress bar and download.
 import * as api from "./api.js";
 import { errorText, h } from "./dom.js";
-import { PALETTE } from "./view.js";
+import { PALETTE } from "./palette.js";
 import { qualityReportCard } from "./workspace/quality.js";
 import { workspaceTabs } from "./workspace/nav.js";
 

@@ -2,13 +2,10 @@
 // region, pins for comments. Everything is positioned in full-resolution image pixels (pixel corners);
 // the stage transform maps them to the screen, and large images are drawn from a downscaled bitmap.
 import Konva from "konva";
+import { PALETTE } from "./palette.js";
 import { rleDecode } from "./rle.js";
 
-// Okabe & Ito (2002), then Paul Tol's muted set: a class keeps its colour across tasks.
-export const PALETTE = [
-  "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000",
-  "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
-];
+export { PALETTE };
 const MAX_BITMAP_SIDE = 4096;
 
 /** The class's colour as the project sets it (#rrggbb), else the palette's by the class's position. */

@@ -7,8 +7,6 @@ import { ProjectScreen } from "./project.js";
 import { ProjectFormScreen } from "./projectform.js";
 import { ProjectsScreen } from "./projects.js";
 
-export const WORKSPACE_ROUTES = ["projects", "project", "people"];
-
 function screenFor(parts, go) {
   const [name, id, sub] = parts;
   if (name === "projects" && id === "new") return html`<${ProjectFormScreen} go=${go} />`;

@@ -5,19 +5,15 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import * as api from "../api.js";
 import { announce, errorText } from "../dom.js";
 import { mount, when, WorkspaceNav } from "./nav.js";
+import { EMPTY, firstRequests, PAGE_SIZE, query } from "./tasksfirst.js";
 
 const MANAGING = ["owner", "manager"];
-const PAGE_SIZE = 50;
-const EMPTY = { stage: "", status: "", assignee: "", gold: "", open_comments: "", source: "", sort: "id" };
 
 export async function tasksScreen(root, { projectId }) {
   // One round trip before the rows: the project and the first page together; the people (for the
   // assignee filter and reassign) follow.
   const t0 = performance.now();
-  const [project, first] = await Promise.all([
-    api.get(`projects/${projectId}/`),
-    api.get(`projects/${projectId}/tasks/?${query(EMPTY, 1, PAGE_SIZE)}`),
-  ]);
+  const [project, first] = await Promise.all(firstRequests(projectId).map((path) => api.get(path)));
   return mount(root, html`<${TaskList} project=${project} first=${first} t0=${t0} />`);
 }
 
@@ -29,14 +25,6 @@ async function projectPeople(project) {
   ]);
   const inProject = new Set(projectMembers.map((m) => m.user));
   return members.filter((m) => MANAGING.includes(m.role) || inProject.has(m.user_id));
-}
-
-function query(filters, page, pageSize) {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(filters)) if (v !== "") params.set(k, v);
-  params.set("page", page);
-  params.set("page_size", pageSize);
-  return params.toString();
 }
 
 function drawn(t0) {

@@ -3,7 +3,7 @@
 import { html } from "htm/preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { errorText } from "../dom.js";
-import { PALETTE } from "../view.js";
+import { PALETTE } from "../palette.js";
 
 export { html };
 export const MANAGING = ["owner", "manager"];
