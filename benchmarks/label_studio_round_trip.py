@@ -179,7 +179,7 @@ class LabelHub:
 
 
 def pixels(region: dict, height: int, width: int) -> np.ndarray:
-    from labelhub.labeling.regions import region_mask
+    from labelhub.regions.validation import region_mask
 
     return region_mask(region, height, width)
 

@@ -13,7 +13,7 @@ from labelhub.core.errors import DomainError
 from labelhub.core.idempotency import idempotent
 from labelhub.projects.selectors import project_get
 
-from . import selectors, services
+from . import evaluations, selectors, training
 from .models import Evaluation, ModelVersion
 
 
@@ -109,7 +109,7 @@ class ProjectTrainView(APIView):
         # The service checks every option (unknown ones included) and names the field at fault.
         if not isinstance(request.data, dict):
             raise DomainError("The body is a JSON object of training options.", field="body")
-        job = services.training_request(project=project, user=request.user, options=dict(request.data))
+        job = training.training_request(project=project, user=request.user, options=dict(request.data))
         return Response(JobOut(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -157,7 +157,7 @@ class ProjectEvaluationsView(APIView):
         )
         if not isinstance(request.data, dict):
             raise DomainError("The body is a JSON object of evaluation options.", field="body")
-        evaluation = services.evaluation_request(
+        evaluation = evaluations.evaluation_request(
             project=project, user=request.user, options=dict(request.data)
         )
         return Response(EvaluationOut(evaluation).data, status=status.HTTP_202_ACCEPTED)

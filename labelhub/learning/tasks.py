@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import evaluations, prelabels, training
 
 
 @shared_task(name="labelhub.learning.train.train_version", acks_late=True)
 def train_version(version_id: int) -> dict | None:
     """Train one queued model version and apply the promotion rule. A version already finished is
     skipped, so a redelivered message (acks_late) costs nothing."""
-    version = services.version_train(version_id=version_id)
+    version = training.version_train(version_id=version_id)
     if version is None:
         return None
     return {
@@ -25,19 +25,19 @@ def train_version(version_id: int) -> dict | None:
 @shared_task(name="labelhub.learning.train.prelabel_images", acks_late=True)
 def prelabel_images(image_ids: list[int]) -> list[int]:
     """Pre-label images with their project's promoted model version."""
-    return services.images_prelabel(image_ids=image_ids)
+    return prelabels.images_prelabel(image_ids=image_ids)
 
 
 @shared_task(name="labelhub.learning.retrain_sweep")
 def retrain_sweep() -> list[int]:
     """Periodic: queue a new version for projects past their retraining threshold."""
-    return services.retrain_sweep()
+    return training.retrain_sweep()
 
 
 @shared_task(name="labelhub.learning.gpu.run_evaluation", acks_late=True)
 def run_evaluation(evaluation_id: int) -> dict | None:
     """NoC@85/90 of the configured interactive backend (the `gpu` queue, where SAM is loaded)."""
-    evaluation = services.evaluation_run(evaluation_id=evaluation_id)
+    evaluation = evaluations.evaluation_run(evaluation_id=evaluation_id)
     if evaluation is None:
         return None
     return {"evaluation": evaluation.id, "status": evaluation.status, "noc85": evaluation.noc85}

@@ -63,7 +63,7 @@ def test_coco_polygons_computed_from_percent_come_back_exactly(org_a):
     """Label Studio's COCO export computes pixels as `x% / 100 * width`: 50 px of a 120 px wide image
     travels as 41.666...% and comes back as 49.99999999999999. Read to 1e-9 px, the vertices are exact,
     so the polygon covers the same pixels (a pixel centre lying on its edge stays on the same side)."""
-    from labelhub.labeling.regions import region_mask
+    from labelhub.regions.validation import region_mask
 
     from .conftest import make_images
 

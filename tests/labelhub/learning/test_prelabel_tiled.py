@@ -47,9 +47,9 @@ def test_a_pyramid_is_prelabelled_tile_by_tile_as_one_pass_would(
     org_a, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     from labelhub.images.pyramids import pyramid_reader
-    from labelhub.labeling.regions import region_mask
-    from labelhub.learning.services import images_prelabel
+    from labelhub.learning.prelabels import images_prelabel
     from labelhub.predictions.services import region_from_mask
+    from labelhub.regions.validation import region_mask
     from workers.train import TrainConfig, load_model, train_model
     from workers.train.inference import label_regions, predict_probabilities
 
