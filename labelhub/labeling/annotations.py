@@ -287,4 +287,6 @@ def _revision_insert(
         )
     annotation.current_revision = revision.number
     annotation.save(update_fields=["current_revision", "updated_at"])
+    if Task.annotation.is_cached(task) and task.annotation is not annotation:
+        task.annotation.current_revision = revision.number  # the caller's task reads as written
     return revision

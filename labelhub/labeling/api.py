@@ -371,7 +371,6 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
             base_revision=data.validated_data["revision"],
             regions=data.validated_data["regions"],
         )
-        task.annotation.current_revision = revision.number
         return Response(annotation_payload(task, revision))
 
     def _page(self, queryset, serializer_class) -> Response:
