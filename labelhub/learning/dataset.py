@@ -11,7 +11,7 @@ from django.db.models import F
 from labelhub.labeling.models import AnnotationRevision, Task, TaskStatus
 from labelhub.predictions.backends import image_pixels
 from labelhub.projects.models import Project
-from labelhub.qa.gold import region_mask
+from labelhub.regions.validation import label_map
 
 
 def accepted_revisions(*, project: Project) -> list[tuple[int, int]]:
@@ -41,17 +41,6 @@ def split_heldout(
     heldout = sorted(ranked[:n])
     train = sorted(ranked[n:])
     return train, heldout
-
-
-def label_map(regions: list[dict], *, classes: list[str], height: int, width: int) -> np.ndarray:
-    """``(H, W)`` int64 map: 0 background, i+1 for ``classes[i]``; later regions paint over earlier."""
-    out = np.zeros((height, width), dtype=np.int64)
-    index = {name: i + 1 for i, name in enumerate(classes)}
-    for region in regions:
-        c = index.get(region.get("label"))
-        if c is not None:
-            out[region_mask(region, height, width)] = c
-    return out
 
 
 def examples(

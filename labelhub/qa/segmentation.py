@@ -14,20 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelhub.regions.validation import region_mask
+from labelhub.regions.validation import label_map
 
 KEYS = ("pixel_accuracy", "dice", "iou", "boundary_f1")
 TOLERANCE = 2.0  # Boundary F1 tolerance, pixels
-
-
-def label_map(regions: list[dict], classes: list[str], height: int, width: int) -> np.ndarray:
-    out = np.zeros((height, width), dtype=np.int32)
-    index = {name: i + 1 for i, name in enumerate(classes)}
-    for region in regions or []:
-        c = index.get(region.get("label"))
-        if c is not None:
-            out[region_mask(region, height, width)] = c
-    return out
 
 
 def compare(a: list[dict], b: list[dict], *, classes: list[str], height: int, width: int) -> dict:
@@ -36,8 +26,8 @@ def compare(a: list[dict], b: list[dict], *, classes: list[str], height: int, wi
     from workers.train.metrics import segmentation_scores
 
     out = segmentation_scores(
-        label_map(a, classes, height, width),
-        label_map(b, classes, height, width),
+        label_map(a, classes=classes, height=height, width=width),
+        label_map(b, classes=classes, height=height, width=width),
         classes=list(range(1, len(classes) + 1)),
         tolerance=TOLERANCE,
     )

@@ -380,3 +380,15 @@ def region_mask(region: dict, height: int, width: int) -> np.ndarray:
     if region.get("rle"):
         return rle_to_mask(region["rle"]).astype(bool, copy=False)
     return np.zeros((height, width), dtype=bool)
+
+
+def label_map(regions: list[dict], *, classes: list[str], height: int, width: int) -> np.ndarray:
+    """``(H, W)`` int64 map: 0 background, i+1 for ``classes[i]``; later regions paint over earlier ones.
+    The one rasterisation of an annotation for training (learning) and scoring (qa)."""
+    out = np.zeros((height, width), dtype=np.int64)
+    index = {name: i + 1 for i, name in enumerate(classes)}
+    for region in regions or []:
+        c = index.get(region.get("label"))
+        if c is not None:
+            out[region_mask(region, height, width)] = c
+    return out
