@@ -101,24 +101,13 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
+    from _slide import slide_imported
     from django.test.testcases import LiveServerThread, _StaticFilesHandler
     from playwright.sync_api import sync_playwright
 
-    from labelhub.accounts.models import Membership, Organization, Role
-    from labelhub.images.services import images_import_folder
     from labelhub.labeling.annotations import annotation_prelabel
-    from labelhub.projects.models import Project
 
-    call_command("migrate", verbosity=0)
-    org = Organization.objects.create(name="Bench", slug="bench")
-    user = get_user_model().objects.create_user(username="bench", password="pw-bench")
-    Membership.objects.create(organization=org, user=user, role=Role.OWNER)
-    project = Project.objects.create(
-        organization=org, name="Slide", created_by=user, label_schema=[{"name": "cell", "kinds": ["polygon"]}]
-    )
-    (image,) = images_import_folder(project=project, path=str(imports), user=user).created
+    user, project, image = slide_imported(imports)
     rng = np.random.default_rng(0)
     angles = np.linspace(0, 2 * np.pi, 17)[:-1]
     regions = []
