@@ -283,7 +283,7 @@ def test_redis_killed_during_uploads_submits_and_exports_loses_nothing(org_a, ow
 
         own_redis.start()  # same port, empty
         app.send_task("labelhub.predictions.presegment_sweep")
-        app.send_task("labelhub.jobs.jobs_sweep")
+        app.send_task("labelhub.datasets.jobs_sweep")
 
         def recovered() -> bool:
             w.alive()
