@@ -86,7 +86,7 @@ def annotation_write(
     read (0 when there was none). Returns the new revision. Errors: DomainError (400) for bad input,
     Forbidden/NotFound for a non-member, Conflict (409) for an accepted task, a lease the member does not
     hold, or a stale `base_revision` (nothing is saved, so two people never overwrite each other)."""
-    task = task_locked(task)
+    caller, task = task, task_locked(task)
     done_refuse(task, what="its annotation is final")
     if writer == Writer.MEMBER:
         role = role_require(
@@ -101,7 +101,7 @@ def annotation_write(
         raise ValueError(f"unknown writer {writer!r}")
     # AI pre-labels are seeds (SAM's masks overlap): a semantic or panoptic project's rules are checked
     # when a person or an import saves, not here.
-    return _revision_insert(
+    revision = _revision_insert(
         task=task,
         author=author,
         base_revision=base_revision,
@@ -112,6 +112,9 @@ def annotation_write(
         own_predictions=writer == Writer.MEMBER,
         mark_keyframes=writer == Writer.MEMBER,
     )
+    if caller is not task and Task.annotation.is_cached(caller):
+        caller.annotation.current_revision = revision.number  # the caller's task reads as written
+    return revision
 
 
 def annotation_prelabel(*, task: Task, regions: list[dict]) -> AnnotationRevision | None:
@@ -287,6 +290,4 @@ def _revision_insert(
         )
     annotation.current_revision = revision.number
     annotation.save(update_fields=["current_revision", "updated_at"])
-    if Task.annotation.is_cached(task) and task.annotation is not annotation:
-        task.annotation.current_revision = revision.number  # the caller's task reads as written
     return revision
