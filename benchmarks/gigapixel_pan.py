@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -78,36 +75,14 @@ def main() -> None:
     ap.add_argument("--no-pan", action="store_true", help="the first view only")
     ap.add_argument("--waterfall", action="store_true", help="print the last first view's API requests")
     args = ap.parse_args()
-    if not args.slide.exists():
-        raise SystemExit(f"{args.slide} is missing: run benchmarks/gigapixel.py first")
-    var = Path(tempfile.mkdtemp(prefix="lh-giga-"))
-    imports = var / "imports"
-    imports.mkdir()
-    os.link(
-        args.slide, imports / "slide.tif"
-    ) if args.slide.stat().st_dev == imports.stat().st_dev else shutil.copy(args.slide, imports / "slide.tif")
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="labelhub.settings",
-        LABELHUB_VAR_DIR=str(var),
-        DATABASE_URL=f"sqlite:///{var / 'bench.sqlite3'}",
-        LABELHUB_TASKS_EAGER="1",
-        LABELHUB_PRESEGMENT_ON_UPLOAD="false",
-        LABELHUB_IMPORT_ROOTS=str(imports),
-        DJANGO_ALLOW_ASYNC_UNSAFE="true",
-    )
-    for key in ("REDIS_URL", "CELERY_BROKER_URL", "LABELHUB_MEDIA_ROOT", "LABELHUB_SAM_CHECKPOINT"):
-        os.environ.pop(key, None)
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
     from _slide import slide_imported
+
+    user, project, image = slide_imported(args.slide, prefix="lh-giga-", DJANGO_ALLOW_ASYNC_UNSAFE="true")
     from django.test.testcases import LiveServerThread, _StaticFilesHandler
     from playwright.sync_api import sync_playwright
 
     from labelhub.labeling.annotations import annotation_prelabel
 
-    user, project, image = slide_imported(imports)
     rng = np.random.default_rng(0)
     angles = np.linspace(0, 2 * np.pi, 17)[:-1]
     regions = []

@@ -22,10 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,36 +35,13 @@ def main() -> None:
     ap.add_argument("--view", default="1000x700", help="the canvas the image is fitted into, CSS px")
     ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args()
-    if not args.slide.exists():
-        raise SystemExit(f"{args.slide} is missing: run benchmarks/gigapixel.py first")
-    var = Path(tempfile.mkdtemp(prefix="lh-tiles-"))
-    imports = var / "imports"
-    imports.mkdir()
-    try:
-        os.link(args.slide, imports / "slide.tif")
-    except OSError:
-        shutil.copy(args.slide, imports / "slide.tif")
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="labelhub.settings",
-        LABELHUB_VAR_DIR=str(var),
-        DATABASE_URL=f"sqlite:///{var / 'bench.sqlite3'}",
-        LABELHUB_TASKS_EAGER="1",
-        LABELHUB_PRESEGMENT_ON_UPLOAD="false",
-        LABELHUB_IMPORT_ROOTS=str(imports),
-        VIPS_WARNING="0",
-    )
-    for key in ("REDIS_URL", "CELERY_BROKER_URL", "LABELHUB_MEDIA_ROOT"):
-        os.environ.pop(key, None)
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
     from _slide import slide_imported
+
+    user, project, image = slide_imported(args.slide, prefix="lh-tiles-", VIPS_WARNING="0")
     from django.test import Client
 
     from labelhub.images import pyramids
 
-    user, project, image = slide_imported(imports)
     client = Client()
     client.force_login(user)
     cw, ch = (int(v) for v in args.view.split("x"))
